@@ -1,0 +1,96 @@
+//! `config.toml` (see config.example.toml). Every key is optional; a bad file
+//! is an error naming the key, never a silent default.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Seconds to wait for a server to answer a connect (default 30).
+    pub connect_timeout_secs: u64,
+    /// Statement timeout of browsing sessions, seconds (default 15).
+    pub statement_timeout_secs: u64,
+    /// Rows shown by a preview (default 10).
+    pub preview_rows: usize,
+    /// Show system schemas in the table browser by default.
+    pub show_system_schemas: bool,
+    /// Log level for the log file in the state dir: error, warn, info, debug.
+    pub log_level: String,
+    /// Structure cache lifetime, seconds (default 300).
+    pub structure_cache_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            connect_timeout_secs: 30,
+            statement_timeout_secs: 15,
+            preview_rows: 10,
+            show_system_schemas: false,
+            log_level: "info".into(),
+            structure_cache_secs: 300,
+        }
+    }
+}
+
+impl Config {
+    /// Loads `path`; a missing file is the default config.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })
+            }
+        };
+        Config::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.display().to_string(),
+            message,
+        })
+    }
+
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let c: Config = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        if c.preview_rows == 0 || c.preview_rows > 10_000 {
+            return Err("preview_rows must be between 1 and 10000".into());
+        }
+        if c.connect_timeout_secs == 0 || c.statement_timeout_secs == 0 {
+            return Err("timeouts must be at least 1 second".into());
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../config.example.toml");
+        let c = Config::parse(text).expect("config.example.toml must parse");
+        assert_eq!(c.preview_rows, 10);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::parse("preview_rowz = 3").unwrap_err();
+        assert!(err.contains("preview_rowz"), "{err}");
+    }
+}

@@ -1,0 +1,257 @@
+//! The errors a person reads. Every driver error is mapped to one `ErrorKind`
+//! (a one-line message and a hint); the raw driver text is kept, sanitized,
+//! for the DBA who asks for it.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    ConnectionRefused,
+    ConnectionTimeout,
+    UnknownHost,
+    InvalidCredentials,
+    DatabaseNotFound,
+    /// The server insists on TLS but the connection has it disabled.
+    TlsRequired,
+    /// The server does not offer TLS but the connection requires it.
+    TlsUnavailable,
+    /// The server certificate is not trusted (unknown CA, wrong host name, expired).
+    CertificateNotTrusted,
+    PermissionDenied,
+    /// The query ran longer than the session's statement timeout.
+    StatementTimeout,
+    /// A write was attempted in a read-only session.
+    ReadOnly,
+    /// The table or view does not exist (any more).
+    NotFound,
+    /// The server closed the connection (restart, crash, network).
+    ConnectionLost,
+    /// A client library this engine needs is missing.
+    DriverUnavailable,
+    /// This engine is not implemented in this build.
+    NotAvailable,
+    Cancelled,
+    /// The connection settings are invalid (bad CA file, bad URL…).
+    Config,
+    Other,
+}
+
+impl ErrorKind {
+    /// The one-line message shown to the user.
+    pub fn message(self) -> &'static str {
+        match self {
+            ErrorKind::ConnectionRefused => "Connection refused",
+            ErrorKind::ConnectionTimeout => "Connection timeout",
+            ErrorKind::UnknownHost => "Unknown host",
+            ErrorKind::InvalidCredentials => "Invalid credentials",
+            ErrorKind::DatabaseNotFound => "Database not found",
+            ErrorKind::TlsRequired => "TLS required",
+            ErrorKind::TlsUnavailable => "Server does not support TLS",
+            ErrorKind::CertificateNotTrusted => "Certificate not trusted",
+            ErrorKind::PermissionDenied => "Permission denied",
+            ErrorKind::StatementTimeout => "Query timed out",
+            ErrorKind::ReadOnly => "Read-only session",
+            ErrorKind::NotFound => "Table not found",
+            ErrorKind::ConnectionLost => "Connection lost",
+            ErrorKind::DriverUnavailable => "Driver unavailable",
+            ErrorKind::NotAvailable => "Not available in this build",
+            ErrorKind::Cancelled => "Cancelled",
+            ErrorKind::Config => "Invalid connection settings",
+            ErrorKind::Other => "Error",
+        }
+    }
+
+    /// What the user can do about it.
+    pub fn hint(self) -> &'static str {
+        match self {
+            ErrorKind::ConnectionRefused => {
+                "Nothing listens on that host and port: check the port and that the server runs."
+            }
+            ErrorKind::ConnectionTimeout => {
+                "No answer in time: check the host, firewalls and VPN, or raise the timeout."
+            }
+            ErrorKind::UnknownHost => {
+                "The host name does not resolve: check its spelling and your DNS."
+            }
+            ErrorKind::InvalidCredentials => "Check the user name and password.",
+            ErrorKind::DatabaseNotFound => {
+                "Check the database name; the user may also lack access to it."
+            }
+            ErrorKind::TlsRequired => {
+                "The server only accepts encrypted connections: set TLS to require or verify-full."
+            }
+            ErrorKind::TlsUnavailable => {
+                "The server has no TLS: set TLS to prefer or disable, or enable TLS on the server."
+            }
+            ErrorKind::CertificateNotTrusted => {
+                "Give the CA file that signed the server certificate, or check the host name."
+            }
+            ErrorKind::PermissionDenied => "The user lacks the privilege for this.",
+            ErrorKind::StatementTimeout => {
+                "The statement timeout cut it off: raise it in the config if this is expected."
+            }
+            ErrorKind::ReadOnly => "Browsing sessions are read-only by design.",
+            ErrorKind::NotFound => "It may have been dropped or renamed: press r to refresh.",
+            ErrorKind::ConnectionLost => "The server went away: press r to reconnect.",
+            ErrorKind::DriverUnavailable => "Install the client library named in the details.",
+            ErrorKind::NotAvailable => {
+                "This engine comes in a later release; its connection can still be saved."
+            }
+            ErrorKind::Cancelled => "",
+            ErrorKind::Config => "Fix the field named in the details.",
+            ErrorKind::Other => "See the details for the server's own words.",
+        }
+    }
+}
+
+/// A connector error: a kind a person understands plus sanitized detail.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize)]
+#[error("{}", kind.message())]
+pub struct ConnError {
+    pub kind: ErrorKind,
+    /// The driver's own words, with every secret removed.
+    pub detail: String,
+}
+
+impl ConnError {
+    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        ConnError {
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    /// Removes `secret` (and URL userinfo passwords) from the detail text.
+    pub fn scrub(mut self, secret: Option<&str>) -> Self {
+        self.detail = sanitize(&self.detail, secret);
+        self
+    }
+
+    /// "Invalid credentials: <detail>" — for logs and `--verbose`.
+    pub fn full(&self) -> String {
+        if self.detail.is_empty() {
+            self.kind.message().to_string()
+        } else {
+            format!("{}: {}", self.kind.message(), self.detail)
+        }
+    }
+}
+
+impl From<std::io::Error> for ConnError {
+    fn from(e: std::io::Error) -> Self {
+        ConnError::new(classify_io(&e), e.to_string())
+    }
+}
+
+/// Maps an I/O error to the taxonomy.
+pub fn classify_io(e: &std::io::Error) -> ErrorKind {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionRefused => ErrorKind::ConnectionRefused,
+        K::TimedOut => ErrorKind::ConnectionTimeout,
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
+            ErrorKind::ConnectionLost
+        }
+        K::PermissionDenied => ErrorKind::PermissionDenied,
+        K::NotFound => ErrorKind::NotFound,
+        _ => {
+            let text = e.to_string().to_ascii_lowercase();
+            if text.contains("failed to lookup address")
+                || text.contains("name or service not known")
+                || text.contains("no such host")
+                || text.contains("temporary failure in name resolution")
+            {
+                ErrorKind::UnknownHost
+            } else if text.contains("certificate") || text.contains("invalidcertificate") {
+                ErrorKind::CertificateNotTrusted
+            } else {
+                ErrorKind::Other
+            }
+        }
+    }
+}
+
+/// Removes the secret and any `scheme://user:password@` password from `text`.
+/// Also collapses newlines so a driver's multi-line dump stays one line.
+pub fn sanitize(text: &str, secret: Option<&str>) -> String {
+    let mut out = text.to_string();
+    if let Some(s) = secret.filter(|s| !s.is_empty()) {
+        out = out.replace(s, "***");
+    }
+    // password=... in key/value connection strings
+    for key in ["password=", "pwd=", "PASSWORD=", "Password="] {
+        let mut search_from = 0;
+        while let Some(pos) = out[search_from..].find(key) {
+            let start = search_from + pos + key.len();
+            let end = out[start..]
+                .find(|c: char| c.is_whitespace() || c == ';' || c == '&' || c == ',')
+                .map(|e| start + e)
+                .unwrap_or(out.len());
+            out.replace_range(start..end, "***");
+            search_from = start + 3;
+        }
+    }
+    // userinfo in URLs: scheme://user:pass@host
+    let mut result = String::with_capacity(out.len());
+    let mut rest = out.as_str();
+    while let Some(pos) = rest.find("://") {
+        let (head, tail) = rest.split_at(pos + 3);
+        result.push_str(head);
+        let authority_end = tail
+            .find(|c: char| c == '/' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..authority_end];
+        if let Some(at) = authority.rfind('@') {
+            let userinfo = &authority[..at];
+            if let Some(colon) = userinfo.find(':') {
+                result.push_str(&userinfo[..colon]);
+                result.push_str(":***");
+                result.push_str(&authority[at..]);
+            } else {
+                result.push_str(authority);
+            }
+        } else {
+            result.push_str(authority);
+        }
+        rest = &tail[authority_end..];
+    }
+    result.push_str(rest);
+    result
+        .replace(['\r', '\n'], " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_removes_secret_everywhere() {
+        let s = sanitize("auth failed for hunter2; retry hunter2", Some("hunter2"));
+        assert!(!s.contains("hunter2"), "{s}");
+    }
+
+    #[test]
+    fn sanitize_removes_url_passwords() {
+        let s = sanitize("cannot reach postgres://bob:s3cret@db:5432/x now", None);
+        assert_eq!(s, "cannot reach postgres://bob:***@db:5432/x now");
+    }
+
+    #[test]
+    fn sanitize_removes_key_value_passwords() {
+        let s = sanitize("host=a password=abc user=b", None);
+        assert_eq!(s, "host=a password=*** user=b");
+    }
+
+    #[test]
+    fn display_is_the_short_message() {
+        let e = ConnError::new(
+            ErrorKind::InvalidCredentials,
+            "28P01 password authentication failed",
+        );
+        assert_eq!(e.to_string(), "Invalid credentials");
+    }
+}

@@ -1,0 +1,2 @@
+//! Quoting identifiers per dialect. The only place a table or column name
+//! becomes SQL text.

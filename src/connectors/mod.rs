@@ -1,0 +1,308 @@
+//! Database engines behind one trait. `Kind` is the static metadata the
+//! picker, the form and the CLI need; `Connector` is what talks to a server.
+
+pub mod error;
+pub mod ident;
+pub mod mongodb;
+pub mod mysql;
+pub mod oracle;
+pub mod postgres;
+pub mod spec;
+pub mod sqlite;
+pub mod sqlserver;
+pub mod tls;
+pub mod value;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+pub use error::{ConnError, ErrorKind};
+pub use spec::{ConnSpec, Environment, PasswordSource, SpecError, TlsMode};
+pub use value::{Cell, ColumnMeta, RowSet};
+
+/// The six engines Varlor knows. Every one appears in the picker; the ones
+/// not implemented in this build answer `ErrorKind::NotAvailable`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Postgres,
+    Mysql,
+    Mongodb,
+    Oracle,
+    Sqlserver,
+    Sqlite,
+}
+
+/// A form field of a connection kind, in display order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    Host,
+    Port,
+    Database,
+    User,
+    Password,
+    TlsMode,
+    CaFile,
+    /// SQLite: the database file.
+    Path,
+    /// MongoDB: the authentication database.
+    AuthSource,
+    /// Oracle: the service name (stored in `database`).
+    ServiceName,
+}
+
+impl Kind {
+    /// Picker order.
+    pub const ALL: [Kind; 6] = [
+        Kind::Postgres,
+        Kind::Mysql,
+        Kind::Mongodb,
+        Kind::Oracle,
+        Kind::Sqlserver,
+        Kind::Sqlite,
+    ];
+
+    /// Stable identifier stored in the catalog and used on the command line.
+    pub fn id(self) -> &'static str {
+        match self {
+            Kind::Postgres => "postgres",
+            Kind::Mysql => "mysql",
+            Kind::Mongodb => "mongodb",
+            Kind::Oracle => "oracle",
+            Kind::Sqlserver => "sqlserver",
+            Kind::Sqlite => "sqlite",
+        }
+    }
+
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Kind::Postgres => "PostgreSQL",
+            Kind::Mysql => "MySQL/MariaDB",
+            Kind::Mongodb => "MongoDB",
+            Kind::Oracle => "Oracle",
+            Kind::Sqlserver => "SQL Server",
+            Kind::Sqlite => "SQLite",
+        }
+    }
+
+    pub fn default_port(self) -> Option<u16> {
+        match self {
+            Kind::Postgres => Some(5432),
+            Kind::Mysql => Some(3306),
+            Kind::Mongodb => Some(27017),
+            Kind::Oracle => Some(1521),
+            Kind::Sqlserver => Some(1433),
+            Kind::Sqlite => None,
+        }
+    }
+
+    /// The form fields of this kind, in order.
+    pub fn fields(self) -> &'static [Field] {
+        use Field::*;
+        match self {
+            Kind::Postgres | Kind::Mysql => {
+                &[Host, Port, Database, User, Password, TlsMode, CaFile]
+            }
+            Kind::Mongodb => &[
+                Host, Port, Database, User, Password, AuthSource, TlsMode, CaFile,
+            ],
+            Kind::Oracle => &[Host, Port, ServiceName, User, Password],
+            Kind::Sqlserver => &[Host, Port, Database, User, Password, TlsMode, CaFile],
+            Kind::Sqlite => &[Path],
+        }
+    }
+
+    /// URL schemes accepted when a connection URL is pasted; the first is canonical.
+    pub fn url_schemes(self) -> &'static [&'static str] {
+        match self {
+            Kind::Postgres => &["postgres", "postgresql", "pg"],
+            Kind::Mysql => &["mysql", "mariadb"],
+            Kind::Mongodb => &["mongodb", "mongodb+srv"],
+            Kind::Oracle => &["oracle"],
+            Kind::Sqlserver => &["sqlserver", "mssql"],
+            Kind::Sqlite => &["sqlite", "file"],
+        }
+    }
+
+    /// Whether this build can talk to this engine, and if not, why.
+    pub fn availability(self) -> Result<(), &'static str> {
+        match self {
+            Kind::Postgres | Kind::Mysql | Kind::Sqlite => Ok(()),
+            Kind::Mongodb => Err("MongoDB support is not available in this build yet"),
+            Kind::Oracle => Err("Oracle support is not available in this build yet"),
+            Kind::Sqlserver => Err("SQL Server support is not available in this build yet"),
+        }
+    }
+
+    /// Accepts ids, URL schemes and common aliases ("pg", "mariadb", "mssql", "sqlite3").
+    pub fn parse(s: &str) -> Option<Kind> {
+        let s = s.trim().to_ascii_lowercase();
+        if s == "sqlite3" || s == "mongo" {
+            return Some(if s == "mongo" {
+                Kind::Mongodb
+            } else {
+                Kind::Sqlite
+            });
+        }
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.id() == s || k.url_schemes().contains(&s.as_str()))
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.display_name())
+    }
+}
+
+/// What a successful `test` learned about the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// e.g. "PostgreSQL 15.8" or "MariaDB 10.11.6".
+    pub version: String,
+    /// Time from starting to connect until the first round trip answered.
+    pub latency: Duration,
+    /// Whether the session is encrypted.
+    pub tls: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableKind {
+    Table,
+    View,
+    MaterializedView,
+    ForeignTable,
+}
+
+impl TableKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            TableKind::Table => "table",
+            TableKind::View => "view",
+            TableKind::MaterializedView => "matview",
+            TableKind::ForeignTable => "foreign",
+        }
+    }
+}
+
+/// A table or view as listed by the browser.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TableRef {
+    /// Schema (PostgreSQL), database (MySQL) or `None` (SQLite main).
+    pub schema: Option<String>,
+    pub name: String,
+    pub kind: TableKind,
+    /// Estimated rows from the catalog statistics; `None` when unknown.
+    pub estimated_rows: Option<i64>,
+    /// System schemas (pg_catalog, information_schema, mysql…) are hidden by default.
+    pub system: bool,
+}
+
+impl TableRef {
+    /// "schema.name" for display (unquoted).
+    pub fn display_name(&self) -> String {
+        match &self.schema {
+            Some(s) => format!("{s}.{}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnInfo {
+    pub name: String,
+    /// The engine's own type name, e.g. "numeric(10,2)", "varchar(100)".
+    pub data_type: String,
+    pub nullable: bool,
+    pub default: Option<String>,
+    pub primary_key: bool,
+    /// "schema.table(column)" this column references, if any.
+    pub references: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableInfo {
+    pub table: TableRef,
+    pub columns: Vec<ColumnInfo>,
+    pub estimated_rows: Option<i64>,
+}
+
+/// Options for a browsing session.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// Statement timeout for every query of the session (default 15 s).
+    pub statement_timeout: Duration,
+    /// Browsing sessions are read-only unless explicitly not.
+    pub read_only: bool,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            statement_timeout: Duration::from_secs(15),
+            read_only: true,
+        }
+    }
+}
+
+/// What to stream out of a table (import).
+#[derive(Debug, Clone, Default)]
+pub struct StreamOptions {
+    pub limit: Option<u64>,
+    /// A user-typed `WHERE` filter; only ever run inside a read-only session.
+    pub filter: Option<String>,
+}
+
+/// Receives streamed rows; errors abort the stream.
+pub trait RowSink: Send {
+    fn columns(&mut self, columns: &[ColumnMeta]) -> Result<(), ConnError>;
+    fn row(&mut self, row: Vec<Cell>) -> Result<(), ConnError>;
+}
+
+/// One engine, bound to one saved connection (spec + password). Holds at
+/// most one pooled session, opened lazily and reused across calls.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// Opens a fresh connection, round-trips once, closes it.
+    async fn test(&self) -> Result<ServerInfo, ConnError>;
+    async fn list_tables(&self) -> Result<Vec<TableRef>, ConnError>;
+    async fn describe(&self, table: &TableRef) -> Result<TableInfo, ConnError>;
+    /// Exact `COUNT(*)`; cancel by dropping the future (the server query is cancelled too).
+    async fn count_rows(&self, table: &TableRef) -> Result<u64, ConnError>;
+    async fn preview(&self, table: &TableRef, limit: usize) -> Result<RowSet, ConnError>;
+    async fn stream_rows(
+        &self,
+        table: &TableRef,
+        opts: &StreamOptions,
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, ConnError>;
+    /// Drops the pooled session so the next call reconnects.
+    async fn reset(&self);
+}
+
+/// Builds the connector of a spec's kind. `password` is `None` for engines or
+/// connections without one.
+pub fn connector_for(
+    spec: &ConnSpec,
+    password: Option<SecretString>,
+    opts: SessionOptions,
+) -> Result<Box<dyn Connector>, ConnError> {
+    if let Err(why) = spec.kind.availability() {
+        return Err(ConnError::new(ErrorKind::NotAvailable, why));
+    }
+    Ok(match spec.kind {
+        Kind::Postgres => Box::new(postgres::PostgresConnector::new(
+            spec.clone(),
+            password,
+            opts,
+        )),
+        Kind::Mysql => Box::new(mysql::MysqlConnector::new(spec.clone(), password, opts)),
+        Kind::Sqlite => Box::new(sqlite::SqliteConnector::new(spec.clone(), opts)),
+        Kind::Mongodb | Kind::Oracle | Kind::Sqlserver => unreachable!("checked by availability"),
+    })
+}

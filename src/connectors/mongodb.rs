@@ -1,0 +1,1 @@
+//! mongodb: not available in this build yet (see Kind::availability); its issue brings the connector.

@@ -1,0 +1,445 @@
+//! The non-secret description of a connection (what is stored in the
+//! catalog), its validation, and connection-URL parsing.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::Kind;
+
+/// Default connect timeout; configurable per connection and in the config.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    Disable,
+    /// Use TLS when the server offers it, without verifying the certificate.
+    #[default]
+    Prefer,
+    /// Always TLS; the certificate is not verified (like libpq's `require`).
+    Require,
+    /// Always TLS; the certificate must chain to the CA file (or the system
+    /// roots) and match the host name.
+    VerifyFull,
+}
+
+impl TlsMode {
+    pub const ALL: [TlsMode; 4] = [
+        TlsMode::Disable,
+        TlsMode::Prefer,
+        TlsMode::Require,
+        TlsMode::VerifyFull,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            TlsMode::Disable => "disable",
+            TlsMode::Prefer => "prefer",
+            TlsMode::Require => "require",
+            TlsMode::VerifyFull => "verify-full",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TlsMode> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "disable" | "disabled" | "off" | "false" => Some(TlsMode::Disable),
+            "prefer" | "preferred" | "allow" => Some(TlsMode::Prefer),
+            "require" | "required" | "on" | "true" => Some(TlsMode::Require),
+            "verify-full" | "verify_full" | "verify-ca" | "verify_identity" | "verify" => {
+                Some(TlsMode::VerifyFull)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Environment tag shown in colour; production is red everywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Production,
+    Staging,
+    Development,
+    #[default]
+    None,
+}
+
+impl Environment {
+    pub const ALL: [Environment; 4] = [
+        Environment::None,
+        Environment::Development,
+        Environment::Staging,
+        Environment::Production,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Environment::Production => "production",
+            Environment::Staging => "staging",
+            Environment::Development => "development",
+            Environment::None => "none",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Environment> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "production" | "prod" => Some(Environment::Production),
+            "staging" | "stage" => Some(Environment::Staging),
+            "development" | "dev" => Some(Environment::Development),
+            "none" | "" => Some(Environment::None),
+            _ => None,
+        }
+    }
+}
+
+/// Where a connection's password comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "source", content = "command")]
+pub enum PasswordSource {
+    /// Encrypted in the profile's vault (default).
+    #[default]
+    Vault,
+    /// Asked every time, never stored.
+    Prompt,
+    /// Produced by a shell command (short-lived cloud tokens); its output is
+    /// used once and never stored or logged.
+    Command(String),
+    /// The connection needs no password (SQLite, trust auth).
+    None,
+}
+
+impl PasswordSource {
+    pub fn id(&self) -> &'static str {
+        match self {
+            PasswordSource::Vault => "vault",
+            PasswordSource::Prompt => "prompt",
+            PasswordSource::Command(_) => "command",
+            PasswordSource::None => "none",
+        }
+    }
+}
+
+/// Everything needed to reach a server, except the password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnSpec {
+    pub kind: Kind,
+    #[serde(default)]
+    pub host: String,
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Database (service name for Oracle, file path for SQLite).
+    #[serde(default)]
+    pub database: String,
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub tls: TlsMode,
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default = "default_timeout_secs")]
+    pub connect_timeout_secs: u64,
+    /// Engine-specific extras (e.g. MongoDB `authSource`).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+fn default_timeout_secs() -> u64 {
+    DEFAULT_CONNECT_TIMEOUT.as_secs()
+}
+
+/// A connection field that failed validation, with a message naming it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct SpecError {
+    /// Field name as the user knows it: "port", "host", "url", "kind"…
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl SpecError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        SpecError {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl ConnSpec {
+    /// A blank spec of `kind` with the engine's default port.
+    pub fn new(kind: Kind) -> Self {
+        ConnSpec {
+            kind,
+            host: if kind == Kind::Sqlite {
+                String::new()
+            } else {
+                "localhost".into()
+            },
+            port: kind.default_port(),
+            database: String::new(),
+            user: String::new(),
+            tls: TlsMode::default(),
+            ca_file: None,
+            connect_timeout_secs: default_timeout_secs(),
+            options: BTreeMap::new(),
+        }
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout_secs.max(1))
+    }
+
+    /// The port to dial: the given one or the engine default.
+    pub fn effective_port(&self) -> u16 {
+        self.port.or(self.kind.default_port()).unwrap_or(0)
+    }
+
+    /// Parses a port typed by a person: 1..=65535.
+    pub fn parse_port(text: &str) -> Result<u16, SpecError> {
+        let t = text.trim();
+        let n: u32 = t
+            .parse()
+            .map_err(|_| SpecError::new("port", format!("'{t}' is not a number")))?;
+        if n == 0 || n > 65535 {
+            return Err(SpecError::new(
+                "port",
+                format!("{n} is out of range 1-65535"),
+            ));
+        }
+        Ok(n as u16)
+    }
+
+    /// Checks required fields per kind.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        match self.kind {
+            Kind::Sqlite => {
+                if self.database.trim().is_empty() {
+                    return Err(SpecError::new("path", "a database file is required"));
+                }
+            }
+            _ => {
+                if self.host.trim().is_empty() {
+                    return Err(SpecError::new("host", "a host is required"));
+                }
+                if self.host.chars().any(|c| c.is_whitespace() || c == '/') {
+                    return Err(SpecError::new(
+                        "host",
+                        "a host cannot contain spaces or '/'",
+                    ));
+                }
+                if self.port == Some(0) {
+                    return Err(SpecError::new("port", "0 is out of range 1-65535"));
+                }
+                if self.user.trim().is_empty() && self.kind != Kind::Mongodb {
+                    return Err(SpecError::new("user", "a user is required"));
+                }
+                if self.tls == TlsMode::Disable && self.ca_file.is_some() {
+                    return Err(SpecError::new("ca_file", "a CA file needs TLS enabled"));
+                }
+            }
+        }
+        if self.connect_timeout_secs == 0 || self.connect_timeout_secs > 3600 {
+            return Err(SpecError::new(
+                "timeout",
+                "must be between 1 and 3600 seconds",
+            ));
+        }
+        Ok(())
+    }
+
+    /// "user@host:port/db" for lists (never a password).
+    pub fn summary(&self) -> String {
+        match self.kind {
+            Kind::Sqlite => self.database.clone(),
+            _ => {
+                let mut s = String::new();
+                if !self.user.is_empty() {
+                    s.push_str(&self.user);
+                    s.push('@');
+                }
+                s.push_str(&self.host);
+                if let Some(p) = self.port {
+                    if Some(p) != self.kind.default_port() {
+                        s.push_str(&format!(":{p}"));
+                    }
+                }
+                if !self.database.is_empty() {
+                    s.push('/');
+                    s.push_str(&self.database);
+                }
+                s
+            }
+        }
+    }
+
+    /// The canonical URL of this spec, never with a password.
+    pub fn to_url(&self) -> String {
+        let scheme = self.kind.url_schemes()[0];
+        if self.kind == Kind::Sqlite {
+            return format!("sqlite://{}", self.database);
+        }
+        let mut u = url::Url::parse(&format!("{scheme}://placeholder")).expect("static url");
+        let _ = u.set_host(Some(&self.host));
+        let _ = u.set_port(self.port);
+        let _ = u.set_username(&self.user);
+        u.set_path(&self.database);
+        if self.tls != TlsMode::default() {
+            u.query_pairs_mut().append_pair("sslmode", self.tls.id());
+        }
+        u.to_string()
+    }
+
+    /// Parses `scheme://user[:password]@host[:port]/database?sslmode=…`.
+    /// Returns the spec and the password if the URL carried one (the caller
+    /// moves it into the vault; it is never stored in the spec).
+    pub fn from_url(text: &str) -> Result<(ConnSpec, Option<SecretString>), SpecError> {
+        let text = text.trim();
+        let scheme_end = text.find("://").or_else(|| text.find(':')).ok_or_else(|| {
+            SpecError::new("url", "expected scheme://… (e.g. postgres://user@host/db)")
+        })?;
+        let scheme = &text[..scheme_end];
+        let kind = Kind::parse(scheme)
+            .ok_or_else(|| SpecError::new("url", format!("unknown scheme '{scheme}'")))?;
+        if kind == Kind::Sqlite {
+            let rest = text[scheme_end..]
+                .trim_start_matches(':')
+                .trim_start_matches("//");
+            if rest.is_empty() {
+                return Err(SpecError::new("url", "a sqlite URL needs a file path"));
+            }
+            let mut spec = ConnSpec::new(kind);
+            spec.database = rest.to_string();
+            return Ok((spec, None));
+        }
+        let u = url::Url::parse(text)
+            .map_err(|e| SpecError::new("url", format!("malformed URL: {e}")))?;
+        let host = u
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| SpecError::new("url", "the URL has no host"))?;
+        let mut spec = ConnSpec::new(kind);
+        spec.host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        spec.port = Some(u.port().unwrap_or(kind.default_port().unwrap_or(0)));
+        if spec.port == Some(0) {
+            return Err(SpecError::new("port", "0 is out of range 1-65535"));
+        }
+        spec.user = percent_decode(u.username());
+        spec.database = percent_decode(u.path().trim_start_matches('/'));
+        let password = u
+            .password()
+            .map(percent_decode)
+            .filter(|p| !p.is_empty())
+            .map(SecretString::from);
+        for (k, v) in u.query_pairs() {
+            match k.as_ref() {
+                "sslmode" | "ssl-mode" | "tls" | "ssl" => {
+                    spec.tls = TlsMode::parse(&v)
+                        .ok_or_else(|| SpecError::new("tls", format!("unknown TLS mode '{v}'")))?;
+                }
+                "sslrootcert" | "ssl-ca" | "tlsCAFile" => {
+                    spec.ca_file = Some(PathBuf::from(v.as_ref()))
+                }
+                "connect_timeout" | "connectTimeout" => {
+                    spec.connect_timeout_secs = v.parse().map_err(|_| {
+                        SpecError::new("timeout", format!("'{v}' is not a number of seconds"))
+                    })?;
+                }
+                "password" => {
+                    return Err(SpecError::new(
+                        "url",
+                        "put the password in the userinfo, not the query",
+                    ));
+                }
+                other => {
+                    spec.options.insert(other.to_string(), v.to_string());
+                }
+            }
+        }
+        Ok((spec, password))
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn url_with_password_splits_it_out() {
+        let (spec, pw) =
+            ConnSpec::from_url("postgres://bob:p%40ss@db.example:6543/shop?sslmode=verify-full")
+                .unwrap();
+        assert_eq!(spec.kind, Kind::Postgres);
+        assert_eq!(spec.host, "db.example");
+        assert_eq!(spec.port, Some(6543));
+        assert_eq!(spec.user, "bob");
+        assert_eq!(spec.database, "shop");
+        assert_eq!(spec.tls, TlsMode::VerifyFull);
+        assert_eq!(pw.unwrap().expose_secret(), "p@ss");
+        assert!(!spec.to_url().contains("p@ss"));
+    }
+
+    #[test]
+    fn url_defaults_port_per_kind() {
+        let (spec, pw) = ConnSpec::from_url("mariadb://root@localhost/app").unwrap();
+        assert_eq!(spec.kind, Kind::Mysql);
+        assert_eq!(spec.port, Some(3306));
+        assert!(pw.is_none());
+    }
+
+    #[test]
+    fn malformed_urls_name_the_field() {
+        assert_eq!(ConnSpec::from_url("nonsense").unwrap_err().field, "url");
+        assert_eq!(ConnSpec::from_url("foo://a/b").unwrap_err().field, "url");
+        assert_eq!(
+            ConnSpec::from_url("postgres://host:99999/db")
+                .unwrap_err()
+                .field,
+            "url"
+        );
+        assert_eq!(
+            ConnSpec::from_url("postgres:///db").unwrap_err().field,
+            "url"
+        );
+    }
+
+    #[test]
+    fn ports_are_checked() {
+        assert!(ConnSpec::parse_port("0").is_err());
+        assert!(ConnSpec::parse_port("70000").is_err());
+        assert!(ConnSpec::parse_port("abc").is_err());
+        assert_eq!(ConnSpec::parse_port(" 5432 ").unwrap(), 5432);
+    }
+
+    #[test]
+    fn sqlite_url_is_a_path() {
+        let (spec, _) = ConnSpec::from_url("sqlite:///tmp/x.db").unwrap();
+        assert_eq!(spec.database, "/tmp/x.db");
+        assert!(spec.validate().is_ok());
+    }
+}

@@ -1,0 +1,1 @@
+//! sqlserver: not available in this build yet (see Kind::availability); its issue brings the connector.

@@ -1,0 +1,1 @@
+//! rustls client configurations for the TLS modes, shared by the engines.

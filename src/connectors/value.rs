@@ -1,0 +1,85 @@
+//! Values as they come off a server: text in the engine's own format (no
+//! precision lost), NULL kept distinct from empty text, binary kept as bytes.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    /// Exact text as the engine renders it (numeric, timestamps with zones,
+    /// arrays, json, uuid, enums…).
+    Text(String),
+    Bytes(#[serde(with = "bytes_hex")] Vec<u8>),
+}
+
+impl Cell {
+    pub fn is_null(&self) -> bool {
+        matches!(self, Cell::Null)
+    }
+
+    /// One-line display text: NULL as "NULL", bytes as "\x0a1b… (N bytes)".
+    pub fn display(&self) -> String {
+        match self {
+            Cell::Null => "NULL".into(),
+            Cell::Int(i) => i.to_string(),
+            Cell::Float(f) => format_float(*f),
+            Cell::Bool(b) => b.to_string(),
+            Cell::Text(t) => t.clone(),
+            Cell::Bytes(b) => {
+                let shown: String = b.iter().take(16).map(|x| format!("{x:02x}")).collect();
+                if b.len() > 16 {
+                    format!("\\x{shown}… ({} bytes)", b.len())
+                } else {
+                    format!("\\x{shown}")
+                }
+            }
+        }
+    }
+}
+
+/// Shortest text that round-trips the float.
+pub fn format_float(f: f64) -> String {
+    if f.is_finite() && f == f.trunc() && f.abs() < 1e15 {
+        format!("{f:.1}")
+    } else {
+        format!("{f}")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnMeta {
+    pub name: String,
+    /// The engine's type name.
+    pub type_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowSet {
+    pub columns: Vec<ColumnMeta>,
+    pub rows: Vec<Vec<Cell>>,
+    #[serde(skip)]
+    pub elapsed: Duration,
+}
+
+mod bytes_hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        s.serialize_str(&format!("\\x{hex}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        let h = s.trim_start_matches("\\x");
+        (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}

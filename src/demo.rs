@@ -1,0 +1,1 @@
+//! The built-in SQLite demo database (assets/demo.sql).

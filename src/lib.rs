@@ -1,0 +1,13 @@
+//! Varlor: connect to databases and look at production data from a terminal.
+
+pub mod app;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod connectors;
+pub mod dataset;
+pub mod demo;
+pub mod logging;
+pub mod profile;
+pub mod store;
+pub mod ui;

@@ -1,0 +1,1 @@
+//! Logging to the state dir, never with secrets.
