@@ -50,3 +50,15 @@ impl Paths {
         self.data_dir.join("datasets")
     }
 }
+
+impl Paths {
+    /// Resolves the directories for `profile`: `VARLOR_HOME=DIR` puts config,
+    /// data and state under DIR; otherwise the XDG/platform directories.
+    pub fn resolve(_profile: &str) -> Result<Paths, PathsError> {
+        todo!()
+    }
+    /// Creates the directories with mode 0700.
+    pub fn ensure(&self) -> Result<(), PathsError> {
+        todo!()
+    }
+}
