@@ -45,6 +45,8 @@ ssl = on
 ssl_cert_file = '$state/server.pem'
 ssl_key_file = '$state/server.key'
 max_connections = 200
+# Room for tests that create and drop thousands of tables in one transaction.
+max_locks_per_transaction = 256
 # Throwaway data: trade durability for speed.
 fsync = off
 synchronous_commit = off
