@@ -68,6 +68,8 @@ impl ColKind {
             "bytea" | "blob" | "tinyblob" | "mediumblob" | "longblob" | "binary" | "varbinary"
             | "raw" | "image" => ColKind::Bytes,
             "datetime" | "timestamp" | "timestamptz" => ColKind::Timestamp,
+            // BIT comes as a number, or as text/bytes when it does not fit.
+            "bit" => ColKind::Any,
             _ if joined.starts_with("double precision") => ColKind::Real,
             _ if joined.starts_with("long raw") => ColKind::Bytes,
             _ => ColKind::Text,
@@ -183,6 +185,44 @@ pub(crate) fn iso8601(s: &str) -> Cow<'_, str> {
     Cow::Owned(format!("{}T{}{}", &s[..10], &s[11..i], zone))
 }
 
+/// Whether `s` is a JSON number as written (so it can be copied verbatim,
+/// digits and all): `-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?`.
+pub(crate) fn is_json_number(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while b.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i > start
+    };
+    if b.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    if b.get(i) == Some(&b'0') {
+        i += 1;
+    } else if !digits(&mut i) {
+        return false;
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if !digits(&mut i) {
+            return false;
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if !digits(&mut i) {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
 /// Boolean text as engines spell it (`t`, `true`, `1`…), for boolean columns.
 pub(crate) fn parse_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
@@ -265,6 +305,26 @@ mod tests {
         assert_eq!(iso8601("0000-00-00 00:00:00"), "0000-00-00T00:00:00");
         assert_eq!(iso8601("12024-01-02 03:04:05"), "12024-01-02 03:04:05");
         assert_eq!(iso8601("2024-01-02"), "2024-01-02");
+    }
+
+    #[test]
+    fn json_numbers() {
+        for ok in [
+            "0",
+            "-1",
+            "3.25",
+            "1e+30",
+            "2.5E-300",
+            "-0.0",
+            "12345678901234567890",
+        ] {
+            assert!(is_json_number(ok), "{ok}");
+        }
+        for bad in [
+            "", "-", "01", "1.", ".5", "NaN", "Infinity", "1e", "+1", " 1", "0x10",
+        ] {
+            assert!(!is_json_number(bad), "{bad}");
+        }
     }
 
     #[test]

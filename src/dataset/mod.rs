@@ -41,12 +41,16 @@
 //!   RFC 4180 (comma, `"` doubled, CRLF line ends, UTF-8), a header row.
 //!   **NULL is an empty unquoted field; an empty string is `""`** (the same
 //!   convention as PostgreSQL's `COPY … CSV`). Bytes are base64 (standard
-//!   alphabet, padded); booleans `true`/`false`; floats in shortest
-//!   round-trip form, `NaN`/`Infinity`/`-Infinity` when not finite.
+//!   alphabet, padded); booleans `true`/`false` (also when sent as `t`/`f`);
+//!   numbers as the engine wrote them (floats received as numbers: shortest
+//!   round-trip form), `NaN`/`Infinity`/`-Infinity` when not finite. In a
+//!   one-column table a NULL is written `""` too: readers skip empty lines.
 //! - **jsonl** (`Format::Jsonl`): one `<name>.jsonl` per table, one JSON
 //!   object per row with the columns in source order. NULL → `null`,
-//!   integers/floats/booleans → JSON scalars (non-finite floats as strings),
-//!   text (numerics, timestamps, json…) → strings, bytes → base64 strings.
+//!   integers/floats/booleans → JSON scalars, also when the engine sends
+//!   them as text (MySQL's text protocol, PostgreSQL floats: the digits are
+//!   copied verbatim; NaN/Infinity, which JSON lacks, stay strings); other
+//!   text (numerics, timestamps, json…) → strings; bytes → base64 strings.
 //!
 //! File names (csv/jsonl) are the display name with `%`, `/`, `\`, control
 //! and Windows-reserved characters percent-encoded (`a/b` → `a%2Fb.csv`),

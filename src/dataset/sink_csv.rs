@@ -12,7 +12,7 @@ use std::io::Write;
 
 use base64::Engine;
 
-use super::convert::{float_text, iso8601, ColKind};
+use super::convert::{float_text, iso8601, parse_bool, ColKind};
 use super::sink_files::Encoder;
 use crate::connectors::Cell;
 
@@ -80,6 +80,10 @@ impl Encoder for CsvEncoder {
                 Cell::Text(s) if kind == ColKind::Timestamp => {
                     field(out, iso8601(s).as_bytes(), true)
                 }
+                Cell::Text(s) if kind == ColKind::Bool => match parse_bool(s) {
+                    Some(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+                    None => field(out, s.as_bytes(), true),
+                },
                 Cell::Text(s) => field(out, s.as_bytes(), true),
                 Cell::Bytes(b) => {
                     self.scratch.clear();

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use base64::Engine;
 
-use super::convert::{float_text, iso8601, ColKind};
+use super::convert::{float_text, is_json_number, iso8601, parse_bool, ColKind};
 use super::sink_files::Encoder;
 use crate::connectors::Cell;
 
@@ -63,6 +63,17 @@ impl Encoder for JsonlEncoder {
                 Cell::Float(f) => json_str(out, &float_text(*f)),
                 Cell::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
                 Cell::Text(s) if kind == ColKind::Timestamp => json_str(out, &iso8601(s)),
+                // Numbers sent as text (MySQL, PostgreSQL floats) stay numbers,
+                // copied digit for digit; NaN and the infinities stay strings.
+                Cell::Text(s)
+                    if matches!(kind, ColKind::Integer | ColKind::Real) && is_json_number(s) =>
+                {
+                    out.extend_from_slice(s.as_bytes())
+                }
+                Cell::Text(s) if kind == ColKind::Bool => match parse_bool(s) {
+                    Some(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+                    None => json_str(out, s),
+                },
                 Cell::Text(s) => json_str(out, s),
                 Cell::Bytes(b) => {
                     self.scratch.clear();

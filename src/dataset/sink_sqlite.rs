@@ -284,6 +284,17 @@ fn bind(stmt: &mut Statement<'_>, idx: usize, cell: &Cell, k: ColKind) -> rusqli
                 Cow::Borrowed(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
                 Cow::Owned(t) => ToSqlOutput::Owned(Value::Text(t)),
             },
+            // Engines sending numbers as text (MySQL's text protocol,
+            // PostgreSQL floats): parse here, exactly, rather than let
+            // SQLite's affinity do it (which keeps only 15 digits of a REAL).
+            ColKind::Integer => match s.parse::<i64>() {
+                Ok(i) => ToSqlOutput::Owned(Value::Integer(i)),
+                Err(_) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            },
+            ColKind::Real => match s.parse::<f64>() {
+                Ok(f) if !f.is_nan() => ToSqlOutput::Owned(Value::Real(f)),
+                _ => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            },
             _ => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
         },
         Cell::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
