@@ -523,3 +523,44 @@ async fn sqlite_file_tables_import_faithfully() {
         Err(e) => panic!("{e}"),
     }
 }
+
+/// One import for `scripts/bench-import` (run it there, in release mode;
+/// it only prints): VARLOR_BENCH_KIND (postgres|mysql), VARLOR_BENCH_TABLE
+/// (`schema.table` or `table`), VARLOR_BENCH_FORMAT, VARLOR_BENCH_DEST.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark harness, driven by scripts/bench-import"]
+async fn bench_import_once() {
+    let var = |n: &str| std::env::var(format!("VARLOR_BENCH_{n}")).unwrap_or_default();
+    let kind = Kind::parse(&var("KIND")).unwrap_or(Kind::Postgres);
+    let env = match kind {
+        Kind::Mysql => common::mysql(),
+        _ => common::pg(),
+    };
+    let Some(env) = env else { return };
+    let format = Format::parse(&var("FORMAT")).unwrap_or(Format::Csv);
+    let table_arg = var("TABLE");
+    let (schema, name) = match table_arg.split_once('.') {
+        Some((s, n)) => (Some(s.to_string()), n.to_string()),
+        None => (None, table_arg.clone()),
+    };
+    let connector = arc(&env.spec(kind), Some(env.secret()));
+    let tables = tables_of(connector.as_ref(), schema.as_deref()).await;
+    let Some(table) = tables.into_iter().find(|t| t.name == name) else {
+        panic!("no table {table_arg}");
+    };
+    let plan = ImportPlan {
+        connection: "bench".into(),
+        kind,
+        tables: vec![TablePlan::new(table)],
+        destination: var("DEST").into(),
+        format,
+    };
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let s = run_import(connector, plan, tx, CancellationToken::new()).await;
+    assert_eq!(s.outcome(), ImportOutcome::Ok, "{s:?}");
+    println!(
+        "rows={} elapsed_ms={}",
+        s.total_rows(),
+        s.elapsed.as_millis()
+    );
+}
