@@ -769,7 +769,10 @@ async fn cancel_of_a_waiting_stream_leaves_no_partial_file() {
         let cancel = CancellationToken::new();
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let watcher = cancel_on_progress(rx, cancel.clone());
-        let summary = run_import(Arc::new(Fake { tables }), p, tx, cancel).await;
+        // Spawned: the import future must be Send for the TUI and the CLI.
+        let summary = tokio::spawn(run_import(Arc::new(Fake { tables }), p, tx, cancel))
+            .await
+            .unwrap();
         let events = watcher.await.unwrap();
         assert!(summary.cancelled);
         assert_eq!(summary.outcome(), ImportOutcome::Cancelled);
