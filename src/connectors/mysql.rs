@@ -148,7 +148,7 @@ impl MysqlConnector {
         };
         match tokio::time::timeout(timeout, fut).await {
             Ok(Ok(pair)) => Ok(pair),
-            Ok(Err(e)) => Err(self.map_err(e)),
+            Ok(Err(e)) => Err(self.map_connect_err(e)),
             Err(_) => Err(ConnError::new(
                 ErrorKind::ConnectionTimeout,
                 format!(
@@ -163,6 +163,20 @@ impl MysqlConnector {
 
     fn map_err(&self, e: mysql_async::Error) -> ConnError {
         map_error(&e, self.spec.tls).scrub(self.secret())
+    }
+
+    /// Login errors: 1044 at login names the connection's database, and the
+    /// server sends it both for a missing database and for one the user may
+    /// not use (it will not reveal which), so it reads as "database not found"
+    /// whose hint mentions access.
+    fn map_connect_err(&self, e: mysql_async::Error) -> ConnError {
+        let mut err = self.map_err(e);
+        if err.kind == ErrorKind::PermissionDenied && err.detail.starts_with("ERROR 1044 ") {
+            err.kind = ErrorKind::DatabaseNotFound;
+            err.detail
+                .push_str(" (the server does not tell a missing database from one without access)");
+        }
+        err
     }
 
     fn map_fail(&self, f: Fail) -> ConnError {
