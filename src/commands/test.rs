@@ -27,10 +27,9 @@ use crate::profile::{Profile, ProfileError};
 
 pub async fn run(ctx: &Ctx, a: TestArgs) -> Result<(), CliError> {
     let mut profile = ctx.open()?;
-    if a.target.contains("://") || a.target.starts_with("sqlite:") {
-        if profile.get(&a.target).is_err() {
-            return test_url(ctx, &profile, &a).await;
-        }
+    let looks_like_url = a.target.contains("://") || a.target.starts_with("sqlite:");
+    if looks_like_url && profile.get(&a.target).is_err() {
+        return test_url(ctx, &profile, &a).await;
     }
     test_saved(ctx, &mut profile, &a).await
 }
