@@ -3,7 +3,6 @@
 //! when `VARLOR_TEST_PG_*` / `VARLOR_TEST_MYSQL_*` are set (skipped with a
 //! notice otherwise, a failure under CI=true).
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -121,80 +120,20 @@ fn find<'a>(list: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no connection {name} in {list}"))
 }
 
-/// A localhost port nobody listens on.
-fn closed_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = l.local_addr().expect("addr").port();
-    drop(l);
-    port
-}
+use common::{closed_port, ServerEnv as Server};
 
-fn require(vars: &[&str], what: &str) -> Option<Vec<String>> {
-    let got: Vec<Option<String>> = vars
-        .iter()
-        .map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
-        .collect();
-    if got.iter().all(Option::is_some) {
-        return Some(got.into_iter().flatten().collect());
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true but {what} is not configured ({})", vars.join(", "));
-    }
-    eprintln!("skipping: {what} not configured (set {})", vars.join(", "));
-    None
-}
-
-struct Server {
-    host: String,
-    port: String,
-    user: String,
-    password: String,
-    db: String,
-}
+mod common;
 
 fn pg() -> Option<Server> {
-    let v = require(
-        &[
-            "VARLOR_TEST_PG_HOST",
-            "VARLOR_TEST_PG_PORT",
-            "VARLOR_TEST_PG_USER",
-            "VARLOR_TEST_PG_PASSWORD",
-            "VARLOR_TEST_PG_DB",
-        ],
-        "PostgreSQL",
-    )?;
-    let [host, port, user, password, db] = <[String; 5]>::try_from(v).ok()?;
-    Some(Server {
-        host,
-        port,
-        user,
-        password,
-        db,
-    })
+    common::pg()
 }
 
 fn mysql() -> Option<Server> {
-    let v = require(
-        &[
-            "VARLOR_TEST_MYSQL_HOST",
-            "VARLOR_TEST_MYSQL_PORT",
-            "VARLOR_TEST_MYSQL_USER",
-            "VARLOR_TEST_MYSQL_PASSWORD",
-            "VARLOR_TEST_MYSQL_DB",
-        ],
-        "MariaDB",
-    )?;
-    let [host, port, user, password, db] = <[String; 5]>::try_from(v).ok()?;
-    Some(Server {
-        host,
-        port,
-        user,
-        password,
-        db,
-    })
+    common::mysql()
 }
 
 fn add_server(h: &Home, name: &str, kind: &str, s: &Server, password: &str) -> Run {
+    let port = s.port.to_string();
     h.run_stdin(
         &[
             "add",
@@ -204,7 +143,7 @@ fn add_server(h: &Home, name: &str, kind: &str, s: &Server, password: &str) -> R
             "--host",
             &s.host,
             "--port",
-            &s.port,
+            &port,
             "--database",
             &s.db,
             "--user",
@@ -826,8 +765,8 @@ fn postgres_success_invalid_credentials_and_lockout_guard() {
     r.code_is(0);
     assert!(r.out.starts_with("✓ PostgreSQL "), "{}", r.all());
 
-    if let Ok(ca) = std::env::var("VARLOR_TEST_CA") {
-        h.run(&["edit", "pg", "--tls", "verify-full", "--ca-file", &ca])
+    if let Some(ca) = s.ca.as_ref().and_then(|c| c.to_str()) {
+        h.run(&["edit", "pg", "--tls", "verify-full", "--ca-file", ca])
             .code_is(0);
         let r = h.run(&["test", "pg"]);
         r.code_is(0);
