@@ -434,7 +434,11 @@ async fn postgres_tables_import_faithfully() {
         )
         .unwrap();
     assert_eq!(numeric, "12345678901234567890.0123456789");
-    assert_eq!(double, std::f64::consts::E, "the fixture stores e to full precision");
+    assert_eq!(
+        double,
+        std::f64::consts::E,
+        "the fixture stores e to full precision"
+    );
     assert!(tz.contains('T') && tz.ends_with(":00"), "{tz}");
     assert_eq!(bytea, [0xde, 0xad, 0xbe, 0xef, 0x00, 0xff]);
 
