@@ -462,7 +462,48 @@ async fn mysql_tables_import_faithfully() {
         );
     }
     let dir = tempfile::tempdir().unwrap();
-    import_and_compare(connector, Kind::Mysql, &tables, dir.path()).await;
+    let path = import_and_compare(connector, Kind::Mysql, &tables, dir.path()).await;
+
+    // The type mapping, on the table of every common type.
+    let table = format!("{}.all_types", env.db);
+    let d = decls_of(&path, &table);
+    for (col, want) in [
+        ("t_big", "INTEGER"),
+        ("t_big_u", "TEXT"),
+        ("t_dec", "TEXT"),
+        ("t_double", "REAL"),
+        ("t_bool", "INTEGER"),
+        ("t_blob", "BLOB"),
+        ("t_datetime", "TEXT"),
+        ("t_json", "TEXT"),
+        ("t_bit", ""),
+    ] {
+        assert_eq!(d.get(col).map(String::as_str), Some(want), "{col}");
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (big_u, dec, double, dt, int): (String, String, f64, String, i64) = conn
+        .query_row(
+            &format!(
+                "SELECT t_big_u, t_dec, t_double, t_datetime, t_int FROM {} WHERE id = 1",
+                sql_ident(&table)
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap();
+    assert_eq!(big_u, "18446744073709551615");
+    assert_eq!(dec, "12345678901234567890.0123456789");
+    assert_eq!(
+        double,
+        std::f64::consts::PI,
+        "the fixture stores pi to full precision"
+    );
+    assert_eq!(dt, "2024-01-02T03:04:05.123456");
+    assert_eq!(int, 2147483647);
+}
+
+fn sql_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// A SQLite source file with hostile names and every storage class.
