@@ -571,7 +571,8 @@ async fn sqlite_file_tables_import_faithfully() {
 
 /// One import for `scripts/bench-import` (run it there, in release mode;
 /// it only prints): VARLOR_BENCH_KIND (postgres|mysql), VARLOR_BENCH_TABLE
-/// (`schema.table` or `table`), VARLOR_BENCH_FORMAT, VARLOR_BENCH_DEST.
+/// (`schema.table` or `table`), VARLOR_BENCH_FORMAT (or `none`: the connector
+/// alone into a counting sink), VARLOR_BENCH_DEST.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark harness, driven by scripts/bench-import"]
 async fn bench_import_once() {
@@ -593,6 +594,32 @@ async fn bench_import_once() {
     let Some(table) = tables.into_iter().find(|t| t.name == name) else {
         panic!("no table {table_arg}");
     };
+    if var("FORMAT") == "none" {
+        // The connector alone, into a sink that only counts: what the
+        // dataset side adds is the difference.
+        struct Count(u64);
+        impl varlor::connectors::RowSink for Count {
+            fn columns(&mut self, _: &[ColumnMeta]) -> Result<(), varlor::connectors::ConnError> {
+                Ok(())
+            }
+            fn row(&mut self, _: Vec<Cell>) -> Result<(), varlor::connectors::ConnError> {
+                self.0 += 1;
+                Ok(())
+            }
+        }
+        let started = std::time::Instant::now();
+        let mut sink = Count(0);
+        let opts = varlor::connectors::StreamOptions::default();
+        if let Err(e) = connector.stream_rows(&table, &opts, &mut sink).await {
+            panic!("{}", e.full());
+        }
+        println!(
+            "rows={} elapsed_ms={}",
+            sink.0,
+            started.elapsed().as_millis()
+        );
+        return;
+    }
     let plan = ImportPlan {
         connection: "bench".into(),
         kind,
