@@ -106,6 +106,7 @@ pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let job = tokio::spawn(run_import(connector, plan, tx, cancel.clone()));
     let mut bar = Bar::new(!a.json && std::io::stderr().is_terminal(), names);
+    let mut stop = StopSignals::new();
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
@@ -116,6 +117,9 @@ pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
                 bar.note("cancelling…");
                 cancel.cancel();
             }
+            // A closed terminal or a `kill` cancels too, so the temporary
+            // files are removed rather than left behind by a hard exit.
+            _ = stop.recv(), if !cancel.is_cancelled() => cancel.cancel(),
         }
     }
     bar.clear();
@@ -162,22 +166,62 @@ pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
     }
 }
 
+/// SIGTERM and SIGHUP (unix); never fires elsewhere.
+struct StopSignals {
+    #[cfg(unix)]
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            StopSignals {
+                signals: signal(SignalKind::terminate())
+                    .and_then(|t| Ok((t, signal(SignalKind::hangup())?)))
+                    .ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        StopSignals {}
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some((term, hup)) = self.signals.as_mut() {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
+            }
+            return;
+        }
+        std::future::pending::<()>().await
+    }
+}
+
 fn secs(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
 }
 
+/// Written with `writeln!` and errors ignored: after a hang-up stdout may be
+/// gone, and the import itself is already complete and audited.
 fn print_summary(ctx: &Ctx, s: &ImportSummary) {
     let colour = colour_stdout();
+    let mut out = std::io::stdout().lock();
     for t in &s.tables {
         let name = t.table.display_name();
         match &t.outcome {
-            TableOutcome::Done => println!(
-                "{} {name} → {}: {} rows in {}",
-                paint(colour, Style::Green, "✓"),
-                t.target,
-                group_digits(t.rows),
-                secs(t.elapsed)
-            ),
+            TableOutcome::Done => {
+                _ = writeln!(
+                    out,
+                    "{} {name} → {}: {} rows in {}",
+                    paint(colour, Style::Green, "✓"),
+                    t.target,
+                    group_digits(t.rows),
+                    secs(t.elapsed)
+                )
+            }
             TableOutcome::Failed { error } => {
                 let msg = match error {
                     crate::dataset::ImportError::Source { error } if !ctx.verbose => {
@@ -185,15 +229,20 @@ fn print_summary(ctx: &Ctx, s: &ImportSummary) {
                     }
                     other => other.to_string(),
                 };
-                println!("{} {name}: {msg}", paint(colour, Style::Red, "✗"));
+                let _ = writeln!(out, "{} {name}: {msg}", paint(colour, Style::Red, "✗"));
             }
             TableOutcome::Cancelled => {
-                println!("{} {name}: cancelled", paint(colour, Style::Yellow, "-"))
+                let _ = writeln!(
+                    out,
+                    "{} {name}: cancelled",
+                    paint(colour, Style::Yellow, "-")
+                );
             }
         }
     }
     if s.written {
-        println!(
+        let _ = writeln!(
+            out,
             "{} rows in {} table(s) → {} ({}) in {}",
             group_digits(s.total_rows()),
             s.tables_done(),
