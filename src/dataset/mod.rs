@@ -65,7 +65,10 @@
 //! that succeeded; cancel discards it (an existing file at the destination
 //! is left untouched). CSV/JSONL: each table's file is renamed into place
 //! as soon as it is complete, so cancel keeps the tables finished before it
-//! and leaves nothing of the interrupted one. An existing SQLite destination
+//! and leaves nothing of the interrupted one (a csv/jsonl directory this
+//! import created and left empty is removed). Only a hard kill (SIGKILL,
+//! power loss) can leave a `.<name>.XXXXXX.partial` file behind: never under
+//! the final name, and safe to delete. An existing SQLite destination
 //! is only replaced when it is itself a Varlor dataset (or empty); anything
 //! else is refused.
 //!
