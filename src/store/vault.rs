@@ -628,7 +628,10 @@ fn open_identity(
             "identity.age is not protected by a passphrase".into(),
         ));
     }
-    let identity = age::scrypt::Identity::new(passphrase.clone());
+    let mut identity = age::scrypt::Identity::new(passphrase.clone());
+    // age caps the work at ~16x this machine's measured 1 s; on a busy host
+    // the measurement is low, so allow up to 2^22 (our own file, 0600).
+    identity.set_max_work_factor(22);
     let mut reader = decryptor
         .decrypt(std::iter::once(&identity as &dyn age::Identity))
         .map_err(|e| match e {
