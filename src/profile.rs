@@ -440,6 +440,7 @@ impl Profile {
             plain.push((name, secret));
         }
         let pending = self.vault.prepare_rotation(&lock, new_passphrase)?;
+        crate::store::crash_point("rotate:prepared");
         let reencrypted: Result<Vec<(String, Vec<u8>)>, VaultError> = plain
             .iter()
             .map(|(name, secret)| Ok((name.clone(), pending.encrypt(secret)?)))
@@ -453,6 +454,7 @@ impl Profile {
             self.vault.abort_rotation(&lock)?;
             return Err(e);
         }
+        crate::store::crash_point("rotate:committed");
         let new_version = pending.version();
         self.unlocked = Some(self.vault.commit_rotation(&lock, pending)?);
         drop(lock);

@@ -537,6 +537,7 @@ impl Vault {
         pending: PendingRotation,
     ) -> Result<UnlockedVault, VaultError> {
         std::fs::rename(self.next_path(IDENTITY), self.identity_path())?;
+        super::crash_point("rotate:identity-renamed");
         std::fs::rename(self.next_path(RECIPIENTS), self.recipients_path())?;
         sync_dir(&self.dir)?;
         Ok(UnlockedVault {
