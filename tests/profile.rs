@@ -71,7 +71,7 @@ fn files_contain(dir: &Path, needle: &str) -> Vec<String> {
 #[test]
 fn demo_is_created_once_and_not_resurrected() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut p = open(tmp.path());
+    let p = open(tmp.path());
     let demo = p.get("demo").unwrap();
     assert_eq!(demo.spec.kind, Kind::Sqlite);
     assert_eq!(demo.environment, Environment::Development);

@@ -316,9 +316,10 @@ impl Catalog {
                     "cannot switch the catalog to WAL (journal_mode is {mode})"
                 )));
             }
-            // WAL + NORMAL is durable across application crashes (only an OS
-            // crash may lose the last transaction, never corrupt the file).
-            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            // FULL: a committed transaction survives even a power loss. Key
+            // rotation depends on it: the key files are renamed only after
+            // the catalog commit, which must not be undone afterwards.
+            conn.pragma_update(None, "synchronous", "FULL")?;
         }
         Ok(Catalog { conn })
     }
