@@ -445,10 +445,7 @@ impl Connector for PostgresConnector {
         let fetch = format!("FETCH FORWARD {FETCH_BATCH} FROM varlor_stream");
         let mut total = 0u64;
         loop {
-            let msgs = client
-                .simple_query(&fetch)
-                .await
-                .map_err(|e| self.err(e))?;
+            let msgs = client.simple_query(&fetch).await.map_err(|e| self.err(e))?;
             let mut batch = 0usize;
             for m in &msgs {
                 if let SimpleQueryMessage::Row(r) = m {
@@ -629,7 +626,10 @@ mod tests {
             short_version("PostgreSQL 15.8 (Debian 15.8-0+deb12u1) on x86_64-pc-linux-gnu"),
             "PostgreSQL 15.8"
         );
-        assert_eq!(short_version("PostgreSQL 16.2, compiled"), "PostgreSQL 16.2");
+        assert_eq!(
+            short_version("PostgreSQL 16.2, compiled"),
+            "PostgreSQL 16.2"
+        );
         assert_eq!(short_version("odd"), "odd");
     }
 
@@ -647,7 +647,10 @@ mod tests {
 
     #[test]
     fn text_cells_keep_exact_text() {
-        assert_eq!(text_cell("int8", "9223372036854775807"), Cell::Int(i64::MAX));
+        assert_eq!(
+            text_cell("int8", "9223372036854775807"),
+            Cell::Int(i64::MAX)
+        );
         assert_eq!(text_cell("bool", "f"), Cell::Bool(false));
         assert_eq!(
             text_cell("numeric", "12345678901234567890.0123456789"),

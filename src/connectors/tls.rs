@@ -41,9 +41,7 @@ pub fn client_config(
                     roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
                 },
             };
-            builder
-                .with_root_certificates(roots)
-                .with_no_client_auth()
+            builder.with_root_certificates(roots).with_no_client_auth()
         }
     };
     Ok(Some(config))
@@ -181,8 +179,8 @@ mod tests {
 
     #[test]
     fn missing_ca_file_names_the_file() {
-        let err = client_config(TlsMode::VerifyFull, Some(Path::new("/nonexistent/ca.pem")))
-            .unwrap_err();
+        let err =
+            client_config(TlsMode::VerifyFull, Some(Path::new("/nonexistent/ca.pem"))).unwrap_err();
         assert_eq!(err.kind, ErrorKind::Config);
         assert!(err.detail.contains("/nonexistent/ca.pem"), "{}", err.detail);
     }
@@ -201,11 +199,8 @@ mod tests {
     fn certificate_errors_are_found_inside_io_errors() {
         let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
         let io = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
-        assert_eq!(
-            classify_tls(&io),
-            Some(ErrorKind::CertificateNotTrusted)
-        );
-        let plain = std::io::Error::new(std::io::ErrorKind::Other, "x");
+        assert_eq!(classify_tls(&io), Some(ErrorKind::CertificateNotTrusted));
+        let plain = std::io::Error::other("x");
         assert_eq!(classify_tls(&plain), None);
     }
 }

@@ -106,7 +106,11 @@ fn server(prefix: &str, label: &str) -> Option<ServerEnv> {
         password: required("PASSWORD"),
         db: required("DB"),
         ca: var("CA")
-            .or_else(|| std::env::var("VARLOR_TEST_CA").ok().filter(|v| !v.is_empty()))
+            .or_else(|| {
+                std::env::var("VARLOR_TEST_CA")
+                    .ok()
+                    .filter(|v| !v.is_empty())
+            })
             .map(PathBuf::from),
         tls_user: var("TLS_USER"),
         tls_password: var("TLS_PASSWORD"),
