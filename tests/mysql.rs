@@ -848,3 +848,44 @@ async fn ten_thousand_tables_list() {
     );
     assert_eq!(found, 10_000);
 }
+
+#[tokio::test]
+async fn a_killed_session_is_a_clear_error_and_the_next_call_reconnects() {
+    let srv = server_or_skip!();
+    let c = srv.connector(srv.spec());
+    // The session's own row in the process list (a LIMIT no other test uses).
+    let set = c
+        .preview(&tref("information_schema", "PROCESSLIST"), 997)
+        .await
+        .expect("processlist");
+    let id_col = set.columns.iter().position(|c| c.name == "ID").expect("ID");
+    let info_col = set
+        .columns
+        .iter()
+        .position(|c| c.name == "INFO")
+        .expect("INFO");
+    let me = set
+        .rows
+        .iter()
+        .find(|r| r[info_col].display().contains("LIMIT 997"))
+        .map(|r| r[id_col].display())
+        .expect("own session listed");
+    if srv.root_sql(&format!("KILL {me};")).is_none() {
+        eprintln!("skipping: cannot KILL as root (VARLOR_TEST_MYSQL_SOCKET + mariadb)");
+        return;
+    }
+    let regions = tref("sales", "regions");
+    let e = c
+        .preview(&regions, 10)
+        .await
+        .expect_err("the session was killed");
+    assert_eq!(e.kind, ErrorKind::ConnectionLost, "{}", e.full());
+    assert_eq!(
+        c.preview(&regions, 10)
+            .await
+            .expect("reconnected")
+            .rows
+            .len(),
+        3
+    );
+}

@@ -249,9 +249,14 @@ impl MysqlConnector {
                 Ok(v)
             }
             Err(Fail::Db(e)) if !e.is_fatal() => {
-                session.last_used = Instant::now();
-                *slot = Some(session);
-                Err(self.map_err(e))
+                let err = self.map_err(e);
+                // "Connection was killed" / "server shutdown" arrive as
+                // ordinary error packets, but the session is gone all the same.
+                if err.kind != ErrorKind::ConnectionLost {
+                    session.last_used = Instant::now();
+                    *slot = Some(session);
+                }
+                Err(err)
             }
             // Fatal errors and sink failures (a result may still be pending)
             // drop the session; the next call reconnects.
