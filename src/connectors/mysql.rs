@@ -366,8 +366,8 @@ fn map_error(e: &mysql_async::Error, tls: TlsMode) -> ConnError {
             ConnError::new(kind, detail)
         }
         E::Io(IoError::Io(io)) => {
-            if let Some(tls_err) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                return ConnError::new(classify_tls(tls_err), format!("TLS: {tls_err}"));
+            if let Some(kind) = super::tls::classify_tls(io) {
+                return ConnError::new(kind, format!("TLS: {io}"));
             }
             let kind = match classify_io(io) {
                 // A NotFound io error here is never a table.
@@ -378,7 +378,9 @@ fn map_error(e: &mysql_async::Error, tls: TlsMode) -> ConnError {
         }
         E::Io(IoError::Tls(t)) => {
             let kind = match t {
-                mysql_async::TlsError::Tls(r) => classify_tls(r),
+                mysql_async::TlsError::Tls(r) => {
+                    super::tls::classify_tls(r).unwrap_or(ErrorKind::Other)
+                }
                 mysql_async::TlsError::Pki(_) => ErrorKind::CertificateNotTrusted,
                 mysql_async::TlsError::InvalidDnsName(_) => ErrorKind::Config,
                 mysql_async::TlsError::VerifierBuilderError(_) => ErrorKind::Config,
@@ -406,13 +408,6 @@ fn map_error(e: &mysql_async::Error, tls: TlsMode) -> ConnError {
             };
             ConnError::new(kind, text)
         }
-    }
-}
-
-fn classify_tls(e: &rustls::Error) -> ErrorKind {
-    match e {
-        rustls::Error::InvalidCertificate(_) => ErrorKind::CertificateNotTrusted,
-        _ => ErrorKind::Other,
     }
 }
 
