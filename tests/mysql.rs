@@ -787,15 +787,25 @@ async fn ten_thousand_tables_list() {
     let c = srv.connector(srv.my_spec());
     let mut times = Vec::new();
     let mut found = 0;
+    let mut customers_estimate = None;
+    let mut all_lazy = true;
     for _ in 0..3 {
         let t = Instant::now();
         let tables = c.list_tables().await.expect("list");
         times.push(t.elapsed());
-        found = tables
+        let many: Vec<_> = tables
             .iter()
             .filter(|t| t.schema.as_deref() == Some(db))
-            .count();
+            .collect();
+        found = many.len();
+        // Over the estimate budget: estimates come lazily from describe.
+        all_lazy &= many.iter().all(|t| t.estimated_rows.is_none());
+        customers_estimate = tables
+            .iter()
+            .find(|t| t.schema.as_deref() == Some("varlor_test") && t.name == "customers")
+            .and_then(|t| t.estimated_rows);
     }
+    let described = c.describe(&tref(db, "t00042")).await;
     srv.root_sql(&format!("DROP DATABASE {db};"));
     times.sort();
     println!(
@@ -803,6 +813,15 @@ async fn ten_thousand_tables_list() {
         times[1]
     );
     assert_eq!(found, 10_000);
+    assert!(
+        all_lazy,
+        "estimates past the budget must be left to describe"
+    );
+    assert_eq!(described.expect("describe").estimated_rows, Some(0));
+    assert!(
+        customers_estimate.is_some(),
+        "small databases keep their estimates"
+    );
 }
 
 #[tokio::test]
