@@ -910,6 +910,7 @@ fn mariadb_success_and_invalid_credentials() {
 fn prompt_source_takes_the_password_from_stdin() {
     let Some(s) = pg() else { return };
     let h = Home::new();
+    let port = s.port.to_string();
     h.run(&[
         "add",
         "ask",
@@ -918,7 +919,7 @@ fn prompt_source_takes_the_password_from_stdin() {
         "--host",
         &s.host,
         "--port",
-        &s.port,
+        &port,
         "--database",
         &s.db,
         "--user",
