@@ -35,6 +35,8 @@ impl Home {
             .env("VARLOR_HOME", &self.home)
             .env("VARLOR_PASSPHRASE_FILE", &self.pass_file)
             .env("NO_COLOR", "1")
+            // Fast scrypt for tests (the store reads it; real profiles keep the default).
+            .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
             .env_remove("VARLOR_PROFILE")
             .env_remove("VARLOR_NEW_PASSPHRASE_FILE")
             .env_remove("VARLOR_LOG")
