@@ -249,9 +249,10 @@ pub struct ImportArgs {
     /// Tables: `schema.name`, `name`, or quoted `"sales"."Weird Name"`.
     #[arg(required = true, value_name = "TABLE")]
     pub tables: Vec<String>,
-    /// Destination file (sqlite) or directory (csv, jsonl).
+    /// Destination file (sqlite) or directory (csv, jsonl); default
+    /// `<data dir>/datasets/<connection>-<date>.sqlite` (or `-csv`/`-jsonl`).
     #[arg(long, value_name = "PATH")]
-    pub to: PathBuf,
+    pub to: Option<PathBuf>,
     /// sqlite, csv or jsonl (default sqlite).
     #[arg(long, default_value = "sqlite", value_name = "FORMAT")]
     pub format: String,
