@@ -605,20 +605,18 @@ fn doctor_fails_on_open_permissions() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let j = h.run(&["doctor", "--json"]).json();
-        let profile_dir = j["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["check"] == "profile dir")
-            .and_then(|c| c["detail"].as_str())
-            .and_then(|d| d.split(" (").next())
-            .map(PathBuf::from)
-            .expect("profile dir check");
-        std::fs::set_permissions(&profile_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // The data dir (not re-tightened at open, unlike the profile dir).
+        let data_dir = h.home.join("data");
+        assert!(
+            data_dir.is_dir(),
+            "VARLOR_HOME layout: {}",
+            data_dir.display()
+        );
+        std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let r = h.run(&["doctor"]);
         r.code_is(1);
         assert!(r.out.contains("expected 0700"), "{}", r.out);
+        assert!(r.out.contains("Some checks failed"), "{}", r.out);
     }
 }
 
