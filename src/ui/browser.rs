@@ -79,10 +79,13 @@ fn tables(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: The
     if !b.tables.is_empty() {
         title.push_str(&format!("· {} tables ", b.visible.len()));
     }
+    let mut block = pane_block(title, b.focus == BrowserFocus::Tables, theme);
     if !b.chosen.is_empty() {
-        title.push_str(&format!("· {} selected ", b.chosen.len()));
+        block = block.title_bottom(
+            Line::from(Span::styled(format!(" {} selected ", b.chosen.len()), theme.ok()))
+                .right_aligned(),
+        );
     }
-    let block = pane_block(title, b.focus == BrowserFocus::Tables, theme);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let width = inner.width as usize;
@@ -134,9 +137,9 @@ fn tables(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: The
         used += 1 + usize::from(schema_of(start - 1) != schema_of(start));
         start -= 1;
     }
-    let kind_w = 8;
+    let kind_w = 6;
     let rows_w = 7;
-    let name_w = width.saturating_sub(4 + kind_w + rows_w).max(4);
+    let name_w = width.saturating_sub(3 + kind_w + rows_w).max(4);
     let mut prev: Option<&Option<String>> = None;
     let mut pos = start;
     while pos < b.visible.len() && lines.len() < inner.height as usize {
@@ -158,8 +161,8 @@ fn tables(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: The
                 if chosen { " ● " } else { "   " },
                 theme.ok(),
             ),
-            Span::raw(pad(&t.name, name_w)),
-            Span::styled(pad(t.kind.label(), kind_w), theme.dim()),
+            Span::raw(pad(&t.name, name_w - 1) + " "),
+            Span::styled(pad(short_kind(t.kind), kind_w), theme.dim()),
             Span::styled(pad(&rows_estimate(t.estimated_rows), rows_w), theme.dim()),
         ]);
         if pos == b.selected {
@@ -169,4 +172,14 @@ fn tables(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: The
         pos += 1;
     }
     f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn short_kind(k: crate::connectors::TableKind) -> &'static str {
+    use crate::connectors::TableKind;
+    match k {
+        TableKind::Table => "table",
+        TableKind::View => "view",
+        TableKind::MaterializedView => "mview",
+        TableKind::ForeignTable => "fgn",
+    }
 }

@@ -76,17 +76,30 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     }
 
     let (show_engine, show_summary, show_when) = columns(area.width);
+    // Short engine ids unless the terminal is wide; every column ends with a space.
+    let long_engine = area.width >= 100;
     let env_w = 8;
-    let engine_w = if show_engine { 14 } else { 0 };
-    let when_w = if show_when { 10 } else { 0 };
-    let status_w = if area.width >= 60 { 24 } else { 14 };
+    let engine_w = match (show_engine, long_engine) {
+        (false, _) => 0,
+        (true, true) => 15,
+        (true, false) => 10,
+    };
+    let when_w = if show_when { 9 } else { 0 };
+    let status_w = if area.width >= 60 { 22 } else { 14 };
     let fixed = 2 + env_w + engine_w + when_w + status_w;
     let flexible = width.saturating_sub(fixed);
     let (name_w, summary_w) = if show_summary {
-        let n = (flexible * 2 / 5).max(8);
+        let n = (flexible / 2).max(10);
         (n, flexible.saturating_sub(n))
     } else {
         (flexible, 0)
+    };
+    let pad = |s: &str, w: usize| {
+        let mut t = pad(s, w.saturating_sub(1));
+        if w > 0 {
+            t.push(' ');
+        }
+        t
     };
 
     let mut header = String::from("  ");
@@ -127,7 +140,12 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
         let mut spans = vec![Span::raw(if selected { "▶ " } else { "  " })];
         spans.push(Span::styled(pad(&c.name, name_w), theme.bold()));
         if show_engine {
-            spans.push(Span::raw(pad(c.spec.kind.display_name(), engine_w)));
+            let engine = if long_engine {
+                c.spec.kind.display_name()
+            } else {
+                c.spec.kind.id()
+            };
+            spans.push(Span::raw(pad(engine, engine_w)));
         }
         if show_summary {
             spans.push(Span::styled(pad(&c.spec.summary(), summary_w), theme.dim()));

@@ -78,7 +78,7 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     }
 
     // Footer: validation error, buttons, test answer.
-    let footer_y = bottom.saturating_sub(footer_h).max(y);
+    let footer_y = y.min(bottom.saturating_sub(footer_h));
     let mut footer: Vec<Line> = Vec::new();
     match (&form.save_error, &form.error) {
         (Some(e), _) => footer.push(Line::from(Span::styled(fit(&format!("✗ {e}"), width), theme.error()))),
