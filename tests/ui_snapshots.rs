@@ -90,8 +90,18 @@ fn listed() -> State {
     set_connections(
         &mut s,
         vec![
-            conn("billing-prod", Kind::Postgres, Environment::Production, Some(outcome(true, 3))),
-            conn("crm-staging", Kind::Mysql, Environment::Staging, Some(outcome(false, 125))),
+            conn(
+                "billing-prod",
+                Kind::Postgres,
+                Environment::Production,
+                Some(outcome(true, 3)),
+            ),
+            conn(
+                "crm-staging",
+                Kind::Mysql,
+                Environment::Staging,
+                Some(outcome(false, 125)),
+            ),
             conn("demo", Kind::Sqlite, Environment::Development, None),
             conn("warehouse", Kind::Postgres, Environment::None, None),
         ],
@@ -156,7 +166,10 @@ fn form_with_a_validation_error() {
         update(&mut s, key(KeyCode::Tab));
     }
     typed(&mut s, "99");
-    assert_eq!(s.form.as_ref().unwrap().error.as_ref().unwrap().field, "port");
+    assert_eq!(
+        s.form.as_ref().unwrap().error.as_ref().unwrap().field,
+        "port"
+    );
     snap("form_error", &s);
 }
 
@@ -304,13 +317,7 @@ fn browser() -> State {
 
 fn with_structure_and_preview(s: &mut State) {
     let now = s.now;
-    let fx = update(
-        s,
-        Action::Tick {
-            now,
-            now_unix: NOW,
-        },
-    );
+    let fx = update(s, Action::Tick { now, now_unix: NOW });
     let ptask = fx
         .iter()
         .find_map(|e| match e {
@@ -327,10 +334,24 @@ fn with_structure_and_preview(s: &mut State) {
             result: Ok(TableInfo {
                 table: t("public", "customers", TableKind::Table, Some(52_000)),
                 columns: vec![
-                    col("id", "bigint", false, true, Some("nextval('customers_id_seq')"), None),
+                    col(
+                        "id",
+                        "bigint",
+                        false,
+                        true,
+                        Some("nextval('customers_id_seq')"),
+                        None,
+                    ),
                     col("email", "text", false, false, None, None),
                     col("name", "varchar(100)", true, false, None, None),
-                    col("region_id", "integer", true, false, None, Some("public.regions(id)")),
+                    col(
+                        "region_id",
+                        "integer",
+                        true,
+                        false,
+                        None,
+                        Some("public.regions(id)"),
+                    ),
                     col("avatar", "bytea", true, false, None, None),
                 ],
                 estimated_rows: Some(52_000),
@@ -409,7 +430,13 @@ fn browser_tables() {
 fn browser_connecting() {
     let mut s = listed();
     update(&mut s, key(KeyCode::Enter));
-    s.browser.as_mut().unwrap().loading.as_mut().unwrap().elapsed = Duration::from_millis(800);
+    s.browser
+        .as_mut()
+        .unwrap()
+        .loading
+        .as_mut()
+        .unwrap()
+        .elapsed = Duration::from_millis(800);
     snap("browser_connecting", &s);
 }
 
@@ -495,10 +522,16 @@ fn production_frame_is_red() {
     let s = browser();
     let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
     term.draw(|f| varlor::ui::draw(f, &s)).unwrap();
-    assert_eq!(term.backend().buffer()[(0, 0)].fg, ratatui::style::Color::Red);
+    assert_eq!(
+        term.backend().buffer()[(0, 0)].fg,
+        ratatui::style::Color::Red
+    );
     let s = listed();
     term.draw(|f| varlor::ui::draw(f, &s)).unwrap();
-    assert_ne!(term.backend().buffer()[(0, 0)].fg, ratatui::style::Color::Red);
+    assert_ne!(
+        term.backend().buffer()[(0, 0)].fg,
+        ratatui::style::Color::Red
+    );
 }
 
 #[test]

@@ -222,7 +222,10 @@ fn t_tests_in_background_and_the_list_keeps_working() {
     );
     assert!(matches!(&fx[..], [Effect::LoadConnections { select: Some(n) }] if n == "b"));
     assert!(!s.tests.contains_key("a"));
-    assert!(matches!(s.answers["a"], TestAnswer::Ok { latency_ms: 12, .. }));
+    assert!(matches!(
+        s.answers["a"],
+        TestAnswer::Ok { latency_ms: 12, .. }
+    ));
 }
 
 #[test]
@@ -365,7 +368,10 @@ fn form_has_kind_fields_and_default_port() {
 fn tab_and_shift_tab_move_through_fields_and_buttons() {
     let mut s = state_with(&[]);
     new_pg_form(&mut s);
-    assert_eq!(s.form.as_ref().unwrap().focused_field(), Some(FieldId::Name));
+    assert_eq!(
+        s.form.as_ref().unwrap().focused_field(),
+        Some(FieldId::Name)
+    );
     update(&mut s, key(KeyCode::Tab));
     assert_eq!(s.form.as_ref().unwrap().focused_field(), Some(FieldId::Url));
     update(&mut s, shift_tab());
@@ -375,21 +381,30 @@ fn tab_and_shift_tab_move_through_fields_and_buttons() {
     assert_eq!(s.form.as_ref().unwrap().focus, FormFocus::TestButton);
     update(&mut s, key(KeyCode::Tab));
     update(&mut s, key(KeyCode::Tab));
-    assert_eq!(s.form.as_ref().unwrap().focused_field(), Some(FieldId::Name));
+    assert_eq!(
+        s.form.as_ref().unwrap().focused_field(),
+        Some(FieldId::Name)
+    );
 }
 
 #[test]
 fn validation_names_the_bad_field_as_you_type() {
     let mut s = state_with(&["taken"]);
     new_pg_form(&mut s);
-    assert_eq!(s.form.as_ref().unwrap().error.as_ref().unwrap().field, "name");
+    assert_eq!(
+        s.form.as_ref().unwrap().error.as_ref().unwrap().field,
+        "name"
+    );
     typed(&mut s, "taken");
     let e = s.form.as_ref().unwrap().error.clone().unwrap();
     assert_eq!(e.field, "name");
     assert!(e.message.contains("already exists"), "{}", e.message);
     typed(&mut s, "2");
     // Next missing thing: the user.
-    assert_eq!(s.form.as_ref().unwrap().error.as_ref().unwrap().field, "user");
+    assert_eq!(
+        s.form.as_ref().unwrap().error.as_ref().unwrap().field,
+        "user"
+    );
     focus_field(&mut s, FieldId::Conn(Field::User));
     typed(&mut s, "bob");
     assert!(s.form.as_ref().unwrap().error.is_none());
@@ -400,14 +415,20 @@ fn validation_names_the_bad_field_as_you_type() {
     assert!(e.message.contains("out of range"), "{}", e.message);
     clear_field(&mut s);
     typed(&mut s, "x");
-    assert_eq!(s.form.as_ref().unwrap().error.as_ref().unwrap().field, "port");
+    assert_eq!(
+        s.form.as_ref().unwrap().error.as_ref().unwrap().field,
+        "port"
+    );
     clear_field(&mut s);
     typed(&mut s, "6543");
     assert!(s.form.as_ref().unwrap().error.is_none());
     // Save refuses while invalid and says why.
     focus_field(&mut s, FieldId::Conn(Field::Host));
     clear_field(&mut s);
-    assert_eq!(s.form.as_ref().unwrap().error.as_ref().unwrap().field, "host");
+    assert_eq!(
+        s.form.as_ref().unwrap().error.as_ref().unwrap().field,
+        "host"
+    );
     assert!(update(&mut s, ctrl('s')).is_empty());
     assert!(s.form.as_ref().unwrap().save_error.is_some());
 }
@@ -460,7 +481,10 @@ fn selectors_cycle_tls_and_environment() {
     assert_eq!(s.form.as_ref().unwrap().tls, TlsMode::Disable);
     focus_field(&mut s, FieldId::Environment);
     update(&mut s, key(KeyCode::Left));
-    assert_eq!(s.form.as_ref().unwrap().environment, Environment::Production);
+    assert_eq!(
+        s.form.as_ref().unwrap().environment,
+        Environment::Production
+    );
     assert!(s.production_open(), "the frame turns red");
     update(&mut s, ch(' '));
     assert_eq!(s.form.as_ref().unwrap().environment, Environment::None);
@@ -538,7 +562,10 @@ fn test_answers_are_one_line_in_plain_words() {
     );
     let a = s.form.as_ref().unwrap().answer.clone().unwrap();
     let line = varlor::app::update::answer_line(&a);
-    assert!(line.contains("PostgreSQL 16.4") && line.contains("12 ms"), "{line}");
+    assert!(
+        line.contains("PostgreSQL 16.4") && line.contains("12 ms"),
+        "{line}"
+    );
 
     let Effect::TestForm { task, .. } = update(&mut s, ctrl('t')).remove(0) else {
         panic!()
@@ -572,6 +599,7 @@ fn ctrl_s_saves_and_returns_to_the_list_on_the_new_row() {
             old_name: None,
             new,
             password: Some(Some(p)),
+            tested: None,
         }] => {
             assert_eq!(new.name, "shop");
             assert_eq!(new.spec.user, "bob");
@@ -594,7 +622,10 @@ fn save_error_stays_on_the_form() {
     let mut s = state_with(&[]);
     filled_pg_form(&mut s);
     update(&mut s, ctrl('s'));
-    update(&mut s, Action::Saved(Err("catalog error: disk full".into())));
+    update(
+        &mut s,
+        Action::Saved(Err("catalog error: disk full".into())),
+    );
     assert_eq!(s.screen, Screen::Form);
     assert!(s.form.as_ref().unwrap().save_error.is_some());
     assert!(!s.form.as_ref().unwrap().saving);
@@ -625,7 +656,10 @@ fn editing_keeps_the_stored_password_unless_typed_or_cleared() {
     assert_eq!(s.screen, Screen::Form);
     assert_eq!(s.form.as_ref().unwrap().text(FieldId::Name), "a");
     assert_eq!(
-        s.form.as_ref().unwrap().text(FieldId::Conn(Field::Password)),
+        s.form
+            .as_ref()
+            .unwrap()
+            .text(FieldId::Conn(Field::Password)),
         "",
         "the stored password is never loaded into the form"
     );
@@ -640,6 +674,7 @@ fn editing_keeps_the_stored_password_unless_typed_or_cleared() {
             old_name: Some(o),
             password: None,
             new,
+            ..
         }] => {
             assert_eq!(o, "a");
             assert_eq!(new.password_source, PasswordSource::Vault);
@@ -679,7 +714,10 @@ fn renaming_to_itself_is_not_a_duplicate() {
     typed(&mut s, "x");
     clear_field(&mut s);
     typed(&mut s, "b");
-    assert_eq!(s.form.as_ref().unwrap().error.as_ref().unwrap().field, "name");
+    assert_eq!(
+        s.form.as_ref().unwrap().error.as_ref().unwrap().field,
+        "name"
+    );
 }
 
 #[test]
@@ -711,7 +749,9 @@ fn unlock_prompt_retries_on_a_wrong_passphrase_then_resumes() {
     assert!(s.unlock.as_ref().unwrap().error.is_some());
     typed(&mut s, "wrong");
     let fx = update(&mut s, key(KeyCode::Enter));
-    assert!(matches!(&fx[..], [Effect::Unlock { passphrase, create: false }] if passphrase.expose_secret() == "wrong"));
+    assert!(
+        matches!(&fx[..], [Effect::Unlock { passphrase, create: false }] if passphrase.expose_secret() == "wrong")
+    );
     assert!(s.unlock.as_ref().unwrap().busy);
     // Keys wait while unlocking.
     assert!(update(&mut s, ch('x')).is_empty());
@@ -744,7 +784,14 @@ fn first_run_creates_the_vault_with_the_passphrase_twice() {
     assert!(s.unlock.as_ref().unwrap().focus_confirm);
     typed(&mut s, "two");
     assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
-    assert!(s.unlock.as_ref().unwrap().error.as_ref().unwrap().contains("differ"));
+    assert!(s
+        .unlock
+        .as_ref()
+        .unwrap()
+        .error
+        .as_ref()
+        .unwrap()
+        .contains("differ"));
     typed(&mut s, "same");
     update(&mut s, key(KeyCode::Tab));
     typed(&mut s, "same");
@@ -891,7 +938,9 @@ fn highlight_loads_structure_and_preview_once_cached() {
             }),
         },
     );
-    assert!(s.cache["a"].structures.contains_key(&(Some("public".into()), "a1".into())));
+    assert!(s.cache["a"]
+        .structures
+        .contains_key(&(Some("public".into()), "a1".into())));
     // Down then up: a1 is cached, so only the preview is fetched again.
     update(&mut s, ch('j'));
     assert_eq!(tick(&mut s, Duration::from_millis(100)).len(), 2);
@@ -1017,7 +1066,16 @@ fn preview_scrolls_and_enter_shows_a_full_cell() {
     assert_eq!(s.browser.as_ref().unwrap().focus, BrowserFocus::Preview);
     update(&mut s, ch('l'));
     update(&mut s, ch('l'));
-    assert_eq!(s.browser.as_ref().unwrap().preview.as_ref().unwrap().col_offset, 1);
+    assert_eq!(
+        s.browser
+            .as_ref()
+            .unwrap()
+            .preview
+            .as_ref()
+            .unwrap()
+            .col_offset,
+        1
+    );
     update(&mut s, key(KeyCode::Enter));
     assert_eq!(s.popup.as_ref().unwrap().text, long);
     update(&mut s, key(KeyCode::Esc));
@@ -1065,4 +1123,35 @@ fn filtering_ten_thousand_tables_keeps_the_highlight_valid() {
     assert_eq!(b.visible.len(), 1);
     assert_eq!(b.highlighted().unwrap().name, "table_9999");
     let _ = Instant::now();
+}
+
+#[test]
+fn a_fresh_successful_test_is_saved_with_the_connection() {
+    let mut s = state_with(&[]);
+    filled_pg_form(&mut s);
+    let Effect::TestForm { task, .. } = update(&mut s, ctrl('t')).remove(0) else {
+        panic!()
+    };
+    update(
+        &mut s,
+        Action::TestDone {
+            task,
+            name: None,
+            result: Ok(info()),
+        },
+    );
+    assert!(matches!(
+        &update(&mut s, ctrl('s'))[..],
+        [Effect::Save {
+            tested: Some(TestAnswer::Ok { .. }),
+            ..
+        }]
+    ));
+    // Editing a field after the test makes it stale.
+    update(&mut s, Action::Saved(Err("x".into())));
+    typed(&mut s, "x");
+    assert!(matches!(
+        &update(&mut s, ctrl('s'))[..],
+        [Effect::Save { tested: None, .. }]
+    ));
 }

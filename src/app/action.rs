@@ -14,7 +14,10 @@ pub enum Action {
     /// Bracketed paste.
     Paste(String),
     /// Periodic: spinner, elapsed times, "3m ago", debounced loads.
-    Tick { now: Instant, now_unix: i64 },
+    Tick {
+        now: Instant,
+        now_unix: i64,
+    },
     Resize,
     /// The connection list (re)loaded; `select` highlights that name.
     ConnectionsLoaded {
@@ -36,7 +39,10 @@ pub enum Action {
         lockout: bool,
     },
     /// An operation needs the vault: ask for the passphrase (or create it).
-    NeedsUnlock { initialised: bool, pending: Pending },
+    NeedsUnlock {
+        initialised: bool,
+        pending: Pending,
+    },
     Saved(Result<SavedConnection, String>),
     Deleted(Result<String, String>),
     /// Result of an unlock or vault creation; `Err` is shown on the prompt.
@@ -48,7 +54,10 @@ pub enum Action {
         result: Result<Vec<TableRef>, ConnError>,
     },
     /// Opening failed before any connector call (unknown name, password…).
-    BrowserFailed { task: TaskId, message: String },
+    BrowserFailed {
+        task: TaskId,
+        message: String,
+    },
     Described {
         conn: String,
         table: TableKey,

@@ -22,7 +22,8 @@ use crate::profile::{Profile, ProfileError};
 use crate::store::{NewConnection, SavedConnection};
 
 use super::action::Action;
-use super::state::{table_key, Pending, TaskId};
+use super::state::{table_key, Pending, TaskId, TestAnswer};
+use crate::store::TestOutcome;
 
 /// Where the form's test takes its password from.
 pub enum FormPassword {
@@ -52,6 +53,8 @@ pub enum Effect {
         old_name: Option<String>,
         new: NewConnection,
         password: Option<Option<SecretString>>,
+        /// A successful test of exactly these settings, recorded with the save.
+        tested: Option<TestAnswer>,
     },
     Delete {
         name: String,
@@ -374,6 +377,7 @@ impl EffectRunner {
                 old_name,
                 new,
                 password,
+                tested,
             } => {
                 tokio::task::spawn_blocking(move || {
                     let mut p = lock(&profile);
@@ -385,10 +389,35 @@ impl EffectRunner {
                         });
                         return;
                     }
-                    let result = match old_name {
+                    let mut result = match old_name {
                         None => p.add(new, password.flatten()),
                         Some(old) => p.edit(&old, new, password),
                     };
+                    if let (
+                        Ok(saved),
+                        Some(TestAnswer::Ok {
+                            version,
+                            latency_ms,
+                            tls,
+                        }),
+                    ) = (&result, tested)
+                    {
+                        let outcome = TestOutcome {
+                            at: super::unix_now(),
+                            ok: true,
+                            status: "ok".into(),
+                            error: None,
+                            latency_ms: Some(latency_ms),
+                            server_version: Some(version),
+                            tls: Some(tls),
+                        };
+                        let name = saved.name.clone();
+                        if p.catalog.record_test(&name, &outcome, false).is_ok() {
+                            if let Ok(updated) = p.get(&name) {
+                                result = Ok(updated);
+                            }
+                        }
+                    }
                     let _ = tx.send(Action::Saved(result.map_err(|e| e.to_string())));
                 });
             }
@@ -528,8 +557,7 @@ impl EffectRunner {
                 tokio::spawn(async move {
                     let key = table_key(&table);
                     let result =
-                        cancellable(&tasks, task, async move { c.count_rows(&table).await })
-                            .await;
+                        cancellable(&tasks, task, async move { c.count_rows(&table).await }).await;
                     let _ = tx.send(Action::Counted {
                         task,
                         conn,

@@ -179,6 +179,8 @@ pub struct FormState {
     pub error: Option<SpecError>,
     pub test: Option<Running>,
     pub answer: Option<TestAnswer>,
+    /// The answer still describes the fields as they are (nothing edited since).
+    pub answer_fresh: bool,
     pub show_detail: bool,
     pub saving: bool,
     /// Error from the last save attempt.

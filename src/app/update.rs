@@ -61,6 +61,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
                         if form.test.as_ref().is_some_and(|r| r.task == task) {
                             form.test = None;
                             form.answer = Some(TestAnswer::from_result(&result));
+                            form.answer_fresh = true;
                         }
                     }
                     vec![]
@@ -231,8 +232,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         } => {
             if let Some(b) = &mut state.browser {
                 if b.conn == conn
-                    && b
-                        .structure_loading
+                    && b.structure_loading
                         .as_ref()
                         .is_some_and(|(k, _)| *k == table)
                 {
@@ -534,7 +534,9 @@ fn start_list_test(state: &mut State, name: String, force: bool) -> Vec<Effect> 
         return vec![];
     }
     let task = state.task();
-    state.tests.insert(name.clone(), Running::new(task, state.now));
+    state
+        .tests
+        .insert(name.clone(), Running::new(task, state.now));
     state.answers.remove(&name);
     vec![Effect::TestSaved { task, name, force }]
 }
@@ -591,7 +593,12 @@ fn picker_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             // First letter: cycle among the kinds starting with it.
             let c = c.to_ascii_lowercase();
             let matches: Vec<usize> = (0..n)
-                .filter(|&i| Kind::ALL[i].display_name().to_ascii_lowercase().starts_with(c))
+                .filter(|&i| {
+                    Kind::ALL[i]
+                        .display_name()
+                        .to_ascii_lowercase()
+                        .starts_with(c)
+                })
                 .collect();
             if let Some(&next) = matches
                 .iter()
@@ -665,8 +672,10 @@ fn build_fields(kind: Kind, name: &str, spec: &ConnSpec) -> Vec<FormField> {
     });
     for f in &mut fields {
         if f.id == FieldId::Url {
-            f.input
-                .set_placeholder_text(format!("optional: {}://user@host/db", kind.url_schemes()[0]));
+            f.input.set_placeholder_text(format!(
+                "optional: {}://user@host/db",
+                kind.url_schemes()[0]
+            ));
         }
     }
     fields
@@ -688,6 +697,7 @@ pub fn new_form(kind: Kind, no_color: bool) -> FormState {
         error: None,
         test: None,
         answer: None,
+        answer_fresh: false,
         show_detail: false,
         saving: false,
         save_error: None,
@@ -843,14 +853,20 @@ fn form_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         };
         if delta != 0 {
             match id {
-                FieldId::Environment => form.environment = cycle(&Environment::ALL, form.environment, delta),
-                _ => form.tls = cycle(&TlsMode::ALL, form.tls, delta),
+                FieldId::Environment => {
+                    form.environment = cycle(&Environment::ALL, form.environment, delta)
+                }
+                _ => {
+                    form.tls = cycle(&TlsMode::ALL, form.tls, delta);
+                    form.answer_fresh = false;
+                }
             }
             validate_form(state);
         }
         return vec![];
     }
-    if key.modifiers.contains(KeyModifiers::CONTROL) && matches!(key.code, KeyCode::Char('m' | 'j')) {
+    if key.modifiers.contains(KeyModifiers::CONTROL) && matches!(key.code, KeyCode::Char('m' | 'j'))
+    {
         return vec![];
     }
     let changed = form
@@ -869,6 +885,9 @@ fn cycle<T: Copy + PartialEq>(all: &[T], cur: T, delta: isize) -> T {
 }
 
 fn field_changed(state: &mut State, id: FieldId) {
+    if let Some(f) = &mut state.form {
+        f.answer_fresh = false;
+    }
     if id == FieldId::Conn(Field::Password) {
         if let Some(f) = &mut state.form {
             if !f.text(id).is_empty() {
@@ -1105,7 +1124,10 @@ fn start_save(state: &mut State) -> Vec<Effect> {
         PasswordSource::None
     } else if typed.is_some() || keeps_secret {
         PasswordSource::Vault
-    } else if matches!(form.source, PasswordSource::Command(_) | PasswordSource::Prompt) {
+    } else if matches!(
+        form.source,
+        PasswordSource::Command(_) | PasswordSource::Prompt
+    ) {
         form.source.clone()
     } else {
         PasswordSource::None
@@ -1116,7 +1138,12 @@ fn start_save(state: &mut State) -> Vec<Effect> {
         _ => None,
     };
     form.saving = true;
+    let tested = match &form.answer {
+        Some(a @ TestAnswer::Ok { .. }) if form.answer_fresh => Some(a.clone()),
+        _ => None,
+    };
     vec![Effect::Save {
+        tested,
         old_name: form.editing.clone(),
         new: NewConnection {
             name,
@@ -1518,7 +1545,12 @@ fn browser_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                         {
                             if let Some(cell) = row.get(p.col_offset) {
                                 state.popup = Some(Popup {
-                                    title: format!("{} ({}), row {}", col.name, col.type_name, p.row + 1),
+                                    title: format!(
+                                        "{} ({}), row {}",
+                                        col.name,
+                                        col.type_name,
+                                        p.row + 1
+                                    ),
                                     text: full_value(cell),
                                 });
                             }
@@ -1619,7 +1651,10 @@ fn load_highlighted(state: &mut State) -> Vec<Effect> {
             table: table.clone(),
         });
     }
-    if b.preview.as_ref().is_some_and(|p| p.table == key && p.error.is_none()) {
+    if b.preview
+        .as_ref()
+        .is_some_and(|p| p.table == key && p.error.is_none())
+    {
         return effects;
     }
     if let Some(old) = b.preview.take().and_then(|p| p.loading) {

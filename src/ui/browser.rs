@@ -82,8 +82,11 @@ fn tables(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: The
     let mut block = pane_block(title, b.focus == BrowserFocus::Tables, theme);
     if !b.chosen.is_empty() {
         block = block.title_bottom(
-            Line::from(Span::styled(format!(" {} selected ", b.chosen.len()), theme.ok()))
-                .right_aligned(),
+            Line::from(Span::styled(
+                format!(" {} selected ", b.chosen.len()),
+                theme.ok(),
+            ))
+            .right_aligned(),
         );
     }
     let inner = block.inner(area);
@@ -94,13 +97,20 @@ fn tables(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: The
         let cursor = if b.filter_active { "▏" } else { "" };
         lines.push(Line::from(vec![
             Span::styled("/", theme.key()),
-            Span::raw(fit(&format!(" {}{cursor}", b.filter), width.saturating_sub(1))),
+            Span::raw(fit(
+                &format!(" {}{cursor}", b.filter),
+                width.saturating_sub(1),
+            )),
         ]));
     }
     if let Some(r) = &b.loading {
         lines.push(Line::from(Span::styled(
             fit(
-                &format!("{} Connecting… {} (Esc cancels)", spinner(state.spinner), elapsed(r.elapsed)),
+                &format!(
+                    "{} Connecting… {} (Esc cancels)",
+                    spinner(state.spinner),
+                    elapsed(r.elapsed)
+                ),
                 width,
             ),
             theme.warn(),
@@ -147,7 +157,10 @@ fn tables(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: The
         if prev != Some(&t.schema) {
             let label = t.schema.as_deref().unwrap_or("main");
             lines.push(Line::from(Span::styled(
-                fit(&format!("▾ {label}{}", if t.system { " (system)" } else { "" }), width),
+                fit(
+                    &format!("▾ {label}{}", if t.system { " (system)" } else { "" }),
+                    width,
+                ),
                 theme.accent(),
             )));
             prev = Some(&t.schema);
@@ -157,10 +170,7 @@ fn tables(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: The
         }
         let chosen = b.chosen.contains(&table_key(t));
         let mut line = Line::from(vec![
-            Span::styled(
-                if chosen { " ● " } else { "   " },
-                theme.ok(),
-            ),
+            Span::styled(if chosen { " ● " } else { "   " }, theme.ok()),
             Span::raw(pad(&t.name, name_w - 1) + " "),
             Span::styled(pad(short_kind(t.kind), kind_w), theme.dim()),
             Span::styled(pad(&rows_estimate(t.estimated_rows), rows_w), theme.dim()),

@@ -127,13 +127,7 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
         0
     };
     // Only the visible window is built: cheap with thousands of rows.
-    for (pos, &idx) in state
-        .visible
-        .iter()
-        .enumerate()
-        .skip(start)
-        .take(rows_h)
-    {
+    for (pos, &idx) in state.visible.iter().enumerate().skip(start).take(rows_h) {
         let c = &state.connections[idx];
         let selected = pos == state.selected;
         let (status, status_style) = status_text(state, c, theme);

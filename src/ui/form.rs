@@ -52,7 +52,13 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
         let focused = form.focus == FormFocus::Field(i);
         let bad = error_field == Some(field.id.spec_name())
             || (error_field == Some("database") && field.id == FieldId::Conn(Field::ServiceName));
-        let marker = if bad { "!" } else if focused { "›" } else { " " };
+        let marker = if bad {
+            "!"
+        } else if focused {
+            "›"
+        } else {
+            " "
+        };
         let label_style = if bad {
             theme.error()
         } else if focused {
@@ -81,9 +87,15 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let footer_y = y.min(bottom.saturating_sub(footer_h));
     let mut footer: Vec<Line> = Vec::new();
     match (&form.save_error, &form.error) {
-        (Some(e), _) => footer.push(Line::from(Span::styled(fit(&format!("✗ {e}"), width), theme.error()))),
+        (Some(e), _) => footer.push(Line::from(Span::styled(
+            fit(&format!("✗ {e}"), width),
+            theme.error(),
+        ))),
         (None, Some(e)) => footer.push(Line::from(Span::styled(
-            fit(&format!("! {}: {}", label_of(form, e.field), e.message), width),
+            fit(
+                &format!("! {}: {}", label_of(form, e.field), e.message),
+                width,
+            ),
             theme.error(),
         ))),
         (None, None) => footer.push(Line::from(Span::styled("✓ ready to save", theme.dim()))),
@@ -91,7 +103,11 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let button = |label: &str, focused: bool| {
         Span::styled(
             format!("[ {label} ]"),
-            if focused { theme.selected() } else { theme.bold() },
+            if focused {
+                theme.selected()
+            } else {
+                theme.bold()
+            },
         )
     };
     footer.push(Line::from(vec![
@@ -105,7 +121,12 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     footer.push(answer(form, state, theme, width));
     f.render_widget(
         Paragraph::new(footer),
-        Rect::new(area.x, footer_y, area.width, bottom.saturating_sub(footer_y)),
+        Rect::new(
+            area.x,
+            footer_y,
+            area.width,
+            bottom.saturating_sub(footer_y),
+        ),
     );
 }
 

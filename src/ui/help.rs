@@ -75,6 +75,9 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
             ])
         })
         .collect();
-    lines.push(Line::from(Span::styled("Ctrl-C quits from anywhere", theme.dim())));
+    lines.push(Line::from(Span::styled(
+        "Ctrl-C quits from anywhere",
+        theme.dim(),
+    )));
     f.render_widget(Paragraph::new(lines).block(block), r);
 }

@@ -35,7 +35,10 @@ pub fn draw(f: &mut Frame, state: &State) {
     let production = state.production_open();
     let mut title = vec![Span::styled(" Varlor ", theme.bold())];
     if production {
-        title.push(Span::styled(" PRODUCTION ", theme.env(crate::connectors::Environment::Production)));
+        title.push(Span::styled(
+            " PRODUCTION ",
+            theme.env(crate::connectors::Environment::Production),
+        ));
     }
     let block = Block::default()
         .borders(Borders::ALL)
@@ -72,7 +75,10 @@ pub fn draw(f: &mut Frame, state: &State) {
             StatusKind::Error => theme.error(),
         };
         f.render_widget(
-            Paragraph::new(Span::styled(fit(&s.text, status_area.width as usize), style)),
+            Paragraph::new(Span::styled(
+                fit(&s.text, status_area.width as usize),
+                style,
+            )),
             status_area,
         );
     }

@@ -13,7 +13,10 @@ use crate::connectors::Kind;
 pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let width = area.width as usize;
     let mut lines = vec![
-        Line::from(Span::styled("New connection: choose the database type", theme.bold())),
+        Line::from(Span::styled(
+            "New connection: choose the database type",
+            theme.bold(),
+        )),
         Line::from(""),
     ];
     for (i, kind) in Kind::ALL.iter().enumerate() {

@@ -44,7 +44,11 @@ pub fn structure(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, the
     }));
     match cache.and_then(|c| c.counts.get(&key)) {
         Some(CountState::Running(r)) => rows_line.push(Span::styled(
-            format!("  {} counting… {} (Esc cancels)", spinner(state.spinner), elapsed(r.elapsed)),
+            format!(
+                "  {} counting… {} (Esc cancels)",
+                spinner(state.spinner),
+                elapsed(r.elapsed)
+            ),
             theme.warn(),
         )),
         Some(CountState::Done(n)) => {
@@ -152,7 +156,14 @@ pub fn grid(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: T
     if let Some(r) = &p.loading {
         f.render_widget(
             Paragraph::new(Span::styled(
-                fit(&format!("{} loading rows… {}", spinner(state.spinner), elapsed(r.elapsed)), width),
+                fit(
+                    &format!(
+                        "{} loading rows… {}",
+                        spinner(state.spinner),
+                        elapsed(r.elapsed)
+                    ),
+                    width,
+                ),
                 theme.warn(),
             )),
             inner,

@@ -70,7 +70,11 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     if p.busy {
         line(f, y, Line::from(Span::styled("Working…", theme.warn())));
     } else if let Some(e) = &p.error {
-        line(f, y, Line::from(Span::styled(fit(&format!("✗ {e}"), w), theme.error())));
+        line(
+            f,
+            y,
+            Line::from(Span::styled(fit(&format!("✗ {e}"), w), theme.error())),
+        );
     } else {
         line(
             f,
