@@ -1,17 +1,60 @@
 //! PostgreSQL through tokio-postgres (rustls for TLS).
+//!
+//! `test` opens a fresh connection. Browsing shares one pooled session per
+//! connector, opened lazily, read-only and with a statement timeout, and
+//! re-opened once when the server went away. Values are read with the simple
+//! query protocol, which returns the server's own text for every type, so
+//! nothing is lost in translation (numeric, timestamptz, arrays, json…).
+//! Streaming (import) uses its own connection and a cursor inside a
+//! read-only transaction that is always rolled back.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
 
 use async_trait::async_trait;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Mutex;
+use tokio_postgres::config::SslMode;
+use tokio_postgres::types::{Kind as PgKind, Type};
+use tokio_postgres::{CancelToken, Client, Config, NoTls, SimpleQueryMessage};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::error::classify_io;
+use super::ident::{qualified, Dialect};
+use super::tls;
 use super::{
-    ConnError, ConnSpec, Connector, RowSet, RowSink, ServerInfo, SessionOptions, StreamOptions,
-    TableInfo, TableRef,
+    Cell, ColumnInfo, ColumnMeta, ConnError, ConnSpec, Connector, ErrorKind, RowSet, RowSink,
+    ServerInfo, SessionOptions, StreamOptions, TableInfo, TableKind, TableRef, TlsMode,
 };
+
+/// Every table, view, materialized view and foreign table in the schemas the
+/// user may use, with the planner's row estimate. Public so the benchmark can
+/// run the very same query through psql.
+pub const LIST_TABLES_SQL: &str = "\
+            SELECT n.nspname::text, c.relname::text, c.relkind::text, c.reltuples::float8 \
+            FROM pg_catalog.pg_class c \
+            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+            WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') \
+              AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%' \
+              AND pg_catalog.has_schema_privilege(n.oid, 'USAGE') \
+            ORDER BY 1, 2";
+
+/// Rows fetched per round trip while streaming.
+const FETCH_BATCH: usize = 1000;
 
 pub struct PostgresConnector {
     spec: ConnSpec,
     password: Option<SecretString>,
     opts: SessionOptions,
+    session: Mutex<Option<Arc<Session>>>,
+}
+
+/// One open, configured connection.
+struct Session {
+    client: Client,
+    /// The TLS connector the session used, for out-of-band cancel requests.
+    tls: Option<MakeRustlsConnect>,
 }
 
 impl PostgresConnector {
@@ -20,34 +63,614 @@ impl PostgresConnector {
             spec,
             password,
             opts,
+            session: Mutex::new(None),
         }
+    }
+
+    fn secret(&self) -> Option<&str> {
+        self.password.as_ref().map(|p| p.expose_secret())
+    }
+
+    /// Maps a driver error and scrubs the password out of its text.
+    fn err(&self, e: tokio_postgres::Error) -> ConnError {
+        map_error(&e).scrub(self.secret())
+    }
+
+    fn config(&self) -> Config {
+        let mut cfg = Config::new();
+        cfg.host(&self.spec.host)
+            .port(self.spec.effective_port())
+            .user(&self.spec.user)
+            .application_name("varlor")
+            .connect_timeout(self.spec.connect_timeout())
+            .ssl_mode(match self.spec.tls {
+                TlsMode::Disable => SslMode::Disable,
+                TlsMode::Prefer => SslMode::Prefer,
+                TlsMode::Require | TlsMode::VerifyFull => SslMode::Require,
+            });
+        if !self.spec.database.is_empty() {
+            cfg.dbname(&self.spec.database);
+        }
+        if let Some(p) = &self.password {
+            // The only place the password leaves its SecretString.
+            cfg.password(p.expose_secret());
+        }
+        cfg
+    }
+
+    /// Connects (TCP, TLS, authentication) within the connect timeout. The
+    /// driver's own timeout only covers the TCP connect; the outer one also
+    /// covers a server that accepts and then never answers.
+    async fn connect(&self) -> Result<Session, ConnError> {
+        let cfg = self.config();
+        let tls = tls::client_config(self.spec.tls, self.spec.ca_file.as_deref())?
+            .map(MakeRustlsConnect::new);
+        let attempt = async {
+            match &tls {
+                None => {
+                    let (client, conn) = cfg.connect(NoTls).await?;
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                    Ok(client)
+                }
+                Some(t) => {
+                    let (client, conn) = cfg.connect(t.clone()).await?;
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                    Ok(client)
+                }
+            }
+        };
+        let timeout = self.spec.connect_timeout();
+        match tokio::time::timeout(timeout, attempt).await {
+            Err(_) => Err(ConnError::new(
+                ErrorKind::ConnectionTimeout,
+                format!(
+                    "no answer from {}:{} within {} s",
+                    self.spec.host,
+                    self.spec.effective_port(),
+                    timeout.as_secs()
+                ),
+            )),
+            Ok(Err(e)) => Err(self.err(e)),
+            Ok(Ok(client)) => Ok(Session { client, tls }),
+        }
+    }
+
+    /// A new connection set up for browsing: read-only (unless the options
+    /// say otherwise), statement timeout, bytea as hex.
+    async fn open_session(&self) -> Result<Session, ConnError> {
+        let session = self.connect().await?;
+        let mut setup = String::new();
+        if self.opts.read_only {
+            setup.push_str("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY; ");
+        }
+        // Numbers we format ourselves; no user text reaches these statements.
+        setup.push_str(&format!(
+            "SET statement_timeout = {}; SET bytea_output = hex;",
+            self.opts.statement_timeout.as_millis().max(1)
+        ));
+        session
+            .client
+            .batch_execute(&setup)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(session)
+    }
+
+    /// The pooled session, (re)connected when missing or closed.
+    async fn session(&self) -> Result<Arc<Session>, ConnError> {
+        let mut slot = self.session.lock().await;
+        if let Some(s) = slot.as_ref() {
+            if !s.client.is_closed() {
+                return Ok(s.clone());
+            }
+        }
+        *slot = None;
+        let s = Arc::new(self.open_session().await?);
+        *slot = Some(s.clone());
+        Ok(s)
+    }
+
+    /// Forgets `s` if it is still the pooled session.
+    async fn forget(&self, s: &Arc<Session>) {
+        let mut slot = self.session.lock().await;
+        if slot.as_ref().is_some_and(|cur| Arc::ptr_eq(cur, s)) {
+            *slot = None;
+        }
+    }
+
+    /// Runs a read on the pooled session; when the connection turns out to be
+    /// lost, reconnects and tries once more (browsing reads are idempotent).
+    async fn with_session<T, F, Fut>(&self, op: F) -> Result<T, ConnError>
+    where
+        F: Fn(Arc<Session>) -> Fut,
+        Fut: Future<Output = Result<T, ConnError>>,
+    {
+        let mut retried = false;
+        loop {
+            let s = self.session().await?;
+            match op(s.clone()).await {
+                Err(e) if e.kind == ErrorKind::ConnectionLost => {
+                    self.forget(&s).await;
+                    if retried {
+                        return Err(e);
+                    }
+                    retried = true;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Column names and type names of `sql` (a single SELECT), via Describe.
+    async fn columns_of(&self, client: &Client, sql: &str) -> Result<Vec<ColumnMeta>, ConnError> {
+        let stmt = client.prepare(sql).await.map_err(|e| self.err(e))?;
+        Ok(stmt
+            .columns()
+            .iter()
+            .map(|c| ColumnMeta {
+                name: c.name().to_string(),
+                type_name: type_name(c.type_()),
+            })
+            .collect())
     }
 }
 
 #[async_trait]
 impl Connector for PostgresConnector {
     async fn test(&self) -> Result<ServerInfo, ConnError> {
-        todo!()
+        let started = Instant::now();
+        let session = self.connect().await?;
+        let msgs = session
+            .client
+            .simple_query(
+                "SELECT version(), coalesce((SELECT ssl FROM pg_catalog.pg_stat_ssl \
+                 WHERE pid = pg_catalog.pg_backend_pid()), false)",
+            )
+            .await
+            .map_err(|e| self.err(e))?;
+        let latency = started.elapsed();
+        let row = msgs
+            .iter()
+            .find_map(|m| match m {
+                SimpleQueryMessage::Row(r) => Some(r),
+                _ => None,
+            })
+            .ok_or_else(|| ConnError::new(ErrorKind::Other, "SELECT version() returned no row"))?;
+        let version = short_version(row.get(0).unwrap_or("PostgreSQL"));
+        let tls = match row.get(1) {
+            Some(v) => v == "t",
+            None => self.spec.tls != TlsMode::Disable,
+        };
+        Ok(ServerInfo {
+            version,
+            latency,
+            tls,
+        })
     }
+
     async fn list_tables(&self) -> Result<Vec<TableRef>, ConnError> {
-        todo!()
+        self.with_session(|s| async move {
+            let rows = s
+                .client
+                .query(LIST_TABLES_SQL, &[])
+                .await
+                .map_err(|e| self.err(e))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                let schema: String = row.try_get(0).map_err(|e| self.err(e))?;
+                let name: String = row.try_get(1).map_err(|e| self.err(e))?;
+                let relkind: String = row.try_get(2).map_err(|e| self.err(e))?;
+                let tuples: f64 = row.try_get(3).map_err(|e| self.err(e))?;
+                let kind = match relkind.as_str() {
+                    "v" => TableKind::View,
+                    "m" => TableKind::MaterializedView,
+                    "f" => TableKind::ForeignTable,
+                    _ => TableKind::Table,
+                };
+                let system = is_system_schema(&schema);
+                out.push(TableRef {
+                    estimated_rows: estimate(kind, tuples),
+                    schema: Some(schema),
+                    name,
+                    kind,
+                    system,
+                });
+            }
+            Ok(out)
+        })
+        .await
     }
-    async fn describe(&self, _table: &TableRef) -> Result<TableInfo, ConnError> {
-        todo!()
+
+    async fn describe(&self, table: &TableRef) -> Result<TableInfo, ConnError> {
+        const REL: &str = "\
+            SELECT c.oid, n.nspname::text, c.relkind::text, c.reltuples::float8 \
+            FROM pg_catalog.pg_class c \
+            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+            WHERE c.relname = $2 \
+              AND (n.nspname = $1 OR ($1 IS NULL AND pg_catalog.pg_table_is_visible(c.oid))) \
+            LIMIT 1";
+        const COLS: &str = "\
+            SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
+                   NOT a.attnotnull, pg_catalog.pg_get_expr(d.adbin, d.adrelid), \
+                   EXISTS (SELECT 1 FROM pg_catalog.pg_constraint p \
+                           WHERE p.conrelid = a.attrelid AND p.contype = 'p' \
+                             AND a.attnum = ANY (p.conkey)), \
+                   (SELECT string_agg(fn.nspname || '.' || fc.relname || '(' || fa.attname || ')', ', ') \
+                    FROM pg_catalog.pg_constraint f \
+                    CROSS JOIN LATERAL unnest(f.conkey, f.confkey) AS k(col, fcol) \
+                    JOIN pg_catalog.pg_class fc ON fc.oid = f.confrelid \
+                    JOIN pg_catalog.pg_namespace fn ON fn.oid = fc.relnamespace \
+                    JOIN pg_catalog.pg_attribute fa ON fa.attrelid = f.confrelid AND fa.attnum = k.fcol \
+                    WHERE f.conrelid = a.attrelid AND f.contype = 'f' AND k.col = a.attnum) \
+            FROM pg_catalog.pg_attribute a \
+            LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+            WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped \
+            ORDER BY a.attnum";
+        self.with_session(|s| async move {
+            let schema = table.schema.as_deref();
+            let rel = s
+                .client
+                .query_opt(REL, &[&schema, &table.name])
+                .await
+                .map_err(|e| self.err(e))?
+                .ok_or_else(|| ConnError::new(ErrorKind::NotFound, table.display_name()))?;
+            let oid: u32 = rel.try_get(0).map_err(|e| self.err(e))?;
+            let schema: String = rel.try_get(1).map_err(|e| self.err(e))?;
+            let relkind: String = rel.try_get(2).map_err(|e| self.err(e))?;
+            let tuples: f64 = rel.try_get(3).map_err(|e| self.err(e))?;
+            let kind = match relkind.as_str() {
+                "v" => TableKind::View,
+                "m" => TableKind::MaterializedView,
+                "f" => TableKind::ForeignTable,
+                _ => TableKind::Table,
+            };
+            let rows = s
+                .client
+                .query(COLS, &[&oid])
+                .await
+                .map_err(|e| self.err(e))?;
+            let mut columns = Vec::with_capacity(rows.len());
+            for row in rows {
+                columns.push(ColumnInfo {
+                    name: row.try_get(0).map_err(|e| self.err(e))?,
+                    data_type: row.try_get(1).map_err(|e| self.err(e))?,
+                    nullable: row.try_get(2).map_err(|e| self.err(e))?,
+                    default: row.try_get(3).map_err(|e| self.err(e))?,
+                    primary_key: row.try_get(4).map_err(|e| self.err(e))?,
+                    references: row.try_get(5).map_err(|e| self.err(e))?,
+                });
+            }
+            let estimated_rows = estimate(kind, tuples);
+            Ok(TableInfo {
+                table: TableRef {
+                    system: is_system_schema(&schema),
+                    schema: Some(schema),
+                    name: table.name.clone(),
+                    kind,
+                    estimated_rows,
+                },
+                columns,
+                estimated_rows,
+            })
+        })
+        .await
     }
-    async fn count_rows(&self, _table: &TableRef) -> Result<u64, ConnError> {
-        todo!()
+
+    async fn count_rows(&self, table: &TableRef) -> Result<u64, ConnError> {
+        let sql = format!(
+            "SELECT pg_catalog.count(*) FROM {}",
+            qualified(Dialect::Ansi, table)
+        );
+        self.with_session(|s| {
+            let sql = sql.clone();
+            async move {
+                // If this future is dropped mid-query, the guard asks the
+                // server to cancel it, so no orphan COUNT(*) keeps running.
+                let mut guard = CancelOnDrop {
+                    token: Some(s.client.cancel_token()),
+                    tls: s.tls.clone(),
+                };
+                let result = s.client.query_one(&sql, &[]).await;
+                guard.token = None;
+                let row = result.map_err(|e| self.err(e))?;
+                let n: i64 = row.try_get(0).map_err(|e| self.err(e))?;
+                Ok(n.max(0) as u64)
+            }
+        })
+        .await
     }
-    async fn preview(&self, _table: &TableRef, _limit: usize) -> Result<RowSet, ConnError> {
-        todo!()
+
+    async fn preview(&self, table: &TableRef, limit: usize) -> Result<RowSet, ConnError> {
+        // LIMIT without ORDER BY: the server stops after `limit` rows, never a full scan.
+        let sql = format!(
+            "SELECT * FROM {} LIMIT {limit}",
+            qualified(Dialect::Ansi, table)
+        );
+        self.with_session(|s| {
+            let sql = sql.clone();
+            async move {
+                let started = Instant::now();
+                // Both requests are pipelined on the one connection.
+                let (columns, msgs) = tokio::try_join!(self.columns_of(&s.client, &sql), async {
+                    s.client.simple_query(&sql).await.map_err(|e| self.err(e))
+                })?;
+                let rows = msgs
+                    .iter()
+                    .filter_map(|m| match m {
+                        SimpleQueryMessage::Row(r) => Some(text_row(r, &columns)),
+                        _ => None,
+                    })
+                    .collect();
+                Ok(RowSet {
+                    columns,
+                    rows,
+                    elapsed: started.elapsed(),
+                })
+            }
+        })
+        .await
     }
+
     async fn stream_rows(
         &self,
-        _table: &TableRef,
-        _opts: &StreamOptions,
-        _sink: &mut dyn RowSink,
+        table: &TableRef,
+        opts: &StreamOptions,
+        sink: &mut dyn RowSink,
     ) -> Result<u64, ConnError> {
-        todo!()
+        // A connection of its own: a long import must not hold the browsing
+        // session, and its transaction must not swallow the browser's queries.
+        let session = self.open_session().await?;
+        let client = &session.client;
+        let mut select = format!("SELECT * FROM {}", qualified(Dialect::Ansi, table));
+        if let Some(filter) = opts.filter.as_deref().filter(|f| !f.trim().is_empty()) {
+            // Newlines keep a trailing `--` comment from eating the parenthesis.
+            select.push_str(&format!(" WHERE (\n{filter}\n)"));
+        }
+        if let Some(limit) = opts.limit {
+            select.push_str(&format!(" LIMIT {limit}"));
+        }
+        // Always READ ONLY and always rolled back: even a filter that calls
+        // set_config() cannot leave anything behind.
+        client
+            .batch_execute("BEGIN TRANSACTION READ ONLY")
+            .await
+            .map_err(|e| self.err(e))?;
+        let columns = self.columns_of(client, &select).await?;
+        sink.columns(&columns)?;
+        // Extended protocol: the server refuses more than one statement here,
+        // so a filter cannot smuggle in a second command.
+        client
+            .execute(
+                &format!("DECLARE varlor_stream NO SCROLL CURSOR FOR {select}"),
+                &[],
+            )
+            .await
+            .map_err(|e| self.err(e))?;
+        let fetch = format!("FETCH FORWARD {FETCH_BATCH} FROM varlor_stream");
+        let mut total = 0u64;
+        loop {
+            let msgs = client.simple_query(&fetch).await.map_err(|e| self.err(e))?;
+            let mut batch = 0usize;
+            for m in &msgs {
+                if let SimpleQueryMessage::Row(r) = m {
+                    sink.row(text_row(r, &columns))?;
+                    batch += 1;
+                }
+            }
+            total += batch as u64;
+            if batch < FETCH_BATCH {
+                break;
+            }
+        }
+        client
+            .batch_execute("ROLLBACK")
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(total)
     }
-    async fn reset(&self) {}
+
+    async fn reset(&self) {
+        *self.session.lock().await = None;
+    }
+}
+
+/// Sends a cancel request for the session's running query when dropped armed.
+struct CancelOnDrop {
+    token: Option<CancelToken>,
+    tls: Option<MakeRustlsConnect>,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some(token) = self.token.take() else {
+            return;
+        };
+        let tls = self.tls.take();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = match tls {
+                    Some(tls) => token.cancel_query(tls).await,
+                    None => token.cancel_query(NoTls).await,
+                };
+            });
+        }
+    }
+}
+
+/// "PostgreSQL 15.8 (Debian 15.8-0+deb12u1) on x86_64-pc-linux-gnu, …" → "PostgreSQL 15.8".
+fn short_version(full: &str) -> String {
+    let mut words = full.split_whitespace();
+    match (words.next(), words.next()) {
+        (Some(name), Some(ver)) => format!("{name} {}", ver.trim_end_matches(',')),
+        _ => full.to_string(),
+    }
+}
+
+fn is_system_schema(schema: &str) -> bool {
+    schema == "pg_catalog" || schema == "information_schema" || schema.starts_with("pg_toast")
+}
+
+/// reltuples is -1 (PostgreSQL 14+) for never-analyzed tables; views have none.
+fn estimate(kind: TableKind, reltuples: f64) -> Option<i64> {
+    if kind == TableKind::View || reltuples < 0.0 || !reltuples.is_finite() {
+        None
+    } else {
+        Some(reltuples.round() as i64)
+    }
+}
+
+/// A readable type name: "int4", "numeric", "int4[]", enum names as declared.
+fn type_name(ty: &Type) -> String {
+    match ty.kind() {
+        PgKind::Array(inner) => format!("{}[]", inner.name()),
+        _ => ty.name().to_string(),
+    }
+}
+
+/// Converts one text-protocol row: integers and booleans typed, bytea as
+/// bytes, NULL as NULL, everything else the server's exact text.
+fn text_row(row: &tokio_postgres::SimpleQueryRow, columns: &[ColumnMeta]) -> Vec<Cell> {
+    (0..row.len())
+        .map(|i| {
+            let Some(text) = row.get(i) else {
+                return Cell::Null;
+            };
+            let ty = columns.get(i).map(|c| c.type_name.as_str()).unwrap_or("");
+            text_cell(ty, text)
+        })
+        .collect()
+}
+
+fn text_cell(type_name: &str, text: &str) -> Cell {
+    match type_name {
+        "int2" | "int4" | "int8" | "oid" => text
+            .parse()
+            .map(Cell::Int)
+            .unwrap_or_else(|_| Cell::Text(text.to_string())),
+        "bool" => match text {
+            "t" => Cell::Bool(true),
+            "f" => Cell::Bool(false),
+            _ => Cell::Text(text.to_string()),
+        },
+        "bytea" => decode_bytea_hex(text)
+            .map(Cell::Bytes)
+            .unwrap_or_else(|| Cell::Text(text.to_string())),
+        _ => Cell::Text(text.to_string()),
+    }
+}
+
+/// `\xdeadbeef` → bytes; `None` if not in hex output format.
+fn decode_bytea_hex(text: &str) -> Option<Vec<u8>> {
+    let hex = text.strip_prefix("\\x")?;
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Maps a tokio-postgres error to the taxonomy (detail not yet scrubbed).
+fn map_error(e: &tokio_postgres::Error) -> ConnError {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        let message = db.message();
+        let kind = match code {
+            // pg_hba `hostnossl … reject` and friends: "…, no encryption".
+            "28000" | "28P01" if message.contains("no encryption") => ErrorKind::TlsRequired,
+            "28000" | "28P01" => ErrorKind::InvalidCredentials,
+            "3D000" => ErrorKind::DatabaseNotFound,
+            "42501" => ErrorKind::PermissionDenied,
+            "57014" if message.contains("user request") => ErrorKind::Cancelled,
+            "57014" => ErrorKind::StatementTimeout,
+            "25006" => ErrorKind::ReadOnly,
+            "42P01" => ErrorKind::NotFound,
+            "57P01" | "57P02" | "57P03" => ErrorKind::ConnectionLost,
+            c if c.starts_with("08") => ErrorKind::ConnectionLost,
+            _ => ErrorKind::Other,
+        };
+        let mut detail = format!("{code}: {message}");
+        if let Some(d) = db.detail() {
+            detail.push_str(&format!(" ({d})"));
+        }
+        return ConnError::new(kind, detail);
+    }
+    let text = e.to_string();
+    if let Some(kind) = tls::classify_tls(e) {
+        return ConnError::new(kind, text);
+    }
+    if text.contains("server does not support TLS") {
+        return ConnError::new(ErrorKind::TlsUnavailable, text);
+    }
+    // The innermost io::Error says what happened on the socket.
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            let kind = classify_io(io);
+            if kind != ErrorKind::Other {
+                return ConnError::new(kind, text);
+            }
+        }
+        source = s.source();
+    }
+    if e.is_closed() {
+        return ConnError::new(ErrorKind::ConnectionLost, text);
+    }
+    ConnError::new(ErrorKind::Other, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_shortened() {
+        assert_eq!(
+            short_version("PostgreSQL 15.8 (Debian 15.8-0+deb12u1) on x86_64-pc-linux-gnu"),
+            "PostgreSQL 15.8"
+        );
+        assert_eq!(
+            short_version("PostgreSQL 16.2, compiled"),
+            "PostgreSQL 16.2"
+        );
+        assert_eq!(short_version("odd"), "odd");
+    }
+
+    #[test]
+    fn bytea_hex_is_decoded() {
+        assert_eq!(
+            decode_bytea_hex("\\xdeadbeef00ff"),
+            Some(vec![0xde, 0xad, 0xbe, 0xef, 0x00, 0xff])
+        );
+        assert_eq!(decode_bytea_hex("\\x"), Some(vec![]));
+        assert_eq!(decode_bytea_hex("\\xabc"), None);
+        assert_eq!(decode_bytea_hex("plain"), None);
+        assert_eq!(decode_bytea_hex("\\xzz"), None);
+    }
+
+    #[test]
+    fn text_cells_keep_exact_text() {
+        assert_eq!(
+            text_cell("int8", "9223372036854775807"),
+            Cell::Int(i64::MAX)
+        );
+        assert_eq!(text_cell("bool", "f"), Cell::Bool(false));
+        assert_eq!(
+            text_cell("numeric", "12345678901234567890.0123456789"),
+            Cell::Text("12345678901234567890.0123456789".into())
+        );
+        assert_eq!(text_cell("float8", "NaN"), Cell::Text("NaN".into()));
+    }
+
+    #[test]
+    fn estimates() {
+        assert_eq!(estimate(TableKind::Table, -1.0), None);
+        assert_eq!(estimate(TableKind::Table, 1000.0), Some(1000));
+        assert_eq!(estimate(TableKind::View, 0.0), None);
+    }
 }

@@ -1,0 +1,148 @@
+//! Shared helpers for the integration tests (`mod common;` in each test file).
+//!
+//! - `pg()` / `mysql()`: the throwaway server started by `scripts/test` (or
+//!   any server named by `VARLOR_TEST_PG_*` / `VARLOR_TEST_MYSQL_*`). When the
+//!   variables are missing they print a "skipped: …" notice and return `None`
+//!   — except under `CI=true`, where a missing server is a failure (panic).
+//! - `hanging_listener()`, `closed_port()`: ports that time out or refuse.
+//! - `temp_home()`: a throwaway directory to use as `VARLOR_HOME`.
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+use varlor::connectors::{ConnSpec, Kind, TlsMode};
+
+/// A test server from the environment. Variables (PREFIX = `VARLOR_TEST_PG`
+/// or `VARLOR_TEST_MYSQL`): `PREFIX_{HOST,PORT,USER,PASSWORD,DB}` required;
+/// `PREFIX_CA` (else `VARLOR_TEST_CA`), `PREFIX_TLS_USER`,
+/// `PREFIX_TLS_PASSWORD` (a user the server only admits over TLS) and
+/// `PREFIX_SOCKET` (MariaDB's root socket) optional.
+#[derive(Debug, Clone)]
+pub struct ServerEnv {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    pub db: String,
+    /// The CA that signed the server certificate.
+    pub ca: Option<PathBuf>,
+    /// A user the server only accepts over TLS.
+    pub tls_user: Option<String>,
+    pub tls_password: Option<String>,
+    /// MariaDB only: the unix socket where root logs in without a password.
+    pub socket: Option<PathBuf>,
+}
+
+impl ServerEnv {
+    /// A spec for this server with TLS disabled and a 10 s connect timeout;
+    /// tests change the fields they are about.
+    pub fn spec(&self, kind: Kind) -> ConnSpec {
+        let mut spec = ConnSpec::new(kind);
+        spec.host = self.host.clone();
+        spec.port = Some(self.port);
+        spec.user = self.user.clone();
+        spec.database = self.db.clone();
+        spec.tls = TlsMode::Disable;
+        spec.connect_timeout_secs = 10;
+        spec
+    }
+
+    /// The password as the connectors take it.
+    pub fn secret(&self) -> SecretString {
+        SecretString::from(self.password.clone())
+    }
+}
+
+/// The PostgreSQL test server, or `None` (skip) when not configured.
+pub fn pg() -> Option<ServerEnv> {
+    server("VARLOR_TEST_PG", "PostgreSQL")
+}
+
+/// The MySQL/MariaDB test server, or `None` (skip) when not configured.
+pub fn mysql() -> Option<ServerEnv> {
+    server("VARLOR_TEST_MYSQL", "MySQL/MariaDB")
+}
+
+/// True under `CI=true`, where nothing may be skipped.
+pub fn is_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Prints a skip notice (straight to stderr, so the test harness does not
+/// swallow it) or panics under CI.
+pub fn skip(why: &str) {
+    if is_ci() {
+        panic!("CI=true and {why}");
+    }
+    let _ = writeln!(std::io::stderr(), "skipped: {why}");
+}
+
+fn server(prefix: &str, label: &str) -> Option<ServerEnv> {
+    let var = |name: &str| {
+        std::env::var(format!("{prefix}_{name}"))
+            .ok()
+            .filter(|v| !v.is_empty())
+    };
+    let Some(host) = var("HOST") else {
+        skip(&format!(
+            "no {label} test server ({prefix}_HOST unset; run scripts/test)"
+        ));
+        return None;
+    };
+    let port = match var("PORT").map(|p| p.parse::<u16>()) {
+        Some(Ok(p)) => p,
+        _ => panic!("{prefix}_PORT is missing or not a port number"),
+    };
+    let required = |name: &str| {
+        var(name).unwrap_or_else(|| panic!("{prefix}_HOST is set but {prefix}_{name} is not"))
+    };
+    Some(ServerEnv {
+        host,
+        port,
+        user: required("USER"),
+        password: required("PASSWORD"),
+        db: required("DB"),
+        ca: var("CA")
+            .or_else(|| {
+                std::env::var("VARLOR_TEST_CA")
+                    .ok()
+                    .filter(|v| !v.is_empty())
+            })
+            .map(PathBuf::from),
+        tls_user: var("TLS_USER"),
+        tls_password: var("TLS_PASSWORD"),
+        socket: var("SOCKET").map(PathBuf::from),
+    })
+}
+
+/// A port on 127.0.0.1 that accepts TCP connections and never says a word:
+/// connecting succeeds, every handshake then hangs. The listener and the
+/// accepted sockets live in a background thread until the test process ends.
+pub fn hanging_listener() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a local port");
+    let port = listener.local_addr().expect("local addr").port();
+    std::thread::spawn(move || {
+        let mut held: Vec<TcpStream> = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream); // keep it open, never answer
+        }
+    });
+    port
+}
+
+/// A port on 127.0.0.1 that refuses connections (bound, then released).
+pub fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a local port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// A fresh directory for `VARLOR_HOME`, deleted when the guard drops.
+pub fn temp_home() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("varlor-home-")
+        .tempdir()
+        .expect("create a temp dir")
+}
