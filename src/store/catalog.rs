@@ -347,6 +347,9 @@ impl Catalog {
                  upgrade Varlor"
             )));
         }
+        if current == known {
+            return Ok(());
+        }
         for (version, sql) in MIGRATIONS {
             // IMMEDIATE: two processes opening a fresh catalog at once must not
             // both apply the same migration.
