@@ -427,6 +427,19 @@ impl Profile {
         if !self.vault.is_initialised() {
             return Err(VaultError::NotInitialised.into());
         }
+        if self.unlocked.is_none() {
+            return Err(ProfileError::Locked);
+        }
+        let result = self.rotate_unlocked(new_passphrase);
+        if let Err(e) = &result {
+            // Error texts never carry a secret; the outcome is worth a row.
+            self.catalog
+                .audit("rotate", "vault", "failed", &e.to_string())?;
+        }
+        result
+    }
+
+    fn rotate_unlocked(&mut self, new_passphrase: &SecretString) -> Result<usize, ProfileError> {
         let unlocked = self.unlocked.as_ref().ok_or(ProfileError::Locked)?;
         let lock = self.vault.lock()?;
         let version = self.catalog.vault_key_version()?;
