@@ -4,8 +4,10 @@
 //! guard). Synchronous and quick; network work happens in `connectors`.
 
 use std::collections::HashSet;
+use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
@@ -425,6 +427,19 @@ impl Profile {
         if !self.vault.is_initialised() {
             return Err(VaultError::NotInitialised.into());
         }
+        if self.unlocked.is_none() {
+            return Err(ProfileError::Locked);
+        }
+        let result = self.rotate_unlocked(new_passphrase);
+        if let Err(e) = &result {
+            // Error texts never carry a secret; the outcome is worth a row.
+            self.catalog
+                .audit("rotate", "vault", "failed", &e.to_string())?;
+        }
+        result
+    }
+
+    fn rotate_unlocked(&mut self, new_passphrase: &SecretString) -> Result<usize, ProfileError> {
         let unlocked = self.unlocked.as_ref().ok_or(ProfileError::Locked)?;
         let lock = self.vault.lock()?;
         let version = self.catalog.vault_key_version()?;
@@ -561,27 +576,86 @@ pub fn read_passphrase_file(path: &Path) -> Result<SecretString, ProfileError> {
     Ok(SecretString::from(text.to_owned()))
 }
 
+/// How long a password command may run before it is killed.
+pub const PASSWORD_COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Runs a password command (`sh -c`), stdin closed. Its output is the
 /// password: it never reaches an error, a log or the disk, and neither does stderr.
 pub fn run_password_command(cmd: &str) -> Result<SecretString, ProfileError> {
-    let out = Command::new("sh")
+    run_password_command_with_timeout(cmd, PASSWORD_COMMAND_TIMEOUT)
+}
+
+/// [`run_password_command`] with an explicit limit; on expiry the command's
+/// whole process group is killed.
+pub fn run_password_command_with_timeout(
+    cmd: &str,
+    timeout: Duration,
+) -> Result<SecretString, ProfileError> {
+    let mut command = Command::new("sh");
+    command
         .arg("-c")
         .arg(cmd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
+        .stderr(Stdio::piped());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // Its own process group, so a timeout kills what it spawned too.
+        command.process_group(0);
+    }
+    let mut child = command
+        .spawn()
         .map_err(|e| ProfileError::PasswordCommand(format!("cannot run sh: {}", e.kind())))?;
-    let stdout = Zeroizing::new(out.stdout);
-    drop(Zeroizing::new(out.stderr));
-    if !out.status.success() {
-        let status = match out.status.code() {
+    // Drain both pipes on threads so a chatty command cannot block on a full pipe.
+    let stdout = child.stdout.take().map(|mut out| {
+        std::thread::spawn(move || {
+            let mut buf = Zeroizing::new(Vec::new());
+            let _ = out.read_to_end(&mut buf);
+            buf
+        })
+    });
+    let stderr = child.stderr.take().map(|mut err| {
+        std::thread::spawn(move || {
+            let mut sink = Zeroizing::new(Vec::new());
+            let _ = err.read_to_end(&mut sink);
+        })
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => {
+                kill_group(&mut child);
+                return Err(ProfileError::PasswordCommand(format!(
+                    "timed out after {} s",
+                    timeout.as_secs_f32()
+                )));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => {
+                kill_group(&mut child);
+                return Err(ProfileError::PasswordCommand(format!(
+                    "cannot wait for it: {}",
+                    e.kind()
+                )));
+            }
+        }
+    };
+    if let Some(t) = stderr {
+        let _ = t.join();
+    }
+    let output = stdout
+        .and_then(|t| t.join().ok())
+        .unwrap_or_else(|| Zeroizing::new(Vec::new()));
+    if !status.success() {
+        let status = match status.code() {
             Some(c) => format!("exit status {c}"),
             None => "killed by a signal".to_string(),
         };
         return Err(ProfileError::PasswordCommand(status));
     }
-    let text = std::str::from_utf8(&stdout)
+    let text = std::str::from_utf8(&output)
         .map_err(|_| ProfileError::PasswordCommand("its output is not UTF-8".into()))?;
     let text = text.strip_suffix('\n').unwrap_or(text);
     let text = text.strip_suffix('\r').unwrap_or(text);
@@ -589,6 +663,20 @@ pub fn run_password_command(cmd: &str) -> Result<SecretString, ProfileError> {
         return Err(ProfileError::PasswordCommand("it printed nothing".into()));
     }
     Ok(SecretString::from(text.to_owned()))
+}
+
+fn kill_group(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    {
+        if let Ok(pid) = i32::try_from(child.id()) {
+            // SAFETY: signals the process group we created for this child.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[cfg(test)]
@@ -603,6 +691,24 @@ mod tests {
         }
         assert!(validate_name("prod-db (eu) ✓").is_ok());
         assert!(validate_name(&"é".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn a_hanging_password_command_is_killed() {
+        let err =
+            run_password_command_with_timeout("sleep 30; echo late", Duration::from_millis(200))
+                .unwrap_err();
+        assert!(err.to_string().contains("timed out"), "{err}");
+    }
+
+    #[test]
+    fn a_large_password_command_output_does_not_block() {
+        // 1 MiB on stderr and stdout: more than a pipe buffer holds.
+        let pw = run_password_command(
+            "head -c 1048576 /dev/zero | tr '\\0' x >&2; head -c 1048576 /dev/zero | tr '\\0' y",
+        )
+        .unwrap();
+        assert_eq!(pw.expose_secret().len(), 1 << 20);
     }
 }
 

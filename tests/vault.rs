@@ -407,3 +407,40 @@ fn profile_add_recipient_makes_existing_secrets_readable_by_an_ssh_key() {
         "alpha"
     );
 }
+
+#[test]
+fn rotate_with_an_unreadable_secret_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut p = quick_profile(tmp.path(), "default");
+    p.init_vault(&secret("old pass")).unwrap();
+    p.add(pg("mine"), Some(secret("m"))).unwrap();
+    // A ciphertext from another profile's vault slipped into the catalog.
+    let other = quick_vault(&tmp.path().join("other"));
+    std::fs::create_dir_all(other.dir()).unwrap();
+    other.init(&secret("x")).unwrap();
+    let foreign = other.encrypt(&secret("theirs")).unwrap();
+    p.catalog
+        .insert(&pg("foreign"), Some((&foreign, 1)))
+        .unwrap();
+    let recipients = std::fs::read(p.paths.recipients()).unwrap();
+    let identity = std::fs::read(p.paths.identity()).unwrap();
+
+    let err = p.rotate(&secret("new pass")).unwrap_err();
+    assert!(err.to_string().contains("foreign"), "{err}");
+    assert_eq!(std::fs::read(p.paths.recipients()).unwrap(), recipients);
+    assert_eq!(std::fs::read(p.paths.identity()).unwrap(), identity);
+    assert_eq!(p.catalog.secret("foreign").unwrap().unwrap().0, foreign);
+    assert_eq!(p.vault.key_version().unwrap(), 1);
+    let mine = p.get("mine").unwrap();
+    assert_eq!(
+        p.resolve_password(&mine, None)
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        "m"
+    );
+    let audit = p.catalog.audit_list(None).unwrap();
+    assert!(audit
+        .iter()
+        .any(|e| e.action == "rotate" && e.outcome == "failed"));
+}

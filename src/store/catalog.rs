@@ -13,6 +13,12 @@ pub enum CatalogError {
     Sqlite(#[from] rusqlite::Error),
     #[error("catalog is corrupt: {0}")]
     Corrupt(String),
+    /// The catalog file cannot be created, opened or protected (permissions, disk).
+    #[error("cannot open the catalog {path}: {source}")]
+    Open {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The result of a test, as recorded (never a secret).
@@ -276,8 +282,9 @@ impl Catalog {
                 use std::os::unix::fs::OpenOptionsExt;
                 opts.mode(0o600);
             }
-            opts.open(path).map_err(|e| {
-                CatalogError::Corrupt(format!("cannot open {}: {e}", path.display()))
+            opts.open(path).map_err(|source| CatalogError::Open {
+                path: path.to_path_buf(),
+                source,
             })?;
         }
         let conn = rusqlite::Connection::open(path)?;
@@ -290,8 +297,9 @@ impl Catalog {
             p.push(suffix);
             let p = std::path::PathBuf::from(p);
             if p.exists() {
-                set_mode(&p, 0o600).map_err(|e| {
-                    CatalogError::Corrupt(format!("cannot chmod {}: {e}", p.display()))
+                set_mode(&p, 0o600).map_err(|source| CatalogError::Open {
+                    path: p.clone(),
+                    source,
                 })?;
             }
         }
@@ -338,6 +346,9 @@ impl Catalog {
                 "catalog schema version {current} is newer than this Varlor understands ({known}); \
                  upgrade Varlor"
             )));
+        }
+        if current == known {
+            return Ok(());
         }
         for (version, sql) in MIGRATIONS {
             // IMMEDIATE: two processes opening a fresh catalog at once must not

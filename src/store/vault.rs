@@ -1,6 +1,22 @@
 //! The age vault of a profile (see DESIGN.md): `recipients.txt` (public keys,
 //! so saving needs no passphrase) and `identity.age` (the x25519 identity,
 //! encrypted with a passphrase via scrypt). Unlocked once per run, in memory only.
+//!
+//! Files (profile dir 0700, files 0600, written temp-file + fsync + rename):
+//! - `recipients.txt`: `# key-version: N` and one public key per line: the
+//!   profile's `age1…` key, plus optional `ssh-ed25519`/`ssh-rsa` keys
+//!   ([`Vault::add_recipient`]) so an SSH private key given with `--identity`
+//!   can read the secrets (only those encrypted after it was added, or after
+//!   `Profile::add_recipient` / a rotation re-encrypted them).
+//! - `identity.age`: the `AGE-SECRET-KEY-…` line, age-scrypt encrypted, armored.
+//! - `.vault.lock`: flock held by rotation, recovery and saving a secret.
+//!
+//! Rotation (crash-safe, see `Profile::rotate`): write `recipients.txt.next`
+//! then `identity.age.next` (version N+1); one catalog transaction stores the
+//! re-encrypted secrets and `vault_key_version = N+1`; rename
+//! `identity.age.next`, then `recipients.txt.next`, into place. On open,
+//! [`Vault::recover`] compares the catalog's version with the `.next` files:
+//! equal → finish the renames; catalog still at the current version → delete them.
 
 use std::path::{Path, PathBuf};
 
@@ -211,7 +227,6 @@ pub enum Recovery {
     Mismatch,
 }
 
-// Bodies are implemented by the store work; the signatures are the contract.
 impl Vault {
     /// The vault of a profile directory (nothing is read yet).
     pub fn new(profile_dir: &Path) -> Vault {
