@@ -1019,6 +1019,68 @@ fn prompt_source_takes_the_password_from_stdin() {
         &format!("{}\n", s.password),
     );
     r.code_is(0);
+
+    // A password command (here: reading a file) is run at each connect.
+    let pw_file = h.write("pg-password", &s.password);
+    let cmd = format!("cat '{}'", pw_file.display());
+    h.run(&["edit", "ask", "--password-command", &cmd])
+        .code_is(0);
+    let list = h.list_json();
+    assert_eq!(find(&list, "ask")["password_source"], "command");
+    let r = h.run(&["test", "ask"]);
+    r.code_is(0);
+    assert!(r.out.starts_with("✓ PostgreSQL"), "{}", r.all());
+
+    // A new URL with a password replaces the stored secret.
+    let url = format!(
+        "postgres://{}:{}@{}:{}/{}",
+        s.user, "not-the-password", s.host, s.port, s.db
+    );
+    h.run(&["edit", "ask", "--url", &url]).code_is(0);
+    let list = h.list_json();
+    assert_eq!(find(&list, "ask")["password_source"], "vault");
+    assert_eq!(find(&list, "ask")["has_secret"], true);
+    assert!(!list.to_string().contains("not-the-password"));
+    let r = h.run(&["test", "ask"]);
+    r.code_is(1);
+    assert!(r.out.contains("Invalid credentials"), "{}", r.all());
+}
+
+/// Colour on a terminal (a pseudo-terminal made by `script`), none with NO_COLOR.
+#[test]
+fn colour_only_on_a_terminal_without_no_color() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: `script` (util-linux) is not installed");
+        return;
+    }
+    let h = Home::new();
+    h.run(&["test", "demo"]).code_is(0);
+    let bin = env!("CARGO_BIN_EXE_varlor");
+    let in_pty = |no_color: bool| {
+        let mut c = std::process::Command::new("script");
+        c.args(["-qec", &format!("'{bin}' list"), "/dev/null"])
+            .env("VARLOR_HOME", &h.home)
+            .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+            .env_remove("NO_COLOR");
+        if no_color {
+            c.env("NO_COLOR", "1");
+        }
+        let o = c.output().expect("run script");
+        assert!(o.status.success(), "{o:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let coloured = in_pty(false);
+    assert!(coloured.contains("demo"), "{coloured}");
+    assert!(coloured.contains("\x1b[32m✓"), "{coloured:?}");
+    let plain = in_pty(true);
+    assert!(plain.contains("demo"), "{plain}");
+    assert!(!plain.contains("\x1b["), "{plain:?}");
+    let piped = h.run(&["list"]);
+    assert!(!piped.out.contains('\x1b'));
 }
 
 #[test]
