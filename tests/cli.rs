@@ -1114,3 +1114,55 @@ fn profiles_are_separate() {
     r.code_is(2);
     assert!(Path::new(&h.home).exists());
 }
+
+/// On a terminal, `add` asks for the password with a masked prompt: the
+/// typed secret is never echoed, and it lands in the vault.
+#[test]
+fn masked_password_prompt_on_a_terminal() {
+    use std::io::{Read, Write};
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: `script` (util-linux) is not installed");
+        return;
+    }
+    let h = Home::new();
+    let bin = env!("CARGO_BIN_EXE_varlor");
+    let mut child = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("'{bin}' add typed --kind postgres --host h --user u"),
+            "/dev/null",
+        ])
+        .env("VARLOR_HOME", &h.home)
+        .env("VARLOR_PASSPHRASE_FILE", &h.pass_file)
+        .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn script");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    // Type only once the prompt is shown (echo is off by then).
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("Password for") {
+        let n = stdout.read(&mut buf).expect("read pty");
+        assert!(n > 0, "no prompt: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    stdin.write_all(b"Typed-Secret-77\n").unwrap();
+    drop(stdin);
+    stdout.read_to_end(&mut seen).unwrap();
+    let status = child.wait().unwrap();
+    let text = String::from_utf8_lossy(&seen);
+    assert!(status.success(), "{text}");
+    assert!(text.contains("Saved 'typed'"), "{text}");
+    assert!(
+        !text.contains("Typed-Secret-77"),
+        "the password was echoed: {text}"
+    );
+    assert_eq!(find(&h.list_json(), "typed")["has_secret"], true);
+}
