@@ -1166,3 +1166,67 @@ fn masked_password_prompt_on_a_terminal() {
     );
     assert_eq!(find(&h.list_json(), "typed")["has_secret"], true);
 }
+
+/// The harness's PostgreSQL fixtures (tests/fixtures/postgres.sql): every
+/// hostile name is addressable from the command line, browsing is
+/// read-only, and the configured statement timeout cuts a slow view off.
+#[test]
+fn postgres_hostile_names_read_only_and_timeout() {
+    let Some(s) = pg() else { return };
+    let h = Home::new();
+    add_server(&h, "pg", "postgres", &s, &s.password).code_is(0);
+    let rows = |table: &str| -> usize {
+        let r = h.run(&["preview", "pg", table, "--json"]);
+        r.code_is(0);
+        r.json()["rows"].as_array().unwrap().len()
+    };
+    for (spelling, n) in [
+        (r#""quote""d""#, 2),
+        (r#"quote"d"#, 2),
+        ("semi;colon", 2),
+        (r#"public."semi;colon""#, 2),
+        ("ünïcödé", 3),
+        ("select", 2),
+        (r#""select""#, 2),
+        (r#""Odd Schema"."Weird Name""#, 1),
+        ("Odd Schema.Weird Name", 1),
+        ("public.Weird Name", 3),
+    ] {
+        assert_eq!(rows(spelling), n, "{spelling}");
+    }
+    let r = h.run(&["describe", "pg", "select", "--json"]);
+    r.code_is(0);
+    let cols = r.json()["columns"].as_array().unwrap().clone();
+    assert!(
+        cols.iter()
+            .any(|c| c["name"] == "Weird Id" && c["references"].as_str().is_some()),
+        "{cols:?}"
+    );
+    let r = h.run(&["preview", "pg", r#""quote""d""#, "--csv"]);
+    r.code_is(0);
+    let mut rd = csv::Reader::from_reader(r.out.as_bytes());
+    assert_eq!(
+        rd.headers().unwrap().iter().collect::<Vec<_>>(),
+        vec!["col\"umn", "va'lue"]
+    );
+    let values: Vec<String> = rd.records().map(|x| x.unwrap()[1].to_string()).collect();
+    assert!(values.contains(&"say \"hi\"".to_string()), "{values:?}");
+
+    // Read-only: a view whose preview would insert a row is refused.
+    let r = h.run(&["preview", "pg", "writing_view"]);
+    r.code_is(1);
+    assert!(r.err.contains("Read-only"), "{}", r.all());
+    let r = h.run(&["count", "pg", "write_log", "--json"]);
+    r.code_is(0);
+    assert_eq!(r.json()["rows"], 0);
+
+    // The statement timeout comes from config.toml.
+    let cfg = h.home.join("config");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(cfg.join("config.toml"), "statement_timeout_secs = 1\n").unwrap();
+    let t0 = std::time::Instant::now();
+    let r = h.run(&["preview", "pg", "slow_view"]);
+    r.code_is(1);
+    assert!(r.err.contains("Query timed out"), "{}", r.all());
+    println!("slow_view cut off after {:?}", t0.elapsed());
+}
