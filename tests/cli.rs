@@ -1230,3 +1230,32 @@ fn postgres_hostile_names_read_only_and_timeout() {
     assert!(r.err.contains("Query timed out"), "{}", r.all());
     println!("slow_view cut off after {:?}", t0.elapsed());
 }
+
+/// The harness's MariaDB fixtures (tests/fixtures/mysql.sql): hostile names
+/// from the command line, including a backtick-quoted spelling.
+#[test]
+fn mariadb_hostile_names() {
+    let Some(s) = mysql() else { return };
+    let h = Home::new();
+    add_server(&h, "maria", "mysql", &s, &s.password).code_is(0);
+    let db = s.db.clone();
+    for (spelling, n) in [
+        (r#"quote"d"#.to_string(), 2),
+        ("`quote\"d`".to_string(), 2),
+        ("semi;colon".to_string(), 2),
+        (format!("{db}.semi;colon"), 2),
+        ("ünïcödé".to_string(), 2),
+        ("select".to_string(), 2),
+        (format!("`{db}`.`select`"), 2),
+        ("back`tick".to_string(), 1),
+        ("`back``tick`".to_string(), 1),
+        ("sales.regions".to_string(), 3),
+    ] {
+        let r = h.run(&["preview", "maria", &spelling, "--json"]);
+        r.code_is(0);
+        assert_eq!(r.json()["rows"].as_array().unwrap().len(), n, "{spelling}");
+    }
+    let r = h.run(&["count", "maria", "semi;colon", "--json"]);
+    r.code_is(0);
+    assert_eq!(r.json()["rows"], 2);
+}
