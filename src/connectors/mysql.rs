@@ -109,18 +109,14 @@ impl MysqlConnector {
             TlsMode::VerifyFull => {
                 let mut ssl = SslOpts::default();
                 if let Some(path) = &self.spec.ca_file {
+                    // Same checks and messages as the other engines.
+                    super::tls::load_ca_file(path)?;
                     let pem = std::fs::read(path).map_err(|e| {
                         ConnError::new(
                             ErrorKind::Config,
-                            format!("ca_file: cannot read {}: {e}", path.display()),
+                            format!("CA file {}: {e}", path.display()),
                         )
                     })?;
-                    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
-                        return Err(ConnError::new(
-                            ErrorKind::Config,
-                            format!("ca_file: {} holds no PEM certificate", path.display()),
-                        ));
-                    }
                     // The given CA replaces the built-in roots, as libpq does.
                     ssl = ssl
                         .with_root_certs(vec![pem.into()])
