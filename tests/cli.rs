@@ -414,6 +414,12 @@ fn add_edit_rm_round_trip() {
     assert_eq!(c["database"], "shop", "untouched fields are kept");
     assert_eq!(c["has_secret"], true, "the secret is kept");
 
+    let before = h.list_json();
+    let r = h.run(&["edit", "shop-prod"]);
+    r.code_is(0);
+    assert!(r.out.contains("Nothing to change"), "{}", r.out);
+    assert_eq!(h.list_json(), before);
+
     h.run(&["edit", "shop-prod", "--clear-password"]).code_is(0);
     assert_eq!(find(&h.list_json(), "shop-prod")["has_secret"], false);
 
