@@ -39,8 +39,17 @@ fn main() -> ExitCode {
 }
 
 async fn run_tui(cli: Cli) -> Result<(), CliError> {
-    let profile = varlor::profile::Profile::open(&cli.profile)
+    let mut profile = varlor::profile::Profile::open(&cli.profile)
         .map_err(|e| CliError::failed(format!("cannot open profile '{}': {e}", cli.profile)))?;
+    // `--identity` / VARLOR_PASSPHRASE_FILE work for the TUI too (no prompt then).
+    if profile.vault_initialised() {
+        profile
+            .unlock_from_env(cli.identity.as_deref())
+            .map_err(|e| {
+                CliError::failed(format!("cannot unlock the vault: {e}"))
+                    .hint("check --identity / VARLOR_PASSPHRASE_FILE, or unset it to be asked")
+            })?;
+    }
     tracing::info!(profile = %cli.profile, "starting the TUI");
     varlor::app::run(profile)
         .await

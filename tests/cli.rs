@@ -414,6 +414,12 @@ fn add_edit_rm_round_trip() {
     assert_eq!(c["database"], "shop", "untouched fields are kept");
     assert_eq!(c["has_secret"], true, "the secret is kept");
 
+    let before = h.list_json();
+    let r = h.run(&["edit", "shop-prod"]);
+    r.code_is(0);
+    assert!(r.out.contains("Nothing to change"), "{}", r.out);
+    assert_eq!(h.list_json(), before);
+
     h.run(&["edit", "shop-prod", "--clear-password"]).code_is(0);
     assert_eq!(find(&h.list_json(), "shop-prod")["has_secret"], false);
 
@@ -1019,6 +1025,68 @@ fn prompt_source_takes_the_password_from_stdin() {
         &format!("{}\n", s.password),
     );
     r.code_is(0);
+
+    // A password command (here: reading a file) is run at each connect.
+    let pw_file = h.write("pg-password", &s.password);
+    let cmd = format!("cat '{}'", pw_file.display());
+    h.run(&["edit", "ask", "--password-command", &cmd])
+        .code_is(0);
+    let list = h.list_json();
+    assert_eq!(find(&list, "ask")["password_source"], "command");
+    let r = h.run(&["test", "ask"]);
+    r.code_is(0);
+    assert!(r.out.starts_with("✓ PostgreSQL"), "{}", r.all());
+
+    // A new URL with a password replaces the stored secret.
+    let url = format!(
+        "postgres://{}:{}@{}:{}/{}",
+        s.user, "not-the-password", s.host, s.port, s.db
+    );
+    h.run(&["edit", "ask", "--url", &url]).code_is(0);
+    let list = h.list_json();
+    assert_eq!(find(&list, "ask")["password_source"], "vault");
+    assert_eq!(find(&list, "ask")["has_secret"], true);
+    assert!(!list.to_string().contains("not-the-password"));
+    let r = h.run(&["test", "ask"]);
+    r.code_is(1);
+    assert!(r.out.contains("Invalid credentials"), "{}", r.all());
+}
+
+/// Colour on a terminal (a pseudo-terminal made by `script`), none with NO_COLOR.
+#[test]
+fn colour_only_on_a_terminal_without_no_color() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: `script` (util-linux) is not installed");
+        return;
+    }
+    let h = Home::new();
+    h.run(&["test", "demo"]).code_is(0);
+    let bin = env!("CARGO_BIN_EXE_varlor");
+    let in_pty = |no_color: bool| {
+        let mut c = std::process::Command::new("script");
+        c.args(["-qec", &format!("'{bin}' list"), "/dev/null"])
+            .env("VARLOR_HOME", &h.home)
+            .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+            .env_remove("NO_COLOR");
+        if no_color {
+            c.env("NO_COLOR", "1");
+        }
+        let o = c.output().expect("run script");
+        assert!(o.status.success(), "{o:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let coloured = in_pty(false);
+    assert!(coloured.contains("demo"), "{coloured}");
+    assert!(coloured.contains("\x1b[32m✓"), "{coloured:?}");
+    let plain = in_pty(true);
+    assert!(plain.contains("demo"), "{plain}");
+    assert!(!plain.contains("\x1b["), "{plain:?}");
+    let piped = h.run(&["list"]);
+    assert!(!piped.out.contains('\x1b'));
 }
 
 #[test]
@@ -1051,4 +1119,149 @@ fn profiles_are_separate() {
     let r = h.run(&["--profile", "bad/name", "list"]);
     r.code_is(2);
     assert!(Path::new(&h.home).exists());
+}
+
+/// On a terminal, `add` asks for the password with a masked prompt: the
+/// typed secret is never echoed, and it lands in the vault.
+#[test]
+fn masked_password_prompt_on_a_terminal() {
+    use std::io::{Read, Write};
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: `script` (util-linux) is not installed");
+        return;
+    }
+    let h = Home::new();
+    let bin = env!("CARGO_BIN_EXE_varlor");
+    let mut child = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("'{bin}' add typed --kind postgres --host h --user u"),
+            "/dev/null",
+        ])
+        .env("VARLOR_HOME", &h.home)
+        .env("VARLOR_PASSPHRASE_FILE", &h.pass_file)
+        .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn script");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    // Type only once the prompt is shown (echo is off by then).
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("Password for") {
+        let n = stdout.read(&mut buf).expect("read pty");
+        assert!(n > 0, "no prompt: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    stdin.write_all(b"Typed-Secret-77\n").unwrap();
+    drop(stdin);
+    stdout.read_to_end(&mut seen).unwrap();
+    let status = child.wait().unwrap();
+    let text = String::from_utf8_lossy(&seen);
+    assert!(status.success(), "{text}");
+    assert!(text.contains("Saved 'typed'"), "{text}");
+    assert!(
+        !text.contains("Typed-Secret-77"),
+        "the password was echoed: {text}"
+    );
+    assert_eq!(find(&h.list_json(), "typed")["has_secret"], true);
+}
+
+/// The harness's PostgreSQL fixtures (tests/fixtures/postgres.sql): every
+/// hostile name is addressable from the command line, browsing is
+/// read-only, and the configured statement timeout cuts a slow view off.
+#[test]
+fn postgres_hostile_names_read_only_and_timeout() {
+    let Some(s) = pg() else { return };
+    let h = Home::new();
+    add_server(&h, "pg", "postgres", &s, &s.password).code_is(0);
+    let rows = |table: &str| -> usize {
+        let r = h.run(&["preview", "pg", table, "--json"]);
+        r.code_is(0);
+        r.json()["rows"].as_array().unwrap().len()
+    };
+    for (spelling, n) in [
+        (r#""quote""d""#, 2),
+        (r#"quote"d"#, 2),
+        ("semi;colon", 2),
+        (r#"public."semi;colon""#, 2),
+        ("ünïcödé", 3),
+        ("select", 2),
+        (r#""select""#, 2),
+        (r#""Odd Schema"."Weird Name""#, 1),
+        ("Odd Schema.Weird Name", 1),
+        ("public.Weird Name", 3),
+    ] {
+        assert_eq!(rows(spelling), n, "{spelling}");
+    }
+    let r = h.run(&["describe", "pg", "select", "--json"]);
+    r.code_is(0);
+    let cols = r.json()["columns"].as_array().unwrap().clone();
+    assert!(
+        cols.iter()
+            .any(|c| c["name"] == "Weird Id" && c["references"].as_str().is_some()),
+        "{cols:?}"
+    );
+    let r = h.run(&["preview", "pg", r#""quote""d""#, "--csv"]);
+    r.code_is(0);
+    let mut rd = csv::Reader::from_reader(r.out.as_bytes());
+    assert_eq!(
+        rd.headers().unwrap().iter().collect::<Vec<_>>(),
+        vec!["col\"umn", "va'lue"]
+    );
+    let values: Vec<String> = rd.records().map(|x| x.unwrap()[1].to_string()).collect();
+    assert!(values.contains(&"say \"hi\"".to_string()), "{values:?}");
+
+    // Read-only: a view whose preview would insert a row is refused.
+    let r = h.run(&["preview", "pg", "writing_view"]);
+    r.code_is(1);
+    assert!(r.err.contains("Read-only"), "{}", r.all());
+    let r = h.run(&["count", "pg", "write_log", "--json"]);
+    r.code_is(0);
+    assert_eq!(r.json()["rows"], 0);
+
+    // The statement timeout comes from config.toml.
+    let cfg = h.home.join("config");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(cfg.join("config.toml"), "statement_timeout_secs = 1\n").unwrap();
+    let t0 = std::time::Instant::now();
+    let r = h.run(&["preview", "pg", "slow_view"]);
+    r.code_is(1);
+    assert!(r.err.contains("Query timed out"), "{}", r.all());
+    println!("slow_view cut off after {:?}", t0.elapsed());
+}
+
+/// The harness's MariaDB fixtures (tests/fixtures/mysql.sql): hostile names
+/// from the command line, including a backtick-quoted spelling.
+#[test]
+fn mariadb_hostile_names() {
+    let Some(s) = mysql() else { return };
+    let h = Home::new();
+    add_server(&h, "maria", "mysql", &s, &s.password).code_is(0);
+    let db = s.db.clone();
+    for (spelling, n) in [
+        (r#"quote"d"#.to_string(), 2),
+        ("`quote\"d`".to_string(), 2),
+        ("semi;colon".to_string(), 2),
+        (format!("{db}.semi;colon"), 2),
+        ("ünïcödé".to_string(), 2),
+        ("select".to_string(), 2),
+        (format!("`{db}`.`select`"), 2),
+        ("back`tick".to_string(), 1),
+        ("`back``tick`".to_string(), 1),
+        ("sales.regions".to_string(), 3),
+    ] {
+        let r = h.run(&["preview", "maria", &spelling, "--json"]);
+        r.code_is(0);
+        assert_eq!(r.json()["rows"].as_array().unwrap().len(), n, "{spelling}");
+    }
+    let r = h.run(&["count", "maria", "semi;colon", "--json"]);
+    r.code_is(0);
+    assert_eq!(r.json()["rows"], 2);
 }

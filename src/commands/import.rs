@@ -24,7 +24,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::browse::{conn_err, group_digits, open_connector};
+use super::browse::{conn_err, group_digits, open_connector, rows_text};
 use super::table_arg::{find, Lookup};
 use super::{colour_stdout, paint, print_json, CliError, Ctx, Style};
 use crate::cli::ImportArgs;
@@ -144,11 +144,11 @@ pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
             let secs = t.elapsed.as_secs_f64();
             match &t.outcome {
                 TableOutcome::Done => println!(
-                    "{} {} → {}  {} rows ({secs:.1} s)",
+                    "{} {} → {}  {} ({secs:.1} s)",
                     paint(colour, Style::Green, "✓"),
                     t.table.display_name(),
                     t.target,
-                    group_digits(t.rows)
+                    rows_text(t.rows)
                 ),
                 TableOutcome::Failed { error } => println!(
                     "{} {} — {error}",
@@ -166,15 +166,16 @@ pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
             println!("{} {e}", paint(colour, Style::Red, "✗"));
         }
         println!(
-            "{} {} rows from {} of {} tables {} {} ({:.1} s)",
+            "{} {} from {} of {} table{} {} {} ({:.1} s)",
             match outcome {
                 ImportOutcome::Ok | ImportOutcome::Partial => "Imported",
                 ImportOutcome::Failed => "Failed:",
                 ImportOutcome::Cancelled => "Cancelled:",
             },
-            group_digits(summary.total_rows()),
+            rows_text(summary.total_rows()),
             summary.tables_done(),
             summary.tables.len(),
+            if summary.tables.len() == 1 { "" } else { "s" },
             if summary.written {
                 "into"
             } else {
