@@ -12,6 +12,7 @@ use varlor::config::Config;
 use varlor::store::Paths;
 
 fn main() -> ExitCode {
+    forbid_core_dumps();
     let cli = Cli::parse();
     install_panic_hook();
     setup_logging(&cli);
@@ -103,4 +104,22 @@ fn install_panic_hook() {
         tracing::error!("panic: {info}");
         default(info);
     }));
+}
+
+/// A crash must not write the unlocked identity or a decrypted password to a
+/// core file: no core dumps, and not ptrace-attachable by other users' tools.
+fn forbid_core_dumps() {
+    #[cfg(unix)]
+    {
+        let zero = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: plain syscalls with valid arguments; failure leaves defaults.
+        unsafe {
+            libc::setrlimit(libc::RLIMIT_CORE, &zero);
+            #[cfg(target_os = "linux")]
+            libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+        }
+    }
 }
