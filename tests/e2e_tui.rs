@@ -234,7 +234,8 @@ fn add_test_save_relaunch_and_wrong_password() {
     );
     tmux.type_text(s, &url);
     tmux.keys(s, &["Tab"]);
-    let screen = tmux.wait_text(s, "ready to save");
+    let screen = tmux.wait_text(s, "◀ disable ▶");
+    assert!(screen.contains("ready to save"), "{screen}");
     assert!(
         !screen.contains(&pg.password),
         "password never on screen:\n{screen}"

@@ -196,6 +196,22 @@ fn draw_input(f: &mut Frame, area: Rect, form: &FormState, i: usize, focused: bo
                 area,
             );
         }
+        FieldId::Url => {
+            // A password typed into the URL is masked until the field is left
+            // (then it moves to the password field).
+            let text = field.text();
+            let shown = crate::connectors::error::sanitize(&text, None);
+            if shown == text {
+                f.render_widget(&field.input, area);
+            } else {
+                let mut masked = field.input.clone();
+                masked.select_all();
+                masked.cut();
+                masked.cancel_selection();
+                masked.insert_str(shown);
+                f.render_widget(&masked, area);
+            }
+        }
         _ => f.render_widget(&field.input, area),
     }
 }
