@@ -167,8 +167,8 @@ fn assert_restored(screen: &str) {
     );
 }
 
-fn setup() -> Option<(Tmux, tempfile::TempDir, PathBuf)> {
-    let Some(tmux) = Tmux::new() else {
+fn setup(name: &str) -> Option<(Tmux, tempfile::TempDir, PathBuf)> {
+    let Some(tmux) = Tmux::new(name) else {
         skip("tmux is not installed");
         return None;
     };
@@ -195,7 +195,7 @@ fn create_vault_if_asked(tmux: &Tmux, s: &str, until: &str) -> String {
 
 #[test]
 fn q_quits_and_restores_the_terminal() {
-    let Some((tmux, home, passfile)) = setup() else {
+    let Some((tmux, home, passfile)) = setup("quit") else {
         return;
     };
     tmux.launch("quit", home.path(), &passfile);
@@ -211,7 +211,7 @@ fn add_test_save_relaunch_and_wrong_password() {
         skip("VARLOR_TEST_PG_* not set (start a server with scripts/testdb)");
         return;
     };
-    let Some((tmux, home, passfile)) = setup() else {
+    let Some((tmux, home, passfile)) = setup("add") else {
         return;
     };
     let s = "add";
