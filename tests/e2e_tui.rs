@@ -52,7 +52,8 @@ struct Tmux {
 }
 
 impl Tmux {
-    fn new() -> Option<Tmux> {
+    /// `name` keeps parallel tests on separate servers.
+    fn new(name: &str) -> Option<Tmux> {
         let ok = Command::new("tmux")
             .arg("-V")
             .output()
@@ -60,7 +61,7 @@ impl Tmux {
             .status
             .success();
         ok.then(|| Tmux {
-            socket: format!("varlor-e2e-{}", std::process::id()),
+            socket: format!("varlor-e2e-{}-{name}", std::process::id()),
         })
     }
 
