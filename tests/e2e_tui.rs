@@ -267,7 +267,10 @@ fn add_test_save_relaunch_and_wrong_password() {
     });
 
     // Edit to a wrong password → Invalid credentials.
-    tmux.keys(s, &["e"]);
+    // The demo connection sorts first: filter to ours, then edit.
+    tmux.keys(s, &["/"]);
+    tmux.type_text(s, "e2e");
+    tmux.keys(s, &["Enter", "e"]);
     tmux.wait_text(s, "Edit 'e2e-pg'");
     for _ in 0..6 {
         tmux.keys(s, &["Tab"]);
