@@ -21,7 +21,7 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
 
     // Title (dropped when space is short).
     let footer_h = 3u16;
-    let with_title = area.height >= form.fields.len() as u16 + footer_h + 1;
+    let with_title = area.height > form.fields.len() as u16 + footer_h;
     if with_title {
         let title = match &form.editing {
             Some(n) => format!("Edit '{n}' ({})", form.kind.display_name()),
