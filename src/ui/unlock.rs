@@ -37,7 +37,7 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
             f.render_widget(Paragraph::new(l), Rect::new(inner.x, y, inner.width, 1));
         }
     };
-    let intro_h = if inner.width < 40 { 2 } else { 1 };
+    let intro_h = if inner.width < 40 || p.create { 2 } else { 1 };
     f.render_widget(
         Paragraph::new(intro).wrap(Wrap { trim: true }),
         Rect::new(inner.x, y, inner.width, intro_h.min(inner.height)),
