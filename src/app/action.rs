@@ -70,6 +70,14 @@ pub enum Action {
         table: TableKey,
         result: Result<u64, ConnError>,
     },
+    ImportEvent {
+        task: TaskId,
+        event: crate::dataset::ImportEvent,
+    },
+    ImportDone {
+        task: TaskId,
+        summary: Box<crate::dataset::ImportSummary>,
+    },
     Previewed {
         task: TaskId,
         table: TableKey,

@@ -87,6 +87,15 @@ pub enum Effect {
         table: TableRef,
         limit: usize,
     },
+    /// Imports tables of the open connection; `destination: None` = the default.
+    Import {
+        task: TaskId,
+        conn: String,
+        kind: crate::connectors::Kind,
+        tables: Vec<crate::dataset::TablePlan>,
+        format: crate::dataset::Format,
+        destination: Option<std::path::PathBuf>,
+    },
     CloseBrowser,
 }
 
@@ -107,6 +116,7 @@ impl std::fmt::Debug for Effect {
             Effect::Count { .. } => "Count",
             Effect::Preview { .. } => "Preview",
             Effect::CloseBrowser => "CloseBrowser",
+            Effect::Import { .. } => "Import",
         };
         f.write_str(name)
     }
@@ -135,6 +145,8 @@ pub struct EffectRunner {
     session: SessionOptions,
     /// VARLOR_PASSPHRASE_FILE / identity is tried once, before the first prompt.
     env_unlock_tried: Arc<AtomicBool>,
+    /// Imports stop through their token (they clean up their temp files).
+    tokens: Arc<Mutex<HashMap<TaskId, tokio_util::sync::CancellationToken>>>,
 }
 
 fn register(tasks: &Tasks, task: TaskId, handle: AbortHandle) {
@@ -228,6 +240,7 @@ impl EffectRunner {
             open: Arc::new(Mutex::new(None)),
             session,
             env_unlock_tried: Arc::new(AtomicBool::new(false)),
+            tokens: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -449,6 +462,10 @@ impl EffectRunner {
                 });
             }
             Effect::Cancel { task } => {
+                if let Some(token) = lock(&self.tokens).remove(&task) {
+                    token.cancel();
+                    return;
+                }
                 let mut map = lock(&tasks);
                 match map.remove(&task) {
                     Some(Slot::Running(h)) => h.abort(),
@@ -579,6 +596,71 @@ impl EffectRunner {
                         task,
                         table: key,
                         result,
+                    });
+                });
+            }
+            Effect::Import {
+                task,
+                conn,
+                kind,
+                tables,
+                format,
+                destination,
+            } => {
+                let Some((_, c)) = self.connector() else {
+                    return;
+                };
+                let token = tokio_util::sync::CancellationToken::new();
+                lock(&self.tokens).insert(task, token.clone());
+                let tokens = self.tokens.clone();
+                tokio::spawn(async move {
+                    let conn2 = conn.clone();
+                    let destination = match destination {
+                        Some(d) => d,
+                        None => {
+                            match with_profile(&profile, move |p| {
+                                Prep::Go(crate::dataset::default_destination(
+                                    &p.paths.datasets_dir(),
+                                    &conn2,
+                                    format,
+                                ))
+                            })
+                            .await
+                            {
+                                Prep::Go(d) => d,
+                                _ => std::path::PathBuf::from(format!(
+                                    "{conn}.{}",
+                                    format.extension()
+                                )),
+                            }
+                        }
+                    };
+                    let plan = crate::dataset::ImportPlan {
+                        connection: conn.clone(),
+                        kind,
+                        tables,
+                        destination,
+                        format,
+                    };
+                    let (ev_tx, mut ev_rx) = tokio::sync::mpsc::unbounded_channel();
+                    let fwd = tx.clone();
+                    tokio::spawn(async move {
+                        while let Some(event) = ev_rx.recv().await {
+                            let _ = fwd.send(Action::ImportEvent { task, event });
+                        }
+                    });
+                    let summary = crate::dataset::run_import(c, plan, ev_tx, token).await;
+                    lock(&tokens).remove(&task);
+                    let outcome = summary.outcome().id().to_string();
+                    let detail = summary.audit_detail();
+                    let _ = with_profile(&profile, move |p| {
+                        let _ = p.catalog.audit("import", &conn, &outcome, &detail);
+                        Prep::Go(())
+                    })
+                    .await;
+                    let _ = tx.send(Action::ImportDone {
+                        task,
+                        summary: Box::new(summary),
                     });
                 });
             }

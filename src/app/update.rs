@@ -273,6 +273,43 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             }
             vec![]
         }
+        Action::ImportEvent { task, event } => {
+            if let Some(imp) = state.import.as_mut().filter(|i| i.task == task) {
+                apply_import_event(imp, event);
+            }
+            vec![]
+        }
+        Action::ImportDone { task, summary } => {
+            if let Some(imp) = state.import.as_mut().filter(|i| i.task == task) {
+                imp.running = None;
+                imp.cancelling = false;
+                for (row, t) in imp.rows.iter_mut().zip(&summary.tables) {
+                    row.rows = t.rows;
+                    row.status = match &t.outcome {
+                        crate::dataset::TableOutcome::Done => ImportRowStatus::Done,
+                        crate::dataset::TableOutcome::Cancelled => ImportRowStatus::Cancelled,
+                        crate::dataset::TableOutcome::Failed { error } => {
+                            ImportRowStatus::Failed(error.to_string())
+                        }
+                    };
+                }
+                let mut line = format!(
+                    "Import {}: {} of {} tables, {} rows",
+                    summary.outcome().id(),
+                    summary.tables_done(),
+                    summary.tables.len(),
+                    summary.total_rows()
+                );
+                if summary.written {
+                    line.push_str(&format!(" → {}", summary.destination.display()));
+                }
+                if let Some(e) = &summary.error {
+                    line.push_str(&format!(" ({e})"));
+                }
+                imp.finished = Some(line);
+            }
+            vec![]
+        }
         Action::Previewed {
             task,
             table,
@@ -418,6 +455,12 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             }
             _ => vec![],
         };
+    }
+    if state.import_dialog.is_some() {
+        return import_dialog_key(state, key);
+    }
+    if state.import.is_some() {
+        return import_progress_key(state, key);
     }
     match state.screen {
         Screen::List => list_key(state, key),
@@ -1481,6 +1524,30 @@ fn browser_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             b.focus = BrowserFocus::Tables;
             return vec![];
         }
+        KeyCode::Char('i') => {
+            // The chosen tables, or the highlighted one when none is chosen.
+            let tables: Vec<crate::connectors::TableRef> = if b.chosen.is_empty() {
+                b.highlighted().cloned().into_iter().collect()
+            } else {
+                b.tables
+                    .iter()
+                    .filter(|t| b.chosen.contains(&table_key(t)))
+                    .cloned()
+                    .collect()
+            };
+            if !tables.is_empty() && b.loading.is_none() && b.error.is_none() {
+                state.import_dialog = Some(ImportDialog {
+                    tables,
+                    format: crate::dataset::Format::Sqlite,
+                    destination: text_input(""),
+                    limit: text_input(""),
+                    focus: 0,
+                    error: None,
+                });
+                restyle_import(state);
+            }
+            return vec![];
+        }
         _ => {}
     }
     match b.focus {
@@ -1591,6 +1658,9 @@ fn on_tick(state: &mut State, now: Instant, now_unix: i64) -> Vec<Effect> {
     if let Some(r) = state.form.as_mut().and_then(|f| f.test.as_mut()) {
         bump(r);
     }
+    if let Some(r) = state.import.as_mut().and_then(|i| i.running.as_mut()) {
+        bump(r);
+    }
     for cache in state.cache.values_mut() {
         for c in cache.counts.values_mut() {
             if let CountState::Running(r) = c {
@@ -1675,4 +1745,196 @@ fn load_highlighted(state: &mut State) -> Vec<Effect> {
         limit,
     });
     effects
+}
+
+// ---------------------------------------------------------------- import
+
+fn restyle_import(state: &mut State) {
+    use ratatui::style::{Modifier, Style};
+    if let Some(d) = &mut state.import_dialog {
+        let on = Style::default().add_modifier(Modifier::REVERSED);
+        let (a, b) = match d.focus {
+            1 => (on, Style::default()),
+            2 => (Style::default(), on),
+            _ => (Style::default(), Style::default()),
+        };
+        d.destination.set_cursor_style(a);
+        d.limit.set_cursor_style(b);
+        d.destination.set_placeholder_text(format!(
+            "default: <data dir>/datasets/<connection>-<date>{}",
+            if d.format == crate::dataset::Format::Sqlite {
+                ".sqlite".to_string()
+            } else {
+                format!("-{}/", d.format.id())
+            }
+        ));
+        d.limit.set_placeholder_text("all rows");
+    }
+}
+
+fn import_dialog_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    let Some(d) = &mut state.import_dialog else {
+        return vec![];
+    };
+    match key.code {
+        KeyCode::Esc => {
+            state.import_dialog = None;
+            return vec![];
+        }
+        KeyCode::Tab | KeyCode::Down => d.focus = (d.focus + 1) % 3,
+        KeyCode::BackTab | KeyCode::Up => d.focus = (d.focus + 2) % 3,
+        KeyCode::Enter => return start_import(state),
+        KeyCode::Left | KeyCode::Right | KeyCode::Char(' ') if d.focus == 0 => {
+            let delta = if key.code == KeyCode::Left { -1 } else { 1 };
+            d.format = cycle(&crate::dataset::Format::ALL, d.format, delta);
+        }
+        _ if d.focus == 1
+            && !(key.modifiers.contains(KeyModifiers::CONTROL)
+                && matches!(key.code, KeyCode::Char('m' | 'j'))) =>
+        {
+            d.destination.input(key);
+        }
+        KeyCode::Char(c) if d.focus == 2 && plain(&key) && c.is_ascii_digit() => {
+            d.limit.input(key);
+        }
+        KeyCode::Backspace if d.focus == 2 => {
+            d.limit.input(key);
+        }
+        _ => {}
+    }
+    restyle_import(state);
+    vec![]
+}
+
+fn start_import(state: &mut State) -> Vec<Effect> {
+    let task = state.task();
+    let now = state.now;
+    let (Some(d), Some(b)) = (&mut state.import_dialog, &state.browser) else {
+        return vec![];
+    };
+    let limit_text = d.limit.lines().join("");
+    let limit = if limit_text.trim().is_empty() {
+        None
+    } else {
+        match limit_text.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                d.error = Some("Row limit: a positive number, or empty for all rows".into());
+                return vec![];
+            }
+        }
+    };
+    let dest = d.destination.lines().join("");
+    let destination = (!dest.trim().is_empty()).then(|| std::path::PathBuf::from(dest.trim()));
+    let tables: Vec<crate::dataset::TablePlan> = d
+        .tables
+        .iter()
+        .map(|t| crate::dataset::TablePlan {
+            table: t.clone(),
+            limit,
+            filter: None,
+        })
+        .collect();
+    let rows = d
+        .tables
+        .iter()
+        .map(|t| ImportRow {
+            table: t.display_name(),
+            rows: 0,
+            estimated: t
+                .estimated_rows
+                .and_then(|n| u64::try_from(n).ok())
+                .map(|n| limit.map_or(n, |l| n.min(l))),
+            rows_per_sec: 0.0,
+            eta: None,
+            status: ImportRowStatus::Waiting,
+        })
+        .collect();
+    let format = d.format;
+    let effect = Effect::Import {
+        task,
+        conn: b.conn.clone(),
+        kind: b.kind,
+        tables,
+        format,
+        destination,
+    };
+    state.import = Some(ImportProgress {
+        task,
+        conn: b.conn.clone(),
+        format,
+        rows,
+        running: Some(Running::new(task, now)),
+        finished: None,
+        cancelling: false,
+    });
+    state.import_dialog = None;
+    vec![effect]
+}
+
+fn import_progress_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    let Some(imp) = &mut state.import else {
+        return vec![];
+    };
+    match key.code {
+        KeyCode::Esc if imp.running.is_some() => {
+            imp.cancelling = true;
+            vec![Effect::Cancel { task: imp.task }]
+        }
+        KeyCode::Esc | KeyCode::Enter if imp.running.is_none() => {
+            state.import = None;
+            vec![]
+        }
+        _ => vec![],
+    }
+}
+
+fn apply_import_event(imp: &mut ImportProgress, event: crate::dataset::ImportEvent) {
+    use crate::dataset::ImportEvent as E;
+    match event {
+        E::TableStarted {
+            index,
+            estimated_rows,
+            ..
+        } => {
+            if let Some(r) = imp.rows.get_mut(index) {
+                r.status = ImportRowStatus::Running;
+                if estimated_rows.is_some() {
+                    r.estimated = estimated_rows;
+                }
+            }
+        }
+        E::Progress {
+            index,
+            rows,
+            estimated_rows,
+            rows_per_sec,
+            eta,
+        } => {
+            if let Some(r) = imp.rows.get_mut(index) {
+                r.rows = rows;
+                if estimated_rows.is_some() {
+                    r.estimated = estimated_rows;
+                }
+                r.rows_per_sec = rows_per_sec;
+                r.eta = eta;
+            }
+        }
+        E::TableDone { index, rows, .. } => {
+            if let Some(r) = imp.rows.get_mut(index) {
+                r.rows = rows;
+                r.status = ImportRowStatus::Done;
+                r.eta = None;
+            }
+        }
+        E::TableFailed { index, rows, error } => {
+            if let Some(r) = imp.rows.get_mut(index) {
+                r.rows = rows;
+                r.status = match error {
+                    crate::dataset::ImportError::Cancelled => ImportRowStatus::Cancelled,
+                    e => ImportRowStatus::Failed(e.to_string()),
+                };
+            }
+        }
+    }
 }

@@ -4,6 +4,7 @@ pub mod browser;
 pub mod connections;
 pub mod form;
 pub mod help;
+pub mod import;
 pub mod picker;
 pub mod preview;
 pub mod theme;
@@ -90,6 +91,9 @@ pub fn draw(f: &mut Frame, state: &State) {
     if let Some(p) = &state.popup {
         draw_popup(f, area, &p.title, &p.text, theme);
     }
+    if state.import_dialog.is_some() || state.import.is_some() {
+        import::draw(f, area, state, theme);
+    }
     if state.help {
         help::draw(f, area, state, theme);
     }
@@ -108,6 +112,21 @@ pub fn hints(state: &State) -> Vec<(&'static str, &'static str)> {
     }
     if state.confirm.is_some() {
         return vec![("y", "yes"), ("n", "no")];
+    }
+    if state.import_dialog.is_some() {
+        return vec![
+            ("Enter", "start"),
+            ("Tab", "next"),
+            ("←→", "format"),
+            ("Esc", "cancel"),
+        ];
+    }
+    if let Some(i) = &state.import {
+        return if i.running.is_some() {
+            vec![("Esc", "cancel import")]
+        } else {
+            vec![("Enter", "close")]
+        };
     }
     match state.screen {
         Screen::List if state.filter_active => {
@@ -173,6 +192,7 @@ pub fn hints(state: &State) -> Vec<(&'static str, &'static str)> {
                 _ => vec![
                     ("/", "filter"),
                     ("space", "select"),
+                    ("i", "import"),
                     ("c", "count"),
                     ("s", "system"),
                     ("r", "refresh"),
