@@ -550,3 +550,43 @@ fn tiny_sizes_do_not_panic() {
     assert!(render(&listed(), 10, 4).contains("small"));
     let _ = Instant::now();
 }
+
+#[test]
+fn import_dialog_and_progress() {
+    use varlor::dataset::ImportEvent;
+    let mut s = browser();
+    update(&mut s, key(KeyCode::Char(' ')));
+    update(&mut s, key(KeyCode::Char(' ')));
+    update(&mut s, key(KeyCode::Char('i')));
+    snap("import_dialog", &s);
+    let task = s.next_task;
+    update(&mut s, key(KeyCode::Enter));
+    for event in [
+        ImportEvent::TableStarted {
+            index: 0,
+            table: "public.customers".into(),
+            estimated_rows: Some(52_000),
+        },
+        ImportEvent::TableDone {
+            index: 0,
+            rows: 52_000,
+            elapsed: Duration::from_secs(2),
+        },
+        ImportEvent::TableStarted {
+            index: 1,
+            table: "public.order_totals".into(),
+            estimated_rows: Some(10_000),
+        },
+        ImportEvent::Progress {
+            index: 1,
+            rows: 2_500,
+            estimated_rows: Some(10_000),
+            rows_per_sec: 25_000.0,
+            eta: Some(Duration::from_millis(300)),
+        },
+    ] {
+        update(&mut s, Action::ImportEvent { task, event });
+    }
+    s.import.as_mut().unwrap().running.as_mut().unwrap().elapsed = Duration::from_millis(2100);
+    snap("import_progress", &s);
+}
