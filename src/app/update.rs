@@ -420,6 +420,8 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         state.quit = true;
         return vec![];
     }
+    // A status message lasts until the next key.
+    state.status = None;
     if state.unlock.is_some() {
         return unlock_key(state, key);
     }
