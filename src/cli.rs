@@ -45,7 +45,7 @@ pub struct Cli {
 pub enum Command {
     /// List saved connections with their last test.
     List {
-        /// Machine-readable output.
+        /// Machine-readable JSON output.
         #[arg(long)]
         json: bool,
     },
@@ -70,6 +70,7 @@ pub enum Command {
     },
     /// Check directories, permissions, catalog, vault and counts.
     Doctor {
+        /// Machine-readable JSON output.
         #[arg(long)]
         json: bool,
     },
@@ -81,12 +82,14 @@ pub enum Command {
         /// Delete entries older than DAYS days.
         #[arg(long, value_name = "DAYS")]
         prune: Option<u32>,
+        /// Machine-readable JSON output.
         #[arg(long)]
         json: bool,
     },
     /// List the tables and views of a saved connection.
     Tables {
         name: String,
+        /// Machine-readable JSON output.
         #[arg(long)]
         json: bool,
         /// Include system schemas.
@@ -98,6 +101,7 @@ pub enum Command {
         name: String,
         /// `schema.name`, `name`, or quoted: `"sales"."Weird Name"`.
         table: String,
+        /// Machine-readable JSON output.
         #[arg(long)]
         json: bool,
     },
@@ -108,8 +112,10 @@ pub enum Command {
         /// Rows to show (default: preview_rows from the config, 10).
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
+        /// Machine-readable JSON output.
         #[arg(long, conflicts_with = "csv")]
         json: bool,
+        /// CSV output (RFC 4180; NULL is an empty field).
         #[arg(long)]
         csv: bool,
     },
@@ -117,6 +123,7 @@ pub enum Command {
     Count {
         name: String,
         table: String,
+        /// Machine-readable JSON output.
         #[arg(long)]
         json: bool,
     },
@@ -207,6 +214,7 @@ pub struct EditArgs {
 pub struct TestArgs {
     /// A saved connection name, or a URL to test without saving.
     pub target: String,
+    /// Machine-readable JSON output (shapes in the docs of src/commands).
     #[arg(long)]
     pub json: bool,
     /// Test even after repeated failed logins (may lock the account).
@@ -229,6 +237,7 @@ pub enum VaultCommand {
     },
     /// Show whether the vault exists, its key version and secrets.
     Status {
+        /// Machine-readable JSON output.
         #[arg(long)]
         json: bool,
     },
@@ -240,15 +249,17 @@ pub struct ImportArgs {
     /// Tables: `schema.name`, `name`, or quoted `"sales"."Weird Name"`.
     #[arg(required = true, value_name = "TABLE")]
     pub tables: Vec<String>,
-    /// Destination file (sqlite) or directory (csv, jsonl).
+    /// Destination file (sqlite) or directory (csv, jsonl); default
+    /// `<data dir>/datasets/<connection>-<date>.sqlite` (or `-csv`/`-jsonl`).
     #[arg(long, value_name = "PATH")]
-    pub to: PathBuf,
+    pub to: Option<PathBuf>,
     /// sqlite, csv or jsonl (default sqlite).
     #[arg(long, default_value = "sqlite", value_name = "FORMAT")]
     pub format: String,
     /// At most N rows per table.
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,
+    /// Machine-readable JSON output (shapes in the docs of src/commands).
     #[arg(long)]
     pub json: bool,
 }

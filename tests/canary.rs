@@ -53,6 +53,8 @@ impl Harness {
             .env("VARLOR_PASSPHRASE_FILE", pass.unwrap_or(&self.pass_file))
             .env("VARLOR_LOG", "debug")
             .env("NO_COLOR", "1")
+            // Fast scrypt for tests (the store reads it; real profiles keep the default).
+            .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
             .env_remove("VARLOR_PROFILE")
             .timeout(std::time::Duration::from_secs(90))
             .write_stdin(stdin.to_string())

@@ -35,6 +35,8 @@ impl Home {
             .env("VARLOR_HOME", &self.home)
             .env("VARLOR_PASSPHRASE_FILE", &self.pass_file)
             .env("NO_COLOR", "1")
+            // Fast scrypt for tests (the store reads it; real profiles keep the default).
+            .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
             .env_remove("VARLOR_PROFILE")
             .env_remove("VARLOR_NEW_PASSPHRASE_FILE")
             .env_remove("VARLOR_LOG")
@@ -603,20 +605,18 @@ fn doctor_fails_on_open_permissions() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let j = h.run(&["doctor", "--json"]).json();
-        let profile_dir = j["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["check"] == "profile dir")
-            .and_then(|c| c["detail"].as_str())
-            .and_then(|d| d.split(" (").next())
-            .map(PathBuf::from)
-            .expect("profile dir check");
-        std::fs::set_permissions(&profile_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // The data dir (not re-tightened at open, unlike the profile dir).
+        let data_dir = h.home.join("data");
+        assert!(
+            data_dir.is_dir(),
+            "VARLOR_HOME layout: {}",
+            data_dir.display()
+        );
+        std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let r = h.run(&["doctor"]);
         r.code_is(1);
         assert!(r.out.contains("expected 0700"), "{}", r.out);
+        assert!(r.out.contains("Some checks failed"), "{}", r.out);
     }
 }
 
@@ -752,6 +752,89 @@ fn import_validates_its_input() {
     assert!(r.err.contains("format"), "{}", r.err);
     h.run(&["import", "nope", "x", "--to", to]).code_is(2);
     h.run(&["import", "demo", "--to", to]).code_is(2);
+    let r = h.run(&["import", "demo", "no_such_table", "--to", to]);
+    r.code_is(2);
+    assert!(r.err.contains("no_such_table"), "{}", r.err);
+    assert!(!out.exists(), "nothing written on bad input");
+}
+
+#[test]
+fn import_demo_tables_to_sqlite_and_csv() {
+    let h = Home::new();
+    let tables = demo_tables(&h);
+    let picked: Vec<String> = tables
+        .iter()
+        .take(2)
+        .map(|t| t["display_name"].as_str().unwrap().to_string())
+        .collect();
+    let counts: Vec<u64> = picked
+        .iter()
+        .map(|t| {
+            h.run(&["count", "demo", t, "--json"]).json()["rows"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+
+    let out = h.home.parent().unwrap().join("demo.sqlite");
+    let mut args = vec!["import", "demo"];
+    args.extend(picked.iter().map(String::as_str));
+    let to = out.to_str().unwrap().to_string();
+    args.extend(["--to", &to, "--json"]);
+    let r = h.run(&args);
+    r.code_is(0);
+    let j = r.json();
+    assert_eq!(j["outcome"], "ok");
+    assert_eq!(
+        j["total_rows"].as_u64().unwrap(),
+        counts.iter().sum::<u64>()
+    );
+    let db = rusqlite::Connection::open(&out).unwrap();
+    for (t, want) in j["tables"].as_array().unwrap().iter().zip(&counts) {
+        let target = t["target"].as_str().unwrap();
+        let n: u64 = db
+            .query_row(
+                &format!("SELECT COUNT(*) FROM \"{}\"", target.replace('"', "\"\"")),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, *want, "{target}");
+    }
+
+    let dir = h.home.parent().unwrap().join("csv-out");
+    let r = h.run(&[
+        "import",
+        "demo",
+        &picked[0],
+        "--to",
+        dir.to_str().unwrap(),
+        "--format",
+        "csv",
+        "--limit",
+        "5",
+    ]);
+    r.code_is(0);
+    assert!(r.out.contains("Imported"), "{}", r.out);
+    let csv_file = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "csv"))
+        .expect("a csv file");
+    let mut rd = csv::Reader::from_path(&csv_file).unwrap();
+    assert_eq!(rd.records().count() as u64, counts[0].min(5));
+
+    let r = h.run(&["audit", "--json"]);
+    assert!(
+        r.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "import" && e["outcome"] == "ok"),
+        "{}",
+        r.out
+    );
 }
 
 // ------------------------------------------------------------------ real servers

@@ -434,7 +434,11 @@ async fn postgres_tables_import_faithfully() {
         )
         .unwrap();
     assert_eq!(numeric, "12345678901234567890.0123456789");
-    assert_eq!(double, 2.718281828459045);
+    assert_eq!(
+        double,
+        std::f64::consts::E,
+        "the fixture stores e to full precision"
+    );
     assert!(tz.contains('T') && tz.ends_with(":00"), "{tz}");
     assert_eq!(bytea, [0xde, 0xad, 0xbe, 0xef, 0x00, 0xff]);
 
@@ -458,7 +462,48 @@ async fn mysql_tables_import_faithfully() {
         );
     }
     let dir = tempfile::tempdir().unwrap();
-    import_and_compare(connector, Kind::Mysql, &tables, dir.path()).await;
+    let path = import_and_compare(connector, Kind::Mysql, &tables, dir.path()).await;
+
+    // The type mapping, on the table of every common type.
+    let table = format!("{}.all_types", env.db);
+    let d = decls_of(&path, &table);
+    for (col, want) in [
+        ("t_big", "INTEGER"),
+        ("t_big_u", "TEXT"),
+        ("t_dec", "TEXT"),
+        ("t_double", "REAL"),
+        ("t_bool", "INTEGER"),
+        ("t_blob", "BLOB"),
+        ("t_datetime", "TEXT"),
+        ("t_json", "TEXT"),
+        ("t_bit", ""),
+    ] {
+        assert_eq!(d.get(col).map(String::as_str), Some(want), "{col}");
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (big_u, dec, double, dt, int): (String, String, f64, String, i64) = conn
+        .query_row(
+            &format!(
+                "SELECT t_big_u, t_dec, t_double, t_datetime, t_int FROM {} WHERE id = 1",
+                sql_ident(&table)
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap();
+    assert_eq!(big_u, "18446744073709551615");
+    assert_eq!(dec, "12345678901234567890.0123456789");
+    assert_eq!(
+        double,
+        std::f64::consts::PI,
+        "the fixture stores pi to full precision"
+    );
+    assert_eq!(dt, "2024-01-02T03:04:05.123456");
+    assert_eq!(int, 2147483647);
+}
+
+fn sql_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// A SQLite source file with hostile names and every storage class.
@@ -563,4 +608,188 @@ async fn bench_import_once() {
         s.total_rows(),
         s.elapsed.as_millis()
     );
+}
+
+/// A throwaway PostgreSQL of our own (scripts/testdb/postgres.sh), stopped on drop.
+struct OwnServer {
+    env: common::ServerEnv,
+    state: String,
+}
+
+impl OwnServer {
+    fn start() -> Option<OwnServer> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/testdb/postgres.sh");
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 || !script.exists() {
+            common::skip("stopping a server mid-import needs root and scripts/testdb/postgres.sh");
+            return None;
+        }
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .arg("start")
+            .stderr(std::process::Stdio::null())
+            .output()
+            .expect("run postgres.sh");
+        if !out.status.success() {
+            common::skip("scripts/testdb/postgres.sh could not start a server");
+            return None;
+        }
+        // `export NAME=VALUE` lines (printf %q: these values need no unquoting
+        // except backslashes, which only the URL line has).
+        let text = String::from_utf8_lossy(&out.stdout);
+        let get = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("export VARLOR_TEST_PG_{name}=")))
+                .map(|v| v.replace('\\', ""))
+                .unwrap_or_default()
+        };
+        let state = get("STATE");
+        let server = OwnServer {
+            env: common::ServerEnv {
+                host: get("HOST"),
+                port: get("PORT").parse().expect("port"),
+                user: get("USER"),
+                password: get("PASSWORD"),
+                db: get("DB"),
+                ca: None,
+                tls_user: None,
+                tls_password: None,
+                socket: None,
+            },
+            state,
+        };
+        Some(server)
+    }
+
+    fn stop(&self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/testdb/postgres.sh");
+        let _ = std::process::Command::new("bash")
+            .arg(script)
+            .arg("stop")
+            .arg(&self.state)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_stopped_mid_import_fails_clearly_and_keeps_earlier_tables() {
+    let Some(server) = OwnServer::start() else {
+        return;
+    };
+    let env = server.env.clone();
+    // A table big enough to be mid-stream when the server goes.
+    let (client, conn) = tokio_postgres::connect(
+        &format!(
+            "host={} port={} user={} dbname={} password={}",
+            env.host, env.port, env.user, env.db, env.password
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("connect");
+    tokio::spawn(conn);
+    client
+        .batch_execute(
+            "CREATE TABLE big AS SELECT i, md5(i::text) AS h FROM generate_series(1, 500000) AS i",
+        )
+        .await
+        .expect("create big");
+    drop(client);
+
+    let connector = arc(&env.spec(Kind::Postgres), Some(env.secret()));
+    let all = tables_of(connector.as_ref(), Some("public")).await;
+    let pick = |n: &str| all.iter().find(|t| t.name == n).cloned().expect(n);
+    let tables = [pick("customers"), pick("big"), pick("orders")];
+    let (want_cols, want_rows) = source_rows(connector.as_ref(), &tables[0]).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let plan = ImportPlan {
+        connection: "doomed".into(),
+        kind: Kind::Postgres,
+        tables: tables.iter().cloned().map(TablePlan::new).collect(),
+        destination: dir.path().join("set.sqlite"),
+        format: Format::Sqlite,
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let state = server.state.clone();
+    let killer = tokio::spawn(async move {
+        let mut stopped = false;
+        while let Some(e) = rx.recv().await {
+            if !stopped && matches!(e, varlor::dataset::ImportEvent::Progress { index: 1, .. }) {
+                stopped = true;
+                let state = state.clone();
+                tokio::task::spawn_blocking(move || {
+                    let script =
+                        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/testdb/postgres.sh");
+                    std::process::Command::new("bash")
+                        .arg(script)
+                        .arg("stop")
+                        .arg(state)
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null())
+                        .status()
+                })
+                .await
+                .expect("join")
+                .expect("stop");
+            }
+        }
+        stopped
+    });
+    let summary = run_import(connector, plan, tx, CancellationToken::new()).await;
+    assert!(killer.await.unwrap(), "the server was never stopped");
+
+    assert_eq!(summary.tables[0].outcome, TableOutcome::Done);
+    for t in &summary.tables[1..] {
+        match &t.outcome {
+            TableOutcome::Failed {
+                error: varlor::dataset::ImportError::Source { error },
+            } => {
+                println!(
+                    "{}: {} ({:?})",
+                    t.table.display_name(),
+                    error.full(),
+                    error.kind
+                );
+                assert!(
+                    matches!(
+                        error.kind,
+                        varlor::connectors::ErrorKind::ConnectionLost
+                            | varlor::connectors::ErrorKind::ConnectionRefused
+                    ),
+                    "{}",
+                    error.full()
+                );
+            }
+            other => panic!("{}: {other:?}", t.table.display_name()),
+        }
+    }
+    assert_eq!(summary.outcome(), ImportOutcome::Partial);
+    // The dataset holds the first table, whole, and nothing of the others.
+    let conn = rusqlite::Connection::open(dir.path().join("set.sqlite")).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM \"public.customers\"", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(n as usize, want_rows.len());
+    assert!(!want_cols.is_empty());
+    let others: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name IN ('public.big', 'public.orders')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(others, 0);
+    let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(entries.len(), 1, "no temporary file left");
 }

@@ -416,7 +416,17 @@ pub fn ensure_unlocked(profile: &mut Profile, ctx: &Ctx) -> Result<(), CliError>
         return Err(CliError::failed("the vault is not initialised")
             .hint("run `varlor vault init`, or add a connection with a password"));
     }
-    if profile.unlock_from_env(ctx.identity.as_deref())? {
+    let from_env = profile
+        .unlock_from_env(ctx.identity.as_deref())
+        .map_err(|e| {
+            let hint = if ctx.identity.is_some() {
+                "check the file given with --identity"
+            } else {
+                "check the file named by VARLOR_PASSPHRASE_FILE"
+            };
+            CliError::from(e).hint(hint)
+        })?;
+    if from_env {
         tracing::info!(profile = %ctx.profile, "vault unlocked non-interactively");
         return Ok(());
     }

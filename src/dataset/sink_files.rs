@@ -26,6 +26,8 @@ pub(crate) trait Encoder: Send {
 
 pub(crate) struct FilesDestination {
     dir: PathBuf,
+    /// Whether this import made the directory (removed again if it stays empty).
+    created_dir: bool,
     format: Format,
     kind: Kind,
     names: Uniquer,
@@ -40,11 +42,13 @@ impl FilesDestination {
                 dir.display()
             )));
         }
+        let created_dir = !dir.exists();
         std::fs::create_dir_all(dir).map_err(|e| {
             ImportError::destination(format!("cannot create {}: {e}", dir.display()))
         })?;
         Ok(FilesDestination {
             dir: dir.to_path_buf(),
+            created_dir,
             format,
             kind,
             names: Uniquer::new(&[]),
@@ -61,6 +65,11 @@ impl FilesDestination {
 
     fn write_sidecar(&self) -> Result<bool, ImportError> {
         if self.records.is_empty() {
+            if self.created_dir {
+                // Nothing was imported: leave no empty directory behind
+                // (remove_dir refuses if anything else appeared in it).
+                let _ = std::fs::remove_dir(&self.dir);
+            }
             return Ok(false);
         }
         write_sidecar(&self.dir, self.format.id(), &self.records)?;
