@@ -116,7 +116,17 @@ impl Tmux {
 
     /// Polls the screen until `pred` holds; panics with the screen at the deadline.
     fn wait_for(&self, session: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.wait_within(session, what, Duration::from_secs(30), pred)
+    }
+
+    fn wait_within(
+        &self,
+        session: &str,
+        what: &str,
+        limit: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + limit;
         loop {
             let screen = self.capture(session);
             if pred(&screen) {
@@ -286,4 +296,42 @@ fn add_test_save_relaunch_and_wrong_password() {
     tmux.wait_text(s, "Enter open");
     tmux.keys(s, &["q"]);
     assert_restored(&tmux.wait_text(s, "MODE="));
+}
+
+#[test]
+fn q_quits_at_once_while_a_test_hangs() {
+    let Some((tmux, home, passfile)) = setup("hang") else {
+        return;
+    };
+    // Accepts TCP connections and never answers: the test hangs until its timeout.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let s = "hang";
+    tmux.launch(s, home.path(), &passfile);
+    tmux.wait_text(s, "profile:");
+    tmux.keys(s, &["n", "p", "Enter"]);
+    tmux.wait_text(s, "New PostgreSQL connection");
+    tmux.type_text(s, "hang");
+    tmux.keys(s, &["Tab"]);
+    tmux.type_text(
+        s,
+        &format!("postgres://nobody@127.0.0.1:{port}/db?sslmode=disable"),
+    );
+    tmux.keys(s, &["Tab", "C-s"]);
+    tmux.wait_text(s, "Saved 'hang'");
+    tmux.keys(s, &["/"]);
+    tmux.type_text(s, "hang");
+    tmux.keys(s, &["Enter", "t"]);
+    tmux.wait_text(s, "testing");
+    // The list still moves and other panes open while the test hangs.
+    tmux.keys(s, &["n"]);
+    tmux.wait_text(s, "choose the database type");
+    tmux.keys(s, &["Escape"]);
+    tmux.wait_text(s, "testing");
+    tmux.keys(s, &["q"]);
+    let screen = tmux.wait_within(s, "exit while a test hangs", Duration::from_secs(3), |x| {
+        x.contains("MODE=")
+    });
+    assert_restored(&screen);
+    drop(listener);
 }
