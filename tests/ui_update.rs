@@ -1265,3 +1265,35 @@ fn import_dialog_esc_closes_and_bad_limit_is_named() {
         .unwrap()
         .contains("Row limit"));
 }
+
+#[test]
+fn r_after_a_failed_first_connect_opens_again() {
+    let mut s = state_with(&["a"]);
+    let Effect::OpenBrowser { task, .. } = update(&mut s, key(KeyCode::Enter)).remove(0) else {
+        panic!()
+    };
+    update(
+        &mut s,
+        Action::TablesLoaded {
+            task,
+            conn: "a".into(),
+            result: Err(ConnError::new(ErrorKind::ConnectionRefused, "refused")),
+        },
+    );
+    assert!(matches!(
+        &update(&mut s, ch('r'))[..],
+        [Effect::OpenBrowser { name, .. }] if name == "a"
+    ));
+}
+
+#[test]
+fn json_cells_are_shown_indented() {
+    let v = varlor::app::update::full_value(&Cell::Text(r#"{"a":[1,2]}"#.into()));
+    assert!(v.contains("\n  \"a\""), "{v}");
+    assert_eq!(
+        varlor::app::update::full_value(&Cell::Text("{not json".into())),
+        "{not json"
+    );
+    assert!(varlor::app::update::full_value(&Cell::Text(String::new())).contains("empty"));
+    assert!(varlor::app::update::full_value(&Cell::Bytes(vec![0xde, 0xad])).contains("dead"));
+}

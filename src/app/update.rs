@@ -301,7 +301,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
                     summary.total_rows()
                 );
                 if summary.written {
-                    line.push_str(&format!(" → {}", summary.destination.display()));
+                    line.push_str(&format!("\n→ {}", summary.destination.display()));
                 }
                 if let Some(e) = &summary.error {
                     line.push_str(&format!(" ({e})"));
@@ -1483,10 +1483,16 @@ fn browser_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             if let Some(r) = b.loading.replace(Running::new(task, now)) {
                 effects.push(Effect::Cancel { task: r.task });
             }
+            // Never connected (e.g. the first connect failed): open afresh.
+            let never_loaded = b.tables.is_empty();
             b.error = None;
             b.structure_error = None;
             b.preview = None;
-            effects.push(Effect::Reconnect { task });
+            effects.push(if never_loaded {
+                Effect::OpenBrowser { task, name: conn }
+            } else {
+                Effect::Reconnect { task }
+            });
             return effects;
         }
         KeyCode::Char('c') => {
@@ -1642,6 +1648,16 @@ pub fn full_value(cell: &crate::connectors::Cell) -> String {
         Cell::Bytes(b) => {
             let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
             format!("{} bytes\n\\x{hex}", b.len())
+        }
+        // JSON documents are shown indented.
+        Cell::Text(t)
+            if (t.starts_with('{') || t.starts_with('['))
+                && serde_json::from_str::<serde_json::Value>(t).is_ok() =>
+        {
+            serde_json::from_str::<serde_json::Value>(t)
+                .ok()
+                .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                .unwrap_or_else(|| t.clone())
         }
         other => other.display(),
     }

@@ -83,7 +83,7 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
         return;
     }
     let Some(imp) = &state.import else { return };
-    let h = (imp.rows.len() as u16 + 6).min(area.height);
+    let h = (imp.rows.len() as u16 + 7).min(area.height);
     let r = centered(area, 76, h);
     f.render_widget(Clear, r);
     let block = Block::default()
@@ -149,8 +149,10 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     };
     lines.push(Line::from(Span::styled(fit(&overall, w), theme.bold())));
     match (&imp.finished, &imp.running) {
-        (Some(line), _) => {
-            lines.push(Line::from(Span::styled(fit(line, w), theme.ok())));
+        (Some(text), _) => {
+            for line in text.lines() {
+                lines.push(Line::from(Span::styled(fit(line, w), theme.ok())));
+            }
             lines.push(Line::from(Span::styled("Enter/Esc closes", theme.dim())));
         }
         (None, Some(r)) => lines.push(Line::from(Span::styled(
