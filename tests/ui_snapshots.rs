@@ -504,16 +504,37 @@ fn browser_error() {
     snap("browser_error", &s);
 }
 
-#[test]
-fn no_color_uses_no_colours() {
-    let mut s = browser();
-    s.no_color = true;
+fn assert_colourless(s: &State) {
     let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
-    term.draw(|f| varlor::ui::draw(f, &s)).unwrap();
+    term.draw(|f| varlor::ui::draw(f, s)).unwrap();
     let buf = term.backend().buffer();
     for cell in buf.content() {
         assert_eq!(cell.fg, ratatui::style::Color::Reset, "{cell:?}");
         assert_eq!(cell.bg, ratatui::style::Color::Reset, "{cell:?}");
+    }
+}
+
+#[test]
+fn no_color_uses_no_colours() {
+    let mut states = vec![listed(), valid_form(), browser()];
+    let mut b = browser();
+    with_structure_and_preview(&mut b);
+    states.push(b);
+    let mut i = browser();
+    update(&mut i, key(KeyCode::Char('i')));
+    states.push(i);
+    let mut u = listed();
+    update(
+        &mut u,
+        Action::NeedsUnlock {
+            initialised: true,
+            pending: Pending::TestForm,
+        },
+    );
+    states.push(u);
+    for mut s in states {
+        s.no_color = true;
+        assert_colourless(&s);
     }
 }
 

@@ -661,8 +661,11 @@ fn picker_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
 // ---------------------------------------------------------------- form
 
 fn text_input(text: &str) -> TextArea<'static> {
+    use ratatui::style::{Modifier, Style};
     let mut t = TextArea::new(vec![text.to_string()]);
-    t.set_cursor_line_style(ratatui::style::Style::default());
+    t.set_cursor_line_style(Style::default());
+    // Dim, not grey: the placeholder must stay colourless under NO_COLOR.
+    t.set_placeholder_style(Style::default().add_modifier(Modifier::DIM));
     t.move_cursor(CursorMove::End);
     t
 }
