@@ -173,7 +173,7 @@ fn assert_restored(screen: &str) {
         "echo restored:\n{screen}"
     );
     assert!(
-        !screen.contains("profile:"),
+        !screen.contains("┌ Varlor"),
         "left the alternate screen:\n{screen}"
     );
 }
@@ -210,7 +210,7 @@ fn q_quits_and_restores_the_terminal() {
         return;
     };
     tmux.launch("quit", home.path(), &passfile);
-    tmux.wait_text("quit", "profile:");
+    tmux.wait_text("quit", "┌ Varlor");
     tmux.keys("quit", &["q"]);
     let screen = tmux.wait_text("quit", "MODE=");
     assert_restored(&screen);
@@ -227,7 +227,7 @@ fn add_test_save_relaunch_and_wrong_password() {
     };
     let s = "add";
     tmux.launch(s, home.path(), &passfile);
-    tmux.wait_text(s, "profile:");
+    tmux.wait_text(s, "┌ Varlor");
 
     // n → picker → PostgreSQL → form.
     tmux.keys(s, &["n"]);
@@ -308,7 +308,7 @@ fn q_quits_at_once_while_a_test_hangs() {
     let port = listener.local_addr().expect("addr").port();
     let s = "hang";
     tmux.launch(s, home.path(), &passfile);
-    tmux.wait_text(s, "profile:");
+    tmux.wait_text(s, "┌ Varlor");
     tmux.keys(s, &["n", "p", "Enter"]);
     tmux.wait_text(s, "New PostgreSQL connection");
     tmux.type_text(s, "hang");

@@ -44,14 +44,7 @@ pub fn draw(f: &mut Frame, state: &State) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border(production))
-        .title(Line::from(title))
-        .title(
-            Line::from(Span::styled(
-                format!(" profile: {} ", state.profile_name),
-                theme.dim(),
-            ))
-            .right_aligned(),
-        );
+        .title(Line::from(title));
     let inner = block.inner(area);
     f.render_widget(block, area);
 
@@ -139,9 +132,9 @@ pub fn hints(state: &State) -> Vec<(&'static str, &'static str)> {
             ("t", "test"),
             ("d", "delete"),
             ("/", "filter"),
-            ("v", "details"),
             ("?", "help"),
             ("q", "quit"),
+            ("v", "details"),
         ],
         Screen::Picker => vec![
             ("↑↓", "move"),
@@ -206,8 +199,13 @@ pub fn hints(state: &State) -> Vec<(&'static str, &'static str)> {
 }
 
 fn draw_hints(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
-    let mut spans = vec![];
-    let mut used = 0usize;
+    // The status bar starts with the profile name, then the pane's keys.
+    let profile = fit(&state.profile_name, (area.width as usize / 3).max(4));
+    let mut used = profile.width() + 3;
+    let mut spans = vec![
+        Span::styled(profile, theme.bold()),
+        Span::styled(" │ ", theme.dim()),
+    ];
     let width = area.width as usize;
     for (k, what) in hints(state) {
         let w = k.width() + what.width() + 2;
