@@ -195,7 +195,9 @@ fn t_tests_in_background_and_the_list_keeps_working() {
     let mut s = state_with(&["a", "b", "c"]);
     let fx = update(&mut s, ch('t'));
     let task = match &fx[..] {
-        [Effect::TestSaved { task, name, force }] => {
+        [Effect::TestSaved {
+            task, name, force, ..
+        }] => {
             assert_eq!(name, "a");
             assert!(!force);
             *task
@@ -835,7 +837,7 @@ fn table(schema: &str, name: &str, system: bool) -> TableRef {
 fn open_browser(s: &mut State, tables: Vec<TableRef>) -> TaskId {
     let fx = update(s, key(KeyCode::Enter));
     let task = match &fx[..] {
-        [Effect::OpenBrowser { task, name }] => {
+        [Effect::OpenBrowser { task, name, .. }] => {
             assert_eq!(name, &highlighted(s));
             *task
         }
@@ -1296,4 +1298,26 @@ fn json_cells_are_shown_indented() {
     );
     assert!(varlor::app::update::full_value(&Cell::Text(String::new())).contains("empty"));
     assert!(varlor::app::update::full_value(&Cell::Bytes(vec![0xde, 0xad])).contains("dead"));
+}
+
+#[test]
+fn a_connection_that_asks_every_time_prompts_for_its_password() {
+    let mut s = state_with(&["a"]);
+    update(&mut s, ch('t'));
+    update(
+        &mut s,
+        Action::NeedsPassword {
+            pending: Pending::TestConnection { name: "a".into() },
+        },
+    );
+    assert_eq!(s.unlock.as_ref().unwrap().connection.as_deref(), Some("a"));
+    assert!(s.tests.is_empty());
+    typed(&mut s, "pw1");
+    let fx = update(&mut s, key(KeyCode::Enter));
+    assert!(s.unlock.is_none());
+    assert!(matches!(
+        &fx[..],
+        [Effect::TestSaved { name, prompted: Some(p), .. }] if name == "a" && p.expose_secret() == "pw1"
+    ));
+    assert!(s.tests.contains_key("a"));
 }

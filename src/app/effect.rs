@@ -41,6 +41,8 @@ pub enum Effect {
         task: TaskId,
         name: String,
         force: bool,
+        /// The password typed for a connection that asks every time.
+        prompted: Option<SecretString>,
     },
     TestForm {
         task: TaskId,
@@ -69,6 +71,7 @@ pub enum Effect {
     OpenBrowser {
         task: TaskId,
         name: String,
+        prompted: Option<SecretString>,
     },
     /// Drops the pooled session and lists the tables again.
     Reconnect {
@@ -196,14 +199,22 @@ fn ready(p: &mut Profile, conn: &SavedConnection, env_tried: &AtomicBool) -> boo
 /// What the profile side of an operation decided.
 enum Prep<T> {
     Go(T),
-    Locked { initialised: bool },
-    Refused { message: String, lockout: bool },
+    Locked {
+        initialised: bool,
+    },
+    /// The connection asks for its password every time.
+    NeedPassword,
+    Refused {
+        message: String,
+        lockout: bool,
+    },
 }
 
 fn refused<T>(e: ProfileError) -> Prep<T> {
     let lockout = matches!(e, ProfileError::LockoutGuard(_));
     match e {
         ProfileError::Locked => Prep::Locked { initialised: true },
+        ProfileError::PasswordNeeded => Prep::NeedPassword,
         e => Prep::Refused {
             message: e.to_string(),
             lockout,
@@ -262,7 +273,12 @@ impl EffectRunner {
                     let _ = tx.send(Action::ConnectionsLoaded { result, select });
                 });
             }
-            Effect::TestSaved { task, name, force } => {
+            Effect::TestSaved {
+                task,
+                name,
+                force,
+                prompted,
+            } => {
                 tokio::spawn(async move {
                     let n = name.clone();
                     let prep = with_profile(&profile, move |p| {
@@ -275,7 +291,7 @@ impl EffectRunner {
                                 initialised: p.vault_initialised(),
                             };
                         }
-                        match p.begin_test(&n, force, None) {
+                        match p.begin_test(&n, force, prompted) {
                             Ok(job) => Prep::Go(job),
                             Err(ProfileError::Locked) => Prep::Locked {
                                 initialised: p.vault_initialised(),
@@ -289,6 +305,12 @@ impl EffectRunner {
                         Prep::Locked { initialised } => {
                             let _ = tx.send(Action::NeedsUnlock {
                                 initialised,
+                                pending: Pending::TestConnection { name },
+                            });
+                            return;
+                        }
+                        Prep::NeedPassword => {
+                            let _ = tx.send(Action::NeedsPassword {
                                 pending: Pending::TestConnection { name },
                             });
                             return;
@@ -368,6 +390,15 @@ impl EffectRunner {
                                         name: None,
                                         message,
                                         lockout,
+                                    });
+                                    return;
+                                }
+                                Prep::NeedPassword => {
+                                    let _ = tx.send(Action::TestRefused {
+                                        task,
+                                        name: None,
+                                        message: "this connection asks for its password every time: type it in the Password field".into(),
+                                        lockout: false,
                                     });
                                     return;
                                 }
@@ -474,7 +505,11 @@ impl EffectRunner {
                     }
                 }
             }
-            Effect::OpenBrowser { task, name } => {
+            Effect::OpenBrowser {
+                task,
+                name,
+                prompted,
+            } => {
                 let open = self.open.clone();
                 tokio::spawn(async move {
                     let n = name.clone();
@@ -488,7 +523,7 @@ impl EffectRunner {
                                 initialised: p.vault_initialised(),
                             };
                         }
-                        match p.resolve_password(&conn, None) {
+                        match p.resolve_password(&conn, prompted) {
                             Ok(pw) => Prep::Go((conn, pw)),
                             Err(ProfileError::Locked) => Prep::Locked {
                                 initialised: p.vault_initialised(),
@@ -508,6 +543,12 @@ impl EffectRunner {
                         }
                         Prep::Refused { message, .. } => {
                             let _ = tx.send(Action::BrowserFailed { task, message });
+                            return;
+                        }
+                        Prep::NeedPassword => {
+                            let _ = tx.send(Action::NeedsPassword {
+                                pending: Pending::OpenBrowser { name },
+                            });
                             return;
                         }
                     };

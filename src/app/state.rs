@@ -220,6 +220,8 @@ pub enum Pending {
 pub struct UnlockPrompt {
     /// First run: create the vault (passphrase twice).
     pub create: bool,
+    /// Asking a connection's own password (it is never stored), not the passphrase.
+    pub connection: Option<String>,
     pub input: TextArea<'static>,
     pub confirm: TextArea<'static>,
     pub focus_confirm: bool,

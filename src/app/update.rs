@@ -123,6 +123,27 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             state.unlock = Some(new_unlock_prompt(!initialised, pending));
             vec![]
         }
+        Action::NeedsPassword { pending } => {
+            let name = match &pending {
+                Pending::TestConnection { name } | Pending::OpenBrowser { name } => name.clone(),
+                _ => String::new(),
+            };
+            match &pending {
+                Pending::TestConnection { name } => {
+                    state.tests.remove(name);
+                }
+                Pending::OpenBrowser { .. } => {
+                    if let Some(b) = &mut state.browser {
+                        b.loading = None;
+                    }
+                }
+                _ => {}
+            }
+            let mut prompt = new_unlock_prompt(false, pending);
+            prompt.connection = Some(name);
+            state.unlock = Some(prompt);
+            vec![]
+        }
         Action::Saved(result) => match result {
             Ok(conn) => {
                 let name = conn.name.clone();
@@ -570,6 +591,15 @@ fn move_sel(sel: &mut usize, len: usize, delta: isize) {
 }
 
 fn start_list_test(state: &mut State, name: String, force: bool) -> Vec<Effect> {
+    start_list_test_with(state, name, force, None)
+}
+
+fn start_list_test_with(
+    state: &mut State,
+    name: String,
+    force: bool,
+    prompted: Option<SecretString>,
+) -> Vec<Effect> {
     if state.tests.contains_key(&name) {
         set_status(
             state,
@@ -583,7 +613,12 @@ fn start_list_test(state: &mut State, name: String, force: bool) -> Vec<Effect> 
         .tests
         .insert(name.clone(), Running::new(task, state.now));
     state.answers.remove(&name);
-    vec![Effect::TestSaved { task, name, force }]
+    vec![Effect::TestSaved {
+        task,
+        name,
+        force,
+        prompted,
+    }]
 }
 
 fn test_details(conn: &SavedConnection, answer: Option<&TestAnswer>) -> Popup {
@@ -1208,6 +1243,7 @@ fn start_save(state: &mut State) -> Vec<Effect> {
 pub fn new_unlock_prompt(create: bool, pending: Pending) -> UnlockPrompt {
     UnlockPrompt {
         create,
+        connection: None,
         input: password_input(),
         confirm: password_input(),
         focus_confirm: false,
@@ -1258,6 +1294,12 @@ fn unlock_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                     return vec![];
                 }
             }
+            if p.connection.is_some() {
+                // A connection password goes straight to the pending operation.
+                let pending = p.pending.clone();
+                state.unlock = None;
+                return resume_with(state, pending, Some(SecretString::from(pass)));
+            }
             p.busy = true;
             p.error = None;
             let create = p.create;
@@ -1287,8 +1329,12 @@ fn unlock_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
 }
 
 fn resume(state: &mut State, pending: Pending) -> Vec<Effect> {
+    resume_with(state, pending, None)
+}
+
+fn resume_with(state: &mut State, pending: Pending, prompted: Option<SecretString>) -> Vec<Effect> {
     match pending {
-        Pending::TestConnection { name } => start_list_test(state, name, false),
+        Pending::TestConnection { name } => start_list_test_with(state, name, false, prompted),
         Pending::TestForm => start_form_test(state),
         Pending::SaveForm => {
             if let Some(f) = &mut state.form {
@@ -1303,7 +1349,11 @@ fn resume(state: &mut State, pending: Pending) -> Vec<Effect> {
                 Some(b) if b.conn == name => {
                     b.loading = Some(Running::new(task, now));
                     b.error = None;
-                    vec![Effect::OpenBrowser { task, name }]
+                    vec![Effect::OpenBrowser {
+                        task,
+                        name,
+                        prompted,
+                    }]
                 }
                 _ => vec![],
             }
@@ -1327,6 +1377,7 @@ fn open_browser(state: &mut State, conn: &SavedConnection) -> Vec<Effect> {
     vec![Effect::OpenBrowser {
         task,
         name: conn.name.clone(),
+        prompted: None,
     }]
 }
 
@@ -1492,7 +1543,11 @@ fn browser_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             b.structure_error = None;
             b.preview = None;
             effects.push(if never_loaded {
-                Effect::OpenBrowser { task, name: conn }
+                Effect::OpenBrowser {
+                    task,
+                    name: conn,
+                    prompted: None,
+                }
             } else {
                 Effect::Reconnect { task }
             });

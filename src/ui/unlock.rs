@@ -14,10 +14,10 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let h = if p.create { 10 } else { 8 };
     let r = centered(area, 60, h);
     f.render_widget(Clear, r);
-    let title = if p.create {
-        " Create the vault "
-    } else {
-        " Unlock the vault "
+    let title = match (&p.connection, p.create) {
+        (Some(name), _) => format!(" Password for '{}' ", fit(name, 30)),
+        (None, true) => " Create the vault ".to_string(),
+        (None, false) => " Unlock the vault ".to_string(),
     };
     let block = Block::default()
         .borders(Borders::ALL)
@@ -26,7 +26,9 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let inner = block.inner(r);
     f.render_widget(block, r);
     let w = inner.width as usize;
-    let intro = if p.create {
+    let intro = if p.connection.is_some() {
+        "This connection asks for its password every time (never stored):"
+    } else if p.create {
         "No vault yet. Choose a passphrase to protect saved passwords:"
     } else {
         "Profile passphrase (asked once per run):"
@@ -60,7 +62,12 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
             Rect::new(inner.x + label_w, y, inner.width.saturating_sub(label_w), 1),
         );
     };
-    input(f, y, "Passphrase", &p.input, !p.focus_confirm);
+    let label = if p.connection.is_some() {
+        "Password"
+    } else {
+        "Passphrase"
+    };
+    input(f, y, label, &p.input, !p.focus_confirm);
     y += 1;
     if p.create {
         input(f, y, "Again", &p.confirm, p.focus_confirm);
