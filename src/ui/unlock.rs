@@ -11,7 +11,13 @@ use crate::app::state::State;
 
 pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let Some(p) = &state.unlock else { return };
-    let h = if p.create { 10 } else { 8 };
+    let h = if p.create {
+        10
+    } else if p.connection.is_some() {
+        9
+    } else {
+        8
+    };
     let r = centered(area, 60, h);
     f.render_widget(Clear, r);
     let title = match (&p.connection, p.create) {
@@ -39,7 +45,11 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
             f.render_widget(Paragraph::new(l), Rect::new(inner.x, y, inner.width, 1));
         }
     };
-    let intro_h = if inner.width < 40 || p.create { 2 } else { 1 };
+    let intro_h = if inner.width < 40 || p.create || p.connection.is_some() {
+        2
+    } else {
+        1
+    };
     f.render_widget(
         Paragraph::new(intro).wrap(Wrap { trim: true }),
         Rect::new(inner.x, y, inner.width, intro_h.min(inner.height)),
