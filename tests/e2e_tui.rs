@@ -52,7 +52,8 @@ struct Tmux {
 }
 
 impl Tmux {
-    fn new() -> Option<Tmux> {
+    /// `name` keeps parallel tests on separate servers.
+    fn new(name: &str) -> Option<Tmux> {
         let ok = Command::new("tmux")
             .arg("-V")
             .output()
@@ -60,7 +61,7 @@ impl Tmux {
             .status
             .success();
         ok.then(|| Tmux {
-            socket: format!("varlor-e2e-{}", std::process::id()),
+            socket: format!("varlor-e2e-{}-{name}", std::process::id()),
         })
     }
 
@@ -115,7 +116,17 @@ impl Tmux {
 
     /// Polls the screen until `pred` holds; panics with the screen at the deadline.
     fn wait_for(&self, session: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.wait_within(session, what, Duration::from_secs(30), pred)
+    }
+
+    fn wait_within(
+        &self,
+        session: &str,
+        what: &str,
+        limit: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + limit;
         loop {
             let screen = self.capture(session);
             if pred(&screen) {
@@ -162,13 +173,13 @@ fn assert_restored(screen: &str) {
         "echo restored:\n{screen}"
     );
     assert!(
-        !screen.contains("profile:"),
+        !screen.contains("┌ Varlor"),
         "left the alternate screen:\n{screen}"
     );
 }
 
-fn setup() -> Option<(Tmux, tempfile::TempDir, PathBuf)> {
-    let Some(tmux) = Tmux::new() else {
+fn setup(name: &str) -> Option<(Tmux, tempfile::TempDir, PathBuf)> {
+    let Some(tmux) = Tmux::new(name) else {
         skip("tmux is not installed");
         return None;
     };
@@ -195,11 +206,11 @@ fn create_vault_if_asked(tmux: &Tmux, s: &str, until: &str) -> String {
 
 #[test]
 fn q_quits_and_restores_the_terminal() {
-    let Some((tmux, home, passfile)) = setup() else {
+    let Some((tmux, home, passfile)) = setup("quit") else {
         return;
     };
     tmux.launch("quit", home.path(), &passfile);
-    tmux.wait_text("quit", "profile:");
+    tmux.wait_text("quit", "┌ Varlor");
     tmux.keys("quit", &["q"]);
     let screen = tmux.wait_text("quit", "MODE=");
     assert_restored(&screen);
@@ -211,12 +222,12 @@ fn add_test_save_relaunch_and_wrong_password() {
         skip("VARLOR_TEST_PG_* not set (start a server with scripts/testdb)");
         return;
     };
-    let Some((tmux, home, passfile)) = setup() else {
+    let Some((tmux, home, passfile)) = setup("add") else {
         return;
     };
     let s = "add";
     tmux.launch(s, home.path(), &passfile);
-    tmux.wait_text(s, "profile:");
+    tmux.wait_text(s, "┌ Varlor");
 
     // n → picker → PostgreSQL → form.
     tmux.keys(s, &["n"]);
@@ -234,7 +245,8 @@ fn add_test_save_relaunch_and_wrong_password() {
     );
     tmux.type_text(s, &url);
     tmux.keys(s, &["Tab"]);
-    let screen = tmux.wait_text(s, "ready to save");
+    let screen = tmux.wait_text(s, "◀ disable ▶");
+    assert!(screen.contains("ready to save"), "{screen}");
     assert!(
         !screen.contains(&pg.password),
         "password never on screen:\n{screen}"
@@ -265,7 +277,10 @@ fn add_test_save_relaunch_and_wrong_password() {
     });
 
     // Edit to a wrong password → Invalid credentials.
-    tmux.keys(s, &["e"]);
+    // The demo connection sorts first: filter to ours, then edit.
+    tmux.keys(s, &["/"]);
+    tmux.type_text(s, "e2e");
+    tmux.keys(s, &["Enter", "e"]);
     tmux.wait_text(s, "Edit 'e2e-pg'");
     for _ in 0..6 {
         tmux.keys(s, &["Tab"]);
@@ -281,4 +296,42 @@ fn add_test_save_relaunch_and_wrong_password() {
     tmux.wait_text(s, "Enter open");
     tmux.keys(s, &["q"]);
     assert_restored(&tmux.wait_text(s, "MODE="));
+}
+
+#[test]
+fn q_quits_at_once_while_a_test_hangs() {
+    let Some((tmux, home, passfile)) = setup("hang") else {
+        return;
+    };
+    // Accepts TCP connections and never answers: the test hangs until its timeout.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let s = "hang";
+    tmux.launch(s, home.path(), &passfile);
+    tmux.wait_text(s, "┌ Varlor");
+    tmux.keys(s, &["n", "p", "Enter"]);
+    tmux.wait_text(s, "New PostgreSQL connection");
+    tmux.type_text(s, "hang");
+    tmux.keys(s, &["Tab"]);
+    tmux.type_text(
+        s,
+        &format!("postgres://nobody@127.0.0.1:{port}/db?sslmode=disable"),
+    );
+    tmux.keys(s, &["Tab", "C-s"]);
+    tmux.wait_text(s, "Saved 'hang'");
+    tmux.keys(s, &["/"]);
+    tmux.type_text(s, "hang");
+    tmux.keys(s, &["Enter", "t"]);
+    tmux.wait_text(s, "testing");
+    // The list still moves and other panes open while the test hangs.
+    tmux.keys(s, &["n"]);
+    tmux.wait_text(s, "choose the database type");
+    tmux.keys(s, &["Escape"]);
+    tmux.wait_text(s, "testing");
+    tmux.keys(s, &["q"]);
+    let screen = tmux.wait_within(s, "exit while a test hangs", Duration::from_secs(3), |x| {
+        x.contains("MODE=")
+    });
+    assert_restored(&screen);
+    drop(listener);
 }

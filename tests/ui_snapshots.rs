@@ -504,16 +504,37 @@ fn browser_error() {
     snap("browser_error", &s);
 }
 
-#[test]
-fn no_color_uses_no_colours() {
-    let mut s = browser();
-    s.no_color = true;
+fn assert_colourless(s: &State) {
     let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
-    term.draw(|f| varlor::ui::draw(f, &s)).unwrap();
+    term.draw(|f| varlor::ui::draw(f, s)).unwrap();
     let buf = term.backend().buffer();
     for cell in buf.content() {
         assert_eq!(cell.fg, ratatui::style::Color::Reset, "{cell:?}");
         assert_eq!(cell.bg, ratatui::style::Color::Reset, "{cell:?}");
+    }
+}
+
+#[test]
+fn no_color_uses_no_colours() {
+    let mut states = vec![listed(), valid_form(), browser()];
+    let mut b = browser();
+    with_structure_and_preview(&mut b);
+    states.push(b);
+    let mut i = browser();
+    update(&mut i, key(KeyCode::Char('i')));
+    states.push(i);
+    let mut u = listed();
+    update(
+        &mut u,
+        Action::NeedsUnlock {
+            initialised: true,
+            pending: Pending::TestForm,
+        },
+    );
+    states.push(u);
+    for mut s in states {
+        s.no_color = true;
+        assert_colourless(&s);
     }
 }
 
@@ -549,4 +570,44 @@ fn tiny_sizes_do_not_panic() {
     }
     assert!(render(&listed(), 10, 4).contains("small"));
     let _ = Instant::now();
+}
+
+#[test]
+fn import_dialog_and_progress() {
+    use varlor::dataset::ImportEvent;
+    let mut s = browser();
+    update(&mut s, key(KeyCode::Char(' ')));
+    update(&mut s, key(KeyCode::Char(' ')));
+    update(&mut s, key(KeyCode::Char('i')));
+    snap("import_dialog", &s);
+    let task = s.next_task;
+    update(&mut s, key(KeyCode::Enter));
+    for event in [
+        ImportEvent::TableStarted {
+            index: 0,
+            table: "public.customers".into(),
+            estimated_rows: Some(52_000),
+        },
+        ImportEvent::TableDone {
+            index: 0,
+            rows: 52_000,
+            elapsed: Duration::from_secs(2),
+        },
+        ImportEvent::TableStarted {
+            index: 1,
+            table: "public.order_totals".into(),
+            estimated_rows: Some(10_000),
+        },
+        ImportEvent::Progress {
+            index: 1,
+            rows: 2_500,
+            estimated_rows: Some(10_000),
+            rows_per_sec: 25_000.0,
+            eta: Some(Duration::from_millis(300)),
+        },
+    ] {
+        update(&mut s, Action::ImportEvent { task, event });
+    }
+    s.import.as_mut().unwrap().running.as_mut().unwrap().elapsed = Duration::from_millis(2100);
+    snap("import_progress", &s);
 }

@@ -6,6 +6,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use secrecy::ExposeSecret;
 use varlor::app::action::Action;
 use varlor::app::effect::{Effect, FormPassword};
+#[allow(unused_imports)]
+use varlor::app::state::ImportRowStatus;
 use varlor::app::state::*;
 use varlor::app::update::{set_connections, update};
 use varlor::connectors::{
@@ -193,7 +195,9 @@ fn t_tests_in_background_and_the_list_keeps_working() {
     let mut s = state_with(&["a", "b", "c"]);
     let fx = update(&mut s, ch('t'));
     let task = match &fx[..] {
-        [Effect::TestSaved { task, name, force }] => {
+        [Effect::TestSaved {
+            task, name, force, ..
+        }] => {
             assert_eq!(name, "a");
             assert!(!force);
             *task
@@ -833,7 +837,7 @@ fn table(schema: &str, name: &str, system: bool) -> TableRef {
 fn open_browser(s: &mut State, tables: Vec<TableRef>) -> TaskId {
     let fx = update(s, key(KeyCode::Enter));
     let task = match &fx[..] {
-        [Effect::OpenBrowser { task, name }] => {
+        [Effect::OpenBrowser { task, name, .. }] => {
             assert_eq!(name, &highlighted(s));
             *task
         }
@@ -1154,4 +1158,166 @@ fn a_fresh_successful_test_is_saved_with_the_connection() {
         &update(&mut s, ctrl('s'))[..],
         [Effect::Save { tested: None, .. }]
     ));
+}
+
+// ------------------------------------------------------------------ import
+
+#[test]
+fn i_imports_the_chosen_tables_with_progress_and_cancel() {
+    use varlor::dataset::{Format, ImportEvent};
+    let mut s = state_with(&["a"]);
+    open_browser(
+        &mut s,
+        vec![
+            table("public", "t1", false),
+            table("public", "t2", false),
+            table("public", "t3", false),
+        ],
+    );
+    update(&mut s, ch(' '));
+    update(&mut s, ch(' '));
+    update(&mut s, ch('i'));
+    let d = s.import_dialog.as_ref().expect("dialog");
+    assert_eq!(d.tables.len(), 2);
+    update(&mut s, key(KeyCode::Right));
+    assert_eq!(s.import_dialog.as_ref().unwrap().format, Format::Csv);
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, key(KeyCode::Tab));
+    typed(&mut s, "5x0");
+    assert_eq!(
+        s.import_dialog.as_ref().unwrap().limit.lines().join(""),
+        "50",
+        "only digits"
+    );
+    let fx = update(&mut s, key(KeyCode::Enter));
+    let task = match &fx[..] {
+        [Effect::Import {
+            task,
+            tables,
+            format: Format::Csv,
+            destination: None,
+            ..
+        }] => {
+            assert_eq!(tables.len(), 2);
+            assert!(tables.iter().all(|t| t.limit == Some(50)));
+            *task
+        }
+        other => panic!("unexpected {other:?}"),
+    };
+    assert!(s.import_dialog.is_none());
+    update(
+        &mut s,
+        Action::ImportEvent {
+            task,
+            event: ImportEvent::TableStarted {
+                index: 0,
+                table: "public.t1".into(),
+                estimated_rows: Some(42),
+            },
+        },
+    );
+    update(
+        &mut s,
+        Action::ImportEvent {
+            task,
+            event: ImportEvent::Progress {
+                index: 0,
+                rows: 21,
+                estimated_rows: Some(42),
+                rows_per_sec: 100.0,
+                eta: Some(Duration::from_millis(210)),
+            },
+        },
+    );
+    let imp = s.import.as_ref().unwrap();
+    assert_eq!(imp.rows[0].rows, 21);
+    assert_eq!(imp.rows[0].status, ImportRowStatus::Running);
+    // Keys do not leak to the browser while importing; Esc cancels.
+    assert!(update(&mut s, ch('q')).is_empty());
+    assert!(!s.quit);
+    let fx = update(&mut s, key(KeyCode::Esc));
+    assert!(matches!(&fx[..], [Effect::Cancel { task: t }] if *t == task));
+    assert!(s.import.as_ref().unwrap().cancelling);
+}
+
+#[test]
+fn import_dialog_esc_closes_and_bad_limit_is_named() {
+    let mut s = state_with(&["a"]);
+    open_browser(&mut s, vec![table("public", "t1", false)]);
+    update(&mut s, ch('i'));
+    assert_eq!(
+        s.import_dialog.as_ref().unwrap().tables.len(),
+        1,
+        "the highlighted table"
+    );
+    update(&mut s, key(KeyCode::Esc));
+    assert!(s.import_dialog.is_none());
+    assert_eq!(s.screen, Screen::Browser);
+    update(&mut s, ch('i'));
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, key(KeyCode::Tab));
+    typed(&mut s, "0");
+    assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+    assert!(s
+        .import_dialog
+        .as_ref()
+        .unwrap()
+        .error
+        .as_ref()
+        .unwrap()
+        .contains("Row limit"));
+}
+
+#[test]
+fn r_after_a_failed_first_connect_opens_again() {
+    let mut s = state_with(&["a"]);
+    let Effect::OpenBrowser { task, .. } = update(&mut s, key(KeyCode::Enter)).remove(0) else {
+        panic!()
+    };
+    update(
+        &mut s,
+        Action::TablesLoaded {
+            task,
+            conn: "a".into(),
+            result: Err(ConnError::new(ErrorKind::ConnectionRefused, "refused")),
+        },
+    );
+    assert!(matches!(
+        &update(&mut s, ch('r'))[..],
+        [Effect::OpenBrowser { name, .. }] if name == "a"
+    ));
+}
+
+#[test]
+fn json_cells_are_shown_indented() {
+    let v = varlor::app::update::full_value(&Cell::Text(r#"{"a":[1,2]}"#.into()));
+    assert!(v.contains("\n  \"a\""), "{v}");
+    assert_eq!(
+        varlor::app::update::full_value(&Cell::Text("{not json".into())),
+        "{not json"
+    );
+    assert!(varlor::app::update::full_value(&Cell::Text(String::new())).contains("empty"));
+    assert!(varlor::app::update::full_value(&Cell::Bytes(vec![0xde, 0xad])).contains("dead"));
+}
+
+#[test]
+fn a_connection_that_asks_every_time_prompts_for_its_password() {
+    let mut s = state_with(&["a"]);
+    update(&mut s, ch('t'));
+    update(
+        &mut s,
+        Action::NeedsPassword {
+            pending: Pending::TestConnection { name: "a".into() },
+        },
+    );
+    assert_eq!(s.unlock.as_ref().unwrap().connection.as_deref(), Some("a"));
+    assert!(s.tests.is_empty());
+    typed(&mut s, "pw1");
+    let fx = update(&mut s, key(KeyCode::Enter));
+    assert!(s.unlock.is_none());
+    assert!(matches!(
+        &fx[..],
+        [Effect::TestSaved { name, prompted: Some(p), .. }] if name == "a" && p.expose_secret() == "pw1"
+    ));
+    assert!(s.tests.contains_key("a"));
 }

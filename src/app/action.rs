@@ -43,6 +43,10 @@ pub enum Action {
         initialised: bool,
         pending: Pending,
     },
+    /// The connection asks for its password every time: prompt for it.
+    NeedsPassword {
+        pending: Pending,
+    },
     Saved(Result<SavedConnection, String>),
     Deleted(Result<String, String>),
     /// Result of an unlock or vault creation; `Err` is shown on the prompt.
@@ -69,6 +73,14 @@ pub enum Action {
         conn: String,
         table: TableKey,
         result: Result<u64, ConnError>,
+    },
+    ImportEvent {
+        task: TaskId,
+        event: crate::dataset::ImportEvent,
+    },
+    ImportDone {
+        task: TaskId,
+        summary: Box<crate::dataset::ImportSummary>,
     },
     Previewed {
         task: TaskId,

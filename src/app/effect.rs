@@ -41,6 +41,8 @@ pub enum Effect {
         task: TaskId,
         name: String,
         force: bool,
+        /// The password typed for a connection that asks every time.
+        prompted: Option<SecretString>,
     },
     TestForm {
         task: TaskId,
@@ -69,6 +71,7 @@ pub enum Effect {
     OpenBrowser {
         task: TaskId,
         name: String,
+        prompted: Option<SecretString>,
     },
     /// Drops the pooled session and lists the tables again.
     Reconnect {
@@ -86,6 +89,15 @@ pub enum Effect {
         task: TaskId,
         table: TableRef,
         limit: usize,
+    },
+    /// Imports tables of the open connection; `destination: None` = the default.
+    Import {
+        task: TaskId,
+        conn: String,
+        kind: crate::connectors::Kind,
+        tables: Vec<crate::dataset::TablePlan>,
+        format: crate::dataset::Format,
+        destination: Option<std::path::PathBuf>,
     },
     CloseBrowser,
 }
@@ -107,6 +119,7 @@ impl std::fmt::Debug for Effect {
             Effect::Count { .. } => "Count",
             Effect::Preview { .. } => "Preview",
             Effect::CloseBrowser => "CloseBrowser",
+            Effect::Import { .. } => "Import",
         };
         f.write_str(name)
     }
@@ -135,6 +148,8 @@ pub struct EffectRunner {
     session: SessionOptions,
     /// VARLOR_PASSPHRASE_FILE / identity is tried once, before the first prompt.
     env_unlock_tried: Arc<AtomicBool>,
+    /// Imports stop through their token (they clean up their temp files).
+    tokens: Arc<Mutex<HashMap<TaskId, tokio_util::sync::CancellationToken>>>,
 }
 
 fn register(tasks: &Tasks, task: TaskId, handle: AbortHandle) {
@@ -184,14 +199,22 @@ fn ready(p: &mut Profile, conn: &SavedConnection, env_tried: &AtomicBool) -> boo
 /// What the profile side of an operation decided.
 enum Prep<T> {
     Go(T),
-    Locked { initialised: bool },
-    Refused { message: String, lockout: bool },
+    Locked {
+        initialised: bool,
+    },
+    /// The connection asks for its password every time.
+    NeedPassword,
+    Refused {
+        message: String,
+        lockout: bool,
+    },
 }
 
 fn refused<T>(e: ProfileError) -> Prep<T> {
     let lockout = matches!(e, ProfileError::LockoutGuard(_));
     match e {
         ProfileError::Locked => Prep::Locked { initialised: true },
+        ProfileError::PasswordNeeded => Prep::NeedPassword,
         e => Prep::Refused {
             message: e.to_string(),
             lockout,
@@ -228,6 +251,7 @@ impl EffectRunner {
             open: Arc::new(Mutex::new(None)),
             session,
             env_unlock_tried: Arc::new(AtomicBool::new(false)),
+            tokens: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -249,7 +273,12 @@ impl EffectRunner {
                     let _ = tx.send(Action::ConnectionsLoaded { result, select });
                 });
             }
-            Effect::TestSaved { task, name, force } => {
+            Effect::TestSaved {
+                task,
+                name,
+                force,
+                prompted,
+            } => {
                 tokio::spawn(async move {
                     let n = name.clone();
                     let prep = with_profile(&profile, move |p| {
@@ -262,7 +291,7 @@ impl EffectRunner {
                                 initialised: p.vault_initialised(),
                             };
                         }
-                        match p.begin_test(&n, force, None) {
+                        match p.begin_test(&n, force, prompted) {
                             Ok(job) => Prep::Go(job),
                             Err(ProfileError::Locked) => Prep::Locked {
                                 initialised: p.vault_initialised(),
@@ -276,6 +305,12 @@ impl EffectRunner {
                         Prep::Locked { initialised } => {
                             let _ = tx.send(Action::NeedsUnlock {
                                 initialised,
+                                pending: Pending::TestConnection { name },
+                            });
+                            return;
+                        }
+                        Prep::NeedPassword => {
+                            let _ = tx.send(Action::NeedsPassword {
                                 pending: Pending::TestConnection { name },
                             });
                             return;
@@ -355,6 +390,15 @@ impl EffectRunner {
                                         name: None,
                                         message,
                                         lockout,
+                                    });
+                                    return;
+                                }
+                                Prep::NeedPassword => {
+                                    let _ = tx.send(Action::TestRefused {
+                                        task,
+                                        name: None,
+                                        message: "this connection asks for its password every time: type it in the Password field".into(),
+                                        lockout: false,
                                     });
                                     return;
                                 }
@@ -449,6 +493,10 @@ impl EffectRunner {
                 });
             }
             Effect::Cancel { task } => {
+                if let Some(token) = lock(&self.tokens).remove(&task) {
+                    token.cancel();
+                    return;
+                }
                 let mut map = lock(&tasks);
                 match map.remove(&task) {
                     Some(Slot::Running(h)) => h.abort(),
@@ -457,7 +505,11 @@ impl EffectRunner {
                     }
                 }
             }
-            Effect::OpenBrowser { task, name } => {
+            Effect::OpenBrowser {
+                task,
+                name,
+                prompted,
+            } => {
                 let open = self.open.clone();
                 tokio::spawn(async move {
                     let n = name.clone();
@@ -471,7 +523,7 @@ impl EffectRunner {
                                 initialised: p.vault_initialised(),
                             };
                         }
-                        match p.resolve_password(&conn, None) {
+                        match p.resolve_password(&conn, prompted) {
                             Ok(pw) => Prep::Go((conn, pw)),
                             Err(ProfileError::Locked) => Prep::Locked {
                                 initialised: p.vault_initialised(),
@@ -491,6 +543,12 @@ impl EffectRunner {
                         }
                         Prep::Refused { message, .. } => {
                             let _ = tx.send(Action::BrowserFailed { task, message });
+                            return;
+                        }
+                        Prep::NeedPassword => {
+                            let _ = tx.send(Action::NeedsPassword {
+                                pending: Pending::OpenBrowser { name },
+                            });
                             return;
                         }
                     };
@@ -579,6 +637,71 @@ impl EffectRunner {
                         task,
                         table: key,
                         result,
+                    });
+                });
+            }
+            Effect::Import {
+                task,
+                conn,
+                kind,
+                tables,
+                format,
+                destination,
+            } => {
+                let Some((_, c)) = self.connector() else {
+                    return;
+                };
+                let token = tokio_util::sync::CancellationToken::new();
+                lock(&self.tokens).insert(task, token.clone());
+                let tokens = self.tokens.clone();
+                tokio::spawn(async move {
+                    let conn2 = conn.clone();
+                    let destination = match destination {
+                        Some(d) => d,
+                        None => {
+                            match with_profile(&profile, move |p| {
+                                Prep::Go(crate::dataset::default_destination(
+                                    &p.paths.datasets_dir(),
+                                    &conn2,
+                                    format,
+                                ))
+                            })
+                            .await
+                            {
+                                Prep::Go(d) => d,
+                                _ => std::path::PathBuf::from(format!(
+                                    "{conn}.{}",
+                                    format.extension()
+                                )),
+                            }
+                        }
+                    };
+                    let plan = crate::dataset::ImportPlan {
+                        connection: conn.clone(),
+                        kind,
+                        tables,
+                        destination,
+                        format,
+                    };
+                    let (ev_tx, mut ev_rx) = tokio::sync::mpsc::unbounded_channel();
+                    let fwd = tx.clone();
+                    tokio::spawn(async move {
+                        while let Some(event) = ev_rx.recv().await {
+                            let _ = fwd.send(Action::ImportEvent { task, event });
+                        }
+                    });
+                    let summary = crate::dataset::run_import(c, plan, ev_tx, token).await;
+                    lock(&tokens).remove(&task);
+                    let outcome = summary.outcome().id().to_string();
+                    let detail = summary.audit_detail();
+                    let _ = with_profile(&profile, move |p| {
+                        let _ = p.catalog.audit("import", &conn, &outcome, &detail);
+                        Prep::Go(())
+                    })
+                    .await;
+                    let _ = tx.send(Action::ImportDone {
+                        task,
+                        summary: Box::new(summary),
                     });
                 });
             }

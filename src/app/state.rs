@@ -220,6 +220,8 @@ pub enum Pending {
 pub struct UnlockPrompt {
     /// First run: create the vault (passphrase twice).
     pub create: bool,
+    /// Asking a connection's own password (it is never stored), not the passphrase.
+    pub connection: Option<String>,
     pub input: TextArea<'static>,
     pub confirm: TextArea<'static>,
     pub focus_confirm: bool,
@@ -364,8 +366,54 @@ impl BrowserState {
     }
 }
 
+/// The import dialog (issue 7): format, destination, optional row limit.
+pub struct ImportDialog {
+    pub tables: Vec<TableRef>,
+    pub format: crate::dataset::Format,
+    /// Empty means the default `<data dir>/datasets/<connection>-<date>…`.
+    pub destination: TextArea<'static>,
+    pub limit: TextArea<'static>,
+    /// 0 format, 1 destination, 2 limit.
+    pub focus: usize,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImportRowStatus {
+    Waiting,
+    Running,
+    Done,
+    Failed(String),
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportRow {
+    pub table: String,
+    pub rows: u64,
+    pub estimated: Option<u64>,
+    pub rows_per_sec: f64,
+    pub eta: Option<Duration>,
+    pub status: ImportRowStatus,
+}
+
+/// A running or finished import.
+#[derive(Debug, Clone)]
+pub struct ImportProgress {
+    pub task: TaskId,
+    pub conn: String,
+    pub format: crate::dataset::Format,
+    pub rows: Vec<ImportRow>,
+    pub running: Option<Running>,
+    /// Final one-line summary (outcome, rows, destination).
+    pub finished: Option<String>,
+    pub cancelling: bool,
+}
+
 pub struct State {
     pub profile_name: String,
+    pub import_dialog: Option<ImportDialog>,
+    pub import: Option<ImportProgress>,
     pub screen: Screen,
     pub connections: Vec<SavedConnection>,
     pub loaded: bool,
@@ -404,6 +452,8 @@ impl State {
     pub fn new(profile_name: impl Into<String>) -> Self {
         State {
             profile_name: profile_name.into(),
+            import_dialog: None,
+            import: None,
             screen: Screen::List,
             connections: Vec::new(),
             loaded: false,

@@ -123,6 +123,27 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             state.unlock = Some(new_unlock_prompt(!initialised, pending));
             vec![]
         }
+        Action::NeedsPassword { pending } => {
+            let name = match &pending {
+                Pending::TestConnection { name } | Pending::OpenBrowser { name } => name.clone(),
+                _ => String::new(),
+            };
+            match &pending {
+                Pending::TestConnection { name } => {
+                    state.tests.remove(name);
+                }
+                Pending::OpenBrowser { .. } => {
+                    if let Some(b) = &mut state.browser {
+                        b.loading = None;
+                    }
+                }
+                _ => {}
+            }
+            let mut prompt = new_unlock_prompt(false, pending);
+            prompt.connection = Some(name);
+            state.unlock = Some(prompt);
+            vec![]
+        }
         Action::Saved(result) => match result {
             Ok(conn) => {
                 let name = conn.name.clone();
@@ -273,6 +294,43 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             }
             vec![]
         }
+        Action::ImportEvent { task, event } => {
+            if let Some(imp) = state.import.as_mut().filter(|i| i.task == task) {
+                apply_import_event(imp, event);
+            }
+            vec![]
+        }
+        Action::ImportDone { task, summary } => {
+            if let Some(imp) = state.import.as_mut().filter(|i| i.task == task) {
+                imp.running = None;
+                imp.cancelling = false;
+                for (row, t) in imp.rows.iter_mut().zip(&summary.tables) {
+                    row.rows = t.rows;
+                    row.status = match &t.outcome {
+                        crate::dataset::TableOutcome::Done => ImportRowStatus::Done,
+                        crate::dataset::TableOutcome::Cancelled => ImportRowStatus::Cancelled,
+                        crate::dataset::TableOutcome::Failed { error } => {
+                            ImportRowStatus::Failed(error.to_string())
+                        }
+                    };
+                }
+                let mut line = format!(
+                    "Import {}: {} of {} tables, {} rows",
+                    summary.outcome().id(),
+                    summary.tables_done(),
+                    summary.tables.len(),
+                    summary.total_rows()
+                );
+                if summary.written {
+                    line.push_str(&format!("\n→ {}", summary.destination.display()));
+                }
+                if let Some(e) = &summary.error {
+                    line.push_str(&format!(" ({e})"));
+                }
+                imp.finished = Some(line);
+            }
+            vec![]
+        }
         Action::Previewed {
             task,
             table,
@@ -383,6 +441,8 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         state.quit = true;
         return vec![];
     }
+    // A status message lasts until the next key.
+    state.status = None;
     if state.unlock.is_some() {
         return unlock_key(state, key);
     }
@@ -418,6 +478,12 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             }
             _ => vec![],
         };
+    }
+    if state.import_dialog.is_some() {
+        return import_dialog_key(state, key);
+    }
+    if state.import.is_some() {
+        return import_progress_key(state, key);
     }
     match state.screen {
         Screen::List => list_key(state, key),
@@ -525,6 +591,15 @@ fn move_sel(sel: &mut usize, len: usize, delta: isize) {
 }
 
 fn start_list_test(state: &mut State, name: String, force: bool) -> Vec<Effect> {
+    start_list_test_with(state, name, force, None)
+}
+
+fn start_list_test_with(
+    state: &mut State,
+    name: String,
+    force: bool,
+    prompted: Option<SecretString>,
+) -> Vec<Effect> {
     if state.tests.contains_key(&name) {
         set_status(
             state,
@@ -538,7 +613,12 @@ fn start_list_test(state: &mut State, name: String, force: bool) -> Vec<Effect> 
         .tests
         .insert(name.clone(), Running::new(task, state.now));
     state.answers.remove(&name);
-    vec![Effect::TestSaved { task, name, force }]
+    vec![Effect::TestSaved {
+        task,
+        name,
+        force,
+        prompted,
+    }]
 }
 
 fn test_details(conn: &SavedConnection, answer: Option<&TestAnswer>) -> Popup {
@@ -616,8 +696,11 @@ fn picker_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
 // ---------------------------------------------------------------- form
 
 fn text_input(text: &str) -> TextArea<'static> {
+    use ratatui::style::{Modifier, Style};
     let mut t = TextArea::new(vec![text.to_string()]);
-    t.set_cursor_line_style(ratatui::style::Style::default());
+    t.set_cursor_line_style(Style::default());
+    // Dim, not grey: the placeholder must stay colourless under NO_COLOR.
+    t.set_placeholder_style(Style::default().add_modifier(Modifier::DIM));
     t.move_cursor(CursorMove::End);
     t
 }
@@ -1160,6 +1243,7 @@ fn start_save(state: &mut State) -> Vec<Effect> {
 pub fn new_unlock_prompt(create: bool, pending: Pending) -> UnlockPrompt {
     UnlockPrompt {
         create,
+        connection: None,
         input: password_input(),
         confirm: password_input(),
         focus_confirm: false,
@@ -1210,6 +1294,12 @@ fn unlock_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                     return vec![];
                 }
             }
+            if p.connection.is_some() {
+                // A connection password goes straight to the pending operation.
+                let pending = p.pending.clone();
+                state.unlock = None;
+                return resume_with(state, pending, Some(SecretString::from(pass)));
+            }
             p.busy = true;
             p.error = None;
             let create = p.create;
@@ -1239,8 +1329,12 @@ fn unlock_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
 }
 
 fn resume(state: &mut State, pending: Pending) -> Vec<Effect> {
+    resume_with(state, pending, None)
+}
+
+fn resume_with(state: &mut State, pending: Pending, prompted: Option<SecretString>) -> Vec<Effect> {
     match pending {
-        Pending::TestConnection { name } => start_list_test(state, name, false),
+        Pending::TestConnection { name } => start_list_test_with(state, name, false, prompted),
         Pending::TestForm => start_form_test(state),
         Pending::SaveForm => {
             if let Some(f) = &mut state.form {
@@ -1255,7 +1349,11 @@ fn resume(state: &mut State, pending: Pending) -> Vec<Effect> {
                 Some(b) if b.conn == name => {
                     b.loading = Some(Running::new(task, now));
                     b.error = None;
-                    vec![Effect::OpenBrowser { task, name }]
+                    vec![Effect::OpenBrowser {
+                        task,
+                        name,
+                        prompted,
+                    }]
                 }
                 _ => vec![],
             }
@@ -1279,6 +1377,7 @@ fn open_browser(state: &mut State, conn: &SavedConnection) -> Vec<Effect> {
     vec![Effect::OpenBrowser {
         task,
         name: conn.name.clone(),
+        prompted: None,
     }]
 }
 
@@ -1438,10 +1537,20 @@ fn browser_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             if let Some(r) = b.loading.replace(Running::new(task, now)) {
                 effects.push(Effect::Cancel { task: r.task });
             }
+            // Never connected (e.g. the first connect failed): open afresh.
+            let never_loaded = b.tables.is_empty();
             b.error = None;
             b.structure_error = None;
             b.preview = None;
-            effects.push(Effect::Reconnect { task });
+            effects.push(if never_loaded {
+                Effect::OpenBrowser {
+                    task,
+                    name: conn,
+                    prompted: None,
+                }
+            } else {
+                Effect::Reconnect { task }
+            });
             return effects;
         }
         KeyCode::Char('c') => {
@@ -1479,6 +1588,30 @@ fn browser_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         KeyCode::Char('/') => {
             b.filter_active = true;
             b.focus = BrowserFocus::Tables;
+            return vec![];
+        }
+        KeyCode::Char('i') => {
+            // The chosen tables, or the highlighted one when none is chosen.
+            let tables: Vec<crate::connectors::TableRef> = if b.chosen.is_empty() {
+                b.highlighted().cloned().into_iter().collect()
+            } else {
+                b.tables
+                    .iter()
+                    .filter(|t| b.chosen.contains(&table_key(t)))
+                    .cloned()
+                    .collect()
+            };
+            if !tables.is_empty() && b.loading.is_none() && b.error.is_none() {
+                state.import_dialog = Some(ImportDialog {
+                    tables,
+                    format: crate::dataset::Format::Sqlite,
+                    destination: text_input(""),
+                    limit: text_input(""),
+                    focus: 0,
+                    error: None,
+                });
+                restyle_import(state);
+            }
             return vec![];
         }
         _ => {}
@@ -1574,6 +1707,16 @@ pub fn full_value(cell: &crate::connectors::Cell) -> String {
             let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
             format!("{} bytes\n\\x{hex}", b.len())
         }
+        // JSON documents are shown indented.
+        Cell::Text(t)
+            if (t.starts_with('{') || t.starts_with('['))
+                && serde_json::from_str::<serde_json::Value>(t).is_ok() =>
+        {
+            serde_json::from_str::<serde_json::Value>(t)
+                .ok()
+                .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                .unwrap_or_else(|| t.clone())
+        }
         other => other.display(),
     }
 }
@@ -1589,6 +1732,9 @@ fn on_tick(state: &mut State, now: Instant, now_unix: i64) -> Vec<Effect> {
         bump(r);
     }
     if let Some(r) = state.form.as_mut().and_then(|f| f.test.as_mut()) {
+        bump(r);
+    }
+    if let Some(r) = state.import.as_mut().and_then(|i| i.running.as_mut()) {
         bump(r);
     }
     for cache in state.cache.values_mut() {
@@ -1675,4 +1821,196 @@ fn load_highlighted(state: &mut State) -> Vec<Effect> {
         limit,
     });
     effects
+}
+
+// ---------------------------------------------------------------- import
+
+fn restyle_import(state: &mut State) {
+    use ratatui::style::{Modifier, Style};
+    if let Some(d) = &mut state.import_dialog {
+        let on = Style::default().add_modifier(Modifier::REVERSED);
+        let (a, b) = match d.focus {
+            1 => (on, Style::default()),
+            2 => (Style::default(), on),
+            _ => (Style::default(), Style::default()),
+        };
+        d.destination.set_cursor_style(a);
+        d.limit.set_cursor_style(b);
+        d.destination.set_placeholder_text(format!(
+            "default: <data dir>/datasets/<connection>-<date>{}",
+            if d.format == crate::dataset::Format::Sqlite {
+                ".sqlite".to_string()
+            } else {
+                format!("-{}/", d.format.id())
+            }
+        ));
+        d.limit.set_placeholder_text("all rows");
+    }
+}
+
+fn import_dialog_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    let Some(d) = &mut state.import_dialog else {
+        return vec![];
+    };
+    match key.code {
+        KeyCode::Esc => {
+            state.import_dialog = None;
+            return vec![];
+        }
+        KeyCode::Tab | KeyCode::Down => d.focus = (d.focus + 1) % 3,
+        KeyCode::BackTab | KeyCode::Up => d.focus = (d.focus + 2) % 3,
+        KeyCode::Enter => return start_import(state),
+        KeyCode::Left | KeyCode::Right | KeyCode::Char(' ') if d.focus == 0 => {
+            let delta = if key.code == KeyCode::Left { -1 } else { 1 };
+            d.format = cycle(&crate::dataset::Format::ALL, d.format, delta);
+        }
+        _ if d.focus == 1
+            && !(key.modifiers.contains(KeyModifiers::CONTROL)
+                && matches!(key.code, KeyCode::Char('m' | 'j'))) =>
+        {
+            d.destination.input(key);
+        }
+        KeyCode::Char(c) if d.focus == 2 && plain(&key) && c.is_ascii_digit() => {
+            d.limit.input(key);
+        }
+        KeyCode::Backspace if d.focus == 2 => {
+            d.limit.input(key);
+        }
+        _ => {}
+    }
+    restyle_import(state);
+    vec![]
+}
+
+fn start_import(state: &mut State) -> Vec<Effect> {
+    let task = state.task();
+    let now = state.now;
+    let (Some(d), Some(b)) = (&mut state.import_dialog, &state.browser) else {
+        return vec![];
+    };
+    let limit_text = d.limit.lines().join("");
+    let limit = if limit_text.trim().is_empty() {
+        None
+    } else {
+        match limit_text.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                d.error = Some("Row limit: a positive number, or empty for all rows".into());
+                return vec![];
+            }
+        }
+    };
+    let dest = d.destination.lines().join("");
+    let destination = (!dest.trim().is_empty()).then(|| std::path::PathBuf::from(dest.trim()));
+    let tables: Vec<crate::dataset::TablePlan> = d
+        .tables
+        .iter()
+        .map(|t| crate::dataset::TablePlan {
+            table: t.clone(),
+            limit,
+            filter: None,
+        })
+        .collect();
+    let rows = d
+        .tables
+        .iter()
+        .map(|t| ImportRow {
+            table: t.display_name(),
+            rows: 0,
+            estimated: t
+                .estimated_rows
+                .and_then(|n| u64::try_from(n).ok())
+                .map(|n| limit.map_or(n, |l| n.min(l))),
+            rows_per_sec: 0.0,
+            eta: None,
+            status: ImportRowStatus::Waiting,
+        })
+        .collect();
+    let format = d.format;
+    let effect = Effect::Import {
+        task,
+        conn: b.conn.clone(),
+        kind: b.kind,
+        tables,
+        format,
+        destination,
+    };
+    state.import = Some(ImportProgress {
+        task,
+        conn: b.conn.clone(),
+        format,
+        rows,
+        running: Some(Running::new(task, now)),
+        finished: None,
+        cancelling: false,
+    });
+    state.import_dialog = None;
+    vec![effect]
+}
+
+fn import_progress_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    let Some(imp) = &mut state.import else {
+        return vec![];
+    };
+    match key.code {
+        KeyCode::Esc if imp.running.is_some() => {
+            imp.cancelling = true;
+            vec![Effect::Cancel { task: imp.task }]
+        }
+        KeyCode::Esc | KeyCode::Enter if imp.running.is_none() => {
+            state.import = None;
+            vec![]
+        }
+        _ => vec![],
+    }
+}
+
+fn apply_import_event(imp: &mut ImportProgress, event: crate::dataset::ImportEvent) {
+    use crate::dataset::ImportEvent as E;
+    match event {
+        E::TableStarted {
+            index,
+            estimated_rows,
+            ..
+        } => {
+            if let Some(r) = imp.rows.get_mut(index) {
+                r.status = ImportRowStatus::Running;
+                if estimated_rows.is_some() {
+                    r.estimated = estimated_rows;
+                }
+            }
+        }
+        E::Progress {
+            index,
+            rows,
+            estimated_rows,
+            rows_per_sec,
+            eta,
+        } => {
+            if let Some(r) = imp.rows.get_mut(index) {
+                r.rows = rows;
+                if estimated_rows.is_some() {
+                    r.estimated = estimated_rows;
+                }
+                r.rows_per_sec = rows_per_sec;
+                r.eta = eta;
+            }
+        }
+        E::TableDone { index, rows, .. } => {
+            if let Some(r) = imp.rows.get_mut(index) {
+                r.rows = rows;
+                r.status = ImportRowStatus::Done;
+                r.eta = None;
+            }
+        }
+        E::TableFailed { index, rows, error } => {
+            if let Some(r) = imp.rows.get_mut(index) {
+                r.rows = rows;
+                r.status = match error {
+                    crate::dataset::ImportError::Cancelled => ImportRowStatus::Cancelled,
+                    e => ImportRowStatus::Failed(e.to_string()),
+                };
+            }
+        }
+    }
 }

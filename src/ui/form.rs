@@ -21,7 +21,7 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
 
     // Title (dropped when space is short).
     let footer_h = 3u16;
-    let with_title = area.height >= form.fields.len() as u16 + footer_h + 1;
+    let with_title = area.height > form.fields.len() as u16 + footer_h;
     if with_title {
         let title = match &form.editing {
             Some(n) => format!("Edit '{n}' ({})", form.kind.display_name()),
@@ -195,6 +195,22 @@ fn draw_input(f: &mut Frame, area: Rect, form: &FormState, i: usize, focused: bo
                 )),
                 area,
             );
+        }
+        FieldId::Url => {
+            // A password typed into the URL is masked until the field is left
+            // (then it moves to the password field).
+            let text = field.text();
+            let shown = crate::connectors::error::sanitize(&text, None);
+            if shown == text {
+                f.render_widget(&field.input, area);
+            } else {
+                let mut masked = field.input.clone();
+                masked.select_all();
+                masked.cut();
+                masked.cancel_selection();
+                masked.insert_str(shown);
+                f.render_widget(&masked, area);
+            }
         }
         _ => f.render_widget(&field.input, area),
     }

@@ -45,6 +45,7 @@ fn keys(screen: Screen) -> &'static [(&'static str, &'static str)] {
             ("j/k g/G", "move"),
             ("/", "fuzzy filter"),
             ("space", "select for import"),
+            ("i", "import selected tables"),
             ("s", "show system schemas"),
             ("c", "exact row count"),
             ("r", "reconnect and refresh"),

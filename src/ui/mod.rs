@@ -4,6 +4,7 @@ pub mod browser;
 pub mod connections;
 pub mod form;
 pub mod help;
+pub mod import;
 pub mod picker;
 pub mod preview;
 pub mod theme;
@@ -43,14 +44,7 @@ pub fn draw(f: &mut Frame, state: &State) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border(production))
-        .title(Line::from(title))
-        .title(
-            Line::from(Span::styled(
-                format!(" profile: {} ", state.profile_name),
-                theme.dim(),
-            ))
-            .right_aligned(),
-        );
+        .title(Line::from(title));
     let inner = block.inner(area);
     f.render_widget(block, area);
 
@@ -90,6 +84,9 @@ pub fn draw(f: &mut Frame, state: &State) {
     if let Some(p) = &state.popup {
         draw_popup(f, area, &p.title, &p.text, theme);
     }
+    if state.import_dialog.is_some() || state.import.is_some() {
+        import::draw(f, area, state, theme);
+    }
     if state.help {
         help::draw(f, area, state, theme);
     }
@@ -109,6 +106,21 @@ pub fn hints(state: &State) -> Vec<(&'static str, &'static str)> {
     if state.confirm.is_some() {
         return vec![("y", "yes"), ("n", "no")];
     }
+    if state.import_dialog.is_some() {
+        return vec![
+            ("Enter", "start"),
+            ("Tab", "next"),
+            ("←→", "format"),
+            ("Esc", "cancel"),
+        ];
+    }
+    if let Some(i) = &state.import {
+        return if i.running.is_some() {
+            vec![("Esc", "cancel import")]
+        } else {
+            vec![("Enter", "close")]
+        };
+    }
     match state.screen {
         Screen::List if state.filter_active => {
             vec![("type", "filter"), ("Enter", "keep"), ("Esc", "clear")]
@@ -120,9 +132,9 @@ pub fn hints(state: &State) -> Vec<(&'static str, &'static str)> {
             ("t", "test"),
             ("d", "delete"),
             ("/", "filter"),
-            ("v", "details"),
             ("?", "help"),
             ("q", "quit"),
+            ("v", "details"),
         ],
         Screen::Picker => vec![
             ("↑↓", "move"),
@@ -173,6 +185,7 @@ pub fn hints(state: &State) -> Vec<(&'static str, &'static str)> {
                 _ => vec![
                     ("/", "filter"),
                     ("space", "select"),
+                    ("i", "import"),
                     ("c", "count"),
                     ("s", "system"),
                     ("r", "refresh"),
@@ -186,8 +199,13 @@ pub fn hints(state: &State) -> Vec<(&'static str, &'static str)> {
 }
 
 fn draw_hints(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
-    let mut spans = vec![];
-    let mut used = 0usize;
+    // The status bar starts with the profile name, then the pane's keys.
+    let profile = fit(&state.profile_name, (area.width as usize / 3).max(4));
+    let mut used = profile.width() + 3;
+    let mut spans = vec![
+        Span::styled(profile, theme.bold()),
+        Span::styled(" │ ", theme.dim()),
+    ];
     let width = area.width as usize;
     for (k, what) in hints(state) {
         let w = k.width() + what.width() + 2;

@@ -11,13 +11,19 @@ use crate::app::state::State;
 
 pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let Some(p) = &state.unlock else { return };
-    let h = if p.create { 10 } else { 8 };
+    let h = if p.create {
+        10
+    } else if p.connection.is_some() {
+        9
+    } else {
+        8
+    };
     let r = centered(area, 60, h);
     f.render_widget(Clear, r);
-    let title = if p.create {
-        " Create the vault "
-    } else {
-        " Unlock the vault "
+    let title = match (&p.connection, p.create) {
+        (Some(name), _) => format!(" Password for '{}' ", fit(name, 30)),
+        (None, true) => " Create the vault ".to_string(),
+        (None, false) => " Unlock the vault ".to_string(),
     };
     let block = Block::default()
         .borders(Borders::ALL)
@@ -26,7 +32,9 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let inner = block.inner(r);
     f.render_widget(block, r);
     let w = inner.width as usize;
-    let intro = if p.create {
+    let intro = if p.connection.is_some() {
+        "This connection asks for its password every time (never stored):"
+    } else if p.create {
         "No vault yet. Choose a passphrase to protect saved passwords:"
     } else {
         "Profile passphrase (asked once per run):"
@@ -37,7 +45,11 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
             f.render_widget(Paragraph::new(l), Rect::new(inner.x, y, inner.width, 1));
         }
     };
-    let intro_h = if inner.width < 40 { 2 } else { 1 };
+    let intro_h = if inner.width < 40 || p.create || p.connection.is_some() {
+        2
+    } else {
+        1
+    };
     f.render_widget(
         Paragraph::new(intro).wrap(Wrap { trim: true }),
         Rect::new(inner.x, y, inner.width, intro_h.min(inner.height)),
@@ -60,7 +72,12 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
             Rect::new(inner.x + label_w, y, inner.width.saturating_sub(label_w), 1),
         );
     };
-    input(f, y, "Passphrase", &p.input, !p.focus_confirm);
+    let label = if p.connection.is_some() {
+        "Password"
+    } else {
+        "Passphrase"
+    };
+    input(f, y, label, &p.input, !p.focus_confirm);
     y += 1;
     if p.create {
         input(f, y, "Again", &p.confirm, p.focus_confirm);
