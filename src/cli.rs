@@ -259,6 +259,13 @@ pub struct ImportArgs {
     /// At most N rows per table.
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,
+    /// A row filter for one table: TABLE=CONDITION, split at the first `=`
+    /// outside double quotes, e.g. --where "orders=status = 'paid'".
+    /// TABLE is one of the TABLE arguments (any spelling naming the same
+    /// table); CONDITION is SQL without the WHERE keyword and runs only
+    /// inside the read-only session. Repeat for other tables, one per table.
+    #[arg(long = "where", value_name = "TABLE=CONDITION")]
+    pub filters: Vec<String>,
     /// Machine-readable JSON output (shapes in the docs of src/commands).
     #[arg(long)]
     pub json: bool,

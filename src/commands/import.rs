@@ -1,7 +1,16 @@
-//! `varlor import NAME TABLE… [--to PATH] [--format sqlite|csv|jsonl] [--limit N] [--json]`.
+//! `varlor import NAME TABLE… [--to PATH] [--format sqlite|csv|jsonl] [--limit N]
+//! [--where TABLE=CONDITION]… [--json]`.
 //!
-//! Every table is resolved before anything is written (a bad name is exit 2
-//! and no file). Progress goes to stderr when it is a terminal, nothing
+//! `--where` filters one table's rows: the text before the first `=` outside
+//! double quotes names the table (resolved like the TABLE arguments, and it
+//! must be one of them), the rest is an SQL condition without `WHERE`, e.g.
+//! `--where "orders=status = 'paid'"`. The connector runs it only inside the
+//! read-only session and refuses anything after one SELECT, so a filter can
+//! never write; the table name itself is always quoted, never pasted.
+//!
+//! Every table and filter is resolved before anything is written (a bad name,
+//! an unknown table in `--where` or two filters for one table is exit 2 and
+//! no file). Progress goes to stderr when it is a terminal, nothing
 //! otherwise; Ctrl-C cancels (no half-written file under the final name).
 //! The import is written to the audit log. Exit 0 when every table
 //! imported, 1 otherwise (partial, failed, cancelled).
@@ -46,6 +55,9 @@ pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
     if a.tables.iter().any(|t| t.trim().is_empty()) {
         return Err(CliError::usage("table: a table name is empty"));
     }
+    for f in &a.filters {
+        split_filter(f)?;
+    }
     let mut profile = ctx.open()?;
     let conn = profile.get(&a.name)?;
     let connector: Arc<dyn crate::connectors::Connector> =
@@ -82,6 +94,7 @@ pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
             }
         }
     }
+    apply_filters(&a, &listed, &mut tables)?;
     let destination = match &a.to {
         Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()),
         None => default_destination(&profile.paths.datasets_dir(), &a.name, format),
@@ -190,6 +203,60 @@ pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
     } else {
         Err(CliError::silent(super::EXIT_FAILED))
     }
+}
+
+/// `TABLE=CONDITION` split at the first `=` outside double quotes (so a
+/// quoted name may hold `=`); both sides trimmed and non-empty.
+fn split_filter(text: &str) -> Result<(&str, &str), CliError> {
+    let mut quoted = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '=' if !quoted => {
+                let (table, cond) = (text[..i].trim(), text[i + 1..].trim());
+                if table.is_empty() || cond.is_empty() {
+                    break;
+                }
+                return Ok((table, cond));
+            }
+            _ => {}
+        }
+    }
+    Err(
+        CliError::usage(format!("where: expected TABLE=CONDITION, got '{text}'"))
+            .hint("e.g. --where \"orders=status = 'paid'\""),
+    )
+}
+
+/// Attaches each `--where` to the table it names; the table must be one of
+/// those being imported, and have at most one filter.
+fn apply_filters(
+    a: &ImportArgs,
+    listed: &[crate::connectors::TableRef],
+    tables: &mut [TablePlan],
+) -> Result<(), CliError> {
+    for text in &a.filters {
+        let (name, cond) = split_filter(text)?;
+        let target = match find(listed, name) {
+            Lookup::Found(t) => tables.iter_mut().find(|p| p.table == *t),
+            _ => None,
+        };
+        let Some(plan) = target else {
+            return Err(CliError::usage(format!(
+                "where: '{name}' is not one of the tables being imported"
+            ))
+            .hint("name the table as in the TABLE list"));
+        };
+        if plan.filter.is_some() {
+            return Err(CliError::usage(format!(
+                "where: two filters for '{}'",
+                plan.table.display_name()
+            ))
+            .hint("combine them with AND"));
+        }
+        plan.filter = Some(cond.to_string());
+    }
+    Ok(())
 }
 
 /// One status line on stderr, rewritten in place.
