@@ -580,6 +580,20 @@ fn import_dialog_and_progress() {
     update(&mut s, key(KeyCode::Char(' ')));
     update(&mut s, key(KeyCode::Char('i')));
     snap("import_dialog", &s);
+    // A filter on the second table: Tab to "Table", → to it, Tab to "Where".
+    for k in [
+        KeyCode::Tab,
+        KeyCode::Tab,
+        KeyCode::Tab,
+        KeyCode::Right,
+        KeyCode::Tab,
+    ] {
+        update(&mut s, key(k));
+    }
+    for c in "kind = 'view'".chars() {
+        update(&mut s, key(KeyCode::Char(c)));
+    }
+    snap("import_dialog_where", &s);
     let task = s.next_task;
     update(&mut s, key(KeyCode::Enter));
     for event in [

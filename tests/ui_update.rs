@@ -1269,6 +1269,75 @@ fn import_dialog_esc_closes_and_bad_limit_is_named() {
 }
 
 #[test]
+fn import_dialog_filters_are_per_table() {
+    let mut s = state_with(&["a"]);
+    open_browser(
+        &mut s,
+        vec![
+            table("public", "t1", false),
+            table("public", "t2", false),
+            table("public", "t3", false),
+        ],
+    );
+    update(&mut s, ch(' '));
+    update(&mut s, ch(' '));
+    update(&mut s, ch(' '));
+    update(&mut s, ch('i'));
+    // Format, Destination, Row limit, Table, Where.
+    for _ in 0..4 {
+        update(&mut s, key(KeyCode::Tab));
+    }
+    assert_eq!(s.import_dialog.as_ref().unwrap().focus, 4);
+    typed(&mut s, "id > 1");
+    // Back to Table, ← wraps to the last table, its own empty filter.
+    update(&mut s, shift_tab());
+    update(&mut s, key(KeyCode::Left));
+    assert_eq!(s.import_dialog.as_ref().unwrap().current, 2);
+    update(&mut s, key(KeyCode::Tab));
+    typed(&mut s, " x = 'a b' ");
+    // Ctrl-J/M do not add a line (Enter would start the import).
+    update(&mut s, ctrl('j'));
+    update(&mut s, ctrl('m'));
+    let d = s.import_dialog.as_ref().unwrap();
+    assert_eq!(d.filters[2].lines().len(), 1);
+    assert_eq!(d.filter(0).as_deref(), Some("id > 1"));
+    assert_eq!(d.filter(1), None);
+    assert_eq!(d.filter(2).as_deref(), Some("x = 'a b'"), "trimmed");
+    // Space/← → on Table cycle; they do not type into the filter there.
+    update(&mut s, shift_tab());
+    update(&mut s, ch(' '));
+    assert_eq!(s.import_dialog.as_ref().unwrap().current, 0);
+    assert_eq!(
+        s.import_dialog.as_ref().unwrap().filter(0).as_deref(),
+        Some("id > 1")
+    );
+    let fx = update(&mut s, key(KeyCode::Enter));
+    match &fx[..] {
+        [Effect::Import { tables, .. }] => {
+            let filters: Vec<(String, Option<String>)> = tables
+                .iter()
+                .map(|t| (t.table.name.clone(), t.filter.clone()))
+                .collect();
+            assert_eq!(
+                filters,
+                vec![
+                    ("t1".to_string(), Some("id > 1".to_string())),
+                    ("t2".to_string(), None),
+                    ("t3".to_string(), Some("x = 'a b'".to_string())),
+                ]
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let imp = s.import.as_ref().unwrap();
+    assert_eq!(
+        imp.rows[0].estimated, None,
+        "no estimate for a filtered table"
+    );
+    assert_eq!(imp.rows[1].estimated, Some(42));
+}
+
+#[test]
 fn r_after_a_failed_first_connect_opens_again() {
     let mut s = state_with(&["a"]);
     let Effect::OpenBrowser { task, .. } = update(&mut s, key(KeyCode::Enter)).remove(0) else {

@@ -366,16 +366,34 @@ impl BrowserState {
     }
 }
 
-/// The import dialog (issue 7): format, destination, optional row limit.
+/// The import dialog (issue 7): format, destination, optional row limit and
+/// an optional `WHERE` filter per table.
 pub struct ImportDialog {
     pub tables: Vec<TableRef>,
     pub format: crate::dataset::Format,
     /// Empty means the default `<data dir>/datasets/<connection>-<date>…`.
     pub destination: TextArea<'static>,
     pub limit: TextArea<'static>,
-    /// 0 format, 1 destination, 2 limit.
+    /// One filter input per table (same order as `tables`); empty means all
+    /// rows. The connector runs the text only inside its read-only session.
+    pub filters: Vec<TextArea<'static>>,
+    /// The table whose filter the `Where` field edits.
+    pub current: usize,
+    /// 0 format, 1 destination, 2 limit, 3 table, 4 where.
     pub focus: usize,
     pub error: Option<String>,
+}
+
+impl ImportDialog {
+    /// Number of focusable rows.
+    pub const FIELDS: usize = 5;
+
+    /// The trimmed filter of table `i`, `None` when empty.
+    pub fn filter(&self, i: usize) -> Option<String> {
+        let text = self.filters.get(i)?.lines().join(" ");
+        let text = text.trim();
+        (!text.is_empty()).then(|| text.to_string())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

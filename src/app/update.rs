@@ -1602,11 +1602,14 @@ fn browser_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                     .collect()
             };
             if !tables.is_empty() && b.loading.is_none() && b.error.is_none() {
+                let filters = tables.iter().map(|_| text_input("")).collect();
                 state.import_dialog = Some(ImportDialog {
                     tables,
                     format: crate::dataset::Format::Sqlite,
                     destination: text_input(""),
                     limit: text_input(""),
+                    filters,
+                    current: 0,
                     focus: 0,
                     error: None,
                 });
@@ -1829,13 +1832,20 @@ fn restyle_import(state: &mut State) {
     use ratatui::style::{Modifier, Style};
     if let Some(d) = &mut state.import_dialog {
         let on = Style::default().add_modifier(Modifier::REVERSED);
-        let (a, b) = match d.focus {
-            1 => (on, Style::default()),
-            2 => (Style::default(), on),
-            _ => (Style::default(), Style::default()),
+        let style = |focus: usize| {
+            if d.focus == focus {
+                on
+            } else {
+                Style::default()
+            }
         };
+        let (a, b, c) = (style(1), style(2), style(4));
         d.destination.set_cursor_style(a);
         d.limit.set_cursor_style(b);
+        for f in &mut d.filters {
+            f.set_cursor_style(c);
+            f.set_placeholder_text("all rows (SQL condition, e.g. id > 100)");
+        }
         d.destination.set_placeholder_text(format!(
             "default: <data dir>/datasets/<connection>-<date>{}",
             if d.format == crate::dataset::Format::Sqlite {
@@ -1857,18 +1867,33 @@ fn import_dialog_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             state.import_dialog = None;
             return vec![];
         }
-        KeyCode::Tab | KeyCode::Down => d.focus = (d.focus + 1) % 3,
-        KeyCode::BackTab | KeyCode::Up => d.focus = (d.focus + 2) % 3,
+        KeyCode::Tab | KeyCode::Down => d.focus = (d.focus + 1) % ImportDialog::FIELDS,
+        KeyCode::BackTab | KeyCode::Up => {
+            d.focus = (d.focus + ImportDialog::FIELDS - 1) % ImportDialog::FIELDS
+        }
         KeyCode::Enter => return start_import(state),
         KeyCode::Left | KeyCode::Right | KeyCode::Char(' ') if d.focus == 0 => {
             let delta = if key.code == KeyCode::Left { -1 } else { 1 };
             d.format = cycle(&crate::dataset::Format::ALL, d.format, delta);
         }
-        _ if d.focus == 1
-            && !(key.modifiers.contains(KeyModifiers::CONTROL)
-                && matches!(key.code, KeyCode::Char('m' | 'j'))) =>
-        {
+        KeyCode::Left | KeyCode::Right | KeyCode::Char(' ') if d.focus == 3 => {
+            let n = d.tables.len().max(1);
+            d.current = if key.code == KeyCode::Left {
+                (d.current + n - 1) % n
+            } else {
+                (d.current + 1) % n
+            };
+        }
+        // Ctrl-M / Ctrl-J would insert a newline: these inputs are one line.
+        _ if key.modifiers.contains(KeyModifiers::CONTROL)
+            && matches!(key.code, KeyCode::Char('m' | 'j')) => {}
+        _ if d.focus == 1 => {
             d.destination.input(key);
+        }
+        _ if d.focus == 4 => {
+            if let Some(f) = d.filters.get_mut(d.current) {
+                f.input(key);
+            }
         }
         KeyCode::Char(c) if d.focus == 2 && plain(&key) && c.is_ascii_digit() => {
             d.limit.input(key);
@@ -1905,20 +1930,23 @@ fn start_import(state: &mut State) -> Vec<Effect> {
     let tables: Vec<crate::dataset::TablePlan> = d
         .tables
         .iter()
-        .map(|t| crate::dataset::TablePlan {
+        .enumerate()
+        .map(|(i, t)| crate::dataset::TablePlan {
             table: t.clone(),
             limit,
-            filter: None,
+            filter: d.filter(i),
         })
         .collect();
-    let rows = d
-        .tables
+    let rows = tables
         .iter()
-        .map(|t| ImportRow {
-            table: t.display_name(),
+        .map(|p| ImportRow {
+            table: p.table.display_name(),
             rows: 0,
-            estimated: t
+            // The table's estimate says nothing about a filtered subset.
+            estimated: p
+                .table
                 .estimated_rows
+                .filter(|_| p.filter.is_none())
                 .and_then(|n| u64::try_from(n).ok())
                 .map(|n| limit.map_or(n, |l| n.min(l))),
             rows_per_sec: 0.0,

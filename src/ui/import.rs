@@ -4,6 +4,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use ratatui::Frame;
+use tui_textarea::TextArea;
 
 use super::theme::{elapsed, spinner, Theme};
 use super::{centered, fit, pad};
@@ -11,7 +12,7 @@ use crate::app::state::{ImportRowStatus, State};
 
 pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     if let Some(d) = &state.import_dialog {
-        let r = centered(area, 70, 10);
+        let r = centered(area, 70, 12);
         f.render_widget(Clear, r);
         let block = Block::default()
             .borders(Borders::ALL)
@@ -21,14 +22,41 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
         f.render_widget(block, r);
         let w = inner.width;
         let row = |i: u16| Rect::new(inner.x, inner.y + i, w, 1).intersection(inner);
-        let names: Vec<String> = d.tables.iter().map(|t| t.display_name()).collect();
-        f.render_widget(
-            Paragraph::new(Span::styled(
-                fit(&names.join(", "), w as usize),
-                theme.dim(),
-            )),
-            row(0),
-        );
+        // The chosen tables; `*` marks a filtered one, the current one is highlighted.
+        let mut names = Vec::new();
+        let mut used = 0usize;
+        for (i, t) in d.tables.iter().enumerate() {
+            let mut name = t.display_name();
+            if d.filter(i).is_some() {
+                name.push('*');
+            }
+            let sep = if i == 0 { "" } else { ", " };
+            let room = (w as usize).saturating_sub(used + sep.chars().count());
+            if room == 0 {
+                break;
+            }
+            let name = fit(&name, room);
+            used += sep.chars().count() + name.chars().count();
+            names.push(Span::styled(sep, theme.dim()));
+            names.push(Span::styled(
+                name,
+                if i == d.current {
+                    theme.selected()
+                } else {
+                    theme.dim()
+                },
+            ));
+        }
+        f.render_widget(Paragraph::new(Line::from(names)), row(0));
+        if (0..d.tables.len()).any(|i| d.filter(i).is_some()) {
+            f.render_widget(
+                Paragraph::new(Span::styled(
+                    fit("* has a Where filter", w as usize),
+                    theme.dim(),
+                )),
+                row(1),
+            );
+        }
         let label = |focused: bool, text: &str| {
             Span::styled(
                 pad(text, 13),
@@ -46,27 +74,40 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
             formats.push(Span::raw(" "));
         }
         f.render_widget(Paragraph::new(Line::from(formats)), row(2));
-        f.render_widget(Paragraph::new(label(d.focus == 1, "Destination")), row(3));
-        let dest = row(3);
+        let input = |f: &mut Frame, i: u16, text: &str, focus: usize, area: &TextArea| {
+            f.render_widget(Paragraph::new(label(d.focus == focus, text)), row(i));
+            let r = row(i);
+            f.render_widget(
+                area,
+                Rect::new(r.x + 13, r.y, r.width.saturating_sub(13), r.height).intersection(r),
+            );
+        };
+        input(f, 3, "Destination", 1, &d.destination);
+        input(f, 4, "Row limit", 2, &d.limit);
+        let current = d
+            .tables
+            .get(d.current)
+            .map(|t| t.display_name())
+            .unwrap_or_default();
+        let which = if d.tables.len() > 1 {
+            format!("‹ {current} › {}/{}", d.current + 1, d.tables.len())
+        } else {
+            current
+        };
         f.render_widget(
-            &d.destination,
-            Rect::new(
-                dest.x + 13,
-                dest.y,
-                dest.width.saturating_sub(13),
-                dest.height,
-            ),
+            Paragraph::new(Line::from(vec![
+                label(d.focus == 3, "Table"),
+                Span::styled(fit(&which, (w as usize).saturating_sub(13)), theme.normal()),
+            ])),
+            row(5),
         );
-        f.render_widget(Paragraph::new(label(d.focus == 2, "Row limit")), row(4));
-        let lim = row(4);
-        f.render_widget(
-            &d.limit,
-            Rect::new(lim.x + 13, lim.y, lim.width.saturating_sub(13), lim.height),
-        );
+        if let Some(filter) = d.filters.get(d.current) {
+            input(f, 6, "Where", 4, filter);
+        }
         if let Some(e) = &d.error {
             f.render_widget(
                 Paragraph::new(Span::styled(fit(e, w as usize), theme.error())),
-                row(6),
+                row(8),
             );
         }
         f.render_widget(
@@ -78,7 +119,7 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
                 Span::styled("Esc", theme.key()),
                 Span::raw(" cancel"),
             ])),
-            row(7),
+            row(9),
         );
         return;
     }

@@ -106,13 +106,15 @@ pub fn hints(state: &State) -> Vec<(&'static str, &'static str)> {
     if state.confirm.is_some() {
         return vec![("y", "yes"), ("n", "no")];
     }
-    if state.import_dialog.is_some() {
-        return vec![
-            ("Enter", "start"),
-            ("Tab", "next"),
-            ("←→", "format"),
-            ("Esc", "cancel"),
-        ];
+    if let Some(d) = &state.import_dialog {
+        let mut keys = vec![("Enter", "start"), ("Tab", "next")];
+        match d.focus {
+            0 => keys.push(("←→", "format")),
+            3 => keys.push(("←→", "table")),
+            _ => {}
+        }
+        keys.push(("Esc", "cancel"));
+        return keys;
     }
     if let Some(i) = &state.import {
         return if i.running.is_some() {
