@@ -1390,3 +1390,164 @@ fn a_connection_that_asks_every_time_prompts_for_its_password() {
     ));
     assert!(s.tests.contains_key("a"));
 }
+
+// ------------------------------------------------------------------ secrets
+
+const CANARY: &str = "Canary-7f3e-pw";
+
+/// Every text the State holds that a typed secret could end up in: inputs
+/// (with their yank buffers), messages, the list and the caches.
+fn all_text(s: &State) -> String {
+    fn area(t: &tui_textarea::TextArea) -> String {
+        format!("{}\n{}\n", t.lines().join("\n"), t.yank_text())
+    }
+    let mut out = String::new();
+    if let Some(f) = &s.form {
+        for field in &f.fields {
+            out += &area(&field.input);
+        }
+        out += &format!("{:?}{:?}{:?}", f.base, f.answer, f.save_error);
+    }
+    if let Some(u) = &s.unlock {
+        out += &area(&u.input);
+        out += &area(&u.confirm);
+        out += &format!("{:?}", u.error);
+    }
+    if let Some(d) = &s.import_dialog {
+        out += &area(&d.destination);
+        out += &area(&d.limit);
+        for f in &d.filters {
+            out += &area(f);
+        }
+    }
+    out += &format!(
+        "{:?}{:?}{:?}{:?}{:?}{}",
+        s.connections, s.answers, s.status, s.popup, s.confirm, s.filter
+    );
+    out
+}
+
+fn type_canary_password(s: &mut State) {
+    filled_pg_form(s);
+    clear_field(s);
+    typed(s, CANARY);
+    // The helper sees a secret where it lives (so the checks below can fail).
+    assert!(all_text(s).contains(CANARY));
+}
+
+#[test]
+fn esc_on_the_form_leaves_no_typed_password() {
+    let mut s = state_with(&[]);
+    type_canary_password(&mut s);
+    update(&mut s, key(KeyCode::Esc));
+    assert!(s.form.is_none());
+    assert!(!all_text(&s).contains(CANARY));
+}
+
+#[test]
+fn save_leaves_no_typed_password() {
+    let mut s = state_with(&[]);
+    type_canary_password(&mut s);
+    let fx = update(&mut s, ctrl('s'));
+    assert!(matches!(
+        &fx[..],
+        [Effect::Save { password: Some(Some(p)), .. }] if p.expose_secret() == CANARY
+    ));
+    update(&mut s, Action::Saved(Ok(conn("shop", Kind::Postgres))));
+    assert!(s.form.is_none());
+    assert!(!all_text(&s).contains(CANARY));
+}
+
+#[test]
+fn a_password_in_a_pasted_url_does_not_linger() {
+    let mut s = state_with(&[]);
+    new_pg_form(&mut s);
+    focus_field(&mut s, FieldId::Url);
+    update(
+        &mut s,
+        Action::Paste(format!("postgres://bob:{CANARY}@db.example:5432/shop")),
+    );
+    let f = s.form.as_ref().unwrap();
+    assert_eq!(f.text(FieldId::Conn(Field::Password)), CANARY);
+    assert!(!f.text(FieldId::Url).contains(CANARY), "URL field scrubbed");
+    update(&mut s, key(KeyCode::Esc));
+    assert!(!all_text(&s).contains(CANARY));
+}
+
+#[test]
+fn a_cleared_password_cannot_be_brought_back() {
+    let mut s = state_with(&[]);
+    type_canary_password(&mut s);
+    // Cut to the start of the line, then undo and paste: nothing comes back.
+    update(&mut s, key(KeyCode::Home));
+    update(&mut s, ctrl('k'));
+    assert_eq!(
+        s.form
+            .as_ref()
+            .unwrap()
+            .text(FieldId::Conn(Field::Password)),
+        ""
+    );
+    update(&mut s, ctrl('u'));
+    update(&mut s, ctrl('y'));
+    assert_eq!(
+        s.form
+            .as_ref()
+            .unwrap()
+            .text(FieldId::Conn(Field::Password)),
+        ""
+    );
+    assert!(!all_text(&s).contains(CANARY));
+}
+
+#[test]
+fn the_unlock_prompt_keeps_no_passphrase() {
+    let mut s = state_with(&["a"]);
+    let needs_unlock = |s: &mut State| {
+        update(
+            s,
+            Action::NeedsUnlock {
+                initialised: true,
+                pending: Pending::TestConnection { name: "a".into() },
+            },
+        );
+    };
+    // Esc.
+    needs_unlock(&mut s);
+    typed(&mut s, CANARY);
+    assert!(all_text(&s).contains(CANARY));
+    update(&mut s, key(KeyCode::Esc));
+    assert!(s.unlock.is_none());
+    assert!(!all_text(&s).contains(CANARY));
+    // Enter: the passphrase is in the effect only, then a wrong one is wiped.
+    needs_unlock(&mut s);
+    typed(&mut s, CANARY);
+    let fx = update(&mut s, key(KeyCode::Enter));
+    assert!(
+        matches!(&fx[..], [Effect::Unlock { passphrase, .. }] if passphrase.expose_secret() == CANARY)
+    );
+    assert!(!all_text(&s).contains(CANARY));
+    update(&mut s, Action::Unlocked(Err("wrong passphrase".into())));
+    assert!(!all_text(&s).contains(CANARY));
+    // A connection's own password goes to the pending test, not the State.
+    update(
+        &mut s,
+        Action::NeedsPassword {
+            pending: Pending::TestConnection { name: "a".into() },
+        },
+    );
+    typed(&mut s, CANARY);
+    update(&mut s, key(KeyCode::Enter));
+    assert!(s.unlock.is_none());
+    assert!(!all_text(&s).contains(CANARY));
+}
+
+#[test]
+fn wipe_input_empties_lines_and_yank() {
+    let mut t = tui_textarea::TextArea::new(vec![CANARY.to_string()]);
+    t.set_yank_text(CANARY);
+    wipe_input(&mut t);
+    assert_eq!(t.lines().join(""), "");
+    assert_eq!(t.yank_text(), "");
+    assert!(!t.undo(), "no history to undo into");
+}

@@ -149,6 +149,34 @@ impl FormField {
     pub fn text(&self) -> String {
         self.input.lines().join("")
     }
+
+    /// The password, and the URL (a pasted URL may carry one).
+    pub fn holds_secret(&self) -> bool {
+        matches!(self.id, FieldId::Url | FieldId::Conn(Field::Password))
+    }
+}
+
+impl Drop for FormField {
+    // Closing the form (Esc, Save, a kind switch) wipes what was typed.
+    fn drop(&mut self) {
+        if self.holds_secret() {
+            wipe_input(&mut self.input);
+        }
+    }
+}
+
+/// Empties a text input that may hold a secret: the lines (which we own
+/// once taken out) are zeroized, the yank buffer and undo history dropped.
+/// Styling is reset too; callers that keep the input rebuild it.
+pub fn wipe_input(t: &mut TextArea<'static>) {
+    use zeroize::Zeroize;
+    let mut y = t.yank_text();
+    y.zeroize();
+    t.set_yank_text(String::new());
+    t.set_max_histories(0);
+    for mut line in std::mem::take(t).into_lines() {
+        line.zeroize();
+    }
 }
 
 /// What the focus ring of the form can point at.
@@ -228,6 +256,14 @@ pub struct UnlockPrompt {
     pub error: Option<String>,
     pub busy: bool,
     pub pending: Pending,
+}
+
+impl Drop for UnlockPrompt {
+    // However the prompt closes, the typed passphrase does not linger.
+    fn drop(&mut self) {
+        wipe_input(&mut self.input);
+        wipe_input(&mut self.confirm);
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

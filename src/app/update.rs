@@ -205,8 +205,8 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
                 Err(e) => {
                     prompt.busy = false;
                     prompt.error = Some(e);
-                    prompt.input = password_input();
-                    prompt.confirm = password_input();
+                    reset_secret(&mut prompt.input);
+                    reset_secret(&mut prompt.confirm);
                     prompt.focus_confirm = false;
                     vec![]
                 }
@@ -708,7 +708,26 @@ fn text_input(text: &str) -> TextArea<'static> {
 fn password_input() -> TextArea<'static> {
     let mut t = text_input("");
     t.set_mask_char(MASK);
+    // No undo history: it would keep copies of every typed character.
+    t.set_max_histories(0);
     t
+}
+
+/// Wipes a secret input and gives back a fresh, empty one.
+fn reset_secret(t: &mut TextArea<'static>) {
+    wipe_input(t);
+    *t = password_input();
+}
+
+/// After an edit of a secret input: a cut must not leave the secret in the
+/// yank buffer (Ctrl-Y would bring it back after the field was cleared).
+fn forget_yank(t: &mut TextArea<'static>) {
+    use zeroize::Zeroize;
+    let mut y = t.yank_text();
+    if !y.is_empty() {
+        y.zeroize();
+        t.set_yank_text(String::new());
+    }
 }
 
 fn field_text(spec: &ConnSpec, f: Field) -> String {
@@ -755,6 +774,8 @@ fn build_fields(kind: Kind, name: &str, spec: &ConnSpec) -> Vec<FormField> {
     });
     for f in &mut fields {
         if f.id == FieldId::Url {
+            // A pasted URL may carry a password: keep no undo copies of it.
+            f.input.set_max_histories(0);
             f.input.set_placeholder_text(format!(
                 "optional: {}://user@host/db",
                 kind.url_schemes()[0]
@@ -845,15 +866,16 @@ fn move_focus(state: &mut State, delta: isize) {
 }
 
 fn scrub_url_field(form: &mut FormState) {
-    let text = form.text(FieldId::Url);
-    if text.trim().is_empty() {
-        return;
-    }
+    use zeroize::Zeroize;
+    let mut text = form.text(FieldId::Url);
     if let Ok((spec, Some(_))) = ConnSpec::from_url(&text) {
         if let Some(f) = form.field_mut(FieldId::Url) {
+            wipe_input(&mut f.input);
             f.input = text_input(&spec.to_url());
+            f.input.set_max_histories(0);
         }
     }
+    text.zeroize();
 }
 
 fn form_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
@@ -888,7 +910,7 @@ fn form_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             form.clear_password = !form.clear_password;
             if form.clear_password {
                 if let Some(f) = form.field_mut(FieldId::Conn(Field::Password)) {
-                    f.input = password_input();
+                    reset_secret(&mut f.input);
                 }
             }
         }
@@ -954,7 +976,13 @@ fn form_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     }
     let changed = form
         .field_mut(id)
-        .map(|f| f.input.input(key))
+        .map(|f| {
+            let changed = f.input.input(key);
+            if f.holds_secret() {
+                forget_yank(&mut f.input);
+            }
+            changed
+        })
         .unwrap_or(false);
     if changed {
         field_changed(state, id);
@@ -988,11 +1016,13 @@ fn field_changed(state: &mut State, id: FieldId) {
 fn apply_url(state: &mut State) {
     let no_color = state.no_color;
     let Some(form) = &mut state.form else { return };
-    let text = form.text(FieldId::Url);
+    let mut text = form.text(FieldId::Url);
     if text.trim().is_empty() {
         return;
     }
-    let Ok((spec, password)) = ConnSpec::from_url(&text) else {
+    let parsed = ConnSpec::from_url(&text);
+    zeroize::Zeroize::zeroize(&mut text);
+    let Ok((spec, password)) = parsed else {
         return;
     };
     if spec.kind != form.kind {
@@ -1021,7 +1051,7 @@ fn apply_url(state: &mut State) {
     if let Some(pw) = password {
         use secrecy::ExposeSecret;
         if let Some(ff) = form.field_mut(FieldId::Conn(Field::Password)) {
-            ff.input = password_input();
+            reset_secret(&mut ff.input);
             ff.input.insert_str(pw.expose_secret());
         }
         form.clear_password = false;
@@ -1031,13 +1061,15 @@ fn apply_url(state: &mut State) {
 
 fn on_paste(state: &mut State, text: &str) -> Vec<Effect> {
     let one_line: String = text.chars().filter(|c| *c != '\n' && *c != '\r').collect();
+    // The pasted text may be a secret: wipe our copy whatever happens to it.
+    let one_line = zeroize::Zeroizing::new(one_line);
     if let Some(p) = &mut state.unlock {
         let t = if p.focus_confirm {
             &mut p.confirm
         } else {
             &mut p.input
         };
-        t.insert_str(&one_line);
+        t.insert_str(one_line.as_str());
         return vec![];
     }
     match state.screen {
@@ -1276,7 +1308,8 @@ fn unlock_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             vec![]
         }
         KeyCode::Enter => {
-            let pass = p.input.lines().join("");
+            // Zeroizing until it moves into a SecretString (which wipes itself).
+            let pass = zeroize::Zeroizing::new(p.input.lines().join(""));
             if pass.is_empty() {
                 p.error = Some("Type the passphrase first".into());
                 return vec![];
@@ -1286,28 +1319,30 @@ fn unlock_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                     p.focus_confirm = true;
                     return vec![];
                 }
-                if p.confirm.lines().join("") != pass {
+                let confirm = zeroize::Zeroizing::new(p.confirm.lines().join(""));
+                if *confirm != *pass {
                     p.error = Some("The two passphrases differ: type them again".into());
-                    p.input = password_input();
-                    p.confirm = password_input();
+                    reset_secret(&mut p.input);
+                    reset_secret(&mut p.confirm);
                     p.focus_confirm = false;
                     return vec![];
                 }
             }
+            let pass = SecretString::from(pass.as_str());
             if p.connection.is_some() {
                 // A connection password goes straight to the pending operation.
                 let pending = p.pending.clone();
                 state.unlock = None;
-                return resume_with(state, pending, Some(SecretString::from(pass)));
+                return resume_with(state, pending, Some(pass));
             }
             p.busy = true;
             p.error = None;
             let create = p.create;
             // Clear the inputs at once: the secret now lives only in the effect.
-            p.input = password_input();
-            p.confirm = password_input();
+            reset_secret(&mut p.input);
+            reset_secret(&mut p.confirm);
             vec![Effect::Unlock {
-                passphrase: SecretString::from(pass),
+                passphrase: pass,
                 create,
             }]
         }
@@ -1323,6 +1358,7 @@ fn unlock_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 &mut p.input
             };
             t.input(key);
+            forget_yank(t);
             vec![]
         }
     }
