@@ -228,7 +228,21 @@ pub struct TestArgs {
 #[derive(Debug, Subcommand)]
 pub enum VaultCommand {
     /// Create the vault (asks a new passphrase, or VARLOR_PASSPHRASE_FILE).
-    Init,
+    Init {
+        /// Also let this SSH (or age) public key unlock the vault, e.g.
+        /// ~/.ssh/id_ed25519.pub; then `--identity ~/.ssh/id_ed25519`
+        /// unlocks without the passphrase. Repeatable.
+        #[arg(long, value_name = "FILE.pub")]
+        ssh_recipient: Vec<PathBuf>,
+    },
+    /// Let another public key unlock the vault: an SSH key (ssh-ed25519 or
+    /// ssh-rsa, e.g. ~/.ssh/id_ed25519.pub) or an age key (age1…). Every
+    /// stored secret is re-encrypted to it; needs the vault unlocked.
+    AddRecipient {
+        /// The public key file.
+        #[arg(value_name = "FILE.pub")]
+        file: PathBuf,
+    },
     /// New identity and passphrase; re-encrypts every secret.
     Rotate {
         /// Read the new passphrase from this file (else VARLOR_NEW_PASSPHRASE_FILE, else a prompt).

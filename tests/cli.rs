@@ -945,6 +945,134 @@ fn import_where_cannot_write() {
     r.code_is(0);
 }
 
+/// An unencrypted ed25519 key pair made by ssh-keygen (None, with a notice,
+/// when ssh-keygen is missing; a failure under CI=true).
+fn ssh_key(dir: &Path, name: &str) -> Option<(PathBuf, PathBuf)> {
+    let key = dir.join(name);
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "varlor-test", "-f"])
+        .arg(&key)
+        .output();
+    match made {
+        Ok(o) if o.status.success() => Some((key.clone(), key.with_extension("pub"))),
+        Ok(o) => panic!("ssh-keygen failed: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(_) => {
+            common::skip("ssh-keygen is not installed: SSH recipient test not run");
+            None
+        }
+    }
+}
+
+/// `test NAME` with only `--identity` to unlock (no passphrase file).
+fn test_with_identity(h: &Home, name: &str, identity: &Path) -> Run {
+    Run::from(
+        h.cmd(&["test", name, "--identity", identity.to_str().unwrap()])
+            .env_remove("VARLOR_PASSPHRASE_FILE")
+            .write_stdin("")
+            .output()
+            .expect("run varlor"),
+    )
+}
+
+fn add_closed_pg(h: &Home, name: &str, port: &str) {
+    h.run_stdin(
+        &[
+            "add",
+            name,
+            "--kind",
+            "postgres",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            port,
+            "--user",
+            "u",
+            "--password-stdin",
+        ],
+        "s3cret-for-ssh\n",
+    )
+    .code_is(0);
+}
+
+#[test]
+fn an_ssh_key_unlocks_the_vault() {
+    let h = Home::new();
+    let dir = h.home.parent().unwrap().to_path_buf();
+    let Some((key, public)) = ssh_key(&dir, "id_ed25519") else {
+        return;
+    };
+    let Some((other, _)) = ssh_key(&dir, "other") else {
+        return;
+    };
+    // A private key is not a recipient: usage error, no vault made.
+    let r = h.run(&["vault", "init", "--ssh-recipient", key.to_str().unwrap()]);
+    r.code_is(2);
+    assert!(r.err.contains("private key"), "{}", r.err);
+    assert!(!r.all().contains("OPENSSH PRIVATE"), "{}", r.all());
+    assert_eq!(
+        h.run(&["vault", "status", "--json"]).json()["initialised"],
+        false
+    );
+
+    let r = h.run(&["vault", "init", "--ssh-recipient", public.to_str().unwrap()]);
+    r.code_is(0);
+    assert!(r.out.contains("ssh-ed25519"), "{}", r.out);
+    let port = closed_port().to_string();
+    add_closed_pg(&h, "gone", &port);
+
+    // The secret decrypts with the SSH key alone: the test gets as far as
+    // connecting (refused), not stopped at the vault.
+    let r = test_with_identity(&h, "gone", &key);
+    r.code_is(1);
+    assert!(r.out.contains("Connection refused"), "{}", r.all());
+    // Another key cannot: stopped at unlocking, never connecting.
+    let r = test_with_identity(&h, "gone", &other);
+    r.code_is(1);
+    assert!(!r.all().contains("Connection refused"), "{}", r.all());
+
+    // With a real server, the decrypted password is the right one.
+    if let Some(s) = pg() {
+        add_server(&h, "pg", "postgres", &s, &s.password).code_is(0);
+        let r = test_with_identity(&h, "pg", &key);
+        r.code_is(0);
+        assert!(r.out.starts_with("✓ PostgreSQL "), "{}", r.all());
+    }
+}
+
+#[test]
+fn add_recipient_re_encrypts_existing_secrets() {
+    let h = Home::new();
+    let dir = h.home.parent().unwrap().to_path_buf();
+    let Some((key, public)) = ssh_key(&dir, "id_ed25519") else {
+        return;
+    };
+    let port = closed_port().to_string();
+    // Adding a connection with a password makes the vault (passphrase file).
+    add_closed_pg(&h, "gone", &port);
+    let r = test_with_identity(&h, "gone", &key);
+    r.code_is(1);
+    assert!(
+        !r.all().contains("Connection refused"),
+        "not yet a recipient: {}",
+        r.all()
+    );
+
+    let r = h.run(&["vault", "add-recipient", public.to_str().unwrap()]);
+    r.code_is(0);
+    assert!(r.out.contains("1 secret re-encrypted"), "{}", r.out);
+    let r = test_with_identity(&h, "gone", &key);
+    r.code_is(1);
+    assert!(r.out.contains("Connection refused"), "{}", r.all());
+    // Still readable with the passphrase.
+    let r = h.run(&["test", "gone"]);
+    assert!(r.out.contains("Connection refused"), "{}", r.all());
+
+    let junk = h.write("junk.pub", "hello\n");
+    let r = h.run(&["vault", "add-recipient", junk.to_str().unwrap()]);
+    r.code_is(2);
+    assert!(r.err.contains("not a public key"), "{}", r.err);
+}
+
 // ------------------------------------------------------------------ real servers
 
 #[test]
