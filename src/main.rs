@@ -1,3 +1,97 @@
-fn main() {
-    std::process::exit(0)
+//! The `varlor` binary: parse the command line, set up logging and the panic
+//! hook, run a subcommand or the TUI. Nothing else lives here.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use varlor::cli::Cli;
+use varlor::commands::{self, CliError, EXIT_FAILED, EXIT_USAGE};
+use varlor::config::Config;
+use varlor::store::Paths;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    install_panic_hook();
+    setup_logging(&cli);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return report(CliError::failed(format!("cannot start the runtime: {e}"))),
+    };
+    let result = runtime.block_on(async move {
+        if cli.command.is_none() {
+            run_tui(cli).await
+        } else {
+            commands::run(cli).await
+        }
+    });
+    // Drop pending work (e.g. a cancelled connect) without waiting for it.
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(e),
+    }
+}
+
+async fn run_tui(cli: Cli) -> Result<(), CliError> {
+    let profile = varlor::profile::Profile::open(&cli.profile)
+        .map_err(|e| CliError::failed(format!("cannot open profile '{}': {e}", cli.profile)))?;
+    tracing::info!(profile = %cli.profile, "starting the TUI");
+    varlor::app::run(profile)
+        .await
+        .map_err(|e| CliError::failed(format!("terminal error: {e}")))
+}
+
+/// "error: <message>" and an optional hint on stderr; the exit code.
+fn report(e: CliError) -> ExitCode {
+    if !e.message.is_empty() {
+        eprintln!("error: {}", e.message);
+        if let Some(h) = &e.hint {
+            eprintln!("hint: {h}");
+        }
+    }
+    tracing::info!(code = e.code, "exit with error");
+    let code = if e.code == EXIT_USAGE {
+        EXIT_USAGE
+    } else {
+        e.code.clamp(1, 255)
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(EXIT_FAILED as u8))
+}
+
+/// Logging never stops the program: a broken log dir is a warning.
+fn setup_logging(cli: &Cli) {
+    let Ok(paths) = Paths::resolve(&cli.profile) else {
+        return; // Profile::open reports the same problem properly.
+    };
+    let level = Config::load(&paths.config_file())
+        .map(|c| c.log_level)
+        .unwrap_or_else(|_| "info".into());
+    if let Err(e) = varlor::logging::init(&paths.log_dir(), &level, cli.verbose) {
+        eprintln!("warning: logging disabled: {e}");
+    }
+}
+
+/// Restores the terminal before the panic message is printed, so a crash in
+/// the TUI never leaves the shell in raw mode on the alternate screen.
+fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::io::stdout().is_terminal() {
+            let _ = crossterm::terminal::disable_raw_mode();
+            let _ = crossterm::execute!(
+                std::io::stdout(),
+                crossterm::terminal::LeaveAlternateScreen,
+                crossterm::event::DisableMouseCapture,
+                crossterm::cursor::Show
+            );
+        }
+        tracing::error!("panic: {info}");
+        default(info);
+    }));
 }

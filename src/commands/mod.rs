@@ -1,1 +1,515 @@
-//! commands
+//! The subcommands: one file per group. Shared here: the error type that
+//! carries an exit code, output helpers (colour, aligned tables) and how
+//! secrets are had (prompt, stdin, VARLOR_PASSPHRASE_FILE).
+
+pub mod audit;
+pub mod browse;
+pub mod connections;
+pub mod doctor;
+pub mod import;
+pub mod table_arg;
+pub mod test;
+pub mod vault;
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use unicode_width::UnicodeWidthStr;
+
+use crate::cli::{Cli, Command};
+use crate::connectors::{ConnError, SessionOptions};
+use crate::profile::{Profile, ProfileError};
+use crate::store::{CatalogError, VaultError};
+
+/// Exit code for a failed operation (test failed, server refused…).
+pub const EXIT_FAILED: i32 = 1;
+/// Exit code for bad input (unknown kind, port out of range, duplicate name…).
+pub const EXIT_USAGE: i32 = 2;
+
+/// An error for a person: one line, a hint, and the exit code.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: i32,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl CliError {
+    pub fn usage(message: impl Into<String>) -> Self {
+        CliError {
+            code: EXIT_USAGE,
+            message: message.into(),
+            hint: None,
+        }
+    }
+    pub fn failed(message: impl Into<String>) -> Self {
+        CliError {
+            code: EXIT_FAILED,
+            message: message.into(),
+            hint: None,
+        }
+    }
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        let h = hint.into();
+        if !h.is_empty() {
+            self.hint = Some(h);
+        }
+        self
+    }
+    /// An error already printed (e.g. a failed test result): only the code.
+    pub fn silent(code: i32) -> Self {
+        CliError {
+            code,
+            message: String::new(),
+            hint: None,
+        }
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<ProfileError> for CliError {
+    fn from(e: ProfileError) -> Self {
+        match &e {
+            ProfileError::Spec(s) => CliError::usage(s.to_string()),
+            ProfileError::Catalog(CatalogError::Duplicate(_)) => CliError::usage(e.to_string())
+                .hint("choose another name, or `varlor edit` the existing one"),
+            ProfileError::Catalog(CatalogError::NotFound(_)) => {
+                CliError::usage(e.to_string()).hint("`varlor list` shows the saved connections")
+            }
+            ProfileError::Paths(_) => CliError::usage(e.to_string()),
+            ProfileError::Locked => CliError::failed(e.to_string()).hint(UNLOCK_HINT),
+            ProfileError::Vault(VaultError::NotInitialised) => CliError::failed(e.to_string()),
+            ProfileError::PasswordNeeded => CliError::failed(e.to_string())
+                .hint("pass --password-stdin, or run on a terminal to be asked"),
+            ProfileError::LockoutGuard(_) => CliError::failed(e.to_string())
+                .hint("check the password first (`varlor edit`), then pass --force to test anyway"),
+            _ => CliError::failed(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::connectors::SpecError> for CliError {
+    fn from(e: crate::connectors::SpecError) -> Self {
+        CliError::usage(e.to_string())
+    }
+}
+
+impl From<ConnError> for CliError {
+    fn from(e: ConnError) -> Self {
+        CliError::failed(e.to_string()).hint(e.kind.hint())
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        CliError::failed(e.to_string())
+    }
+}
+
+pub const UNLOCK_HINT: &str =
+    "set VARLOR_PASSPHRASE_FILE=FILE or pass --identity FILE, or run on a terminal to be asked";
+
+/// What every command gets besides its own arguments.
+pub struct Ctx {
+    pub profile: String,
+    pub identity: Option<PathBuf>,
+    pub verbose: bool,
+}
+
+impl Ctx {
+    pub fn open(&self) -> Result<Profile, CliError> {
+        Profile::open(&self.profile).map_err(|e| match e {
+            // A broken config or catalog is not the user's command line.
+            ProfileError::Paths(p) => CliError::usage(p.to_string()),
+            other => CliError::failed(format!("cannot open profile '{}': {other}", self.profile)),
+        })
+    }
+
+    pub fn session_options(&self, profile: &Profile) -> SessionOptions {
+        SessionOptions {
+            statement_timeout: std::time::Duration::from_secs(
+                profile.config.statement_timeout_secs.max(1),
+            ),
+            read_only: true,
+        }
+    }
+}
+
+/// Runs a subcommand; Ok(()) is exit 0.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let ctx = Ctx {
+        profile: cli.profile,
+        identity: cli.identity,
+        verbose: cli.verbose,
+    };
+    let Some(command) = cli.command else {
+        return Err(CliError::usage("no subcommand"));
+    };
+    match command {
+        Command::List { json } => connections::list(&ctx, json),
+        Command::Add(a) => connections::add(&ctx, a),
+        Command::Edit(a) => connections::edit(&ctx, a),
+        Command::Rm { name, yes } => connections::remove(&ctx, &name, yes),
+        Command::Test(a) => test::run(&ctx, a).await,
+        Command::Vault { command } => vault::run(&ctx, command),
+        Command::Doctor { json } => doctor::run(&ctx, json),
+        Command::Audit { since, prune, json } => audit::run(&ctx, since.as_deref(), prune, json),
+        Command::Tables { name, json, all } => browse::tables(&ctx, &name, json, all).await,
+        Command::Describe { name, table, json } => {
+            browse::describe(&ctx, &name, &table, json).await
+        }
+        Command::Preview {
+            name,
+            table,
+            limit,
+            json,
+            csv,
+        } => browse::preview(&ctx, &name, &table, limit, json, csv).await,
+        Command::Count { name, table, json } => browse::count(&ctx, &name, &table, json).await,
+        Command::Import(a) => import::run(&ctx, a).await,
+    }
+}
+
+// ---------------------------------------------------------------- terminal
+
+/// Whether a person is at the keyboard (prompts are allowed).
+pub fn interactive() -> bool {
+    std::io::stdin().is_terminal()
+}
+
+/// Colour only on a terminal and never with NO_COLOR (https://no-color.org).
+pub fn colour_stdout() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+#[derive(Clone, Copy)]
+pub enum Style {
+    Green,
+    Red,
+    Yellow,
+    Dim,
+    Bold,
+}
+
+pub fn paint(on: bool, style: Style, text: &str) -> String {
+    if !on {
+        return text.to_string();
+    }
+    let code = match style {
+        Style::Green => "32",
+        Style::Red => "31",
+        Style::Yellow => "33",
+        Style::Dim => "2",
+        Style::Bold => "1",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+/// Prints rows as aligned columns (unicode display width; ANSI codes in
+/// cells are not counted). The last column is not padded.
+pub fn print_table(header: &[&str], rows: &[Vec<String>], colour: bool) {
+    let mut out = std::io::stdout().lock();
+    let _ = write_table(&mut out, header, rows, colour);
+}
+
+pub fn write_table(
+    out: &mut dyn Write,
+    header: &[&str],
+    rows: &[Vec<String>],
+    colour: bool,
+) -> std::io::Result<()> {
+    let n = header.len();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate().take(n) {
+            widths[i] = widths[i].max(visible_width(c));
+        }
+    }
+    let line = |cells: Vec<String>| -> String {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i > 0 {
+                s.push_str("  ");
+            }
+            s.push_str(c);
+            if i + 1 < cells.len() {
+                s.push_str(&" ".repeat(widths[i].saturating_sub(visible_width(c))));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let head: Vec<String> = header
+        .iter()
+        .map(|h| paint(colour, Style::Bold, h))
+        .collect();
+    writeln!(out, "{}", line(head))?;
+    for r in rows {
+        writeln!(out, "{}", line(r.clone()))?;
+    }
+    Ok(())
+}
+
+/// Display width without ANSI escape sequences.
+pub fn visible_width(s: &str) -> usize {
+    let mut plain = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for d in chars.by_ref() {
+                if d == 'm' {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain.width()
+}
+
+/// Truncates to `max` display columns with an ellipsis.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.width() <= max {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut w = 0;
+    for c in s.chars() {
+        let cw = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if w + cw + 1 > max {
+            break;
+        }
+        out.push(c);
+        w += cw;
+    }
+    out.push('…');
+    out
+}
+
+pub fn print_json(value: &serde_json::Value) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::failed(format!("cannot encode JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// "3 min ago" / "2 h ago" / "5 d ago" for list columns.
+pub fn ago(at: i64) -> String {
+    let d = now_unix() - at;
+    match d {
+        i64::MIN..=4 => "just now".into(),
+        5..=59 => format!("{d} s ago"),
+        60..=3599 => format!("{} min ago", d / 60),
+        3600..=86_399 => format!("{} h ago", d / 3600),
+        _ => format!("{} d ago", d / 86_400),
+    }
+}
+
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// "2026-11-23 23:48:49 UTC".
+pub fn format_time(at: i64) -> String {
+    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|t| t.format(&fmt).ok())
+        .map(|s| format!("{s} UTC"))
+        .unwrap_or_else(|| at.to_string())
+}
+
+// ---------------------------------------------------------------- secrets
+
+/// Reads one line from stdin as a secret (newline stripped).
+pub fn read_stdin_secret() -> Result<SecretString, CliError> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| CliError::failed(format!("cannot read stdin: {e}")))?;
+    strip_newline(&mut line);
+    Ok(SecretString::from(line))
+}
+
+fn strip_newline(s: &mut String) {
+    while s.ends_with('\n') || s.ends_with('\r') {
+        s.pop();
+    }
+}
+
+/// A masked prompt on the terminal.
+pub fn prompt_secret(prompt: &str) -> Result<SecretString, CliError> {
+    rpassword::prompt_password(prompt)
+        .map(SecretString::from)
+        .map_err(|e| CliError::failed(format!("cannot read from the terminal: {e}")))
+}
+
+/// Reads a passphrase file (first line, newline stripped).
+pub fn read_passphrase_file(path: &Path) -> Result<SecretString, CliError> {
+    let mut text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::usage(format!(
+            "cannot read passphrase file {}: {e}",
+            path.display()
+        ))
+    })?;
+    if let Some(pos) = text.find('\n') {
+        text.truncate(pos);
+    }
+    strip_newline(&mut text);
+    if text.is_empty() {
+        return Err(CliError::usage(format!(
+            "passphrase file {} is empty",
+            path.display()
+        )));
+    }
+    Ok(SecretString::from(text))
+}
+
+/// A new passphrase: from `file`, else `env_var`'s file, else asked twice on a terminal.
+pub fn new_passphrase(file: Option<&Path>, env_var: &str) -> Result<SecretString, CliError> {
+    use secrecy::ExposeSecret;
+    if let Some(f) = file {
+        return read_passphrase_file(f);
+    }
+    if let Some(f) = std::env::var_os(env_var).filter(|v| !v.is_empty()) {
+        return read_passphrase_file(Path::new(&f));
+    }
+    if !interactive() {
+        return Err(
+            CliError::usage("a new vault passphrase is needed").hint(format!(
+                "set {env_var}=FILE, or run on a terminal to be asked"
+            )),
+        );
+    }
+    for _ in 0..3 {
+        let a = prompt_secret("New vault passphrase: ")?;
+        if a.expose_secret().chars().count() < 8 {
+            eprintln!("The passphrase needs at least 8 characters.");
+            continue;
+        }
+        let b = prompt_secret("Repeat the passphrase: ")?;
+        if a.expose_secret() == b.expose_secret() {
+            return Ok(a);
+        }
+        eprintln!("The passphrases differ; try again.");
+    }
+    Err(CliError::failed("no passphrase set"))
+}
+
+/// Unlocks the vault: `--identity`, VARLOR_PASSPHRASE_FILE, else a masked
+/// prompt on a terminal (3 tries), else a clear error.
+pub fn ensure_unlocked(profile: &mut Profile, ctx: &Ctx) -> Result<(), CliError> {
+    if profile.is_unlocked() {
+        return Ok(());
+    }
+    if !profile.vault_initialised() {
+        return Err(CliError::failed("the vault is not initialised")
+            .hint("run `varlor vault init`, or add a connection with a password"));
+    }
+    let from_env = profile
+        .unlock_from_env(ctx.identity.as_deref())
+        .map_err(|e| {
+            let hint = if ctx.identity.is_some() {
+                "check the file given with --identity"
+            } else {
+                "check the file named by VARLOR_PASSPHRASE_FILE"
+            };
+            CliError::from(e).hint(hint)
+        })?;
+    if from_env {
+        tracing::info!(profile = %ctx.profile, "vault unlocked non-interactively");
+        return Ok(());
+    }
+    if !interactive() {
+        return Err(CliError::failed("the vault is locked").hint(UNLOCK_HINT));
+    }
+    let mut last = None;
+    for _ in 0..3 {
+        let p = prompt_secret(&format!("Vault passphrase (profile {}): ", ctx.profile))?;
+        match profile.unlock(&p) {
+            Ok(()) => return Ok(()),
+            Err(ProfileError::Vault(VaultError::WrongPassphrase)) => {
+                eprintln!("Wrong passphrase.");
+                last = Some(ProfileError::Vault(VaultError::WrongPassphrase));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(last
+        .map(CliError::from)
+        .unwrap_or_else(|| CliError::failed("vault locked")))
+}
+
+/// Creates the vault when a secret is about to be saved and none exists.
+pub fn ensure_vault(profile: &mut Profile) -> Result<(), CliError> {
+    if profile.vault_initialised() {
+        return Ok(());
+    }
+    let passphrase = new_passphrase(None, "VARLOR_PASSPHRASE_FILE").map_err(|e| {
+        CliError {
+            code: e.code,
+            message: format!("no vault yet: {}", e.message),
+            hint: Some(
+                "set VARLOR_PASSPHRASE_FILE=FILE (or run `varlor vault init` on a terminal) to create it"
+                    .into(),
+            ),
+        }
+    })?;
+    profile.init_vault(&passphrase)?;
+    eprintln!("Vault created for profile '{}'.", profile.paths.profile);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_columns_align_by_display_width() {
+        let mut out = Vec::new();
+        write_table(
+            &mut out,
+            &["A", "B"],
+            &[
+                vec!["ü✓".into(), "x".into()],
+                vec!["long text".into(), "y".into()],
+            ],
+            false,
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[1], "ü✓         x");
+        assert_eq!(lines[2], "long text  y");
+    }
+
+    #[test]
+    fn ansi_is_not_counted() {
+        assert_eq!(visible_width(&paint(true, Style::Red, "abc")), 3);
+    }
+
+    #[test]
+    fn truncation_respects_width() {
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(truncate("abc", 4), "abc");
+    }
+
+    #[test]
+    fn cli_errors_keep_exit_codes() {
+        let e: CliError = ProfileError::Catalog(CatalogError::Duplicate("x".into())).into();
+        assert_eq!(e.code, EXIT_USAGE);
+        let e: CliError = ProfileError::LockoutGuard(3).into();
+        assert_eq!(e.code, EXIT_FAILED);
+        assert!(e.hint.unwrap().contains("--force"));
+    }
+}

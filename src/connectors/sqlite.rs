@@ -1,48 +1,661 @@
 //! SQLite files through rusqlite (bundled); also the built-in demo.
+//!
+//! The file is always opened read-only (`SQLITE_OPEN_READ_ONLY` plus
+//! `PRAGMA query_only`). rusqlite is blocking, so every call runs in
+//! `spawn_blocking` on the one pooled connection. A call whose future is
+//! dropped, or that outlives the statement timeout, is stopped with the
+//! connection's interrupt handle.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, ErrorCode, InterruptHandle, OpenFlags};
 
+use super::ident::{self, Dialect};
 use super::{
-    ConnError, ConnSpec, Connector, RowSet, RowSink, ServerInfo, SessionOptions, StreamOptions,
-    TableInfo, TableRef,
+    Cell, ColumnInfo, ColumnMeta, ConnError, ConnSpec, Connector, ErrorKind, RowSet, RowSink,
+    ServerInfo, SessionOptions, StreamOptions, TableInfo, TableKind, TableRef,
 };
+
+/// Rows in flight between the blocking reader and the async sink.
+const STREAM_BUFFER: usize = 256;
 
 pub struct SqliteConnector {
     spec: ConnSpec,
-
     opts: SessionOptions,
+    /// The pooled connection and its interrupt handle (set together).
+    session: Arc<Mutex<Option<Connection>>>,
+    interrupt: Arc<Mutex<Option<InterruptHandle>>>,
+}
+
+/// How a running call ends early: the flags the blocking side reads and the
+/// handle that stops a statement in flight.
+struct Stopper {
+    interrupt: Arc<Mutex<Option<InterruptHandle>>>,
+    cancelled: Arc<AtomicBool>,
+    timed_out: Arc<AtomicBool>,
+    done: Arc<AtomicBool>,
+}
+
+impl Stopper {
+    /// Interrupts until the blocking call reports done: an interrupt that
+    /// lands between two statements is a no-op, so one is not enough.
+    fn stop(&self) {
+        let interrupt = self.interrupt.clone();
+        let done = self.done.clone();
+        let nag = move || {
+            let until = Instant::now() + Duration::from_secs(10);
+            while !done.load(Ordering::SeqCst) && Instant::now() < until {
+                if let Ok(h) = interrupt.lock() {
+                    if let Some(h) = h.as_ref() {
+                        h.interrupt();
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        // A plain thread: this also runs from Drop, outside any runtime.
+        let _ = std::thread::Builder::new()
+            .name("sqlite-interrupt".into())
+            .spawn(nag);
+    }
+}
+
+impl Drop for Stopper {
+    fn drop(&mut self) {
+        if !self.done.load(Ordering::SeqCst) {
+            self.cancelled.store(true, Ordering::SeqCst);
+            self.stop();
+        }
+    }
+}
+
+/// What the blocking side of a call sees.
+#[derive(Clone)]
+struct Flags {
+    cancelled: Arc<AtomicBool>,
+    timed_out: Arc<AtomicBool>,
+}
+
+impl Flags {
+    fn check(&self) -> Result<(), ConnError> {
+        if self.timed_out.load(Ordering::SeqCst) {
+            Err(timeout_error())
+        } else if self.cancelled.load(Ordering::SeqCst) {
+            Err(ConnError::new(ErrorKind::Cancelled, "cancelled"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// An interrupted statement is a timeout or a cancel, whichever stopped it.
+    fn map(&self, e: rusqlite::Error) -> ConnError {
+        if let rusqlite::Error::SqliteFailure(f, _) = &e {
+            if f.code == ErrorCode::OperationInterrupted {
+                return self
+                    .check()
+                    .err()
+                    .unwrap_or_else(|| ConnError::new(ErrorKind::Cancelled, "interrupted"));
+            }
+        }
+        map_error(e)
+    }
+}
+
+fn timeout_error() -> ConnError {
+    ConnError::new(
+        ErrorKind::StatementTimeout,
+        "interrupted after the statement timeout",
+    )
+}
+
+fn map_error(e: rusqlite::Error) -> ConnError {
+    let text = e.to_string();
+    let kind = match &e {
+        rusqlite::Error::SqliteFailure(f, msg) => match f.code {
+            ErrorCode::NotADatabase => ErrorKind::Config,
+            ErrorCode::CannotOpen => ErrorKind::DatabaseNotFound,
+            ErrorCode::PermissionDenied => ErrorKind::PermissionDenied,
+            ErrorCode::ReadOnly => ErrorKind::ReadOnly,
+            ErrorCode::OperationInterrupted => ErrorKind::Cancelled,
+            _ if msg
+                .as_deref()
+                .is_some_and(|m| m.starts_with("no such table")) =>
+            {
+                ErrorKind::NotFound
+            }
+            _ if msg
+                .as_deref()
+                .is_some_and(|m| m.contains("readonly") || m.contains("read-only")) =>
+            {
+                ErrorKind::ReadOnly
+            }
+            _ => ErrorKind::Other,
+        },
+        _ => ErrorKind::Other,
+    };
+    ConnError::new(kind, text)
+}
+
+/// Opens the file read-only and proves it is a database.
+fn open(path: &Path) -> Result<Connection, ConnError> {
+    let shown = path.display();
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ConnError::new(
+                ErrorKind::DatabaseNotFound,
+                format!("path: no such file: {shown}"),
+            ));
+        }
+        Err(e) => {
+            return Err(ConnError::new(
+                super::error::classify_io(&e),
+                format!("path: {shown}: {e}"),
+            ));
+        }
+        Ok(m) if m.is_dir() => {
+            return Err(ConnError::new(
+                ErrorKind::Config,
+                format!("path: {shown} is a directory, not an SQLite file"),
+            ));
+        }
+        Ok(_) => {}
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| map_error(e).with_prefix(&format!("path: {shown}: ")))?;
+    let checked = (|| {
+        conn.pragma_update(None, "query_only", true)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+    })();
+    match checked {
+        Ok(_) => Ok(conn),
+        Err(rusqlite::Error::SqliteFailure(f, _)) if f.code == ErrorCode::NotADatabase => {
+            Err(ConnError::new(
+                ErrorKind::Config,
+                format!("path: {shown} is not an SQLite database"),
+            ))
+        }
+        Err(e) => Err(map_error(e).with_prefix(&format!("path: {shown}: "))),
+    }
+}
+
+trait Prefix {
+    fn with_prefix(self, p: &str) -> Self;
+}
+
+impl Prefix for ConnError {
+    fn with_prefix(mut self, p: &str) -> Self {
+        self.detail = format!("{p}{}", self.detail);
+        self
+    }
+}
+
+fn cell(v: ValueRef<'_>) -> Cell {
+    match v {
+        ValueRef::Null => Cell::Null,
+        ValueRef::Integer(i) => Cell::Int(i),
+        ValueRef::Real(f) => Cell::Float(f),
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(s) => Cell::Text(s.to_string()),
+            // Not UTF-8 despite the storage class: keep the bytes.
+            Err(_) => Cell::Bytes(t.to_vec()),
+        },
+        ValueRef::Blob(b) => Cell::Bytes(b.to_vec()),
+    }
+}
+
+fn select_sql(table: &TableRef, filter: Option<&str>, limit: Option<u64>) -> String {
+    let mut sql = format!("SELECT * FROM {}", ident::qualified(Dialect::Ansi, table));
+    if let Some(f) = filter {
+        sql.push_str(" WHERE (");
+        sql.push_str(f);
+        sql.push(')');
+    }
+    if let Some(n) = limit {
+        sql.push_str(&format!(" LIMIT {n}"));
+    }
+    sql
+}
+
+/// Column names of the statement with the declared types of the table
+/// (rusqlite's decltype API needs a feature this build does not enable;
+/// `SELECT *` names are the table's own column names).
+fn column_metas(
+    conn: &Connection,
+    stmt: &rusqlite::Statement<'_>,
+    table: &TableRef,
+) -> Vec<ColumnMeta> {
+    let mut declared = std::collections::HashMap::new();
+    let pragma = format!(
+        "PRAGMA table_info({})",
+        ident::quote(Dialect::Ansi, &table.name)
+    );
+    if let Ok(mut p) = conn.prepare(&pragma) {
+        if let Ok(rows) = p.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+            ))
+        }) {
+            declared.extend(rows.flatten());
+        }
+    }
+    stmt.column_names()
+        .into_iter()
+        .map(|name| ColumnMeta {
+            name: name.to_string(),
+            type_name: declared.get(name).cloned().unwrap_or_default(),
+        })
+        .collect()
 }
 
 impl SqliteConnector {
     pub fn new(spec: ConnSpec, opts: SessionOptions) -> Self {
-        SqliteConnector { spec, opts }
+        SqliteConnector {
+            spec,
+            opts,
+            session: Arc::new(Mutex::new(None)),
+            interrupt: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    fn path(&self) -> Result<PathBuf, ConnError> {
+        let p = self.spec.database.trim();
+        if p.is_empty() {
+            return Err(ConnError::new(
+                ErrorKind::Config,
+                "path: a database file is required",
+            ));
+        }
+        Ok(PathBuf::from(p))
+    }
+
+    /// Runs `f` on the pooled connection in a blocking thread, under the
+    /// statement timeout; dropping the returned future interrupts it.
+    async fn run<T, F>(&self, f: F) -> Result<T, ConnError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &Flags) -> Result<T, ConnError> + Send + 'static,
+    {
+        let path = self.path()?;
+        let session = self.session.clone();
+        let interrupt = self.interrupt.clone();
+        let stopper = Stopper {
+            interrupt: self.interrupt.clone(),
+            cancelled: Arc::new(AtomicBool::new(false)),
+            timed_out: Arc::new(AtomicBool::new(false)),
+            done: Arc::new(AtomicBool::new(false)),
+        };
+        let flags = Flags {
+            cancelled: stopper.cancelled.clone(),
+            timed_out: stopper.timed_out.clone(),
+        };
+        let done = stopper.done.clone();
+        let mut task = tokio::task::spawn_blocking(move || {
+            let result = (|| {
+                let mut slot = session
+                    .lock()
+                    .map_err(|_| ConnError::new(ErrorKind::Other, "session lock poisoned"))?;
+                flags.check()?;
+                if slot.is_none() {
+                    let conn = open(&path)?;
+                    if let Ok(mut h) = interrupt.lock() {
+                        *h = Some(conn.get_interrupt_handle());
+                    }
+                    *slot = Some(conn);
+                }
+                let conn = slot
+                    .as_ref()
+                    .ok_or_else(|| ConnError::new(ErrorKind::Other, "no session"))?;
+                f(conn, &flags)
+            })();
+            done.store(true, Ordering::SeqCst);
+            result
+        });
+        let timeout = self.opts.statement_timeout;
+        let joined = if timeout.is_zero() {
+            (&mut task).await
+        } else {
+            match tokio::time::timeout(timeout, &mut task).await {
+                Ok(j) => j,
+                Err(_) => {
+                    stopper.timed_out.store(true, Ordering::SeqCst);
+                    stopper.stop();
+                    (&mut task).await
+                }
+            }
+        };
+        stopper.done.store(true, Ordering::SeqCst);
+        match joined {
+            Ok(r) => r,
+            Err(e) => Err(ConnError::new(
+                ErrorKind::Other,
+                format!("sqlite worker failed: {e}"),
+            )),
+        }
     }
 }
 
 #[async_trait]
 impl Connector for SqliteConnector {
     async fn test(&self) -> Result<ServerInfo, ConnError> {
-        todo!()
+        let path = self.path()?;
+        let start = Instant::now();
+        let version = tokio::task::spawn_blocking(move || {
+            let conn = open(&path)?;
+            conn.query_row("SELECT sqlite_version()", [], |r| r.get::<_, String>(0))
+                .map_err(map_error)
+        })
+        .await
+        .map_err(|e| ConnError::new(ErrorKind::Other, format!("sqlite worker failed: {e}")))??;
+        Ok(ServerInfo {
+            version: format!("SQLite {version}"),
+            latency: start.elapsed(),
+            tls: false,
+        })
     }
+
     async fn list_tables(&self) -> Result<Vec<TableRef>, ConnError> {
-        todo!()
+        self.run(|conn, flags| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT name, type FROM sqlite_master \
+                     WHERE type IN ('table', 'view') ORDER BY name",
+                )
+                .map_err(|e| flags.map(e))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(|e| flags.map(e))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (name, kind) = row.map_err(|e| flags.map(e))?;
+                out.push(TableRef {
+                    schema: None,
+                    system: name.starts_with("sqlite_"),
+                    name,
+                    kind: if kind == "view" {
+                        TableKind::View
+                    } else {
+                        TableKind::Table
+                    },
+                    estimated_rows: None,
+                });
+            }
+            Ok(out)
+        })
+        .await
     }
-    async fn describe(&self, _table: &TableRef) -> Result<TableInfo, ConnError> {
-        todo!()
+
+    async fn describe(&self, table: &TableRef) -> Result<TableInfo, ConnError> {
+        let table = table.clone();
+        self.run(move |conn, flags| {
+            let q = ident::quote(Dialect::Ansi, &table.name);
+            // (name, type, notnull, default, pk position)
+            type Col = (String, String, bool, Option<String>, i64);
+            let table_info = |quoted: &str| -> Result<Vec<Col>, ConnError> {
+                let mut stmt = conn
+                    .prepare(&format!("PRAGMA table_info({quoted})"))
+                    .map_err(|e| flags.map(e))?;
+                let rows = stmt
+                    .query_map([], |r| {
+                        Ok((
+                            r.get::<_, String>(1)?,
+                            r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                            r.get::<_, i64>(3)? != 0,
+                            r.get::<_, Option<String>>(4)?,
+                            r.get::<_, i64>(5)?,
+                        ))
+                    })
+                    .map_err(|e| flags.map(e))?;
+                rows.collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| flags.map(e))
+            };
+            let cols = table_info(&q)?;
+            if cols.is_empty() {
+                return Err(ConnError::new(
+                    ErrorKind::NotFound,
+                    format!("no such table: {}", table.name),
+                ));
+            }
+            // (from, parent table, parent column or NULL = parent's key)
+            let mut stmt = conn
+                .prepare(&format!("PRAGMA foreign_key_list({q})"))
+                .map_err(|e| flags.map(e))?;
+            let fks = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                    ))
+                })
+                .map_err(|e| flags.map(e))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| flags.map(e))?;
+            let mut columns: Vec<ColumnInfo> = cols
+                .into_iter()
+                .map(|(name, data_type, notnull, default, pk)| ColumnInfo {
+                    name,
+                    data_type,
+                    nullable: !notnull && pk == 0,
+                    default,
+                    primary_key: pk > 0,
+                    references: None,
+                })
+                .collect();
+            for (seq, parent, from, to) in fks {
+                let to = match to {
+                    Some(t) => t,
+                    None => {
+                        // References the parent's primary key, column `seq`.
+                        let mut pk: Vec<(i64, String)> =
+                            table_info(&ident::quote(Dialect::Ansi, &parent))?
+                                .into_iter()
+                                .filter(|c| c.4 > 0)
+                                .map(|c| (c.4, c.0))
+                                .collect();
+                        pk.sort();
+                        usize::try_from(seq)
+                            .ok()
+                            .and_then(|i| pk.get(i))
+                            .map(|c| c.1.clone())
+                            .unwrap_or_default()
+                    }
+                };
+                if let Some(c) = columns.iter_mut().find(|c| c.name == from) {
+                    c.references.get_or_insert(format!("{parent}({to})"));
+                }
+            }
+            Ok(TableInfo {
+                table,
+                columns,
+                estimated_rows: None,
+            })
+        })
+        .await
     }
-    async fn count_rows(&self, _table: &TableRef) -> Result<u64, ConnError> {
-        todo!()
+
+    async fn count_rows(&self, table: &TableRef) -> Result<u64, ConnError> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM {}",
+            ident::qualified(Dialect::Ansi, table)
+        );
+        self.run(move |conn, flags| {
+            let n: i64 = conn
+                .query_row(&sql, [], |r| r.get(0))
+                .map_err(|e| flags.map(e))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
     }
-    async fn preview(&self, _table: &TableRef, _limit: usize) -> Result<RowSet, ConnError> {
-        todo!()
+
+    async fn preview(&self, table: &TableRef, limit: usize) -> Result<RowSet, ConnError> {
+        let sql = select_sql(table, None, Some(limit as u64));
+        let t = table.clone();
+        let start = Instant::now();
+        let mut set = self
+            .run(move |conn, flags| {
+                let mut stmt = conn.prepare(&sql).map_err(|e| flags.map(e))?;
+                let columns = column_metas(conn, &stmt, &t);
+                let width = columns.len();
+                let mut rows = Vec::new();
+                let mut q = stmt.query([]).map_err(|e| flags.map(e))?;
+                while let Some(r) = q.next().map_err(|e| flags.map(e))? {
+                    let mut row = Vec::with_capacity(width);
+                    for i in 0..width {
+                        row.push(cell(r.get_ref(i).map_err(|e| flags.map(e))?));
+                    }
+                    rows.push(row);
+                }
+                Ok(RowSet {
+                    columns,
+                    rows,
+                    elapsed: Duration::ZERO,
+                })
+            })
+            .await?;
+        set.elapsed = start.elapsed();
+        Ok(set)
     }
+
     async fn stream_rows(
         &self,
-        _table: &TableRef,
-        _opts: &StreamOptions,
-        _sink: &mut dyn RowSink,
+        table: &TableRef,
+        opts: &StreamOptions,
+        sink: &mut dyn RowSink,
     ) -> Result<u64, ConnError> {
-        todo!()
+        let filter = opts
+            .filter
+            .as_deref()
+            .map(str::trim)
+            .filter(|f| !f.is_empty());
+        if filter.is_some() && !self.opts.read_only {
+            return Err(ConnError::new(
+                ErrorKind::Config,
+                "filter: a filter only runs in a read-only session",
+            ));
+        }
+        let sql = select_sql(table, filter, opts.limit);
+        let has_filter = filter.is_some();
+        let t = table.clone();
+        enum Msg {
+            Columns(Vec<ColumnMeta>),
+            Row(Vec<Cell>),
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(STREAM_BUFFER);
+        let reader = self.run(move |conn, flags| {
+            // rusqlite refuses a second statement after the first, so a
+            // filter cannot smuggle one in; query_only refuses writes anyway.
+            let mut stmt = conn.prepare(&sql).map_err(|e| {
+                let err = flags.map(e);
+                if has_filter {
+                    err.with_prefix("filter: ")
+                } else {
+                    err
+                }
+            })?;
+            let width = stmt.column_count();
+            if tx
+                .blocking_send(Msg::Columns(column_metas(conn, &stmt, &t)))
+                .is_err()
+            {
+                return Ok(());
+            }
+            let mut q = stmt.query([]).map_err(|e| flags.map(e))?;
+            while let Some(r) = q.next().map_err(|e| flags.map(e))? {
+                let mut row = Vec::with_capacity(width);
+                for i in 0..width {
+                    row.push(cell(r.get_ref(i).map_err(|e| flags.map(e))?));
+                }
+                // The receiver is gone when the sink failed: stop reading.
+                if tx.blocking_send(Msg::Row(row)).is_err() {
+                    return Ok(());
+                }
+            }
+            Ok(())
+        });
+        let consume = async {
+            let mut n = 0u64;
+            while let Some(msg) = rx.recv().await {
+                match msg {
+                    Msg::Columns(c) => sink.columns(&c)?,
+                    Msg::Row(r) => {
+                        sink.row(r)?;
+                        n += 1;
+                    }
+                }
+            }
+            Ok::<_, ConnError>(n)
+        };
+        tokio::pin!(reader);
+        tokio::pin!(consume);
+        // Both sides run together; a sink error drops the reader (and its
+        // receiver), which interrupts the query.
+        let mut reader_result = None;
+        loop {
+            tokio::select! {
+                r = &mut reader, if reader_result.is_none() => reader_result = Some(r),
+                c = &mut consume => {
+                    let n = c?;
+                    return match reader_result {
+                        Some(r) => r.map(|_| n),
+                        None => reader.await.map(|_| n),
+                    };
+                }
+            }
+        }
     }
-    async fn reset(&self) {}
+
+    async fn reset(&self) {
+        let session = self.session.clone();
+        let interrupt = self.interrupt.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Ok(mut h) = interrupt.lock() {
+                *h = None;
+            }
+            if let Ok(mut s) = session.lock() {
+                *s = None;
+            }
+        })
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn select_quotes_hostile_names() {
+        let t = TableRef {
+            schema: None,
+            name: "quote\"d".into(),
+            kind: TableKind::Table,
+            estimated_rows: None,
+            system: false,
+        };
+        assert_eq!(
+            select_sql(&t, Some("a = 1"), Some(5)),
+            "SELECT * FROM \"quote\"\"d\" WHERE (a = 1) LIMIT 5"
+        );
+    }
+
+    #[test]
+    fn storage_classes_become_cells() {
+        assert_eq!(cell(ValueRef::Integer(7)), Cell::Int(7));
+        assert_eq!(cell(ValueRef::Real(0.5)), Cell::Float(0.5));
+        assert_eq!(cell(ValueRef::Text(b"x")), Cell::Text("x".into()));
+        assert_eq!(cell(ValueRef::Text(&[0xff])), Cell::Bytes(vec![0xff]));
+        assert_eq!(cell(ValueRef::Blob(&[1, 2])), Cell::Bytes(vec![1, 2]));
+        assert_eq!(cell(ValueRef::Null), Cell::Null);
+    }
 }

@@ -1,0 +1,344 @@
+//! `tables`, `describe`, `preview`, `count`: the table browser's twins.
+//! Sessions are read-only with the configured statement timeout; Ctrl-C
+//! cancels (dropping the future cancels the server query too).
+//!
+//! JSON shapes:
+//!
+//! - `tables --json`: `[{ "schema": "public"|null, "name": "orders",
+//!   "display_name": "public.orders", "kind": "table"|"view"|"materialized_view"|"foreign_table",
+//!   "estimated_rows": 5000|null, "system": false }]`
+//! - `describe --json`: `{ "table": <as above>, "estimated_rows": 5000|null,
+//!   "columns": [{ "name", "data_type", "nullable", "default", "primary_key", "references" }] }`
+//! - `preview --json`: `{ "table": "public.orders", "columns": [{ "name", "type" }],
+//!   "rows": [[1, "text", null, true, 1.5, "\\x0a0b"]] }` — exact text for
+//!   numerics/timestamps/json, bytes as `\x` hex text, NULL as null.
+//! - `preview --csv`: RFC 4180, a header row, NULL as an empty field, bytes as `\x` hex.
+//! - `count --json`: `{ "table": "public.orders", "rows": 5000 }`.
+
+use std::future::Future;
+
+use secrecy::SecretString;
+use serde_json::json;
+
+use super::table_arg::{find, Lookup};
+use super::{
+    colour_stdout, ensure_unlocked, interactive, paint, print_json, print_table, prompt_secret,
+    truncate, CliError, Ctx, Style,
+};
+use crate::connectors::{
+    connector_for, Cell, ConnError, Connector, ErrorKind, PasswordSource, TableRef,
+};
+use crate::profile::Profile;
+
+/// Width a preview cell is cut to in the human grid.
+const CELL_WIDTH: usize = 40;
+
+/// Unlocks and resolves the password of `name`, and builds its connector.
+pub async fn open_connector(
+    ctx: &Ctx,
+    profile: &mut Profile,
+    name: &str,
+) -> Result<Box<dyn Connector>, CliError> {
+    let conn = profile.get(name)?;
+    if profile.needs_unlock(&conn) {
+        ensure_unlocked(profile, ctx)?;
+    }
+    let prompted: Option<SecretString> = match conn.password_source {
+        PasswordSource::Prompt if interactive() => Some(prompt_secret(&format!(
+            "Password for {}: ",
+            conn.spec.summary()
+        ))?),
+        PasswordSource::Prompt => {
+            return Err(
+                CliError::failed(format!("'{name}' asks for its password every time"))
+                    .hint("run on a terminal to be asked"),
+            )
+        }
+        _ => None,
+    };
+    let password = profile.resolve_password(&conn, prompted)?;
+    tracing::info!(connection = %name, kind = conn.spec.kind.id(), "browsing session");
+    connector_for(&conn.spec, password, ctx.session_options(profile)).map_err(|e| conn_err(ctx, e))
+}
+
+/// The short message and hint; the sanitized detail with -v.
+pub fn conn_err(ctx: &Ctx, e: ConnError) -> CliError {
+    let msg = if ctx.verbose && !e.detail.is_empty() {
+        e.full()
+    } else {
+        e.kind.message().to_string()
+    };
+    CliError::failed(msg).hint(e.kind.hint())
+}
+
+/// Runs a connector call; Ctrl-C cancels it.
+async fn cancellable<T>(
+    ctx: &Ctx,
+    fut: impl Future<Output = Result<T, ConnError>>,
+) -> Result<T, CliError> {
+    let r = tokio::select! {
+        r = fut => r,
+        _ = tokio::signal::ctrl_c() => Err(ConnError::new(ErrorKind::Cancelled, "interrupted")),
+    };
+    r.map_err(|e| conn_err(ctx, e))
+}
+
+async fn resolve_table(
+    ctx: &Ctx,
+    connector: &dyn Connector,
+    name: &str,
+    text: &str,
+) -> Result<TableRef, CliError> {
+    let tables = cancellable(ctx, connector.list_tables()).await?;
+    match find(&tables, text) {
+        Lookup::Found(t) => Ok(t.clone()),
+        Lookup::NotFound => Err(CliError::usage(format!(
+            "table: no table or view '{text}' in '{name}'"
+        ))
+        .hint(format!("`varlor tables {name} --all` lists them; quote parts with dots or spaces: '\"schema\".\"Weird Name\"'"))),
+        Lookup::Ambiguous(hits) => Err(CliError::usage(format!(
+            "table: '{text}' is ambiguous: {}",
+            hits.iter()
+                .map(|t| t.display_name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .hint("name the schema, e.g. schema.table")),
+    }
+}
+
+fn table_json(t: &TableRef) -> serde_json::Value {
+    json!({
+        "schema": t.schema,
+        "name": t.name,
+        "display_name": t.display_name(),
+        "kind": t.kind,
+        "estimated_rows": t.estimated_rows,
+        "system": t.system,
+    })
+}
+
+fn rows_label(n: Option<i64>) -> String {
+    match n {
+        Some(n) if n >= 0 => format!("~{}", group_digits(n as u64)),
+        _ => "?".into(),
+    }
+}
+
+pub fn group_digits(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub async fn tables(ctx: &Ctx, name: &str, json: bool, all: bool) -> Result<(), CliError> {
+    let mut profile = ctx.open()?;
+    let connector = open_connector(ctx, &mut profile, name).await?;
+    let mut list = cancellable(ctx, connector.list_tables()).await?;
+    list.retain(|t| all || !t.system);
+    list.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+    if json {
+        return print_json(&serde_json::Value::Array(
+            list.iter().map(table_json).collect(),
+        ));
+    }
+    if list.is_empty() {
+        println!("No tables.");
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|t| {
+            vec![
+                t.schema.clone().unwrap_or_default(),
+                t.name.clone(),
+                t.kind.label().to_string(),
+                rows_label(t.estimated_rows),
+            ]
+        })
+        .collect();
+    print_table(
+        &["SCHEMA", "NAME", "KIND", "EST. ROWS"],
+        &rows,
+        colour_stdout(),
+    );
+    Ok(())
+}
+
+pub async fn describe(ctx: &Ctx, name: &str, table: &str, json: bool) -> Result<(), CliError> {
+    let mut profile = ctx.open()?;
+    let connector = open_connector(ctx, &mut profile, name).await?;
+    let t = resolve_table(ctx, connector.as_ref(), name, table).await?;
+    let info = cancellable(ctx, connector.describe(&t)).await?;
+    if json {
+        return print_json(&json!({
+            "table": table_json(&info.table),
+            "estimated_rows": info.estimated_rows,
+            "columns": info.columns,
+        }));
+    }
+    println!(
+        "{} ({}, {} rows)",
+        info.table.display_name(),
+        info.table.kind.label(),
+        rows_label(info.estimated_rows)
+    );
+    let rows: Vec<Vec<String>> = info
+        .columns
+        .iter()
+        .map(|c| {
+            let mut key = Vec::new();
+            if c.primary_key {
+                key.push("PK".to_string());
+            }
+            if let Some(r) = &c.references {
+                key.push(format!("→ {r}"));
+            }
+            vec![
+                c.name.clone(),
+                c.data_type.clone(),
+                if c.nullable { "yes" } else { "no" }.to_string(),
+                truncate(c.default.as_deref().unwrap_or(""), 30),
+                key.join(" "),
+            ]
+        })
+        .collect();
+    print_table(
+        &["COLUMN", "TYPE", "NULL", "DEFAULT", "KEY"],
+        &rows,
+        colour_stdout(),
+    );
+    Ok(())
+}
+
+pub async fn preview(
+    ctx: &Ctx,
+    name: &str,
+    table: &str,
+    limit: Option<usize>,
+    json: bool,
+    csv: bool,
+) -> Result<(), CliError> {
+    let mut profile = ctx.open()?;
+    let limit = limit.unwrap_or(profile.config.preview_rows);
+    if limit == 0 || limit > 10_000 {
+        return Err(CliError::usage("limit: must be between 1 and 10000"));
+    }
+    let connector = open_connector(ctx, &mut profile, name).await?;
+    let t = resolve_table(ctx, connector.as_ref(), name, table).await?;
+    let rs = cancellable(ctx, connector.preview(&t, limit)).await?;
+    if json {
+        return print_json(&json!({
+            "table": t.display_name(),
+            "columns": rs.columns.iter().map(|c| json!({"name": c.name, "type": c.type_name})).collect::<Vec<_>>(),
+            "rows": rs.rows,
+        }));
+    }
+    if csv {
+        let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+        let fail = |e: csv::Error| CliError::failed(format!("cannot write CSV: {e}"));
+        w.write_record(rs.columns.iter().map(|c| c.name.as_str()))
+            .map_err(fail)?;
+        for row in &rs.rows {
+            w.write_record(row.iter().map(|c| match c {
+                Cell::Null => String::new(),
+                other => other.display_full(),
+            }))
+            .map_err(fail)?;
+        }
+        w.flush()?;
+        return Ok(());
+    }
+    let colour = colour_stdout();
+    let header: Vec<&str> = rs.columns.iter().map(|c| c.name.as_str()).collect();
+    let rows: Vec<Vec<String>> = rs
+        .rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| match c {
+                    Cell::Null => paint(colour, Style::Dim, "NULL"),
+                    other => truncate(&one_line(&other.display()), CELL_WIDTH),
+                })
+                .collect()
+        })
+        .collect();
+    print_table(&header, &rows, colour);
+    println!(
+        "{} row{} of {} ({} ms)",
+        rs.rows.len(),
+        if rs.rows.len() == 1 { "" } else { "s" },
+        t.display_name(),
+        rs.elapsed.as_millis()
+    );
+    Ok(())
+}
+
+/// Control characters would break the grid.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c == '\n' {
+                '↵'
+            } else if c.is_control() {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+trait FullText {
+    fn display_full(&self) -> String;
+}
+
+impl FullText for Cell {
+    /// Like `display`, but bytes in full (CSV must not lose data).
+    fn display_full(&self) -> String {
+        match self {
+            Cell::Bytes(b) => {
+                let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                format!("\\x{hex}")
+            }
+            other => other.display(),
+        }
+    }
+}
+
+pub async fn count(ctx: &Ctx, name: &str, table: &str, json: bool) -> Result<(), CliError> {
+    let mut profile = ctx.open()?;
+    let connector = open_connector(ctx, &mut profile, name).await?;
+    let t = resolve_table(ctx, connector.as_ref(), name, table).await?;
+    let n = cancellable(ctx, connector.count_rows(&t)).await?;
+    if json {
+        return print_json(&json!({ "table": t.display_name(), "rows": n }));
+    }
+    println!("{} rows in {}", group_digits(n), t.display_name());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_are_grouped() {
+        assert_eq!(group_digits(0), "0");
+        assert_eq!(group_digits(999), "999");
+        assert_eq!(group_digits(1000), "1,000");
+        assert_eq!(group_digits(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn bytes_are_kept_whole_for_csv() {
+        let c = Cell::Bytes(vec![0; 20]);
+        assert_eq!(c.display_full().len(), 2 + 40);
+    }
+}

@@ -1,0 +1,499 @@
+//! `list`, `add`, `edit`, `rm`.
+//!
+//! `varlor list --json` prints an array, one object per connection, ordered by name:
+//!
+//! ```json
+//! { "name": "demo", "kind": "sqlite", "engine": "SQLite",
+//!   "host": "", "port": null, "database": "/…/demo.sqlite", "user": "",
+//!   "tls": "prefer", "ca_file": null, "connect_timeout_secs": 30,
+//!   "environment": "none", "password_source": "none", "has_secret": false,
+//!   "summary": "/…/demo.sqlite", "url": "sqlite:///…/demo.sqlite",
+//!   "created_at": 1763940000, "updated_at": 1763940000, "auth_failures": 0,
+//!   "last_test": null | { "at": 1763940000, "ok": true, "status": "ok",
+//!                         "error": null, "latency_ms": 3,
+//!                         "server_version": "SQLite 3.46.0", "tls": false } }
+//! ```
+//!
+//! Times are Unix seconds. Never a password, ciphertext or password command.
+
+use std::io::{BufRead, Write};
+
+use secrecy::SecretString;
+use serde_json::json;
+
+use super::{
+    ago, colour_stdout, ensure_vault, interactive, paint, print_json, print_table, prompt_secret,
+    read_stdin_secret, CliError, Ctx, Style,
+};
+use crate::cli::{AddArgs, EditArgs, PasswordArgs, SpecArgs};
+use crate::config::Config;
+use crate::connectors::{ConnSpec, Environment, Kind, PasswordSource, SpecError, TlsMode};
+use crate::store::{NewConnection, SavedConnection};
+
+pub fn list(ctx: &Ctx, json: bool) -> Result<(), CliError> {
+    let profile = ctx.open()?;
+    let conns = profile.list()?;
+    if json {
+        return print_json(&serde_json::Value::Array(
+            conns.iter().map(connection_json).collect(),
+        ));
+    }
+    if conns.is_empty() {
+        println!("No connections. Add one with `varlor add NAME --url postgres://user@host/db`.");
+        return Ok(());
+    }
+    let colour = colour_stdout();
+    let rows: Vec<Vec<String>> = conns
+        .iter()
+        .map(|c| {
+            let env = match c.environment {
+                Environment::None => String::new(),
+                Environment::Production => paint(colour, Style::Red, "production"),
+                Environment::Staging => paint(colour, Style::Yellow, "staging"),
+                Environment::Development => paint(colour, Style::Green, "development"),
+            };
+            let (status, when) = match &c.last_test {
+                None => (paint(colour, Style::Dim, "never"), String::new()),
+                Some(t) if t.ok => (
+                    paint(
+                        colour,
+                        Style::Green,
+                        &match t.latency_ms {
+                            Some(ms) => format!("✓ {ms} ms"),
+                            None => "✓".into(),
+                        },
+                    ),
+                    ago(t.at),
+                ),
+                Some(t) => (
+                    paint(colour, Style::Red, &format!("✗ {}", t.status)),
+                    ago(t.at),
+                ),
+            };
+            vec![
+                c.name.clone(),
+                c.spec.kind.display_name().to_string(),
+                super::truncate(&c.spec.summary(), 48),
+                env,
+                status,
+                when,
+            ]
+        })
+        .collect();
+    print_table(
+        &["NAME", "ENGINE", "TARGET", "ENV", "LAST TEST", "WHEN"],
+        &rows,
+        colour,
+    );
+    Ok(())
+}
+
+/// The documented JSON of one connection (see the module docs).
+pub fn connection_json(c: &SavedConnection) -> serde_json::Value {
+    json!({
+        "name": c.name,
+        "kind": c.spec.kind.id(),
+        "engine": c.spec.kind.display_name(),
+        "host": c.spec.host,
+        "port": c.spec.port,
+        "database": c.spec.database,
+        "user": c.spec.user,
+        "tls": c.spec.tls.id(),
+        "ca_file": c.spec.ca_file.as_ref().map(|p| p.display().to_string()),
+        "connect_timeout_secs": c.spec.connect_timeout_secs,
+        "environment": c.environment.id(),
+        "password_source": c.password_source.id(),
+        "has_secret": c.has_secret,
+        "summary": c.spec.summary(),
+        "url": c.spec.to_url(),
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+        "auth_failures": c.auth_failures,
+        "last_test": c.last_test.as_ref().map(|t| json!({
+            "at": t.at,
+            "ok": t.ok,
+            "status": t.status,
+            "error": t.error,
+            "latency_ms": t.latency_ms,
+            "server_version": t.server_version,
+            "tls": t.tls,
+        })),
+    })
+}
+
+/// Connection names: shown in lists and typed on command lines.
+fn check_name(name: &str) -> Result<(), CliError> {
+    let n = name.trim();
+    if n.is_empty() {
+        return Err(CliError::usage("name: a name is required"));
+    }
+    if n != name || name.chars().any(|c| c.is_control()) || name.chars().count() > 64 {
+        return Err(CliError::usage(
+            "name: use up to 64 characters, without control characters or surrounding spaces",
+        ));
+    }
+    if name.contains("://") {
+        return Err(CliError::usage("name: a name cannot look like a URL"));
+    }
+    Ok(())
+}
+
+fn field(e: SpecError) -> CliError {
+    CliError::usage(e.to_string())
+}
+
+/// Builds a spec from the flags, over `base` when editing. A password found
+/// in a URL is returned separately so it can go to the vault.
+pub fn build_spec(
+    a: &SpecArgs,
+    base: Option<&ConnSpec>,
+    config: &Config,
+) -> Result<(ConnSpec, Option<SecretString>), CliError> {
+    let (mut spec, url_password) = if let Some(url) = &a.url {
+        let (mut spec, pw) = ConnSpec::from_url(url).map_err(field)?;
+        if a.timeout.is_none() && !url.contains("onnect_timeout") {
+            spec.connect_timeout_secs = config.connect_timeout_secs;
+        }
+        (spec, pw)
+    } else {
+        let kind = match &a.kind {
+            Some(k) => Some(Kind::parse(k).ok_or_else(|| {
+                CliError::usage(format!(
+                    "kind: unknown kind '{k}' (expected one of {})",
+                    Kind::ALL.map(|k| k.id()).join(", ")
+                ))
+            })?),
+            None => None,
+        };
+        let spec = match (base, kind) {
+            (Some(b), Some(k)) if k != b.kind => {
+                let mut s = b.clone();
+                s.kind = k;
+                if s.port.is_none() || s.port == b.kind.default_port() {
+                    s.port = k.default_port();
+                }
+                if k == Kind::Sqlite {
+                    s.host.clear();
+                    s.port = None;
+                }
+                s
+            }
+            (Some(b), _) => b.clone(),
+            (None, Some(k)) => {
+                let mut s = ConnSpec::new(k);
+                if a.timeout.is_none() {
+                    s.connect_timeout_secs = config.connect_timeout_secs;
+                }
+                s
+            }
+            (None, None) => {
+                return Err(CliError::usage(
+                    "kind: required (pass --kind KIND with the fields, or --url URL)",
+                ))
+            }
+        };
+        (spec, None)
+    };
+    if let Some(h) = &a.host {
+        spec.host = h.trim().to_string();
+    }
+    if let Some(p) = &a.port {
+        spec.port = Some(ConnSpec::parse_port(p).map_err(field)?);
+    }
+    if let Some(d) = &a.database {
+        spec.database = d.clone();
+    }
+    if let Some(u) = &a.user {
+        spec.user = u.clone();
+    }
+    if let Some(t) = &a.tls {
+        spec.tls = TlsMode::parse(t).ok_or_else(|| {
+            CliError::usage(format!(
+                "tls: unknown mode '{t}' (expected one of {})",
+                TlsMode::ALL.map(|m| m.id()).join(", ")
+            ))
+        })?;
+    }
+    if let Some(f) = &a.ca_file {
+        if !f.is_file() {
+            return Err(CliError::usage(format!(
+                "ca_file: {} is not a readable file",
+                f.display()
+            )));
+        }
+        spec.ca_file = Some(std::path::absolute(f).unwrap_or_else(|_| f.clone()));
+    }
+    if let Some(t) = a.timeout {
+        spec.connect_timeout_secs = t;
+    }
+    if spec.kind == Kind::Sqlite && !spec.database.is_empty() {
+        // Relative paths would break as soon as the working directory changes.
+        let p = std::path::Path::new(&spec.database);
+        if let Ok(abs) = std::path::absolute(p) {
+            spec.database = abs.display().to_string();
+        }
+    }
+    spec.validate().map_err(field)?;
+    Ok((spec, url_password))
+}
+
+fn parse_env(text: Option<&str>, default: Environment) -> Result<Environment, CliError> {
+    match text {
+        None => Ok(default),
+        Some(t) => Environment::parse(t).ok_or_else(|| {
+            CliError::usage(format!(
+                "env: unknown environment '{t}' (expected production, staging, development or none)"
+            ))
+        }),
+    }
+}
+
+/// The source chosen by flags, if any.
+fn source_from_flags(p: &PasswordArgs) -> Result<Option<PasswordSource>, CliError> {
+    Ok(if p.ask_password_every_time {
+        Some(PasswordSource::Prompt)
+    } else if let Some(cmd) = &p.password_command {
+        if cmd.trim().is_empty() {
+            return Err(CliError::usage("password_command: the command is empty"));
+        }
+        Some(PasswordSource::Command(cmd.clone()))
+    } else if p.no_password {
+        Some(PasswordSource::None)
+    } else if p.password_stdin {
+        Some(PasswordSource::Vault)
+    } else {
+        None
+    })
+}
+
+pub fn add(ctx: &Ctx, a: AddArgs) -> Result<(), CliError> {
+    check_name(&a.name)?;
+    let mut profile = ctx.open()?;
+    // Check everything before asking for anything, so bad input changes nothing.
+    if profile.get(&a.name).is_ok() {
+        return Err(CliError::usage(format!(
+            "name: a connection named '{}' already exists",
+            a.name
+        ))
+        .hint("choose another name, or `varlor edit` the existing one"));
+    }
+    let (spec, url_password) = build_spec(&a.spec, None, &profile.config)?;
+    let environment = parse_env(a.spec.env.as_deref(), Environment::None)?;
+    let flagged = source_from_flags(&a.password)?;
+    let source = match flagged {
+        Some(s) => s,
+        None if spec.kind == Kind::Sqlite => PasswordSource::None,
+        None => PasswordSource::Vault,
+    };
+    if url_password.is_some() && (a.password.password_stdin || source != PasswordSource::Vault) {
+        return Err(CliError::usage(
+            "password: the URL carries a password; drop it from the URL or drop the password option",
+        ));
+    }
+    let password = if source != PasswordSource::Vault {
+        None
+    } else if url_password.is_some() {
+        url_password.clone()
+    } else if a.password.password_stdin {
+        Some(read_stdin_secret()?)
+    } else if interactive() {
+        let p = prompt_secret(&format!(
+            "Password for {} (empty for none): ",
+            spec.summary()
+        ))?;
+        use secrecy::ExposeSecret;
+        (!p.expose_secret().is_empty()).then_some(p)
+    } else {
+        None
+    };
+    if password.is_some() {
+        ensure_vault(&mut profile)?;
+    }
+    let saved = profile.add(
+        NewConnection {
+            name: a.name.clone(),
+            spec,
+            environment,
+            password_source: source,
+        },
+        password,
+    )?;
+    tracing::info!(connection = %saved.name, kind = saved.spec.kind.id(), "connection added");
+    println!(
+        "Saved '{}' ({}, {}).",
+        saved.name,
+        saved.spec.kind.display_name(),
+        saved.spec.summary()
+    );
+    if url_password.is_some() {
+        println!(
+            "The password from the URL was moved into the vault; the URL is stored without it."
+        );
+    }
+    if saved.password_source == PasswordSource::Vault
+        && !saved.has_secret
+        && saved.spec.kind != Kind::Sqlite
+    {
+        eprintln!(
+            "note: no password stored; set one with `varlor edit {} --password-stdin`",
+            saved.name
+        );
+    }
+    if let Err(why) = saved.spec.kind.availability() {
+        eprintln!("note: {why}; the connection is saved for later.");
+    }
+    Ok(())
+}
+
+pub fn edit(ctx: &Ctx, a: EditArgs) -> Result<(), CliError> {
+    let mut profile = ctx.open()?;
+    let old = profile.get(&a.name)?;
+    let new_name = a.rename.clone().unwrap_or_else(|| old.name.clone());
+    check_name(&new_name)?;
+    if new_name != old.name && profile.get(&new_name).is_ok() {
+        return Err(CliError::usage(format!(
+            "rename: a connection named '{new_name}' already exists"
+        )));
+    }
+    let (spec, url_password) = build_spec(&a.spec, Some(&old.spec), &profile.config)?;
+    let environment = parse_env(a.spec.env.as_deref(), old.environment)?;
+    let flagged = source_from_flags(&a.password)?;
+    if url_password.is_some() && flagged.is_some() {
+        return Err(CliError::usage(
+            "password: the URL carries a password; drop it from the URL or drop the password option",
+        ));
+    }
+    let source = match flagged {
+        Some(s) => s,
+        None if url_password.is_some() || a.password_prompt => PasswordSource::Vault,
+        None => old.password_source.clone(),
+    };
+    let password: Option<Option<SecretString>> = if a.clear_password {
+        Some(None)
+    } else if a.password.password_stdin {
+        Some(Some(read_stdin_secret()?))
+    } else if let Some(p) = url_password.clone() {
+        Some(Some(p))
+    } else if a.password_prompt {
+        if !interactive() {
+            return Err(CliError::usage(
+                "password_prompt: needs a terminal; use --password-stdin",
+            ));
+        }
+        Some(Some(prompt_secret(&format!(
+            "New password for {}: ",
+            spec.summary()
+        ))?))
+    } else if source != PasswordSource::Vault {
+        // Prompt/command/none never keep a stored secret.
+        old.has_secret.then_some(None)
+    } else {
+        None
+    };
+    if matches!(password, Some(Some(_))) {
+        ensure_vault(&mut profile)?;
+    }
+    let saved = profile.edit(
+        &a.name,
+        NewConnection {
+            name: new_name,
+            spec,
+            environment,
+            password_source: source,
+        },
+        password,
+    )?;
+    tracing::info!(connection = %saved.name, "connection edited");
+    println!(
+        "Updated '{}' ({}, {}).",
+        saved.name,
+        saved.spec.kind.display_name(),
+        saved.spec.summary()
+    );
+    Ok(())
+}
+
+pub fn remove(ctx: &Ctx, name: &str, yes: bool) -> Result<(), CliError> {
+    let mut profile = ctx.open()?;
+    let conn = profile.get(name)?;
+    if !yes {
+        if !interactive() {
+            return Err(CliError::usage("rm: confirmation needed").hint("pass --yes"));
+        }
+        eprint!(
+            "Remove '{}' ({}) and its stored password? [y/N] ",
+            conn.name,
+            conn.spec.summary()
+        );
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            println!("Kept '{}'.", conn.name);
+            return Ok(());
+        }
+    }
+    profile.remove(name)?;
+    tracing::info!(connection = %name, "connection removed");
+    println!("Removed '{name}'.");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> SpecArgs {
+        SpecArgs::default()
+    }
+
+    #[test]
+    fn port_errors_name_the_field() {
+        let mut a = args();
+        a.kind = Some("postgres".into());
+        a.user = Some("u".into());
+        for bad in ["0", "70000", "x"] {
+            a.port = Some(bad.into());
+            let e = build_spec(&a, None, &Config::default()).unwrap_err();
+            assert_eq!(e.code, super::super::EXIT_USAGE);
+            assert!(e.message.starts_with("port:"), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn unknown_kind_names_the_field() {
+        let mut a = args();
+        a.kind = Some("foodb".into());
+        let e = build_spec(&a, None, &Config::default()).unwrap_err();
+        assert!(e.message.starts_with("kind:"), "{}", e.message);
+    }
+
+    #[test]
+    fn url_password_is_split_out() {
+        use secrecy::ExposeSecret;
+        let mut a = args();
+        a.url = Some("postgres://bob:s3cr%40t@db:6543/shop".into());
+        let (spec, pw) = build_spec(&a, None, &Config::default()).unwrap();
+        assert_eq!(pw.unwrap().expose_secret(), "s3cr@t");
+        assert!(!serde_json::to_string(&spec).unwrap().contains("s3cr"));
+    }
+
+    #[test]
+    fn editing_keeps_unspecified_fields() {
+        let (base, _) = ConnSpec::from_url("postgres://bob@db:6543/shop").unwrap();
+        let mut a = args();
+        a.database = Some("other".into());
+        let (spec, _) = build_spec(&a, Some(&base), &Config::default()).unwrap();
+        assert_eq!(spec.host, "db");
+        assert_eq!(spec.port, Some(6543));
+        assert_eq!(spec.database, "other");
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(check_name("prod-db").is_ok());
+        assert!(check_name(" x").is_err());
+        assert!(check_name("").is_err());
+        assert!(check_name("a\nb").is_err());
+    }
+}

@@ -1,0 +1,204 @@
+//! `varlor test NAME|URL`.
+//!
+//! `--json` prints one object:
+//!
+//! ```json
+//! { "target": "demo", "saved": true, "kind": "sqlite", "ok": true,
+//!   "server_version": "SQLite 3.46.0", "latency_ms": 3, "tls": false,
+//!   "error": null | { "kind": "invalid_credentials", "message": "Invalid credentials",
+//!                     "hint": "Check the user name and password.", "detail": "…sanitized…" } }
+//! ```
+//!
+//! Exit 0 when the test succeeded, 1 when it failed.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use super::{
+    colour_stdout, ensure_unlocked, interactive, paint, print_json, prompt_secret,
+    read_stdin_secret, CliError, Ctx, Style, EXIT_FAILED,
+};
+use crate::cli::TestArgs;
+use crate::connectors::{
+    connector_for, error::sanitize, ConnError, ConnSpec, ErrorKind, Kind, PasswordSource,
+    ServerInfo,
+};
+use crate::profile::{Profile, ProfileError};
+
+pub async fn run(ctx: &Ctx, a: TestArgs) -> Result<(), CliError> {
+    let mut profile = ctx.open()?;
+    let looks_like_url = a.target.contains("://") || a.target.starts_with("sqlite:");
+    if looks_like_url && profile.get(&a.target).is_err() {
+        return test_url(ctx, &profile, &a).await;
+    }
+    test_saved(ctx, &mut profile, &a).await
+}
+
+async fn test_url(ctx: &Ctx, profile: &Profile, a: &TestArgs) -> Result<(), CliError> {
+    let (mut spec, url_password) =
+        ConnSpec::from_url(&a.target).map_err(|e| CliError::usage(e.to_string()))?;
+    if !a.target.contains("onnect_timeout") {
+        spec.connect_timeout_secs = profile.config.connect_timeout_secs;
+    }
+    spec.validate()
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let password = if url_password.is_some() {
+        url_password
+    } else if a.password_stdin {
+        Some(read_stdin_secret()?)
+    } else if spec.kind != Kind::Sqlite && interactive() {
+        let p = prompt_secret(&format!(
+            "Password for {} (empty for none): ",
+            spec.summary()
+        ))?;
+        (!p.expose_secret().is_empty()).then_some(p)
+    } else {
+        None
+    };
+    let scrub_with = password.clone();
+    let result = run_test(&spec, password, ctx, profile).await;
+    tracing::info!(kind = spec.kind.id(), ok = result.is_ok(), "URL tested");
+    let label = sanitize(&spec.to_url(), None);
+    report(
+        ctx,
+        a.json,
+        &label,
+        false,
+        spec.kind,
+        result,
+        scrub_with.as_ref(),
+    )
+}
+
+async fn test_saved(ctx: &Ctx, profile: &mut Profile, a: &TestArgs) -> Result<(), CliError> {
+    let name = a.target.as_str();
+    let conn = profile.get(name)?;
+    if profile.needs_unlock(&conn) {
+        ensure_unlocked(profile, ctx)?;
+    }
+    let prompted: Option<SecretString> = if conn.password_source == PasswordSource::Prompt {
+        if a.password_stdin {
+            Some(read_stdin_secret()?)
+        } else if interactive() {
+            Some(prompt_secret(&format!(
+                "Password for {}: ",
+                conn.spec.summary()
+            ))?)
+        } else {
+            return Err(
+                CliError::failed(format!("'{name}' asks for its password every time"))
+                    .hint("pass --password-stdin, or run on a terminal to be asked"),
+            );
+        }
+    } else {
+        None
+    };
+    let job = match profile.begin_test(name, a.force, prompted) {
+        Ok(job) => job,
+        Err(ProfileError::LockoutGuard(n)) => {
+            return Err(CliError::failed(format!(
+                "'{name}' failed to log in {n} times in a row: testing again may lock the account"
+            ))
+            .hint("fix the password (`varlor edit`), or pass --force to test anyway"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let scrub_with = job.password.clone();
+    let result = run_test(&job.connection.spec, job.password, ctx, profile).await;
+    // Record even when the user interrupted, so the in-flight guard is released.
+    let recorded = profile.finish_test(name, &result);
+    tracing::info!(
+        connection = %name,
+        kind = conn.spec.kind.id(),
+        outcome = %result.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
+        "connection tested"
+    );
+    let shown = report(
+        ctx,
+        a.json,
+        name,
+        true,
+        conn.spec.kind,
+        result,
+        scrub_with.as_ref(),
+    );
+    recorded?;
+    shown
+}
+
+/// Connects with a Ctrl-C escape hatch (dropping the future closes the socket).
+async fn run_test(
+    spec: &ConnSpec,
+    password: Option<SecretString>,
+    ctx: &Ctx,
+    profile: &Profile,
+) -> Result<ServerInfo, ConnError> {
+    let connector = connector_for(spec, password, ctx.session_options(profile))?;
+    tokio::select! {
+        r = connector.test() => r,
+        _ = tokio::signal::ctrl_c() => Err(ConnError::new(ErrorKind::Cancelled, "interrupted")),
+    }
+}
+
+fn report(
+    ctx: &Ctx,
+    json: bool,
+    target: &str,
+    saved: bool,
+    kind: Kind,
+    result: Result<ServerInfo, ConnError>,
+    secret: Option<&SecretString>,
+) -> Result<(), CliError> {
+    // Connectors sanitize already; scrub again with the secret we hold.
+    let result = result.map_err(|e| e.scrub(secret.map(|s| s.expose_secret())));
+    if json {
+        let v = match &result {
+            Ok(info) => json!({
+                "target": target, "saved": saved, "kind": kind.id(), "ok": true,
+                "server_version": info.version,
+                "latency_ms": info.latency.as_millis() as u64,
+                "tls": info.tls, "error": null,
+            }),
+            Err(e) => json!({
+                "target": target, "saved": saved, "kind": kind.id(), "ok": false,
+                "server_version": null, "latency_ms": null, "tls": null,
+                "error": {
+                    "kind": e.kind, "message": e.kind.message(),
+                    "hint": e.kind.hint(), "detail": e.detail,
+                },
+            }),
+        };
+        print_json(&v)?;
+    } else {
+        let colour = colour_stdout();
+        match &result {
+            Ok(info) => println!(
+                "{} {} — {} ms, {}",
+                paint(colour, Style::Green, "✓"),
+                info.version,
+                info.latency.as_millis(),
+                if info.tls { "TLS" } else { "no TLS" }
+            ),
+            Err(e) => {
+                let hint = e.kind.hint();
+                if hint.is_empty() {
+                    println!("{} {}", paint(colour, Style::Red, "✗"), e.kind.message());
+                } else {
+                    println!(
+                        "{} {} — {}",
+                        paint(colour, Style::Red, "✗"),
+                        e.kind.message(),
+                        hint
+                    );
+                }
+                if ctx.verbose && !e.detail.is_empty() {
+                    println!("  detail: {}", e.detail);
+                }
+            }
+        }
+    }
+    match result {
+        Ok(_) => Ok(()),
+        Err(_) => Err(CliError::silent(EXIT_FAILED)),
+    }
+}

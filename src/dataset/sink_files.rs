@@ -1,0 +1,177 @@
+//! A directory of one file per table (csv, jsonl): each written under a
+//! temporary name and renamed into place when complete; the provenance
+//! sidecar is merged at the end.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+use super::convert::ColKind;
+use super::import::{Destination, TableWriter};
+use super::names::{file_safe, unique_columns, Uniquer};
+use super::provenance::{write_sidecar, ProvenanceRecord};
+use super::{Format, ImportError};
+use crate::connectors::{Cell, ColumnMeta, Kind, TableRef};
+
+const BUFFER: usize = 256 * 1024;
+
+/// Turns rows into bytes for one file format. Each call appends one whole
+/// line to `out` (cleared by the caller), so writing stays one `write_all`.
+pub(crate) trait Encoder: Send {
+    /// Called once with the (de-duplicated) column names and their kinds.
+    fn header(&mut self, out: &mut Vec<u8>, names: &[String], kinds: &[ColKind]);
+    fn row(&mut self, out: &mut Vec<u8>, row: &[Cell]);
+}
+
+pub(crate) struct FilesDestination {
+    dir: PathBuf,
+    /// Whether this import made the directory (removed again if it stays empty).
+    created_dir: bool,
+    format: Format,
+    kind: Kind,
+    names: Uniquer,
+    records: Vec<ProvenanceRecord>,
+}
+
+impl FilesDestination {
+    pub(crate) fn create(dir: &Path, format: Format, kind: Kind) -> Result<Self, ImportError> {
+        if dir.exists() && !dir.is_dir() {
+            return Err(ImportError::destination(format!(
+                "{} exists and is not a directory; the {format} format writes one file per table",
+                dir.display()
+            )));
+        }
+        let created_dir = !dir.exists();
+        std::fs::create_dir_all(dir).map_err(|e| {
+            ImportError::destination(format!("cannot create {}: {e}", dir.display()))
+        })?;
+        Ok(FilesDestination {
+            dir: dir.to_path_buf(),
+            created_dir,
+            format,
+            kind,
+            names: Uniquer::new(&[]),
+            records: Vec::new(),
+        })
+    }
+
+    fn encoder(&self) -> Box<dyn Encoder> {
+        match self.format {
+            Format::Jsonl => Box::new(super::sink_jsonl::JsonlEncoder::default()),
+            Format::Csv | Format::Sqlite => Box::new(super::sink_csv::CsvEncoder::default()),
+        }
+    }
+
+    fn write_sidecar(&self) -> Result<bool, ImportError> {
+        if self.records.is_empty() {
+            if self.created_dir {
+                // Nothing was imported: leave no empty directory behind
+                // (remove_dir refuses if anything else appeared in it).
+                let _ = std::fs::remove_dir(&self.dir);
+            }
+            return Ok(false);
+        }
+        write_sidecar(&self.dir, self.format.id(), &self.records)?;
+        Ok(true)
+    }
+}
+
+impl Destination for FilesDestination {
+    fn target(&mut self, table: &TableRef) -> String {
+        let stem = file_safe(&table.display_name());
+        let stem = self.names.unique_with(&stem, |b, n| format!("{b}~{n}"));
+        format!("{stem}.{}", self.format.extension())
+    }
+
+    fn table<'a>(&'a mut self, target: &str) -> Result<Box<dyn TableWriter + 'a>, ImportError> {
+        let final_path = self.dir.join(target);
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".{target}."))
+            .suffix(".partial")
+            .tempfile_in(&self.dir)
+            .map_err(|e| ImportError::write(format!("{}: {e}", self.dir.display())))?;
+        Ok(Box::new(FileTable {
+            out: Some(BufWriter::with_capacity(BUFFER, temp)),
+            final_path,
+            kind: self.kind,
+            encoder: self.encoder(),
+            line: Vec::with_capacity(1024),
+            started: false,
+        }))
+    }
+
+    fn record(&mut self, record: ProvenanceRecord) {
+        self.records.push(record);
+    }
+
+    fn commit(self: Box<Self>) -> Result<bool, ImportError> {
+        self.write_sidecar()
+    }
+
+    fn cancel(self: Box<Self>) -> Result<bool, ImportError> {
+        // Tables finished before the cancel are complete files: describe them.
+        self.write_sidecar()
+    }
+}
+
+struct FileTable {
+    out: Option<BufWriter<NamedTempFile>>,
+    final_path: PathBuf,
+    kind: Kind,
+    encoder: Box<dyn Encoder>,
+    line: Vec<u8>,
+    started: bool,
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> ImportError {
+    ImportError::write(format!("{}: {e}", path.display()))
+}
+
+impl TableWriter for FileTable {
+    fn columns(&mut self, columns: &[ColumnMeta]) -> Result<(), ImportError> {
+        let names = unique_columns(columns.iter().map(|c| c.name.as_str()));
+        let kinds: Vec<ColKind> = columns
+            .iter()
+            .map(|c| ColKind::classify(self.kind, &c.type_name))
+            .collect();
+        let out = self.out.as_mut().ok_or_else(closed)?;
+        self.line.clear();
+        self.encoder.header(&mut self.line, &names, &kinds);
+        out.write_all(&self.line)
+            .map_err(|e| io_err(&self.final_path, e))?;
+        self.started = true;
+        Ok(())
+    }
+
+    fn row(&mut self, row: Vec<Cell>) -> Result<(), ImportError> {
+        if !self.started {
+            return Err(ImportError::write("a row arrived before the column list"));
+        }
+        let out = self.out.as_mut().ok_or_else(closed)?;
+        self.line.clear();
+        self.encoder.row(&mut self.line, &row);
+        out.write_all(&self.line)
+            .map_err(|e| io_err(&self.final_path, e))
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<(), ImportError> {
+        if !self.started {
+            return Err(ImportError::write("the source sent no column list"));
+        }
+        let out = self.out.take().ok_or_else(closed)?;
+        let temp = out
+            .into_inner()
+            .map_err(|e| io_err(&self.final_path, e.error()))?;
+        temp.as_file()
+            .sync_all()
+            .map_err(|e| io_err(&self.final_path, e))?;
+        temp.persist(&self.final_path)
+            .map_err(|e| io_err(&self.final_path, e.error))?;
+        Ok(())
+    }
+}
+
+fn closed() -> ImportError {
+    ImportError::write("the file is already closed")
+}

@@ -1,0 +1,378 @@
+//! The SQLite dataset: one file, one transaction per table, multi-row
+//! prepared inserts in bounded batches, renamed into place at the end.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::{Connection, OpenFlags, Statement};
+use tempfile::NamedTempFile;
+
+use super::convert::{float_text, iso8601, parse_bool, ColKind};
+use super::import::{Destination, TableWriter};
+use super::names::{unique_columns, Uniquer};
+use super::provenance::{ProvenanceRecord, PROVENANCE_TABLE};
+use super::ImportError;
+use crate::connectors::ident::{quote, Dialect};
+use crate::connectors::{Cell, ColumnMeta, Kind, TableRef};
+
+/// Bound variables per statement stay well under SQLite's 32766.
+const MAX_VARS: usize = 30_000;
+/// Rows per multi-row insert.
+const MAX_BATCH: usize = 128;
+
+pub(crate) struct SqliteDestination {
+    final_path: PathBuf,
+    kind: Kind,
+    // Field order matters: the connection closes before the file is removed.
+    conn: Option<Connection>,
+    temp: Option<NamedTempFile>,
+    names: Uniquer,
+    records: Vec<ProvenanceRecord>,
+}
+
+fn sql_err(e: rusqlite::Error) -> ImportError {
+    ImportError::write(e)
+}
+
+impl SqliteDestination {
+    pub(crate) fn create(final_path: &Path, kind: Kind) -> Result<Self, ImportError> {
+        let parent = match final_path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let file_name = final_path
+            .file_name()
+            .ok_or_else(|| {
+                ImportError::destination(format!(
+                    "{} is not a file name for the dataset",
+                    final_path.display()
+                ))
+            })?
+            .to_string_lossy()
+            .into_owned();
+        std::fs::create_dir_all(&parent).map_err(|e| {
+            ImportError::destination(format!("cannot create {}: {e}", parent.display()))
+        })?;
+        check_replaceable(final_path)?;
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".{file_name}."))
+            .suffix(".partial")
+            .tempfile_in(&parent)
+            .map_err(|e| {
+                ImportError::destination(format!("cannot write in {}: {e}", parent.display()))
+            })?;
+        let conn = Connection::open(temp.path()).map_err(sql_err)?;
+        // The file is private until renamed and thrown away on any failure,
+        // so durability is only needed once, at the end (fsync before rename).
+        // The rollback journal stays in memory: a failed table is rolled back
+        // without a journal file appearing next to the dataset.
+        conn.query_row("PRAGMA journal_mode=MEMORY", [], |_| Ok(()))
+            .map_err(sql_err)?;
+        conn.execute_batch(
+            "PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16000;",
+        )
+        .map_err(sql_err)?;
+        Ok(SqliteDestination {
+            final_path: final_path.to_path_buf(),
+            kind,
+            conn: Some(conn),
+            temp: Some(temp),
+            names: Uniquer::new(&[PROVENANCE_TABLE]),
+            records: Vec::new(),
+        })
+    }
+
+    fn conn(&mut self) -> Result<&mut Connection, ImportError> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| ImportError::write("the dataset is already closed"))
+    }
+}
+
+/// Replacing a file is allowed only when it is empty or a Varlor dataset, so
+/// a mistyped `--to` cannot destroy someone's database.
+fn check_replaceable(path: &Path) -> Result<(), ImportError> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(ImportError::destination(format!(
+                "cannot use {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    if meta.is_dir() {
+        return Err(ImportError::destination(format!(
+            "{} is a directory; the sqlite format writes one file",
+            path.display()
+        )));
+    }
+    if meta.len() == 0 {
+        return Ok(());
+    }
+    let is_dataset = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .and_then(|c| {
+        c.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [PROVENANCE_TABLE],
+            |r| r.get::<_, i64>(0),
+        )
+    })
+    .map(|n| n > 0)
+    .unwrap_or(false);
+    if is_dataset {
+        Ok(())
+    } else {
+        Err(ImportError::destination(format!(
+            "{} exists and is not a Varlor dataset: choose another path or remove it",
+            path.display()
+        )))
+    }
+}
+
+impl Destination for SqliteDestination {
+    fn target(&mut self, table: &TableRef) -> String {
+        let mut name = table.display_name();
+        // SQLite reserves the sqlite_ prefix for itself.
+        if name.to_ascii_lowercase().starts_with("sqlite_") {
+            name.insert(0, '_');
+        }
+        self.names.unique(&name)
+    }
+
+    fn table<'a>(&'a mut self, target: &str) -> Result<Box<dyn TableWriter + 'a>, ImportError> {
+        let kind = self.kind;
+        let conn = self.conn()?;
+        Ok(Box::new(SqliteTable {
+            conn,
+            kind,
+            table: quote(Dialect::Ansi, target),
+            kinds: Vec::new(),
+            batch: Vec::new(),
+            batch_rows: 1,
+            full_sql: String::new(),
+            in_transaction: false,
+        }))
+    }
+
+    fn record(&mut self, record: ProvenanceRecord) {
+        self.records.push(record);
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<bool, ImportError> {
+        if self.records.is_empty() {
+            // Nothing imported: no dataset file at all.
+            return Ok(false);
+        }
+        let records = std::mem::take(&mut self.records);
+        let conn = self.conn()?;
+        let tx = conn.transaction().map_err(sql_err)?;
+        tx.execute_batch(&ProvenanceRecord::sqlite_ddl())
+            .map_err(sql_err)?;
+        {
+            let mut stmt = tx
+                .prepare(&ProvenanceRecord::sqlite_insert())
+                .map_err(sql_err)?;
+            for r in &records {
+                r.sqlite_insert_into(&mut stmt).map_err(sql_err)?;
+            }
+        }
+        tx.commit().map_err(sql_err)?;
+        if let Some(conn) = self.conn.take() {
+            conn.close().map_err(|(_, e)| sql_err(e))?;
+        }
+        let temp = self
+            .temp
+            .take()
+            .ok_or_else(|| ImportError::write("the dataset file is gone"))?;
+        temp.as_file()
+            .sync_all()
+            .map_err(|e| ImportError::write(format!("{}: {e}", temp.path().display())))?;
+        temp.persist(&self.final_path).map_err(|e| {
+            ImportError::write(format!(
+                "renaming to {}: {}",
+                self.final_path.display(),
+                e.error
+            ))
+        })?;
+        Ok(true)
+    }
+
+    fn cancel(self: Box<Self>) -> Result<bool, ImportError> {
+        // Dropping closes the connection, then removes the temporary file.
+        Ok(false)
+    }
+}
+
+struct SqliteTable<'a> {
+    conn: &'a mut Connection,
+    kind: Kind,
+    /// Quoted table name.
+    table: String,
+    kinds: Vec<ColKind>,
+    batch: Vec<Vec<Cell>>,
+    batch_rows: usize,
+    /// The insert of a full batch, built once.
+    full_sql: String,
+    in_transaction: bool,
+}
+
+impl SqliteTable<'_> {
+    fn insert_sql(&self, rows: usize) -> String {
+        let one = format!("({})", vec!["?"; self.kinds.len()].join(","));
+        format!(
+            "INSERT INTO {} VALUES {}",
+            self.table,
+            vec![one.as_str(); rows].join(",")
+        )
+    }
+
+    fn flush(&mut self) -> Result<(), ImportError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let sql = if self.batch.len() == self.batch_rows {
+            Cow::Borrowed(self.full_sql.as_str())
+        } else {
+            Cow::Owned(self.insert_sql(self.batch.len()))
+        };
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(sql_err)?;
+        let mut idx = 1;
+        for row in &self.batch {
+            if row.len() != self.kinds.len() {
+                return Err(ImportError::write(format!(
+                    "a row has {} values for {} columns",
+                    row.len(),
+                    self.kinds.len()
+                )));
+            }
+            for (cell, k) in row.iter().zip(&self.kinds) {
+                bind(&mut stmt, idx, cell, *k).map_err(sql_err)?;
+                idx += 1;
+            }
+        }
+        stmt.raw_execute().map_err(sql_err)?;
+        drop(stmt);
+        self.batch.clear();
+        Ok(())
+    }
+}
+
+fn bind(stmt: &mut Statement<'_>, idx: usize, cell: &Cell, k: ColKind) -> rusqlite::Result<()> {
+    let text_column = k.sqlite_decl() == "TEXT";
+    let value: ToSqlOutput<'_> = match cell {
+        Cell::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+        Cell::Int(i) => ToSqlOutput::Owned(Value::Integer(*i)),
+        // SQLite would store NaN as NULL, and render REAL into a TEXT column
+        // with only 15 digits: use the exact text instead.
+        Cell::Float(f) if f.is_nan() || text_column => {
+            ToSqlOutput::Owned(Value::Text(float_text(*f)))
+        }
+        Cell::Float(f) => ToSqlOutput::Owned(Value::Real(*f)),
+        Cell::Bool(b) => ToSqlOutput::Owned(Value::Integer(i64::from(*b))),
+        Cell::Text(s) => match k {
+            ColKind::Bool => match parse_bool(s) {
+                Some(b) => ToSqlOutput::Owned(Value::Integer(i64::from(b))),
+                None => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            },
+            ColKind::Timestamp => match iso8601(s) {
+                Cow::Borrowed(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+                Cow::Owned(t) => ToSqlOutput::Owned(Value::Text(t)),
+            },
+            // Engines sending numbers as text (MySQL's text protocol,
+            // PostgreSQL floats): parse here, exactly, rather than let
+            // SQLite's affinity do it (which keeps only 15 digits of a REAL).
+            ColKind::Integer => match s.parse::<i64>() {
+                Ok(i) => ToSqlOutput::Owned(Value::Integer(i)),
+                Err(_) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            },
+            ColKind::Real => match s.parse::<f64>() {
+                Ok(f) if !f.is_nan() => ToSqlOutput::Owned(Value::Real(f)),
+                _ => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            },
+            _ => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        },
+        Cell::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+    };
+    stmt.raw_bind_parameter(idx, value)
+}
+
+impl TableWriter for SqliteTable<'_> {
+    fn columns(&mut self, columns: &[ColumnMeta]) -> Result<(), ImportError> {
+        if columns.is_empty() {
+            return Err(ImportError::write(
+                "the table has no columns, and a SQLite table needs at least one",
+            ));
+        }
+        self.kinds = columns
+            .iter()
+            .map(|c| ColKind::classify(self.kind, &c.type_name))
+            .collect();
+        let names = unique_columns(columns.iter().map(|c| c.name.as_str()));
+        let defs: Vec<String> = names
+            .iter()
+            .zip(&self.kinds)
+            .map(|(n, k)| {
+                let decl = k.sqlite_decl();
+                if decl.is_empty() {
+                    quote(Dialect::Ansi, n)
+                } else {
+                    format!("{} {decl}", quote(Dialect::Ansi, n))
+                }
+            })
+            .collect();
+        self.batch_rows = (MAX_VARS / columns.len()).clamp(1, MAX_BATCH);
+        self.batch = Vec::with_capacity(self.batch_rows);
+        self.full_sql = self.insert_sql(self.batch_rows);
+        self.conn.execute_batch("BEGIN").map_err(sql_err)?;
+        self.in_transaction = true;
+        self.conn
+            .execute_batch(&format!(
+                "CREATE TABLE {} ({})",
+                self.table,
+                defs.join(", ")
+            ))
+            .map_err(sql_err)?;
+        Ok(())
+    }
+
+    fn row(&mut self, row: Vec<Cell>) -> Result<(), ImportError> {
+        if !self.in_transaction {
+            return Err(ImportError::write("a row arrived before the column list"));
+        }
+        self.batch.push(row);
+        if self.batch.len() >= self.batch_rows {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<(), ImportError> {
+        if !self.in_transaction {
+            return Err(ImportError::write("the source sent no column list"));
+        }
+        // The remainder goes row by row so only two statement shapes are cached.
+        let rest = std::mem::take(&mut self.batch);
+        for row in rest {
+            self.batch.push(row);
+            self.flush()?;
+        }
+        self.conn.execute_batch("COMMIT").map_err(sql_err)?;
+        self.in_transaction = false;
+        Ok(())
+    }
+}
+
+impl Drop for SqliteTable<'_> {
+    fn drop(&mut self) {
+        if self.in_transaction {
+            // A failed or cancelled table leaves nothing behind.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}

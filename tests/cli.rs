@@ -1,0 +1,1054 @@
+//! The `varlor` binary driven end to end: every subcommand, bad input (exit
+//! 2, message naming the field, catalog unchanged), real PostgreSQL/MariaDB
+//! when `VARLOR_TEST_PG_*` / `VARLOR_TEST_MYSQL_*` are set (skipped with a
+//! notice otherwise, a failure under CI=true).
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+
+/// A throwaway VARLOR_HOME and passphrase file.
+struct Home {
+    _dir: tempfile::TempDir,
+    home: PathBuf,
+    pass_file: PathBuf,
+}
+
+impl Home {
+    fn new() -> Home {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = dir.path().join("home");
+        std::fs::create_dir(&home).expect("mkdir home");
+        let pass_file = dir.path().join("passphrase");
+        std::fs::write(&pass_file, "correct horse battery staple\n").expect("write passphrase");
+        Home {
+            _dir: dir,
+            home,
+            pass_file,
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> assert_cmd::Command {
+        let mut c = assert_cmd::Command::new(env!("CARGO_BIN_EXE_varlor"));
+        c.args(args)
+            .env("VARLOR_HOME", &self.home)
+            .env("VARLOR_PASSPHRASE_FILE", &self.pass_file)
+            .env("NO_COLOR", "1")
+            // Fast scrypt for tests (the store reads it; real profiles keep the default).
+            .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+            .env_remove("VARLOR_PROFILE")
+            .env_remove("VARLOR_NEW_PASSPHRASE_FILE")
+            .env_remove("VARLOR_LOG")
+            .timeout(std::time::Duration::from_secs(90));
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.cmd(args).write_stdin("").output().expect("run varlor"))
+    }
+
+    fn run_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        Run::from(
+            self.cmd(args)
+                .write_stdin(stdin.to_string())
+                .output()
+                .expect("run varlor"),
+        )
+    }
+
+    fn list_json(&self) -> Value {
+        let r = self.run(&["list", "--json"]);
+        r.code_is(0);
+        r.json()
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.home.parent().expect("parent").join(name);
+        std::fs::write(&p, text).expect("write file");
+        p
+    }
+}
+
+struct Run {
+    code: i32,
+    out: String,
+    err: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            out: String::from_utf8_lossy(&o.stdout).into_owned(),
+            err: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    #[track_caller]
+    fn code_is(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.out, self.err
+        );
+        self
+    }
+    #[track_caller]
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.out)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", self.out, self.err))
+    }
+    fn all(&self) -> String {
+        format!("{}{}", self.out, self.err)
+    }
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list.as_array()
+        .expect("array")
+        .iter()
+        .map(|c| c["name"].as_str().expect("name").to_string())
+        .collect()
+}
+
+fn find<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list.as_array()
+        .expect("array")
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no connection {name} in {list}"))
+}
+
+use common::{closed_port, ServerEnv as Server};
+
+mod common;
+
+fn pg() -> Option<Server> {
+    common::pg()
+}
+
+fn mysql() -> Option<Server> {
+    common::mysql()
+}
+
+fn add_server(h: &Home, name: &str, kind: &str, s: &Server, password: &str) -> Run {
+    let port = s.port.to_string();
+    h.run_stdin(
+        &[
+            "add",
+            name,
+            "--kind",
+            kind,
+            "--host",
+            &s.host,
+            "--port",
+            &port,
+            "--database",
+            &s.db,
+            "--user",
+            &s.user,
+            "--password-stdin",
+        ],
+        &format!("{password}\n"),
+    )
+}
+
+// ------------------------------------------------------------------ basics
+
+#[test]
+fn first_run_lists_the_demo() {
+    let h = Home::new();
+    let r = h.run(&["list"]);
+    r.code_is(0);
+    assert!(r.out.contains("demo"), "{}", r.out);
+    assert!(r.out.contains("SQLite"), "{}", r.out);
+    assert!(r.out.contains("never"), "{}", r.out);
+    assert!(!r.out.contains('\x1b'), "no colour when piped");
+    let list = h.list_json();
+    let demo = find(&list, "demo");
+    assert_eq!(demo["kind"], "sqlite");
+    assert_eq!(demo["has_secret"], false);
+    assert!(demo["last_test"].is_null());
+}
+
+#[test]
+fn test_demo_succeeds_and_is_recorded() {
+    let h = Home::new();
+    let r = h.run(&["test", "demo"]);
+    r.code_is(0);
+    assert!(r.out.starts_with("✓ SQLite"), "{}", r.out);
+    assert!(r.out.contains(" ms"), "{}", r.out);
+    let r = h.run(&["test", "demo", "--json"]);
+    r.code_is(0);
+    let j = r.json();
+    assert_eq!(j["ok"], true);
+    assert!(j["server_version"].as_str().unwrap().contains("SQLite"));
+    let list = h.list_json();
+    assert_eq!(find(&list, "demo")["last_test"]["ok"], true);
+    let r = h.run(&["list"]);
+    assert!(r.out.contains("✓"), "{}", r.out);
+}
+
+#[test]
+fn there_is_no_password_flag() {
+    let h = Home::new();
+    let r = h.run(&[
+        "add",
+        "x",
+        "--kind",
+        "postgres",
+        "--user",
+        "u",
+        "--password",
+        "hunter2",
+    ]);
+    r.code_is(2);
+    assert_eq!(names(&h.list_json()), vec!["demo"]);
+}
+
+#[test]
+fn bad_input_names_the_field_exits_2_and_changes_nothing() {
+    let h = Home::new();
+    h.run_stdin(
+        &[
+            "add",
+            "db1",
+            "--kind",
+            "postgres",
+            "--host",
+            "127.0.0.1",
+            "--user",
+            "u",
+            "--password-stdin",
+        ],
+        "pw\n",
+    )
+    .code_is(0);
+    let before = h.list_json();
+    let pg = |extra: &[&str]| {
+        let mut a = vec![
+            "add", "x", "--kind", "postgres", "--host", "h", "--user", "u",
+        ];
+        a.extend_from_slice(extra);
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (pg(&["--port", "0"]), "port"),
+        (pg(&["--port", "70000"]), "port"),
+        (pg(&["--port", "abc"]), "port"),
+        (
+            vec!["add", "x", "--kind", "foodb", "--host", "h", "--user", "u"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            "kind",
+        ),
+        (
+            vec![
+                "add", "db1", "--kind", "postgres", "--host", "h", "--user", "u",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            "already exists",
+        ),
+        (
+            vec!["add", "demo", "--url", "postgres://u@h/d"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            "already exists",
+        ),
+        (
+            vec!["add", "x", "--url", "nonsense"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            "url",
+        ),
+        (
+            vec!["add", "x", "--url", "postgres://u@host:99999/db"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            "url",
+        ),
+        (
+            vec!["add", "x", "--url", "foo://u@h/d"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            "url",
+        ),
+        (pg(&["--tls", "sometimes"]), "tls"),
+        (pg(&["--env", "prodd"]), "env"),
+        (pg(&["--timeout", "0"]), "timeout"),
+        (
+            vec!["add", "x", "--kind", "postgres", "--host", "h"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            "user",
+        ),
+        (
+            vec!["edit", "db1", "--port", "0"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            "port",
+        ),
+        (
+            vec!["edit", "db1", "--port", "70000"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            "port",
+        ),
+        (
+            vec!["edit", "db1", "--rename", "demo"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            "already exists",
+        ),
+        (
+            vec!["edit", "nope", "--port", "1"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            "nope",
+        ),
+        (
+            vec!["rm", "nope", "--yes"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            "nope",
+        ),
+        (
+            vec!["rm", "db1"].into_iter().map(String::from).collect(),
+            "--yes",
+        ),
+        (
+            vec!["audit", "--since", "yesterday-ish"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            "since",
+        ),
+    ];
+    for (args, needle) in &cases {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = h.run(&a);
+        assert_eq!(r.code, 2, "{a:?}\n{}{}", r.out, r.err);
+        assert!(
+            r.err.contains(needle),
+            "{a:?}: stderr should name '{needle}':\n{}",
+            r.err
+        );
+        assert!(r.err.starts_with("error: "), "{a:?}: {}", r.err);
+        assert_eq!(h.list_json(), before, "{a:?} changed the catalog");
+    }
+}
+
+#[test]
+fn add_edit_rm_round_trip() {
+    let h = Home::new();
+    let port = closed_port().to_string();
+    h.run_stdin(
+        &[
+            "add",
+            "shop",
+            "--kind",
+            "pg",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--database",
+            "shop",
+            "--user",
+            "bob",
+            "--password-stdin",
+            "--env",
+            "staging",
+            "--tls",
+            "disable",
+        ],
+        "s3cret-pw\n",
+    )
+    .code_is(0);
+    let list = h.list_json();
+    let shop = find(&list, "shop");
+    assert_eq!(shop["kind"], "postgres");
+    assert_eq!(shop["port"].as_u64(), Some(port.parse().unwrap()));
+    assert_eq!(shop["environment"], "staging");
+    assert_eq!(shop["tls"], "disable");
+    assert_eq!(shop["has_secret"], true);
+    assert_eq!(shop["password_source"], "vault");
+    assert!(!list.to_string().contains("s3cret-pw"));
+
+    let r = h.run(&["list"]);
+    assert!(r.out.contains("staging"), "{}", r.out);
+    assert!(r.out.contains("bob@127.0.0.1"), "{}", r.out);
+
+    h.run(&[
+        "edit",
+        "shop",
+        "--env",
+        "production",
+        "--port",
+        "6543",
+        "--rename",
+        "shop-prod",
+    ])
+    .code_is(0);
+    let list = h.list_json();
+    assert_eq!(names(&list), vec!["demo", "shop-prod"]);
+    let c = find(&list, "shop-prod");
+    assert_eq!(c["environment"], "production");
+    assert_eq!(c["port"], 6543);
+    assert_eq!(c["database"], "shop", "untouched fields are kept");
+    assert_eq!(c["has_secret"], true, "the secret is kept");
+
+    h.run(&["edit", "shop-prod", "--clear-password"]).code_is(0);
+    assert_eq!(find(&h.list_json(), "shop-prod")["has_secret"], false);
+
+    h.run(&["edit", "shop-prod", "--password-command", "echo tok"])
+        .code_is(0);
+    let list = h.list_json();
+    assert_eq!(find(&list, "shop-prod")["password_source"], "command");
+    assert!(
+        !list.to_string().contains("echo tok"),
+        "the command is not listed"
+    );
+
+    h.run(&["rm", "shop-prod", "--yes"]).code_is(0);
+    assert_eq!(names(&h.list_json()), vec!["demo"]);
+}
+
+#[test]
+fn url_password_goes_to_the_vault() {
+    let h = Home::new();
+    let r = h.run(&[
+        "add",
+        "u1",
+        "--url",
+        "postgres://ann:pa%24%24word@127.0.0.1:5999/app?sslmode=require",
+    ]);
+    r.code_is(0);
+    assert!(r.out.contains("moved into the vault"), "{}", r.out);
+    let list = h.list_json();
+    let c = find(&list, "u1");
+    assert_eq!(c["user"], "ann");
+    assert_eq!(c["port"], 5999);
+    assert_eq!(c["tls"], "require");
+    assert_eq!(c["has_secret"], true);
+    assert!(!list.to_string().contains("pa$$word"));
+    assert!(!list.to_string().contains("pa%24%24word"));
+}
+
+#[test]
+fn test_closed_port_is_connection_refused() {
+    let h = Home::new();
+    let port = closed_port().to_string();
+    // A URL is tested without saving.
+    let url = format!("postgres://bob@127.0.0.1:{port}/db?sslmode=disable");
+    let r = h.run(&["test", &url]);
+    r.code_is(1);
+    assert!(r.out.contains("✗ Connection refused"), "{}", r.all());
+    assert_eq!(names(&h.list_json()), vec!["demo"]);
+
+    let url = format!("mysql://bob@127.0.0.1:{port}/db");
+    let r = h.run(&["test", &url, "--json"]);
+    r.code_is(1);
+    let j = r.json();
+    assert_eq!(j["ok"], false);
+    assert_eq!(j["error"]["kind"], "connection_refused");
+    assert_eq!(j["error"]["message"], "Connection refused");
+
+    // A saved one records the result.
+    h.run_stdin(
+        &[
+            "add",
+            "gone",
+            "--kind",
+            "postgres",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--user",
+            "u",
+            "--password-stdin",
+        ],
+        "pw\n",
+    )
+    .code_is(0);
+    let r = h.run(&["test", "gone", "-v"]);
+    r.code_is(1);
+    assert!(r.out.contains("Connection refused"), "{}", r.all());
+    let list = h.list_json();
+    assert_eq!(
+        find(&list, "gone")["last_test"]["status"],
+        "Connection refused"
+    );
+    let r = h.run(&["list"]);
+    assert!(r.out.contains("✗ Connection refused"), "{}", r.out);
+}
+
+#[test]
+fn unavailable_engine_is_honest() {
+    let h = Home::new();
+    h.run(&[
+        "add",
+        "mongo",
+        "--kind",
+        "mongodb",
+        "--host",
+        "127.0.0.1",
+        "--no-password",
+    ])
+    .code_is(0);
+    let r = h.run(&["test", "mongo"]);
+    r.code_is(1);
+    assert!(r.out.contains("Not available"), "{}", r.all());
+}
+
+#[test]
+fn vault_init_status_rotate_and_doctor() {
+    let h = Home::new();
+    let j = h.run(&["vault", "status", "--json"]).json();
+    assert_eq!(j["initialised"], false);
+    h.run(&["vault", "init"]).code_is(0);
+    h.run(&["vault", "init"]).code_is(2);
+    let j = h.run(&["vault", "status", "--json"]).json();
+    assert_eq!(j["initialised"], true);
+    let v1 = j["key_version"].as_i64().expect("key version");
+
+    h.run_stdin(
+        &[
+            "add",
+            "s",
+            "--kind",
+            "mysql",
+            "--host",
+            "127.0.0.1",
+            "--user",
+            "u",
+            "--password-stdin",
+        ],
+        "pw1\n",
+    )
+    .code_is(0);
+    let r = h.run(&["doctor"]);
+    r.code_is(0);
+    assert!(r.out.contains("vault round trip"), "{}", r.out);
+    assert!(r.out.contains("1 decrypt"), "{}", r.out);
+
+    let new_pass = h.write("new-passphrase", "a brand new passphrase\n");
+    let r = h.run(&[
+        "vault",
+        "rotate",
+        "--new-passphrase-file",
+        new_pass.to_str().unwrap(),
+    ]);
+    r.code_is(0);
+    assert!(r.out.contains("1 secret re-encrypted"), "{}", r.out);
+    let j = h.run(&["vault", "status", "--json"]).json();
+    assert!(j["key_version"].as_i64().unwrap() > v1);
+    assert_eq!(j["secrets"], 1);
+
+    // The old passphrase no longer opens the vault; the new one does.
+    let r = h.run(&["doctor"]);
+    r.code_is(1);
+    assert!(r.out.contains('✗'), "{}", r.out);
+    let r = Run::from(
+        h.cmd(&["doctor", "--json"])
+            .env("VARLOR_PASSPHRASE_FILE", &new_pass)
+            .output()
+            .unwrap(),
+    );
+    r.code_is(0);
+    let j = r.json();
+    assert_eq!(j["ok"], true);
+    assert!(j["schema_version"].as_i64().unwrap() >= 1);
+    assert!(j["counts"]["connections"].as_i64().unwrap() >= 2);
+
+    // Locked without any way to unlock: a clear error.
+    let r = Run::from(
+        h.cmd(&["vault", "rotate"])
+            .env_remove("VARLOR_PASSPHRASE_FILE")
+            .output()
+            .unwrap(),
+    );
+    r.code_is(1);
+    assert!(r.err.contains("VARLOR_PASSPHRASE_FILE"), "{}", r.err);
+}
+
+#[test]
+fn doctor_passes_on_a_fresh_profile() {
+    let h = Home::new();
+    let r = h.run(&["doctor"]);
+    r.code_is(0);
+    assert!(r.out.contains("All checks passed"), "{}", r.out);
+    assert!(r.out.contains("schema version"), "{}", r.out);
+}
+
+#[test]
+fn doctor_fails_on_open_permissions() {
+    let h = Home::new();
+    h.run(&["list"]).code_is(0);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The data dir (not re-tightened at open, unlike the profile dir).
+        let data_dir = h.home.join("data");
+        assert!(
+            data_dir.is_dir(),
+            "VARLOR_HOME layout: {}",
+            data_dir.display()
+        );
+        std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let r = h.run(&["doctor"]);
+        r.code_is(1);
+        assert!(r.out.contains("expected 0700"), "{}", r.out);
+        assert!(r.out.contains("Some checks failed"), "{}", r.out);
+    }
+}
+
+#[test]
+fn audit_lists_and_prunes_without_secrets() {
+    let h = Home::new();
+    h.run_stdin(
+        &[
+            "add",
+            "a1",
+            "--kind",
+            "postgres",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &closed_port().to_string(),
+            "--user",
+            "u",
+            "--password-stdin",
+        ],
+        "audit-secret-9\n",
+    )
+    .code_is(0);
+    h.run(&["test", "a1"]).code_is(1);
+    h.run(&["test", "demo"]).code_is(0);
+    h.run(&["rm", "a1", "--yes"]).code_is(0);
+    let r = h.run(&["audit", "--json"]);
+    r.code_is(0);
+    let rows = r.json();
+    let actions: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for want in ["create", "test", "delete"] {
+        assert!(actions.contains(&want), "{actions:?}");
+    }
+    assert!(!r.out.contains("audit-secret-9"));
+    let r = h.run(&["audit"]);
+    r.code_is(0);
+    assert!(r.out.contains("WHEN"), "{}", r.out);
+    assert!(r.out.contains("a1"), "{}", r.out);
+    assert!(!r.out.contains("audit-secret-9"));
+
+    let n = rows.as_array().unwrap().len();
+    let r = h.run(&["audit", "--since", "1h", "--json"]);
+    assert_eq!(r.json().as_array().unwrap().len(), n);
+    let r = h.run(&["audit", "--since", "2999-01-01", "--json"]);
+    assert_eq!(r.json().as_array().unwrap().len(), 0);
+    let r = h.run(&["audit", "--prune", "30", "--json"]);
+    r.code_is(0);
+    assert_eq!(r.json()["pruned"], 0);
+}
+
+// ------------------------------------------------------------------ browsing
+
+fn demo_tables(h: &Home) -> Vec<Value> {
+    let r = h.run(&["tables", "demo", "--json"]);
+    r.code_is(0);
+    r.json().as_array().unwrap().clone()
+}
+
+#[test]
+fn browse_the_demo() {
+    let h = Home::new();
+    let tables = demo_tables(&h);
+    assert!(tables.len() >= 3, "{tables:?}");
+    let r = h.run(&["tables", "demo"]);
+    r.code_is(0);
+    assert!(r.out.contains("NAME"), "{}", r.out);
+
+    // The table whose name needs quoting is addressable, quoted and plain.
+    let weird = tables
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .find(|n| n.chars().any(|c| !c.is_ascii_alphanumeric() && c != '_'))
+        .expect("the demo has a table whose name needs quoting");
+    let quoted = format!("\"{}\"", weird.replace('"', "\"\""));
+    for spelling in [weird.as_str(), quoted.as_str()] {
+        let r = h.run(&["describe", "demo", spelling, "--json"]);
+        r.code_is(0);
+        let j = r.json();
+        assert_eq!(j["table"]["name"], weird.as_str());
+        assert!(!j["columns"].as_array().unwrap().is_empty());
+    }
+
+    let first = tables[0]["display_name"].as_str().unwrap().to_string();
+    let r = h.run(&["describe", "demo", &first]);
+    r.code_is(0);
+    assert!(r.out.contains("COLUMN"), "{}", r.out);
+
+    let r = h.run(&["count", "demo", &first, "--json"]);
+    r.code_is(0);
+    let total = r.json()["rows"].as_u64().unwrap();
+
+    let r = h.run(&["preview", "demo", &first, "--limit", "3", "--json"]);
+    r.code_is(0);
+    let j = r.json();
+    let rows = j["rows"].as_array().unwrap().len() as u64;
+    assert_eq!(rows, total.min(3));
+    let ncols = j["columns"].as_array().unwrap().len();
+
+    let r = h.run(&["preview", "demo", &first, "--limit", "2", "--csv"]);
+    r.code_is(0);
+    let mut rd = csv::ReaderBuilder::new().from_reader(r.out.as_bytes());
+    assert_eq!(rd.headers().unwrap().len(), ncols);
+    assert_eq!(rd.records().count() as u64, total.min(2));
+
+    let r = h.run(&["preview", "demo", &first]);
+    r.code_is(0);
+    assert!(
+        r.out.contains("rows of") || r.out.contains("row of"),
+        "{}",
+        r.out
+    );
+
+    let r = h.run(&["preview", "demo", "no_such_table"]);
+    r.code_is(2);
+    assert!(r.err.contains("table"), "{}", r.err);
+    h.run(&["preview", "demo", &first, "--limit", "0"])
+        .code_is(2);
+    h.run(&["tables", "nope"]).code_is(2);
+}
+
+#[test]
+fn import_validates_its_input() {
+    let h = Home::new();
+    let out = h.home.parent().unwrap().join("out.sqlite");
+    let to = out.to_str().unwrap();
+    let r = h.run(&["import", "demo", "x", "--to", to, "--format", "parquet"]);
+    r.code_is(2);
+    assert!(r.err.contains("format"), "{}", r.err);
+    h.run(&["import", "nope", "x", "--to", to]).code_is(2);
+    h.run(&["import", "demo", "--to", to]).code_is(2);
+    let r = h.run(&["import", "demo", "no_such_table", "--to", to]);
+    r.code_is(2);
+    assert!(r.err.contains("no_such_table"), "{}", r.err);
+    assert!(!out.exists(), "nothing written on bad input");
+}
+
+#[test]
+fn import_demo_tables_to_sqlite_and_csv() {
+    let h = Home::new();
+    let tables = demo_tables(&h);
+    let picked: Vec<String> = tables
+        .iter()
+        .take(2)
+        .map(|t| t["display_name"].as_str().unwrap().to_string())
+        .collect();
+    let counts: Vec<u64> = picked
+        .iter()
+        .map(|t| {
+            h.run(&["count", "demo", t, "--json"]).json()["rows"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+
+    let out = h.home.parent().unwrap().join("demo.sqlite");
+    let mut args = vec!["import", "demo"];
+    args.extend(picked.iter().map(String::as_str));
+    let to = out.to_str().unwrap().to_string();
+    args.extend(["--to", &to, "--json"]);
+    let r = h.run(&args);
+    r.code_is(0);
+    let j = r.json();
+    assert_eq!(j["outcome"], "ok");
+    assert_eq!(
+        j["total_rows"].as_u64().unwrap(),
+        counts.iter().sum::<u64>()
+    );
+    let db = rusqlite::Connection::open(&out).unwrap();
+    for (t, want) in j["tables"].as_array().unwrap().iter().zip(&counts) {
+        let target = t["target"].as_str().unwrap();
+        let n: u64 = db
+            .query_row(
+                &format!("SELECT COUNT(*) FROM \"{}\"", target.replace('"', "\"\"")),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, *want, "{target}");
+    }
+
+    let dir = h.home.parent().unwrap().join("csv-out");
+    let r = h.run(&[
+        "import",
+        "demo",
+        &picked[0],
+        "--to",
+        dir.to_str().unwrap(),
+        "--format",
+        "csv",
+        "--limit",
+        "5",
+    ]);
+    r.code_is(0);
+    assert!(r.out.contains("Imported"), "{}", r.out);
+    let csv_file = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "csv"))
+        .expect("a csv file");
+    let mut rd = csv::Reader::from_path(&csv_file).unwrap();
+    assert_eq!(rd.records().count() as u64, counts[0].min(5));
+
+    let r = h.run(&["audit", "--json"]);
+    assert!(
+        r.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "import" && e["outcome"] == "ok"),
+        "{}",
+        r.out
+    );
+}
+
+// ------------------------------------------------------------------ real servers
+
+#[test]
+fn postgres_success_invalid_credentials_and_lockout_guard() {
+    let Some(s) = pg() else { return };
+    let h = Home::new();
+    add_server(&h, "pg", "postgres", &s, &s.password).code_is(0);
+    let r = h.run(&["test", "pg"]);
+    r.code_is(0);
+    assert!(r.out.starts_with("✓ PostgreSQL "), "{}", r.all());
+
+    if let Some(ca) = s.ca.as_ref().and_then(|c| c.to_str()) {
+        h.run(&["edit", "pg", "--tls", "verify-full", "--ca-file", ca])
+            .code_is(0);
+        let r = h.run(&["test", "pg"]);
+        r.code_is(0);
+        assert!(r.out.contains(", TLS"), "{}", r.out);
+    }
+
+    add_server(&h, "pg-bad", "postgres", &s, "definitely-wrong").code_is(0);
+    for _ in 0..3 {
+        let r = h.run(&["test", "pg-bad"]);
+        r.code_is(1);
+        assert!(
+            r.out
+                .contains("✗ Invalid credentials — Check the user name and password."),
+            "{}",
+            r.all()
+        );
+        assert!(!r.all().contains("definitely-wrong"));
+    }
+    let r = h.run(&["test", "pg-bad"]);
+    r.code_is(1);
+    assert!(r.err.contains("--force"), "{}", r.all());
+    let r = h.run(&["test", "pg-bad", "--force"]);
+    r.code_is(1);
+    assert!(r.out.contains("Invalid credentials"), "{}", r.all());
+
+    // Fixing the password clears the guard once it succeeds.
+    h.run_stdin(
+        &["edit", "pg-bad", "--password-stdin"],
+        &format!("{}\n", s.password),
+    )
+    .code_is(0);
+    h.run(&["test", "pg-bad", "--force"]).code_is(0);
+    h.run(&["test", "pg-bad"]).code_is(0);
+
+    // Rotate, then test with the new passphrase.
+    let new_pass = h.write("new-pass", "rotated passphrase 42\n");
+    h.run(&[
+        "vault",
+        "rotate",
+        "--new-passphrase-file",
+        new_pass.to_str().unwrap(),
+    ])
+    .code_is(0);
+    let r = Run::from(
+        h.cmd(&["test", "pg"])
+            .env("VARLOR_PASSPHRASE_FILE", &new_pass)
+            .output()
+            .unwrap(),
+    );
+    r.code_is(0);
+    assert!(r.out.starts_with("✓ PostgreSQL"), "{}", r.all());
+    // The old passphrase does not unlock any more.
+    let r = h.run(&["test", "pg"]);
+    r.code_is(1);
+    assert!(r.err.contains("passphrase"), "{}", r.all());
+
+    // A URL test with the password on stdin, never saved.
+    let url = format!("postgres://{}@{}:{}/{}", s.user, s.host, s.port, s.db);
+    let r = h.run_stdin(
+        &["test", &url, "--password-stdin"],
+        &format!("{}\n", s.password),
+    );
+    r.code_is(0);
+    let r = h.run_stdin(&["test", &url, "--password-stdin"], "nope\n");
+    r.code_is(1);
+    assert!(r.out.contains("Invalid credentials"), "{}", r.all());
+
+    let r = Run::from(
+        h.cmd(&["audit", "--json"])
+            .env("VARLOR_PASSPHRASE_FILE", &new_pass)
+            .output()
+            .unwrap(),
+    );
+    assert!(!r.out.contains(&s.password));
+    assert!(!r.out.contains("definitely-wrong"));
+}
+
+#[test]
+fn postgres_browse_hostile_names() {
+    let Some(s) = pg() else { return };
+    let h = Home::new();
+    add_server(&h, "pg", "postgres", &s, &s.password).code_is(0);
+    let r = h.run(&["tables", "pg", "--json"]);
+    r.code_is(0);
+    let shown: Vec<String> = r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["display_name"].as_str().unwrap().to_string())
+        .collect();
+    for want in ["public.customers", "public.Weird Name", "sales.regions"] {
+        assert!(shown.contains(&want.to_string()), "{shown:?}");
+    }
+    for spelling in [
+        "Weird Name",
+        "public.Weird Name",
+        "\"public\".\"Weird Name\"",
+    ] {
+        let r = h.run(&["preview", "pg", spelling, "--json"]);
+        r.code_is(0);
+        assert_eq!(r.json()["rows"].as_array().unwrap().len(), 3, "{spelling}");
+    }
+    let r = h.run(&["count", "pg", "sales.regions", "--json"]);
+    r.code_is(0);
+    assert_eq!(r.json()["rows"], 3);
+    let r = h.run(&["count", "pg", "orders"]);
+    r.code_is(0);
+    assert!(r.out.contains("5,000 rows"), "{}", r.out);
+    let r = h.run(&["describe", "pg", "orders", "--json"]);
+    r.code_is(0);
+    let cols = r.json()["columns"].as_array().unwrap().clone();
+    assert!(cols
+        .iter()
+        .any(|c| c["name"] == "id" && c["primary_key"] == true));
+}
+
+#[test]
+fn mariadb_success_and_invalid_credentials() {
+    let Some(s) = mysql() else { return };
+    let h = Home::new();
+    add_server(&h, "maria", "mysql", &s, &s.password).code_is(0);
+    let r = h.run(&["test", "maria", "--json"]);
+    r.code_is(0);
+    let j = r.json();
+    assert_eq!(j["ok"], true);
+    assert!(
+        j["server_version"].as_str().unwrap().contains("MariaDB"),
+        "{j}"
+    );
+    add_server(&h, "maria-bad", "mariadb", &s, "wrong-wrong").code_is(0);
+    let r = h.run(&["test", "maria-bad"]);
+    r.code_is(1);
+    assert!(r.out.contains("✗ Invalid credentials"), "{}", r.all());
+    let r = h.run(&["count", "maria", "customers", "--json"]);
+    r.code_is(0);
+    assert_eq!(r.json()["rows"], 1000);
+}
+
+#[test]
+fn prompt_source_takes_the_password_from_stdin() {
+    let Some(s) = pg() else { return };
+    let h = Home::new();
+    let port = s.port.to_string();
+    h.run(&[
+        "add",
+        "ask",
+        "--kind",
+        "postgres",
+        "--host",
+        &s.host,
+        "--port",
+        &port,
+        "--database",
+        &s.db,
+        "--user",
+        &s.user,
+        "--ask-password-every-time",
+    ])
+    .code_is(0);
+    assert_eq!(find(&h.list_json(), "ask")["has_secret"], false);
+    let r = h.run(&["test", "ask"]);
+    r.code_is(1);
+    assert!(r.err.contains("--password-stdin"), "{}", r.all());
+    let r = h.run_stdin(
+        &["test", "ask", "--password-stdin"],
+        &format!("{}\n", s.password),
+    );
+    r.code_is(0);
+}
+
+#[test]
+fn profiles_are_separate() {
+    let h = Home::new();
+    h.run_stdin(
+        &[
+            "--profile",
+            "team-a",
+            "add",
+            "only-a",
+            "--kind",
+            "postgres",
+            "--host",
+            "h",
+            "--user",
+            "u",
+            "--password-stdin",
+        ],
+        "pw\n",
+    )
+    .code_is(0);
+    let a = Run::from(
+        h.cmd(&["list", "--json", "--profile", "team-a"])
+            .output()
+            .unwrap(),
+    );
+    assert!(names(&a.json()).contains(&"only-a".to_string()));
+    assert!(!names(&h.list_json()).contains(&"only-a".to_string()));
+    let r = h.run(&["--profile", "bad/name", "list"]);
+    r.code_is(2);
+    assert!(Path::new(&h.home).exists());
+}
