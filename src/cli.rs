@@ -45,7 +45,7 @@ pub struct Cli {
 pub enum Command {
     /// List saved connections with their last test.
     List {
-        /// Machine-readable output.
+        /// Machine-readable JSON output.
         #[arg(long)]
         json: bool,
     },
@@ -70,6 +70,7 @@ pub enum Command {
     },
     /// Check directories, permissions, catalog, vault and counts.
     Doctor {
+        /// Machine-readable JSON output.
         #[arg(long)]
         json: bool,
     },
@@ -81,12 +82,14 @@ pub enum Command {
         /// Delete entries older than DAYS days.
         #[arg(long, value_name = "DAYS")]
         prune: Option<u32>,
+        /// Machine-readable JSON output.
         #[arg(long)]
         json: bool,
     },
     /// List the tables and views of a saved connection.
     Tables {
         name: String,
+        /// Machine-readable JSON output.
         #[arg(long)]
         json: bool,
         /// Include system schemas.
@@ -98,6 +101,7 @@ pub enum Command {
         name: String,
         /// `schema.name`, `name`, or quoted: `"sales"."Weird Name"`.
         table: String,
+        /// Machine-readable JSON output.
         #[arg(long)]
         json: bool,
     },
@@ -108,8 +112,10 @@ pub enum Command {
         /// Rows to show (default: preview_rows from the config, 10).
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
+        /// Machine-readable JSON output.
         #[arg(long, conflicts_with = "csv")]
         json: bool,
+        /// CSV output (RFC 4180; NULL is an empty field).
         #[arg(long)]
         csv: bool,
     },
@@ -117,6 +123,7 @@ pub enum Command {
     Count {
         name: String,
         table: String,
+        /// Machine-readable JSON output.
         #[arg(long)]
         json: bool,
     },
@@ -207,6 +214,7 @@ pub struct EditArgs {
 pub struct TestArgs {
     /// A saved connection name, or a URL to test without saving.
     pub target: String,
+    /// Machine-readable JSON output (shapes in the docs of src/commands).
     #[arg(long)]
     pub json: bool,
     /// Test even after repeated failed logins (may lock the account).
@@ -220,7 +228,21 @@ pub struct TestArgs {
 #[derive(Debug, Subcommand)]
 pub enum VaultCommand {
     /// Create the vault (asks a new passphrase, or VARLOR_PASSPHRASE_FILE).
-    Init,
+    Init {
+        /// Also let this SSH (or age) public key unlock the vault, e.g.
+        /// ~/.ssh/id_ed25519.pub; then `--identity ~/.ssh/id_ed25519`
+        /// unlocks without the passphrase. Repeatable.
+        #[arg(long, value_name = "FILE.pub")]
+        ssh_recipient: Vec<PathBuf>,
+    },
+    /// Let another public key unlock the vault: an SSH key (ssh-ed25519 or
+    /// ssh-rsa, e.g. ~/.ssh/id_ed25519.pub) or an age key (age1…). Every
+    /// stored secret is re-encrypted to it; needs the vault unlocked.
+    AddRecipient {
+        /// The public key file.
+        #[arg(value_name = "FILE.pub")]
+        file: PathBuf,
+    },
     /// New identity and passphrase; re-encrypts every secret.
     Rotate {
         /// Read the new passphrase from this file (else VARLOR_NEW_PASSPHRASE_FILE, else a prompt).
@@ -229,6 +251,7 @@ pub enum VaultCommand {
     },
     /// Show whether the vault exists, its key version and secrets.
     Status {
+        /// Machine-readable JSON output.
         #[arg(long)]
         json: bool,
     },
@@ -240,15 +263,24 @@ pub struct ImportArgs {
     /// Tables: `schema.name`, `name`, or quoted `"sales"."Weird Name"`.
     #[arg(required = true, value_name = "TABLE")]
     pub tables: Vec<String>,
-    /// Destination file (sqlite) or directory (csv, jsonl).
+    /// Destination file (sqlite) or directory (csv, jsonl); default
+    /// `<data dir>/datasets/<connection>-<date>.sqlite` (or `-csv`/`-jsonl`).
     #[arg(long, value_name = "PATH")]
-    pub to: PathBuf,
+    pub to: Option<PathBuf>,
     /// sqlite, csv or jsonl (default sqlite).
     #[arg(long, default_value = "sqlite", value_name = "FORMAT")]
     pub format: String,
     /// At most N rows per table.
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,
+    /// A row filter for one table: TABLE=CONDITION, split at the first `=`
+    /// outside double quotes, e.g. --where "orders=status = 'paid'".
+    /// TABLE is one of the TABLE arguments (any spelling naming the same
+    /// table); CONDITION is SQL without the WHERE keyword and runs only
+    /// inside the read-only session. Repeat for other tables, one per table.
+    #[arg(long = "where", value_name = "TABLE=CONDITION")]
+    pub filters: Vec<String>,
+    /// Machine-readable JSON output (shapes in the docs of src/commands).
     #[arg(long)]
     pub json: bool,
 }

@@ -12,6 +12,7 @@ use varlor::config::Config;
 use varlor::store::Paths;
 
 fn main() -> ExitCode {
+    forbid_core_dumps();
     let cli = Cli::parse();
     install_panic_hook();
     setup_logging(&cli);
@@ -39,8 +40,17 @@ fn main() -> ExitCode {
 }
 
 async fn run_tui(cli: Cli) -> Result<(), CliError> {
-    let profile = varlor::profile::Profile::open(&cli.profile)
+    let mut profile = varlor::profile::Profile::open(&cli.profile)
         .map_err(|e| CliError::failed(format!("cannot open profile '{}': {e}", cli.profile)))?;
+    // `--identity` / VARLOR_PASSPHRASE_FILE work for the TUI too (no prompt then).
+    if profile.vault_initialised() {
+        profile
+            .unlock_from_env(cli.identity.as_deref())
+            .map_err(|e| {
+                CliError::failed(format!("cannot unlock the vault: {e}"))
+                    .hint("check --identity / VARLOR_PASSPHRASE_FILE, or unset it to be asked")
+            })?;
+    }
     tracing::info!(profile = %cli.profile, "starting the TUI");
     varlor::app::run(profile)
         .await
@@ -94,4 +104,22 @@ fn install_panic_hook() {
         tracing::error!("panic: {info}");
         default(info);
     }));
+}
+
+/// A crash must not write the unlocked identity or a decrypted password to a
+/// core file: no core dumps, and not ptrace-attachable by other users' tools.
+fn forbid_core_dumps() {
+    #[cfg(unix)]
+    {
+        let zero = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: plain syscalls with valid arguments; failure leaves defaults.
+        unsafe {
+            libc::setrlimit(libc::RLIMIT_CORE, &zero);
+            #[cfg(target_os = "linux")]
+            libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+        }
+    }
 }

@@ -3,17 +3,32 @@
 //! unlock, password resolution, test bookkeeping with audit and the lockout
 //! guard). Synchronous and quick; network work happens in `connectors`.
 
+use std::collections::HashSet;
+use std::io::Read;
 use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
 
 use crate::config::Config;
 
-use crate::connectors::{ConnError, ServerInfo};
+use crate::connectors::error::sanitize;
+use crate::connectors::{ConnError, ErrorKind, PasswordSource, ServerInfo, SpecError};
+use crate::store::catalog::SecretUpdate;
+use crate::store::vault::Recovery;
 use crate::store::{
-    Catalog, CatalogError, NewConnection, Paths, PathsError, SavedConnection, UnlockedVault, Vault,
-    VaultError,
+    Catalog, CatalogError, NewConnection, Paths, PathsError, SavedConnection, TestOutcome,
+    UnlockedVault, Vault, VaultError,
 };
+
+/// Settings key: the demo connection was created once (deleting it must not resurrect it).
+const SETTING_DEMO_CREATED: &str = "demo_created";
+/// Longest connection name.
+pub const MAX_NAME_CHARS: usize = 64;
+/// Consecutive failed logins after which a test needs confirmation.
+pub const LOCKOUT_THRESHOLD: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
@@ -25,6 +40,8 @@ pub enum ProfileError {
     Vault(#[from] VaultError),
     #[error(transparent)]
     Spec(#[from] crate::connectors::SpecError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// The vault must be unlocked first (the caller asks for the passphrase).
     #[error("the vault is locked")]
     Locked,
@@ -56,96 +73,651 @@ pub struct Profile {
     pub config: Config,
     pub catalog: Catalog,
     pub vault: Vault,
-    #[allow(dead_code)]
     unlocked: Option<UnlockedVault>,
+    /// Connections with a test running (at most one each).
+    in_flight: HashSet<String>,
 }
 
-// Bodies are implemented by the store work; the signatures are the contract
-// the CLI and the TUI code against.
 impl Profile {
     /// Resolves paths (VARLOR_HOME / XDG), creates dirs 0700, opens the
     /// catalog, creates the demo connection on first run, loads config.toml.
-    pub fn open(_name: &str) -> Result<Profile, ProfileError> {
-        todo!()
+    pub fn open(name: &str) -> Result<Profile, ProfileError> {
+        Profile::open_at(Paths::resolve(name)?)
     }
-    pub fn open_at(_paths: Paths) -> Result<Profile, ProfileError> {
-        todo!()
+
+    pub fn open_at(paths: Paths) -> Result<Profile, ProfileError> {
+        paths.ensure()?;
+        let config = Config::load(&paths.config_file())?;
+        let mut catalog = Catalog::open(&paths.catalog())?;
+        let vault = Vault::new(&paths.profile_dir);
+        // A rotation killed half-way is finished or undone before anything
+        // reads the key files.
+        match vault.recover(&catalog)? {
+            Recovery::Clean => {}
+            Recovery::Finished(v) => {
+                tracing::warn!("finished an interrupted key rotation (key version {v})");
+                catalog.audit("rotate", "vault", "recovered", &format!("key version {v}"))?;
+            }
+            Recovery::RolledBack => {
+                tracing::warn!("removed the files of an unfinished key rotation");
+            }
+            Recovery::Mismatch => {
+                tracing::warn!(
+                    "the catalog's key version matches neither vault key set; left untouched"
+                );
+            }
+        }
+        let mut profile = Profile {
+            paths,
+            config,
+            catalog,
+            vault,
+            unlocked: None,
+            in_flight: HashSet::new(),
+        };
+        profile.ensure_demo()?;
+        Ok(profile)
     }
+
+    /// First run only: the demo database and its connection. A failure to
+    /// build the demo is logged, not fatal (it is retried on the next run).
+    fn ensure_demo(&mut self) -> Result<(), ProfileError> {
+        if self.catalog.setting(SETTING_DEMO_CREATED)?.is_some() {
+            return Ok(());
+        }
+        let db = match crate::demo::ensure(&self.paths.data_dir) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!("demo database not created: {e}");
+                return Ok(());
+            }
+        };
+        match self.catalog.insert(&crate::demo::connection(&db), None) {
+            Ok(_) => {
+                self.catalog.audit(
+                    "create",
+                    crate::demo::CONNECTION_NAME,
+                    "ok",
+                    "demo (sqlite)",
+                )?;
+            }
+            // The user already has a connection of that name: leave it alone.
+            Err(CatalogError::Duplicate(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.catalog.set_setting(SETTING_DEMO_CREATED, "1")?;
+        Ok(())
+    }
+
     pub fn list(&self) -> Result<Vec<SavedConnection>, ProfileError> {
-        todo!()
+        Ok(self.catalog.list()?)
     }
-    pub fn get(&self, _name: &str) -> Result<SavedConnection, ProfileError> {
-        todo!()
+
+    pub fn get(&self, name: &str) -> Result<SavedConnection, ProfileError> {
+        Ok(self.catalog.get(name)?)
     }
+
     /// Encrypts `password` to the recipients (no passphrase needed) when the
     /// source is the vault; initialises nothing (errors if no vault and a secret is given).
     pub fn add(
         &mut self,
-        _new: NewConnection,
-        _password: Option<SecretString>,
+        new: NewConnection,
+        password: Option<SecretString>,
     ) -> Result<SavedConnection, ProfileError> {
-        todo!()
+        validate(&new)?;
+        let password = password.filter(|p| !p.expose_secret().is_empty());
+        let saved = match (&new.password_source, password) {
+            (PasswordSource::Vault, Some(p)) => {
+                // Under the vault lock: a concurrent rotation cannot swap the
+                // key between encrypting and storing.
+                let _lock = self.lock_initialised_vault()?;
+                let (ct, version) = self.vault.encrypt_versioned(&p)?;
+                self.catalog.insert(&new, Some((&ct, version)))?
+            }
+            // Other sources never store a password.
+            _ => self.catalog.insert(&new, None)?,
+        };
+        self.catalog
+            .audit("create", &saved.name, "ok", &describe(&saved))?;
+        Ok(saved)
     }
+
     /// `password`: None keeps the stored secret, Some(None) clears it, Some(Some(p)) replaces it.
     pub fn edit(
         &mut self,
-        _old_name: &str,
-        _new: NewConnection,
-        _password: Option<Option<SecretString>>,
+        old_name: &str,
+        new: NewConnection,
+        password: Option<Option<SecretString>>,
     ) -> Result<SavedConnection, ProfileError> {
-        todo!()
+        validate(&new)?;
+        let old = self.catalog.get(old_name)?;
+        let password_given = password.is_some();
+        let saved = if new.password_source != PasswordSource::Vault {
+            // A secret is kept only for vault connections.
+            let update = if old.has_secret {
+                SecretUpdate::Clear
+            } else {
+                SecretUpdate::Keep
+            };
+            self.catalog.update(old_name, &new, update)?
+        } else {
+            match password {
+                None => self.catalog.update(old_name, &new, SecretUpdate::Keep)?,
+                Some(None) => self.catalog.update(old_name, &new, SecretUpdate::Clear)?,
+                Some(Some(p)) if p.expose_secret().is_empty() => {
+                    self.catalog.update(old_name, &new, SecretUpdate::Clear)?
+                }
+                Some(Some(p)) => {
+                    let _lock = self.lock_initialised_vault()?;
+                    let (ct, version) = self.vault.encrypt_versioned(&p)?;
+                    self.catalog
+                        .update(old_name, &new, SecretUpdate::Set(ct, version))?
+                }
+            }
+        };
+        let mut detail = describe(&saved);
+        if old_name != saved.name {
+            detail.push_str(&format!(", renamed from '{old_name}'"));
+        }
+        if old.has_secret != saved.has_secret || password_given {
+            detail.push_str(if saved.has_secret {
+                ", password stored"
+            } else {
+                ", no stored password"
+            });
+        }
+        self.catalog.audit("update", &saved.name, "ok", &detail)?;
+        Ok(saved)
     }
-    pub fn remove(&mut self, _name: &str) -> Result<(), ProfileError> {
-        todo!()
+
+    pub fn remove(&mut self, name: &str) -> Result<(), ProfileError> {
+        self.catalog.delete(name)?;
+        self.catalog.audit("delete", name, "ok", "")?;
+        Ok(())
     }
+
     pub fn vault_initialised(&self) -> bool {
-        todo!()
+        self.vault.is_initialised()
     }
-    pub fn init_vault(&mut self, _passphrase: &SecretString) -> Result<(), ProfileError> {
-        todo!()
+
+    /// Creates the vault and leaves it unlocked for this run.
+    pub fn init_vault(&mut self, passphrase: &SecretString) -> Result<(), ProfileError> {
+        let unlocked = self.vault.init_unlocked(passphrase)?;
+        let version = self.vault.key_version()?;
+        self.catalog.set_setting(
+            crate::store::catalog::SETTING_VAULT_KEY_VERSION,
+            &version.to_string(),
+        )?;
+        self.unlocked = Some(unlocked);
+        self.catalog.audit(
+            "vault-init",
+            "vault",
+            "ok",
+            &format!("key version {version}"),
+        )?;
+        Ok(())
     }
+
     pub fn is_unlocked(&self) -> bool {
-        todo!()
+        self.unlocked.is_some()
     }
+
     /// Audited (outcome only).
-    pub fn unlock(&mut self, _passphrase: &SecretString) -> Result<(), ProfileError> {
-        todo!()
+    pub fn unlock(&mut self, passphrase: &SecretString) -> Result<(), ProfileError> {
+        let result = self.vault.unlock(passphrase);
+        self.finish_unlock(result, "passphrase")
     }
-    pub fn unlock_with_identity(&mut self, _path: &Path) -> Result<(), ProfileError> {
-        todo!()
+
+    pub fn unlock_with_identity(&mut self, path: &Path) -> Result<(), ProfileError> {
+        let result = self.vault.unlock_with_identity_file(path);
+        self.finish_unlock(result, "identity file")
     }
+
+    fn finish_unlock(
+        &mut self,
+        result: Result<UnlockedVault, VaultError>,
+        how: &str,
+    ) -> Result<(), ProfileError> {
+        match result {
+            Ok(u) => {
+                self.unlocked = Some(u);
+                self.catalog.audit("unlock", "vault", "ok", how)?;
+                Ok(())
+            }
+            Err(e) => {
+                // The error texts of VaultError never contain a secret.
+                self.catalog.audit("unlock", "vault", &e.to_string(), how)?;
+                Err(e.into())
+            }
+        }
+    }
+
     /// Unlocks from `--identity` or VARLOR_PASSPHRASE_FILE when given; Ok(false) if neither is.
-    pub fn unlock_from_env(&mut self, _identity: Option<&Path>) -> Result<bool, ProfileError> {
-        todo!()
+    pub fn unlock_from_env(&mut self, identity: Option<&Path>) -> Result<bool, ProfileError> {
+        if let Some(path) = identity {
+            self.unlock_with_identity(path)?;
+            return Ok(true);
+        }
+        let Some(file) = std::env::var_os("VARLOR_PASSPHRASE_FILE").filter(|f| !f.is_empty())
+        else {
+            return Ok(false);
+        };
+        let passphrase = read_passphrase_file(Path::new(&file))?;
+        self.unlock(&passphrase)?;
+        Ok(true)
     }
+
     /// Whether connecting to `conn` needs the vault unlocked first.
-    pub fn needs_unlock(&self, _conn: &SavedConnection) -> bool {
-        todo!()
+    pub fn needs_unlock(&self, conn: &SavedConnection) -> bool {
+        conn.password_source == PasswordSource::Vault && conn.has_secret && !self.is_unlocked()
     }
+
     /// Vault → decrypt (Locked if locked); Command → run it; Prompt → `prompted` or PasswordNeeded.
     pub fn resolve_password(
         &self,
-        _conn: &SavedConnection,
-        _prompted: Option<SecretString>,
+        conn: &SavedConnection,
+        prompted: Option<SecretString>,
     ) -> Result<Option<SecretString>, ProfileError> {
-        todo!()
+        match &conn.password_source {
+            PasswordSource::Vault => {
+                let Some((ct, _version)) = self.catalog.secret(&conn.name)? else {
+                    // Nothing stored (e.g. trust auth): use what was typed, if anything.
+                    return Ok(prompted);
+                };
+                let unlocked = self.unlocked.as_ref().ok_or(ProfileError::Locked)?;
+                Ok(Some(unlocked.decrypt(&ct)?))
+            }
+            PasswordSource::Prompt => prompted.map(Some).ok_or(ProfileError::PasswordNeeded),
+            PasswordSource::Command(cmd) => run_password_command(cmd).map(Some),
+            PasswordSource::None => Ok(None),
+        }
     }
+
     /// Lockout guard (unless `force`) and in-flight guard, then resolve_password.
     pub fn begin_test(
         &mut self,
-        _name: &str,
-        _force: bool,
-        _prompted: Option<SecretString>,
+        name: &str,
+        force: bool,
+        prompted: Option<SecretString>,
     ) -> Result<TestJob, ProfileError> {
-        todo!()
+        let connection = self.catalog.get(name)?;
+        if connection.auth_failures >= LOCKOUT_THRESHOLD && !force {
+            return Err(ProfileError::LockoutGuard(connection.auth_failures));
+        }
+        if !self.in_flight.insert(connection.name.clone()) {
+            return Err(ProfileError::TestInFlight(connection.name));
+        }
+        match self.resolve_password(&connection, prompted) {
+            Ok(password) => Ok(TestJob {
+                connection,
+                password,
+            }),
+            Err(e) => {
+                self.in_flight.remove(&connection.name);
+                Err(e)
+            }
+        }
     }
+
+    /// Whether a test of `name` is running.
+    pub fn test_in_flight(&self, name: &str) -> bool {
+        self.in_flight.contains(name)
+    }
+
+    /// Releases the in-flight guard without recording anything (a test that
+    /// never started, e.g. the user dismissed it).
+    pub fn abandon_test(&mut self, name: &str) {
+        self.in_flight.remove(name);
+    }
+
     /// Records the outcome (catalog + audit) and releases the in-flight guard.
-    pub fn finish_test(&mut self, _name: &str, _result: &TestResult) -> Result<(), ProfileError> {
-        todo!()
+    pub fn finish_test(&mut self, name: &str, result: &TestResult) -> Result<(), ProfileError> {
+        // Released first, so a failure to record never leaves the connection stuck.
+        self.in_flight.remove(name);
+        let at = crate::store::catalog::now();
+        let (outcome, auth_failure, detail) = match result {
+            Ok(info) => {
+                let latency = u64::try_from(info.latency.as_millis()).unwrap_or(u64::MAX);
+                (
+                    TestOutcome {
+                        at,
+                        ok: true,
+                        status: "ok".into(),
+                        error: None,
+                        latency_ms: Some(latency),
+                        server_version: Some(info.version.clone()),
+                        tls: Some(info.tls),
+                    },
+                    false,
+                    format!(
+                        "{latency} ms, {}{}",
+                        info.version,
+                        if info.tls { ", TLS" } else { "" }
+                    ),
+                )
+            }
+            Err(e) => (
+                TestOutcome {
+                    at,
+                    ok: false,
+                    status: e.kind.message().to_string(),
+                    // Connectors scrub their detail; scrub URL/key=value passwords again.
+                    error: Some(sanitize(&e.detail, None)).filter(|d| !d.is_empty()),
+                    latency_ms: None,
+                    server_version: None,
+                    tls: None,
+                },
+                e.kind == ErrorKind::InvalidCredentials,
+                String::new(),
+            ),
+        };
+        self.catalog.record_test(name, &outcome, auth_failure)?;
+        self.catalog.audit("test", name, &outcome.status, &detail)?;
+        Ok(())
     }
+
     /// New identity protected by `new_passphrase`; re-encrypts every secret in
     /// one transaction; returns how many were re-encrypted.
-    pub fn rotate(&mut self, _new_passphrase: &SecretString) -> Result<usize, ProfileError> {
-        todo!()
+    ///
+    /// Crash-safe: the new key files are written as `*.next`, the catalog
+    /// commits the re-encrypted secrets and the new key version in one
+    /// transaction, then the files are renamed into place. `Profile::open`
+    /// finishes or undoes an interrupted rotation by comparing versions.
+    pub fn rotate(&mut self, new_passphrase: &SecretString) -> Result<usize, ProfileError> {
+        if !self.vault.is_initialised() {
+            return Err(VaultError::NotInitialised.into());
+        }
+        if self.unlocked.is_none() {
+            return Err(ProfileError::Locked);
+        }
+        let result = self.rotate_unlocked(new_passphrase);
+        if let Err(e) = &result {
+            // Error texts never carry a secret; the outcome is worth a row.
+            self.catalog
+                .audit("rotate", "vault", "failed", &e.to_string())?;
+        }
+        result
+    }
+
+    fn rotate_unlocked(&mut self, new_passphrase: &SecretString) -> Result<usize, ProfileError> {
+        let unlocked = self.unlocked.as_ref().ok_or(ProfileError::Locked)?;
+        let lock = self.vault.lock()?;
+        let version = self.catalog.vault_key_version()?;
+        self.vault.recover_locked(&lock, version)?;
+        // Decrypt everything first: one unreadable secret aborts with nothing changed.
+        let mut plain = Vec::new();
+        for (name, ct, _) in self.catalog.secrets()? {
+            let secret = unlocked.decrypt(&ct).map_err(|e| {
+                ProfileError::Vault(VaultError::Other(format!(
+                    "cannot rotate: the secret of '{name}' is unreadable ({e}); nothing was changed"
+                )))
+            })?;
+            plain.push((name, secret));
+        }
+        let pending = self.vault.prepare_rotation(&lock, new_passphrase)?;
+        crate::store::crash_point("rotate:prepared");
+        let reencrypted: Result<Vec<(String, Vec<u8>)>, VaultError> = plain
+            .iter()
+            .map(|(name, secret)| Ok((name.clone(), pending.encrypt(secret)?)))
+            .collect();
+        let committed = reencrypted.map_err(ProfileError::from).and_then(|items| {
+            self.catalog
+                .rotate_secrets(&items, pending.version())
+                .map_err(ProfileError::from)
+        });
+        if let Err(e) = committed {
+            self.vault.abort_rotation(&lock)?;
+            return Err(e);
+        }
+        crate::store::crash_point("rotate:committed");
+        let new_version = pending.version();
+        self.unlocked = Some(self.vault.commit_rotation(&lock, pending)?);
+        drop(lock);
+        let n = plain.len();
+        self.catalog.audit(
+            "rotate",
+            "vault",
+            "ok",
+            &format!("key version {new_version}, {n} secret(s) re-encrypted"),
+        )?;
+        Ok(n)
+    }
+
+    /// Adds a public key (age or SSH) to the vault's recipients and
+    /// re-encrypts every stored secret to the new set, so that key (e.g. an
+    /// SSH key given with `--identity`) can read them. Needs the vault unlocked.
+    pub fn add_recipient(&mut self, public_key: &str) -> Result<usize, ProfileError> {
+        let unlocked = self.unlocked.as_ref().ok_or(ProfileError::Locked)?;
+        self.vault.add_recipient(public_key)?;
+        let _lock = self.vault.lock()?;
+        let mut items = Vec::new();
+        let mut version = self.vault.key_version()?;
+        for (name, ct, _) in self.catalog.secrets()? {
+            let secret = unlocked.decrypt(&ct)?;
+            let (ct, v) = self.vault.encrypt_versioned(&secret)?;
+            version = v;
+            items.push((name, ct));
+        }
+        let n = items.len();
+        self.catalog.rotate_secrets(&items, version)?;
+        self.catalog.audit(
+            "vault-recipient",
+            "vault",
+            "ok",
+            &format!("{n} secret(s) re-encrypted"),
+        )?;
+        Ok(n)
+    }
+
+    fn lock_initialised_vault(&self) -> Result<crate::store::vault::VaultLock, ProfileError> {
+        if !self.vault.is_initialised() {
+            return Err(VaultError::NotInitialised.into());
+        }
+        Ok(self.vault.lock()?)
+    }
+}
+
+/// Name rules (field "name") and the spec's own rules.
+fn validate(new: &NewConnection) -> Result<(), ProfileError> {
+    validate_name(&new.name)?;
+    new.spec.validate()?;
+    if let PasswordSource::Command(cmd) = &new.password_source {
+        if cmd.trim().is_empty() {
+            return Err(SpecError::new("password_command", "the command is empty").into());
+        }
+    }
+    Ok(())
+}
+
+/// Non-empty, at most 64 characters, no control characters, no outer spaces.
+pub fn validate_name(name: &str) -> Result<(), SpecError> {
+    if name.trim().is_empty() {
+        return Err(SpecError::new("name", "a name is required"));
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(SpecError::new(
+            "name",
+            format!("at most {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(SpecError::new("name", "control characters are not allowed"));
+    }
+    if name.trim() != name {
+        return Err(SpecError::new("name", "cannot start or end with a space"));
+    }
+    Ok(())
+}
+
+/// Audit detail of a connection: kind, target and tags (never a secret).
+fn describe(c: &SavedConnection) -> String {
+    format!(
+        "{} {} env={} password={}",
+        c.spec.kind.id(),
+        c.spec.summary(),
+        c.environment.id(),
+        c.password_source.id()
+    )
+}
+
+/// Reads a passphrase file, dropping one trailing newline (as `echo` writes it).
+pub fn read_passphrase_file(path: &Path) -> Result<SecretString, ProfileError> {
+    let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| {
+        VaultError::Other(format!(
+            "cannot read the passphrase file {}: {}",
+            path.display(),
+            e.kind()
+        ))
+    })?);
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| VaultError::Other("the passphrase file is not UTF-8".into()))?;
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    Ok(SecretString::from(text.to_owned()))
+}
+
+/// How long a password command may run before it is killed.
+pub const PASSWORD_COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs a password command (`sh -c`), stdin closed. Its output is the
+/// password: it never reaches an error, a log or the disk, and neither does stderr.
+pub fn run_password_command(cmd: &str) -> Result<SecretString, ProfileError> {
+    run_password_command_with_timeout(cmd, PASSWORD_COMMAND_TIMEOUT)
+}
+
+/// [`run_password_command`] with an explicit limit; on expiry the command's
+/// whole process group is killed.
+pub fn run_password_command_with_timeout(
+    cmd: &str,
+    timeout: Duration,
+) -> Result<SecretString, ProfileError> {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(cmd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // Its own process group, so a timeout kills what it spawned too.
+        command.process_group(0);
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| ProfileError::PasswordCommand(format!("cannot run sh: {}", e.kind())))?;
+    // Drain both pipes on threads so a chatty command cannot block on a full pipe.
+    let stdout = child.stdout.take().map(|mut out| {
+        std::thread::spawn(move || {
+            let mut buf = Zeroizing::new(Vec::new());
+            let _ = out.read_to_end(&mut buf);
+            buf
+        })
+    });
+    let stderr = child.stderr.take().map(|mut err| {
+        std::thread::spawn(move || {
+            let mut sink = Zeroizing::new(Vec::new());
+            let _ = err.read_to_end(&mut sink);
+        })
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => {
+                kill_group(&mut child);
+                return Err(ProfileError::PasswordCommand(format!(
+                    "timed out after {} s",
+                    timeout.as_secs_f32()
+                )));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => {
+                kill_group(&mut child);
+                return Err(ProfileError::PasswordCommand(format!(
+                    "cannot wait for it: {}",
+                    e.kind()
+                )));
+            }
+        }
+    };
+    if let Some(t) = stderr {
+        let _ = t.join();
+    }
+    let output = stdout
+        .and_then(|t| t.join().ok())
+        .unwrap_or_else(|| Zeroizing::new(Vec::new()));
+    if !status.success() {
+        let status = match status.code() {
+            Some(c) => format!("exit status {c}"),
+            None => "killed by a signal".to_string(),
+        };
+        return Err(ProfileError::PasswordCommand(status));
+    }
+    let text = std::str::from_utf8(&output)
+        .map_err(|_| ProfileError::PasswordCommand("its output is not UTF-8".into()))?;
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    if text.is_empty() {
+        return Err(ProfileError::PasswordCommand("it printed nothing".into()));
+    }
+    Ok(SecretString::from(text.to_owned()))
+}
+
+fn kill_group(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    {
+        if let Ok(pid) = i32::try_from(child.id()) {
+            // SAFETY: signals the process group we created for this child.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_validated_with_the_field() {
+        for bad in ["", "   ", " lead", "a\tb", &"x".repeat(65)] {
+            let e = validate_name(bad).unwrap_err();
+            assert_eq!(e.field, "name", "{bad:?}");
+        }
+        assert!(validate_name("prod-db (eu) ✓").is_ok());
+        assert!(validate_name(&"é".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn a_hanging_password_command_is_killed() {
+        let err =
+            run_password_command_with_timeout("sleep 30; echo late", Duration::from_millis(200))
+                .unwrap_err();
+        assert!(err.to_string().contains("timed out"), "{err}");
+    }
+
+    #[test]
+    fn a_large_password_command_output_does_not_block() {
+        // 1 MiB on stderr and stdout: more than a pipe buffer holds.
+        let pw = run_password_command(
+            "head -c 1048576 /dev/zero | tr '\\0' x >&2; head -c 1048576 /dev/zero | tr '\\0' y",
+        )
+        .unwrap();
+        assert_eq!(pw.expose_secret().len(), 1 << 20);
+    }
+}
+
+#[cfg(test)]
+mod send_check {
+    // The TUI moves the profile into tokio tasks.
+    fn assert_send<T: Send>() {}
+    #[test]
+    fn profile_is_send() {
+        assert_send::<super::Profile>();
     }
 }

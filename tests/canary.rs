@@ -53,6 +53,8 @@ impl Harness {
             .env("VARLOR_PASSPHRASE_FILE", pass.unwrap_or(&self.pass_file))
             .env("VARLOR_LOG", "debug")
             .env("NO_COLOR", "1")
+            // Fast scrypt for tests (the store reads it; real profiles keep the default).
+            .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
             .env_remove("VARLOR_PROFILE")
             .timeout(std::time::Duration::from_secs(90))
             .write_stdin(stdin.to_string())
@@ -132,6 +134,36 @@ fn canary_password_never_leaks() {
     let (code, o, _) = h.run(&["test", "canary", "-v"], "", None);
     assert_eq!(code, 1, "the canary is a wrong password / closed port: {o}");
     h.run(&["test", "canary", "--json", "-v"], "", None);
+
+    // The same canary through the MySQL driver (its debug logging included).
+    if let Some(m) = common::mysql() {
+        let mport = m.port.to_string();
+        let (code, _, e) = h.run(
+            &[
+                "add",
+                "canary-my",
+                "--kind",
+                "mysql",
+                "--host",
+                &m.host,
+                "--port",
+                &mport,
+                "--database",
+                &m.db,
+                "--user",
+                &m.user,
+                "--password-stdin",
+            ],
+            &format!("{canary}\n"),
+            None,
+        );
+        assert_eq!(code, 0, "{e}");
+        let (code, o, _) = h.run(&["test", "canary-my", "-v"], "", None);
+        assert_eq!(code, 1, "a wrong password: {o}");
+        assert!(o.contains("Invalid credentials"), "{o}");
+        let (code, _, e) = h.run(&["rm", "canary-my", "--yes"], "", None);
+        assert_eq!(code, 0, "{e}");
+    }
     h.run(&["list"], "", None);
     h.run(&["list", "--json"], "", None);
     h.run(&["edit", "canary", "--env", "staging"], "", None);

@@ -35,6 +35,8 @@ impl Home {
             .env("VARLOR_HOME", &self.home)
             .env("VARLOR_PASSPHRASE_FILE", &self.pass_file)
             .env("NO_COLOR", "1")
+            // Fast scrypt for tests (the store reads it; real profiles keep the default).
+            .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
             .env_remove("VARLOR_PROFILE")
             .env_remove("VARLOR_NEW_PASSPHRASE_FILE")
             .env_remove("VARLOR_LOG")
@@ -412,6 +414,12 @@ fn add_edit_rm_round_trip() {
     assert_eq!(c["database"], "shop", "untouched fields are kept");
     assert_eq!(c["has_secret"], true, "the secret is kept");
 
+    let before = h.list_json();
+    let r = h.run(&["edit", "shop-prod"]);
+    r.code_is(0);
+    assert!(r.out.contains("Nothing to change"), "{}", r.out);
+    assert_eq!(h.list_json(), before);
+
     h.run(&["edit", "shop-prod", "--clear-password"]).code_is(0);
     assert_eq!(find(&h.list_json(), "shop-prod")["has_secret"], false);
 
@@ -603,20 +611,18 @@ fn doctor_fails_on_open_permissions() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let j = h.run(&["doctor", "--json"]).json();
-        let profile_dir = j["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["check"] == "profile dir")
-            .and_then(|c| c["detail"].as_str())
-            .and_then(|d| d.split(" (").next())
-            .map(PathBuf::from)
-            .expect("profile dir check");
-        std::fs::set_permissions(&profile_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // The data dir (not re-tightened at open, unlike the profile dir).
+        let data_dir = h.home.join("data");
+        assert!(
+            data_dir.is_dir(),
+            "VARLOR_HOME layout: {}",
+            data_dir.display()
+        );
+        std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let r = h.run(&["doctor"]);
         r.code_is(1);
         assert!(r.out.contains("expected 0700"), "{}", r.out);
+        assert!(r.out.contains("Some checks failed"), "{}", r.out);
     }
 }
 
@@ -752,6 +758,319 @@ fn import_validates_its_input() {
     assert!(r.err.contains("format"), "{}", r.err);
     h.run(&["import", "nope", "x", "--to", to]).code_is(2);
     h.run(&["import", "demo", "--to", to]).code_is(2);
+    let r = h.run(&["import", "demo", "no_such_table", "--to", to]);
+    r.code_is(2);
+    assert!(r.err.contains("no_such_table"), "{}", r.err);
+    assert!(!out.exists(), "nothing written on bad input");
+}
+
+#[test]
+fn import_demo_tables_to_sqlite_and_csv() {
+    let h = Home::new();
+    let tables = demo_tables(&h);
+    let picked: Vec<String> = tables
+        .iter()
+        .take(2)
+        .map(|t| t["display_name"].as_str().unwrap().to_string())
+        .collect();
+    let counts: Vec<u64> = picked
+        .iter()
+        .map(|t| {
+            h.run(&["count", "demo", t, "--json"]).json()["rows"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+
+    let out = h.home.parent().unwrap().join("demo.sqlite");
+    let mut args = vec!["import", "demo"];
+    args.extend(picked.iter().map(String::as_str));
+    let to = out.to_str().unwrap().to_string();
+    args.extend(["--to", &to, "--json"]);
+    let r = h.run(&args);
+    r.code_is(0);
+    let j = r.json();
+    assert_eq!(j["outcome"], "ok");
+    assert_eq!(
+        j["total_rows"].as_u64().unwrap(),
+        counts.iter().sum::<u64>()
+    );
+    let db = rusqlite::Connection::open(&out).unwrap();
+    for (t, want) in j["tables"].as_array().unwrap().iter().zip(&counts) {
+        let target = t["target"].as_str().unwrap();
+        let n: u64 = db
+            .query_row(
+                &format!("SELECT COUNT(*) FROM \"{}\"", target.replace('"', "\"\"")),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, *want, "{target}");
+    }
+
+    let dir = h.home.parent().unwrap().join("csv-out");
+    let r = h.run(&[
+        "import",
+        "demo",
+        &picked[0],
+        "--to",
+        dir.to_str().unwrap(),
+        "--format",
+        "csv",
+        "--limit",
+        "5",
+    ]);
+    r.code_is(0);
+    assert!(r.out.contains("Imported"), "{}", r.out);
+    let csv_file = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "csv"))
+        .expect("a csv file");
+    let mut rd = csv::Reader::from_path(&csv_file).unwrap();
+    assert_eq!(rd.records().count() as u64, counts[0].min(5));
+
+    let r = h.run(&["audit", "--json"]);
+    assert!(
+        r.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "import" && e["outcome"] == "ok"),
+        "{}",
+        r.out
+    );
+}
+
+/// Imports `customers` from the demo with `--where`, returns the JSON summary
+/// and the ids found in the dataset.
+fn import_customers(h: &Home, file: &str, extra: &[&str]) -> (Run, Vec<i64>) {
+    let out = h.home.parent().unwrap().join(file);
+    let to = out.to_str().unwrap().to_string();
+    let mut args = vec!["import", "demo", "customers", "--to", &to, "--json"];
+    args.extend(extra);
+    let r = h.run(&args);
+    let mut ids = Vec::new();
+    if out.exists() {
+        let db = rusqlite::Connection::open(&out).unwrap();
+        let mut st = db.prepare("SELECT id FROM customers").unwrap();
+        ids = st
+            .query_map([], |r| r.get::<_, i64>(0))
+            .unwrap()
+            .map(|x| x.unwrap())
+            .collect();
+    }
+    (r, ids)
+}
+
+#[test]
+fn import_with_a_where_filter() {
+    let h = Home::new();
+    let total = h.run(&["count", "demo", "customers", "--json"]).json()["rows"]
+        .as_u64()
+        .unwrap();
+    let (r, ids) = import_customers(&h, "even.sqlite", &["--where", "customers=id % 2 = 0"]);
+    r.code_is(0);
+    let j = r.json();
+    let rows = j["total_rows"].as_u64().unwrap();
+    assert!(rows > 0 && rows < total, "{rows} of {total}");
+    assert_eq!(ids.len() as u64, rows);
+    assert!(ids.iter().all(|id| id % 2 == 0), "{ids:?}");
+
+    // The filter combines with --limit, and a quoted table spelling works.
+    let (r, ids) = import_customers(
+        &h,
+        "few.sqlite",
+        &["--where", "\"customers\" = id > 3", "--limit", "2"],
+    );
+    r.code_is(0);
+    assert_eq!(ids.len(), 2);
+    assert!(ids.iter().all(|id| *id > 3), "{ids:?}");
+}
+
+#[test]
+fn import_where_bad_input_is_a_usage_error() {
+    let h = Home::new();
+    for (filter, word) in [
+        ("orders=id > 1", "orders"),
+        ("no_such=id > 1", "no_such"),
+        ("customers", "TABLE=CONDITION"),
+        ("customers=", "TABLE=CONDITION"),
+    ] {
+        let (r, ids) = import_customers(&h, "bad.sqlite", &["--where", filter]);
+        r.code_is(2);
+        assert!(r.err.contains(word), "{filter}: {}", r.err);
+        assert!(ids.is_empty(), "nothing written for {filter}");
+    }
+    let (r, _) = import_customers(
+        &h,
+        "bad.sqlite",
+        &["--where", "customers=id > 1", "--where", "customers=id < 9"],
+    );
+    r.code_is(2);
+    assert!(r.err.contains("two filters"), "{}", r.err);
+}
+
+#[test]
+fn import_where_cannot_write() {
+    let h = Home::new();
+    let count = |h: &Home| {
+        h.run(&["count", "demo", "customers", "--json"]).json()["rows"]
+            .as_u64()
+            .unwrap()
+    };
+    let before = count(&h);
+    for filter in [
+        "customers=1=1; DELETE FROM customers",
+        "customers=1=1; DROP TABLE customers",
+    ] {
+        let (r, ids) = import_customers(&h, "w.sqlite", &["--where", filter]);
+        assert_ne!(r.code, 0, "{filter}: {}", r.all());
+        assert_eq!(r.json()["outcome"], "failed", "{filter}");
+        assert!(ids.is_empty(), "{filter}: no rows imported");
+    }
+    // Parentheses balanced so the text after `;` is a whole statement: the
+    // session only ever runs the one SELECT, whatever it does with the rest.
+    import_customers(
+        &h,
+        "w2.sqlite",
+        &[
+            "--where",
+            "customers=1=1); DELETE FROM customers; SELECT (1",
+        ],
+    );
+    assert_eq!(count(&h), before, "the filter changed nothing");
+    let r = h.run(&["describe", "demo", "customers"]);
+    r.code_is(0);
+}
+
+/// An unencrypted ed25519 key pair made by ssh-keygen (None, with a notice,
+/// when ssh-keygen is missing; a failure under CI=true).
+fn ssh_key(dir: &Path, name: &str) -> Option<(PathBuf, PathBuf)> {
+    let key = dir.join(name);
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "varlor-test", "-f"])
+        .arg(&key)
+        .output();
+    match made {
+        Ok(o) if o.status.success() => Some((key.clone(), key.with_extension("pub"))),
+        Ok(o) => panic!("ssh-keygen failed: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(_) => {
+            common::skip("ssh-keygen is not installed: SSH recipient test not run");
+            None
+        }
+    }
+}
+
+/// `test NAME` with only `--identity` to unlock (no passphrase file).
+fn test_with_identity(h: &Home, name: &str, identity: &Path) -> Run {
+    Run::from(
+        h.cmd(&["test", name, "--identity", identity.to_str().unwrap()])
+            .env_remove("VARLOR_PASSPHRASE_FILE")
+            .write_stdin("")
+            .output()
+            .expect("run varlor"),
+    )
+}
+
+fn add_closed_pg(h: &Home, name: &str, port: &str) {
+    h.run_stdin(
+        &[
+            "add",
+            name,
+            "--kind",
+            "postgres",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            port,
+            "--user",
+            "u",
+            "--password-stdin",
+        ],
+        "s3cret-for-ssh\n",
+    )
+    .code_is(0);
+}
+
+#[test]
+fn an_ssh_key_unlocks_the_vault() {
+    let h = Home::new();
+    let dir = h.home.parent().unwrap().to_path_buf();
+    let Some((key, public)) = ssh_key(&dir, "id_ed25519") else {
+        return;
+    };
+    let Some((other, _)) = ssh_key(&dir, "other") else {
+        return;
+    };
+    // A private key is not a recipient: usage error, no vault made.
+    let r = h.run(&["vault", "init", "--ssh-recipient", key.to_str().unwrap()]);
+    r.code_is(2);
+    assert!(r.err.contains("private key"), "{}", r.err);
+    assert!(!r.all().contains("OPENSSH PRIVATE"), "{}", r.all());
+    assert_eq!(
+        h.run(&["vault", "status", "--json"]).json()["initialised"],
+        false
+    );
+
+    let r = h.run(&["vault", "init", "--ssh-recipient", public.to_str().unwrap()]);
+    r.code_is(0);
+    assert!(r.out.contains("ssh-ed25519"), "{}", r.out);
+    let port = closed_port().to_string();
+    add_closed_pg(&h, "gone", &port);
+
+    // The secret decrypts with the SSH key alone: the test gets as far as
+    // connecting (refused), not stopped at the vault.
+    let r = test_with_identity(&h, "gone", &key);
+    r.code_is(1);
+    assert!(r.out.contains("Connection refused"), "{}", r.all());
+    // Another key cannot: stopped at unlocking, never connecting.
+    let r = test_with_identity(&h, "gone", &other);
+    r.code_is(1);
+    assert!(!r.all().contains("Connection refused"), "{}", r.all());
+
+    // With a real server, the decrypted password is the right one.
+    if let Some(s) = pg() {
+        add_server(&h, "pg", "postgres", &s, &s.password).code_is(0);
+        let r = test_with_identity(&h, "pg", &key);
+        r.code_is(0);
+        assert!(r.out.starts_with("✓ PostgreSQL "), "{}", r.all());
+    }
+}
+
+#[test]
+fn add_recipient_re_encrypts_existing_secrets() {
+    let h = Home::new();
+    let dir = h.home.parent().unwrap().to_path_buf();
+    let Some((key, public)) = ssh_key(&dir, "id_ed25519") else {
+        return;
+    };
+    let port = closed_port().to_string();
+    // Adding a connection with a password makes the vault (passphrase file).
+    add_closed_pg(&h, "gone", &port);
+    let r = test_with_identity(&h, "gone", &key);
+    r.code_is(1);
+    assert!(
+        !r.all().contains("Connection refused"),
+        "not yet a recipient: {}",
+        r.all()
+    );
+
+    let r = h.run(&["vault", "add-recipient", public.to_str().unwrap()]);
+    r.code_is(0);
+    assert!(r.out.contains("1 secret re-encrypted"), "{}", r.out);
+    let r = test_with_identity(&h, "gone", &key);
+    r.code_is(1);
+    assert!(r.out.contains("Connection refused"), "{}", r.all());
+    // Still readable with the passphrase.
+    let r = h.run(&["test", "gone"]);
+    assert!(r.out.contains("Connection refused"), "{}", r.all());
+
+    let junk = h.write("junk.pub", "hello\n");
+    let r = h.run(&["vault", "add-recipient", junk.to_str().unwrap()]);
+    r.code_is(2);
+    assert!(r.err.contains("not a public key"), "{}", r.err);
 }
 
 // ------------------------------------------------------------------ real servers
@@ -936,6 +1255,68 @@ fn prompt_source_takes_the_password_from_stdin() {
         &format!("{}\n", s.password),
     );
     r.code_is(0);
+
+    // A password command (here: reading a file) is run at each connect.
+    let pw_file = h.write("pg-password", &s.password);
+    let cmd = format!("cat '{}'", pw_file.display());
+    h.run(&["edit", "ask", "--password-command", &cmd])
+        .code_is(0);
+    let list = h.list_json();
+    assert_eq!(find(&list, "ask")["password_source"], "command");
+    let r = h.run(&["test", "ask"]);
+    r.code_is(0);
+    assert!(r.out.starts_with("✓ PostgreSQL"), "{}", r.all());
+
+    // A new URL with a password replaces the stored secret.
+    let url = format!(
+        "postgres://{}:{}@{}:{}/{}",
+        s.user, "not-the-password", s.host, s.port, s.db
+    );
+    h.run(&["edit", "ask", "--url", &url]).code_is(0);
+    let list = h.list_json();
+    assert_eq!(find(&list, "ask")["password_source"], "vault");
+    assert_eq!(find(&list, "ask")["has_secret"], true);
+    assert!(!list.to_string().contains("not-the-password"));
+    let r = h.run(&["test", "ask"]);
+    r.code_is(1);
+    assert!(r.out.contains("Invalid credentials"), "{}", r.all());
+}
+
+/// Colour on a terminal (a pseudo-terminal made by `script`), none with NO_COLOR.
+#[test]
+fn colour_only_on_a_terminal_without_no_color() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: `script` (util-linux) is not installed");
+        return;
+    }
+    let h = Home::new();
+    h.run(&["test", "demo"]).code_is(0);
+    let bin = env!("CARGO_BIN_EXE_varlor");
+    let in_pty = |no_color: bool| {
+        let mut c = std::process::Command::new("script");
+        c.args(["-qec", &format!("'{bin}' list"), "/dev/null"])
+            .env("VARLOR_HOME", &h.home)
+            .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+            .env_remove("NO_COLOR");
+        if no_color {
+            c.env("NO_COLOR", "1");
+        }
+        let o = c.output().expect("run script");
+        assert!(o.status.success(), "{o:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let coloured = in_pty(false);
+    assert!(coloured.contains("demo"), "{coloured}");
+    assert!(coloured.contains("\x1b[32m✓"), "{coloured:?}");
+    let plain = in_pty(true);
+    assert!(plain.contains("demo"), "{plain}");
+    assert!(!plain.contains("\x1b["), "{plain:?}");
+    let piped = h.run(&["list"]);
+    assert!(!piped.out.contains('\x1b'));
 }
 
 #[test]
@@ -968,4 +1349,149 @@ fn profiles_are_separate() {
     let r = h.run(&["--profile", "bad/name", "list"]);
     r.code_is(2);
     assert!(Path::new(&h.home).exists());
+}
+
+/// On a terminal, `add` asks for the password with a masked prompt: the
+/// typed secret is never echoed, and it lands in the vault.
+#[test]
+fn masked_password_prompt_on_a_terminal() {
+    use std::io::{Read, Write};
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: `script` (util-linux) is not installed");
+        return;
+    }
+    let h = Home::new();
+    let bin = env!("CARGO_BIN_EXE_varlor");
+    let mut child = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("'{bin}' add typed --kind postgres --host h --user u"),
+            "/dev/null",
+        ])
+        .env("VARLOR_HOME", &h.home)
+        .env("VARLOR_PASSPHRASE_FILE", &h.pass_file)
+        .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn script");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    // Type only once the prompt is shown (echo is off by then).
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("Password for") {
+        let n = stdout.read(&mut buf).expect("read pty");
+        assert!(n > 0, "no prompt: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    stdin.write_all(b"Typed-Secret-77\n").unwrap();
+    drop(stdin);
+    stdout.read_to_end(&mut seen).unwrap();
+    let status = child.wait().unwrap();
+    let text = String::from_utf8_lossy(&seen);
+    assert!(status.success(), "{text}");
+    assert!(text.contains("Saved 'typed'"), "{text}");
+    assert!(
+        !text.contains("Typed-Secret-77"),
+        "the password was echoed: {text}"
+    );
+    assert_eq!(find(&h.list_json(), "typed")["has_secret"], true);
+}
+
+/// The harness's PostgreSQL fixtures (tests/fixtures/postgres.sql): every
+/// hostile name is addressable from the command line, browsing is
+/// read-only, and the configured statement timeout cuts a slow view off.
+#[test]
+fn postgres_hostile_names_read_only_and_timeout() {
+    let Some(s) = pg() else { return };
+    let h = Home::new();
+    add_server(&h, "pg", "postgres", &s, &s.password).code_is(0);
+    let rows = |table: &str| -> usize {
+        let r = h.run(&["preview", "pg", table, "--json"]);
+        r.code_is(0);
+        r.json()["rows"].as_array().unwrap().len()
+    };
+    for (spelling, n) in [
+        (r#""quote""d""#, 2),
+        (r#"quote"d"#, 2),
+        ("semi;colon", 2),
+        (r#"public."semi;colon""#, 2),
+        ("ünïcödé", 3),
+        ("select", 2),
+        (r#""select""#, 2),
+        (r#""Odd Schema"."Weird Name""#, 1),
+        ("Odd Schema.Weird Name", 1),
+        ("public.Weird Name", 3),
+    ] {
+        assert_eq!(rows(spelling), n, "{spelling}");
+    }
+    let r = h.run(&["describe", "pg", "select", "--json"]);
+    r.code_is(0);
+    let cols = r.json()["columns"].as_array().unwrap().clone();
+    assert!(
+        cols.iter()
+            .any(|c| c["name"] == "Weird Id" && c["references"].as_str().is_some()),
+        "{cols:?}"
+    );
+    let r = h.run(&["preview", "pg", r#""quote""d""#, "--csv"]);
+    r.code_is(0);
+    let mut rd = csv::Reader::from_reader(r.out.as_bytes());
+    assert_eq!(
+        rd.headers().unwrap().iter().collect::<Vec<_>>(),
+        vec!["col\"umn", "va'lue"]
+    );
+    let values: Vec<String> = rd.records().map(|x| x.unwrap()[1].to_string()).collect();
+    assert!(values.contains(&"say \"hi\"".to_string()), "{values:?}");
+
+    // Read-only: a view whose preview would insert a row is refused.
+    let r = h.run(&["preview", "pg", "writing_view"]);
+    r.code_is(1);
+    assert!(r.err.contains("Read-only"), "{}", r.all());
+    let r = h.run(&["count", "pg", "write_log", "--json"]);
+    r.code_is(0);
+    assert_eq!(r.json()["rows"], 0);
+
+    // The statement timeout comes from config.toml.
+    let cfg = h.home.join("config");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(cfg.join("config.toml"), "statement_timeout_secs = 1\n").unwrap();
+    let t0 = std::time::Instant::now();
+    let r = h.run(&["preview", "pg", "slow_view"]);
+    r.code_is(1);
+    assert!(r.err.contains("Query timed out"), "{}", r.all());
+    println!("slow_view cut off after {:?}", t0.elapsed());
+}
+
+/// The harness's MariaDB fixtures (tests/fixtures/mysql.sql): hostile names
+/// from the command line, including a backtick-quoted spelling.
+#[test]
+fn mariadb_hostile_names() {
+    let Some(s) = mysql() else { return };
+    let h = Home::new();
+    add_server(&h, "maria", "mysql", &s, &s.password).code_is(0);
+    let db = s.db.clone();
+    for (spelling, n) in [
+        (r#"quote"d"#.to_string(), 2),
+        ("`quote\"d`".to_string(), 2),
+        ("semi;colon".to_string(), 2),
+        (format!("{db}.semi;colon"), 2),
+        ("ünïcödé".to_string(), 2),
+        ("select".to_string(), 2),
+        (format!("`{db}`.`select`"), 2),
+        ("back`tick".to_string(), 1),
+        ("`back``tick`".to_string(), 1),
+        ("sales.regions".to_string(), 3),
+    ] {
+        let r = h.run(&["preview", "maria", &spelling, "--json"]);
+        r.code_is(0);
+        assert_eq!(r.json()["rows"].as_array().unwrap().len(), n, "{spelling}");
+    }
+    let r = h.run(&["count", "maria", "semi;colon", "--json"]);
+    r.code_is(0);
+    assert_eq!(r.json()["rows"], 2);
 }

@@ -12,74 +12,33 @@ use varlor::connectors::{
     StreamOptions, TableKind, TableRef, TlsMode,
 };
 
-// ---- minimal local equivalent of tests/common (switch when it lands) ----
+mod common;
 
-struct Server {
-    host: String,
-    port: u16,
-    user: String,
-    password: String,
-    db: String,
-    ca: Option<String>,
-    socket: Option<String>,
-}
-
-fn server() -> Option<Server> {
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let got = (|| {
-        Some(Server {
-            host: var("VARLOR_TEST_MYSQL_HOST")?,
-            port: var("VARLOR_TEST_MYSQL_PORT")?.parse().ok()?,
-            user: var("VARLOR_TEST_MYSQL_USER")?,
-            password: var("VARLOR_TEST_MYSQL_PASSWORD")?,
-            db: var("VARLOR_TEST_MYSQL_DB")?,
-            ca: var("VARLOR_TEST_CA"),
-            socket: var("VARLOR_TEST_MYSQL_SOCKET"),
-        })
-    })();
-    if got.is_none() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI=true but VARLOR_TEST_MYSQL_* is not set: the MariaDB server is missing");
-        }
-        eprintln!("skipping: VARLOR_TEST_MYSQL_* not set (start one with scripts/testdb)");
-    }
-    got
-}
+use common::{closed_port, hanging_listener, ServerEnv};
 
 macro_rules! server_or_skip {
     () => {
-        match server() {
+        match common::mysql() {
             Some(s) => s,
             None => return,
         }
     };
 }
 
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = l.local_addr().expect("addr").port();
-    drop(l);
-    port
-}
-
-/// Accepts connections and never answers (kept open while the listener lives).
-fn hanging_listener() -> (std::net::TcpListener, u16) {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = l.local_addr().expect("addr").port();
-    (l, port)
-}
-
 // ---- helpers ----
 
-impl Server {
-    fn spec(&self) -> ConnSpec {
-        let mut s = ConnSpec::new(Kind::Mysql);
-        s.host = self.host.clone();
-        s.port = Some(self.port);
-        s.user = self.user.clone();
-        s.database = self.db.clone();
+trait MysqlEnv {
+    fn my_spec(&self) -> ConnSpec;
+    fn connector(&self, spec: ConnSpec) -> MysqlConnector;
+    fn connector_with(&self, spec: ConnSpec, opts: SessionOptions) -> MysqlConnector;
+    fn root_sql(&self, sql: &str) -> Option<String>;
+}
+
+impl MysqlEnv for ServerEnv {
+    /// TLS `prefer` (the default of a new connection).
+    fn my_spec(&self) -> ConnSpec {
+        let mut s = ServerEnv::spec(self, Kind::Mysql);
         s.tls = TlsMode::Prefer;
-        s.connect_timeout_secs = 10;
         s
     }
 
@@ -88,14 +47,15 @@ impl Server {
     }
 
     fn connector_with(&self, spec: ConnSpec, opts: SessionOptions) -> MysqlConnector {
-        MysqlConnector::new(spec, Some(SecretString::from(self.password.clone())), opts)
+        MysqlConnector::new(spec, Some(self.secret()), opts)
     }
 
     /// Runs SQL as root over the socket; `None` when no socket/client is available.
     fn root_sql(&self, sql: &str) -> Option<String> {
         let sock = self.socket.as_ref()?;
         let mut child = Command::new("mariadb")
-            .args(["--no-defaults", "-N", "-B", "-S", sock, "-u", "root"])
+            .args(["--no-defaults", "-N", "-B", "-u", "root", "-S"])
+            .arg(sock)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -160,7 +120,7 @@ impl RowSink for Collect {
 #[tokio::test]
 async fn success_reports_version_latency_and_tls() {
     let srv = server_or_skip!();
-    let info = srv.connector(srv.spec()).test().await.expect("test ok");
+    let info = srv.connector(srv.my_spec()).test().await.expect("test ok");
     assert!(
         info.version.starts_with("MariaDB ") || info.version.starts_with("MySQL "),
         "{}",
@@ -174,7 +134,7 @@ async fn success_reports_version_latency_and_tls() {
 #[tokio::test]
 async fn tls_disabled_is_plain() {
     let srv = server_or_skip!();
-    let mut spec = srv.spec();
+    let mut spec = srv.my_spec();
     spec.tls = TlsMode::Disable;
     let info = srv.connector(spec).test().await.expect("test ok");
     assert!(!info.tls);
@@ -183,7 +143,7 @@ async fn tls_disabled_is_plain() {
 #[tokio::test]
 async fn tls_require_encrypts_without_verifying() {
     let srv = server_or_skip!();
-    let mut spec = srv.spec();
+    let mut spec = srv.my_spec();
     spec.tls = TlsMode::Require;
     let info = srv.connector(spec).test().await.expect("test ok");
     assert!(info.tls);
@@ -194,7 +154,7 @@ async fn wrong_password_is_invalid_credentials_without_the_password() {
     let srv = server_or_skip!();
     let wrong = "wr0ng-Canary-7f3a9";
     let c = MysqlConnector::new(
-        srv.spec(),
+        srv.my_spec(),
         Some(SecretString::from(wrong.to_string())),
         SessionOptions::default(),
     );
@@ -207,7 +167,7 @@ async fn wrong_password_is_invalid_credentials_without_the_password() {
 #[tokio::test]
 async fn unknown_database_is_database_not_found() {
     let srv = server_or_skip!();
-    let mut spec = srv.spec();
+    let mut spec = srv.my_spec();
     spec.database = "no_such_db_42".into();
     let e = srv.connector(spec).test().await.expect_err("must fail");
     assert_eq!(e.kind, ErrorKind::DatabaseNotFound, "{}", e.full());
@@ -217,7 +177,7 @@ async fn unknown_database_is_database_not_found() {
 async fn a_password_echoed_by_the_server_is_scrubbed() {
     let srv = server_or_skip!();
     // The server echoes the database name in its error; name it after the password.
-    let mut spec = srv.spec();
+    let mut spec = srv.my_spec();
     spec.database = srv.password.clone();
     let e = srv.connector(spec).test().await.expect_err("must fail");
     assert_eq!(e.kind, ErrorKind::DatabaseNotFound, "{}", e.full());
@@ -228,7 +188,7 @@ async fn a_password_echoed_by_the_server_is_scrubbed() {
 #[tokio::test]
 async fn closed_port_is_refused_quickly() {
     let srv = server_or_skip!();
-    let mut spec = srv.spec();
+    let mut spec = srv.my_spec();
     spec.port = Some(closed_port());
     let t = Instant::now();
     let e = srv.connector(spec).test().await.expect_err("must fail");
@@ -239,7 +199,7 @@ async fn closed_port_is_refused_quickly() {
 #[tokio::test]
 async fn unknown_host_is_reported() {
     let srv = server_or_skip!();
-    let mut spec = srv.spec();
+    let mut spec = srv.my_spec();
     spec.host = "no-such-host.invalid".into();
     let e = srv.connector(spec).test().await.expect_err("must fail");
     assert_eq!(e.kind, ErrorKind::UnknownHost, "{}", e.full());
@@ -248,8 +208,8 @@ async fn unknown_host_is_reported() {
 #[tokio::test]
 async fn hanging_listener_times_out_at_the_configured_timeout() {
     let srv = server_or_skip!();
-    let (_listener, port) = hanging_listener();
-    let mut spec = srv.spec();
+    let port = hanging_listener();
+    let mut spec = srv.my_spec();
     spec.port = Some(port);
     spec.connect_timeout_secs = 2;
     let t = Instant::now();
@@ -271,12 +231,12 @@ async fn hanging_listener_times_out_at_the_configured_timeout() {
 async fn verify_full_with_the_ca_is_ok() {
     let srv = server_or_skip!();
     let Some(ca) = srv.ca.clone() else {
-        eprintln!("skipping: VARLOR_TEST_CA not set");
+        common::skip("VARLOR_TEST_CA not set");
         return;
     };
-    let mut spec = srv.spec();
+    let mut spec = srv.my_spec();
     spec.tls = TlsMode::VerifyFull;
-    spec.ca_file = Some(ca.into());
+    spec.ca_file = Some(ca);
     let info = srv.connector(spec).test().await.expect("verified TLS");
     assert!(info.tls);
 }
@@ -284,7 +244,7 @@ async fn verify_full_with_the_ca_is_ok() {
 #[tokio::test]
 async fn verify_full_without_the_ca_is_not_trusted() {
     let srv = server_or_skip!();
-    let mut spec = srv.spec();
+    let mut spec = srv.my_spec();
     spec.tls = TlsMode::VerifyFull;
     spec.ca_file = None;
     let e = srv.connector(spec).test().await.expect_err("must fail");
@@ -295,21 +255,17 @@ async fn verify_full_without_the_ca_is_not_trusted() {
 #[tokio::test]
 async fn verify_full_with_a_missing_ca_file_names_the_field() {
     let srv = server_or_skip!();
-    let mut spec = srv.spec();
+    let mut spec = srv.my_spec();
     spec.tls = TlsMode::VerifyFull;
     spec.ca_file = Some("/nonexistent/ca.pem".into());
     let e = srv.connector(spec).test().await.expect_err("must fail");
     assert_eq!(e.kind, ErrorKind::Config, "{}", e.full());
-    assert!(e.detail.starts_with("ca_file"), "{}", e.detail);
+    assert!(e.detail.contains("/nonexistent/ca.pem"), "{}", e.detail);
 }
 
 /// The TLS-only user: from the harness, or made here as root over the socket.
-fn tls_user(srv: &Server) -> Option<(String, String)> {
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    if let (Some(u), Some(p)) = (
-        var("VARLOR_TEST_MYSQL_TLS_USER"),
-        var("VARLOR_TEST_MYSQL_TLS_PASSWORD"),
-    ) {
+fn tls_user(srv: &ServerEnv) -> Option<(String, String)> {
+    if let (Some(u), Some(p)) = (srv.tls_user.clone(), srv.tls_password.clone()) {
         return Some((u, p));
     }
     let pass = format!("tls-{}-{}", std::process::id(), srv.port);
@@ -326,10 +282,10 @@ fn tls_user(srv: &Server) -> Option<(String, String)> {
 async fn tls_required_user_with_tls_disabled_gets_the_clearest_honest_error() {
     let srv = server_or_skip!();
     let Some((user, pass)) = tls_user(&srv) else {
-        eprintln!("skipping: no TLS-only user (VARLOR_TEST_MYSQL_TLS_USER) and no root socket");
+        common::skip("no TLS-only user (VARLOR_TEST_MYSQL_TLS_USER) and no root socket");
         return;
     };
-    let mut spec = srv.spec();
+    let mut spec = srv.my_spec();
     spec.user = user;
     spec.tls = TlsMode::Disable;
     let c = MysqlConnector::new(
@@ -368,7 +324,7 @@ async fn tls_required_user_with_tls_disabled_gets_the_clearest_honest_error() {
 #[tokio::test]
 async fn lists_every_fixture_table_across_databases() {
     let srv = server_or_skip!();
-    let c = srv.connector(srv.spec());
+    let c = srv.connector(srv.my_spec());
     let t = Instant::now();
     let tables = c.list_tables().await.expect("list");
     println!("listed {} tables in {:?}", tables.len(), t.elapsed());
@@ -415,7 +371,7 @@ async fn lists_every_fixture_table_across_databases() {
 #[tokio::test]
 async fn hostile_names_preview_correctly() {
     let srv = server_or_skip!();
-    let c = srv.connector(srv.spec());
+    let c = srv.connector(srv.my_spec());
     let cases: [(&str, &str, Vec<Vec<Cell>>); 6] = [
         (
             "Weird Name",
@@ -486,7 +442,7 @@ async fn hostile_names_preview_correctly() {
 #[tokio::test]
 async fn every_listed_user_table_previews() {
     let srv = server_or_skip!();
-    let c = srv.connector(srv.spec());
+    let c = srv.connector(srv.my_spec());
     let tables = c.list_tables().await.expect("list");
     let mut n = 0;
     for t in tables.iter().filter(|t| !t.system && t.name != "slow_view") {
@@ -511,7 +467,7 @@ async fn every_listed_user_table_previews() {
 #[tokio::test]
 async fn all_types_arrive_as_the_servers_text() {
     let srv = server_or_skip!();
-    let c = srv.connector(srv.spec());
+    let c = srv.connector(srv.my_spec());
     let mut set = c
         .preview(&tref("varlor_test", "all_types"), 10)
         .await
@@ -573,7 +529,7 @@ async fn all_types_arrive_as_the_servers_text() {
 #[tokio::test]
 async fn describe_shows_types_keys_and_references() {
     let srv = server_or_skip!();
-    let c = srv.connector(srv.spec());
+    let c = srv.connector(srv.my_spec());
     let info = c
         .describe(&tref("varlor_test", "orders"))
         .await
@@ -637,7 +593,7 @@ async fn describe_shows_types_keys_and_references() {
 #[tokio::test]
 async fn counts_are_exact() {
     let srv = server_or_skip!();
-    let c = srv.connector(srv.spec());
+    let c = srv.connector(srv.my_spec());
     assert_eq!(
         c.count_rows(&tref("varlor_test", "orders")).await.unwrap(),
         5000
@@ -660,7 +616,7 @@ async fn counts_are_exact() {
 #[tokio::test]
 async fn writes_through_the_browsing_session_fail() {
     let srv = server_or_skip!();
-    let c = srv.connector(srv.spec());
+    let c = srv.connector(srv.my_spec());
     let log = tref("varlor_test", "write_probe_log");
     let before = c.count_rows(&log).await.expect("count");
     // A function that INSERTs, called from a filter: the read-only session refuses it.
@@ -694,7 +650,7 @@ async fn writes_through_the_browsing_session_fail() {
 async fn slow_view_hits_the_statement_timeout() {
     let srv = server_or_skip!();
     let c = srv.connector_with(
-        srv.spec(),
+        srv.my_spec(),
         SessionOptions {
             statement_timeout: Duration::from_secs(1),
             read_only: true,
@@ -714,12 +670,12 @@ async fn slow_view_hits_the_statement_timeout() {
 #[tokio::test]
 async fn cancelled_count_is_killed_on_the_server() {
     let srv = server_or_skip!();
-    let c = srv.connector(srv.spec());
+    let c = srv.connector(srv.my_spec());
     let slow = tref("varlor_test", "slow_view");
     let r = tokio::time::timeout(Duration::from_millis(800), c.count_rows(&slow)).await;
     assert!(r.is_err(), "the count should still be running");
     // Our own threads are visible without the PROCESS privilege.
-    let watcher = srv.connector(srv.spec());
+    let watcher = srv.connector(srv.my_spec());
     let plist = tref("information_schema", "PROCESSLIST");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -750,7 +706,7 @@ async fn cancelled_count_is_killed_on_the_server() {
 #[tokio::test]
 async fn stream_honours_limit_and_filter() {
     let srv = server_or_skip!();
-    let c = srv.connector(srv.spec());
+    let c = srv.connector(srv.my_spec());
     let customers = tref("varlor_test", "customers");
     let mut sink = Collect::default();
     let n = c
@@ -803,7 +759,7 @@ async fn stream_honours_limit_and_filter() {
 #[tokio::test]
 async fn reset_drops_the_session_and_the_next_call_reconnects() {
     let srv = server_or_skip!();
-    let c = srv.connector(srv.spec());
+    let c = srv.connector(srv.my_spec());
     let regions = tref("sales", "regions");
     assert_eq!(c.preview(&regions, 10).await.unwrap().rows.len(), 3);
     c.reset().await;
@@ -824,22 +780,32 @@ async fn ten_thousand_tables_list() {
     }
     let t = Instant::now();
     if srv.root_sql(&sql).is_none() {
-        eprintln!("skipping: cannot create tables as root (VARLOR_TEST_MYSQL_SOCKET + mariadb)");
+        common::skip("cannot create tables as root (VARLOR_TEST_MYSQL_SOCKET + mariadb)");
         return;
     }
     println!("created 10,000 tables in {:?}", t.elapsed());
-    let c = srv.connector(srv.spec());
+    let c = srv.connector(srv.my_spec());
     let mut times = Vec::new();
     let mut found = 0;
+    let mut customers_estimate = None;
+    let mut all_lazy = true;
     for _ in 0..3 {
         let t = Instant::now();
         let tables = c.list_tables().await.expect("list");
         times.push(t.elapsed());
-        found = tables
+        let many: Vec<_> = tables
             .iter()
             .filter(|t| t.schema.as_deref() == Some(db))
-            .count();
+            .collect();
+        found = many.len();
+        // Over the estimate budget: estimates come lazily from describe.
+        all_lazy &= many.iter().all(|t| t.estimated_rows.is_none());
+        customers_estimate = tables
+            .iter()
+            .find(|t| t.schema.as_deref() == Some("varlor_test") && t.name == "customers")
+            .and_then(|t| t.estimated_rows);
     }
+    let described = c.describe(&tref(db, "t00042")).await;
     srv.root_sql(&format!("DROP DATABASE {db};"));
     times.sort();
     println!(
@@ -847,4 +813,117 @@ async fn ten_thousand_tables_list() {
         times[1]
     );
     assert_eq!(found, 10_000);
+    assert!(
+        all_lazy,
+        "estimates past the budget must be left to describe"
+    );
+    assert_eq!(described.expect("describe").estimated_rows, Some(0));
+    assert!(
+        customers_estimate.is_some(),
+        "small databases keep their estimates"
+    );
+}
+
+#[tokio::test]
+async fn a_killed_session_is_a_clear_error_and_the_next_call_reconnects() {
+    let srv = server_or_skip!();
+    let c = srv.connector(srv.my_spec());
+    // The session's own row in the process list (a LIMIT no other test uses).
+    let set = c
+        .preview(&tref("information_schema", "PROCESSLIST"), 997)
+        .await
+        .expect("processlist");
+    let id_col = set.columns.iter().position(|c| c.name == "ID").expect("ID");
+    let info_col = set
+        .columns
+        .iter()
+        .position(|c| c.name == "INFO")
+        .expect("INFO");
+    let me = set
+        .rows
+        .iter()
+        .find(|r| r[info_col].display().contains("LIMIT 997"))
+        .map(|r| r[id_col].display())
+        .expect("own session listed");
+    if srv.root_sql(&format!("KILL {me};")).is_none() {
+        common::skip("cannot KILL as root (VARLOR_TEST_MYSQL_SOCKET + mariadb)");
+        return;
+    }
+    let regions = tref("sales", "regions");
+    let e = c
+        .preview(&regions, 10)
+        .await
+        .expect_err("the session was killed");
+    assert_eq!(e.kind, ErrorKind::ConnectionLost, "{}", e.full());
+    assert_eq!(
+        c.preview(&regions, 10)
+            .await
+            .expect("reconnected")
+            .rows
+            .len(),
+        3
+    );
+}
+
+/// Benchmark (prints numbers, asserts only correctness): time to the first
+/// 10 rows of a 1,000,000-row table, varlor's pooled session against the
+/// `mariadb` client running the same query. Run with `--ignored --nocapture`.
+#[tokio::test]
+#[ignore = "benchmark; run explicitly"]
+async fn bench_preview_on_a_million_rows() {
+    let srv = server_or_skip!();
+    let setup = format!(
+        "USE {db};\nCREATE TABLE IF NOT EXISTS {db}.bench_million (id INT PRIMARY KEY, v VARCHAR(40)) \
+         ENGINE=InnoDB;\n\
+         INSERT IGNORE INTO {db}.bench_million SELECT seq, CONCAT('value ', seq) FROM seq_1_to_1000000;\n",
+        db = srv.db
+    );
+    if srv.root_sql(&setup).is_none() {
+        common::skip("cannot create the benchmark table as root");
+        return;
+    }
+    let c = srv.connector(srv.my_spec());
+    let table = tref(&srv.db, "bench_million");
+    let first = Instant::now();
+    assert_eq!(c.preview(&table, 10).await.expect("preview").rows.len(), 10);
+    println!(
+        "first preview (connect + session setup): {:?}",
+        first.elapsed()
+    );
+    let mut ours = Vec::new();
+    for _ in 0..9 {
+        let t = Instant::now();
+        assert_eq!(c.preview(&table, 10).await.expect("preview").rows.len(), 10);
+        ours.push(t.elapsed());
+    }
+    let mut client = Vec::new();
+    for _ in 0..9 {
+        let t = Instant::now();
+        let out = Command::new("mariadb")
+            .args([
+                "--no-defaults",
+                "-B",
+                "-h",
+                &srv.host,
+                "-P",
+                &srv.port.to_string(),
+            ])
+            .args(["-u", &srv.user, &srv.db, "-e"])
+            .arg("SELECT * FROM bench_million LIMIT 10")
+            .env("MYSQL_PWD", &srv.password)
+            .output()
+            .expect("mariadb client");
+        assert!(out.status.success());
+        client.push(t.elapsed());
+    }
+    ours.sort();
+    client.sort();
+    println!(
+        "preview of 10 rows from 1,000,000: varlor median {:?}, mariadb client median {:?} \
+         (ratio {:.4}; the client pays process start and login each run)",
+        ours[4],
+        client[4],
+        ours[4].as_secs_f64() / client[4].as_secs_f64()
+    );
+    srv.root_sql(&format!("DROP TABLE {}.bench_million;", srv.db));
 }

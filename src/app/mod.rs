@@ -1,9 +1,129 @@
 //! The Elm-style application loop (see DESIGN.md): state, actions, a pure
 //! update, effects on tokio.
 
+pub mod action;
+pub mod effect;
+pub mod state;
+pub mod update;
+
+use std::io::{self, Stdout};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossterm::event::{
+    DisableBracketedPaste, EnableBracketedPaste, Event, EventStream, KeyEventKind,
+};
+use crossterm::execute;
+use crossterm::terminal::{
+    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+};
+use futures::StreamExt;
+use ratatui::backend::CrosstermBackend;
+use ratatui::Terminal;
+
+use crate::connectors::SessionOptions;
 use crate::profile::Profile;
 
+pub use action::Action;
+pub use effect::{Effect, EffectRunner};
+pub use state::State;
+pub use update::update;
+
+/// Spinner and elapsed-time refresh rate.
+const TICK: Duration = Duration::from_millis(100);
+
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The initial state for `profile`, with its connections loaded (a quick
+/// catalog read, so the first frame already shows the list).
+pub fn initial_state(profile: &Profile) -> State {
+    let mut state = State::new(profile.paths.profile.clone());
+    state.no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    state.preview_rows = profile.config.preview_rows;
+    state.structure_cache = Duration::from_secs(profile.config.structure_cache_secs);
+    state.show_system_default = profile.config.show_system_schemas;
+    state.now_unix = unix_now();
+    match profile.list() {
+        Ok(rows) => update::set_connections(&mut state, rows, None),
+        Err(e) => state.load_error = Some(e.to_string()),
+    }
+    state
+}
+
+/// Puts the terminal back: cooked mode, main screen, visible cursor.
+pub fn restore_terminal() {
+    let _ = disable_raw_mode();
+    let _ = execute!(
+        io::stdout(),
+        DisableBracketedPaste,
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+}
+
+/// Restores the terminal when dropped, so `?` and early returns are covered.
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+fn setup_terminal() -> io::Result<Terminal<CrosstermBackend<Stdout>>> {
+    enable_raw_mode()?;
+    execute!(io::stdout(), EnterAlternateScreen, EnableBracketedPaste)?;
+    Terminal::new(CrosstermBackend::new(io::stdout()))
+}
+
 /// Runs the TUI until the user quits. Restores the terminal on every exit path.
-pub async fn run(_profile: Profile) -> std::io::Result<()> {
-    todo!()
+pub async fn run(profile: Profile) -> std::io::Result<()> {
+    let mut state = initial_state(&profile);
+    let session = SessionOptions {
+        statement_timeout: Duration::from_secs(profile.config.statement_timeout_secs),
+        read_only: true,
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let runner = EffectRunner::new(Arc::new(Mutex::new(profile)), tx, session);
+
+    // Chain a hook that restores the terminal before the panic message prints.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        previous(info);
+    }));
+
+    let _guard = TerminalGuard;
+    let mut terminal = setup_terminal()?;
+    let mut events = EventStream::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+
+    loop {
+        terminal.draw(|f| crate::ui::draw(f, &state))?;
+        let action = tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => Action::Key(k),
+                Some(Ok(Event::Paste(s))) => Action::Paste(s),
+                Some(Ok(Event::Resize(..))) => Action::Resize,
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(e),
+                None => break,
+            },
+            Some(a) = rx.recv() => a,
+            _ = tick.tick() => Action::Tick { now: Instant::now(), now_unix: unix_now() },
+        };
+        for effect in update(&mut state, action) {
+            runner.run(effect);
+        }
+        if state.quit {
+            break;
+        }
+    }
+    Ok(())
 }

@@ -125,6 +125,11 @@ fn rows_label(n: Option<i64>) -> String {
     }
 }
 
+/// "1 row", "5,000 rows".
+pub fn rows_text(n: u64) -> String {
+    format!("{} row{}", group_digits(n), if n == 1 { "" } else { "s" })
+}
+
 pub fn group_digits(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
@@ -320,7 +325,7 @@ pub async fn count(ctx: &Ctx, name: &str, table: &str, json: bool) -> Result<(),
     if json {
         return print_json(&json!({ "table": t.display_name(), "rows": n }));
     }
-    println!("{} rows in {}", group_digits(n), t.display_name());
+    println!("{} in {}", rows_text(n), t.display_name());
     Ok(())
 }
 

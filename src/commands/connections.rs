@@ -348,6 +348,32 @@ pub fn add(ctx: &Ctx, a: AddArgs) -> Result<(), CliError> {
 pub fn edit(ctx: &Ctx, a: EditArgs) -> Result<(), CliError> {
     let mut profile = ctx.open()?;
     let old = profile.get(&a.name)?;
+    let sp = &a.spec;
+    let pw = &a.password;
+    let nothing = sp.url.is_none()
+        && sp.kind.is_none()
+        && sp.host.is_none()
+        && sp.port.is_none()
+        && sp.database.is_none()
+        && sp.user.is_none()
+        && sp.tls.is_none()
+        && sp.ca_file.is_none()
+        && sp.env.is_none()
+        && sp.timeout.is_none()
+        && !pw.password_stdin
+        && !pw.ask_password_every_time
+        && pw.password_command.is_none()
+        && !pw.no_password
+        && a.rename.is_none()
+        && !a.clear_password
+        && !a.password_prompt;
+    if nothing {
+        println!(
+            "Nothing to change for '{}' (see `varlor edit --help`).",
+            old.name
+        );
+        return Ok(());
+    }
     let new_name = a.rename.clone().unwrap_or_else(|| old.name.clone());
     check_name(&new_name)?;
     if new_name != old.name && profile.get(&new_name).is_ok() {

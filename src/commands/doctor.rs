@@ -54,14 +54,15 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<(), CliError> {
     let mut r = Report::default();
     let p = &profile.paths;
 
+    // The config holds no secret: only writable-by-others is a failure there.
+    check_mode(&mut r, "config dir", &p.config_dir, true, 0o022);
     for (label, dir) in [
-        ("config dir", &p.config_dir),
         ("data dir", &p.data_dir),
         ("state dir", &p.state_dir),
         ("profile dir", &p.profile_dir),
         ("log dir", &p.log_dir()),
     ] {
-        check_mode(&mut r, label, dir, true);
+        check_mode(&mut r, label, dir, true, 0o077);
     }
     let mut files = vec![
         ("catalog", p.catalog()),
@@ -69,7 +70,6 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<(), CliError> {
         ("recipients", p.recipients()),
         ("catalog wal", p.profile_dir.join("catalog.db-wal")),
         ("catalog shm", p.profile_dir.join("catalog.db-shm")),
-        ("config file", p.config_file()),
     ];
     if let Ok(entries) = std::fs::read_dir(p.log_dir()) {
         for e in entries.flatten() {
@@ -78,8 +78,11 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<(), CliError> {
     }
     for (label, f) in &files {
         if f.exists() {
-            check_mode(&mut r, label, f, false);
+            check_mode(&mut r, label, f, false, 0o077);
         }
+    }
+    if p.config_file().exists() {
+        check_mode(&mut r, "config file", &p.config_file(), false, 0o022);
     }
 
     let schema_version = match profile.catalog.schema_version() {
@@ -171,7 +174,8 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<(), CliError> {
     }
 }
 
-fn check_mode(r: &mut Report, label: &str, path: &Path, dir: bool) {
+/// `forbidden`: permission bits that must not be set (0o077: private).
+fn check_mode(r: &mut Report, label: &str, path: &Path, dir: bool, forbidden: u32) {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => {
@@ -192,7 +196,7 @@ fn check_mode(r: &mut Report, label: &str, path: &Path, dir: bool) {
         use std::os::unix::fs::PermissionsExt;
         let mode = meta.permissions().mode() & 0o777;
         let want = if dir { 0o700 } else { 0o600 };
-        if mode & 0o077 != 0 {
+        if mode & forbidden != 0 {
             r.add(
                 label,
                 Status::Fail,
@@ -211,7 +215,10 @@ fn check_mode(r: &mut Report, label: &str, path: &Path, dir: bool) {
         );
     }
     #[cfg(not(unix))]
-    r.add(label, Status::Ok, path.display().to_string());
+    {
+        let _ = forbidden;
+        r.add(label, Status::Ok, path.display().to_string());
+    }
 }
 
 /// Unlocks without prompting (identity file or VARLOR_PASSPHRASE_FILE).

@@ -1,34 +1,44 @@
-//! `varlor import NAME TABLE… --to PATH [--format sqlite|csv|jsonl] [--limit N] [--json]`.
+//! `varlor import NAME TABLE… [--to PATH] [--format sqlite|csv|jsonl] [--limit N]
+//! [--where TABLE=CONDITION]… [--json]`.
 //!
-//! Streams the tables into a local dataset (see `crate::dataset` for the
-//! formats, atomicity and provenance). A progress line on stderr when it is a
-//! terminal (and not `--json`), quiet otherwise; Ctrl-C cancels (no partial
-//! file is left under the final name). The import is written to the audit log.
+//! `--where` filters one table's rows: the text before the first `=` outside
+//! double quotes names the table (resolved like the TABLE arguments, and it
+//! must be one of them), the rest is an SQL condition without `WHERE`, e.g.
+//! `--where "orders=status = 'paid'"`. The connector runs it only inside the
+//! read-only session and refuses anything after one SELECT, so a filter can
+//! never write; the table name itself is always quoted, never pasted.
 //!
-//! Exit codes: 0 every table imported; 1 a table failed, the destination was
-//! unusable or the import was cancelled (the tables that did complete stay);
-//! 2 bad input (format, limit, unknown connection or table).
+//! Every table and filter is resolved before anything is written (a bad name,
+//! an unknown table in `--where` or two filters for one table is exit 2 and
+//! no file). Progress goes to stderr when it is a terminal, nothing
+//! otherwise; Ctrl-C cancels (no half-written file under the final name).
+//! The import is written to the audit log. Exit 0 when every table
+//! imported, 1 otherwise (partial, failed, cancelled).
 //!
-//! `--json` prints the summary: `{ "connection", "kind", "format",
-//! "destination", "written": bool, "cancelled": bool, "elapsed": ms,
-//! "error": null|{ "type", "message"|"error" }, "outcome": "ok"|"partial"|"failed"|"cancelled",
-//! "rows": total, "tables": [{ "table": {schema, name, kind, estimated_rows, system},
-//! "target": dataset table or file name, "outcome": { "status": "done"|"failed"|"cancelled",
-//! "error"?: … }, "rows", "elapsed": ms }] }`.
+//! `--json` prints the summary (durations in milliseconds):
+//!
+//! ```json
+//! { "outcome": "ok"|"partial"|"failed"|"cancelled", "total_rows": 6000,
+//!   "connection": "prod", "kind": "postgres", "format": "sqlite",
+//!   "destination": "/…/prod-2026-11-24.sqlite", "written": true,
+//!   "elapsed": 412, "cancelled": false, "error": null,
+//!   "tables": [ { "table": { "schema": "public", "name": "orders", … },
+//!                 "target": "public.orders", "rows": 5000, "elapsed": 300,
+//!                 "outcome": { "status": "done" } } ] }
+//! ```
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
-use std::time::Duration;
 
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::browse::{conn_err, group_digits, open_connector};
+use super::browse::{conn_err, group_digits, open_connector, rows_text};
 use super::table_arg::{find, Lookup};
 use super::{colour_stdout, paint, print_json, CliError, Ctx, Style};
 use crate::cli::ImportArgs;
-use crate::connectors::{ConnError, Connector, ErrorKind, TableRef};
 use crate::dataset::{
-    run_import, Format, ImportEvent, ImportOutcome, ImportPlan, ImportSummary, TableOutcome,
+    default_destination, run_import, Format, ImportEvent, ImportOutcome, ImportPlan, TableOutcome,
     TablePlan,
 };
 
@@ -45,29 +55,32 @@ pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
     if a.tables.iter().any(|t| t.trim().is_empty()) {
         return Err(CliError::usage("table: a table name is empty"));
     }
+    for f in &a.filters {
+        split_filter(f)?;
+    }
     let mut profile = ctx.open()?;
     let conn = profile.get(&a.name)?;
-    let connector: Arc<dyn Connector> =
+    let connector: Arc<dyn crate::connectors::Connector> =
         Arc::from(open_connector(ctx, &mut profile, &a.name).await?);
 
     let listed = tokio::select! {
-        r = connector.list_tables() => r,
-        _ = tokio::signal::ctrl_c() => Err(ConnError::new(ErrorKind::Cancelled, "interrupted")),
-    }
-    .map_err(|e| conn_err(ctx, e))?;
-    let mut tables: Vec<TableRef> = Vec::with_capacity(a.tables.len());
+        r = connector.list_tables() => r.map_err(|e| conn_err(ctx, e))?,
+        _ = tokio::signal::ctrl_c() => return Err(CliError::failed("cancelled")),
+    };
+    let mut tables = Vec::new();
     for text in &a.tables {
-        let t = match find(&listed, text) {
-            Lookup::Found(t) => t.clone(),
+        match find(&listed, text) {
+            Lookup::Found(t) => {
+                let mut plan = TablePlan::new(t.clone());
+                plan.limit = a.limit;
+                tables.push(plan);
+            }
             Lookup::NotFound => {
                 return Err(CliError::usage(format!(
                     "table: no table or view '{text}' in '{}'",
                     a.name
                 ))
-                .hint(format!(
-                    "`varlor tables {} --all` lists them; quote parts with dots or spaces: '\"schema\".\"Weird Name\"'",
-                    a.name
-                )))
+                .hint(format!("`varlor tables {} --all` lists them", a.name)))
             }
             Lookup::Ambiguous(hits) => {
                 return Err(CliError::usage(format!(
@@ -79,54 +92,46 @@ pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
                 ))
                 .hint("name the schema, e.g. schema.table"))
             }
-        };
-        if !tables.contains(&t) {
-            tables.push(t);
         }
     }
-
+    apply_filters(&a, &listed, &mut tables)?;
+    let destination = match &a.to {
+        Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()),
+        None => default_destination(&profile.paths.datasets_dir(), &a.name, format),
+    };
     let plan = ImportPlan {
         connection: a.name.clone(),
         kind: conn.spec.kind,
-        tables: tables
-            .into_iter()
-            .map(|table| TablePlan {
-                table,
-                limit: a.limit,
-                filter: None,
-            })
-            .collect(),
-        destination: a.to.clone(),
+        tables,
+        destination,
         format,
     };
-    tracing::info!(connection = %a.name, tables = plan.tables.len(), format = %format, "import");
     let names: Vec<String> = plan.tables.iter().map(|t| t.table.display_name()).collect();
+    tracing::info!(connection = %a.name, tables = plan.tables.len(), format = format.id(), "import started");
 
-    let cancel = CancellationToken::new();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let cancel = CancellationToken::new();
     let job = tokio::spawn(run_import(connector, plan, tx, cancel.clone()));
-    let mut bar = Bar::new(!a.json && std::io::stderr().is_terminal(), names);
-    let mut stop = StopSignals::new();
+    let show = std::io::stderr().is_terminal() && !a.json;
+    let mut interrupted = false;
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
-                Some(e) => bar.show(&e),
+                Some(ev) => if show { draw(&ev, &names) },
                 None => break,
             },
-            _ = tokio::signal::ctrl_c(), if !cancel.is_cancelled() => {
-                bar.note("cancelling…");
+            _ = tokio::signal::ctrl_c(), if !interrupted => {
+                interrupted = true;
                 cancel.cancel();
             }
-            // A closed terminal or a `kill` cancels too, so the temporary
-            // files are removed rather than left behind by a hard exit.
-            _ = stop.recv(), if !cancel.is_cancelled() => cancel.cancel(),
         }
     }
-    bar.clear();
+    if show {
+        eprint!("\r\x1b[K");
+    }
     let summary = job
         .await
-        .map_err(|e| CliError::failed(format!("the import stopped unexpectedly: {e}")))?;
-
+        .map_err(|e| CliError::failed(format!("import task failed: {e}")))?;
     let outcome = summary.outcome();
     if let Err(e) = profile.catalog.audit(
         "import",
@@ -134,205 +139,158 @@ pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
         outcome.id(),
         &summary.audit_detail(),
     ) {
-        tracing::warn!(error = %e, "could not write the audit log");
         eprintln!("warning: the import was not written to the audit log: {e}");
     }
+    tracing::info!(connection = %a.name, outcome = outcome.id(), rows = summary.total_rows(), "import finished");
 
     if a.json {
         let mut v = serde_json::to_value(&summary)
             .map_err(|e| CliError::failed(format!("cannot encode JSON: {e}")))?;
-        if let Some(o) = v.as_object_mut() {
-            o.insert("outcome".into(), outcome.id().into());
-            o.insert("rows".into(), summary.total_rows().into());
+        if let Value::Object(m) = &mut v {
+            m.insert("outcome".into(), Value::from(outcome.id()));
+            m.insert("total_rows".into(), Value::from(summary.total_rows()));
         }
         print_json(&v)?;
     } else {
-        print_summary(ctx, &summary);
-    }
-    match outcome {
-        ImportOutcome::Ok => Ok(()),
-        _ if a.json => Err(CliError::silent(super::EXIT_FAILED)),
-        ImportOutcome::Cancelled => Err(CliError::failed("import cancelled")
-            .hint("tables finished before the cancel are kept (csv/jsonl); a SQLite dataset is not written")),
-        ImportOutcome::Failed => Err(CliError::failed(match &summary.error {
-            Some(e) => e.to_string(),
-            None => "no table could be imported".to_string(),
-        })),
-        ImportOutcome::Partial => Err(CliError::failed(format!(
-            "{} of {} tables failed",
-            summary.tables.len() - summary.tables_done(),
-            summary.tables.len()
-        ))),
-    }
-}
-
-/// SIGTERM and SIGHUP (unix); never fires elsewhere.
-struct StopSignals {
-    #[cfg(unix)]
-    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
-}
-
-impl StopSignals {
-    fn new() -> Self {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            StopSignals {
-                signals: signal(SignalKind::terminate())
-                    .and_then(|t| Ok((t, signal(SignalKind::hangup())?)))
-                    .ok(),
-            }
-        }
-        #[cfg(not(unix))]
-        StopSignals {}
-    }
-
-    async fn recv(&mut self) {
-        #[cfg(unix)]
-        if let Some((term, hup)) = self.signals.as_mut() {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = hup.recv() => {}
-            }
-            return;
-        }
-        std::future::pending::<()>().await
-    }
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.1} s", d.as_secs_f64())
-}
-
-/// Written with `writeln!` and errors ignored: after a hang-up stdout may be
-/// gone, and the import itself is already complete and audited.
-fn print_summary(ctx: &Ctx, s: &ImportSummary) {
-    let colour = colour_stdout();
-    let mut out = std::io::stdout().lock();
-    for t in &s.tables {
-        let name = t.table.display_name();
-        match &t.outcome {
-            TableOutcome::Done => {
-                _ = writeln!(
-                    out,
-                    "{} {name} → {}: {} rows in {}",
+        let colour = colour_stdout();
+        for t in &summary.tables {
+            let secs = t.elapsed.as_secs_f64();
+            match &t.outcome {
+                TableOutcome::Done => println!(
+                    "{} {} → {}  {} ({secs:.1} s)",
                     paint(colour, Style::Green, "✓"),
+                    t.table.display_name(),
                     t.target,
-                    group_digits(t.rows),
-                    secs(t.elapsed)
-                )
-            }
-            TableOutcome::Failed { error } => {
-                let msg = match error {
-                    crate::dataset::ImportError::Source { error } if !ctx.verbose => {
-                        format!("{} ({})", error.kind.message(), error.kind.hint())
-                    }
-                    other => other.to_string(),
-                };
-                let _ = writeln!(out, "{} {name}: {msg}", paint(colour, Style::Red, "✗"));
-            }
-            TableOutcome::Cancelled => {
-                let _ = writeln!(
-                    out,
-                    "{} {name}: cancelled",
-                    paint(colour, Style::Yellow, "-")
-                );
+                    rows_text(t.rows)
+                ),
+                TableOutcome::Failed { error } => println!(
+                    "{} {} — {error}",
+                    paint(colour, Style::Red, "✗"),
+                    t.table.display_name()
+                ),
+                TableOutcome::Cancelled => println!(
+                    "{} {} — cancelled",
+                    paint(colour, Style::Yellow, "-"),
+                    t.table.display_name()
+                ),
             }
         }
-    }
-    if s.written {
-        let _ = writeln!(
-            out,
-            "{} rows in {} table(s) → {} ({}) in {}",
-            group_digits(s.total_rows()),
-            s.tables_done(),
-            s.destination.display(),
-            s.format,
-            secs(s.elapsed)
+        if let Some(e) = &summary.error {
+            println!("{} {e}", paint(colour, Style::Red, "✗"));
+        }
+        println!(
+            "{} {} from {} of {} table{} {} {} ({:.1} s)",
+            match outcome {
+                ImportOutcome::Ok | ImportOutcome::Partial => "Imported",
+                ImportOutcome::Failed => "Failed:",
+                ImportOutcome::Cancelled => "Cancelled:",
+            },
+            rows_text(summary.total_rows()),
+            summary.tables_done(),
+            summary.tables.len(),
+            if summary.tables.len() == 1 { "" } else { "s" },
+            if summary.written {
+                "into"
+            } else {
+                "— nothing written to"
+            },
+            summary.destination.display(),
+            summary.elapsed.as_secs_f64()
         );
     }
+    if outcome == ImportOutcome::Ok {
+        Ok(())
+    } else {
+        Err(CliError::silent(super::EXIT_FAILED))
+    }
 }
 
-/// The progress line on stderr (only on a terminal): the current table, its
-/// rows against the estimate, the rate and the ETA.
-struct Bar {
-    on: bool,
-    names: Vec<String>,
-    drawn: bool,
+/// `TABLE=CONDITION` split at the first `=` outside double quotes (so a
+/// quoted name may hold `=`); both sides trimmed and non-empty.
+fn split_filter(text: &str) -> Result<(&str, &str), CliError> {
+    let mut quoted = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '=' if !quoted => {
+                let (table, cond) = (text[..i].trim(), text[i + 1..].trim());
+                if table.is_empty() || cond.is_empty() {
+                    break;
+                }
+                return Ok((table, cond));
+            }
+            _ => {}
+        }
+    }
+    Err(
+        CliError::usage(format!("where: expected TABLE=CONDITION, got '{text}'"))
+            .hint("e.g. --where \"orders=status = 'paid'\""),
+    )
 }
 
-impl Bar {
-    fn new(on: bool, names: Vec<String>) -> Self {
-        Bar {
-            on,
-            names,
-            drawn: false,
+/// Attaches each `--where` to the table it names; the table must be one of
+/// those being imported, and have at most one filter.
+fn apply_filters(
+    a: &ImportArgs,
+    listed: &[crate::connectors::TableRef],
+    tables: &mut [TablePlan],
+) -> Result<(), CliError> {
+    for text in &a.filters {
+        let (name, cond) = split_filter(text)?;
+        let target = match find(listed, name) {
+            Lookup::Found(t) => tables.iter_mut().find(|p| p.table == *t),
+            _ => None,
+        };
+        let Some(plan) = target else {
+            return Err(CliError::usage(format!(
+                "where: '{name}' is not one of the tables being imported"
+            ))
+            .hint("name the table as in the TABLE list"));
+        };
+        if plan.filter.is_some() {
+            return Err(CliError::usage(format!(
+                "where: two filters for '{}'",
+                plan.table.display_name()
+            ))
+            .hint("combine them with AND"));
         }
+        plan.filter = Some(cond.to_string());
     }
+    Ok(())
+}
 
-    fn line(&mut self, text: &str) {
-        if !self.on {
-            return;
+/// One status line on stderr, rewritten in place.
+fn draw(ev: &ImportEvent, names: &[String]) {
+    let name = |i: usize| names.get(i).map(String::as_str).unwrap_or("?");
+    let line = match ev {
+        ImportEvent::TableStarted { index, .. } => {
+            format!("[{}/{}] {} …", index + 1, names.len(), name(*index))
         }
-        let width = 79;
-        let text = super::truncate(text, width);
-        let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\r\x1b[2K{text}");
-        let _ = err.flush();
-        self.drawn = true;
-    }
-
-    fn clear(&mut self) {
-        if self.on && self.drawn {
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[2K");
-            let _ = err.flush();
-            self.drawn = false;
+        ImportEvent::Progress {
+            index,
+            rows,
+            estimated_rows,
+            rows_per_sec,
+            eta,
+        } => {
+            let of = estimated_rows
+                .map(|e| format!(" / ~{}", group_digits(e)))
+                .unwrap_or_default();
+            let eta = eta
+                .map(|d| format!(", {} s left", d.as_secs()))
+                .unwrap_or_default();
+            format!(
+                "[{}/{}] {}  {}{of} rows, {:.0} rows/s{eta}",
+                index + 1,
+                names.len(),
+                name(*index),
+                group_digits(*rows),
+                rows_per_sec
+            )
         }
-    }
-
-    fn note(&mut self, text: &str) {
-        self.line(text);
-    }
-
-    fn show(&mut self, e: &ImportEvent) {
-        let n = self.names.len();
-        let name = |i: usize| self.names.get(i).cloned().unwrap_or_default();
-        match e {
-            ImportEvent::TableStarted {
-                index,
-                estimated_rows,
-                ..
-            } => {
-                let est = estimated_rows
-                    .map(|e| format!(" (~{} rows)", group_digits(e)))
-                    .unwrap_or_default();
-                let text = format!("[{}/{n}] {}{est}", index + 1, name(*index));
-                self.line(&text);
-            }
-            ImportEvent::Progress {
-                index,
-                rows,
-                estimated_rows,
-                rows_per_sec,
-                eta,
-            } => {
-                let of = estimated_rows
-                    .map(|e| format!(" / ~{}", group_digits(e)))
-                    .unwrap_or_default();
-                let eta = eta
-                    .map(|d| format!("  ETA {}", secs(d)))
-                    .unwrap_or_default();
-                let text = format!(
-                    "[{}/{n}] {}  {}{of} rows  {}/s{eta}",
-                    index + 1,
-                    name(*index),
-                    group_digits(*rows),
-                    group_digits(*rows_per_sec as u64),
-                );
-                self.line(&text);
-            }
-            ImportEvent::TableDone { .. } | ImportEvent::TableFailed { .. } => {}
-        }
-    }
+        ImportEvent::TableDone { .. } | ImportEvent::TableFailed { .. } => return,
+    };
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "\r\x1b[K{}", super::truncate(&line, 100));
+    let _ = err.flush();
 }

@@ -349,9 +349,88 @@ fn strip_newline(s: &mut String) {
 
 /// A masked prompt on the terminal.
 pub fn prompt_secret(prompt: &str) -> Result<SecretString, CliError> {
-    rpassword::prompt_password(prompt)
-        .map(SecretString::from)
+    let read = {
+        #[cfg(unix)]
+        {
+            tty::prompt_no_echo(prompt)
+        }
+        #[cfg(not(unix))]
+        {
+            rpassword::prompt_password(prompt)
+        }
+    };
+    read.map(SecretString::from)
         .map_err(|e| CliError::failed(format!("cannot read from the terminal: {e}")))
+}
+
+#[cfg(unix)]
+mod tty {
+    //! Echo is switched off *before* the prompt is shown (rpassword shows the
+    //! prompt first), so nothing typed after the prompt appears can be echoed.
+
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+
+    use zeroize::Zeroize;
+
+    struct Restore {
+        fd: i32,
+        saved: libc::termios,
+    }
+
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: fd is the open /dev/tty; saved came from tcgetattr on it.
+            unsafe {
+                libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved);
+            }
+        }
+    }
+
+    pub fn prompt_no_echo(prompt: &str) -> std::io::Result<String> {
+        let tty = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")?;
+        let fd = tty.as_raw_fd();
+        // SAFETY: termios is plain data; tcgetattr fills it for a valid fd.
+        let mut term: libc::termios = unsafe { std::mem::zeroed() };
+        if unsafe { libc::tcgetattr(fd, &mut term) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let restore = Restore { fd, saved: term };
+        term.c_lflag &= !libc::ECHO;
+        term.c_lflag |= libc::ECHONL;
+        // SAFETY: valid fd and a termios derived from the current one.
+        if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &term) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut out = &tty;
+        out.write_all(prompt.as_bytes())?;
+        out.flush()?;
+        // Byte by byte, so no reader buffer keeps a copy of the secret.
+        let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(64));
+        let mut one = [0u8; 1];
+        let mut input = &tty;
+        let read = loop {
+            match input.read(&mut one) {
+                Ok(0) => break Ok(()),
+                Ok(_) if one[0] == b'\n' => break Ok(()),
+                Ok(_) => bytes.push(one[0]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => break Err(e),
+            }
+        };
+        one.zeroize();
+        drop(restore);
+        read?;
+        while bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        String::from_utf8(bytes.to_vec()).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "the input is not UTF-8")
+        })
+    }
 }
 
 /// Reads a passphrase file (first line, newline stripped).
@@ -416,7 +495,17 @@ pub fn ensure_unlocked(profile: &mut Profile, ctx: &Ctx) -> Result<(), CliError>
         return Err(CliError::failed("the vault is not initialised")
             .hint("run `varlor vault init`, or add a connection with a password"));
     }
-    if profile.unlock_from_env(ctx.identity.as_deref())? {
+    let from_env = profile
+        .unlock_from_env(ctx.identity.as_deref())
+        .map_err(|e| {
+            let hint = if ctx.identity.is_some() {
+                "check the file given with --identity"
+            } else {
+                "check the file named by VARLOR_PASSPHRASE_FILE"
+            };
+            CliError::from(e).hint(hint)
+        })?;
+    if from_env {
         tracing::info!(profile = %ctx.profile, "vault unlocked non-interactively");
         return Ok(());
     }

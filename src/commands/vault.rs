@@ -1,4 +1,8 @@
-//! `varlor vault init|rotate|status`.
+//! `varlor vault init [--ssh-recipient FILE.pub]…|add-recipient FILE.pub|rotate|status`.
+//!
+//! A recipient is a public key (SSH ssh-ed25519/ssh-rsa, or age `age1…`) the
+//! secrets are also encrypted to, so its private key given with `--identity`
+//! unlocks the vault without the passphrase (scripts, SSH sessions).
 //!
 //! `vault status --json`:
 //!
@@ -16,7 +20,13 @@ use crate::cli::VaultCommand;
 pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<(), CliError> {
     let mut profile = ctx.open()?;
     match cmd {
-        VaultCommand::Init => {
+        VaultCommand::Init { ssh_recipient } => {
+            // Read every key before creating anything: a bad file is exit 2
+            // and no vault.
+            let keys = ssh_recipient
+                .iter()
+                .map(|p| read_public_key(p))
+                .collect::<Result<Vec<_>, _>>()?;
             if profile.vault_initialised() {
                 return Err(CliError::usage(format!(
                     "the vault of profile '{}' already exists",
@@ -31,6 +41,28 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<(), CliError> {
                 "Vault created for profile '{}' ({}).",
                 ctx.profile,
                 profile.paths.profile_dir.display()
+            );
+            for (path, key) in ssh_recipient.iter().zip(&keys) {
+                profile.add_recipient(key)?;
+                println!(
+                    "{} from {} can unlock it (--identity with its private key).",
+                    key_kind(key),
+                    path.display()
+                );
+            }
+            Ok(())
+        }
+        VaultCommand::AddRecipient { file } => {
+            let key = read_public_key(&file)?;
+            ensure_unlocked(&mut profile, ctx)?;
+            let n = profile.add_recipient(&key)?;
+            tracing::info!(profile = %ctx.profile, secrets = n, "vault recipient added");
+            println!(
+                "{} from {} can unlock profile '{}'; {n} secret{} re-encrypted.",
+                key_kind(&key),
+                file.display(),
+                ctx.profile,
+                if n == 1 { "" } else { "s" }
             );
             Ok(())
         }
@@ -89,5 +121,43 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<(), CliError> {
             println!("secrets      {secrets} of {} connections", conns.len());
             Ok(())
         }
+    }
+}
+
+/// The first non-empty, non-comment line of a public key file, checked
+/// before anything is written; a private key given by mistake is refused
+/// without its content appearing anywhere.
+fn read_public_key(path: &std::path::Path) -> Result<String, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::usage(format!("recipient: cannot read {}: {e}", path.display())))?;
+    let text = zeroize::Zeroizing::new(text);
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap_or_default();
+    let parses = if line.starts_with("ssh-") {
+        line.parse::<age::ssh::Recipient>().is_ok()
+    } else if line.starts_with("age1") {
+        line.parse::<age::x25519::Recipient>().is_ok()
+    } else {
+        false
+    };
+    if parses {
+        return Ok(line.to_string());
+    }
+    let hint = if line.starts_with("-----BEGIN") || line.starts_with("AGE-SECRET-KEY-") {
+        "that is a private key: give the public one (e.g. ~/.ssh/id_ed25519.pub)"
+    } else {
+        "expected an ssh-ed25519 / ssh-rsa public key line or an age1… key"
+    };
+    Err(CliError::usage(format!("recipient: {} is not a public key", path.display())).hint(hint))
+}
+
+/// "SSH key (ssh-ed25519)" / "age key", for messages (never the key itself).
+fn key_kind(key: &str) -> String {
+    match key.split_whitespace().next() {
+        Some(t) if t.starts_with("ssh-") => format!("SSH key ({t})"),
+        _ => "age key".to_string(),
     }
 }

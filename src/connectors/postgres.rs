@@ -28,6 +28,18 @@ use super::{
     ServerInfo, SessionOptions, StreamOptions, TableInfo, TableKind, TableRef, TlsMode,
 };
 
+/// Every table, view, materialized view and foreign table in the schemas the
+/// user may use, with the planner's row estimate. Public so the benchmark can
+/// run the very same query through psql.
+pub const LIST_TABLES_SQL: &str = "\
+            SELECT n.nspname::text, c.relname::text, c.relkind::text, c.reltuples::float8 \
+            FROM pg_catalog.pg_class c \
+            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+            WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') \
+              AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%' \
+              AND pg_catalog.has_schema_privilege(n.oid, 'USAGE') \
+            ORDER BY 1, 2";
+
 /// Rows fetched per round trip while streaming.
 const FETCH_BATCH: usize = 1000;
 
@@ -241,16 +253,12 @@ impl Connector for PostgresConnector {
     }
 
     async fn list_tables(&self) -> Result<Vec<TableRef>, ConnError> {
-        const SQL: &str = "\
-            SELECT n.nspname::text, c.relname::text, c.relkind::text, c.reltuples::float8 \
-            FROM pg_catalog.pg_class c \
-            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-            WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') \
-              AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%' \
-              AND pg_catalog.has_schema_privilege(n.oid, 'USAGE') \
-            ORDER BY 1, 2";
         self.with_session(|s| async move {
-            let rows = s.client.query(SQL, &[]).await.map_err(|e| self.err(e))?;
+            let rows = s
+                .client
+                .query(LIST_TABLES_SQL, &[])
+                .await
+                .map_err(|e| self.err(e))?;
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
                 let schema: String = row.try_get(0).map_err(|e| self.err(e))?;

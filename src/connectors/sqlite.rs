@@ -212,12 +212,56 @@ fn cell(v: ValueRef<'_>) -> Cell {
     }
 }
 
+/// Whether `filter` has a `;` outside string literals, quoted identifiers and
+/// comments. rusqlite's `prepare` compiles the first statement and ignores
+/// the rest, so a second statement would be dropped silently: refuse it.
+fn has_statement_separator(filter: &str) -> bool {
+    let mut chars = filter.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            ';' => return true,
+            '\'' | '"' | '`' => {
+                // A doubled closing quote is an escaped quote: the scan just
+                // re-enters the same kind of literal, which is equivalent.
+                for d in chars.by_ref() {
+                    if d == c {
+                        break;
+                    }
+                }
+            }
+            '[' => for d in chars.by_ref() {
+                if d == ']' {
+                    break;
+                }
+            },
+            '-' if chars.peek() == Some(&'-') => for d in chars.by_ref() {
+                if d == '\n' {
+                    break;
+                }
+            },
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut prev = ' ';
+                for d in chars.by_ref() {
+                    if prev == '*' && d == '/' {
+                        break;
+                    }
+                    prev = d;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
 fn select_sql(table: &TableRef, filter: Option<&str>, limit: Option<u64>) -> String {
     let mut sql = format!("SELECT * FROM {}", ident::qualified(Dialect::Ansi, table));
     if let Some(f) = filter {
-        sql.push_str(" WHERE (");
+        // On its own lines so a trailing `--` comment cannot swallow the `)`.
+        sql.push_str(" WHERE (\n");
         sql.push_str(f);
-        sql.push(')');
+        sql.push_str("\n)");
     }
     if let Some(n) = limit {
         sql.push_str(&format!(" LIMIT {n}"));
@@ -544,6 +588,12 @@ impl Connector for SqliteConnector {
                 "filter: a filter only runs in a read-only session",
             ));
         }
+        if filter.is_some_and(has_statement_separator) {
+            return Err(ConnError::new(
+                ErrorKind::Config,
+                "filter: one condition only; a ';' (a second statement) is not allowed",
+            ));
+        }
         let sql = select_sql(table, filter, opts.limit);
         let has_filter = filter.is_some();
         let t = table.clone();
@@ -553,8 +603,8 @@ impl Connector for SqliteConnector {
         }
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(STREAM_BUFFER);
         let reader = self.run(move |conn, flags| {
-            // rusqlite refuses a second statement after the first, so a
-            // filter cannot smuggle one in; query_only refuses writes anyway.
+            // A second statement was refused above; query_only refuses
+            // writes anyway.
             let mut stmt = conn.prepare(&sql).map_err(|e| {
                 let err = flags.map(e);
                 if has_filter {
@@ -645,8 +695,19 @@ mod tests {
         };
         assert_eq!(
             select_sql(&t, Some("a = 1"), Some(5)),
-            "SELECT * FROM \"quote\"\"d\" WHERE (a = 1) LIMIT 5"
+            "SELECT * FROM \"quote\"\"d\" WHERE (\na = 1\n) LIMIT 5"
         );
+    }
+
+    #[test]
+    fn a_second_statement_in_a_filter_is_spotted() {
+        assert!(has_statement_separator("1=1); DELETE FROM customers; SELECT (1"));
+        assert!(has_statement_separator("a = 1;"));
+        assert!(!has_statement_separator("name = 'a;b'"));
+        assert!(!has_statement_separator("\"semi;colon\" = 1"));
+        assert!(!has_statement_separator("x = 1 -- trailing; comment"));
+        assert!(!has_statement_separator("x = 1 /* ; */ AND [a;b] = 2"));
+        assert!(has_statement_separator("name = 'it''s'; DROP TABLE t"));
     }
 
     #[test]

@@ -200,7 +200,7 @@ mod tests {
         let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
         let io = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
         assert_eq!(classify_tls(&io), Some(ErrorKind::CertificateNotTrusted));
-        let plain = std::io::Error::new(std::io::ErrorKind::Other, "x");
+        let plain = std::io::Error::other("x");
         assert_eq!(classify_tls(&plain), None);
     }
 }

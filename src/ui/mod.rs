@@ -1,1 +1,314 @@
-//! ui
+//! Drawing. Every function here only reads `State`; one file per pane.
+
+pub mod browser;
+pub mod connections;
+pub mod form;
+pub mod help;
+pub mod import;
+pub mod picker;
+pub mod preview;
+pub mod theme;
+pub mod unlock;
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
+use crate::app::state::{BrowserFocus, Confirm, Screen, State, StatusKind};
+pub use theme::Theme;
+
+/// Below this the frame shows only a "too small" note.
+const MIN_W: u16 = 20;
+const MIN_H: u16 = 6;
+
+pub fn draw(f: &mut Frame, state: &State) {
+    let theme = Theme::new(state.no_color);
+    let area = f.area();
+    if area.width < MIN_W || area.height < MIN_H {
+        let p = Paragraph::new("Terminal too small for Varlor: enlarge it (q quits)")
+            .wrap(Wrap { trim: true });
+        f.render_widget(p, area);
+        return;
+    }
+    let production = state.production_open();
+    let mut title = vec![Span::styled(" Varlor ", theme.bold())];
+    if production {
+        title.push(Span::styled(
+            " PRODUCTION ",
+            theme.env(crate::connectors::Environment::Production),
+        ));
+    }
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border(production))
+        .title(Line::from(title));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+
+    let has_status = state.status.is_some();
+    let [content, status_area, hints_area] = Layout::vertical([
+        Constraint::Min(1),
+        Constraint::Length(u16::from(has_status)),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
+
+    match state.screen {
+        Screen::List => connections::draw(f, content, state, theme),
+        Screen::Picker => picker::draw(f, content, state, theme),
+        Screen::Form => form::draw(f, content, state, theme),
+        Screen::Browser => browser::draw(f, content, state, theme),
+    }
+
+    if let Some(s) = &state.status {
+        let style = match s.kind {
+            StatusKind::Info => theme.normal(),
+            StatusKind::Error => theme.error(),
+        };
+        f.render_widget(
+            Paragraph::new(Span::styled(
+                fit(&s.text, status_area.width as usize),
+                style,
+            )),
+            status_area,
+        );
+    }
+    draw_hints(f, hints_area, state, theme);
+
+    if let Some(c) = &state.confirm {
+        draw_confirm(f, area, c, theme);
+    }
+    if let Some(p) = &state.popup {
+        draw_popup(f, area, &p.title, &p.text, theme);
+    }
+    if state.import_dialog.is_some() || state.import.is_some() {
+        import::draw(f, area, state, theme);
+    }
+    if state.help {
+        help::draw(f, area, state, theme);
+    }
+    if state.unlock.is_some() {
+        unlock::draw(f, area, state, theme);
+    }
+}
+
+/// Key hints of the focused pane.
+pub fn hints(state: &State) -> Vec<(&'static str, &'static str)> {
+    if state.unlock.is_some() {
+        return vec![("Enter", "unlock"), ("Esc", "cancel")];
+    }
+    if state.popup.is_some() {
+        return vec![("Esc", "close")];
+    }
+    if state.confirm.is_some() {
+        return vec![("y", "yes"), ("n", "no")];
+    }
+    if let Some(d) = &state.import_dialog {
+        let mut keys = vec![("Enter", "start"), ("Tab", "next")];
+        match d.focus {
+            0 => keys.push(("←→", "format")),
+            3 => keys.push(("←→", "table")),
+            _ => {}
+        }
+        keys.push(("Esc", "cancel"));
+        return keys;
+    }
+    if let Some(i) = &state.import {
+        return if i.running.is_some() {
+            vec![("Esc", "cancel import")]
+        } else {
+            vec![("Enter", "close")]
+        };
+    }
+    match state.screen {
+        Screen::List if state.filter_active => {
+            vec![("type", "filter"), ("Enter", "keep"), ("Esc", "clear")]
+        }
+        Screen::List => vec![
+            ("Enter", "open"),
+            ("n", "new"),
+            ("e", "edit"),
+            ("t", "test"),
+            ("d", "delete"),
+            ("/", "filter"),
+            ("?", "help"),
+            ("q", "quit"),
+            ("v", "details"),
+        ],
+        Screen::Picker => vec![
+            ("↑↓", "move"),
+            ("letter", "jump"),
+            ("Enter", "choose"),
+            ("Esc", "back"),
+        ],
+        Screen::Form => {
+            let mut h = vec![
+                ("Tab", "next"),
+                ("^T", "test"),
+                ("^S", "save"),
+                ("Esc", "back"),
+            ];
+            if let Some(form) = &state.form {
+                if form.test.is_some() {
+                    h[3] = ("Esc", "cancel test");
+                }
+                match form.focused_field() {
+                    Some(id) if id.is_selector() => h.insert(1, ("←→", "change")),
+                    Some(crate::app::state::FieldId::Conn(crate::connectors::Field::Password))
+                        if form.had_secret =>
+                    {
+                        h.insert(1, ("^X", "clear stored"))
+                    }
+                    _ => {}
+                }
+                if matches!(
+                    form.answer,
+                    Some(crate::app::state::TestAnswer::Failed { .. })
+                ) {
+                    h.push(("^E", "details"));
+                }
+            }
+            h
+        }
+        Screen::Browser => {
+            let focus = state.browser.as_ref().map(|b| (b.focus, b.filter_active));
+            match focus {
+                Some((_, true)) => vec![("type", "filter"), ("Enter", "keep"), ("Esc", "clear")],
+                Some((BrowserFocus::Preview, _)) => vec![
+                    ("h/l", "scroll"),
+                    ("j/k", "row"),
+                    ("Enter", "full value"),
+                    ("Tab", "pane"),
+                    ("Esc", "back"),
+                ],
+                _ => vec![
+                    ("/", "filter"),
+                    ("space", "select"),
+                    ("i", "import"),
+                    ("c", "count"),
+                    ("s", "system"),
+                    ("r", "refresh"),
+                    ("Tab", "pane"),
+                    ("Esc", "back"),
+                    ("?", "help"),
+                ],
+            }
+        }
+    }
+}
+
+fn draw_hints(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
+    // The status bar starts with the profile name, then the pane's keys.
+    let profile = fit(&state.profile_name, (area.width as usize / 3).max(4));
+    let mut used = profile.width() + 3;
+    let mut spans = vec![
+        Span::styled(profile, theme.bold()),
+        Span::styled(" │ ", theme.dim()),
+    ];
+    let width = area.width as usize;
+    for (k, what) in hints(state) {
+        let w = k.width() + what.width() + 2;
+        if used + w > width {
+            break;
+        }
+        spans.push(Span::styled(k, theme.key()));
+        spans.push(Span::styled(format!(" {what} "), theme.dim()));
+        used += w;
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// A rectangle of at most `w`×`h` centred in `area`.
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+fn draw_confirm(f: &mut Frame, area: Rect, c: &Confirm, theme: Theme) {
+    let text = match c {
+        Confirm::Delete(name) => format!("Delete connection '{name}' and its stored secret?"),
+        Confirm::ForceTest(name) => format!(
+            "'{name}' failed to log in several times in a row. Testing again may lock the account. Test anyway?"
+        ),
+    };
+    let r = centered(area, 50, 7);
+    f.render_widget(Clear, r);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.error())
+        .title(" Confirm ");
+    let p = Paragraph::new(vec![
+        Line::from(text),
+        Line::from(""),
+        Line::from(vec![
+            Span::styled("y", theme.key()),
+            Span::raw(" yes   "),
+            Span::styled("n", theme.key()),
+            Span::raw(" no"),
+        ]),
+    ])
+    .wrap(Wrap { trim: true })
+    .block(block);
+    f.render_widget(p, r);
+}
+
+pub fn draw_popup(f: &mut Frame, area: Rect, title: &str, text: &str, theme: Theme) {
+    let w = area.width.saturating_sub(4).min(72);
+    let lines = text.lines().count() as u16 + (text.width() as u16 / w.max(1)) + 3;
+    let r = centered(area, w, lines.min(area.height.saturating_sub(2)).max(5));
+    f.render_widget(Clear, r);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.focused_border())
+        .title(format!(" {} ", fit(title, w.saturating_sub(4) as usize)))
+        .title_bottom(Line::from(" Esc closes ").right_aligned());
+    f.render_widget(
+        Paragraph::new(text.to_string())
+            .wrap(Wrap { trim: false })
+            .block(block),
+        r,
+    );
+}
+
+/// Cuts `s` to `width` terminal columns, ending with "…" when cut.
+pub fn fit(s: &str, width: usize) -> String {
+    if s.width() <= width {
+        return s.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let cw = c.width().unwrap_or(0);
+        if used + cw + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += cw;
+    }
+    out.push('…');
+    out
+}
+
+/// `fit` then pad with spaces to exactly `width` columns.
+pub fn pad(s: &str, width: usize) -> String {
+    let mut t = fit(s, width);
+    let w = t.width();
+    t.extend(std::iter::repeat_n(' ', width.saturating_sub(w)));
+    t
+}
+
+pub fn styled_line(text: impl Into<String>, style: Style) -> Line<'static> {
+    Line::from(Span::styled(text.into(), style))
+}

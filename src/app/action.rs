@@ -1,0 +1,90 @@
+//! Everything the app reacts to: terminal input and the results of effects.
+
+use std::time::Instant;
+
+use crossterm::event::KeyEvent;
+
+use crate::connectors::{ConnError, RowSet, ServerInfo, TableInfo, TableRef};
+use crate::store::SavedConnection;
+
+use super::state::{Pending, TableKey, TaskId};
+
+pub enum Action {
+    Key(KeyEvent),
+    /// Bracketed paste.
+    Paste(String),
+    /// Periodic: spinner, elapsed times, "3m ago", debounced loads.
+    Tick {
+        now: Instant,
+        now_unix: i64,
+    },
+    Resize,
+    /// The connection list (re)loaded; `select` highlights that name.
+    ConnectionsLoaded {
+        result: Result<Vec<SavedConnection>, String>,
+        select: Option<String>,
+    },
+    /// A test finished (or was cancelled: `ErrorKind::Cancelled`).
+    TestDone {
+        task: TaskId,
+        /// The saved connection tested, `None` for a test of the form.
+        name: Option<String>,
+        result: Result<ServerInfo, ConnError>,
+    },
+    /// The profile refused to start a test (lockout guard, in flight…).
+    TestRefused {
+        task: TaskId,
+        name: Option<String>,
+        message: String,
+        lockout: bool,
+    },
+    /// An operation needs the vault: ask for the passphrase (or create it).
+    NeedsUnlock {
+        initialised: bool,
+        pending: Pending,
+    },
+    /// The connection asks for its password every time: prompt for it.
+    NeedsPassword {
+        pending: Pending,
+    },
+    Saved(Result<SavedConnection, String>),
+    Deleted(Result<String, String>),
+    /// Result of an unlock or vault creation; `Err` is shown on the prompt.
+    Unlocked(Result<(), String>),
+    /// The browser's connector exists and the tables are listed.
+    TablesLoaded {
+        task: TaskId,
+        conn: String,
+        result: Result<Vec<TableRef>, ConnError>,
+    },
+    /// Opening failed before any connector call (unknown name, password…).
+    BrowserFailed {
+        task: TaskId,
+        message: String,
+    },
+    Described {
+        conn: String,
+        table: TableKey,
+        result: Result<TableInfo, ConnError>,
+        at: Instant,
+    },
+    Counted {
+        task: TaskId,
+        conn: String,
+        table: TableKey,
+        result: Result<u64, ConnError>,
+    },
+    ImportEvent {
+        task: TaskId,
+        event: crate::dataset::ImportEvent,
+    },
+    ImportDone {
+        task: TaskId,
+        summary: Box<crate::dataset::ImportSummary>,
+    },
+    Previewed {
+        task: TaskId,
+        table: TableKey,
+        result: Result<RowSet, ConnError>,
+    },
+}

@@ -1,0 +1,566 @@
+//! Plain application data. Nothing here does I/O; `update` changes it and
+//! the `ui` module draws it. Time is stored as values (`now_unix`, `elapsed`)
+//! refreshed by ticks, so drawing is deterministic.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use tui_textarea::TextArea;
+
+use crate::connectors::{
+    ConnError, ConnSpec, Environment, Field, Kind, RowSet, SpecError, TableInfo, TableRef, TlsMode,
+};
+use crate::store::SavedConnection;
+
+/// Mask shown instead of password characters.
+pub const MASK: char = '•';
+
+/// Identifies one background task so its result (or its cancel) can be
+/// matched; results for a task no longer awaited are ignored.
+pub type TaskId = u64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    List,
+    Picker,
+    Form,
+    Browser,
+}
+
+/// A background operation that shows a spinner and its elapsed time.
+#[derive(Debug, Clone)]
+pub struct Running {
+    pub task: TaskId,
+    pub started: Instant,
+    pub elapsed: Duration,
+}
+
+impl Running {
+    pub fn new(task: TaskId, now: Instant) -> Self {
+        Running {
+            task,
+            started: now,
+            elapsed: Duration::ZERO,
+        }
+    }
+}
+
+/// The answer of a connection test, in plain words.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TestAnswer {
+    Ok {
+        version: String,
+        latency_ms: u64,
+        tls: bool,
+    },
+    Failed {
+        message: String,
+        hint: String,
+        /// Sanitized driver detail, shown on request.
+        detail: String,
+    },
+    /// Refused before running (lockout guard, in flight, locked…).
+    Refused(String),
+    Cancelled,
+}
+
+impl TestAnswer {
+    pub fn from_result(r: &Result<crate::connectors::ServerInfo, ConnError>) -> Self {
+        match r {
+            Ok(info) => TestAnswer::Ok {
+                version: info.version.clone(),
+                latency_ms: info.latency.as_millis() as u64,
+                tls: info.tls,
+            },
+            Err(e) if e.kind == crate::connectors::ErrorKind::Cancelled => TestAnswer::Cancelled,
+            Err(e) => TestAnswer::Failed {
+                message: e.kind.message().to_string(),
+                hint: e.kind.hint().to_string(),
+                detail: e.detail.clone(),
+            },
+        }
+    }
+}
+
+/// Which field of the form an input is, including the ones every kind has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldId {
+    Name,
+    Url,
+    Conn(Field),
+    Environment,
+}
+
+impl FieldId {
+    pub fn label(self) -> &'static str {
+        match self {
+            FieldId::Name => "Name",
+            FieldId::Url => "URL",
+            FieldId::Environment => "Environment",
+            FieldId::Conn(f) => match f {
+                Field::Host => "Host",
+                Field::Port => "Port",
+                Field::Database => "Database",
+                Field::User => "User",
+                Field::Password => "Password",
+                Field::TlsMode => "TLS mode",
+                Field::CaFile => "CA file",
+                Field::Path => "File path",
+                Field::AuthSource => "Auth source",
+                Field::ServiceName => "Service name",
+            },
+        }
+    }
+
+    /// The name `SpecError::field` uses for this field.
+    pub fn spec_name(self) -> &'static str {
+        match self {
+            FieldId::Name => "name",
+            FieldId::Url => "url",
+            FieldId::Environment => "environment",
+            FieldId::Conn(f) => match f {
+                Field::Host => "host",
+                Field::Port => "port",
+                Field::Database => "database",
+                Field::User => "user",
+                Field::Password => "password",
+                Field::TlsMode => "tls",
+                Field::CaFile => "ca_file",
+                Field::Path => "path",
+                Field::AuthSource => "auth_source",
+                Field::ServiceName => "service_name",
+            },
+        }
+    }
+
+    /// Selectors cycle through fixed values instead of taking text.
+    pub fn is_selector(self) -> bool {
+        matches!(self, FieldId::Environment | FieldId::Conn(Field::TlsMode))
+    }
+}
+
+pub struct FormField {
+    pub id: FieldId,
+    /// Single-line text input (unused for selectors).
+    pub input: TextArea<'static>,
+}
+
+impl FormField {
+    pub fn text(&self) -> String {
+        self.input.lines().join("")
+    }
+
+    /// The password, and the URL (a pasted URL may carry one).
+    pub fn holds_secret(&self) -> bool {
+        matches!(self.id, FieldId::Url | FieldId::Conn(Field::Password))
+    }
+}
+
+impl Drop for FormField {
+    // Closing the form (Esc, Save, a kind switch) wipes what was typed.
+    fn drop(&mut self) {
+        if self.holds_secret() {
+            wipe_input(&mut self.input);
+        }
+    }
+}
+
+/// Empties a text input that may hold a secret: the lines (which we own
+/// once taken out) are zeroized, the yank buffer and undo history dropped.
+/// Styling is reset too; callers that keep the input rebuild it.
+pub fn wipe_input(t: &mut TextArea<'static>) {
+    use zeroize::Zeroize;
+    let mut y = t.yank_text();
+    y.zeroize();
+    t.set_yank_text(String::new());
+    t.set_max_histories(0);
+    for mut line in std::mem::take(t).into_lines() {
+        line.zeroize();
+    }
+}
+
+/// What the focus ring of the form can point at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormFocus {
+    Field(usize),
+    TestButton,
+    SaveButton,
+}
+
+pub struct FormState {
+    pub kind: Kind,
+    /// The stored name when editing an existing connection.
+    pub editing: Option<String>,
+    /// Whether the edited connection has a stored secret.
+    pub had_secret: bool,
+    /// Explicit "clear the stored password" request.
+    pub clear_password: bool,
+    /// The spec being edited (keeps options and timeouts the form does not show).
+    pub base: ConnSpec,
+    /// The stored password source (kept when nothing about the password changes).
+    pub source: crate::connectors::PasswordSource,
+    pub fields: Vec<FormField>,
+    pub focus: FormFocus,
+    pub tls: TlsMode,
+    pub environment: Environment,
+    /// First validation error, naming its field.
+    pub error: Option<SpecError>,
+    pub test: Option<Running>,
+    pub answer: Option<TestAnswer>,
+    /// The answer still describes the fields as they are (nothing edited since).
+    pub answer_fresh: bool,
+    pub show_detail: bool,
+    pub saving: bool,
+    /// Error from the last save attempt.
+    pub save_error: Option<String>,
+}
+
+impl FormState {
+    pub fn field(&self, id: FieldId) -> Option<&FormField> {
+        self.fields.iter().find(|f| f.id == id)
+    }
+    pub fn field_mut(&mut self, id: FieldId) -> Option<&mut FormField> {
+        self.fields.iter_mut().find(|f| f.id == id)
+    }
+    pub fn text(&self, id: FieldId) -> String {
+        self.field(id).map(|f| f.text()).unwrap_or_default()
+    }
+    pub fn focused_field(&self) -> Option<FieldId> {
+        match self.focus {
+            FormFocus::Field(i) => self.fields.get(i).map(|f| f.id),
+            _ => None,
+        }
+    }
+    pub fn is_production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+}
+
+/// What to do once the vault is unlocked (or created).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pending {
+    TestConnection { name: String },
+    TestForm,
+    SaveForm,
+    OpenBrowser { name: String },
+}
+
+pub struct UnlockPrompt {
+    /// First run: create the vault (passphrase twice).
+    pub create: bool,
+    /// Asking a connection's own password (it is never stored), not the passphrase.
+    pub connection: Option<String>,
+    pub input: TextArea<'static>,
+    pub confirm: TextArea<'static>,
+    pub focus_confirm: bool,
+    pub error: Option<String>,
+    pub busy: bool,
+    pub pending: Pending,
+}
+
+impl Drop for UnlockPrompt {
+    // However the prompt closes, the typed passphrase does not linger.
+    fn drop(&mut self) {
+        wipe_input(&mut self.input);
+        wipe_input(&mut self.confirm);
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirm {
+    Delete(String),
+    /// The lockout guard refused a test; testing again needs a yes.
+    ForceTest(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusKind {
+    Info,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub kind: StatusKind,
+    pub text: String,
+}
+
+/// A full-text popup (a preview cell, an error's detail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Popup {
+    pub title: String,
+    pub text: String,
+}
+
+/// Key of a table within one connection.
+pub type TableKey = (Option<String>, String);
+
+pub fn table_key(t: &TableRef) -> TableKey {
+    (t.schema.clone(), t.name.clone())
+}
+
+#[derive(Debug, Clone)]
+pub struct CachedStructure {
+    pub info: TableInfo,
+    pub loaded_at: Instant,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CountState {
+    Running(Running),
+    Done(u64),
+    Failed(String),
+}
+
+impl PartialEq for Running {
+    fn eq(&self, other: &Self) -> bool {
+        self.task == other.task
+    }
+}
+
+/// What the app remembers per connection across opening and closing its browser.
+#[derive(Debug, Clone, Default)]
+pub struct ConnCache {
+    pub structures: HashMap<TableKey, CachedStructure>,
+    pub counts: HashMap<TableKey, CountState>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrowserFocus {
+    Tables,
+    Structure,
+    Preview,
+}
+
+#[derive(Debug, Clone)]
+pub struct PreviewState {
+    pub table: TableKey,
+    pub loading: Option<Running>,
+    pub rows: Option<RowSet>,
+    pub error: Option<ConnError>,
+    /// First visible column (horizontal scroll).
+    pub col_offset: usize,
+    pub row: usize,
+    pub col: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct BrowserState {
+    pub conn: String,
+    pub kind: Kind,
+    pub environment: Environment,
+    /// Connecting or listing tables.
+    pub loading: Option<Running>,
+    pub error: Option<ConnError>,
+    pub tables: Vec<TableRef>,
+    /// Indices into `tables` after the system toggle and the filter, grouped by schema.
+    pub visible: Vec<usize>,
+    pub selected: usize,
+    pub show_system: bool,
+    pub filter: String,
+    pub filter_active: bool,
+    /// Tables chosen with space (consumed by the import).
+    pub chosen: BTreeSet<TableKey>,
+    pub focus: BrowserFocus,
+    pub structure_loading: Option<(TableKey, Running)>,
+    pub structure_error: Option<ConnError>,
+    pub preview: Option<PreviewState>,
+    /// Highlight changed: load structure and preview on the next tick
+    /// (so holding `j` does not fire a query per row).
+    pub load_due: bool,
+    pub structure_scroll: usize,
+}
+
+impl BrowserState {
+    pub fn new(conn: String, kind: Kind, environment: Environment, show_system: bool) -> Self {
+        BrowserState {
+            conn,
+            kind,
+            environment,
+            loading: None,
+            error: None,
+            tables: Vec::new(),
+            visible: Vec::new(),
+            selected: 0,
+            show_system,
+            filter: String::new(),
+            filter_active: false,
+            chosen: BTreeSet::new(),
+            focus: BrowserFocus::Tables,
+            structure_loading: None,
+            structure_error: None,
+            preview: None,
+            load_due: false,
+            structure_scroll: 0,
+        }
+    }
+
+    pub fn highlighted(&self) -> Option<&TableRef> {
+        self.visible
+            .get(self.selected)
+            .and_then(|&i| self.tables.get(i))
+    }
+}
+
+/// The import dialog (issue 7): format, destination, optional row limit and
+/// an optional `WHERE` filter per table.
+pub struct ImportDialog {
+    pub tables: Vec<TableRef>,
+    pub format: crate::dataset::Format,
+    /// Empty means the default `<data dir>/datasets/<connection>-<date>…`.
+    pub destination: TextArea<'static>,
+    pub limit: TextArea<'static>,
+    /// One filter input per table (same order as `tables`); empty means all
+    /// rows. The connector runs the text only inside its read-only session.
+    pub filters: Vec<TextArea<'static>>,
+    /// The table whose filter the `Where` field edits.
+    pub current: usize,
+    /// 0 format, 1 destination, 2 limit, 3 table, 4 where.
+    pub focus: usize,
+    pub error: Option<String>,
+}
+
+impl ImportDialog {
+    /// Number of focusable rows.
+    pub const FIELDS: usize = 5;
+
+    /// The trimmed filter of table `i`, `None` when empty.
+    pub fn filter(&self, i: usize) -> Option<String> {
+        let text = self.filters.get(i)?.lines().join(" ");
+        let text = text.trim();
+        (!text.is_empty()).then(|| text.to_string())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImportRowStatus {
+    Waiting,
+    Running,
+    Done,
+    Failed(String),
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportRow {
+    pub table: String,
+    pub rows: u64,
+    pub estimated: Option<u64>,
+    pub rows_per_sec: f64,
+    pub eta: Option<Duration>,
+    pub status: ImportRowStatus,
+}
+
+/// A running or finished import.
+#[derive(Debug, Clone)]
+pub struct ImportProgress {
+    pub task: TaskId,
+    pub conn: String,
+    pub format: crate::dataset::Format,
+    pub rows: Vec<ImportRow>,
+    pub running: Option<Running>,
+    /// Final one-line summary (outcome, rows, destination).
+    pub finished: Option<String>,
+    pub cancelling: bool,
+}
+
+pub struct State {
+    pub profile_name: String,
+    pub import_dialog: Option<ImportDialog>,
+    pub import: Option<ImportProgress>,
+    pub screen: Screen,
+    pub connections: Vec<SavedConnection>,
+    pub loaded: bool,
+    pub load_error: Option<String>,
+    /// Indices into `connections` matching the filter.
+    pub visible: Vec<usize>,
+    pub selected: usize,
+    pub filter: String,
+    pub filter_active: bool,
+    pub picker: usize,
+    pub form: Option<FormState>,
+    /// Tests started from the list, by connection name.
+    pub tests: HashMap<String, Running>,
+    /// Answers of tests started from the list this run, by connection name.
+    pub answers: HashMap<String, TestAnswer>,
+    pub unlock: Option<UnlockPrompt>,
+    pub confirm: Option<Confirm>,
+    pub help: bool,
+    pub popup: Option<Popup>,
+    pub status: Option<Status>,
+    pub browser: Option<BrowserState>,
+    pub cache: HashMap<String, ConnCache>,
+    /// Unix seconds, for "3m ago".
+    pub now_unix: i64,
+    pub now: Instant,
+    pub spinner: usize,
+    pub next_task: TaskId,
+    pub quit: bool,
+    pub no_color: bool,
+    pub preview_rows: usize,
+    pub structure_cache: Duration,
+    pub show_system_default: bool,
+}
+
+impl State {
+    pub fn new(profile_name: impl Into<String>) -> Self {
+        State {
+            profile_name: profile_name.into(),
+            import_dialog: None,
+            import: None,
+            screen: Screen::List,
+            connections: Vec::new(),
+            loaded: false,
+            load_error: None,
+            visible: Vec::new(),
+            selected: 0,
+            filter: String::new(),
+            filter_active: false,
+            picker: 0,
+            form: None,
+            tests: HashMap::new(),
+            answers: HashMap::new(),
+            unlock: None,
+            confirm: None,
+            help: false,
+            popup: None,
+            status: None,
+            browser: None,
+            cache: HashMap::new(),
+            now_unix: 0,
+            now: Instant::now(),
+            spinner: 0,
+            next_task: 1,
+            quit: false,
+            no_color: false,
+            preview_rows: 10,
+            structure_cache: Duration::from_secs(300),
+            show_system_default: false,
+        }
+    }
+
+    /// The highlighted connection of the list.
+    pub fn highlighted(&self) -> Option<&SavedConnection> {
+        self.visible
+            .get(self.selected)
+            .and_then(|&i| self.connections.get(i))
+    }
+
+    pub fn task(&mut self) -> TaskId {
+        let t = self.next_task;
+        self.next_task += 1;
+        t
+    }
+
+    /// Whether a production connection is open or focused in the form or browser.
+    pub fn production_open(&self) -> bool {
+        match self.screen {
+            Screen::Form => self.form.as_ref().is_some_and(|f| f.is_production()),
+            Screen::Browser => self
+                .browser
+                .as_ref()
+                .is_some_and(|b| b.environment == Environment::Production),
+            _ => false,
+        }
+    }
+}

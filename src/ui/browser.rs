@@ -1,0 +1,195 @@
+//! The table browser: tables grouped by schema, filter, selection; the
+//! structure and preview panes beside it (or alone when narrow).
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::theme::{elapsed, spinner, Theme};
+use super::{fit, pad};
+use crate::app::state::{table_key, BrowserFocus, BrowserState, State};
+use crate::connectors::ConnError;
+
+/// Below this width only the focused pane is shown.
+const SPLIT_MIN_WIDTH: u16 = 70;
+
+pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
+    let Some(b) = &state.browser else { return };
+    if area.width < SPLIT_MIN_WIDTH {
+        match b.focus {
+            BrowserFocus::Tables => tables(f, area, state, b, theme),
+            BrowserFocus::Structure => super::preview::structure(f, area, state, b, theme),
+            BrowserFocus::Preview => super::preview::grid(f, area, state, b, theme),
+        }
+        return;
+    }
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)]).areas(area);
+    let [top, bottom] =
+        Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(right);
+    tables(f, left, state, b, theme);
+    super::preview::structure(f, top, state, b, theme);
+    super::preview::grid(f, bottom, state, b, theme);
+}
+
+pub fn pane_block(title: String, focused: bool, theme: Theme) -> Block<'static> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(if focused {
+            theme.focused_border()
+        } else {
+            theme.dim()
+        })
+        .title(title)
+}
+
+pub fn error_lines(e: &ConnError, theme: Theme) -> Vec<Line<'static>> {
+    let mut v = vec![Line::from(Span::styled(
+        format!("✗ {}", e.kind.message()),
+        theme.error(),
+    ))];
+    if !e.kind.hint().is_empty() {
+        v.push(Line::from(e.kind.hint().to_string()));
+    }
+    if !e.detail.is_empty() {
+        v.push(Line::from(Span::styled(e.detail.clone(), theme.dim())));
+    }
+    v.push(Line::from(vec![
+        Span::styled("r", theme.key()),
+        Span::raw(" reconnects, "),
+        Span::styled("Esc", theme.key()),
+        Span::raw(" goes back"),
+    ]));
+    v
+}
+
+pub fn rows_estimate(n: Option<i64>) -> String {
+    match n {
+        None => String::new(),
+        Some(n) if n < 0 => String::new(),
+        Some(n) if n < 10_000 => format!("~{n}"),
+        Some(n) if n < 10_000_000 => format!("~{}k", n / 1000),
+        Some(n) => format!("~{}M", n / 1_000_000),
+    }
+}
+
+fn tables(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: Theme) {
+    let mut title = format!(" {} ", b.conn);
+    if !b.tables.is_empty() {
+        title.push_str(&format!("· {} tables ", b.visible.len()));
+    }
+    let mut block = pane_block(title, b.focus == BrowserFocus::Tables, theme);
+    if !b.chosen.is_empty() {
+        block = block.title_bottom(
+            Line::from(Span::styled(
+                format!(" {} selected ", b.chosen.len()),
+                theme.ok(),
+            ))
+            .right_aligned(),
+        );
+    }
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let width = inner.width as usize;
+    let mut lines: Vec<Line> = Vec::new();
+    if b.filter_active || !b.filter.is_empty() {
+        let cursor = if b.filter_active { "▏" } else { "" };
+        lines.push(Line::from(vec![
+            Span::styled("/", theme.key()),
+            Span::raw(fit(
+                &format!(" {}{cursor}", b.filter),
+                width.saturating_sub(1),
+            )),
+        ]));
+    }
+    if let Some(r) = &b.loading {
+        lines.push(Line::from(Span::styled(
+            fit(
+                &format!(
+                    "{} Connecting… {} (Esc cancels)",
+                    spinner(state.spinner),
+                    elapsed(r.elapsed)
+                ),
+                width,
+            ),
+            theme.warn(),
+        )));
+        f.render_widget(Paragraph::new(lines), inner);
+        return;
+    }
+    if let Some(e) = &b.error {
+        lines.extend(error_lines(e, theme));
+        f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
+        return;
+    }
+    if b.visible.is_empty() {
+        let hidden = b.tables.iter().filter(|t| t.system).count();
+        lines.push(Line::from(Span::styled(
+            if b.tables.is_empty() {
+                "No tables.".to_string()
+            } else if !b.filter.is_empty() {
+                "Nothing matches the filter.".to_string()
+            } else {
+                format!("Only system tables ({hidden}): press s to show them.")
+            },
+            theme.dim(),
+        )));
+        f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
+        return;
+    }
+    let h = (inner.height as usize).saturating_sub(lines.len()).max(1);
+    // Walk back from the highlight so it sits mid-window; headers take lines too.
+    let schema_of = |pos: usize| &b.tables[b.visible[pos]].schema;
+    let mut start = b.selected;
+    let mut used = 1;
+    while start > 0 && used < h / 2 {
+        used += 1 + usize::from(schema_of(start - 1) != schema_of(start));
+        start -= 1;
+    }
+    let kind_w = 6;
+    let rows_w = 7;
+    let name_w = width.saturating_sub(3 + kind_w + rows_w).max(4);
+    let mut prev: Option<&Option<String>> = None;
+    let mut pos = start;
+    while pos < b.visible.len() && lines.len() < inner.height as usize {
+        let t = &b.tables[b.visible[pos]];
+        if prev != Some(&t.schema) {
+            let label = t.schema.as_deref().unwrap_or("main");
+            lines.push(Line::from(Span::styled(
+                fit(
+                    &format!("▾ {label}{}", if t.system { " (system)" } else { "" }),
+                    width,
+                ),
+                theme.accent(),
+            )));
+            prev = Some(&t.schema);
+            if lines.len() >= inner.height as usize {
+                break;
+            }
+        }
+        let chosen = b.chosen.contains(&table_key(t));
+        let mut line = Line::from(vec![
+            Span::styled(if chosen { " ● " } else { "   " }, theme.ok()),
+            Span::raw(pad(&t.name, name_w - 1) + " "),
+            Span::styled(pad(short_kind(t.kind), kind_w), theme.dim()),
+            Span::styled(pad(&rows_estimate(t.estimated_rows), rows_w), theme.dim()),
+        ]);
+        if pos == b.selected {
+            line = line.style(theme.selected());
+        }
+        lines.push(line);
+        pos += 1;
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn short_kind(k: crate::connectors::TableKind) -> &'static str {
+    use crate::connectors::TableKind;
+    match k {
+        TableKind::Table => "table",
+        TableKind::View => "view",
+        TableKind::MaterializedView => "mview",
+        TableKind::ForeignTable => "fgn",
+    }
+}

@@ -1,0 +1,234 @@
+//! Structure of the highlighted table and its preview grid.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+use unicode_width::UnicodeWidthStr;
+
+use super::browser::{error_lines, pane_block, rows_estimate};
+use super::theme::{elapsed, spinner, Theme};
+use super::{fit, pad};
+use crate::app::state::{table_key, BrowserFocus, BrowserState, CountState, State};
+use crate::connectors::Cell;
+
+/// Widest a preview column gets before its cells are cut ("…").
+const MAX_COL_W: usize = 24;
+
+pub fn structure(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: Theme) {
+    let focused = b.focus == BrowserFocus::Structure;
+    let Some(t) = b.highlighted() else {
+        f.render_widget(pane_block(" Structure ".into(), focused, theme), area);
+        return;
+    };
+    let key = table_key(t);
+    let cache = state.cache.get(&b.conn);
+    let cached = cache.and_then(|c| c.structures.get(&key));
+    let block = pane_block(
+        format!(" {} · {} ", fit(&t.display_name(), 30), t.kind.label()),
+        focused,
+        theme,
+    );
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let width = inner.width as usize;
+    let mut lines: Vec<Line> = Vec::new();
+
+    let est = cached
+        .and_then(|c| c.info.estimated_rows)
+        .or(t.estimated_rows);
+    let mut rows_line = vec![Span::styled("rows ", theme.dim())];
+    rows_line.push(Span::raw(match est {
+        Some(n) if n >= 0 => format!("{} (estimate)", rows_estimate(Some(n))),
+        _ => "unknown".into(),
+    }));
+    match cache.and_then(|c| c.counts.get(&key)) {
+        Some(CountState::Running(r)) => rows_line.push(Span::styled(
+            format!(
+                "  {} counting… {} (Esc cancels)",
+                spinner(state.spinner),
+                elapsed(r.elapsed)
+            ),
+            theme.warn(),
+        )),
+        Some(CountState::Done(n)) => {
+            rows_line.push(Span::styled(format!("  exact {n}"), theme.ok()))
+        }
+        Some(CountState::Failed(m)) => {
+            rows_line.push(Span::styled(format!("  count failed: {m}"), theme.error()))
+        }
+        None => {
+            rows_line.push(Span::styled("  c", theme.key()));
+            rows_line.push(Span::styled(" exact count", theme.dim()));
+        }
+    }
+    lines.push(Line::from(rows_line));
+
+    if let Some(e) = &b.structure_error {
+        lines.extend(error_lines(e, theme));
+        f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
+        return;
+    }
+    let Some(s) = cached else {
+        if b.structure_loading.is_some() {
+            lines.push(Line::from(Span::styled(
+                format!("{} loading structure…", spinner(state.spinner)),
+                theme.warn(),
+            )));
+        }
+        f.render_widget(Paragraph::new(lines), inner);
+        return;
+    };
+    let name_w = s
+        .info
+        .columns
+        .iter()
+        .map(|c| c.name.width())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 20);
+    let type_w = s
+        .info
+        .columns
+        .iter()
+        .map(|c| c.data_type.width())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 18);
+    for c in s.info.columns.iter().skip(b.structure_scroll) {
+        if lines.len() >= inner.height as usize {
+            break;
+        }
+        let mut spans = vec![
+            Span::styled(if c.primary_key { "PK " } else { "   " }, theme.key()),
+            Span::styled(pad(&c.name, name_w + 1), theme.bold()),
+            Span::raw(pad(&c.data_type, type_w + 1)),
+            Span::styled(
+                if c.nullable { "null     " } else { "not null " },
+                theme.dim(),
+            ),
+        ];
+        let used = 3 + name_w + 1 + type_w + 1 + 9;
+        let mut extra = String::new();
+        if let Some(r) = &c.references {
+            extra.push_str(&format!("→ {r} "));
+        }
+        if let Some(d) = &c.default {
+            extra.push_str(&format!("= {d}"));
+        }
+        if !extra.is_empty() && width > used + 2 {
+            spans.push(Span::styled(fit(&extra, width - used), theme.accent()));
+        }
+        lines.push(Line::from(spans));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// One-line text of a cell for the grid (newlines shown as ⏎).
+pub fn cell_text(c: &Cell) -> String {
+    match c {
+        Cell::Text(t) => t.replace(['\n', '\r'], "⏎").replace('\t', " "),
+        other => other.display(),
+    }
+}
+
+pub fn grid(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: Theme) {
+    let focused = b.focus == BrowserFocus::Preview;
+    let Some(p) = &b.preview else {
+        f.render_widget(pane_block(" Preview ".into(), focused, theme), area);
+        return;
+    };
+    let mut title = " Preview ".to_string();
+    if let Some(rs) = &p.rows {
+        if !rs.columns.is_empty() {
+            title = format!(
+                " Preview · {} rows · col {}/{} ",
+                rs.rows.len(),
+                (p.col_offset + 1).min(rs.columns.len()),
+                rs.columns.len()
+            );
+        }
+    }
+    let block = pane_block(title, focused, theme);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let width = inner.width as usize;
+    if let Some(r) = &p.loading {
+        f.render_widget(
+            Paragraph::new(Span::styled(
+                fit(
+                    &format!(
+                        "{} loading rows… {}",
+                        spinner(state.spinner),
+                        elapsed(r.elapsed)
+                    ),
+                    width,
+                ),
+                theme.warn(),
+            )),
+            inner,
+        );
+        return;
+    }
+    if let Some(e) = &p.error {
+        f.render_widget(
+            Paragraph::new(error_lines(e, theme)).wrap(Wrap { trim: true }),
+            inner,
+        );
+        return;
+    }
+    let Some(rs) = &p.rows else { return };
+    if rs.columns.is_empty() {
+        return;
+    }
+    // Column widths from the header and the values, capped.
+    let start = p.col_offset.min(rs.columns.len() - 1);
+    let mut cols: Vec<(usize, usize)> = Vec::new();
+    let mut used = 0;
+    for (ci, col) in rs.columns.iter().enumerate().skip(start) {
+        let w = rs
+            .rows
+            .iter()
+            .filter_map(|r| r.get(ci))
+            .map(|c| cell_text(c).width())
+            .chain(std::iter::once(col.name.width()))
+            .max()
+            .unwrap_or(1)
+            .clamp(1, MAX_COL_W);
+        let w = if cols.is_empty() { w.min(width) } else { w };
+        if !cols.is_empty() && used + w + 1 > width {
+            break;
+        }
+        cols.push((ci, w));
+        used += w + 1;
+    }
+    let mut lines = vec![Line::from(
+        cols.iter()
+            .map(|&(ci, w)| Span::styled(pad(&rs.columns[ci].name, w) + " ", theme.bold()))
+            .collect::<Vec<_>>(),
+    )];
+    let h = (inner.height as usize).saturating_sub(1);
+    let first = if p.row >= h { p.row + 1 - h } else { 0 };
+    for (ri, row) in rs.rows.iter().enumerate().skip(first).take(h) {
+        let spans: Vec<Span> = cols
+            .iter()
+            .map(|&(ci, w)| {
+                let cell = row.get(ci).unwrap_or(&Cell::Null);
+                let mut style = if cell.is_null() {
+                    theme.null()
+                } else {
+                    theme.normal()
+                };
+                if focused && ri == p.row && ci == start {
+                    style = theme.selected();
+                }
+                Span::styled(pad(&cell_text(cell), w) + " ", style)
+            })
+            .collect();
+        lines.push(Line::from(spans));
+    }
+    if rs.rows.is_empty() {
+        lines.push(Line::from(Span::styled("(no rows)", theme.dim())));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}

@@ -1,0 +1,337 @@
+//! End to end: the real binary in tmux, driven by keys. Adds a PostgreSQL
+//! connection to the throwaway server (VARLOR_TEST_PG_*), tests it, saves it,
+//! quits, relaunches and finds the row with ✓; then edits it to a wrong
+//! password and sees "Invalid credentials". Also checks `q` restores the terminal.
+//!
+//! Without a server (or tmux) it prints a notice and skips, except under
+//! CI=true where that is a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn binary() -> PathBuf {
+    std::env::var_os("VARLOR_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_varlor")))
+}
+
+fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+fn skip(why: &str) {
+    if ci() {
+        panic!("CI=true but {why}");
+    }
+    eprintln!("skipped: {why}");
+}
+
+struct Pg {
+    host: String,
+    port: String,
+    user: String,
+    password: String,
+    db: String,
+}
+
+fn pg() -> Option<Pg> {
+    let v = |k: &str| std::env::var(format!("VARLOR_TEST_PG_{k}")).ok();
+    Some(Pg {
+        host: v("HOST")?,
+        port: v("PORT")?,
+        user: v("USER")?,
+        password: v("PASSWORD")?,
+        db: v("DB")?,
+    })
+}
+
+/// A private tmux server (its own socket) killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// `name` keeps parallel tests on separate servers.
+    fn new(name: &str) -> Option<Tmux> {
+        let ok = Command::new("tmux")
+            .arg("-V")
+            .output()
+            .ok()?
+            .status
+            .success();
+        ok.then(|| Tmux {
+            socket: format!("varlor-e2e-{}-{name}", std::process::id()),
+        })
+    }
+
+    fn cmd(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux");
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts the binary in a new session; after it exits the pane prints the
+    /// exit code and the terminal modes, then stays for capture.
+    fn launch(&self, session: &str, home: &Path, passfile: &Path) {
+        let script = format!(
+            "'{}'; echo VARLOR_EXIT=$?; stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | sed 's/^/MODE=/'; sleep 600",
+            binary().display()
+        );
+        self.cmd(&[
+            "new-session",
+            "-d",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            "-s",
+            session,
+            "-e",
+            &format!("VARLOR_HOME={}", home.display()),
+            "-e",
+            &format!("VARLOR_PASSPHRASE_FILE={}", passfile.display()),
+            "-e",
+            "NO_COLOR=1",
+            "-e",
+            "TERM=xterm-256color",
+            "sh",
+            "-c",
+            &script,
+        ]);
+    }
+
+    fn capture(&self, session: &str) -> String {
+        self.cmd(&["capture-pane", "-p", "-t", session])
+    }
+
+    /// Polls the screen until `pred` holds; panics with the screen at the deadline.
+    fn wait_for(&self, session: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        self.wait_within(session, what, Duration::from_secs(30), pred)
+    }
+
+    fn wait_within(
+        &self,
+        session: &str,
+        what: &str,
+        limit: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let screen = self.capture(session);
+            if pred(&screen) {
+                return screen;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; screen:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_text(&self, session: &str, text: &str) -> String {
+        self.wait_for(session, text, |s| s.contains(text))
+    }
+
+    fn keys(&self, session: &str, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", session];
+        args.extend_from_slice(keys);
+        self.cmd(&args);
+    }
+
+    fn type_text(&self, session: &str, text: &str) {
+        self.cmd(&["send-keys", "-t", session, "-l", text]);
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+fn assert_restored(screen: &str) {
+    assert!(screen.contains("VARLOR_EXIT=0"), "exit status:\n{screen}");
+    assert!(
+        screen.lines().any(|l| l.trim() == "MODE=icanon"),
+        "canonical mode restored:\n{screen}"
+    );
+    assert!(
+        screen.lines().any(|l| l.trim() == "MODE=echo"),
+        "echo restored:\n{screen}"
+    );
+    assert!(
+        !screen.contains("┌ Varlor"),
+        "left the alternate screen:\n{screen}"
+    );
+}
+
+fn setup(name: &str) -> Option<(Tmux, tempfile::TempDir, PathBuf)> {
+    let Some(tmux) = Tmux::new(name) else {
+        skip("tmux is not installed");
+        return None;
+    };
+    let home = tempfile::tempdir().expect("tempdir");
+    let passfile = home.path().join("passphrase");
+    std::fs::write(&passfile, "e2e passphrase\n").expect("write passphrase");
+    Some((tmux, home, passfile))
+}
+
+/// Answers the vault-creation prompt if the app shows it.
+fn create_vault_if_asked(tmux: &Tmux, s: &str, until: &str) -> String {
+    let screen = tmux.wait_for(s, until, |x| {
+        x.contains(until) || x.contains("Create the vault")
+    });
+    if !screen.contains("Create the vault") {
+        return screen;
+    }
+    tmux.type_text(s, "e2e passphrase");
+    tmux.keys(s, &["Enter"]);
+    tmux.type_text(s, "e2e passphrase");
+    tmux.keys(s, &["Enter"]);
+    tmux.wait_text(s, until)
+}
+
+#[test]
+fn q_quits_and_restores_the_terminal() {
+    let Some((tmux, home, passfile)) = setup("quit") else {
+        return;
+    };
+    tmux.launch("quit", home.path(), &passfile);
+    tmux.wait_text("quit", "┌ Varlor");
+    tmux.keys("quit", &["q"]);
+    let screen = tmux.wait_text("quit", "MODE=");
+    assert_restored(&screen);
+}
+
+#[test]
+fn add_test_save_relaunch_and_wrong_password() {
+    let Some(pg) = pg() else {
+        skip("VARLOR_TEST_PG_* not set (start a server with scripts/testdb)");
+        return;
+    };
+    let Some((tmux, home, passfile)) = setup("add") else {
+        return;
+    };
+    let s = "add";
+    tmux.launch(s, home.path(), &passfile);
+    tmux.wait_text(s, "┌ Varlor");
+
+    // n → picker → PostgreSQL → form.
+    tmux.keys(s, &["n"]);
+    tmux.wait_text(s, "choose the database type");
+    tmux.keys(s, &["p", "Enter"]);
+    tmux.wait_text(s, "New PostgreSQL connection");
+    assert!(tmux.capture(s).contains("5432"), "default port pre-filled");
+
+    // Name, then the URL field fills host, port, user, database and password.
+    tmux.type_text(s, "e2e-pg");
+    tmux.keys(s, &["Tab"]);
+    let url = format!(
+        "postgres://{}:{}@{}:{}/{}?sslmode=disable",
+        pg.user, pg.password, pg.host, pg.port, pg.db
+    );
+    tmux.type_text(s, &url);
+    tmux.keys(s, &["Tab"]);
+    let screen = tmux.wait_text(s, "◀ disable ▶");
+    assert!(screen.contains("ready to save"), "{screen}");
+    assert!(
+        !screen.contains(&pg.password),
+        "password never on screen:\n{screen}"
+    );
+
+    // Test → success, in plain words.
+    tmux.keys(s, &["C-t"]);
+    let screen = tmux.wait_for(s, "test answer", |x| {
+        x.contains("Connected to") || x.contains("✗")
+    });
+    assert!(screen.contains("Connected to"), "test failed:\n{screen}");
+
+    // Save → back on the list with the row highlighted.
+    tmux.keys(s, &["C-s"]);
+    create_vault_if_asked(&tmux, s, "Saved 'e2e-pg'");
+    // The successful test was recorded with the save.
+    tmux.wait_for(s, "saved row with ✓", |x| {
+        x.lines().any(|l| l.contains("e2e-pg") && l.contains("✓"))
+    });
+    tmux.keys(s, &["q"]);
+    assert_restored(&tmux.wait_text(s, "MODE="));
+
+    // Relaunch: the row is there with ✓.
+    let s = "again";
+    tmux.launch(s, home.path(), &passfile);
+    tmux.wait_for(s, "saved row with ✓", |x| {
+        x.lines().any(|l| l.contains("e2e-pg") && l.contains("✓"))
+    });
+
+    // Edit to a wrong password → Invalid credentials.
+    // The demo connection sorts first: filter to ours, then edit.
+    tmux.keys(s, &["/"]);
+    tmux.type_text(s, "e2e");
+    tmux.keys(s, &["Enter", "e"]);
+    tmux.wait_text(s, "Edit 'e2e-pg'");
+    for _ in 0..6 {
+        tmux.keys(s, &["Tab"]);
+    }
+    tmux.type_text(s, "definitely-wrong");
+    tmux.keys(s, &["C-t"]);
+    let screen = tmux.wait_for(s, "test answer", |x| {
+        x.contains("Connected to") || x.contains("✗")
+    });
+    assert!(screen.contains("Invalid credentials"), "{screen}");
+    assert!(!screen.contains("definitely-wrong"));
+    tmux.keys(s, &["Escape"]);
+    tmux.wait_text(s, "Enter open");
+    tmux.keys(s, &["q"]);
+    assert_restored(&tmux.wait_text(s, "MODE="));
+}
+
+#[test]
+fn q_quits_at_once_while_a_test_hangs() {
+    let Some((tmux, home, passfile)) = setup("hang") else {
+        return;
+    };
+    // Accepts TCP connections and never answers: the test hangs until its timeout.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let s = "hang";
+    tmux.launch(s, home.path(), &passfile);
+    tmux.wait_text(s, "┌ Varlor");
+    tmux.keys(s, &["n", "p", "Enter"]);
+    tmux.wait_text(s, "New PostgreSQL connection");
+    tmux.type_text(s, "hang");
+    tmux.keys(s, &["Tab"]);
+    tmux.type_text(
+        s,
+        &format!("postgres://nobody@127.0.0.1:{port}/db?sslmode=disable"),
+    );
+    tmux.keys(s, &["Tab", "C-s"]);
+    tmux.wait_text(s, "Saved 'hang'");
+    tmux.keys(s, &["/"]);
+    tmux.type_text(s, "hang");
+    tmux.keys(s, &["Enter", "t"]);
+    tmux.wait_text(s, "testing");
+    // The list still moves and other panes open while the test hangs.
+    tmux.keys(s, &["n"]);
+    tmux.wait_text(s, "choose the database type");
+    tmux.keys(s, &["Escape"]);
+    tmux.wait_text(s, "testing");
+    tmux.keys(s, &["q"]);
+    let screen = tmux.wait_within(s, "exit while a test hangs", Duration::from_secs(3), |x| {
+        x.contains("MODE=")
+    });
+    assert_restored(&screen);
+    drop(listener);
+}

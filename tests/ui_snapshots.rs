@@ -1,0 +1,627 @@
+//! Snapshots of every pane at 80×24 and 40×15 (ratatui TestBackend + insta).
+//! Times are fixed in the state, so the frames are deterministic.
+
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use varlor::app::action::Action;
+use varlor::app::state::*;
+use varlor::app::update::{set_connections, update};
+use varlor::connectors::{
+    Cell, ColumnInfo, ColumnMeta, ConnError, ConnSpec, Environment, ErrorKind, Field, Kind,
+    PasswordSource, RowSet, ServerInfo, TableInfo, TableKind, TableRef,
+};
+use varlor::store::{SavedConnection, TestOutcome};
+
+const NOW: i64 = 1_760_000_000;
+const SIZES: [(u16, u16); 2] = [(80, 24), (40, 15)];
+
+fn render(state: &State, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("test backend");
+    t.draw(|f| varlor::ui::draw(f, state)).expect("draw");
+    t.backend().to_string()
+}
+
+fn snap(name: &str, state: &State) {
+    for (w, h) in SIZES {
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), render(state, w, h));
+    }
+}
+
+fn key(code: KeyCode) -> Action {
+    Action::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+fn ctrl(c: char) -> Action {
+    Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+fn typed(s: &mut State, text: &str) {
+    for c in text.chars() {
+        update(s, key(KeyCode::Char(c)));
+    }
+}
+
+fn conn(name: &str, kind: Kind, env: Environment, last: Option<TestOutcome>) -> SavedConnection {
+    let mut spec = ConnSpec::new(kind);
+    spec.user = "app".into();
+    spec.host = "db.internal".into();
+    spec.database = if kind == Kind::Sqlite {
+        "/var/data/demo.db".into()
+    } else {
+        "shop".into()
+    };
+    SavedConnection {
+        id: 1,
+        name: name.into(),
+        spec,
+        environment: env,
+        password_source: PasswordSource::Vault,
+        has_secret: true,
+        key_version: 1,
+        created_at: 0,
+        updated_at: 0,
+        last_test: last,
+        auth_failures: 0,
+    }
+}
+
+fn outcome(ok: bool, minutes_ago: i64) -> TestOutcome {
+    TestOutcome {
+        at: NOW - minutes_ago * 60,
+        ok,
+        status: if ok { "ok" } else { "Invalid credentials" }.into(),
+        error: (!ok).then(|| "28P01 password authentication failed".into()),
+        latency_ms: ok.then_some(12),
+        server_version: ok.then(|| "PostgreSQL 16.4".into()),
+        tls: Some(false),
+    }
+}
+
+fn base() -> State {
+    let mut s = State::new("default");
+    s.now_unix = NOW;
+    s.loaded = true;
+    s
+}
+
+fn listed() -> State {
+    let mut s = base();
+    set_connections(
+        &mut s,
+        vec![
+            conn(
+                "billing-prod",
+                Kind::Postgres,
+                Environment::Production,
+                Some(outcome(true, 3)),
+            ),
+            conn(
+                "crm-staging",
+                Kind::Mysql,
+                Environment::Staging,
+                Some(outcome(false, 125)),
+            ),
+            conn("demo", Kind::Sqlite, Environment::Development, None),
+            conn("warehouse", Kind::Postgres, Environment::None, None),
+        ],
+        None,
+    );
+    s
+}
+
+#[test]
+fn empty_list() {
+    snap("empty_list", &base());
+}
+
+#[test]
+fn list_with_ok_failed_and_untested_rows() {
+    snap("list", &listed());
+}
+
+#[test]
+fn list_with_a_test_running() {
+    let mut s = listed();
+    update(&mut s, key(KeyCode::Char('j')));
+    update(&mut s, key(KeyCode::Char('j')));
+    update(&mut s, key(KeyCode::Char('j')));
+    update(&mut s, key(KeyCode::Char('t')));
+    s.tests.get_mut("warehouse").unwrap().elapsed = Duration::from_millis(2300);
+    snap("list_testing", &s);
+}
+
+#[test]
+fn list_filtered_and_delete_confirm() {
+    let mut s = listed();
+    update(&mut s, key(KeyCode::Char('/')));
+    typed(&mut s, "bill");
+    snap("list_filter", &s);
+    update(&mut s, key(KeyCode::Enter));
+    update(&mut s, key(KeyCode::Char('d')));
+    snap("list_confirm_delete", &s);
+}
+
+#[test]
+fn picker() {
+    let mut s = listed();
+    update(&mut s, key(KeyCode::Char('n')));
+    update(&mut s, key(KeyCode::Char('o')));
+    snap("picker", &s);
+}
+
+fn pg_form() -> State {
+    let mut s = listed();
+    update(&mut s, key(KeyCode::Char('n')));
+    update(&mut s, key(KeyCode::Enter));
+    typed(&mut s, "shop");
+    s
+}
+
+#[test]
+fn form_with_a_validation_error() {
+    let mut s = pg_form();
+    // Tab to the port and type a bad value.
+    for _ in 0..3 {
+        update(&mut s, key(KeyCode::Tab));
+    }
+    typed(&mut s, "99");
+    assert_eq!(
+        s.form.as_ref().unwrap().error.as_ref().unwrap().field,
+        "port"
+    );
+    snap("form_error", &s);
+}
+
+fn valid_form() -> State {
+    let mut s = pg_form();
+    for _ in 0..5 {
+        update(&mut s, key(KeyCode::Tab));
+    }
+    typed(&mut s, "bob");
+    update(&mut s, key(KeyCode::Tab));
+    typed(&mut s, "secret");
+    s
+}
+
+#[test]
+fn form_test_in_progress() {
+    let mut s = valid_form();
+    update(&mut s, ctrl('t'));
+    s.form.as_mut().unwrap().test.as_mut().unwrap().elapsed = Duration::from_millis(1200);
+    let out = render(&s, 80, 24);
+    assert!(!out.contains("secret"), "the password is masked");
+    snap("form_testing", &s);
+}
+
+#[test]
+fn form_test_failure_and_success() {
+    let mut s = valid_form();
+    let task = s.next_task;
+    update(&mut s, ctrl('t'));
+    update(
+        &mut s,
+        Action::TestDone {
+            task,
+            name: None,
+            result: Err(ConnError::new(
+                ErrorKind::InvalidCredentials,
+                "28P01 password authentication failed",
+            )),
+        },
+    );
+    snap("form_test_failed", &s);
+    let task = s.next_task;
+    update(&mut s, ctrl('t'));
+    update(
+        &mut s,
+        Action::TestDone {
+            task,
+            name: None,
+            result: Ok(ServerInfo {
+                version: "PostgreSQL 16.4".into(),
+                latency: Duration::from_millis(12),
+                tls: true,
+            }),
+        },
+    );
+    snap("form_test_ok", &s);
+}
+
+#[test]
+fn production_form_edit() {
+    let mut s = listed();
+    update(&mut s, key(KeyCode::Char('e')));
+    let form = s.form.as_mut().unwrap();
+    form.focus = FormFocus::Field(
+        form.fields
+            .iter()
+            .position(|f| f.id == FieldId::Conn(Field::Password))
+            .unwrap(),
+    );
+    snap("form_edit_production", &s);
+}
+
+#[test]
+fn unlock_prompt() {
+    let mut s = listed();
+    update(
+        &mut s,
+        Action::NeedsUnlock {
+            initialised: true,
+            pending: Pending::TestConnection {
+                name: "demo".into(),
+            },
+        },
+    );
+    typed(&mut s, "hunter2");
+    let out = render(&s, 80, 24);
+    assert!(!out.contains("hunter2"));
+    snap("unlock", &s);
+    update(&mut s, key(KeyCode::Enter));
+    update(&mut s, Action::Unlocked(Err("wrong passphrase".into())));
+    snap("unlock_wrong", &s);
+}
+
+#[test]
+fn create_vault_prompt() {
+    let mut s = listed();
+    update(
+        &mut s,
+        Action::NeedsUnlock {
+            initialised: false,
+            pending: Pending::SaveForm,
+        },
+    );
+    snap("unlock_create", &s);
+}
+
+#[test]
+fn help() {
+    let mut s = listed();
+    update(&mut s, key(KeyCode::Char('?')));
+    snap("help", &s);
+}
+
+fn t(schema: &str, name: &str, kind: TableKind, rows: Option<i64>) -> TableRef {
+    TableRef {
+        schema: Some(schema.into()),
+        name: name.into(),
+        kind,
+        estimated_rows: rows,
+        system: schema == "pg_catalog",
+    }
+}
+
+fn browser() -> State {
+    let mut s = listed();
+    let task = s.next_task;
+    update(&mut s, key(KeyCode::Enter));
+    update(
+        &mut s,
+        Action::TablesLoaded {
+            task,
+            conn: "billing-prod".into(),
+            result: Ok(vec![
+                t("public", "customers", TableKind::Table, Some(52_000)),
+                t("public", "orders", TableKind::Table, Some(1_250_000)),
+                t("public", "order_totals", TableKind::View, None),
+                t("sales", "Weird Name", TableKind::Table, Some(3)),
+                t("sales", "ünïcödé", TableKind::MaterializedView, Some(12)),
+                t("pg_catalog", "pg_class", TableKind::Table, Some(400)),
+            ]),
+        },
+    );
+    s
+}
+
+fn with_structure_and_preview(s: &mut State) {
+    let now = s.now;
+    let fx = update(s, Action::Tick { now, now_unix: NOW });
+    let ptask = fx
+        .iter()
+        .find_map(|e| match e {
+            varlor::app::Effect::Preview { task, .. } => Some(*task),
+            _ => None,
+        })
+        .expect("preview effect");
+    let key = (Some("public".to_string()), "customers".to_string());
+    update(
+        s,
+        Action::Described {
+            conn: "billing-prod".into(),
+            table: key.clone(),
+            result: Ok(TableInfo {
+                table: t("public", "customers", TableKind::Table, Some(52_000)),
+                columns: vec![
+                    col(
+                        "id",
+                        "bigint",
+                        false,
+                        true,
+                        Some("nextval('customers_id_seq')"),
+                        None,
+                    ),
+                    col("email", "text", false, false, None, None),
+                    col("name", "varchar(100)", true, false, None, None),
+                    col(
+                        "region_id",
+                        "integer",
+                        true,
+                        false,
+                        None,
+                        Some("public.regions(id)"),
+                    ),
+                    col("avatar", "bytea", true, false, None, None),
+                ],
+                estimated_rows: Some(52_000),
+            }),
+            at: now,
+        },
+    );
+    let meta = |n: &str, ty: &str| ColumnMeta {
+        name: n.into(),
+        type_name: ty.into(),
+    };
+    update(
+        s,
+        Action::Previewed {
+            task: ptask,
+            table: key,
+            result: Ok(RowSet {
+                columns: vec![
+                    meta("id", "int8"),
+                    meta("email", "text"),
+                    meta("name", "varchar"),
+                    meta("region_id", "int4"),
+                    meta("avatar", "bytea"),
+                    meta("notes", "text"),
+                ],
+                rows: vec![
+                    vec![
+                        Cell::Int(1),
+                        Cell::Text("ana@example.com".into()),
+                        Cell::Text("Ana Łukasiewicz".into()),
+                        Cell::Int(3),
+                        Cell::Bytes(vec![0x89, 0x50, 0x4e, 0x47]),
+                        Cell::Text("".into()),
+                    ],
+                    vec![
+                        Cell::Int(2),
+                        Cell::Text("王小明@example.cn".into()),
+                        Cell::Null,
+                        Cell::Null,
+                        Cell::Bytes((0..=255).collect()),
+                        Cell::Text("a very long note that goes on\nand on across lines".into()),
+                    ],
+                ],
+                elapsed: Duration::from_millis(4),
+            }),
+        },
+    );
+}
+
+fn col(
+    name: &str,
+    ty: &str,
+    nullable: bool,
+    pk: bool,
+    default: Option<&str>,
+    refs: Option<&str>,
+) -> ColumnInfo {
+    ColumnInfo {
+        name: name.into(),
+        data_type: ty.into(),
+        nullable,
+        default: default.map(Into::into),
+        primary_key: pk,
+        references: refs.map(Into::into),
+    }
+}
+
+#[test]
+fn browser_tables() {
+    let mut s = browser();
+    update(&mut s, key(KeyCode::Char(' ')));
+    snap("browser", &s);
+}
+
+#[test]
+fn browser_connecting() {
+    let mut s = listed();
+    update(&mut s, key(KeyCode::Enter));
+    s.browser
+        .as_mut()
+        .unwrap()
+        .loading
+        .as_mut()
+        .unwrap()
+        .elapsed = Duration::from_millis(800);
+    snap("browser_connecting", &s);
+}
+
+#[test]
+fn browser_structure_and_preview() {
+    let mut s = browser();
+    with_structure_and_preview(&mut s);
+    snap("browser_structure", &s);
+    update(&mut s, key(KeyCode::Tab));
+    snap("structure_focused", &s);
+    update(&mut s, key(KeyCode::Tab));
+    snap("preview", &s);
+    update(&mut s, key(KeyCode::Char('l')));
+    update(&mut s, key(KeyCode::Char('l')));
+    update(&mut s, key(KeyCode::Char('j')));
+    snap("preview_scrolled", &s);
+}
+
+#[test]
+fn preview_wide_terminal() {
+    let mut s = browser();
+    with_structure_and_preview(&mut s);
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, key(KeyCode::Tab));
+    insta::assert_snapshot!("preview_wide_160x30", render(&s, 160, 30));
+}
+
+#[test]
+fn count_in_progress() {
+    let mut s = browser();
+    with_structure_and_preview(&mut s);
+    update(&mut s, key(KeyCode::Char('c')));
+    let key = (Some("public".to_string()), "customers".to_string());
+    if let Some(CountState::Running(r)) = s
+        .cache
+        .get_mut("billing-prod")
+        .and_then(|c| c.counts.get_mut(&key))
+    {
+        r.elapsed = Duration::from_millis(3400);
+    }
+    update(&mut s, key_tab());
+    snap("count_in_progress", &s);
+}
+
+fn key_tab() -> Action {
+    key(KeyCode::Tab)
+}
+
+#[test]
+fn browser_error() {
+    let mut s = listed();
+    let task = s.next_task;
+    update(&mut s, key(KeyCode::Enter));
+    update(
+        &mut s,
+        Action::TablesLoaded {
+            task,
+            conn: "billing-prod".into(),
+            result: Err(ConnError::new(
+                ErrorKind::ConnectionLost,
+                "server closed the connection unexpectedly",
+            )),
+        },
+    );
+    snap("browser_error", &s);
+}
+
+fn assert_colourless(s: &State) {
+    let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    term.draw(|f| varlor::ui::draw(f, s)).unwrap();
+    let buf = term.backend().buffer();
+    for cell in buf.content() {
+        assert_eq!(cell.fg, ratatui::style::Color::Reset, "{cell:?}");
+        assert_eq!(cell.bg, ratatui::style::Color::Reset, "{cell:?}");
+    }
+}
+
+#[test]
+fn no_color_uses_no_colours() {
+    let mut states = vec![listed(), valid_form(), browser()];
+    let mut b = browser();
+    with_structure_and_preview(&mut b);
+    states.push(b);
+    let mut i = browser();
+    update(&mut i, key(KeyCode::Char('i')));
+    states.push(i);
+    let mut u = listed();
+    update(
+        &mut u,
+        Action::NeedsUnlock {
+            initialised: true,
+            pending: Pending::TestForm,
+        },
+    );
+    states.push(u);
+    for mut s in states {
+        s.no_color = true;
+        assert_colourless(&s);
+    }
+}
+
+#[test]
+fn production_frame_is_red() {
+    let s = browser();
+    let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    term.draw(|f| varlor::ui::draw(f, &s)).unwrap();
+    assert_eq!(
+        term.backend().buffer()[(0, 0)].fg,
+        ratatui::style::Color::Red
+    );
+    let s = listed();
+    term.draw(|f| varlor::ui::draw(f, &s)).unwrap();
+    assert_ne!(
+        term.backend().buffer()[(0, 0)].fg,
+        ratatui::style::Color::Red
+    );
+}
+
+#[test]
+fn tiny_sizes_do_not_panic() {
+    let mut states = vec![listed(), pg_form(), browser()];
+    let mut b = browser();
+    with_structure_and_preview(&mut b);
+    states.push(b);
+    for s in &states {
+        for w in [1u16, 5, 12, 19, 20, 25, 33, 40, 41, 69, 70] {
+            for h in [1u16, 3, 5, 6, 8, 10, 15] {
+                render(s, w, h);
+            }
+        }
+    }
+    assert!(render(&listed(), 10, 4).contains("small"));
+    let _ = Instant::now();
+}
+
+#[test]
+fn import_dialog_and_progress() {
+    use varlor::dataset::ImportEvent;
+    let mut s = browser();
+    update(&mut s, key(KeyCode::Char(' ')));
+    update(&mut s, key(KeyCode::Char(' ')));
+    update(&mut s, key(KeyCode::Char('i')));
+    snap("import_dialog", &s);
+    // A filter on the second table: Tab to "Table", → to it, Tab to "Where".
+    for k in [
+        KeyCode::Tab,
+        KeyCode::Tab,
+        KeyCode::Tab,
+        KeyCode::Right,
+        KeyCode::Tab,
+    ] {
+        update(&mut s, key(k));
+    }
+    for c in "kind = 'view'".chars() {
+        update(&mut s, key(KeyCode::Char(c)));
+    }
+    snap("import_dialog_where", &s);
+    let task = s.next_task;
+    update(&mut s, key(KeyCode::Enter));
+    for event in [
+        ImportEvent::TableStarted {
+            index: 0,
+            table: "public.customers".into(),
+            estimated_rows: Some(52_000),
+        },
+        ImportEvent::TableDone {
+            index: 0,
+            rows: 52_000,
+            elapsed: Duration::from_secs(2),
+        },
+        ImportEvent::TableStarted {
+            index: 1,
+            table: "public.order_totals".into(),
+            estimated_rows: Some(10_000),
+        },
+        ImportEvent::Progress {
+            index: 1,
+            rows: 2_500,
+            estimated_rows: Some(10_000),
+            rows_per_sec: 25_000.0,
+            eta: Some(Duration::from_millis(300)),
+        },
+    ] {
+        update(&mut s, Action::ImportEvent { task, event });
+    }
+    s.import.as_mut().unwrap().running.as_mut().unwrap().elapsed = Duration::from_millis(2100);
+    snap("import_progress", &s);
+}

@@ -1,0 +1,1553 @@
+//! Every key path of the TUI through the pure `update` (no terminal).
+
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use secrecy::ExposeSecret;
+use varlor::app::action::Action;
+use varlor::app::effect::{Effect, FormPassword};
+#[allow(unused_imports)]
+use varlor::app::state::ImportRowStatus;
+use varlor::app::state::*;
+use varlor::app::update::{set_connections, update};
+use varlor::connectors::{
+    Cell, ColumnInfo, ColumnMeta, ConnError, ConnSpec, Environment, ErrorKind, Field, Kind,
+    PasswordSource, RowSet, ServerInfo, TableInfo, TableKind, TableRef, TlsMode,
+};
+use varlor::store::{SavedConnection, TestOutcome};
+
+fn conn(name: &str, kind: Kind) -> SavedConnection {
+    let mut spec = ConnSpec::new(kind);
+    spec.user = "app".into();
+    spec.database = "shop".into();
+    SavedConnection {
+        id: 1,
+        name: name.into(),
+        spec,
+        environment: Environment::None,
+        password_source: PasswordSource::Vault,
+        has_secret: true,
+        key_version: 1,
+        created_at: 0,
+        updated_at: 0,
+        last_test: None,
+        auth_failures: 0,
+    }
+}
+
+fn state_with(names: &[&str]) -> State {
+    let mut s = State::new("default");
+    let rows = names.iter().map(|n| conn(n, Kind::Postgres)).collect();
+    set_connections(&mut s, rows, None);
+    s
+}
+
+fn key(code: KeyCode) -> Action {
+    Action::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+fn ch(c: char) -> Action {
+    key(KeyCode::Char(c))
+}
+fn ctrl(c: char) -> Action {
+    Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+fn shift_tab() -> Action {
+    Action::Key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT))
+}
+fn typed(s: &mut State, text: &str) -> Vec<Effect> {
+    let mut out = vec![];
+    for c in text.chars() {
+        out.extend(update(s, ch(c)));
+    }
+    out
+}
+fn tick(s: &mut State, after: Duration) -> Vec<Effect> {
+    let now = s.now + after;
+    update(
+        s,
+        Action::Tick {
+            now,
+            now_unix: 1_000,
+        },
+    )
+}
+fn highlighted(s: &State) -> String {
+    s.highlighted().map(|c| c.name.clone()).unwrap_or_default()
+}
+fn focus_field(s: &mut State, id: FieldId) {
+    let form = s.form.as_ref().unwrap();
+    let idx = form.fields.iter().position(|f| f.id == id).unwrap();
+    for _ in 0..30 {
+        if s.form.as_ref().unwrap().focus == FormFocus::Field(idx) {
+            break;
+        }
+        update(s, key(KeyCode::Tab));
+    }
+    assert_eq!(s.form.as_ref().unwrap().focused_field(), Some(id));
+}
+fn clear_field(s: &mut State) {
+    for _ in 0..80 {
+        update(s, key(KeyCode::Backspace));
+    }
+}
+fn info() -> ServerInfo {
+    ServerInfo {
+        version: "PostgreSQL 16.4".into(),
+        latency: Duration::from_millis(12),
+        tls: false,
+    }
+}
+
+// ------------------------------------------------------------------ list
+
+#[test]
+fn list_moves_with_vim_keys_arrows_and_ends() {
+    let mut s = state_with(&["a", "b", "c", "d"]);
+    assert_eq!(highlighted(&s), "a");
+    update(&mut s, ch('j'));
+    update(&mut s, key(KeyCode::Down));
+    assert_eq!(highlighted(&s), "c");
+    update(&mut s, ch('k'));
+    assert_eq!(highlighted(&s), "b");
+    update(&mut s, key(KeyCode::Up));
+    update(&mut s, key(KeyCode::Up));
+    assert_eq!(highlighted(&s), "a", "stops at the top");
+    update(&mut s, ch('G'));
+    assert_eq!(highlighted(&s), "d");
+    update(&mut s, ch('j'));
+    assert_eq!(highlighted(&s), "d", "stops at the bottom");
+    update(&mut s, ch('g'));
+    assert_eq!(highlighted(&s), "a");
+}
+
+#[test]
+fn slash_filters_by_name_and_esc_clears() {
+    let mut s = state_with(&["billing-prod", "billing-stage", "crm"]);
+    update(&mut s, ch('/'));
+    assert!(s.filter_active);
+    typed(&mut s, "STAGE");
+    assert_eq!(s.visible.len(), 1);
+    assert_eq!(highlighted(&s), "billing-stage");
+    update(&mut s, key(KeyCode::Backspace));
+    update(&mut s, key(KeyCode::Enter));
+    assert!(!s.filter_active);
+    assert_eq!(s.filter, "STAG");
+    // Keys act on the list again, within the filtered rows.
+    update(&mut s, ch('j'));
+    assert_eq!(highlighted(&s), "billing-stage");
+    update(&mut s, ch('/'));
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.visible.len(), 3);
+    assert!(s.filter.is_empty());
+}
+
+#[test]
+fn q_quits_and_ctrl_c_quits_from_anywhere() {
+    let mut s = state_with(&["a"]);
+    update(&mut s, ch('q'));
+    assert!(s.quit);
+    let mut s = state_with(&["a"]);
+    update(&mut s, ch('n'));
+    update(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.screen, Screen::Form);
+    update(&mut s, ch('q'));
+    assert!(!s.quit, "q is text in a form field");
+    update(&mut s, ctrl('c'));
+    assert!(s.quit);
+}
+
+#[test]
+fn help_overlay_opens_and_closes() {
+    let mut s = state_with(&["a"]);
+    update(&mut s, ch('?'));
+    assert!(s.help);
+    update(&mut s, ch('j'));
+    assert_eq!(highlighted(&s), "a", "keys go to the overlay");
+    update(&mut s, key(KeyCode::Esc));
+    assert!(!s.help);
+}
+
+#[test]
+fn delete_asks_first() {
+    let mut s = state_with(&["a", "b"]);
+    update(&mut s, ch('j'));
+    assert!(update(&mut s, ch('d')).is_empty());
+    assert_eq!(s.confirm, Some(Confirm::Delete("b".into())));
+    assert!(update(&mut s, ch('n')).is_empty());
+    assert_eq!(s.confirm, None);
+    update(&mut s, ch('d'));
+    let fx = update(&mut s, ch('y'));
+    assert!(matches!(&fx[..], [Effect::Delete { name }] if name == "b"));
+    let fx = update(&mut s, Action::Deleted(Ok("b".into())));
+    assert!(matches!(&fx[..], [Effect::LoadConnections { .. }]));
+    update(
+        &mut s,
+        Action::ConnectionsLoaded {
+            result: Ok(vec![conn("a", Kind::Postgres)]),
+            select: None,
+        },
+    );
+    assert_eq!(highlighted(&s), "a");
+}
+
+#[test]
+fn t_tests_in_background_and_the_list_keeps_working() {
+    let mut s = state_with(&["a", "b", "c"]);
+    let fx = update(&mut s, ch('t'));
+    let task = match &fx[..] {
+        [Effect::TestSaved {
+            task, name, force, ..
+        }] => {
+            assert_eq!(name, "a");
+            assert!(!force);
+            *task
+        }
+        _ => panic!("expected TestSaved"),
+    };
+    assert!(s.tests.contains_key("a"));
+    // A second t on the same row does not start another test.
+    assert!(update(&mut s, ch('t')).is_empty());
+    tick(&mut s, Duration::from_millis(1500));
+    assert_eq!(s.tests["a"].elapsed, Duration::from_millis(1500));
+    // Never blocked: moving, opening the picker and coming back all work.
+    update(&mut s, ch('j'));
+    assert_eq!(highlighted(&s), "b");
+    update(&mut s, ch('n'));
+    assert_eq!(s.screen, Screen::Picker);
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.screen, Screen::List);
+    let fx = update(
+        &mut s,
+        Action::TestDone {
+            task,
+            name: Some("a".into()),
+            result: Ok(info()),
+        },
+    );
+    assert!(matches!(&fx[..], [Effect::LoadConnections { select: Some(n) }] if n == "b"));
+    assert!(!s.tests.contains_key("a"));
+    assert!(matches!(
+        s.answers["a"],
+        TestAnswer::Ok { latency_ms: 12, .. }
+    ));
+}
+
+#[test]
+fn esc_cancels_the_highlighted_test() {
+    let mut s = state_with(&["a"]);
+    let fx = update(&mut s, ch('t'));
+    let Effect::TestSaved { task, .. } = fx[0] else {
+        panic!()
+    };
+    let fx = update(&mut s, key(KeyCode::Esc));
+    assert!(matches!(&fx[..], [Effect::Cancel { task: t }] if *t == task));
+    assert!(s.tests.is_empty());
+    assert_eq!(s.answers["a"], TestAnswer::Cancelled);
+    // The late result of the cancelled task does not overwrite the answer.
+    update(
+        &mut s,
+        Action::TestDone {
+            task,
+            name: Some("a".into()),
+            result: Err(ConnError::new(ErrorKind::Cancelled, "")),
+        },
+    );
+    assert_eq!(s.answers["a"], TestAnswer::Cancelled);
+}
+
+#[test]
+fn lockout_guard_asks_before_testing_again() {
+    let mut s = state_with(&["a"]);
+    let fx = update(&mut s, ch('t'));
+    let Effect::TestSaved { task, .. } = fx[0] else {
+        panic!()
+    };
+    update(
+        &mut s,
+        Action::TestRefused {
+            task,
+            name: Some("a".into()),
+            message: "3 consecutive failed logins".into(),
+            lockout: true,
+        },
+    );
+    assert_eq!(s.confirm, Some(Confirm::ForceTest("a".into())));
+    let fx = update(&mut s, ch('y'));
+    assert!(matches!(&fx[..], [Effect::TestSaved { force: true, .. }]));
+}
+
+#[test]
+fn v_shows_last_test_details() {
+    let mut s = State::new("default");
+    let mut c = conn("a", Kind::Postgres);
+    c.last_test = Some(TestOutcome {
+        at: 0,
+        ok: false,
+        status: "Invalid credentials".into(),
+        error: Some("28P01 password authentication failed for user app".into()),
+        latency_ms: None,
+        server_version: None,
+        tls: None,
+    });
+    set_connections(&mut s, vec![c], None);
+    update(&mut s, ch('v'));
+    let p = s.popup.clone().expect("popup");
+    assert!(p.text.contains("28P01"));
+    update(&mut s, key(KeyCode::Esc));
+    assert!(s.popup.is_none());
+}
+
+// ------------------------------------------------------------------ picker
+
+#[test]
+fn picker_lists_all_kinds_and_first_letter_cycles() {
+    let mut s = state_with(&[]);
+    update(&mut s, ch('n'));
+    assert_eq!(s.screen, Screen::Picker);
+    update(&mut s, ch('m'));
+    assert_eq!(Kind::ALL[s.picker], Kind::Mysql);
+    update(&mut s, ch('m'));
+    assert_eq!(Kind::ALL[s.picker], Kind::Mongodb);
+    update(&mut s, ch('s'));
+    assert_eq!(Kind::ALL[s.picker], Kind::Sqlserver);
+    update(&mut s, ch('s'));
+    assert_eq!(Kind::ALL[s.picker], Kind::Sqlite);
+    update(&mut s, ch('p'));
+    assert_eq!(Kind::ALL[s.picker], Kind::Postgres);
+    update(&mut s, key(KeyCode::Down));
+    update(&mut s, ch('j'));
+    assert_eq!(Kind::ALL[s.picker], Kind::Mongodb);
+    update(&mut s, ch('k'));
+    assert_eq!(Kind::ALL[s.picker], Kind::Mysql);
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.screen, Screen::List);
+}
+
+#[test]
+fn unavailable_kind_is_still_selectable() {
+    let mut s = state_with(&[]);
+    update(&mut s, ch('n'));
+    update(&mut s, ch('o'));
+    assert!(Kind::Oracle.availability().is_err());
+    update(&mut s, key(KeyCode::Enter));
+    let form = s.form.as_ref().unwrap();
+    assert_eq!(form.kind, Kind::Oracle);
+    assert_eq!(form.text(FieldId::Conn(Field::Port)), "1521");
+    assert!(form.field(FieldId::Conn(Field::ServiceName)).is_some());
+}
+
+// ------------------------------------------------------------------ form
+
+fn new_pg_form(s: &mut State) {
+    update(s, ch('n'));
+    update(s, ch('p'));
+    update(s, key(KeyCode::Enter));
+}
+
+#[test]
+fn form_has_kind_fields_and_default_port() {
+    let mut s = state_with(&[]);
+    new_pg_form(&mut s);
+    let form = s.form.as_ref().unwrap();
+    let ids: Vec<FieldId> = form.fields.iter().map(|f| f.id).collect();
+    assert_eq!(ids[0], FieldId::Name);
+    assert_eq!(ids[1], FieldId::Url);
+    for f in Kind::Postgres.fields() {
+        assert!(ids.contains(&FieldId::Conn(*f)), "{f:?}");
+    }
+    assert_eq!(*ids.last().unwrap(), FieldId::Environment);
+    assert_eq!(form.text(FieldId::Conn(Field::Port)), "5432");
+    // SQLite has only a file path.
+    let mut s = state_with(&[]);
+    update(&mut s, ch('n'));
+    update(&mut s, ch('s'));
+    update(&mut s, ch('s'));
+    update(&mut s, key(KeyCode::Enter));
+    let form = s.form.as_ref().unwrap();
+    assert!(form.field(FieldId::Conn(Field::Path)).is_some());
+    assert!(form.field(FieldId::Conn(Field::Host)).is_none());
+}
+
+#[test]
+fn tab_and_shift_tab_move_through_fields_and_buttons() {
+    let mut s = state_with(&[]);
+    new_pg_form(&mut s);
+    assert_eq!(
+        s.form.as_ref().unwrap().focused_field(),
+        Some(FieldId::Name)
+    );
+    update(&mut s, key(KeyCode::Tab));
+    assert_eq!(s.form.as_ref().unwrap().focused_field(), Some(FieldId::Url));
+    update(&mut s, shift_tab());
+    update(&mut s, shift_tab());
+    assert_eq!(s.form.as_ref().unwrap().focus, FormFocus::SaveButton);
+    update(&mut s, shift_tab());
+    assert_eq!(s.form.as_ref().unwrap().focus, FormFocus::TestButton);
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, key(KeyCode::Tab));
+    assert_eq!(
+        s.form.as_ref().unwrap().focused_field(),
+        Some(FieldId::Name)
+    );
+}
+
+#[test]
+fn validation_names_the_bad_field_as_you_type() {
+    let mut s = state_with(&["taken"]);
+    new_pg_form(&mut s);
+    assert_eq!(
+        s.form.as_ref().unwrap().error.as_ref().unwrap().field,
+        "name"
+    );
+    typed(&mut s, "taken");
+    let e = s.form.as_ref().unwrap().error.clone().unwrap();
+    assert_eq!(e.field, "name");
+    assert!(e.message.contains("already exists"), "{}", e.message);
+    typed(&mut s, "2");
+    // Next missing thing: the user.
+    assert_eq!(
+        s.form.as_ref().unwrap().error.as_ref().unwrap().field,
+        "user"
+    );
+    focus_field(&mut s, FieldId::Conn(Field::User));
+    typed(&mut s, "bob");
+    assert!(s.form.as_ref().unwrap().error.is_none());
+    focus_field(&mut s, FieldId::Conn(Field::Port));
+    typed(&mut s, "99");
+    let e = s.form.as_ref().unwrap().error.clone().unwrap();
+    assert_eq!(e.field, "port");
+    assert!(e.message.contains("out of range"), "{}", e.message);
+    clear_field(&mut s);
+    typed(&mut s, "x");
+    assert_eq!(
+        s.form.as_ref().unwrap().error.as_ref().unwrap().field,
+        "port"
+    );
+    clear_field(&mut s);
+    typed(&mut s, "6543");
+    assert!(s.form.as_ref().unwrap().error.is_none());
+    // Save refuses while invalid and says why.
+    focus_field(&mut s, FieldId::Conn(Field::Host));
+    clear_field(&mut s);
+    assert_eq!(
+        s.form.as_ref().unwrap().error.as_ref().unwrap().field,
+        "host"
+    );
+    assert!(update(&mut s, ctrl('s')).is_empty());
+    assert!(s.form.as_ref().unwrap().save_error.is_some());
+}
+
+#[test]
+fn url_field_fills_the_others_and_moves_the_password() {
+    let mut s = state_with(&[]);
+    new_pg_form(&mut s);
+    typed(&mut s, "shop");
+    update(&mut s, key(KeyCode::Tab));
+    update(
+        &mut s,
+        Action::Paste("postgres://bob:s3cret@db.example:6543/sales?sslmode=require".into()),
+    );
+    let form = s.form.as_ref().unwrap();
+    assert_eq!(form.text(FieldId::Conn(Field::Host)), "db.example");
+    assert_eq!(form.text(FieldId::Conn(Field::Port)), "6543");
+    assert_eq!(form.text(FieldId::Conn(Field::User)), "bob");
+    assert_eq!(form.text(FieldId::Conn(Field::Database)), "sales");
+    assert_eq!(form.text(FieldId::Conn(Field::Password)), "s3cret");
+    assert_eq!(form.tls, TlsMode::Require);
+    assert!(
+        !form.text(FieldId::Url).contains("s3cret"),
+        "the password leaves the URL field"
+    );
+    assert!(form.error.is_none(), "{:?}", form.error);
+}
+
+#[test]
+fn url_of_another_engine_switches_the_form_kind() {
+    let mut s = state_with(&[]);
+    new_pg_form(&mut s);
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, Action::Paste("mariadb://root@localhost/app".into()));
+    let form = s.form.as_ref().unwrap();
+    assert_eq!(form.kind, Kind::Mysql);
+    assert_eq!(form.text(FieldId::Conn(Field::Port)), "3306");
+}
+
+#[test]
+fn selectors_cycle_tls_and_environment() {
+    let mut s = state_with(&[]);
+    new_pg_form(&mut s);
+    focus_field(&mut s, FieldId::Conn(Field::TlsMode));
+    assert_eq!(s.form.as_ref().unwrap().tls, TlsMode::Prefer);
+    update(&mut s, key(KeyCode::Right));
+    assert_eq!(s.form.as_ref().unwrap().tls, TlsMode::Require);
+    update(&mut s, key(KeyCode::Left));
+    update(&mut s, key(KeyCode::Left));
+    assert_eq!(s.form.as_ref().unwrap().tls, TlsMode::Disable);
+    focus_field(&mut s, FieldId::Environment);
+    update(&mut s, key(KeyCode::Left));
+    assert_eq!(
+        s.form.as_ref().unwrap().environment,
+        Environment::Production
+    );
+    assert!(s.production_open(), "the frame turns red");
+    update(&mut s, ch(' '));
+    assert_eq!(s.form.as_ref().unwrap().environment, Environment::None);
+}
+
+fn filled_pg_form(s: &mut State) {
+    new_pg_form(s);
+    typed(s, "shop");
+    focus_field(s, FieldId::Conn(Field::User));
+    typed(s, "bob");
+    update(s, key(KeyCode::Tab));
+    assert_eq!(
+        s.form.as_ref().unwrap().focused_field(),
+        Some(FieldId::Conn(Field::Password))
+    );
+    typed(s, "pw");
+}
+
+#[test]
+fn ctrl_t_tests_the_form_and_esc_cancels() {
+    let mut s = state_with(&[]);
+    filled_pg_form(&mut s);
+    let fx = update(&mut s, ctrl('t'));
+    let task = match &fx[..] {
+        [Effect::TestForm {
+            task,
+            spec,
+            password: FormPassword::Typed(p),
+        }] => {
+            assert_eq!(spec.user, "bob");
+            assert_eq!(spec.port, Some(5432));
+            assert_eq!(p.expose_secret(), "pw");
+            *task
+        }
+        other => panic!("unexpected {other:?}"),
+    };
+    tick(&mut s, Duration::from_millis(700));
+    assert_eq!(
+        s.form.as_ref().unwrap().test.as_ref().unwrap().elapsed,
+        Duration::from_millis(700)
+    );
+    let fx = update(&mut s, key(KeyCode::Esc));
+    assert!(matches!(&fx[..], [Effect::Cancel { task: t }] if *t == task));
+    assert_eq!(s.screen, Screen::Form, "Esc cancels the test, not the form");
+    assert_eq!(s.form.as_ref().unwrap().answer, Some(TestAnswer::Cancelled));
+    update(
+        &mut s,
+        Action::TestDone {
+            task,
+            name: None,
+            result: Ok(info()),
+        },
+    );
+    assert_eq!(
+        s.form.as_ref().unwrap().answer,
+        Some(TestAnswer::Cancelled),
+        "late result ignored"
+    );
+}
+
+#[test]
+fn test_answers_are_one_line_in_plain_words() {
+    let mut s = state_with(&[]);
+    filled_pg_form(&mut s);
+    let Effect::TestForm { task, .. } = update(&mut s, ctrl('t')).remove(0) else {
+        panic!()
+    };
+    update(
+        &mut s,
+        Action::TestDone {
+            task,
+            name: None,
+            result: Ok(info()),
+        },
+    );
+    let a = s.form.as_ref().unwrap().answer.clone().unwrap();
+    let line = varlor::app::update::answer_line(&a);
+    assert!(
+        line.contains("PostgreSQL 16.4") && line.contains("12 ms"),
+        "{line}"
+    );
+
+    let Effect::TestForm { task, .. } = update(&mut s, ctrl('t')).remove(0) else {
+        panic!()
+    };
+    update(
+        &mut s,
+        Action::TestDone {
+            task,
+            name: None,
+            result: Err(ConnError::new(
+                ErrorKind::InvalidCredentials,
+                "28P01 password authentication failed",
+            )),
+        },
+    );
+    let a = s.form.as_ref().unwrap().answer.clone().unwrap();
+    let line = varlor::app::update::answer_line(&a);
+    assert!(line.contains("Invalid credentials"), "{line}");
+    assert!(!line.contains("28P01"), "detail only on request");
+    update(&mut s, ctrl('e'));
+    assert!(s.popup.as_ref().unwrap().text.contains("28P01"));
+}
+
+#[test]
+fn ctrl_s_saves_and_returns_to_the_list_on_the_new_row() {
+    let mut s = state_with(&["aaa", "zzz"]);
+    filled_pg_form(&mut s);
+    let fx = update(&mut s, ctrl('s'));
+    match &fx[..] {
+        [Effect::Save {
+            old_name: None,
+            new,
+            password: Some(Some(p)),
+            tested: None,
+        }] => {
+            assert_eq!(new.name, "shop");
+            assert_eq!(new.spec.user, "bob");
+            assert_eq!(new.password_source, PasswordSource::Vault);
+            assert_eq!(p.expose_secret(), "pw");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(update(&mut s, ctrl('s')).is_empty(), "one save at a time");
+    let mut saved = conn("shop", Kind::Postgres);
+    saved.spec.user = "bob".into();
+    let fx = update(&mut s, Action::Saved(Ok(saved)));
+    assert!(matches!(&fx[..], [Effect::LoadConnections { select: Some(n) }] if n == "shop"));
+    assert_eq!(s.screen, Screen::List);
+    assert_eq!(highlighted(&s), "shop");
+}
+
+#[test]
+fn save_error_stays_on_the_form() {
+    let mut s = state_with(&[]);
+    filled_pg_form(&mut s);
+    update(&mut s, ctrl('s'));
+    update(
+        &mut s,
+        Action::Saved(Err("catalog error: disk full".into())),
+    );
+    assert_eq!(s.screen, Screen::Form);
+    assert!(s.form.as_ref().unwrap().save_error.is_some());
+    assert!(!s.form.as_ref().unwrap().saving);
+}
+
+#[test]
+fn buttons_act_on_enter() {
+    let mut s = state_with(&[]);
+    filled_pg_form(&mut s);
+    while s.form.as_ref().unwrap().focus != FormFocus::TestButton {
+        update(&mut s, key(KeyCode::Tab));
+    }
+    assert!(matches!(
+        &update(&mut s, key(KeyCode::Enter))[..],
+        [Effect::TestForm { .. }]
+    ));
+    update(&mut s, key(KeyCode::Tab));
+    assert!(matches!(
+        &update(&mut s, key(KeyCode::Enter))[..],
+        [Effect::Save { .. }]
+    ));
+}
+
+#[test]
+fn editing_keeps_the_stored_password_unless_typed_or_cleared() {
+    let mut s = state_with(&["a"]);
+    update(&mut s, ch('e'));
+    assert_eq!(s.screen, Screen::Form);
+    assert_eq!(s.form.as_ref().unwrap().text(FieldId::Name), "a");
+    assert_eq!(
+        s.form
+            .as_ref()
+            .unwrap()
+            .text(FieldId::Conn(Field::Password)),
+        "",
+        "the stored password is never loaded into the form"
+    );
+    // Test uses the stored secret.
+    assert!(matches!(
+        &update(&mut s, ctrl('t'))[..],
+        [Effect::TestForm { password: FormPassword::Stored(n), .. }] if n == "a"
+    ));
+    update(&mut s, key(KeyCode::Esc));
+    match &update(&mut s, ctrl('s'))[..] {
+        [Effect::Save {
+            old_name: Some(o),
+            password: None,
+            new,
+            ..
+        }] => {
+            assert_eq!(o, "a");
+            assert_eq!(new.password_source, PasswordSource::Vault);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // Clear explicitly.
+    let mut s = state_with(&["a"]);
+    update(&mut s, ch('e'));
+    focus_field(&mut s, FieldId::Conn(Field::Password));
+    update(&mut s, ctrl('x'));
+    assert!(s.form.as_ref().unwrap().clear_password);
+    match &update(&mut s, ctrl('s'))[..] {
+        [Effect::Save {
+            password: Some(None),
+            new,
+            ..
+        }] => assert_eq!(new.password_source, PasswordSource::None),
+        other => panic!("unexpected {other:?}"),
+    }
+    // Replace by typing.
+    let mut s = state_with(&["a"]);
+    update(&mut s, ch('e'));
+    focus_field(&mut s, FieldId::Conn(Field::Password));
+    typed(&mut s, "new");
+    assert!(matches!(
+        &update(&mut s, ctrl('s'))[..],
+        [Effect::Save { password: Some(Some(p)), .. }] if p.expose_secret() == "new"
+    ));
+}
+
+#[test]
+fn renaming_to_itself_is_not_a_duplicate() {
+    let mut s = state_with(&["a", "b"]);
+    update(&mut s, ch('e'));
+    assert!(s.form.as_ref().unwrap().error.is_none());
+    typed(&mut s, "x");
+    clear_field(&mut s);
+    typed(&mut s, "b");
+    assert_eq!(
+        s.form.as_ref().unwrap().error.as_ref().unwrap().field,
+        "name"
+    );
+}
+
+#[test]
+fn esc_leaves_the_form() {
+    let mut s = state_with(&[]);
+    new_pg_form(&mut s);
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.screen, Screen::List);
+    assert!(s.form.is_none());
+}
+
+// ------------------------------------------------------------------ unlock
+
+#[test]
+fn unlock_prompt_retries_on_a_wrong_passphrase_then_resumes() {
+    let mut s = state_with(&["a"]);
+    update(&mut s, ch('t'));
+    update(
+        &mut s,
+        Action::NeedsUnlock {
+            initialised: true,
+            pending: Pending::TestConnection { name: "a".into() },
+        },
+    );
+    assert!(s.tests.is_empty());
+    assert!(!s.unlock.as_ref().unwrap().create);
+    // Empty passphrase: says so.
+    assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+    assert!(s.unlock.as_ref().unwrap().error.is_some());
+    typed(&mut s, "wrong");
+    let fx = update(&mut s, key(KeyCode::Enter));
+    assert!(
+        matches!(&fx[..], [Effect::Unlock { passphrase, create: false }] if passphrase.expose_secret() == "wrong")
+    );
+    assert!(s.unlock.as_ref().unwrap().busy);
+    // Keys wait while unlocking.
+    assert!(update(&mut s, ch('x')).is_empty());
+    update(&mut s, Action::Unlocked(Err("wrong passphrase".into())));
+    let p = s.unlock.as_ref().unwrap();
+    assert_eq!(p.error.as_deref(), Some("wrong passphrase"));
+    assert!(p.input.lines().join("").is_empty());
+    typed(&mut s, "right");
+    update(&mut s, key(KeyCode::Enter));
+    let fx = update(&mut s, Action::Unlocked(Ok(())));
+    assert!(s.unlock.is_none());
+    assert!(matches!(&fx[..], [Effect::TestSaved { name, .. }] if name == "a"));
+}
+
+#[test]
+fn first_run_creates_the_vault_with_the_passphrase_twice() {
+    let mut s = state_with(&[]);
+    filled_pg_form(&mut s);
+    update(&mut s, ctrl('s'));
+    update(
+        &mut s,
+        Action::NeedsUnlock {
+            initialised: false,
+            pending: Pending::SaveForm,
+        },
+    );
+    assert!(s.unlock.as_ref().unwrap().create);
+    typed(&mut s, "one");
+    update(&mut s, key(KeyCode::Enter));
+    assert!(s.unlock.as_ref().unwrap().focus_confirm);
+    typed(&mut s, "two");
+    assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+    assert!(s
+        .unlock
+        .as_ref()
+        .unwrap()
+        .error
+        .as_ref()
+        .unwrap()
+        .contains("differ"));
+    typed(&mut s, "same");
+    update(&mut s, key(KeyCode::Tab));
+    typed(&mut s, "same");
+    let fx = update(&mut s, key(KeyCode::Enter));
+    assert!(matches!(&fx[..], [Effect::Unlock { create: true, .. }]));
+    let fx = update(&mut s, Action::Unlocked(Ok(())));
+    assert!(matches!(&fx[..], [Effect::Save { .. }]), "the save resumes");
+}
+
+#[test]
+fn esc_on_the_prompt_gives_up() {
+    let mut s = state_with(&["a"]);
+    update(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.screen, Screen::Browser);
+    update(
+        &mut s,
+        Action::NeedsUnlock {
+            initialised: true,
+            pending: Pending::OpenBrowser { name: "a".into() },
+        },
+    );
+    update(&mut s, key(KeyCode::Esc));
+    assert!(s.unlock.is_none());
+    assert_eq!(s.screen, Screen::List);
+}
+
+// ------------------------------------------------------------------ browser
+
+fn table(schema: &str, name: &str, system: bool) -> TableRef {
+    TableRef {
+        schema: Some(schema.into()),
+        name: name.into(),
+        kind: TableKind::Table,
+        estimated_rows: Some(42),
+        system,
+    }
+}
+
+fn open_browser(s: &mut State, tables: Vec<TableRef>) -> TaskId {
+    let fx = update(s, key(KeyCode::Enter));
+    let task = match &fx[..] {
+        [Effect::OpenBrowser { task, name, .. }] => {
+            assert_eq!(name, &highlighted(s));
+            *task
+        }
+        other => panic!("unexpected {other:?}"),
+    };
+    update(
+        s,
+        Action::TablesLoaded {
+            task,
+            conn: highlighted(s),
+            result: Ok(tables),
+        },
+    );
+    task
+}
+
+#[test]
+fn browser_hides_system_schemas_and_filters_fuzzily() {
+    let mut s = state_with(&["a"]);
+    open_browser(
+        &mut s,
+        vec![
+            table("public", "orders", false),
+            table("pg_catalog", "pg_class", true),
+            table("public", "order_items", false),
+            table("sales", "customers", false),
+        ],
+    );
+    let b = s.browser.as_ref().unwrap();
+    assert_eq!(b.visible.len(), 3);
+    update(&mut s, ch('s'));
+    assert_eq!(s.browser.as_ref().unwrap().visible.len(), 4);
+    update(&mut s, ch('s'));
+    update(&mut s, ch('/'));
+    typed(&mut s, "oit");
+    let b = s.browser.as_ref().unwrap();
+    assert_eq!(b.visible.len(), 1);
+    assert_eq!(b.highlighted().unwrap().name, "order_items");
+    update(&mut s, key(KeyCode::Backspace));
+    update(&mut s, key(KeyCode::Backspace));
+    update(&mut s, key(KeyCode::Backspace));
+    typed(&mut s, "sales.c");
+    assert_eq!(
+        s.browser.as_ref().unwrap().highlighted().unwrap().name,
+        "customers"
+    );
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.browser.as_ref().unwrap().visible.len(), 3);
+}
+
+#[test]
+fn highlight_loads_structure_and_preview_once_cached() {
+    let mut s = state_with(&["a"]);
+    open_browser(
+        &mut s,
+        vec![table("public", "a1", false), table("public", "a2", false)],
+    );
+    let fx = tick(&mut s, Duration::from_millis(100));
+    let (dtask, ptask) = match &fx[..] {
+        [Effect::Describe { task: d, table }, Effect::Preview { task: p, limit, .. }] => {
+            assert_eq!(table.name, "a1");
+            assert_eq!(*limit, 10);
+            (*d, *p)
+        }
+        other => panic!("unexpected {other:?}"),
+    };
+    let _ = dtask;
+    let info = TableInfo {
+        table: table("public", "a1", false),
+        columns: vec![ColumnInfo {
+            name: "id".into(),
+            data_type: "integer".into(),
+            nullable: false,
+            default: None,
+            primary_key: true,
+            references: None,
+        }],
+        estimated_rows: Some(42),
+    };
+    let at = s.now;
+    update(
+        &mut s,
+        Action::Described {
+            conn: "a".into(),
+            table: (Some("public".into()), "a1".into()),
+            result: Ok(info),
+            at,
+        },
+    );
+    update(
+        &mut s,
+        Action::Previewed {
+            task: ptask,
+            table: (Some("public".into()), "a1".into()),
+            result: Ok(RowSet {
+                columns: vec![ColumnMeta {
+                    name: "id".into(),
+                    type_name: "int4".into(),
+                }],
+                rows: vec![vec![Cell::Int(1)], vec![Cell::Null]],
+                elapsed: Duration::ZERO,
+            }),
+        },
+    );
+    assert!(s.cache["a"]
+        .structures
+        .contains_key(&(Some("public".into()), "a1".into())));
+    // Down then up: a1 is cached, so only the preview is fetched again.
+    update(&mut s, ch('j'));
+    assert_eq!(tick(&mut s, Duration::from_millis(100)).len(), 2);
+    update(&mut s, ch('k'));
+    let fx = tick(&mut s, Duration::from_millis(100));
+    assert!(
+        fx.iter().all(|e| !matches!(e, Effect::Describe { .. })),
+        "{fx:?}"
+    );
+    // After five minutes the cache is stale.
+    update(&mut s, ch('j'));
+    tick(&mut s, Duration::from_secs(1));
+    update(&mut s, ch('k'));
+    let fx = tick(&mut s, Duration::from_secs(301));
+    assert!(fx.iter().any(|e| matches!(e, Effect::Describe { .. })));
+}
+
+#[test]
+fn count_runs_in_background_is_cancellable_and_remembered() {
+    let mut s = state_with(&["a"]);
+    open_browser(&mut s, vec![table("public", "big", false)]);
+    let fx = update(&mut s, ch('c'));
+    let Effect::Count { task, .. } = fx[0] else {
+        panic!()
+    };
+    assert!(update(&mut s, ch('c')).is_empty(), "one count at a time");
+    let fx = update(&mut s, key(KeyCode::Esc));
+    assert!(matches!(&fx[..], [Effect::Cancel { task: t }] if *t == task));
+    assert_eq!(s.screen, Screen::Browser, "Esc cancelled the count only");
+    let Effect::Count { task, .. } = update(&mut s, ch('c')).remove(0) else {
+        panic!()
+    };
+    update(
+        &mut s,
+        Action::Counted {
+            task,
+            conn: "a".into(),
+            table: (Some("public".into()), "big".into()),
+            result: Ok(1_000_000),
+        },
+    );
+    // Close and reopen: the count is still known.
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.screen, Screen::List);
+    open_browser(&mut s, vec![table("public", "big", false)]);
+    assert_eq!(
+        s.cache["a"].counts[&(Some("public".into()), "big".into())],
+        CountState::Done(1_000_000)
+    );
+}
+
+#[test]
+fn space_selects_tables_and_r_reconnects() {
+    let mut s = state_with(&["a"]);
+    open_browser(
+        &mut s,
+        vec![table("public", "t1", false), table("public", "t2", false)],
+    );
+    update(&mut s, ch(' '));
+    update(&mut s, ch(' '));
+    assert_eq!(s.browser.as_ref().unwrap().chosen.len(), 2);
+    update(&mut s, ch('k'));
+    update(&mut s, ch(' '));
+    assert_eq!(s.browser.as_ref().unwrap().chosen.len(), 1);
+    s.cache.entry("a".into()).or_default();
+    let fx = update(&mut s, ch('r'));
+    let task = match &fx[..] {
+        [Effect::Reconnect { task }] => *task,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert!(!s.cache.contains_key("a"), "structure cache dropped");
+    update(
+        &mut s,
+        Action::TablesLoaded {
+            task,
+            conn: "a".into(),
+            result: Err(ConnError::new(ErrorKind::ConnectionLost, "eof")),
+        },
+    );
+    assert_eq!(
+        s.browser.as_ref().unwrap().error.as_ref().unwrap().kind,
+        ErrorKind::ConnectionLost
+    );
+    assert_eq!(s.screen, Screen::Browser, "the app keeps running");
+}
+
+#[test]
+fn preview_scrolls_and_enter_shows_a_full_cell() {
+    let mut s = state_with(&["a"]);
+    open_browser(&mut s, vec![table("public", "t", false)]);
+    let fx = tick(&mut s, Duration::from_millis(100));
+    let ptask = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::Preview { task, .. } => Some(*task),
+            _ => None,
+        })
+        .unwrap();
+    let long = "x".repeat(200);
+    update(
+        &mut s,
+        Action::Previewed {
+            task: ptask,
+            table: (Some("public".into()), "t".into()),
+            result: Ok(RowSet {
+                columns: vec![
+                    ColumnMeta {
+                        name: "a".into(),
+                        type_name: "text".into(),
+                    },
+                    ColumnMeta {
+                        name: "b".into(),
+                        type_name: "text".into(),
+                    },
+                ],
+                rows: vec![vec![Cell::Null, Cell::Text(long.clone())]],
+                elapsed: Duration::ZERO,
+            }),
+        },
+    );
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, key(KeyCode::Tab));
+    assert_eq!(s.browser.as_ref().unwrap().focus, BrowserFocus::Preview);
+    update(&mut s, ch('l'));
+    update(&mut s, ch('l'));
+    assert_eq!(
+        s.browser
+            .as_ref()
+            .unwrap()
+            .preview
+            .as_ref()
+            .unwrap()
+            .col_offset,
+        1
+    );
+    update(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.popup.as_ref().unwrap().text, long);
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, ch('h'));
+    update(&mut s, key(KeyCode::Enter));
+    assert!(s.popup.as_ref().unwrap().text.contains("NULL"));
+}
+
+#[test]
+fn esc_while_connecting_cancels_then_leaves() {
+    let mut s = state_with(&["a"]);
+    let fx = update(&mut s, key(KeyCode::Enter));
+    let Effect::OpenBrowser { task, .. } = fx[0] else {
+        panic!()
+    };
+    let fx = update(&mut s, key(KeyCode::Esc));
+    assert!(matches!(&fx[..], [Effect::Cancel { task: t }] if *t == task));
+    let fx = update(&mut s, key(KeyCode::Esc));
+    assert!(fx.iter().any(|e| matches!(e, Effect::CloseBrowser)));
+    assert_eq!(s.screen, Screen::List);
+}
+
+#[test]
+fn production_browser_turns_the_frame_red() {
+    let mut s = State::new("default");
+    let mut c = conn("prod", Kind::Postgres);
+    c.environment = Environment::Production;
+    set_connections(&mut s, vec![c], None);
+    assert!(!s.production_open());
+    update(&mut s, key(KeyCode::Enter));
+    assert!(s.production_open());
+}
+
+#[test]
+fn filtering_ten_thousand_tables_keeps_the_highlight_valid() {
+    let mut s = state_with(&["a"]);
+    let tables: Vec<TableRef> = (0..10_000)
+        .map(|i| table(&format!("s{}", i % 10), &format!("table_{i}"), false))
+        .collect();
+    open_browser(&mut s, tables);
+    update(&mut s, ch('G'));
+    update(&mut s, ch('/'));
+    typed(&mut s, "table_9999");
+    let b = s.browser.as_ref().unwrap();
+    assert_eq!(b.visible.len(), 1);
+    assert_eq!(b.highlighted().unwrap().name, "table_9999");
+    let _ = Instant::now();
+}
+
+#[test]
+fn a_fresh_successful_test_is_saved_with_the_connection() {
+    let mut s = state_with(&[]);
+    filled_pg_form(&mut s);
+    let Effect::TestForm { task, .. } = update(&mut s, ctrl('t')).remove(0) else {
+        panic!()
+    };
+    update(
+        &mut s,
+        Action::TestDone {
+            task,
+            name: None,
+            result: Ok(info()),
+        },
+    );
+    assert!(matches!(
+        &update(&mut s, ctrl('s'))[..],
+        [Effect::Save {
+            tested: Some(TestAnswer::Ok { .. }),
+            ..
+        }]
+    ));
+    // Editing a field after the test makes it stale.
+    update(&mut s, Action::Saved(Err("x".into())));
+    typed(&mut s, "x");
+    assert!(matches!(
+        &update(&mut s, ctrl('s'))[..],
+        [Effect::Save { tested: None, .. }]
+    ));
+}
+
+// ------------------------------------------------------------------ import
+
+#[test]
+fn i_imports_the_chosen_tables_with_progress_and_cancel() {
+    use varlor::dataset::{Format, ImportEvent};
+    let mut s = state_with(&["a"]);
+    open_browser(
+        &mut s,
+        vec![
+            table("public", "t1", false),
+            table("public", "t2", false),
+            table("public", "t3", false),
+        ],
+    );
+    update(&mut s, ch(' '));
+    update(&mut s, ch(' '));
+    update(&mut s, ch('i'));
+    let d = s.import_dialog.as_ref().expect("dialog");
+    assert_eq!(d.tables.len(), 2);
+    update(&mut s, key(KeyCode::Right));
+    assert_eq!(s.import_dialog.as_ref().unwrap().format, Format::Csv);
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, key(KeyCode::Tab));
+    typed(&mut s, "5x0");
+    assert_eq!(
+        s.import_dialog.as_ref().unwrap().limit.lines().join(""),
+        "50",
+        "only digits"
+    );
+    let fx = update(&mut s, key(KeyCode::Enter));
+    let task = match &fx[..] {
+        [Effect::Import {
+            task,
+            tables,
+            format: Format::Csv,
+            destination: None,
+            ..
+        }] => {
+            assert_eq!(tables.len(), 2);
+            assert!(tables.iter().all(|t| t.limit == Some(50)));
+            *task
+        }
+        other => panic!("unexpected {other:?}"),
+    };
+    assert!(s.import_dialog.is_none());
+    update(
+        &mut s,
+        Action::ImportEvent {
+            task,
+            event: ImportEvent::TableStarted {
+                index: 0,
+                table: "public.t1".into(),
+                estimated_rows: Some(42),
+            },
+        },
+    );
+    update(
+        &mut s,
+        Action::ImportEvent {
+            task,
+            event: ImportEvent::Progress {
+                index: 0,
+                rows: 21,
+                estimated_rows: Some(42),
+                rows_per_sec: 100.0,
+                eta: Some(Duration::from_millis(210)),
+            },
+        },
+    );
+    let imp = s.import.as_ref().unwrap();
+    assert_eq!(imp.rows[0].rows, 21);
+    assert_eq!(imp.rows[0].status, ImportRowStatus::Running);
+    // Keys do not leak to the browser while importing; Esc cancels.
+    assert!(update(&mut s, ch('q')).is_empty());
+    assert!(!s.quit);
+    let fx = update(&mut s, key(KeyCode::Esc));
+    assert!(matches!(&fx[..], [Effect::Cancel { task: t }] if *t == task));
+    assert!(s.import.as_ref().unwrap().cancelling);
+}
+
+#[test]
+fn import_dialog_esc_closes_and_bad_limit_is_named() {
+    let mut s = state_with(&["a"]);
+    open_browser(&mut s, vec![table("public", "t1", false)]);
+    update(&mut s, ch('i'));
+    assert_eq!(
+        s.import_dialog.as_ref().unwrap().tables.len(),
+        1,
+        "the highlighted table"
+    );
+    update(&mut s, key(KeyCode::Esc));
+    assert!(s.import_dialog.is_none());
+    assert_eq!(s.screen, Screen::Browser);
+    update(&mut s, ch('i'));
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, key(KeyCode::Tab));
+    typed(&mut s, "0");
+    assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+    assert!(s
+        .import_dialog
+        .as_ref()
+        .unwrap()
+        .error
+        .as_ref()
+        .unwrap()
+        .contains("Row limit"));
+}
+
+#[test]
+fn import_dialog_filters_are_per_table() {
+    let mut s = state_with(&["a"]);
+    open_browser(
+        &mut s,
+        vec![
+            table("public", "t1", false),
+            table("public", "t2", false),
+            table("public", "t3", false),
+        ],
+    );
+    update(&mut s, ch(' '));
+    update(&mut s, ch(' '));
+    update(&mut s, ch(' '));
+    update(&mut s, ch('i'));
+    // Format, Destination, Row limit, Table, Where.
+    for _ in 0..4 {
+        update(&mut s, key(KeyCode::Tab));
+    }
+    assert_eq!(s.import_dialog.as_ref().unwrap().focus, 4);
+    typed(&mut s, "id > 1");
+    // Back to Table, ← wraps to the last table, its own empty filter.
+    update(&mut s, shift_tab());
+    update(&mut s, key(KeyCode::Left));
+    assert_eq!(s.import_dialog.as_ref().unwrap().current, 2);
+    update(&mut s, key(KeyCode::Tab));
+    typed(&mut s, " x = 'a b' ");
+    // Ctrl-J/M do not add a line (Enter would start the import).
+    update(&mut s, ctrl('j'));
+    update(&mut s, ctrl('m'));
+    let d = s.import_dialog.as_ref().unwrap();
+    assert_eq!(d.filters[2].lines().len(), 1);
+    assert_eq!(d.filter(0).as_deref(), Some("id > 1"));
+    assert_eq!(d.filter(1), None);
+    assert_eq!(d.filter(2).as_deref(), Some("x = 'a b'"), "trimmed");
+    // Space/← → on Table cycle; they do not type into the filter there.
+    update(&mut s, shift_tab());
+    update(&mut s, ch(' '));
+    assert_eq!(s.import_dialog.as_ref().unwrap().current, 0);
+    assert_eq!(
+        s.import_dialog.as_ref().unwrap().filter(0).as_deref(),
+        Some("id > 1")
+    );
+    let fx = update(&mut s, key(KeyCode::Enter));
+    match &fx[..] {
+        [Effect::Import { tables, .. }] => {
+            let filters: Vec<(String, Option<String>)> = tables
+                .iter()
+                .map(|t| (t.table.name.clone(), t.filter.clone()))
+                .collect();
+            assert_eq!(
+                filters,
+                vec![
+                    ("t1".to_string(), Some("id > 1".to_string())),
+                    ("t2".to_string(), None),
+                    ("t3".to_string(), Some("x = 'a b'".to_string())),
+                ]
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let imp = s.import.as_ref().unwrap();
+    assert_eq!(
+        imp.rows[0].estimated, None,
+        "no estimate for a filtered table"
+    );
+    assert_eq!(imp.rows[1].estimated, Some(42));
+}
+
+#[test]
+fn r_after_a_failed_first_connect_opens_again() {
+    let mut s = state_with(&["a"]);
+    let Effect::OpenBrowser { task, .. } = update(&mut s, key(KeyCode::Enter)).remove(0) else {
+        panic!()
+    };
+    update(
+        &mut s,
+        Action::TablesLoaded {
+            task,
+            conn: "a".into(),
+            result: Err(ConnError::new(ErrorKind::ConnectionRefused, "refused")),
+        },
+    );
+    assert!(matches!(
+        &update(&mut s, ch('r'))[..],
+        [Effect::OpenBrowser { name, .. }] if name == "a"
+    ));
+}
+
+#[test]
+fn json_cells_are_shown_indented() {
+    let v = varlor::app::update::full_value(&Cell::Text(r#"{"a":[1,2]}"#.into()));
+    assert!(v.contains("\n  \"a\""), "{v}");
+    assert_eq!(
+        varlor::app::update::full_value(&Cell::Text("{not json".into())),
+        "{not json"
+    );
+    assert!(varlor::app::update::full_value(&Cell::Text(String::new())).contains("empty"));
+    assert!(varlor::app::update::full_value(&Cell::Bytes(vec![0xde, 0xad])).contains("dead"));
+}
+
+#[test]
+fn a_connection_that_asks_every_time_prompts_for_its_password() {
+    let mut s = state_with(&["a"]);
+    update(&mut s, ch('t'));
+    update(
+        &mut s,
+        Action::NeedsPassword {
+            pending: Pending::TestConnection { name: "a".into() },
+        },
+    );
+    assert_eq!(s.unlock.as_ref().unwrap().connection.as_deref(), Some("a"));
+    assert!(s.tests.is_empty());
+    typed(&mut s, "pw1");
+    let fx = update(&mut s, key(KeyCode::Enter));
+    assert!(s.unlock.is_none());
+    assert!(matches!(
+        &fx[..],
+        [Effect::TestSaved { name, prompted: Some(p), .. }] if name == "a" && p.expose_secret() == "pw1"
+    ));
+    assert!(s.tests.contains_key("a"));
+}
+
+// ------------------------------------------------------------------ secrets
+
+const CANARY: &str = "Canary-7f3e-pw";
+
+/// Every text the State holds that a typed secret could end up in: inputs
+/// (with their yank buffers), messages, the list and the caches.
+fn all_text(s: &State) -> String {
+    fn area(t: &tui_textarea::TextArea) -> String {
+        format!("{}\n{}\n", t.lines().join("\n"), t.yank_text())
+    }
+    let mut out = String::new();
+    if let Some(f) = &s.form {
+        for field in &f.fields {
+            out += &area(&field.input);
+        }
+        out += &format!("{:?}{:?}{:?}", f.base, f.answer, f.save_error);
+    }
+    if let Some(u) = &s.unlock {
+        out += &area(&u.input);
+        out += &area(&u.confirm);
+        out += &format!("{:?}", u.error);
+    }
+    if let Some(d) = &s.import_dialog {
+        out += &area(&d.destination);
+        out += &area(&d.limit);
+        for f in &d.filters {
+            out += &area(f);
+        }
+    }
+    out += &format!(
+        "{:?}{:?}{:?}{:?}{:?}{}",
+        s.connections, s.answers, s.status, s.popup, s.confirm, s.filter
+    );
+    out
+}
+
+fn type_canary_password(s: &mut State) {
+    filled_pg_form(s);
+    clear_field(s);
+    typed(s, CANARY);
+    // The helper sees a secret where it lives (so the checks below can fail).
+    assert!(all_text(s).contains(CANARY));
+}
+
+#[test]
+fn esc_on_the_form_leaves_no_typed_password() {
+    let mut s = state_with(&[]);
+    type_canary_password(&mut s);
+    update(&mut s, key(KeyCode::Esc));
+    assert!(s.form.is_none());
+    assert!(!all_text(&s).contains(CANARY));
+}
+
+#[test]
+fn save_leaves_no_typed_password() {
+    let mut s = state_with(&[]);
+    type_canary_password(&mut s);
+    let fx = update(&mut s, ctrl('s'));
+    assert!(matches!(
+        &fx[..],
+        [Effect::Save { password: Some(Some(p)), .. }] if p.expose_secret() == CANARY
+    ));
+    update(&mut s, Action::Saved(Ok(conn("shop", Kind::Postgres))));
+    assert!(s.form.is_none());
+    assert!(!all_text(&s).contains(CANARY));
+}
+
+#[test]
+fn a_password_in_a_pasted_url_does_not_linger() {
+    let mut s = state_with(&[]);
+    new_pg_form(&mut s);
+    focus_field(&mut s, FieldId::Url);
+    update(
+        &mut s,
+        Action::Paste(format!("postgres://bob:{CANARY}@db.example:5432/shop")),
+    );
+    let f = s.form.as_ref().unwrap();
+    assert_eq!(f.text(FieldId::Conn(Field::Password)), CANARY);
+    assert!(!f.text(FieldId::Url).contains(CANARY), "URL field scrubbed");
+    update(&mut s, key(KeyCode::Esc));
+    assert!(!all_text(&s).contains(CANARY));
+}
+
+#[test]
+fn a_cleared_password_cannot_be_brought_back() {
+    let mut s = state_with(&[]);
+    type_canary_password(&mut s);
+    // Cut to the start of the line, then undo and paste: nothing comes back.
+    update(&mut s, key(KeyCode::Home));
+    update(&mut s, ctrl('k'));
+    assert_eq!(
+        s.form
+            .as_ref()
+            .unwrap()
+            .text(FieldId::Conn(Field::Password)),
+        ""
+    );
+    update(&mut s, ctrl('u'));
+    update(&mut s, ctrl('y'));
+    assert_eq!(
+        s.form
+            .as_ref()
+            .unwrap()
+            .text(FieldId::Conn(Field::Password)),
+        ""
+    );
+    assert!(!all_text(&s).contains(CANARY));
+}
+
+#[test]
+fn the_unlock_prompt_keeps_no_passphrase() {
+    let mut s = state_with(&["a"]);
+    let needs_unlock = |s: &mut State| {
+        update(
+            s,
+            Action::NeedsUnlock {
+                initialised: true,
+                pending: Pending::TestConnection { name: "a".into() },
+            },
+        );
+    };
+    // Esc.
+    needs_unlock(&mut s);
+    typed(&mut s, CANARY);
+    assert!(all_text(&s).contains(CANARY));
+    update(&mut s, key(KeyCode::Esc));
+    assert!(s.unlock.is_none());
+    assert!(!all_text(&s).contains(CANARY));
+    // Enter: the passphrase is in the effect only, then a wrong one is wiped.
+    needs_unlock(&mut s);
+    typed(&mut s, CANARY);
+    let fx = update(&mut s, key(KeyCode::Enter));
+    assert!(
+        matches!(&fx[..], [Effect::Unlock { passphrase, .. }] if passphrase.expose_secret() == CANARY)
+    );
+    assert!(!all_text(&s).contains(CANARY));
+    update(&mut s, Action::Unlocked(Err("wrong passphrase".into())));
+    assert!(!all_text(&s).contains(CANARY));
+    // A connection's own password goes to the pending test, not the State.
+    update(
+        &mut s,
+        Action::NeedsPassword {
+            pending: Pending::TestConnection { name: "a".into() },
+        },
+    );
+    typed(&mut s, CANARY);
+    update(&mut s, key(KeyCode::Enter));
+    assert!(s.unlock.is_none());
+    assert!(!all_text(&s).contains(CANARY));
+}
+
+#[test]
+fn wipe_input_empties_lines_and_yank() {
+    let mut t = tui_textarea::TextArea::new(vec![CANARY.to_string()]);
+    t.set_yank_text(CANARY);
+    wipe_input(&mut t);
+    assert_eq!(t.lines().join(""), "");
+    assert_eq!(t.yank_text(), "");
+    assert!(!t.undo(), "no history to undo into");
+}
