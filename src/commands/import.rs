@@ -120,7 +120,7 @@ pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
                 Some(ev) => if show { draw(&ev, &names) },
                 None => break,
             },
-            _ = tokio::signal::ctrl_c(), if !interrupted => {
+            _ = stop_requested(), if !interrupted => {
                 interrupted = true;
                 cancel.cancel();
             }
@@ -293,4 +293,29 @@ fn draw(ev: &ImportEvent, names: &[String]) {
     let mut err = std::io::stderr().lock();
     let _ = write!(err, "\r\x1b[K{}", super::truncate(&line, 100));
     let _ = err.flush();
+}
+
+/// Ctrl-C, a closed terminal (SIGHUP) or `kill` (SIGTERM): each cancels the
+/// import so its temporary files are removed instead of left behind.
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -229,16 +229,20 @@ fn has_statement_separator(filter: &str) -> bool {
                     }
                 }
             }
-            '[' => for d in chars.by_ref() {
-                if d == ']' {
-                    break;
+            '[' => {
+                for d in chars.by_ref() {
+                    if d == ']' {
+                        break;
+                    }
                 }
-            },
-            '-' if chars.peek() == Some(&'-') => for d in chars.by_ref() {
-                if d == '\n' {
-                    break;
+            }
+            '-' if chars.peek() == Some(&'-') => {
+                for d in chars.by_ref() {
+                    if d == '\n' {
+                        break;
+                    }
                 }
-            },
+            }
             '/' if chars.peek() == Some(&'*') => {
                 chars.next();
                 let mut prev = ' ';
@@ -701,7 +705,9 @@ mod tests {
 
     #[test]
     fn a_second_statement_in_a_filter_is_spotted() {
-        assert!(has_statement_separator("1=1); DELETE FROM customers; SELECT (1"));
+        assert!(has_statement_separator(
+            "1=1); DELETE FROM customers; SELECT (1"
+        ));
         assert!(has_statement_separator("a = 1;"));
         assert!(!has_statement_separator("name = 'a;b'"));
         assert!(!has_statement_separator("\"semi;colon\" = 1"));
