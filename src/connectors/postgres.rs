@@ -40,9 +40,6 @@ pub const LIST_TABLES_SQL: &str = "\
               AND pg_catalog.has_schema_privilege(n.oid, 'USAGE') \
             ORDER BY 1, 2";
 
-/// Rows fetched per round trip while streaming.
-const FETCH_BATCH: usize = 1000;
-
 pub struct PostgresConnector {
     spec: ConnSpec,
     password: Option<SecretString>,
@@ -441,30 +438,30 @@ impl Connector for PostgresConnector {
             .map_err(|e| self.err(e))?;
         let columns = self.columns_of(client, &select).await?;
         sink.columns(&columns)?;
-        // Extended protocol: the server refuses more than one statement here,
-        // so a filter cannot smuggle in a second command.
-        client
-            .execute(
-                &format!("DECLARE varlor_stream NO SCROLL CURSOR FOR {select}"),
-                &[],
-            )
+        // COPY … TO STDOUT streams the rows in one go (no round trip per
+        // batch) and in the server's own text format, like the simple query
+        // protocol. It goes through the extended protocol, where the server
+        // refuses more than one statement: a filter cannot smuggle in a
+        // second command.
+        let stream = client
+            .copy_out(&format!("COPY ({select}) TO STDOUT"))
             .await
             .map_err(|e| self.err(e))?;
-        let fetch = format!("FETCH FORWARD {FETCH_BATCH} FROM varlor_stream");
+        futures::pin_mut!(stream);
         let mut total = 0u64;
-        loop {
-            let msgs = client.simple_query(&fetch).await.map_err(|e| self.err(e))?;
-            let mut batch = 0usize;
-            for m in &msgs {
-                if let SimpleQueryMessage::Row(r) = m {
-                    sink.row(text_row(r, &columns))?;
-                    batch += 1;
-                }
+        let mut pending: Vec<u8> = Vec::with_capacity(64 * 1024);
+        while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+            let chunk = chunk.map_err(|e| self.err(e))?;
+            pending.extend_from_slice(&chunk);
+            // Rows end with a raw newline; newlines inside values are escaped.
+            let mut start = 0;
+            while let Some(end) = pending[start..].iter().position(|&b| b == b'\n') {
+                let line = &pending[start..start + end];
+                sink.row(copy_text_row(line, &columns))?;
+                total += 1;
+                start += end + 1;
             }
-            total += batch as u64;
-            if batch < FETCH_BATCH {
-                break;
-            }
+            pending.drain(..start);
         }
         client
             .batch_execute("ROLLBACK")
@@ -543,6 +540,61 @@ fn text_row(row: &tokio_postgres::SimpleQueryRow, columns: &[ColumnMeta]) -> Vec
             text_cell(ty, text)
         })
         .collect()
+}
+
+/// One line of `COPY … TO STDOUT` text format: tab-separated fields, `\N`
+/// for NULL, backslash escapes for tab, newline, carriage return and backslash.
+fn copy_text_row(line: &[u8], columns: &[ColumnMeta]) -> Vec<Cell> {
+    line.split(|&b| b == b'\t')
+        .enumerate()
+        .map(|(i, field)| {
+            if field == b"\\N" {
+                return Cell::Null;
+            }
+            let text = unescape_copy_text(field);
+            let ty = columns.get(i).map(|c| c.type_name.as_str()).unwrap_or("");
+            text_cell(ty, &text)
+        })
+        .collect()
+}
+
+fn unescape_copy_text(field: &[u8]) -> String {
+    if !field.contains(&b'\\') {
+        return String::from_utf8_lossy(field).into_owned();
+    }
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        let b = field[i];
+        if b != b'\\' || i + 1 == field.len() {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let next = field[i + 1];
+        i += 2;
+        match next {
+            b'b' => out.push(0x08),
+            b'f' => out.push(0x0c),
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b't' => out.push(b'\t'),
+            b'v' => out.push(0x0b),
+            b'0'..=b'7' => {
+                // Up to three octal digits.
+                let mut v = u32::from(next - b'0');
+                let mut digits = 1;
+                while digits < 3 && i < field.len() && (b'0'..=b'7').contains(&field[i]) {
+                    v = v * 8 + u32::from(field[i] - b'0');
+                    i += 1;
+                    digits += 1;
+                }
+                out.push(v as u8);
+            }
+            other => out.push(other),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn text_cell(type_name: &str, text: &str) -> Cell {
@@ -626,6 +678,31 @@ fn map_error(e: &tokio_postgres::Error) -> ConnError {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn copy_text_rows_unescape_and_keep_null_apart_from_empty() {
+        let cols: Vec<ColumnMeta> = ["int4", "text", "text", "bytea", "bool"]
+            .iter()
+            .map(|t| ColumnMeta {
+                name: "c".into(),
+                type_name: t.to_string(),
+            })
+            .collect();
+        let line = b"42\ta\\tb\\nc\\\\d\t\t\\\\x0aff\t\\N";
+        let row = copy_text_row(line, &cols);
+        assert_eq!(
+            row,
+            vec![
+                Cell::Int(42),
+                Cell::Text("a\tb\nc\\d".into()),
+                Cell::Text(String::new()),
+                Cell::Bytes(vec![0x0a, 0xff]),
+                Cell::Null,
+            ]
+        );
+        assert_eq!(unescape_copy_text(b"\\101\\x"), "Ax");
+    }
+
     use super::*;
 
     #[test]
