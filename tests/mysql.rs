@@ -704,6 +704,35 @@ async fn cancelled_count_is_killed_on_the_server() {
 }
 
 #[tokio::test]
+async fn a_stream_is_not_cut_off_by_the_browsing_statement_timeout() {
+    let srv = server_or_skip!();
+    let c = srv.connector_with(
+        srv.my_spec(),
+        SessionOptions {
+            statement_timeout: Duration::from_millis(500),
+            read_only: true,
+        },
+    );
+    // Three rows, one second of SLEEP each: 3 s against a 0.5 s timeout.
+    let opts = StreamOptions {
+        limit: None,
+        filter: Some("SLEEP(1) = 0".into()),
+    };
+    let mut sink = Collect::default();
+    let n = c
+        .stream_rows(&tref("sales", "regions"), &opts, &mut sink)
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.full()));
+    assert_eq!(n, 3);
+    // Browsing keeps its timeout.
+    let e = c
+        .preview(&tref("varlor_test", "slow_view"), 10)
+        .await
+        .expect_err("must time out");
+    assert_eq!(e.kind, ErrorKind::StatementTimeout, "{}", e.full());
+}
+
+#[tokio::test]
 async fn stream_honours_limit_and_filter() {
     let srv = server_or_skip!();
     let c = srv.connector(srv.my_spec());

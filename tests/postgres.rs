@@ -586,6 +586,36 @@ async fn slow_view_hits_the_statement_timeout() {
 }
 
 #[tokio::test]
+async fn a_stream_is_not_cut_off_by_the_browsing_statement_timeout() {
+    let Some(env) = pg() else { return };
+    let c = PostgresConnector::new(
+        env.spec(Kind::Postgres),
+        Some(env.secret()),
+        SessionOptions {
+            statement_timeout: Duration::from_millis(800),
+            read_only: true,
+        },
+    );
+    // slow_view sleeps 5 s: an import of it must finish, not time out.
+    let mut rows = Collect::default();
+    let n = c
+        .stream_rows(
+            &table("public", "slow_view"),
+            &StreamOptions::default(),
+            &mut rows,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.full()));
+    assert_eq!(n, 1);
+    // Browsing keeps its timeout.
+    let err = c
+        .preview(&table("public", "slow_view"), 10)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::StatementTimeout, "{}", err.full());
+}
+
+#[tokio::test]
 async fn session_is_reused_and_reconnects_after_the_server_drops_it() {
     let Some(env) = pg() else { return };
     let c = browser(&env);

@@ -188,6 +188,12 @@ impl MysqlConnector {
     /// Opens a browsing session: read-only (unless told otherwise) with the
     /// statement timeout of the server's flavour.
     async fn open_session(&self) -> Result<Session, ConnError> {
+        self.open_session_with(self.opts.statement_timeout).await
+    }
+
+    /// A new session whose statements are cut off after `statement_timeout`
+    /// (zero: never).
+    async fn open_session_with(&self, statement_timeout: Duration) -> Result<Session, ConnError> {
         let (mut conn, opts) = self.connect().await?;
         let setup = async {
             let version: Option<String> = conn.query_first("SELECT VERSION()").await?;
@@ -195,7 +201,7 @@ impl MysqlConnector {
             if self.opts.read_only {
                 conn.query_drop("SET SESSION TRANSACTION READ ONLY").await?;
             }
-            let t = self.opts.statement_timeout;
+            let t = statement_timeout;
             if !t.is_zero() {
                 // Numbers only: nothing user-typed reaches these statements.
                 let sql = if mariadb {
@@ -848,8 +854,12 @@ impl Connector for MysqlConnector {
             ));
         }
         let sql = select_sql(table, filter, opts.limit);
-        let mut slot = self.session.lock().await;
-        let mut s = self.take_session(&mut slot).await?;
+        // A session of its own without the statement timeout: an import is
+        // long by nature, shows progress and is cancelled by dropping it
+        // (KILL QUERY below); it must not hold or time out the browser's session.
+        let mut own: Option<Session> = None;
+        let slot = &mut own;
+        let mut s = self.open_session_with(Duration::ZERO).await?;
         if filter.is_some() {
             // The client always allows multi-statements; preparing the text
             // first proves the filter is one SELECT and nothing after it.
@@ -859,7 +869,7 @@ impl Connector for MysqlConnector {
             }
             .await;
             if let Err(e) = checked {
-                let mut err = self.settle(&mut slot, s, Err::<(), _>(Fail::Db(e)));
+                let mut err = self.settle(slot, s, Err::<(), _>(Fail::Db(e)));
                 if let Err(ref mut ce) = err {
                     ce.detail = format!("filter: {}", ce.detail);
                 }
@@ -884,7 +894,11 @@ impl Connector for MysqlConnector {
         if !matches!(r, Err(Fail::Sink(_))) {
             kill.disarm();
         }
-        self.settle(&mut slot, s, r)
+        let result = self.settle(slot, s, r);
+        if let Some(done) = own.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), done.conn.disconnect()).await;
+        }
+        result
     }
 
     async fn reset(&self) {

@@ -147,7 +147,8 @@ impl PostgresConnector {
         // Numbers we format ourselves; no user text reaches these statements.
         setup.push_str(&format!(
             "SET statement_timeout = {}; SET bytea_output = hex;",
-            self.opts.statement_timeout.as_millis().max(1)
+            // Zero means no timeout, as in PostgreSQL itself.
+            self.opts.statement_timeout.as_millis()
         ));
         session
             .client
@@ -432,8 +433,11 @@ impl Connector for PostgresConnector {
         }
         // Always READ ONLY and always rolled back: even a filter that calls
         // set_config() cannot leave anything behind.
+        // No statement timeout for the stream (this transaction only): an
+        // import is long by nature, shows progress and is cancelled by
+        // dropping it (the connection goes with it).
         client
-            .batch_execute("BEGIN TRANSACTION READ ONLY")
+            .batch_execute("BEGIN TRANSACTION READ ONLY; SET LOCAL statement_timeout = 0")
             .await
             .map_err(|e| self.err(e))?;
         let columns = self.columns_of(client, &select).await?;

@@ -333,6 +333,15 @@ impl SqliteConnector {
         T: Send + 'static,
         F: FnOnce(&Connection, &Flags) -> Result<T, ConnError> + Send + 'static,
     {
+        self.run_with(self.opts.statement_timeout, f).await
+    }
+
+    /// `run` with its own timeout (zero: none).
+    async fn run_with<T, F>(&self, timeout: Duration, f: F) -> Result<T, ConnError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &Flags) -> Result<T, ConnError> + Send + 'static,
+    {
         let path = self.path()?;
         let session = self.session.clone();
         let interrupt = self.interrupt.clone();
@@ -368,7 +377,6 @@ impl SqliteConnector {
             done.store(true, Ordering::SeqCst);
             result
         });
-        let timeout = self.opts.statement_timeout;
         let joined = if timeout.is_zero() {
             (&mut task).await
         } else {
@@ -606,7 +614,9 @@ impl Connector for SqliteConnector {
             Row(Vec<Cell>),
         }
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(STREAM_BUFFER);
-        let reader = self.run(move |conn, flags| {
+        // No statement timeout for a stream: an import is long by nature,
+        // shows progress and is cancelled by dropping it (interrupt).
+        let reader = self.run_with(Duration::ZERO, move |conn, flags| {
             // A second statement was refused above; query_only refuses
             // writes anyway.
             let mut stmt = conn.prepare(&sql).map_err(|e| {
