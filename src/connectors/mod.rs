@@ -258,6 +258,25 @@ pub struct StreamOptions {
     pub filter: Option<String>,
 }
 
+impl StreamOptions {
+    /// The user's filter, trimmed (`None` when blank). Refused unless the
+    /// session is read-only: typed text must never be able to write.
+    pub fn checked_filter(&self, read_only: bool) -> Result<Option<&str>, ConnError> {
+        let filter = self
+            .filter
+            .as_deref()
+            .map(str::trim)
+            .filter(|f| !f.is_empty());
+        if filter.is_some() && !read_only {
+            return Err(ConnError::new(
+                ErrorKind::Config,
+                "filter: a filter only runs in a read-only session",
+            ));
+        }
+        Ok(filter)
+    }
+}
+
 /// Receives streamed rows; errors abort the stream.
 pub trait RowSink: Send {
     fn columns(&mut self, columns: &[ColumnMeta]) -> Result<(), ConnError>;

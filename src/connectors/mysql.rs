@@ -842,17 +842,7 @@ impl Connector for MysqlConnector {
         opts: &StreamOptions,
         sink: &mut dyn RowSink,
     ) -> Result<u64, ConnError> {
-        let filter = opts
-            .filter
-            .as_deref()
-            .map(str::trim)
-            .filter(|f| !f.is_empty());
-        if filter.is_some() && !self.opts.read_only {
-            return Err(ConnError::new(
-                ErrorKind::Config,
-                "filter: a filter only runs in a read-only session",
-            ));
-        }
+        let filter = opts.checked_filter(self.opts.read_only)?;
         let sql = select_sql(table, filter, opts.limit);
         // A session of its own without the statement timeout: an import is
         // long by nature, shows progress and is cancelled by dropping it

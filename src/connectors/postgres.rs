@@ -428,7 +428,8 @@ impl Connector for PostgresConnector {
         let session = self.open_session().await?;
         let client = &session.client;
         let mut select = format!("SELECT * FROM {}", qualified(Dialect::Ansi, table));
-        if let Some(filter) = opts.filter.as_deref().filter(|f| !f.trim().is_empty()) {
+        // The stream always runs in a READ ONLY transaction (below).
+        if let Some(filter) = opts.checked_filter(true)? {
             // Newlines keep a trailing `--` comment from eating the parenthesis.
             select.push_str(&format!(" WHERE (\n{filter}\n)"));
         }

@@ -589,17 +589,7 @@ impl Connector for SqliteConnector {
         opts: &StreamOptions,
         sink: &mut dyn RowSink,
     ) -> Result<u64, ConnError> {
-        let filter = opts
-            .filter
-            .as_deref()
-            .map(str::trim)
-            .filter(|f| !f.is_empty());
-        if filter.is_some() && !self.opts.read_only {
-            return Err(ConnError::new(
-                ErrorKind::Config,
-                "filter: a filter only runs in a read-only session",
-            ));
-        }
+        let filter = opts.checked_filter(self.opts.read_only)?;
         if filter.is_some_and(has_statement_separator) {
             return Err(ConnError::new(
                 ErrorKind::Config,
