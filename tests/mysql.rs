@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 use varlor::connectors::mysql::MysqlConnector;
 use varlor::connectors::{
-    Cell, ColumnMeta, ConnError, ConnSpec, Connector, ErrorKind, Kind, RowSink, SessionOptions,
-    StreamOptions, TableKind, TableRef, TlsMode,
+    Cell, ConnError, ConnSpec, Connector, ErrorKind, Kind, SessionOptions, StreamOptions,
+    TableKind, TableRef, TlsMode,
 };
 
 mod common;
 
-use common::{closed_port, hanging_listener, ServerEnv};
+use common::{closed_port, hanging_listener, Collect, ServerEnv};
 
 macro_rules! server_or_skip {
     () => {
@@ -92,27 +92,6 @@ fn tref(schema: &str, name: &str) -> TableRef {
 
 fn text(s: &str) -> Cell {
     Cell::Text(s.into())
-}
-
-#[derive(Default)]
-struct Collect {
-    cols: Vec<ColumnMeta>,
-    rows: Vec<Vec<Cell>>,
-    fail_after: Option<usize>,
-}
-
-impl RowSink for Collect {
-    fn columns(&mut self, columns: &[ColumnMeta]) -> Result<(), ConnError> {
-        self.cols = columns.to_vec();
-        Ok(())
-    }
-    fn row(&mut self, row: Vec<Cell>) -> Result<(), ConnError> {
-        if self.fail_after == Some(self.rows.len()) {
-            return Err(ConnError::new(ErrorKind::Other, "sink full"));
-        }
-        self.rows.push(row);
-        Ok(())
-    }
 }
 
 // ---- test() ----

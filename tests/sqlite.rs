@@ -1,13 +1,15 @@
 //! SQLite connector against files built here in a temp dir.
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::Collect;
 use rusqlite::Connection;
 use varlor::connectors::sqlite::SqliteConnector;
 use varlor::connectors::{
-    Cell, ColumnMeta, ConnError, ConnSpec, Connector, ErrorKind, Kind, RowSink, SessionOptions,
-    StreamOptions, TableKind, TableRef,
+    Cell, ConnSpec, Connector, ErrorKind, Kind, SessionOptions, StreamOptions, TableKind, TableRef,
 };
 
 const SCHEMA: &str = r#"
@@ -80,27 +82,6 @@ fn t(name: &str) -> TableRef {
 
 fn text(s: &str) -> Cell {
     Cell::Text(s.into())
-}
-
-#[derive(Default)]
-struct Collect {
-    cols: Vec<ColumnMeta>,
-    rows: Vec<Vec<Cell>>,
-    fail_after: Option<usize>,
-}
-
-impl RowSink for Collect {
-    fn columns(&mut self, columns: &[ColumnMeta]) -> Result<(), ConnError> {
-        self.cols = columns.to_vec();
-        Ok(())
-    }
-    fn row(&mut self, row: Vec<Cell>) -> Result<(), ConnError> {
-        if self.fail_after == Some(self.rows.len()) {
-            return Err(ConnError::new(ErrorKind::Other, "sink full"));
-        }
-        self.rows.push(row);
-        Ok(())
-    }
 }
 
 #[tokio::test]

@@ -146,3 +146,35 @@ pub fn temp_home() -> tempfile::TempDir {
         .tempdir()
         .expect("create a temp dir")
 }
+
+/// A row sink that keeps what it receives; `fail_after: Some(n)` makes it
+/// refuse the (n+1)-th row, to test that a failing sink aborts a stream.
+#[derive(Default)]
+pub struct Collect {
+    pub cols: Vec<varlor::connectors::ColumnMeta>,
+    pub rows: Vec<Vec<varlor::connectors::Cell>>,
+    pub fail_after: Option<usize>,
+}
+
+impl varlor::connectors::RowSink for Collect {
+    fn columns(
+        &mut self,
+        columns: &[varlor::connectors::ColumnMeta],
+    ) -> Result<(), varlor::connectors::ConnError> {
+        self.cols = columns.to_vec();
+        Ok(())
+    }
+    fn row(
+        &mut self,
+        row: Vec<varlor::connectors::Cell>,
+    ) -> Result<(), varlor::connectors::ConnError> {
+        if self.fail_after == Some(self.rows.len()) {
+            return Err(varlor::connectors::ConnError::new(
+                varlor::connectors::ErrorKind::Other,
+                "sink full",
+            ));
+        }
+        self.rows.push(row);
+        Ok(())
+    }
+}
