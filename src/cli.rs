@@ -208,6 +208,11 @@ pub struct EditArgs {
     /// Ask for a new password (masked prompt).
     #[arg(long, conflicts_with_all = ["password_stdin", "ask_password_every_time", "password_command", "no_password"])]
     pub password_prompt: bool,
+    /// When the edit changes where the password goes (engine, host, port,
+    /// user, database), send the stored password to the new target too
+    /// (needs the vault unlocked). Without it, the stored password is dropped.
+    #[arg(long, conflicts_with_all = ["password_stdin", "password_prompt", "clear_password"])]
+    pub keep_password: bool,
 }
 
 #[derive(Debug, Args)]

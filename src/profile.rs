@@ -16,7 +16,9 @@ use crate::config::Config;
 
 use crate::connectors::error::sanitize;
 use crate::connectors::{ConnError, ErrorKind, PasswordSource, ServerInfo, SpecError};
+use crate::connectors::{ConnSpec, Target};
 use crate::store::catalog::SecretUpdate;
+use crate::store::sealed::{self, Binding, Opened};
 use crate::store::vault::Recovery;
 use crate::store::{
     Catalog, CatalogError, NewConnection, Paths, PathsError, SavedConnection, TestOutcome,
@@ -25,6 +27,11 @@ use crate::store::{
 
 /// Settings key: the demo connection was created once (deleting it must not resurrect it).
 const SETTING_DEMO_CREATED: &str = "demo_created";
+/// Settings key: this profile's random id, part of every secret's binding.
+const SETTING_PROFILE_UID: &str = "profile_uid";
+/// Settings key: every stored secret carries its binding; from then on an
+/// unbound (legacy) plaintext is refused as tampered.
+const SETTING_SECRETS_BOUND: &str = "secrets_bound";
 /// Longest connection name.
 pub const MAX_NAME_CHARS: usize = 64;
 /// Consecutive failed logins after which a test needs confirmation.
@@ -57,6 +64,12 @@ pub enum ProfileError {
     LockoutGuard(u32),
     #[error("a test of '{0}' is already running")]
     TestInFlight(String),
+    /// The decrypted secret was saved for another connection, profile or
+    /// target: copied or tampered with. Never sent anywhere.
+    #[error(
+        "the stored password of '{name}' was refused: {why}; it may have been copied or tampered with, so it was not sent. Enter the password again"
+    )]
+    SecretMisbound { name: String, why: String },
 }
 
 /// A test ready to run off the UI thread: everything the connector needs.
@@ -76,6 +89,8 @@ pub struct Profile {
     unlocked: Option<UnlockedVault>,
     /// Connections with a test running (at most one each).
     in_flight: HashSet<String>,
+    /// This profile's id, bound into every secret it stores.
+    uid: String,
 }
 
 impl Profile {
@@ -107,6 +122,11 @@ impl Profile {
                 );
             }
         }
+        let uid = catalog.setting_or_random(SETTING_PROFILE_UID)?;
+        if catalog.secrets()?.is_empty() && catalog.setting(SETTING_SECRETS_BOUND)?.is_none() {
+            // Nothing to migrate: every secret stored from now on is bound.
+            catalog.set_setting(SETTING_SECRETS_BOUND, "1")?;
+        }
         let mut profile = Profile {
             paths,
             config,
@@ -114,6 +134,7 @@ impl Profile {
             vault,
             unlocked: None,
             in_flight: HashSet::new(),
+            uid,
         };
         profile.ensure_demo()?;
         Ok(profile)
@@ -171,8 +192,15 @@ impl Profile {
                 // Under the vault lock: a concurrent rotation cannot swap the
                 // key between encrypting and storing.
                 let _lock = self.lock_initialised_vault()?;
-                let (ct, version) = self.vault.encrypt_versioned(&p)?;
-                self.catalog.insert(&new, Some((&ct, version)))?
+                let (vault, uid) = (&self.vault, self.uid.clone());
+                self.catalog.insert_with_secret(&new, |id| {
+                    let binding = Binding {
+                        profile: uid,
+                        connection: id,
+                        target: new.spec.target(),
+                    };
+                    Ok::<_, ProfileError>(vault.encrypt_versioned(&sealed::seal(&binding, &p))?)
+                })?
             }
             // Other sources never store a password.
             _ => self.catalog.insert(&new, None)?,
@@ -183,15 +211,41 @@ impl Profile {
     }
 
     /// `password`: None keeps the stored secret, Some(None) clears it, Some(Some(p)) replaces it.
+    /// A secret is kept only for the target it was saved for: see [`Profile::edit_keeping`].
     pub fn edit(
         &mut self,
         old_name: &str,
         new: NewConnection,
         password: Option<Option<SecretString>>,
     ) -> Result<SavedConnection, ProfileError> {
+        self.edit_keeping(old_name, new, password, false)
+    }
+
+    /// Like `edit`. When the edit changes where the secret goes (engine,
+    /// host, port, user, database) and no new password is given, the stored
+    /// one is dropped unless `keep_for_new_target`; keeping it re-binds it to
+    /// the new target, which needs the vault unlocked (`Locked` otherwise).
+    pub fn edit_keeping(
+        &mut self,
+        old_name: &str,
+        new: NewConnection,
+        password: Option<Option<SecretString>>,
+        keep_for_new_target: bool,
+    ) -> Result<SavedConnection, ProfileError> {
         validate(&new)?;
         let old = self.catalog.get(old_name)?;
         let password_given = password.is_some();
+        let moved = old.spec.target() != new.spec.target();
+        let password = match password {
+            None if old.has_secret && moved && keep_for_new_target => {
+                // Re-bind: the person chose to send this password to the new target.
+                let current = self.stored_password(&old)?;
+                Some(current)
+            }
+            None if old.has_secret && moved => Some(None),
+            other => other,
+        };
+        let binding = self.binding(old.id, &new.spec);
         let saved = if new.password_source != PasswordSource::Vault {
             // A secret is kept only for vault connections.
             let update = if old.has_secret {
@@ -209,7 +263,9 @@ impl Profile {
                 }
                 Some(Some(p)) => {
                     let _lock = self.lock_initialised_vault()?;
-                    let (ct, version) = self.vault.encrypt_versioned(&p)?;
+                    let (ct, version) = self
+                        .vault
+                        .encrypt_versioned(&sealed::seal(&binding, &p))?;
                     self.catalog
                         .update(old_name, &new, SecretUpdate::Set(ct, version))?
                 }
@@ -225,6 +281,23 @@ impl Profile {
             } else {
                 ", no stored password"
             });
+        }
+        if moved {
+            detail.push_str(&format!(
+                ", target changed from {} to {}",
+                old.spec.target(),
+                saved.spec.target()
+            ));
+            if old.has_secret && !password_given {
+                detail.push_str(if saved.has_secret {
+                    " (password kept for the new target)"
+                } else {
+                    " (stored password dropped)"
+                });
+            }
+        }
+        if let Some(w) = old.spec.tls_weakening(&saved.spec) {
+            detail.push_str(&format!(", {w}"));
         }
         self.catalog.audit("update", &saved.name, "ok", &detail)?;
         Ok(saved)
@@ -282,6 +355,10 @@ impl Profile {
             Ok(u) => {
                 self.unlocked = Some(u);
                 self.catalog.audit("unlock", "vault", "ok", how)?;
+                if let Err(e) = self.bind_legacy_secrets() {
+                    // Old secrets keep working unbound; the next unlock retries.
+                    tracing::warn!("could not bind the stored secrets yet: {e}");
+                }
                 Ok(())
             }
             Err(e) => {
@@ -319,18 +396,117 @@ impl Profile {
         prompted: Option<SecretString>,
     ) -> Result<Option<SecretString>, ProfileError> {
         match &conn.password_source {
-            PasswordSource::Vault => {
-                let Some((ct, _version)) = self.catalog.secret(&conn.name)? else {
-                    // Nothing stored (e.g. trust auth): use what was typed, if anything.
-                    return Ok(prompted);
-                };
-                let unlocked = self.unlocked.as_ref().ok_or(ProfileError::Locked)?;
-                Ok(Some(unlocked.decrypt(&ct)?))
-            }
+            PasswordSource::Vault => match self.stored_password(conn)? {
+                Some(p) => Ok(Some(p)),
+                // Nothing stored (e.g. trust auth): use what was typed, if anything.
+                None => Ok(prompted),
+            },
             PasswordSource::Prompt => prompted.map(Some).ok_or(ProfileError::PasswordNeeded),
             PasswordSource::Command(cmd) => run_password_command(cmd).map(Some),
             PasswordSource::None => Ok(None),
         }
+    }
+
+    /// The stored password of `conn` for `target` only: the form's Test of
+    /// an edited connection uses this, so an unsaved change of host never
+    /// receives the old host's password.
+    pub fn stored_password_for(
+        &self,
+        conn: &SavedConnection,
+        target: &Target,
+    ) -> Result<Option<SecretString>, ProfileError> {
+        if conn.spec.target() != *target {
+            return Err(ProfileError::SecretMisbound {
+                name: conn.name.clone(),
+                why: format!(
+                    "it was saved for {}, not for {target}",
+                    conn.spec.target()
+                ),
+            });
+        }
+        self.stored_password(conn)
+    }
+
+    /// Decrypts `conn`'s stored secret and checks it was saved for this
+    /// profile, this connection and its current target.
+    fn stored_password(&self, conn: &SavedConnection) -> Result<Option<SecretString>, ProfileError> {
+        let Some((ct, _version)) = self.catalog.secret(&conn.name)? else {
+            return Ok(None);
+        };
+        let unlocked = self.unlocked.as_ref().ok_or(ProfileError::Locked)?;
+        let plain = unlocked.decrypt(&ct)?;
+        let misbound = |why: String| ProfileError::SecretMisbound {
+            name: conn.name.clone(),
+            why,
+        };
+        match sealed::open(&plain).map_err(|e| misbound(e.to_string()))? {
+            Opened::Bound(found, password) => {
+                match sealed::mismatch(&found, &self.binding(conn.id, &conn.spec)) {
+                    None => Ok(Some(password)),
+                    Some(why) => Err(misbound(why)),
+                }
+            }
+            Opened::Legacy(password) => {
+                if self.catalog.setting(SETTING_SECRETS_BOUND)?.is_some() {
+                    return Err(misbound(
+                        "it carries no binding, and every secret of this profile was bound".into(),
+                    ));
+                }
+                Ok(Some(password))
+            }
+        }
+    }
+
+    fn binding(&self, connection: i64, spec: &ConnSpec) -> Binding {
+        Binding {
+            profile: self.uid.clone(),
+            connection,
+            target: spec.target(),
+        }
+    }
+
+    /// Vaults from before secrets were bound: at the first unlock, every
+    /// legacy secret is re-encrypted with its binding (connection and
+    /// current target) in one transaction; afterwards unbound plaintext is
+    /// refused. Needs nothing the person has not already given.
+    fn bind_legacy_secrets(&mut self) -> Result<usize, ProfileError> {
+        if self.catalog.setting(SETTING_SECRETS_BOUND)?.is_some() {
+            return Ok(0);
+        }
+        let Some(unlocked) = self.unlocked.as_ref() else {
+            return Ok(0);
+        };
+        let _lock = self.vault.lock()?;
+        let mut items = Vec::new();
+        let mut version = self.vault.key_version()?;
+        for (name, ct, _) in self.catalog.secrets()? {
+            // An unreadable secret stays as it is: using it reports why.
+            let Ok(plain) = unlocked.decrypt(&ct) else {
+                continue;
+            };
+            let Ok(Opened::Legacy(password)) = sealed::open(&plain) else {
+                continue;
+            };
+            let conn = self.catalog.get(&name)?;
+            let binding = self.binding(conn.id, &conn.spec);
+            let (ct, v) = self
+                .vault
+                .encrypt_versioned(&sealed::seal(&binding, &password))?;
+            version = v;
+            items.push((name, ct));
+        }
+        let n = items.len();
+        self.catalog.rebind_secrets(&items, version)?;
+        self.catalog.set_setting(SETTING_SECRETS_BOUND, "1")?;
+        if n > 0 {
+            self.catalog.audit(
+                "vault-bind",
+                "vault",
+                "ok",
+                &format!("{n} secret(s) bound to their connection"),
+            )?;
+        }
+        Ok(n)
     }
 
     /// Lockout guard (unless `force`) and in-flight guard, then resolve_password.

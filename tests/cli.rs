@@ -400,8 +400,6 @@ fn add_edit_rm_round_trip() {
         "shop",
         "--env",
         "production",
-        "--port",
-        "6543",
         "--rename",
         "shop-prod",
     ])
@@ -410,9 +408,16 @@ fn add_edit_rm_round_trip() {
     assert_eq!(names(&list), vec!["demo", "shop-prod"]);
     let c = find(&list, "shop-prod");
     assert_eq!(c["environment"], "production");
+    assert_eq!(c["has_secret"], true, "the secret is kept: same target");
+
+    // A new port is a new target: the stored password does not follow it.
+    let r = h.run(&["edit", "shop-prod", "--port", "6543"]);
+    r.code_is(0);
+    assert!(r.out.contains("password was dropped"), "{}", r.out);
+    let c = find(&h.list_json(), "shop-prod");
     assert_eq!(c["port"], 6543);
     assert_eq!(c["database"], "shop", "untouched fields are kept");
-    assert_eq!(c["has_secret"], true, "the secret is kept");
+    assert_eq!(c["has_secret"], false, "the secret is not sent to a new target");
 
     let before = h.list_json();
     let r = h.run(&["edit", "shop-prod"]);

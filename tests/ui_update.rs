@@ -604,6 +604,7 @@ fn ctrl_s_saves_and_returns_to_the_list_on_the_new_row() {
             new,
             password: Some(Some(p)),
             tested: None,
+            keep_for_new_target: false,
         }] => {
             assert_eq!(new.name, "shop");
             assert_eq!(new.spec.user, "bob");

@@ -57,6 +57,8 @@ pub enum Effect {
         password: Option<Option<SecretString>>,
         /// A successful test of exactly these settings, recorded with the save.
         tested: Option<TestAnswer>,
+        /// The person chose to keep the stored password for a changed target.
+        keep_for_new_target: bool,
     },
     Delete {
         name: String,
@@ -185,15 +187,15 @@ where
 
 /// Whether `conn` can be used now; tries the environment unlock once.
 fn ready(p: &mut Profile, conn: &SavedConnection, env_tried: &AtomicBool) -> bool {
-    if !p.needs_unlock(conn) {
-        return true;
-    }
-    if !env_tried.swap(true, Ordering::SeqCst) && p.vault_initialised() {
-        if let Ok(true) = p.unlock_from_env(None) {
-            return !p.needs_unlock(conn);
-        }
-    }
-    false
+    !p.needs_unlock(conn) || (unlocked_or_env(p, env_tried) && !p.needs_unlock(conn))
+}
+
+/// Unlocked already, or now from VARLOR_PASSPHRASE_FILE (tried once per run).
+fn unlocked_or_env(p: &mut Profile, env_tried: &AtomicBool) -> bool {
+    p.is_unlocked()
+        || (!env_tried.swap(true, Ordering::SeqCst)
+            && p.vault_initialised()
+            && matches!(p.unlock_from_env(None), Ok(true)))
 }
 
 /// What the profile side of an operation decided.
@@ -356,6 +358,7 @@ impl EffectRunner {
                         FormPassword::Typed(p) => Some(p),
                         FormPassword::None => None,
                         FormPassword::Stored(name) => {
+                            let target = spec.target();
                             let prep = with_profile(&profile, move |p| {
                                 let conn = match p.get(&name) {
                                     Ok(c) => c,
@@ -366,7 +369,8 @@ impl EffectRunner {
                                         initialised: p.vault_initialised(),
                                     };
                                 }
-                                match p.resolve_password(&conn, None) {
+                                // Only for the target it was saved for.
+                                match p.stored_password_for(&conn, &target) {
                                     Ok(pw) => Prep::Go(pw),
                                     Err(ProfileError::Locked) => Prep::Locked {
                                         initialised: p.vault_initialised(),
@@ -422,6 +426,7 @@ impl EffectRunner {
                 new,
                 password,
                 tested,
+                keep_for_new_target,
             } => {
                 tokio::task::spawn_blocking(move || {
                     let mut p = lock(&profile);
@@ -433,9 +438,17 @@ impl EffectRunner {
                         });
                         return;
                     }
+                    // Keeping a secret for a new target re-binds it: it is opened first.
+                    if keep_for_new_target && !unlocked_or_env(&mut p, &env_tried) {
+                        let _ = tx.send(Action::NeedsUnlock {
+                            initialised: true,
+                            pending: Pending::SaveForm,
+                        });
+                        return;
+                    }
                     let mut result = match old_name {
                         None => p.add(new, password.flatten()),
-                        Some(old) => p.edit(&old, new, password),
+                        Some(old) => p.edit_keeping(&old, new, password, keep_for_new_target),
                     };
                     if let (
                         Ok(saved),

@@ -213,6 +213,11 @@ pub struct FormState {
     pub saving: bool,
     /// Error from the last save attempt.
     pub save_error: Option<String>,
+    /// The spec as saved, when editing: a stored password belongs to its target.
+    pub original: Option<ConnSpec>,
+    /// The person's answer for a changed target: keep (true) or drop the
+    /// stored password when saving with this target.
+    pub secret_choice: Option<(crate::connectors::Target, bool)>,
 }
 
 impl FormState {
@@ -271,6 +276,9 @@ pub enum Confirm {
     Delete(String),
     /// The lockout guard refused a test; testing again needs a yes.
     ForceTest(String),
+    /// Saving an edit that sends the stored password somewhere new: keep it
+    /// for the new target (y) or drop it (n)? Old and new target in words.
+    KeepPassword { from: String, to: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -470,7 +470,14 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 match confirm {
                     Confirm::Delete(name) => vec![Effect::Delete { name }],
                     Confirm::ForceTest(name) => start_list_test(state, name, true),
+                    Confirm::KeepPassword { .. } => answer_keep_password(state, true),
                 }
+            }
+            KeyCode::Char('n') | KeyCode::Char('N')
+                if matches!(confirm, Confirm::KeepPassword { .. }) =>
+            {
+                state.confirm = None;
+                answer_keep_password(state, false)
             }
             KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
                 state.confirm = None;
@@ -805,6 +812,8 @@ pub fn new_form(kind: Kind, no_color: bool) -> FormState {
         show_detail: false,
         saving: false,
         save_error: None,
+        original: None,
+        secret_choice: None,
     };
     restyle(&mut form, no_color);
     form
@@ -817,6 +826,7 @@ pub fn edit_form(conn: &SavedConnection, no_color: bool) -> FormState {
     form.tls = conn.spec.tls;
     form.environment = conn.environment;
     form.editing = Some(conn.name.clone());
+    form.original = Some(conn.spec.clone());
     form.had_secret = conn.has_secret;
     form.source = conn.password_source.clone();
     if let Some(pw) = form.field_mut(FieldId::Conn(Field::Password)) {
@@ -1021,6 +1031,8 @@ fn apply_url(state: &mut State) {
         return;
     }
     let parsed = ConnSpec::from_url(&text);
+    let url_text = text.split_once('?').map_or("", |(_, q)| q).to_string();
+    let url_text = format!("?{url_text}");
     zeroize::Zeroize::zeroize(&mut text);
     let Ok((spec, password)) = parsed else {
         return;
@@ -1036,15 +1048,22 @@ fn apply_url(state: &mut State) {
         }
         form.focus = FormFocus::Field(1);
     }
+    // Editing: a URL that does not state TLS keeps the connection's mode and
+    // CA file, so pasting the listed URL never weakens TLS.
+    let (states_mode, states_ca) = crate::connectors::spec::url_states_tls(&url_text);
+    let keep_tls = form.editing.is_some() && !states_mode;
+    let keep_ca = form.editing.is_some() && !states_ca;
     for &f in spec.kind.fields() {
-        if matches!(f, Field::Password | Field::TlsMode) {
+        if matches!(f, Field::Password | Field::TlsMode) || (f == Field::CaFile && keep_ca) {
             continue;
         }
         if let Some(ff) = form.field_mut(FieldId::Conn(f)) {
             ff.input = text_input(&field_text(&spec, f));
         }
     }
-    form.tls = spec.tls;
+    if !keep_tls {
+        form.tls = spec.tls;
+    }
     let mut base = spec.clone();
     base.options = spec.options.clone();
     form.base = base;
@@ -1204,6 +1223,20 @@ fn start_form_test(state: &mut State) -> Vec<Effect> {
     };
     let password = match (typed_password(form), &form.editing) {
         (Some(p), _) => FormPassword::Typed(p),
+        (None, Some(_))
+            if form.had_secret
+                && !form.clear_password
+                && form.original.as_ref().is_some_and(|o| o.target() != spec.target()) =>
+        {
+            // The stored password belongs to the saved target, not this one.
+            let from = form.original.as_ref().map(|o| o.target().to_string());
+            form.answer = Some(TestAnswer::Refused(format!(
+                "the stored password belongs to {}: type the password for {} to test",
+                from.unwrap_or_default(),
+                spec.target()
+            )));
+            return vec![];
+        }
         (None, Some(name)) if form.had_secret && !form.clear_password => {
             FormPassword::Stored(name.clone())
         }
@@ -1234,7 +1267,28 @@ fn start_save(state: &mut State) -> Vec<Effect> {
         return vec![];
     };
     let typed = typed_password(form);
-    let keeps_secret = form.had_secret && !form.clear_password;
+    // A stored password goes only where it was saved for, unless the person says so.
+    let moved_secret = form.had_secret
+        && !form.clear_password
+        && typed.is_none()
+        && form.original.as_ref().is_some_and(|o| o.target() != spec.target());
+    let keep_for_new_target = if moved_secret {
+        match &form.secret_choice {
+            Some((t, keep)) if *t == spec.target() => *keep,
+            _ => {
+                let from = form.original.as_ref().map(|o| o.target().to_string());
+                state.confirm = Some(Confirm::KeepPassword {
+                    from: from.unwrap_or_default(),
+                    to: spec.target().to_string(),
+                });
+                return vec![];
+            }
+        }
+    } else {
+        false
+    };
+    let drops_secret = moved_secret && !keep_for_new_target;
+    let keeps_secret = form.had_secret && !form.clear_password && !drops_secret;
     let password_source = if form.kind == Kind::Sqlite {
         PasswordSource::None
     } else if typed.is_some() || keeps_secret {
@@ -1249,7 +1303,7 @@ fn start_save(state: &mut State) -> Vec<Effect> {
     };
     let password = match (&form.editing, typed) {
         (_, Some(p)) => Some(Some(p)),
-        (Some(_), None) if form.clear_password => Some(None),
+        (Some(_), None) if form.clear_password || drops_secret => Some(None),
         _ => None,
     };
     form.saving = true;
@@ -1267,7 +1321,20 @@ fn start_save(state: &mut State) -> Vec<Effect> {
             password_source,
         },
         password,
+        keep_for_new_target,
     }]
+}
+
+/// The answer to `Confirm::KeepPassword`, remembered for this target, then save.
+fn answer_keep_password(state: &mut State, keep: bool) -> Vec<Effect> {
+    let Some(form) = &mut state.form else {
+        return vec![];
+    };
+    let Ok(spec) = form_spec(form) else {
+        return vec![];
+    };
+    form.secret_choice = Some((spec.target(), keep));
+    start_save(state)
 }
 
 // ---------------------------------------------------------------- unlock

@@ -152,7 +152,20 @@ pub fn build_spec(
     let (mut spec, url_password) = if let Some(url) = &a.url {
         let (mut spec, pw) = ConnSpec::from_url(url).map_err(field)?;
         if a.timeout.is_none() && !url.contains("onnect_timeout") {
-            spec.connect_timeout_secs = config.connect_timeout_secs;
+            spec.connect_timeout_secs = base.map_or(config.connect_timeout_secs, |b| {
+                b.connect_timeout_secs
+            });
+        }
+        // An edit by URL keeps the TLS settings the URL does not state:
+        // pasting the URL `varlor list` shows must not drop verify-full or the CA.
+        if let Some(b) = base {
+            let (states_mode, states_ca) = crate::connectors::spec::url_states_tls(url);
+            if !states_mode {
+                spec.tls = b.tls;
+            }
+            if !states_ca && spec.tls != TlsMode::Disable {
+                spec.ca_file = b.ca_file.clone();
+            }
         }
         (spec, pw)
     } else {
@@ -366,7 +379,8 @@ pub fn edit(ctx: &Ctx, a: EditArgs) -> Result<(), CliError> {
         && !pw.no_password
         && a.rename.is_none()
         && !a.clear_password
-        && !a.password_prompt;
+        && !a.password_prompt
+        && !a.keep_password;
     if nothing {
         println!(
             "Nothing to change for '{}' (see `varlor edit --help`).",
@@ -419,7 +433,13 @@ pub fn edit(ctx: &Ctx, a: EditArgs) -> Result<(), CliError> {
     if matches!(password, Some(Some(_))) {
         ensure_vault(&mut profile)?;
     }
-    let saved = profile.edit(
+    let moved = old.spec.target() != spec.target();
+    if a.keep_password && moved && old.has_secret && password.is_none() {
+        // Re-binding the secret to the new target means opening it first.
+        super::ensure_unlocked(&mut profile, ctx)?;
+    }
+    let weakened = old.spec.tls_weakening(&spec);
+    let saved = profile.edit_keeping(
         &a.name,
         NewConnection {
             name: new_name,
@@ -427,7 +447,8 @@ pub fn edit(ctx: &Ctx, a: EditArgs) -> Result<(), CliError> {
             environment,
             password_source: source,
         },
-        password,
+        password.clone(),
+        a.keep_password,
     )?;
     tracing::info!(connection = %saved.name, "connection edited");
     println!(
@@ -436,7 +457,47 @@ pub fn edit(ctx: &Ctx, a: EditArgs) -> Result<(), CliError> {
         saved.spec.kind.display_name(),
         saved.spec.summary()
     );
+    for line in edit_notes(&old, &saved, password.is_some(), weakened) {
+        println!("{line}");
+    }
     Ok(())
+}
+
+/// What an edit changed that a person must know: a target change and what
+/// became of the stored password, a weaker TLS setting, a reset test status.
+fn edit_notes(
+    old: &SavedConnection,
+    saved: &SavedConnection,
+    password_given: bool,
+    weakened: Option<String>,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    let (from, to) = (old.spec.target(), saved.spec.target());
+    if from != to {
+        notes.push(format!(
+            "Target changed ({}): {from} → {to}.",
+            from.changed_fields(&to).join(", ")
+        ));
+        if old.has_secret && !password_given {
+            notes.push(if saved.has_secret {
+                "The stored password was kept for the new target, as asked (--keep-password)."
+                    .to_string()
+            } else {
+                format!(
+                    "The stored password was dropped: it belongs to {from}. Give the new one with \
+                     `varlor edit {} --password-prompt`, or keep the old one with --keep-password.",
+                    saved.name
+                )
+            });
+        }
+    }
+    if let Some(w) = weakened {
+        notes.push(format!("{w}, as asked."));
+    }
+    if old.last_test.is_some() && saved.last_test.is_none() {
+        notes.push("The last test result was reset: test again with `varlor test NAME`.".replace("NAME", &saved.name));
+    }
+    notes
 }
 
 pub fn remove(ctx: &Ctx, name: &str, yes: bool) -> Result<(), CliError> {

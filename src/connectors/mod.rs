@@ -20,7 +20,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 pub use error::{ConnError, ErrorKind};
-pub use spec::{ConnSpec, Environment, PasswordSource, SpecError, TlsMode};
+pub use spec::{ConnSpec, Environment, PasswordSource, SpecError, Target, TlsMode};
 pub use value::{Cell, ColumnMeta, RowSet};
 
 /// The six engines Varlor knows. Every one appears in the picker; the ones

@@ -55,6 +55,69 @@ impl TlsMode {
             _ => None,
         }
     }
+
+    /// How much protection the mode gives, for "never weaken silently".
+    pub fn strength(self) -> u8 {
+        match self {
+            TlsMode::Disable => 0,
+            TlsMode::Prefer => 1,
+            TlsMode::Require => 2,
+            TlsMode::VerifyFull => 3,
+        }
+    }
+}
+
+/// The destination of a secret: what a stored password is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    pub kind: Kind,
+    pub host: String,
+    pub port: Option<u16>,
+    pub user: String,
+    pub database: String,
+}
+
+impl Target {
+    /// The fields that differ between two targets, by their form names.
+    pub fn changed_fields(&self, other: &Target) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.kind != other.kind {
+            out.push("engine");
+        }
+        if self.host != other.host {
+            out.push("host");
+        }
+        if self.port != other.port {
+            out.push("port");
+        }
+        if self.user != other.user {
+            out.push("user");
+        }
+        if self.database != other.database {
+            out.push("database");
+        }
+        out
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.kind == Kind::Sqlite {
+            return write!(f, "{} {}", self.kind.display_name(), self.database);
+        }
+        write!(f, "{} ", self.kind.display_name())?;
+        if !self.user.is_empty() {
+            write!(f, "{}@", self.user)?;
+        }
+        write!(f, "{}", self.host)?;
+        if let Some(p) = self.port {
+            write!(f, ":{p}")?;
+        }
+        if !self.database.is_empty() {
+            write!(f, "/{}", self.database)?;
+        }
+        Ok(())
+    }
 }
 
 /// Environment tag shown in colour; production is red everywhere.
@@ -251,6 +314,39 @@ impl ConnSpec {
         Ok(())
     }
 
+    /// Where a password for this spec goes: engine, host, port, user and
+    /// database. A stored secret belongs to exactly this target.
+    pub fn target(&self) -> Target {
+        Target {
+            kind: self.kind,
+            host: self.host.trim().to_ascii_lowercase(),
+            port: if self.kind == Kind::Sqlite {
+                None
+            } else {
+                Some(self.effective_port())
+            },
+            user: self.user.clone(),
+            database: self.database.clone(),
+        }
+    }
+
+    /// A person-readable note when `new` protects the connection less than
+    /// `self` does: a weaker TLS mode, or the CA file dropped under
+    /// verification. None when TLS is as strong or stronger.
+    pub fn tls_weakening(&self, new: &ConnSpec) -> Option<String> {
+        if new.tls.strength() < self.tls.strength() {
+            return Some(format!(
+                "TLS weakened from {} to {}",
+                self.tls.id(),
+                new.tls.id()
+            ));
+        }
+        if new.tls == TlsMode::VerifyFull && self.ca_file.is_some() && new.ca_file.is_none() {
+            return Some("CA file dropped: the certificate is now checked against the system roots".into());
+        }
+        None
+    }
+
     /// "user@host:port/db" for lists (never a password).
     pub fn summary(&self) -> String {
         match self.kind {
@@ -364,6 +460,24 @@ impl ConnSpec {
         }
         Ok((spec, password))
     }
+}
+
+/// Which TLS settings a pasted URL states explicitly (`sslmode`, `tls`…;
+/// `sslrootcert`, `tlsCAFile`…), so an edit keeps the rest instead of
+/// falling back to defaults.
+pub fn url_states_tls(text: &str) -> (bool, bool) {
+    let Some(q) = text.split_once('?').map(|(_, q)| q) else {
+        return (false, false);
+    };
+    let keys: Vec<&str> = q
+        .split('&')
+        .map(|kv| kv.split_once('=').map_or(kv, |(k, _)| k))
+        .collect();
+    let has = |names: &[&str]| keys.iter().any(|k| names.contains(k));
+    (
+        has(&["sslmode", "ssl-mode", "tls", "ssl"]),
+        has(&["sslrootcert", "ssl-ca", "tlsCAFile"]),
+    )
 }
 
 fn percent_decode(s: &str) -> String {

@@ -127,6 +127,48 @@ const SELECT_CONNECTION: &str = "SELECT id, name, kind, host, port, database, us
      last_test_status, last_test_error, last_test_latency_ms, server_version, last_test_tls, \
      auth_failures FROM connections";
 
+fn insert_row(
+    conn: &rusqlite::Connection,
+    c: &NewConnection,
+    secret: Option<(&[u8], i64)>,
+) -> Result<(), CatalogError> {
+    let cols = Columns::of(c)?;
+    let t = now();
+    let (blob, key_version) = match secret {
+        Some((b, v)) => (Some(b), v),
+        None => (None, 0),
+    };
+    let res = conn.execute(
+        "INSERT INTO connections (name, kind, host, port, database, user, options, tls, \
+         ca_file, connect_timeout_secs, environment, password_source, password_command, \
+         secret, key_version, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16)",
+        params![
+            c.name,
+            cols.kind,
+            cols.host,
+            cols.port,
+            cols.database,
+            cols.user,
+            cols.options,
+            cols.tls,
+            cols.ca_file,
+            cols.timeout,
+            cols.environment,
+            cols.source,
+            cols.command,
+            blob,
+            key_version,
+            t
+        ],
+    );
+    match res {
+        Err(e) if is_unique_violation(&e) => Err(CatalogError::Duplicate(c.name.clone())),
+        Err(e) => Err(e.into()),
+        Ok(_) => Ok(()),
+    }
+}
+
 pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -416,41 +458,63 @@ impl Catalog {
         c: &NewConnection,
         secret: Option<(&[u8], i64)>,
     ) -> Result<SavedConnection, CatalogError> {
-        let cols = Columns::of(c)?;
-        let t = now();
-        let (blob, key_version) = match secret {
-            Some((b, v)) => (Some(b), v),
-            None => (None, 0),
-        };
-        let res = self.conn.execute(
-            "INSERT INTO connections (name, kind, host, port, database, user, options, tls, \
-             ca_file, connect_timeout_secs, environment, password_source, password_command, \
-             secret, key_version, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16)",
-            params![
-                c.name,
-                cols.kind,
-                cols.host,
-                cols.port,
-                cols.database,
-                cols.user,
-                cols.options,
-                cols.tls,
-                cols.ca_file,
-                cols.timeout,
-                cols.environment,
-                cols.source,
-                cols.command,
-                blob,
-                key_version,
-                t
-            ],
-        );
-        match res {
-            Err(e) if is_unique_violation(&e) => Err(CatalogError::Duplicate(c.name.clone())),
-            Err(e) => Err(e.into()),
-            Ok(_) => self.get(&c.name),
+        insert_row(&self.conn, c, secret)?;
+        self.get(&c.name)
+    }
+
+    /// Inserts `c` and, in the same transaction, the secret `make` encrypts
+    /// for the new row's id (secrets are bound to their connection).
+    pub fn insert_with_secret<E: From<CatalogError>>(
+        &mut self,
+        c: &NewConnection,
+        make: impl FnOnce(i64) -> Result<(Vec<u8>, i64), E>,
+    ) -> Result<SavedConnection, E> {
+        let tx = self.conn.transaction().map_err(CatalogError::from)?;
+        insert_row(&tx, c, None).map_err(E::from)?;
+        let id = tx.last_insert_rowid();
+        let (blob, version) = make(id)?;
+        tx.execute(
+            "UPDATE connections SET secret = ?2, key_version = ?3 WHERE id = ?1",
+            params![id, blob, version],
+        )
+        .map_err(CatalogError::from)?;
+        tx.commit().map_err(CatalogError::from)?;
+        Ok(self.get(&c.name)?)
+    }
+
+    /// Replaces the ciphertext of the named connections (binding old
+    /// secrets), in one transaction; the key is unchanged.
+    pub fn rebind_secrets(
+        &mut self,
+        secrets: &[(String, Vec<u8>)],
+        key_version: i64,
+    ) -> Result<(), CatalogError> {
+        let tx = self.conn.transaction()?;
+        for (name, blob) in secrets {
+            tx.execute(
+                "UPDATE connections SET secret = ?2, key_version = ?3 \
+                 WHERE name = ?1 AND secret IS NOT NULL",
+                params![name, blob, key_version],
+            )?;
         }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The setting's value, or a fresh random hex id stored under `key`.
+    pub fn setting_or_random(&mut self, key: &str) -> Result<String, CatalogError> {
+        if let Some(v) = self.setting(key)? {
+            return Ok(v);
+        }
+        let v: String =
+            self.conn
+                .query_row("SELECT lower(hex(randomblob(16)))", [], |r| r.get(0))?;
+        self.conn.execute(
+            "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)",
+            params![key, v],
+        )?;
+        // Another process may have won the race: its value is the one.
+        Ok(self.setting(key)?.unwrap_or(v))
     }
 
     pub fn update(
@@ -520,6 +584,15 @@ impl Catalog {
         if secret_changed || old.spec != c.spec {
             tx.execute(
                 "UPDATE connections SET auth_failures = 0 WHERE id = ?1",
+                [old.id],
+            )?;
+        }
+        // The last test spoke of the old settings: it no longer says anything.
+        if old.spec != c.spec {
+            tx.execute(
+                "UPDATE connections SET last_test_at = NULL, last_test_ok = NULL, \
+                 last_test_status = NULL, last_test_error = NULL, last_test_latency_ms = NULL, \
+                 last_test_tls = NULL WHERE id = ?1",
                 [old.id],
             )?;
         }

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod paths;
+pub mod sealed;
 pub mod vault;
 
 pub use catalog::{AuditEntry, Catalog, CatalogError, NewConnection, SavedConnection, TestOutcome};

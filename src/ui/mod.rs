@@ -239,6 +239,13 @@ fn draw_confirm(f: &mut Frame, area: Rect, c: &Confirm, theme: Theme) {
         Confirm::ForceTest(name) => format!(
             "'{name}' failed to log in several times in a row. Testing again may lock the account. Test anyway?"
         ),
+        Confirm::KeepPassword { from, to } => format!(
+            "The stored password was saved for {from}. Send it to {to} too?"
+        ),
+    };
+    let (yes, no) = match c {
+        Confirm::KeepPassword { .. } => (" keep it   ", " drop it   Esc back"),
+        _ => (" yes   ", " no"),
     };
     let r = centered(area, 50, 7);
     f.render_widget(Clear, r);
@@ -251,9 +258,9 @@ fn draw_confirm(f: &mut Frame, area: Rect, c: &Confirm, theme: Theme) {
         Line::from(""),
         Line::from(vec![
             Span::styled("y", theme.key()),
-            Span::raw(" yes   "),
+            Span::raw(yes),
             Span::styled("n", theme.key()),
-            Span::raw(" no"),
+            Span::raw(no),
         ]),
     ])
     .wrap(Wrap { trim: true })
