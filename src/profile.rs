@@ -263,9 +263,8 @@ impl Profile {
                 }
                 Some(Some(p)) => {
                     let _lock = self.lock_initialised_vault()?;
-                    let (ct, version) = self
-                        .vault
-                        .encrypt_versioned(&sealed::seal(&binding, &p))?;
+                    let (ct, version) =
+                        self.vault.encrypt_versioned(&sealed::seal(&binding, &p))?;
                     self.catalog
                         .update(old_name, &new, SecretUpdate::Set(ct, version))?
                 }
@@ -418,10 +417,7 @@ impl Profile {
         if conn.spec.target() != *target {
             return Err(ProfileError::SecretMisbound {
                 name: conn.name.clone(),
-                why: format!(
-                    "it was saved for {}, not for {target}",
-                    conn.spec.target()
-                ),
+                why: format!("it was saved for {}, not for {target}", conn.spec.target()),
             });
         }
         self.stored_password(conn)
@@ -429,11 +425,26 @@ impl Profile {
 
     /// Decrypts `conn`'s stored secret and checks it was saved for this
     /// profile, this connection and its current target.
-    fn stored_password(&self, conn: &SavedConnection) -> Result<Option<SecretString>, ProfileError> {
+    fn stored_password(
+        &self,
+        conn: &SavedConnection,
+    ) -> Result<Option<SecretString>, ProfileError> {
+        if self.catalog.secret(&conn.name)?.is_none() {
+            return Ok(None);
+        }
+        let unlocked = self.unlocked.as_ref().ok_or(ProfileError::Locked)?;
+        self.open_secret(unlocked, conn)
+    }
+
+    /// `stored_password` with a given key (`doctor` checks with its own unlock).
+    pub fn open_secret(
+        &self,
+        unlocked: &UnlockedVault,
+        conn: &SavedConnection,
+    ) -> Result<Option<SecretString>, ProfileError> {
         let Some((ct, _version)) = self.catalog.secret(&conn.name)? else {
             return Ok(None);
         };
-        let unlocked = self.unlocked.as_ref().ok_or(ProfileError::Locked)?;
         let plain = unlocked.decrypt(&ct)?;
         let misbound = |why: String| ProfileError::SecretMisbound {
             name: conn.name.clone(),

@@ -414,10 +414,14 @@ fn add_edit_rm_round_trip() {
     let r = h.run(&["edit", "shop-prod", "--port", "6543"]);
     r.code_is(0);
     assert!(r.out.contains("password was dropped"), "{}", r.out);
-    let c = find(&h.list_json(), "shop-prod");
+    let list = h.list_json();
+    let c = find(&list, "shop-prod");
     assert_eq!(c["port"], 6543);
     assert_eq!(c["database"], "shop", "untouched fields are kept");
-    assert_eq!(c["has_secret"], false, "the secret is not sent to a new target");
+    assert_eq!(
+        c["has_secret"], false,
+        "the secret is not sent to a new target"
+    );
 
     let before = h.list_json();
     let r = h.run(&["edit", "shop-prod"]);

@@ -711,6 +711,89 @@ fn editing_keeps_the_stored_password_unless_typed_or_cleared() {
     ));
 }
 
+/// Opens the edit form of "a" and points it at another host.
+fn edit_to_new_host(s: &mut State) {
+    update(s, ch('e'));
+    focus_field(s, FieldId::Conn(Field::Host));
+    clear_field(s);
+    typed(s, "evil.example");
+}
+
+#[test]
+fn a_changed_target_asks_before_the_stored_password_follows() {
+    // Save asks, naming both targets; `n` drops the stored password.
+    let mut s = state_with(&["a"]);
+    edit_to_new_host(&mut s);
+    assert!(update(&mut s, ctrl('s')).is_empty(), "nothing saved yet");
+    match &s.confirm {
+        Some(Confirm::KeepPassword { from, to }) => {
+            assert!(from.contains("app@localhost"), "{from}");
+            assert!(to.contains("app@evil.example"), "{to}");
+        }
+        other => panic!("expected the question, got {other:?}"),
+    }
+    match &update(&mut s, ch('n'))[..] {
+        [Effect::Save {
+            password: Some(None),
+            keep_for_new_target: false,
+            ..
+        }] => {}
+        other => panic!("unexpected {other:?}"),
+    }
+    // `y` keeps it, explicitly.
+    let mut s = state_with(&["a"]);
+    edit_to_new_host(&mut s);
+    update(&mut s, ctrl('s'));
+    match &update(&mut s, ch('y'))[..] {
+        [Effect::Save {
+            password: None,
+            keep_for_new_target: true,
+            new,
+            ..
+        }] => assert_eq!(new.spec.host, "evil.example"),
+        other => panic!("unexpected {other:?}"),
+    }
+    // Esc goes back to the form with nothing saved.
+    let mut s = state_with(&["a"]);
+    edit_to_new_host(&mut s);
+    update(&mut s, ctrl('s'));
+    assert!(update(&mut s, key(KeyCode::Esc)).is_empty());
+    assert!(s.confirm.is_none());
+    assert_eq!(s.screen, Screen::Form);
+    // A typed password needs no question: it is for the new target.
+    focus_field(&mut s, FieldId::Conn(Field::Password));
+    typed(&mut s, "fresh");
+    assert!(matches!(
+        &update(&mut s, ctrl('s'))[..],
+        [Effect::Save { password: Some(Some(p)), keep_for_new_target: false, .. }]
+            if p.expose_secret() == "fresh"
+    ));
+}
+
+#[test]
+fn the_form_test_never_sends_the_stored_password_to_a_changed_target() {
+    let mut s = state_with(&["a"]);
+    edit_to_new_host(&mut s);
+    assert!(
+        update(&mut s, ctrl('t')).is_empty(),
+        "no test runs with the old password"
+    );
+    match &s.form.as_ref().unwrap().answer {
+        Some(TestAnswer::Refused(m)) => {
+            assert!(m.contains("type the password"), "{m}")
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // Back to the saved host: the stored password may be used again.
+    focus_field(&mut s, FieldId::Conn(Field::Host));
+    clear_field(&mut s);
+    typed(&mut s, "localhost");
+    assert!(matches!(
+        &update(&mut s, ctrl('t'))[..],
+        [Effect::TestForm { password: FormPassword::Stored(n), .. }] if n == "a"
+    ));
+}
+
 #[test]
 fn renaming_to_itself_is_not_a_duplicate() {
     let mut s = state_with(&["a", "b"]);

@@ -278,7 +278,10 @@ pub enum Confirm {
     ForceTest(String),
     /// Saving an edit that sends the stored password somewhere new: keep it
     /// for the new target (y) or drop it (n)? Old and new target in words.
-    KeepPassword { from: String, to: String },
+    KeepPassword {
+        from: String,
+        to: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

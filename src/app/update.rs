@@ -1226,7 +1226,10 @@ fn start_form_test(state: &mut State) -> Vec<Effect> {
         (None, Some(_))
             if form.had_secret
                 && !form.clear_password
-                && form.original.as_ref().is_some_and(|o| o.target() != spec.target()) =>
+                && form
+                    .original
+                    .as_ref()
+                    .is_some_and(|o| o.target() != spec.target()) =>
         {
             // The stored password belongs to the saved target, not this one.
             let from = form.original.as_ref().map(|o| o.target().to_string());
@@ -1271,7 +1274,10 @@ fn start_save(state: &mut State) -> Vec<Effect> {
     let moved_secret = form.had_secret
         && !form.clear_password
         && typed.is_none()
-        && form.original.as_ref().is_some_and(|o| o.target() != spec.target());
+        && form
+            .original
+            .as_ref()
+            .is_some_and(|o| o.target() != spec.target());
     let keep_for_new_target = if moved_secret {
         match &form.secret_choice {
             Some((t, keep)) if *t == spec.target() => *keep,

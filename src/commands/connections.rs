@@ -152,9 +152,8 @@ pub fn build_spec(
     let (mut spec, url_password) = if let Some(url) = &a.url {
         let (mut spec, pw) = ConnSpec::from_url(url).map_err(field)?;
         if a.timeout.is_none() && !url.contains("onnect_timeout") {
-            spec.connect_timeout_secs = base.map_or(config.connect_timeout_secs, |b| {
-                b.connect_timeout_secs
-            });
+            spec.connect_timeout_secs =
+                base.map_or(config.connect_timeout_secs, |b| b.connect_timeout_secs);
         }
         // An edit by URL keeps the TLS settings the URL does not state:
         // pasting the URL `varlor list` shows must not drop verify-full or the CA.
@@ -495,7 +494,10 @@ fn edit_notes(
         notes.push(format!("{w}, as asked."));
     }
     if old.last_test.is_some() && saved.last_test.is_none() {
-        notes.push("The last test result was reset: test again with `varlor test NAME`.".replace("NAME", &saved.name));
+        notes.push(
+            "The last test result was reset: test again with `varlor test NAME`."
+                .replace("NAME", &saved.name),
+        );
     }
     notes
 }

@@ -296,10 +296,10 @@ fn check_vault(r: &mut Report, profile: &Profile, ctx: &Ctx) {
     }
     let mut bad = Vec::new();
     for name in &with_secret {
-        let ok = match profile.catalog.secret(name) {
-            Ok(Some((ct, _))) => unlocked.decrypt(&ct).is_ok(),
-            _ => false,
-        };
+        // Decrypts and was saved for this connection and target.
+        let ok = profile
+            .get(name)
+            .is_ok_and(|c| matches!(profile.open_secret(&unlocked, &c), Ok(Some(_))));
         if !ok {
             bad.push(*name);
         }

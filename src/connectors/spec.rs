@@ -342,7 +342,9 @@ impl ConnSpec {
             ));
         }
         if new.tls == TlsMode::VerifyFull && self.ca_file.is_some() && new.ca_file.is_none() {
-            return Some("CA file dropped: the certificate is now checked against the system roots".into());
+            return Some(
+                "CA file dropped: the certificate is now checked against the system roots".into(),
+            );
         }
         None
     }

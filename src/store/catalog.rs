@@ -506,9 +506,9 @@ impl Catalog {
         if let Some(v) = self.setting(key)? {
             return Ok(v);
         }
-        let v: String =
-            self.conn
-                .query_row("SELECT lower(hex(randomblob(16)))", [], |r| r.get(0))?;
+        let v: String = self
+            .conn
+            .query_row("SELECT lower(hex(randomblob(16)))", [], |r| r.get(0))?;
         self.conn.execute(
             "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)",
             params![key, v],

@@ -63,7 +63,10 @@ pub fn open(plain: &SecretString) -> Result<Opened, SealError> {
     };
     let (json, password) = rest.split_once('\n').ok_or(SealError::Malformed)?;
     let binding: Binding = serde_json::from_str(json).map_err(|_| SealError::Malformed)?;
-    Ok(Opened::Bound(binding, SecretString::from(password.to_owned())))
+    Ok(Opened::Bound(
+        binding,
+        SecretString::from(password.to_owned()),
+    ))
 }
 
 /// Why a binding does not fit the connection asking for it, in words.
@@ -132,7 +135,9 @@ mod tests {
         assert_eq!(mismatch(&a, &a), None);
         let mut other_profile = a.clone();
         other_profile.profile = "p2".into();
-        assert!(mismatch(&a, &other_profile).unwrap().contains("another profile"));
+        assert!(mismatch(&a, &other_profile)
+            .unwrap()
+            .contains("another profile"));
         assert!(mismatch(&a, &binding("db1", 8))
             .unwrap()
             .contains("another connection"));
