@@ -182,10 +182,10 @@ impl Profile {
     /// source is the vault; initialises nothing (errors if no vault and a secret is given).
     pub fn add(
         &mut self,
-        new: NewConnection,
+        mut new: NewConnection,
         password: Option<SecretString>,
     ) -> Result<SavedConnection, ProfileError> {
-        validate(&new)?;
+        validate(&mut new)?;
         let password = password.filter(|p| !p.expose_secret().is_empty());
         let saved = match (&new.password_source, password) {
             (PasswordSource::Vault, Some(p)) => {
@@ -228,11 +228,11 @@ impl Profile {
     pub fn edit_keeping(
         &mut self,
         old_name: &str,
-        new: NewConnection,
+        mut new: NewConnection,
         password: Option<Option<SecretString>>,
         keep_for_new_target: bool,
     ) -> Result<SavedConnection, ProfileError> {
-        validate(&new)?;
+        validate(&mut new)?;
         let old = self.catalog.get(old_name)?;
         let password_given = password.is_some();
         let moved = old.spec.target() != new.spec.target();
@@ -704,9 +704,11 @@ impl Profile {
     }
 }
 
-/// Name rules (field "name") and the spec's own rules.
-fn validate(new: &NewConnection) -> Result<(), ProfileError> {
+/// Name rules (field "name") and the spec's own rules, on the spec as it
+/// will be stored (paths made absolute): the CLI and the TUI save alike.
+fn validate(new: &mut NewConnection) -> Result<(), ProfileError> {
     validate_name(&new.name)?;
+    new.spec.normalize()?;
     new.spec.validate()?;
     if let PasswordSource::Command(cmd) = &new.password_source {
         if cmd.trim().is_empty() {

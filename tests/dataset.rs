@@ -129,6 +129,9 @@ impl Connector for Fake {
         Ok(n)
     }
     async fn reset(&self) {}
+    fn capabilities(&self) -> varlor::connectors::Capabilities {
+        varlor::connectors::engine::SQL_CAPABILITIES
+    }
 }
 
 // ---------------------------------------------------------------- data

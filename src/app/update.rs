@@ -1295,7 +1295,7 @@ fn start_save(state: &mut State) -> Vec<Effect> {
     };
     let drops_secret = moved_secret && !keep_for_new_target;
     let keeps_secret = form.had_secret && !form.clear_password && !drops_secret;
-    let password_source = if form.kind == Kind::Sqlite {
+    let password_source = if !form.kind.has_password() {
         PasswordSource::None
     } else if typed.is_some() || keeps_secret {
         PasswordSource::Vault

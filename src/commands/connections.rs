@@ -184,7 +184,7 @@ pub fn build_spec(
                 if s.port.is_none() || s.port == b.kind.default_port() {
                     s.port = k.default_port();
                 }
-                if k == Kind::Sqlite {
+                if k.engine().file_based {
                     s.host.clear();
                     s.port = None;
                 }
@@ -238,13 +238,7 @@ pub fn build_spec(
     if let Some(t) = a.timeout {
         spec.connect_timeout_secs = t;
     }
-    if spec.kind == Kind::Sqlite && !spec.database.is_empty() {
-        // Relative paths would break as soon as the working directory changes.
-        let p = std::path::Path::new(&spec.database);
-        if let Ok(abs) = std::path::absolute(p) {
-            spec.database = abs.display().to_string();
-        }
-    }
+    spec.normalize().map_err(field)?;
     spec.validate().map_err(field)?;
     Ok((spec, url_password))
 }
@@ -294,7 +288,7 @@ pub fn add(ctx: &Ctx, a: AddArgs) -> Result<(), CliError> {
     let flagged = source_from_flags(&a.password)?;
     let source = match flagged {
         Some(s) => s,
-        None if spec.kind == Kind::Sqlite => PasswordSource::None,
+        None if !spec.kind.has_password() => PasswordSource::None,
         None => PasswordSource::Vault,
     };
     if url_password.is_some() && (a.password.password_stdin || source != PasswordSource::Vault) {
@@ -344,7 +338,7 @@ pub fn add(ctx: &Ctx, a: AddArgs) -> Result<(), CliError> {
     }
     if saved.password_source == PasswordSource::Vault
         && !saved.has_secret
-        && saved.spec.kind != Kind::Sqlite
+        && saved.spec.kind.has_password()
     {
         eprintln!(
             "note: no password stored; set one with `varlor edit {} --password-stdin`",

@@ -46,7 +46,7 @@ async fn test_url(ctx: &Ctx, profile: &Profile, a: &TestArgs) -> Result<(), CliE
         url_password
     } else if a.password_stdin {
         Some(read_stdin_secret()?)
-    } else if spec.kind != Kind::Sqlite && interactive() {
+    } else if spec.kind.has_password() && interactive() {
         let p = prompt_secret(&format!(
             "Password for {} (empty for none): ",
             spec.summary()

@@ -14,12 +14,9 @@ pub enum Dialect {
 }
 
 impl Dialect {
+    /// The engine's quoting; ANSI for engines without SQL (never used to run SQL there).
     pub fn of(kind: Kind) -> Dialect {
-        match kind {
-            Kind::Mysql => Dialect::Backtick,
-            Kind::Sqlserver => Dialect::Bracket,
-            Kind::Postgres | Kind::Sqlite | Kind::Oracle | Kind::Mongodb => Dialect::Ansi,
-        }
+        kind.engine().dialect.unwrap_or(Dialect::Ansi)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Database engines behind one trait. `Kind` is the static metadata the
 //! picker, the form and the CLI need; `Connector` is what talks to a server.
 
+pub mod engine;
 pub mod error;
 pub mod ident;
 pub mod mongodb;
@@ -19,6 +20,7 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+pub use engine::{Capabilities, Engine, FilterLanguage, StructureSource};
 pub use error::{ConnError, ErrorKind};
 pub use spec::{ConnSpec, Environment, PasswordSource, SpecError, Target, TlsMode};
 pub use value::{Cell, ColumnMeta, RowSet};
@@ -65,76 +67,49 @@ impl Kind {
         Kind::Sqlite,
     ];
 
+    /// The engine's descriptor: the one place that maps a kind to its engine.
+    pub fn engine(self) -> &'static Engine {
+        match self {
+            Kind::Postgres => &postgres::ENGINE,
+            Kind::Mysql => &mysql::ENGINE,
+            Kind::Mongodb => &mongodb::ENGINE,
+            Kind::Oracle => &oracle::ENGINE,
+            Kind::Sqlserver => &sqlserver::ENGINE,
+            Kind::Sqlite => &sqlite::ENGINE,
+        }
+    }
+
     /// Stable identifier stored in the catalog and used on the command line.
     pub fn id(self) -> &'static str {
-        match self {
-            Kind::Postgres => "postgres",
-            Kind::Mysql => "mysql",
-            Kind::Mongodb => "mongodb",
-            Kind::Oracle => "oracle",
-            Kind::Sqlserver => "sqlserver",
-            Kind::Sqlite => "sqlite",
-        }
+        self.engine().id
     }
 
     pub fn display_name(self) -> &'static str {
-        match self {
-            Kind::Postgres => "PostgreSQL",
-            Kind::Mysql => "MySQL/MariaDB",
-            Kind::Mongodb => "MongoDB",
-            Kind::Oracle => "Oracle",
-            Kind::Sqlserver => "SQL Server",
-            Kind::Sqlite => "SQLite",
-        }
+        self.engine().display_name
     }
 
     pub fn default_port(self) -> Option<u16> {
-        match self {
-            Kind::Postgres => Some(5432),
-            Kind::Mysql => Some(3306),
-            Kind::Mongodb => Some(27017),
-            Kind::Oracle => Some(1521),
-            Kind::Sqlserver => Some(1433),
-            Kind::Sqlite => None,
-        }
+        self.engine().default_port
     }
 
     /// The form fields of this kind, in order.
     pub fn fields(self) -> &'static [Field] {
-        use Field::*;
-        match self {
-            Kind::Postgres | Kind::Mysql => {
-                &[Host, Port, Database, User, Password, TlsMode, CaFile]
-            }
-            Kind::Mongodb => &[
-                Host, Port, Database, User, Password, AuthSource, TlsMode, CaFile,
-            ],
-            Kind::Oracle => &[Host, Port, ServiceName, User, Password],
-            Kind::Sqlserver => &[Host, Port, Database, User, Password, TlsMode, CaFile],
-            Kind::Sqlite => &[Path],
-        }
+        self.engine().fields
     }
 
     /// URL schemes accepted when a connection URL is pasted; the first is canonical.
     pub fn url_schemes(self) -> &'static [&'static str] {
-        match self {
-            Kind::Postgres => &["postgres", "postgresql", "pg"],
-            Kind::Mysql => &["mysql", "mariadb"],
-            Kind::Mongodb => &["mongodb", "mongodb+srv"],
-            Kind::Oracle => &["oracle"],
-            Kind::Sqlserver => &["sqlserver", "mssql"],
-            Kind::Sqlite => &["sqlite", "file"],
-        }
+        self.engine().url_schemes
     }
 
     /// Whether this build can talk to this engine, and if not, why.
     pub fn availability(self) -> Result<(), &'static str> {
-        match self {
-            Kind::Postgres | Kind::Mysql | Kind::Sqlite => Ok(()),
-            Kind::Mongodb => Err("MongoDB support is not available in this build yet"),
-            Kind::Oracle => Err("Oracle support is not available in this build yet"),
-            Kind::Sqlserver => Err("SQL Server support is not available in this build yet"),
-        }
+        self.engine().open.map(|_| ())
+    }
+
+    /// Connections of this engine carry a password (SQLite's do not).
+    pub fn has_password(self) -> bool {
+        self.engine().has_password
     }
 
     /// Accepts ids, URL schemes and common aliases ("pg", "mariadb", "mssql", "sqlite3").
@@ -302,6 +277,8 @@ pub trait Connector: Send + Sync {
     ) -> Result<u64, ConnError>;
     /// Drops the pooled session so the next call reconnects.
     async fn reset(&self);
+    /// What this engine can do (filter language, structure source, …).
+    fn capabilities(&self) -> Capabilities;
 }
 
 /// Builds the connector of a spec's kind. `password` is `None` for engines or
@@ -311,17 +288,8 @@ pub fn connector_for(
     password: Option<SecretString>,
     opts: SessionOptions,
 ) -> Result<Box<dyn Connector>, ConnError> {
-    if let Err(why) = spec.kind.availability() {
-        return Err(ConnError::new(ErrorKind::NotAvailable, why));
+    match spec.kind.engine().open {
+        Ok(open) => Ok(open(spec, password, opts)),
+        Err(why) => Err(ConnError::new(ErrorKind::NotAvailable, why)),
     }
-    Ok(match spec.kind {
-        Kind::Postgres => Box::new(postgres::PostgresConnector::new(
-            spec.clone(),
-            password,
-            opts,
-        )),
-        Kind::Mysql => Box::new(mysql::MysqlConnector::new(spec.clone(), password, opts)),
-        Kind::Sqlite => Box::new(sqlite::SqliteConnector::new(spec.clone(), opts)),
-        Kind::Mongodb | Kind::Oracle | Kind::Sqlserver => unreachable!("checked by availability"),
-    })
 }

@@ -15,11 +15,39 @@ use mysql_async::{Column, Conn, DriverError, IoError, Opts, OptsBuilder, Row, Ss
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
+use super::engine::{Capabilities, Engine, SQL_CAPABILITIES};
 use super::error::classify_io;
 use super::ident::{self, Dialect};
+use super::spec::parse_network_url;
 use super::{
     Cell, ColumnInfo, ColumnMeta, ConnError, ConnSpec, Connector, ErrorKind, RowSet, RowSink,
     ServerInfo, SessionOptions, StreamOptions, TableInfo, TableKind, TableRef, TlsMode,
+};
+use super::{Field, Kind};
+
+/// MySQL and MariaDB: mysql_async with rustls.
+pub const ENGINE: Engine = Engine {
+    kind: Kind::Mysql,
+    id: "mysql",
+    display_name: "MySQL/MariaDB",
+    default_port: Some(3306),
+    fields: &[
+        Field::Host,
+        Field::Port,
+        Field::Database,
+        Field::User,
+        Field::Password,
+        Field::TlsMode,
+        Field::CaFile,
+    ],
+    url_schemes: &["mysql", "mariadb"],
+    parse_url: parse_network_url,
+    has_password: true,
+    file_based: false,
+    user_required: true,
+    dialect: Some(Dialect::Backtick),
+    capabilities: SQL_CAPABILITIES,
+    open: Ok(|spec, password, opts| Box::new(MysqlConnector::new(spec.clone(), password, opts))),
 };
 
 /// Databases that belong to the server itself; hidden by default.
@@ -896,6 +924,10 @@ impl Connector for MysqlConnector {
         if let Some(s) = old {
             let _ = tokio::time::timeout(Duration::from_secs(2), s.conn.disconnect()).await;
         }
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        ENGINE.capabilities
     }
 }
 

@@ -21,12 +21,40 @@ use tokio_postgres::types::{Kind as PgKind, Type};
 use tokio_postgres::{CancelToken, Client, Config, NoTls, SimpleQueryMessage};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::engine::{Capabilities, Engine, SQL_CAPABILITIES};
 use super::error::classify_io;
 use super::ident::{qualified, Dialect};
+use super::spec::parse_network_url;
 use super::tls;
 use super::{
     Cell, ColumnInfo, ColumnMeta, ConnError, ConnSpec, Connector, ErrorKind, RowSet, RowSink,
     ServerInfo, SessionOptions, StreamOptions, TableInfo, TableKind, TableRef, TlsMode,
+};
+use super::{Field, Kind};
+
+/// PostgreSQL: tokio-postgres with rustls.
+pub const ENGINE: Engine = Engine {
+    kind: Kind::Postgres,
+    id: "postgres",
+    display_name: "PostgreSQL",
+    default_port: Some(5432),
+    fields: &[
+        Field::Host,
+        Field::Port,
+        Field::Database,
+        Field::User,
+        Field::Password,
+        Field::TlsMode,
+        Field::CaFile,
+    ],
+    url_schemes: &["postgres", "postgresql", "pg"],
+    parse_url: parse_network_url,
+    has_password: true,
+    file_based: false,
+    user_required: true,
+    dialect: Some(Dialect::Ansi),
+    capabilities: SQL_CAPABILITIES,
+    open: Ok(|spec, password, opts| Box::new(PostgresConnector::new(spec.clone(), password, opts))),
 };
 
 /// Every table, view, materialized view and foreign table in the schemas the
@@ -500,6 +528,10 @@ impl Connector for PostgresConnector {
 
     async fn reset(&self) {
         *self.session.lock().await = None;
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        ENGINE.capabilities
     }
 }
 

@@ -102,7 +102,7 @@ impl Target {
 
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.kind == Kind::Sqlite {
+        if self.kind.engine().file_based {
             return write!(f, "{} {}", self.kind.display_name(), self.database);
         }
         write!(f, "{} ", self.kind.display_name())?;
@@ -237,7 +237,7 @@ impl ConnSpec {
     pub fn new(kind: Kind) -> Self {
         ConnSpec {
             kind,
-            host: if kind == Kind::Sqlite {
+            host: if kind.engine().file_based {
                 String::new()
             } else {
                 "localhost".into()
@@ -276,15 +276,36 @@ impl ConnSpec {
         Ok(n as u16)
     }
 
+    /// What is stored, whichever front-end saves it: a database file and a
+    /// CA file as absolute paths (a relative one breaks as soon as the
+    /// working directory changes), and a CA file that exists.
+    pub fn normalize(&mut self) -> Result<(), SpecError> {
+        if self.kind.engine().file_based && !self.database.trim().is_empty() {
+            if let Ok(abs) = std::path::absolute(self.database.trim()) {
+                self.database = abs.display().to_string();
+            }
+        }
+        if let Some(ca) = &self.ca_file {
+            if !ca.is_file() {
+                return Err(SpecError::new(
+                    "ca_file",
+                    format!("{} is not a readable file", ca.display()),
+                ));
+            }
+            self.ca_file = Some(std::path::absolute(ca).unwrap_or_else(|_| ca.clone()));
+        }
+        Ok(())
+    }
+
     /// Checks required fields per kind.
     pub fn validate(&self) -> Result<(), SpecError> {
-        match self.kind {
-            Kind::Sqlite => {
+        match self.kind.engine().file_based {
+            true => {
                 if self.database.trim().is_empty() {
                     return Err(SpecError::new("path", "a database file is required"));
                 }
             }
-            _ => {
+            false => {
                 if self.host.trim().is_empty() {
                     return Err(SpecError::new("host", "a host is required"));
                 }
@@ -297,7 +318,7 @@ impl ConnSpec {
                 if self.port == Some(0) {
                     return Err(SpecError::new("port", "0 is out of range 1-65535"));
                 }
-                if self.user.trim().is_empty() && self.kind != Kind::Mongodb {
+                if self.user.trim().is_empty() && self.kind.engine().user_required {
                     return Err(SpecError::new("user", "a user is required"));
                 }
                 if self.tls == TlsMode::Disable && self.ca_file.is_some() {
@@ -320,7 +341,7 @@ impl ConnSpec {
         Target {
             kind: self.kind,
             host: self.host.trim().to_ascii_lowercase(),
-            port: if self.kind == Kind::Sqlite {
+            port: if self.kind.engine().file_based {
                 None
             } else {
                 Some(self.effective_port())
@@ -351,9 +372,9 @@ impl ConnSpec {
 
     /// "user@host:port/db" for lists (never a password).
     pub fn summary(&self) -> String {
-        match self.kind {
-            Kind::Sqlite => self.database.clone(),
-            _ => {
+        match self.kind.engine().file_based {
+            true => self.database.clone(),
+            false => {
                 let mut s = String::new();
                 if !self.user.is_empty() {
                     s.push_str(&self.user);
@@ -377,8 +398,8 @@ impl ConnSpec {
     /// The canonical URL of this spec, never with a password.
     pub fn to_url(&self) -> String {
         let scheme = self.kind.url_schemes()[0];
-        if self.kind == Kind::Sqlite {
-            return format!("sqlite://{}", self.database);
+        if self.kind.engine().file_based {
+            return format!("{scheme}://{}", self.database);
         }
         let mut u = url::Url::parse(&format!("{scheme}://placeholder")).expect("static url");
         let _ = u.set_host(Some(&self.host));
@@ -391,9 +412,10 @@ impl ConnSpec {
         u.to_string()
     }
 
-    /// Parses `scheme://user[:password]@host[:port]/database?sslmode=…`.
-    /// Returns the spec and the password if the URL carried one (the caller
-    /// moves it into the vault; it is never stored in the spec).
+    /// Parses a pasted connection URL: the scheme picks the engine, whose
+    /// own parser reads the rest. Returns the spec and the password if the
+    /// URL carried one (the caller moves it into the vault; it is never
+    /// stored in the spec).
     pub fn from_url(text: &str) -> Result<(ConnSpec, Option<SecretString>), SpecError> {
         let text = text.trim();
         let scheme_end = text.find("://").or_else(|| text.find(':')).ok_or_else(|| {
@@ -402,66 +424,64 @@ impl ConnSpec {
         let scheme = &text[..scheme_end];
         let kind = Kind::parse(scheme)
             .ok_or_else(|| SpecError::new("url", format!("unknown scheme '{scheme}'")))?;
-        if kind == Kind::Sqlite {
-            let rest = text[scheme_end..]
-                .trim_start_matches(':')
-                .trim_start_matches("//");
-            if rest.is_empty() {
-                return Err(SpecError::new("url", "a sqlite URL needs a file path"));
-            }
-            let mut spec = ConnSpec::new(kind);
-            spec.database = rest.to_string();
-            return Ok((spec, None));
-        }
-        let u = url::Url::parse(text)
-            .map_err(|e| SpecError::new("url", format!("malformed URL: {e}")))?;
-        let host = u
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| SpecError::new("url", "the URL has no host"))?;
-        let mut spec = ConnSpec::new(kind);
-        spec.host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        spec.port = Some(u.port().unwrap_or(kind.default_port().unwrap_or(0)));
-        if spec.port == Some(0) {
-            return Err(SpecError::new("port", "0 is out of range 1-65535"));
-        }
-        spec.user = percent_decode(u.username());
-        spec.database = percent_decode(u.path().trim_start_matches('/'));
-        let password = u
-            .password()
-            .map(percent_decode)
-            .filter(|p| !p.is_empty())
-            .map(SecretString::from);
-        for (k, v) in u.query_pairs() {
-            match k.as_ref() {
-                "sslmode" | "ssl-mode" | "tls" | "ssl" => {
-                    spec.tls = TlsMode::parse(&v)
-                        .ok_or_else(|| SpecError::new("tls", format!("unknown TLS mode '{v}'")))?;
-                }
-                "sslrootcert" | "ssl-ca" | "tlsCAFile" => {
-                    spec.ca_file = Some(PathBuf::from(v.as_ref()))
-                }
-                "connect_timeout" | "connectTimeout" => {
-                    spec.connect_timeout_secs = v.parse().map_err(|_| {
-                        SpecError::new("timeout", format!("'{v}' is not a number of seconds"))
-                    })?;
-                }
-                "password" => {
-                    return Err(SpecError::new(
-                        "url",
-                        "put the password in the userinfo, not the query",
-                    ));
-                }
-                other => {
-                    spec.options.insert(other.to_string(), v.to_string());
-                }
-            }
-        }
-        Ok((spec, password))
+        (kind.engine().parse_url)(text, kind)
     }
+}
+
+/// `scheme://user[:password]@host[:port]/database?sslmode=…`: the URL shape
+/// of the network engines.
+pub fn parse_network_url(
+    text: &str,
+    kind: Kind,
+) -> Result<(ConnSpec, Option<SecretString>), SpecError> {
+    let u =
+        url::Url::parse(text).map_err(|e| SpecError::new("url", format!("malformed URL: {e}")))?;
+    let host = u
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| SpecError::new("url", "the URL has no host"))?;
+    let mut spec = ConnSpec::new(kind);
+    spec.host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    spec.port = Some(u.port().unwrap_or(kind.default_port().unwrap_or(0)));
+    if spec.port == Some(0) {
+        return Err(SpecError::new("port", "0 is out of range 1-65535"));
+    }
+    spec.user = percent_decode(u.username());
+    spec.database = percent_decode(u.path().trim_start_matches('/'));
+    let password = u
+        .password()
+        .map(percent_decode)
+        .filter(|p| !p.is_empty())
+        .map(SecretString::from);
+    for (k, v) in u.query_pairs() {
+        match k.as_ref() {
+            "sslmode" | "ssl-mode" | "tls" | "ssl" => {
+                spec.tls = TlsMode::parse(&v)
+                    .ok_or_else(|| SpecError::new("tls", format!("unknown TLS mode '{v}'")))?;
+            }
+            "sslrootcert" | "ssl-ca" | "tlsCAFile" => {
+                spec.ca_file = Some(PathBuf::from(v.as_ref()))
+            }
+            "connect_timeout" | "connectTimeout" => {
+                spec.connect_timeout_secs = v.parse().map_err(|_| {
+                    SpecError::new("timeout", format!("'{v}' is not a number of seconds"))
+                })?;
+            }
+            "password" => {
+                return Err(SpecError::new(
+                    "url",
+                    "put the password in the userinfo, not the query",
+                ));
+            }
+            other => {
+                spec.options.insert(other.to_string(), v.to_string());
+            }
+        }
+    }
+    Ok((spec, password))
 }
 
 /// Which TLS settings a pasted URL states explicitly (`sslmode`, `tls`…;

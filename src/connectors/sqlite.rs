@@ -15,11 +15,49 @@ use async_trait::async_trait;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, InterruptHandle, OpenFlags};
 
+use super::engine::{Capabilities, Engine, SQL_CAPABILITIES};
 use super::ident::{self, Dialect};
+use super::spec::SpecError;
 use super::{
     Cell, ColumnInfo, ColumnMeta, ConnError, ConnSpec, Connector, ErrorKind, RowSet, RowSink,
     ServerInfo, SessionOptions, StreamOptions, TableInfo, TableKind, TableRef,
 };
+use super::{Field, Kind};
+use secrecy::SecretString;
+
+/// SQLite: a local file through rusqlite, opened read-only for browsing.
+pub const ENGINE: Engine = Engine {
+    kind: Kind::Sqlite,
+    id: "sqlite",
+    display_name: "SQLite",
+    default_port: None,
+    fields: &[Field::Path],
+    url_schemes: &["sqlite", "file"],
+    parse_url,
+    has_password: false,
+    file_based: true,
+    user_required: false,
+    dialect: Some(Dialect::Ansi),
+    capabilities: Capabilities {
+        read_only: "file opened read-only",
+        ..SQL_CAPABILITIES
+    },
+    open: Ok(|spec, _password, opts| Box::new(SqliteConnector::new(spec.clone(), opts))),
+};
+
+/// `sqlite:///abs/path`, `sqlite:rel/path`, `file:…`: everything after the scheme is the path.
+fn parse_url(text: &str, kind: Kind) -> Result<(ConnSpec, Option<SecretString>), SpecError> {
+    let rest = text
+        .split_once(':')
+        .map_or("", |(_, r)| r)
+        .trim_start_matches("//");
+    if rest.is_empty() {
+        return Err(SpecError::new("url", "a sqlite URL needs a file path"));
+    }
+    let mut spec = ConnSpec::new(kind);
+    spec.database = rest.to_string();
+    Ok((spec, None))
+}
 
 /// Rows in flight between the blocking reader and the async sink.
 const STREAM_BUFFER: usize = 256;
@@ -681,6 +719,10 @@ impl Connector for SqliteConnector {
             }
         })
         .await;
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        ENGINE.capabilities
     }
 }
 

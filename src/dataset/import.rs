@@ -212,7 +212,8 @@ async fn estimate(
     cancel: &CancellationToken,
 ) -> Option<u64> {
     let mut est = tp.table.estimated_rows.and_then(|n| u64::try_from(n).ok());
-    if est.is_none() && kind == Kind::Sqlite && tp.filter.is_none() {
+    // A local file counts cheaply: an exact total makes the progress honest.
+    if est.is_none() && kind.engine().file_based && tp.filter.is_none() {
         est = tokio::select! {
             biased;
             _ = cancel.cancelled() => None,

@@ -1,0 +1,92 @@
+//! What an engine is and can do, in one value per engine. Each engine's file
+//! declares its `ENGINE`; `Kind::engine` is the one `match` that finds it.
+//! The picker, the form, the CLI, URL parsing, imports and filters read the
+//! descriptor instead of asking "is this SQLite?".
+//!
+//! Adding an engine: a `Kind` variant, a file with its `ENGINE` (fields,
+//! schemes, URL parser, `open`), and its arm in `Kind::engine`.
+
+use secrecy::SecretString;
+
+use super::ident::Dialect;
+use super::spec::SpecError;
+use super::{ConnSpec, Connector, Field, Kind, SessionOptions};
+
+/// Builds a connector bound to a spec and its password.
+pub type OpenFn = fn(&ConnSpec, Option<SecretString>, SessionOptions) -> Box<dyn Connector>;
+
+/// Parses a pasted URL or connection string of this engine into a spec and
+/// the password it carried (which the caller moves into the vault).
+pub type ParseUrlFn = fn(&str, Kind) -> Result<(ConnSpec, Option<SecretString>), SpecError>;
+
+/// The language of a per-table import filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterLanguage {
+    /// A SQL condition without `WHERE`, run inside the read-only session.
+    Sql,
+    /// A JSON query document (MongoDB).
+    Document,
+}
+
+/// Where a table's structure comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StructureSource {
+    /// The engine declares columns and types.
+    Declared,
+    /// Inferred by sampling documents (fields may be present in only some).
+    Sampled,
+}
+
+/// What the import dialog, `--where` and filter validation may assume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    pub filter: FilterLanguage,
+    pub structure: StructureSource,
+    /// `count` gives an exact number on demand.
+    pub exact_count: bool,
+    /// How a browsing session is kept from writing, in words for a person.
+    pub read_only: &'static str,
+}
+
+impl Capabilities {
+    /// Filter help for `--where` and the import dialog.
+    pub fn filter_hint(&self) -> &'static str {
+        match self.filter {
+            FilterLanguage::Sql => "a SQL condition without WHERE, e.g. status = 'paid'",
+            FilterLanguage::Document => "a JSON query document, e.g. {\"status\": \"paid\"}",
+        }
+    }
+}
+
+/// One engine's static description.
+pub struct Engine {
+    pub kind: Kind,
+    /// Stable identifier stored in the catalog and used on the command line.
+    pub id: &'static str,
+    pub display_name: &'static str,
+    pub default_port: Option<u16>,
+    /// Form fields in display order.
+    pub fields: &'static [Field],
+    /// URL schemes accepted when a URL is pasted; the first is canonical.
+    pub url_schemes: &'static [&'static str],
+    pub parse_url: ParseUrlFn,
+    /// Connections of this engine carry a password.
+    pub has_password: bool,
+    /// The database is a local file: a path instead of host and port.
+    pub file_based: bool,
+    /// A user name is required to connect.
+    pub user_required: bool,
+    /// How identifiers are quoted (SQL engines).
+    pub dialect: Option<Dialect>,
+    pub capabilities: Capabilities,
+    /// How to open a connector, or why this build cannot.
+    pub open: Result<OpenFn, &'static str>,
+}
+
+/// The capabilities of the SQL engines that enforce read-only sessions.
+pub const SQL_CAPABILITIES: Capabilities = Capabilities {
+    filter: FilterLanguage::Sql,
+    structure: StructureSource::Declared,
+    exact_count: true,
+    read_only: "read-only session",
+};
