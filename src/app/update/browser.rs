@@ -1,0 +1,464 @@
+//! The table browser: tables, structure, preview, counts, and the tick that loads them.
+
+use super::*;
+
+pub(super) fn open_browser(state: &mut State, conn: &SavedConnection) -> Vec<Effect> {
+    let task = state.task();
+    let mut b = BrowserState::new(
+        conn.name.clone(),
+        conn.spec.kind,
+        conn.environment,
+        state.show_system_default,
+    );
+    b.loading = Some(Running::new(task, state.now));
+    state.browser = Some(b);
+    state.screen = Screen::Browser;
+    vec![Effect::OpenBrowser {
+        task,
+        name: conn.name.clone(),
+        prompted: None,
+    }]
+}
+
+/// Case-insensitive subsequence match ("fuzzy"), O(len).
+pub fn fuzzy_match(needle: &str, hay: &str) -> bool {
+    let mut hay = hay.chars().flat_map(char::to_lowercase);
+    needle
+        .chars()
+        .flat_map(char::to_lowercase)
+        .all(|n| hay.any(|h| h == n))
+}
+
+pub fn refilter_browser(b: &mut BrowserState) {
+    let needle = b.filter.trim().to_string();
+    b.visible = b
+        .tables
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| b.show_system || !t.system)
+        .filter(|(_, t)| {
+            needle.is_empty()
+                || fuzzy_match(&needle, &t.name)
+                || fuzzy_match(&needle, &t.display_name())
+        })
+        .map(|(i, _)| i)
+        .collect();
+    if b.selected >= b.visible.len() {
+        b.selected = b.visible.len().saturating_sub(1);
+    }
+}
+
+pub(super) fn close_browser(state: &mut State) -> Vec<Effect> {
+    let mut effects = vec![];
+    if let Some(b) = state.browser.take() {
+        if let Some(r) = b.loading {
+            effects.push(Effect::Cancel { task: r.task });
+        }
+        if let Some((_, r)) = b.structure_loading {
+            effects.push(Effect::Cancel { task: r.task });
+        }
+        if let Some(r) = b.preview.and_then(|p| p.loading) {
+            effects.push(Effect::Cancel { task: r.task });
+        }
+        // Counts keep running in the background? No: the connector closes with the browser.
+        if let Some(cache) = state.cache.get_mut(&b.conn) {
+            cache.counts.retain(|_, c| {
+                if let CountState::Running(r) = c {
+                    effects.push(Effect::Cancel { task: r.task });
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+    }
+    state.screen = Screen::List;
+    effects.push(Effect::CloseBrowser);
+    effects
+}
+
+pub(super) fn browser_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    let Some(b) = &mut state.browser else {
+        state.screen = Screen::List;
+        return vec![];
+    };
+    if b.filter_active {
+        match key.code {
+            KeyCode::Esc => {
+                b.filter_active = false;
+                b.filter.clear();
+                refilter_browser(b);
+            }
+            KeyCode::Enter => b.filter_active = false,
+            KeyCode::Backspace => {
+                b.filter.pop();
+                refilter_browser(b);
+            }
+            KeyCode::Up => move_sel(&mut b.selected, b.visible.len(), -1),
+            KeyCode::Down => move_sel(&mut b.selected, b.visible.len(), 1),
+            KeyCode::Char(c) if plain(&key) => {
+                b.filter.push(c);
+                b.selected = 0;
+                refilter_browser(b);
+            }
+            _ => return vec![],
+        }
+        b.load_due = true;
+        return vec![];
+    }
+    let conn = b.conn.clone();
+    let key_of_highlight = b.highlighted().map(table_key);
+    match key.code {
+        KeyCode::Char('q') => {
+            state.quit = true;
+            return vec![];
+        }
+        KeyCode::Char('?') => {
+            state.help = true;
+            return vec![];
+        }
+        KeyCode::Esc => {
+            // Innermost running thing first: count, preview, then leave.
+            if let Some(k) = &key_of_highlight {
+                if let Some(cache) = state.cache.get_mut(&conn) {
+                    if let Some(CountState::Running(r)) = cache.counts.get(k) {
+                        let task = r.task;
+                        cache.counts.remove(k);
+                        set_status(state, StatusKind::Info, "Count cancelled");
+                        return vec![Effect::Cancel { task }];
+                    }
+                }
+            }
+            if let Some(r) = b.loading.take() {
+                b.error = Some(crate::connectors::ConnError::new(
+                    ErrorKind::Cancelled,
+                    "cancelled",
+                ));
+                return vec![Effect::Cancel { task: r.task }];
+            }
+            if let Some(p) = &mut b.preview {
+                if let Some(r) = p.loading.take() {
+                    return vec![Effect::Cancel { task: r.task }];
+                }
+            }
+            if !b.filter.is_empty() {
+                b.filter.clear();
+                refilter_browser(b);
+                return vec![];
+            }
+            return close_browser(state);
+        }
+        KeyCode::Tab => {
+            b.focus = match b.focus {
+                BrowserFocus::Tables => BrowserFocus::Structure,
+                BrowserFocus::Structure => BrowserFocus::Preview,
+                BrowserFocus::Preview => BrowserFocus::Tables,
+            };
+            return vec![];
+        }
+        KeyCode::BackTab => {
+            b.focus = match b.focus {
+                BrowserFocus::Tables => BrowserFocus::Preview,
+                BrowserFocus::Structure => BrowserFocus::Tables,
+                BrowserFocus::Preview => BrowserFocus::Structure,
+            };
+            return vec![];
+        }
+        KeyCode::Char('r') => {
+            // Reconnect, reload the list and drop cached structures.
+            let task = state.task();
+            let now = state.now;
+            state.cache.remove(&conn);
+            let Some(b) = &mut state.browser else {
+                return vec![];
+            };
+            let mut effects = vec![];
+            if let Some(r) = b.loading.replace(Running::new(task, now)) {
+                effects.push(Effect::Cancel { task: r.task });
+            }
+            // Never connected (e.g. the first connect failed): open afresh.
+            let never_loaded = b.tables.is_empty();
+            b.error = None;
+            b.structure_error = None;
+            b.preview = None;
+            effects.push(if never_loaded {
+                Effect::OpenBrowser {
+                    task,
+                    name: conn,
+                    prompted: None,
+                }
+            } else {
+                Effect::Reconnect { task }
+            });
+            return effects;
+        }
+        KeyCode::Char('c') => {
+            let Some(t) = b.highlighted().cloned() else {
+                return vec![];
+            };
+            let k = table_key(&t);
+            let task = state.task();
+            let now = state.now;
+            let cache = state.cache.entry(conn).or_default();
+            if let Some(CountState::Running(_)) = cache.counts.get(&k) {
+                return vec![];
+            }
+            cache
+                .counts
+                .insert(k, CountState::Running(Running::new(task, now)));
+            return vec![Effect::Count { task, table: t }];
+        }
+        KeyCode::Char(' ') => {
+            if let Some(k) = key_of_highlight {
+                if !b.chosen.remove(&k) {
+                    b.chosen.insert(k);
+                }
+                move_sel(&mut b.selected, b.visible.len(), 1);
+                b.load_due = true;
+            }
+            return vec![];
+        }
+        KeyCode::Char('s') => {
+            b.show_system = !b.show_system;
+            refilter_browser(b);
+            b.load_due = true;
+            return vec![];
+        }
+        KeyCode::Char('/') => {
+            b.filter_active = true;
+            b.focus = BrowserFocus::Tables;
+            return vec![];
+        }
+        KeyCode::Char('i') => {
+            // The chosen tables, or the highlighted one when none is chosen.
+            let tables: Vec<crate::connectors::TableRef> = if b.chosen.is_empty() {
+                b.highlighted().cloned().into_iter().collect()
+            } else {
+                b.tables
+                    .iter()
+                    .filter(|t| b.chosen.contains(&table_key(t)))
+                    .cloned()
+                    .collect()
+            };
+            if !tables.is_empty() && b.loading.is_none() && b.error.is_none() {
+                let filters = tables.iter().map(|_| text_input("")).collect();
+                state.import_dialog = Some(ImportDialog {
+                    tables,
+                    format: crate::dataset::Format::Sqlite,
+                    destination: text_input(""),
+                    limit: text_input(""),
+                    filters,
+                    current: 0,
+                    focus: 0,
+                    error: None,
+                });
+                restyle_import(state);
+            }
+            return vec![];
+        }
+        _ => {}
+    }
+    match b.focus {
+        BrowserFocus::Tables => {
+            let n = b.visible.len();
+            let before = b.selected;
+            match key.code {
+                KeyCode::Char('j') | KeyCode::Down => move_sel(&mut b.selected, n, 1),
+                KeyCode::Char('k') | KeyCode::Up => move_sel(&mut b.selected, n, -1),
+                KeyCode::Char('g') | KeyCode::Home => b.selected = 0,
+                KeyCode::Char('G') | KeyCode::End => b.selected = n.saturating_sub(1),
+                KeyCode::PageDown => move_sel(&mut b.selected, n, PAGE as isize),
+                KeyCode::PageUp => move_sel(&mut b.selected, n, -(PAGE as isize)),
+                KeyCode::Enter | KeyCode::Char('l') | KeyCode::Right => {
+                    b.focus = BrowserFocus::Preview
+                }
+                _ => {}
+            }
+            if b.selected != before {
+                b.load_due = true;
+                b.structure_scroll = 0;
+            }
+        }
+        BrowserFocus::Structure => match key.code {
+            KeyCode::Char('j') | KeyCode::Down => b.structure_scroll += 1,
+            KeyCode::Char('k') | KeyCode::Up => {
+                b.structure_scroll = b.structure_scroll.saturating_sub(1)
+            }
+            KeyCode::Char('g') | KeyCode::Home => b.structure_scroll = 0,
+            KeyCode::Char('h') | KeyCode::Left => b.focus = BrowserFocus::Tables,
+            _ => {}
+        },
+        BrowserFocus::Preview => {
+            let Some(p) = &mut b.preview else {
+                if matches!(key.code, KeyCode::Char('h') | KeyCode::Left) {
+                    b.focus = BrowserFocus::Tables;
+                }
+                return vec![];
+            };
+            let (nrows, ncols) = p
+                .rows
+                .as_ref()
+                .map(|r| (r.rows.len(), r.columns.len()))
+                .unwrap_or((0, 0));
+            match key.code {
+                KeyCode::Char('j') | KeyCode::Down => move_sel(&mut p.row, nrows, 1),
+                KeyCode::Char('k') | KeyCode::Up => move_sel(&mut p.row, nrows, -1),
+                KeyCode::Char('l') | KeyCode::Right => move_sel(&mut p.col_offset, ncols, 1),
+                KeyCode::Char('h') | KeyCode::Left => {
+                    if p.col_offset == 0 {
+                        b.focus = BrowserFocus::Tables;
+                    } else {
+                        p.col_offset -= 1;
+                    }
+                }
+                KeyCode::Char('0') | KeyCode::Home => p.col_offset = 0,
+                KeyCode::Char('$') | KeyCode::End => p.col_offset = ncols.saturating_sub(1),
+                KeyCode::Enter => {
+                    if let Some(rs) = &p.rows {
+                        if let (Some(row), Some(col)) =
+                            (rs.rows.get(p.row), rs.columns.get(p.col_offset))
+                        {
+                            if let Some(cell) = row.get(p.col_offset) {
+                                state.popup = Some(Popup {
+                                    title: format!(
+                                        "{} ({}), row {}",
+                                        col.name,
+                                        col.type_name,
+                                        p.row + 1
+                                    ),
+                                    text: full_value(cell),
+                                });
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    vec![]
+}
+
+/// The whole value of a cell, for the popup.
+pub fn full_value(cell: &crate::connectors::Cell) -> String {
+    use crate::connectors::Cell;
+    match cell {
+        Cell::Null => "NULL (no value)".into(),
+        Cell::Text(t) if t.is_empty() => "(empty text)".into(),
+        Cell::Bytes(b) => {
+            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            format!("{} bytes\n\\x{hex}", b.len())
+        }
+        // JSON documents are shown indented.
+        Cell::Text(t)
+            if (t.starts_with('{') || t.starts_with('['))
+                && serde_json::from_str::<serde_json::Value>(t).is_ok() =>
+        {
+            serde_json::from_str::<serde_json::Value>(t)
+                .ok()
+                .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                .unwrap_or_else(|| t.clone())
+        }
+        other => other.display(),
+    }
+}
+
+/// Structure (unless cached and fresh) and preview of the highlighted table.
+pub(super) fn load_highlighted(state: &mut State) -> Vec<Effect> {
+    let now = state.now;
+    let ttl = state.structure_cache;
+    let limit = state.preview_rows;
+    let Some(b) = &state.browser else {
+        return vec![];
+    };
+    let Some(table) = b.highlighted().cloned() else {
+        return vec![];
+    };
+    let key = table_key(&table);
+    let fresh = state
+        .cache
+        .get(&b.conn)
+        .and_then(|c| c.structures.get(&key))
+        .is_some_and(|s| now.saturating_duration_since(s.loaded_at) < ttl);
+    let mut effects = vec![];
+    let describe_task = (!fresh).then(|| state.task());
+    let preview_task = state.task();
+    let Some(b) = &mut state.browser else {
+        return vec![];
+    };
+    b.structure_error = None;
+    if let Some(task) = describe_task {
+        if let Some((_, old)) = b.structure_loading.take() {
+            effects.push(Effect::Cancel { task: old.task });
+        }
+        b.structure_loading = Some((key.clone(), Running::new(task, now)));
+        effects.push(Effect::Describe {
+            task,
+            table: table.clone(),
+        });
+    }
+    if b.preview
+        .as_ref()
+        .is_some_and(|p| p.table == key && p.error.is_none())
+    {
+        return effects;
+    }
+    if let Some(old) = b.preview.take().and_then(|p| p.loading) {
+        effects.push(Effect::Cancel { task: old.task });
+    }
+    b.preview = Some(PreviewState {
+        table: key,
+        loading: Some(Running::new(preview_task, now)),
+        rows: None,
+        error: None,
+        col_offset: 0,
+        row: 0,
+        col: 0,
+    });
+    effects.push(Effect::Preview {
+        task: preview_task,
+        table,
+        limit,
+    });
+    effects
+}
+
+pub(super) fn on_tick(state: &mut State, now: Instant, now_unix: i64) -> Vec<Effect> {
+    state.now = now;
+    state.now_unix = now_unix;
+    state.spinner = state.spinner.wrapping_add(1);
+    let bump = |r: &mut Running| r.elapsed = now.saturating_duration_since(r.started);
+    for r in state.tests.values_mut() {
+        bump(r);
+    }
+    if let Some(r) = state.form.as_mut().and_then(|f| f.test.as_mut()) {
+        bump(r);
+    }
+    if let Some(r) = state.import.as_mut().and_then(|i| i.running.as_mut()) {
+        bump(r);
+    }
+    for cache in state.cache.values_mut() {
+        for c in cache.counts.values_mut() {
+            if let CountState::Running(r) = c {
+                bump(r);
+            }
+        }
+    }
+    let Some(b) = &mut state.browser else {
+        return vec![];
+    };
+    if let Some(r) = &mut b.loading {
+        bump(r);
+    }
+    if let Some((_, r)) = &mut b.structure_loading {
+        bump(r);
+    }
+    if let Some(r) = b.preview.as_mut().and_then(|p| p.loading.as_mut()) {
+        bump(r);
+    }
+    if !b.load_due || b.loading.is_some() {
+        return vec![];
+    }
+    b.load_due = false;
+    load_highlighted(state)
+}

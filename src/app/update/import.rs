@@ -1,0 +1,218 @@
+//! The import dialog and the import progress overlay.
+
+use super::*;
+
+pub(super) fn restyle_import(state: &mut State) {
+    use ratatui::style::{Modifier, Style};
+    if let Some(d) = &mut state.import_dialog {
+        let on = Style::default().add_modifier(Modifier::REVERSED);
+        let style = |focus: usize| {
+            if d.focus == focus {
+                on
+            } else {
+                Style::default()
+            }
+        };
+        let (a, b, c) = (style(1), style(2), style(4));
+        d.destination.set_cursor_style(a);
+        d.limit.set_cursor_style(b);
+        for f in &mut d.filters {
+            f.set_cursor_style(c);
+            f.set_placeholder_text("all rows (SQL condition, e.g. id > 100)");
+        }
+        d.destination.set_placeholder_text(format!(
+            "default: <data dir>/datasets/<connection>-<date>{}",
+            if d.format == crate::dataset::Format::Sqlite {
+                ".sqlite".to_string()
+            } else {
+                format!("-{}/", d.format.id())
+            }
+        ));
+        d.limit.set_placeholder_text("all rows");
+    }
+}
+
+pub(super) fn import_dialog_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    let Some(d) = &mut state.import_dialog else {
+        return vec![];
+    };
+    match key.code {
+        KeyCode::Esc => {
+            state.import_dialog = None;
+            return vec![];
+        }
+        KeyCode::Tab | KeyCode::Down => d.focus = (d.focus + 1) % ImportDialog::FIELDS,
+        KeyCode::BackTab | KeyCode::Up => {
+            d.focus = (d.focus + ImportDialog::FIELDS - 1) % ImportDialog::FIELDS
+        }
+        KeyCode::Enter => return start_import(state),
+        KeyCode::Left | KeyCode::Right | KeyCode::Char(' ') if d.focus == 0 => {
+            let delta = if key.code == KeyCode::Left { -1 } else { 1 };
+            d.format = cycle(&crate::dataset::Format::ALL, d.format, delta);
+        }
+        KeyCode::Left | KeyCode::Right | KeyCode::Char(' ') if d.focus == 3 => {
+            let n = d.tables.len().max(1);
+            d.current = if key.code == KeyCode::Left {
+                (d.current + n - 1) % n
+            } else {
+                (d.current + 1) % n
+            };
+        }
+        // Ctrl-M / Ctrl-J would insert a newline: these inputs are one line.
+        _ if key.modifiers.contains(KeyModifiers::CONTROL)
+            && matches!(key.code, KeyCode::Char('m' | 'j')) => {}
+        _ if d.focus == 1 => {
+            d.destination.input(key);
+        }
+        _ if d.focus == 4 => {
+            if let Some(f) = d.filters.get_mut(d.current) {
+                f.input(key);
+            }
+        }
+        KeyCode::Char(c) if d.focus == 2 && plain(&key) && c.is_ascii_digit() => {
+            d.limit.input(key);
+        }
+        KeyCode::Backspace if d.focus == 2 => {
+            d.limit.input(key);
+        }
+        _ => {}
+    }
+    restyle_import(state);
+    vec![]
+}
+
+pub(super) fn start_import(state: &mut State) -> Vec<Effect> {
+    let task = state.task();
+    let now = state.now;
+    let (Some(d), Some(b)) = (&mut state.import_dialog, &state.browser) else {
+        return vec![];
+    };
+    let limit_text = d.limit.lines().join("");
+    let limit = if limit_text.trim().is_empty() {
+        None
+    } else {
+        match limit_text.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                d.error = Some("Row limit: a positive number, or empty for all rows".into());
+                return vec![];
+            }
+        }
+    };
+    let dest = d.destination.lines().join("");
+    let destination = (!dest.trim().is_empty()).then(|| std::path::PathBuf::from(dest.trim()));
+    let tables: Vec<crate::dataset::TablePlan> = d
+        .tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| crate::dataset::TablePlan {
+            table: t.clone(),
+            limit,
+            filter: d.filter(i),
+        })
+        .collect();
+    let rows = tables
+        .iter()
+        .map(|p| ImportRow {
+            table: p.table.display_name(),
+            rows: 0,
+            // The table's estimate says nothing about a filtered subset.
+            estimated: p
+                .table
+                .estimated_rows
+                .filter(|_| p.filter.is_none())
+                .and_then(|n| u64::try_from(n).ok())
+                .map(|n| limit.map_or(n, |l| n.min(l))),
+            rows_per_sec: 0.0,
+            eta: None,
+            status: ImportRowStatus::Waiting,
+        })
+        .collect();
+    let format = d.format;
+    let effect = Effect::Import {
+        task,
+        conn: b.conn.clone(),
+        kind: b.kind,
+        tables,
+        format,
+        destination,
+    };
+    state.import = Some(ImportProgress {
+        task,
+        conn: b.conn.clone(),
+        format,
+        rows,
+        running: Some(Running::new(task, now)),
+        finished: None,
+        cancelling: false,
+    });
+    state.import_dialog = None;
+    vec![effect]
+}
+
+pub(super) fn import_progress_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    let Some(imp) = &mut state.import else {
+        return vec![];
+    };
+    match key.code {
+        KeyCode::Esc if imp.running.is_some() => {
+            imp.cancelling = true;
+            vec![Effect::Cancel { task: imp.task }]
+        }
+        KeyCode::Esc | KeyCode::Enter if imp.running.is_none() => {
+            state.import = None;
+            vec![]
+        }
+        _ => vec![],
+    }
+}
+
+pub(super) fn apply_import_event(imp: &mut ImportProgress, event: crate::dataset::ImportEvent) {
+    use crate::dataset::ImportEvent as E;
+    match event {
+        E::TableStarted {
+            index,
+            estimated_rows,
+            ..
+        } => {
+            if let Some(r) = imp.rows.get_mut(index) {
+                r.status = ImportRowStatus::Running;
+                if estimated_rows.is_some() {
+                    r.estimated = estimated_rows;
+                }
+            }
+        }
+        E::Progress {
+            index,
+            rows,
+            estimated_rows,
+            rows_per_sec,
+            eta,
+        } => {
+            if let Some(r) = imp.rows.get_mut(index) {
+                r.rows = rows;
+                if estimated_rows.is_some() {
+                    r.estimated = estimated_rows;
+                }
+                r.rows_per_sec = rows_per_sec;
+                r.eta = eta;
+            }
+        }
+        E::TableDone { index, rows, .. } => {
+            if let Some(r) = imp.rows.get_mut(index) {
+                r.rows = rows;
+                r.status = ImportRowStatus::Done;
+                r.eta = None;
+            }
+        }
+        E::TableFailed { index, rows, error } => {
+            if let Some(r) = imp.rows.get_mut(index) {
+                r.rows = rows;
+                r.status = match error {
+                    crate::dataset::ImportError::Cancelled => ImportRowStatus::Cancelled,
+                    e => ImportRowStatus::Failed(e.to_string()),
+                };
+            }
+        }
+    }
+}

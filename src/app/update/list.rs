@@ -1,0 +1,219 @@
+//! The connection list: keys, test bookkeeping, and the list itself.
+
+use super::*;
+
+/// Replaces the list, keeps the filter, highlights `select` (or the same index).
+pub fn set_connections(state: &mut State, rows: Vec<SavedConnection>, select: Option<&str>) {
+    state.connections = rows;
+    state.loaded = true;
+    state.load_error = None;
+    refilter(state);
+    if let Some(name) = select {
+        if let Some(pos) = state
+            .visible
+            .iter()
+            .position(|&i| state.connections[i].name == name)
+        {
+            state.selected = pos;
+        }
+    }
+    clamp_selected(state);
+}
+
+pub(super) fn refilter(state: &mut State) {
+    let needle = state.filter.to_lowercase();
+    state.visible = state
+        .connections
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| needle.is_empty() || c.name.to_lowercase().contains(&needle))
+        .map(|(i, _)| i)
+        .collect();
+    clamp_selected(state);
+}
+
+pub(super) fn clamp_selected(state: &mut State) {
+    if state.selected >= state.visible.len() {
+        state.selected = state.visible.len().saturating_sub(1);
+    }
+}
+
+pub(super) fn status_kind(a: &TestAnswer) -> StatusKind {
+    match a {
+        TestAnswer::Ok { .. } => StatusKind::Info,
+        _ => StatusKind::Error,
+    }
+}
+
+/// One line in plain words for a test answer.
+pub fn answer_line(a: &TestAnswer) -> String {
+    match a {
+        TestAnswer::Ok {
+            version,
+            latency_ms,
+            tls,
+        } => format!(
+            "✓ Connected to {version} in {latency_ms} ms{}",
+            if *tls { " (TLS)" } else { "" }
+        ),
+        TestAnswer::Failed { message, hint, .. } => {
+            if hint.is_empty() {
+                format!("✗ {message}")
+            } else {
+                format!("✗ {message}: {hint}")
+            }
+        }
+        TestAnswer::Refused(m) => format!("✗ {m}"),
+        TestAnswer::Cancelled => "Test cancelled".into(),
+    }
+}
+
+pub(super) fn list_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    if state.filter_active {
+        match key.code {
+            KeyCode::Esc => {
+                state.filter_active = false;
+                state.filter.clear();
+                refilter(state);
+            }
+            KeyCode::Enter => state.filter_active = false,
+            KeyCode::Backspace => {
+                state.filter.pop();
+                refilter(state);
+            }
+            KeyCode::Up => move_sel(&mut state.selected, state.visible.len(), -1),
+            KeyCode::Down => move_sel(&mut state.selected, state.visible.len(), 1),
+            KeyCode::Char(c) if plain(&key) => {
+                state.filter.push(c);
+                state.selected = 0;
+                refilter(state);
+            }
+            _ => {}
+        }
+        return vec![];
+    }
+    let n = state.visible.len();
+    match key.code {
+        KeyCode::Char('q') => state.quit = true,
+        KeyCode::Char('j') | KeyCode::Down => move_sel(&mut state.selected, n, 1),
+        KeyCode::Char('k') | KeyCode::Up => move_sel(&mut state.selected, n, -1),
+        KeyCode::Char('g') | KeyCode::Home => state.selected = 0,
+        KeyCode::Char('G') | KeyCode::End => state.selected = n.saturating_sub(1),
+        KeyCode::PageDown => move_sel(&mut state.selected, n, PAGE as isize),
+        KeyCode::PageUp => move_sel(&mut state.selected, n, -(PAGE as isize)),
+        KeyCode::Char('/') => state.filter_active = true,
+        KeyCode::Char('?') => state.help = true,
+        KeyCode::Char('n') => {
+            state.screen = Screen::Picker;
+            state.picker = 0;
+        }
+        KeyCode::Char('e') => {
+            if let Some(conn) = state.highlighted().cloned() {
+                state.form = Some(edit_form(&conn, state.no_color));
+                state.screen = Screen::Form;
+                validate_form(state);
+            }
+        }
+        KeyCode::Char('d') => {
+            if let Some(conn) = state.highlighted() {
+                state.confirm = Some(Confirm::Delete(conn.name.clone()));
+            }
+        }
+        KeyCode::Char('t') => {
+            if let Some(name) = state.highlighted().map(|c| c.name.clone()) {
+                return start_list_test(state, name, false);
+            }
+        }
+        KeyCode::Char('v') => {
+            if let Some(conn) = state.highlighted() {
+                state.popup = Some(test_details(conn, state.answers.get(&conn.name)));
+            }
+        }
+        KeyCode::Char('r') => return vec![Effect::LoadConnections { select: None }],
+        KeyCode::Enter => {
+            if let Some(conn) = state.highlighted().cloned() {
+                return open_browser(state, &conn);
+            }
+        }
+        KeyCode::Esc => {
+            // Esc cancels the highlighted test, else clears the filter.
+            if let Some(name) = state.highlighted().map(|c| c.name.clone()) {
+                if let Some(r) = state.tests.remove(&name) {
+                    state.answers.insert(name.clone(), TestAnswer::Cancelled);
+                    set_status(state, StatusKind::Info, format!("{name}: test cancelled"));
+                    return vec![Effect::Cancel { task: r.task }];
+                }
+            }
+            if !state.filter.is_empty() {
+                state.filter.clear();
+                refilter(state);
+            }
+        }
+        _ => {}
+    }
+    vec![]
+}
+
+pub(super) fn start_list_test(state: &mut State, name: String, force: bool) -> Vec<Effect> {
+    start_list_test_with(state, name, force, None)
+}
+
+pub(super) fn start_list_test_with(
+    state: &mut State,
+    name: String,
+    force: bool,
+    prompted: Option<SecretString>,
+) -> Vec<Effect> {
+    if state.tests.contains_key(&name) {
+        set_status(
+            state,
+            StatusKind::Info,
+            format!("{name}: a test is already running"),
+        );
+        return vec![];
+    }
+    let task = state.task();
+    state
+        .tests
+        .insert(name.clone(), Running::new(task, state.now));
+    state.answers.remove(&name);
+    vec![Effect::TestSaved {
+        task,
+        name,
+        force,
+        prompted,
+    }]
+}
+
+pub(super) fn test_details(conn: &SavedConnection, answer: Option<&TestAnswer>) -> Popup {
+    let mut text = String::new();
+    match answer {
+        Some(a @ TestAnswer::Failed { detail, .. }) => {
+            text.push_str(&answer_line(a));
+            text.push_str("\n\nDetails: ");
+            text.push_str(if detail.is_empty() { "(none)" } else { detail });
+        }
+        Some(a) => text.push_str(&answer_line(a)),
+        None => match &conn.last_test {
+            None => text.push_str("Never tested. Press t to test."),
+            Some(t) if t.ok => {
+                text.push_str(&format!(
+                    "✓ {} in {} ms",
+                    t.server_version.as_deref().unwrap_or("server"),
+                    t.latency_ms.unwrap_or(0)
+                ));
+            }
+            Some(t) => {
+                text.push_str(&format!("✗ {}", t.status));
+                if let Some(d) = &t.error {
+                    text.push_str("\n\nDetails: ");
+                    text.push_str(d);
+                }
+            }
+        },
+    }
+    Popup {
+        title: format!("Last test of {}", conn.name),
+        text,
+    }
+}

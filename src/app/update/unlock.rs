@@ -1,0 +1,128 @@
+//! The passphrase / password prompt and what resumes after it.
+
+use super::*;
+
+pub fn new_unlock_prompt(create: bool, pending: Pending) -> UnlockPrompt {
+    UnlockPrompt {
+        create,
+        connection: None,
+        input: password_input(),
+        confirm: password_input(),
+        focus_confirm: false,
+        error: None,
+        busy: false,
+        pending,
+    }
+}
+
+pub(super) fn unlock_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    let Some(p) = &mut state.unlock else {
+        return vec![];
+    };
+    if p.busy {
+        return vec![];
+    }
+    match key.code {
+        KeyCode::Esc => {
+            let pending = p.pending.clone();
+            state.unlock = None;
+            if let Pending::OpenBrowser { .. } = pending {
+                state.browser = None;
+                state.screen = Screen::List;
+            }
+            set_status(state, StatusKind::Info, "Vault still locked");
+            vec![]
+        }
+        KeyCode::Tab | KeyCode::BackTab if p.create => {
+            p.focus_confirm = !p.focus_confirm;
+            vec![]
+        }
+        KeyCode::Enter => {
+            // Zeroizing until it moves into a SecretString (which wipes itself).
+            let pass = zeroize::Zeroizing::new(p.input.lines().join(""));
+            if pass.is_empty() {
+                p.error = Some("Type the passphrase first".into());
+                return vec![];
+            }
+            if p.create {
+                if !p.focus_confirm {
+                    p.focus_confirm = true;
+                    return vec![];
+                }
+                let confirm = zeroize::Zeroizing::new(p.confirm.lines().join(""));
+                if *confirm != *pass {
+                    p.error = Some("The two passphrases differ: type them again".into());
+                    reset_secret(&mut p.input);
+                    reset_secret(&mut p.confirm);
+                    p.focus_confirm = false;
+                    return vec![];
+                }
+            }
+            let pass = SecretString::from(pass.as_str());
+            if p.connection.is_some() {
+                // A connection password goes straight to the pending operation.
+                let pending = p.pending.clone();
+                state.unlock = None;
+                return resume_with(state, pending, Some(pass));
+            }
+            p.busy = true;
+            p.error = None;
+            let create = p.create;
+            // Clear the inputs at once: the secret now lives only in the effect.
+            reset_secret(&mut p.input);
+            reset_secret(&mut p.confirm);
+            vec![Effect::Unlock {
+                passphrase: pass,
+                create,
+            }]
+        }
+        _ => {
+            if key.modifiers.contains(KeyModifiers::CONTROL)
+                && matches!(key.code, KeyCode::Char('m' | 'j'))
+            {
+                return vec![];
+            }
+            let t = if p.focus_confirm {
+                &mut p.confirm
+            } else {
+                &mut p.input
+            };
+            t.input(key);
+            forget_yank(t);
+            vec![]
+        }
+    }
+}
+
+pub(super) fn resume(state: &mut State, pending: Pending) -> Vec<Effect> {
+    resume_with(state, pending, None)
+}
+
+pub(super) fn resume_with(state: &mut State, pending: Pending, prompted: Option<SecretString>) -> Vec<Effect> {
+    match pending {
+        Pending::TestConnection { name } => start_list_test_with(state, name, false, prompted),
+        Pending::TestForm => start_form_test(state),
+        Pending::SaveForm => {
+            if let Some(f) = &mut state.form {
+                f.saving = false;
+            }
+            start_save(state)
+        }
+        Pending::OpenBrowser { name } => {
+            let task = state.task();
+            let now = state.now;
+            match &mut state.browser {
+                Some(b) if b.conn == name => {
+                    b.loading = Some(Running::new(task, now));
+                    b.error = None;
+                    vec![Effect::OpenBrowser {
+                        task,
+                        name,
+                        prompted,
+                    }]
+                }
+                _ => vec![],
+            }
+        }
+    }
+}
