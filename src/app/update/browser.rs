@@ -462,3 +462,123 @@ pub(super) fn on_tick(state: &mut State, now: Instant, now_unix: i64) -> Vec<Eff
     b.load_due = false;
     load_highlighted(state)
 }
+
+/// The browser connected and listed its tables.
+pub(super) fn on_tables_loaded(
+    state: &mut State,
+    task: TaskId,
+    conn: String,
+    result: Result<Vec<crate::connectors::TableRef>, crate::connectors::ConnError>,
+) -> Vec<Effect> {
+    let Some(b) = &mut state.browser else {
+        return vec![];
+    };
+    if b.conn != conn || b.loading.as_ref().is_none_or(|r| r.task != task) {
+        return vec![];
+    }
+    b.loading = None;
+    match result {
+        Ok(mut tables) => {
+            // Grouped by schema: system schemas last, then by name.
+            tables.sort_by(|a, b| {
+                (a.system, &a.schema, &a.name).cmp(&(b.system, &b.schema, &b.name))
+            });
+            b.tables = tables;
+            b.error = None;
+            b.selected = 0;
+            refilter_browser(b);
+            b.load_due = true;
+        }
+        Err(e) => b.error = Some(e),
+    }
+    vec![]
+}
+
+/// Opening the browser failed before any connector call.
+pub(super) fn on_browser_failed(state: &mut State, task: TaskId, message: String) -> Vec<Effect> {
+    if let Some(b) = &mut state.browser {
+        if b.loading.as_ref().is_some_and(|r| r.task == task) {
+            b.loading = None;
+            b.error = Some(crate::connectors::ConnError::new(ErrorKind::Other, message));
+        }
+    }
+    vec![]
+}
+
+/// A table structure arrived: cache it.
+pub(super) fn on_described(
+    state: &mut State,
+    conn: String,
+    table: TableKey,
+    result: Result<crate::connectors::TableInfo, crate::connectors::ConnError>,
+    at: Instant,
+) -> Vec<Effect> {
+    if let Some(b) = &mut state.browser {
+        if b.conn == conn
+            && b.structure_loading
+                .as_ref()
+                .is_some_and(|(k, _)| *k == table)
+        {
+            b.structure_loading = None;
+            b.structure_error = result.as_ref().err().cloned();
+        }
+    }
+    if let Ok(info) = result {
+        state.cache.entry(conn).or_default().structures.insert(
+            table,
+            CachedStructure {
+                info,
+                loaded_at: at,
+            },
+        );
+    }
+    vec![]
+}
+
+/// An exact count finished.
+pub(super) fn on_counted(
+    state: &mut State,
+    task: TaskId,
+    conn: String,
+    table: TableKey,
+    result: Result<u64, crate::connectors::ConnError>,
+) -> Vec<Effect> {
+    let cache = state.cache.entry(conn).or_default();
+    if let Some(CountState::Running(r)) = cache.counts.get(&table) {
+        if r.task == task {
+            let done = match result {
+                Ok(n) => CountState::Done(n),
+                Err(e) if e.kind == ErrorKind::Cancelled => {
+                    cache.counts.remove(&table);
+                    return vec![];
+                }
+                Err(e) => CountState::Failed(e.kind.message().to_string()),
+            };
+            cache.counts.insert(table, done);
+        }
+    }
+    vec![]
+}
+
+/// Preview rows arrived.
+pub(super) fn on_previewed(
+    state: &mut State,
+    task: TaskId,
+    table: TableKey,
+    result: Result<crate::connectors::RowSet, crate::connectors::ConnError>,
+) -> Vec<Effect> {
+    if let Some(p) = state.browser.as_mut().and_then(|b| b.preview.as_mut()) {
+        if p.table == table && p.loading.as_ref().is_some_and(|r| r.task == task) {
+            p.loading = None;
+            match result {
+                Ok(rows) => {
+                    p.rows = Some(rows);
+                    p.error = None;
+                }
+                Err(e) if e.kind == ErrorKind::Cancelled => {}
+                Err(e) => p.error = Some(e),
+            }
+        }
+    }
+    vec![]
+}

@@ -417,7 +417,10 @@ pub fn form_spec(form: &FormState) -> Result<ConnSpec, SpecError> {
     Ok(spec)
 }
 
-pub(super) fn check_name(form: &FormState, connections: &[SavedConnection]) -> Result<String, SpecError> {
+pub(super) fn check_name(
+    form: &FormState,
+    connections: &[SavedConnection],
+) -> Result<String, SpecError> {
     let name = form.text(FieldId::Name).trim().to_string();
     if name.is_empty() {
         return Err(SpecError::new("name", "a name is required"));
@@ -583,4 +586,62 @@ pub(super) fn answer_keep_password(state: &mut State, keep: bool) -> Vec<Effect>
     };
     form.secret_choice = Some((spec.target(), keep));
     start_save(state)
+}
+
+/// A save finished: back to the list on the saved row, or the error on the form.
+pub(super) fn on_saved(state: &mut State, result: Result<SavedConnection, String>) -> Vec<Effect> {
+    match result {
+        Ok(conn) => {
+            let name = conn.name.clone();
+            state.form = None;
+            state.screen = Screen::List;
+            // Show the new row at once; the reload confirms it.
+            if let Some(i) = state.connections.iter().position(|c| c.name == name) {
+                state.connections[i] = conn;
+            } else {
+                state.connections.push(conn);
+                state.connections.sort_by(|a, b| a.name.cmp(&b.name));
+            }
+            // A renamed connection leaves its old row behind until the reload.
+            let rows = std::mem::take(&mut state.connections);
+            set_connections(state, rows, Some(&name));
+            set_status(state, StatusKind::Info, format!("Saved '{name}'"));
+            vec![Effect::LoadConnections { select: Some(name) }]
+        }
+        Err(e) => {
+            if let Some(f) = &mut state.form {
+                f.saving = false;
+                f.save_error = Some(e.clone());
+            }
+            set_status(state, StatusKind::Error, e);
+            vec![]
+        }
+    }
+}
+
+/// A test of the form's settings finished.
+pub(super) fn on_test_done(
+    state: &mut State,
+    task: TaskId,
+    result: Result<crate::connectors::ServerInfo, crate::connectors::ConnError>,
+) -> Vec<Effect> {
+    if let Some(form) = &mut state.form {
+        if form.test.as_ref().is_some_and(|r| r.task == task) {
+            form.test = None;
+            form.answer = Some(TestAnswer::from_result(&result));
+            form.answer_fresh = true;
+        }
+    }
+    vec![]
+}
+
+/// The form's test was refused before it ran.
+pub(super) fn on_test_refused(state: &mut State, task: TaskId, message: String) -> Vec<Effect> {
+    if let Some(form) = &mut state.form {
+        if form.test.as_ref().is_some_and(|r| r.task == task) {
+            form.test = None;
+            form.answer = Some(TestAnswer::Refused(message));
+        }
+    }
+    vec![]
 }

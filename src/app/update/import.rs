@@ -216,3 +216,52 @@ pub(super) fn apply_import_event(imp: &mut ImportProgress, event: crate::dataset
         }
     }
 }
+
+/// Progress of the running import.
+pub(super) fn on_import_event(
+    state: &mut State,
+    task: TaskId,
+    event: crate::dataset::ImportEvent,
+) -> Vec<Effect> {
+    if let Some(imp) = state.import.as_mut().filter(|i| i.task == task) {
+        apply_import_event(imp, event);
+    }
+    vec![]
+}
+
+/// The import ended: per-table outcome and the summary line.
+pub(super) fn on_import_done(
+    state: &mut State,
+    task: TaskId,
+    summary: &crate::dataset::ImportSummary,
+) -> Vec<Effect> {
+    if let Some(imp) = state.import.as_mut().filter(|i| i.task == task) {
+        imp.running = None;
+        imp.cancelling = false;
+        for (row, t) in imp.rows.iter_mut().zip(&summary.tables) {
+            row.rows = t.rows;
+            row.status = match &t.outcome {
+                crate::dataset::TableOutcome::Done => ImportRowStatus::Done,
+                crate::dataset::TableOutcome::Cancelled => ImportRowStatus::Cancelled,
+                crate::dataset::TableOutcome::Failed { error } => {
+                    ImportRowStatus::Failed(error.to_string())
+                }
+            };
+        }
+        let mut line = format!(
+            "Import {}: {} of {} tables, {} rows",
+            summary.outcome().id(),
+            summary.tables_done(),
+            summary.tables.len(),
+            summary.total_rows()
+        );
+        if summary.written {
+            line.push_str(&format!("\n→ {}", summary.destination.display()));
+        }
+        if let Some(e) = &summary.error {
+            line.push_str(&format!(" ({e})"));
+        }
+        imp.finished = Some(line);
+    }
+    vec![]
+}

@@ -217,3 +217,75 @@ pub(super) fn test_details(conn: &SavedConnection, answer: Option<&TestAnswer>) 
         text,
     }
 }
+
+/// The connection list (re)loaded.
+pub(super) fn on_connections_loaded(
+    state: &mut State,
+    result: Result<Vec<SavedConnection>, String>,
+    select: Option<String>,
+) -> Vec<Effect> {
+    match result {
+        Ok(rows) => set_connections(state, rows, select.as_deref()),
+        Err(e) => {
+            state.load_error = Some(e.clone());
+            set_status(state, StatusKind::Error, e);
+        }
+    }
+    vec![]
+}
+
+/// A delete finished.
+pub(super) fn on_deleted(state: &mut State, result: Result<String, String>) -> Vec<Effect> {
+    match result {
+        Ok(name) => {
+            set_status(state, StatusKind::Info, format!("Deleted '{name}'"));
+            state.cache.remove(&name);
+            vec![Effect::LoadConnections { select: None }]
+        }
+        Err(e) => {
+            set_status(state, StatusKind::Error, e);
+            vec![]
+        }
+    }
+}
+
+/// A test of a saved connection finished.
+pub(super) fn on_test_done(
+    state: &mut State,
+    task: TaskId,
+    name: String,
+    result: Result<crate::connectors::ServerInfo, crate::connectors::ConnError>,
+) -> Vec<Effect> {
+    if state.tests.get(&name).is_some_and(|r| r.task == task) {
+        state.tests.remove(&name);
+        let answer = TestAnswer::from_result(&result);
+        set_status(
+            state,
+            status_kind(&answer),
+            format!("{name}: {}", answer_line(&answer)),
+        );
+        state.answers.insert(name, answer);
+    }
+    // The catalog recorded the outcome: refresh the row.
+    let select = state.highlighted().map(|c| c.name.clone());
+    vec![Effect::LoadConnections { select }]
+}
+
+/// The profile refused to start a test of a saved connection.
+pub(super) fn on_test_refused(
+    state: &mut State,
+    task: TaskId,
+    name: String,
+    message: String,
+    lockout: bool,
+) -> Vec<Effect> {
+    if state.tests.get(&name).is_some_and(|r| r.task == task) {
+        state.tests.remove(&name);
+        if lockout {
+            state.confirm = Some(Confirm::ForceTest(name.clone()));
+        }
+        set_status(state, StatusKind::Error, format!("{name}: {message}"));
+        state.answers.insert(name, TestAnswer::Refused(message));
+    }
+    vec![]
+}

@@ -39,337 +39,58 @@ pub use unlock::new_unlock_prompt;
 
 pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
     match action {
-        Action::Key(key) => {
-            if key.kind == KeyEventKind::Release {
-                return vec![];
-            }
-            on_key(state, key)
-        }
+        Action::Key(key) if key.kind == KeyEventKind::Release => vec![],
+        Action::Key(key) => on_key(state, key),
         Action::Paste(text) => on_paste(state, &text),
-        Action::Tick { now, now_unix } => on_tick(state, now, now_unix),
+        Action::Tick { now, now_unix } => browser::on_tick(state, now, now_unix),
         Action::Resize => vec![],
         Action::ConnectionsLoaded { result, select } => {
-            match result {
-                Ok(rows) => set_connections(state, rows, select.as_deref()),
-                Err(e) => {
-                    state.load_error = Some(e.clone());
-                    set_status(state, StatusKind::Error, e);
-                }
-            }
-            vec![]
+            list::on_connections_loaded(state, result, select)
         }
-        Action::TestDone { task, name, result } => {
-            match name {
-                Some(name) => {
-                    if state.tests.get(&name).is_some_and(|r| r.task == task) {
-                        state.tests.remove(&name);
-                        let answer = TestAnswer::from_result(&result);
-                        set_status(
-                            state,
-                            status_kind(&answer),
-                            format!("{name}: {}", answer_line(&answer)),
-                        );
-                        state.answers.insert(name, answer);
-                    }
-                    // The catalog recorded the outcome: refresh the row.
-                    let select = state.highlighted().map(|c| c.name.clone());
-                    vec![Effect::LoadConnections { select }]
-                }
-                None => {
-                    if let Some(form) = &mut state.form {
-                        if form.test.as_ref().is_some_and(|r| r.task == task) {
-                            form.test = None;
-                            form.answer = Some(TestAnswer::from_result(&result));
-                            form.answer_fresh = true;
-                        }
-                    }
-                    vec![]
-                }
-            }
-        }
+        Action::TestDone { task, name, result } => match name {
+            Some(name) => list::on_test_done(state, task, name, result),
+            None => form::on_test_done(state, task, result),
+        },
         Action::TestRefused {
             task,
             name,
             message,
             lockout,
-        } => {
-            match name {
-                Some(name) => {
-                    if state.tests.get(&name).is_some_and(|r| r.task == task) {
-                        state.tests.remove(&name);
-                        if lockout {
-                            state.confirm = Some(Confirm::ForceTest(name.clone()));
-                        }
-                        set_status(state, StatusKind::Error, format!("{name}: {message}"));
-                        state.answers.insert(name, TestAnswer::Refused(message));
-                    }
-                }
-                None => {
-                    if let Some(form) = &mut state.form {
-                        if form.test.as_ref().is_some_and(|r| r.task == task) {
-                            form.test = None;
-                            form.answer = Some(TestAnswer::Refused(message));
-                        }
-                    }
-                }
-            }
-            vec![]
-        }
+        } => match name {
+            Some(name) => list::on_test_refused(state, task, name, message, lockout),
+            None => form::on_test_refused(state, task, message),
+        },
         Action::NeedsUnlock {
             initialised,
             pending,
-        } => {
-            match &pending {
-                Pending::TestConnection { name } => {
-                    state.tests.remove(name);
-                }
-                Pending::TestForm => {
-                    if let Some(f) = &mut state.form {
-                        f.test = None;
-                    }
-                }
-                Pending::SaveForm => {
-                    if let Some(f) = &mut state.form {
-                        f.saving = false;
-                    }
-                }
-                Pending::OpenBrowser { .. } => {
-                    if let Some(b) = &mut state.browser {
-                        b.loading = None;
-                    }
-                }
-            }
-            state.unlock = Some(new_unlock_prompt(!initialised, pending));
-            vec![]
-        }
-        Action::NeedsPassword { pending } => {
-            let name = match &pending {
-                Pending::TestConnection { name } | Pending::OpenBrowser { name } => name.clone(),
-                _ => String::new(),
-            };
-            match &pending {
-                Pending::TestConnection { name } => {
-                    state.tests.remove(name);
-                }
-                Pending::OpenBrowser { .. } => {
-                    if let Some(b) = &mut state.browser {
-                        b.loading = None;
-                    }
-                }
-                _ => {}
-            }
-            let mut prompt = new_unlock_prompt(false, pending);
-            prompt.connection = Some(name);
-            state.unlock = Some(prompt);
-            vec![]
-        }
-        Action::Saved(result) => match result {
-            Ok(conn) => {
-                let name = conn.name.clone();
-                state.form = None;
-                state.screen = Screen::List;
-                // Show the new row at once; the reload confirms it.
-                if let Some(i) = state.connections.iter().position(|c| c.name == name) {
-                    state.connections[i] = conn;
-                } else {
-                    state.connections.push(conn);
-                    state.connections.sort_by(|a, b| a.name.cmp(&b.name));
-                }
-                // A renamed connection leaves its old row behind until the reload.
-                let rows = std::mem::take(&mut state.connections);
-                set_connections(state, rows, Some(&name));
-                set_status(state, StatusKind::Info, format!("Saved '{name}'"));
-                vec![Effect::LoadConnections { select: Some(name) }]
-            }
-            Err(e) => {
-                if let Some(f) = &mut state.form {
-                    f.saving = false;
-                    f.save_error = Some(e.clone());
-                }
-                set_status(state, StatusKind::Error, e);
-                vec![]
-            }
-        },
-        Action::Deleted(result) => match result {
-            Ok(name) => {
-                set_status(state, StatusKind::Info, format!("Deleted '{name}'"));
-                state.cache.remove(&name);
-                vec![Effect::LoadConnections { select: None }]
-            }
-            Err(e) => {
-                set_status(state, StatusKind::Error, e);
-                vec![]
-            }
-        },
-        Action::Unlocked(result) => {
-            let Some(prompt) = &mut state.unlock else {
-                return vec![];
-            };
-            match result {
-                Ok(()) => {
-                    let pending = prompt.pending.clone();
-                    let created = prompt.create;
-                    state.unlock = None;
-                    set_status(
-                        state,
-                        StatusKind::Info,
-                        if created {
-                            "Vault created and unlocked"
-                        } else {
-                            "Vault unlocked"
-                        },
-                    );
-                    resume(state, pending)
-                }
-                Err(e) => {
-                    prompt.busy = false;
-                    prompt.error = Some(e);
-                    reset_secret(&mut prompt.input);
-                    reset_secret(&mut prompt.confirm);
-                    prompt.focus_confirm = false;
-                    vec![]
-                }
-            }
-        }
+        } => unlock::on_needs_unlock(state, initialised, pending),
+        Action::NeedsPassword { pending } => unlock::on_needs_password(state, pending),
+        Action::Saved(result) => form::on_saved(state, result),
+        Action::Deleted(result) => list::on_deleted(state, result),
+        Action::Unlocked(result) => unlock::on_unlocked(state, result),
         Action::TablesLoaded { task, conn, result } => {
-            let Some(b) = &mut state.browser else {
-                return vec![];
-            };
-            if b.conn != conn || b.loading.as_ref().is_none_or(|r| r.task != task) {
-                return vec![];
-            }
-            b.loading = None;
-            match result {
-                Ok(mut tables) => {
-                    // Grouped by schema: system schemas last, then by name.
-                    tables.sort_by(|a, b| {
-                        (a.system, &a.schema, &a.name).cmp(&(b.system, &b.schema, &b.name))
-                    });
-                    b.tables = tables;
-                    b.error = None;
-                    b.selected = 0;
-                    refilter_browser(b);
-                    b.load_due = true;
-                }
-                Err(e) => b.error = Some(e),
-            }
-            vec![]
+            browser::on_tables_loaded(state, task, conn, result)
         }
-        Action::BrowserFailed { task, message } => {
-            if let Some(b) = &mut state.browser {
-                if b.loading.as_ref().is_some_and(|r| r.task == task) {
-                    b.loading = None;
-                    b.error = Some(crate::connectors::ConnError::new(ErrorKind::Other, message));
-                }
-            }
-            vec![]
-        }
+        Action::BrowserFailed { task, message } => browser::on_browser_failed(state, task, message),
         Action::Described {
             conn,
             table,
             result,
             at,
-        } => {
-            if let Some(b) = &mut state.browser {
-                if b.conn == conn
-                    && b.structure_loading
-                        .as_ref()
-                        .is_some_and(|(k, _)| *k == table)
-                {
-                    b.structure_loading = None;
-                    b.structure_error = result.as_ref().err().cloned();
-                }
-            }
-            if let Ok(info) = result {
-                state.cache.entry(conn).or_default().structures.insert(
-                    table,
-                    CachedStructure {
-                        info,
-                        loaded_at: at,
-                    },
-                );
-            }
-            vec![]
-        }
+        } => browser::on_described(state, conn, table, result, at),
         Action::Counted {
             task,
             conn,
             table,
             result,
-        } => {
-            let cache = state.cache.entry(conn).or_default();
-            if let Some(CountState::Running(r)) = cache.counts.get(&table) {
-                if r.task == task {
-                    let done = match result {
-                        Ok(n) => CountState::Done(n),
-                        Err(e) if e.kind == ErrorKind::Cancelled => {
-                            cache.counts.remove(&table);
-                            return vec![];
-                        }
-                        Err(e) => CountState::Failed(e.kind.message().to_string()),
-                    };
-                    cache.counts.insert(table, done);
-                }
-            }
-            vec![]
-        }
-        Action::ImportEvent { task, event } => {
-            if let Some(imp) = state.import.as_mut().filter(|i| i.task == task) {
-                apply_import_event(imp, event);
-            }
-            vec![]
-        }
-        Action::ImportDone { task, summary } => {
-            if let Some(imp) = state.import.as_mut().filter(|i| i.task == task) {
-                imp.running = None;
-                imp.cancelling = false;
-                for (row, t) in imp.rows.iter_mut().zip(&summary.tables) {
-                    row.rows = t.rows;
-                    row.status = match &t.outcome {
-                        crate::dataset::TableOutcome::Done => ImportRowStatus::Done,
-                        crate::dataset::TableOutcome::Cancelled => ImportRowStatus::Cancelled,
-                        crate::dataset::TableOutcome::Failed { error } => {
-                            ImportRowStatus::Failed(error.to_string())
-                        }
-                    };
-                }
-                let mut line = format!(
-                    "Import {}: {} of {} tables, {} rows",
-                    summary.outcome().id(),
-                    summary.tables_done(),
-                    summary.tables.len(),
-                    summary.total_rows()
-                );
-                if summary.written {
-                    line.push_str(&format!("\n→ {}", summary.destination.display()));
-                }
-                if let Some(e) = &summary.error {
-                    line.push_str(&format!(" ({e})"));
-                }
-                imp.finished = Some(line);
-            }
-            vec![]
-        }
+        } => browser::on_counted(state, task, conn, table, result),
+        Action::ImportEvent { task, event } => import::on_import_event(state, task, event),
+        Action::ImportDone { task, summary } => import::on_import_done(state, task, &summary),
         Action::Previewed {
             task,
             table,
             result,
-        } => {
-            if let Some(p) = state.browser.as_mut().and_then(|b| b.preview.as_mut()) {
-                if p.table == table && p.loading.as_ref().is_some_and(|r| r.task == task) {
-                    p.loading = None;
-                    match result {
-                        Ok(rows) => {
-                            p.rows = Some(rows);
-                            p.error = None;
-                        }
-                        Err(e) if e.kind == ErrorKind::Cancelled => {}
-                        Err(e) => p.error = Some(e),
-                    }
-                }
-            }
-            vec![]
-        }
+        } => browser::on_previewed(state, task, table, result),
     }
 }
 

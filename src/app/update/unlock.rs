@@ -98,7 +98,11 @@ pub(super) fn resume(state: &mut State, pending: Pending) -> Vec<Effect> {
     resume_with(state, pending, None)
 }
 
-pub(super) fn resume_with(state: &mut State, pending: Pending, prompted: Option<SecretString>) -> Vec<Effect> {
+pub(super) fn resume_with(
+    state: &mut State,
+    pending: Pending,
+    prompted: Option<SecretString>,
+) -> Vec<Effect> {
     match pending {
         Pending::TestConnection { name } => start_list_test_with(state, name, false, prompted),
         Pending::TestForm => start_form_test(state),
@@ -123,6 +127,91 @@ pub(super) fn resume_with(state: &mut State, pending: Pending, prompted: Option<
                 }
                 _ => vec![],
             }
+        }
+    }
+}
+
+/// An operation needs the vault: ask for the passphrase (or create it).
+pub(super) fn on_needs_unlock(
+    state: &mut State,
+    initialised: bool,
+    pending: Pending,
+) -> Vec<Effect> {
+    match &pending {
+        Pending::TestConnection { name } => {
+            state.tests.remove(name);
+        }
+        Pending::TestForm => {
+            if let Some(f) = &mut state.form {
+                f.test = None;
+            }
+        }
+        Pending::SaveForm => {
+            if let Some(f) = &mut state.form {
+                f.saving = false;
+            }
+        }
+        Pending::OpenBrowser { .. } => {
+            if let Some(b) = &mut state.browser {
+                b.loading = None;
+            }
+        }
+    }
+    state.unlock = Some(new_unlock_prompt(!initialised, pending));
+    vec![]
+}
+
+/// The connection asks for its password every time: prompt for it.
+pub(super) fn on_needs_password(state: &mut State, pending: Pending) -> Vec<Effect> {
+    let name = match &pending {
+        Pending::TestConnection { name } | Pending::OpenBrowser { name } => name.clone(),
+        _ => String::new(),
+    };
+    match &pending {
+        Pending::TestConnection { name } => {
+            state.tests.remove(name);
+        }
+        Pending::OpenBrowser { .. } => {
+            if let Some(b) = &mut state.browser {
+                b.loading = None;
+            }
+        }
+        _ => {}
+    }
+    let mut prompt = new_unlock_prompt(false, pending);
+    prompt.connection = Some(name);
+    state.unlock = Some(prompt);
+    vec![]
+}
+
+/// An unlock finished: resume what waited, or show the error on the prompt.
+pub(super) fn on_unlocked(state: &mut State, result: Result<(), String>) -> Vec<Effect> {
+    let Some(prompt) = &mut state.unlock else {
+        return vec![];
+    };
+    match result {
+        Ok(()) => {
+            let pending = prompt.pending.clone();
+            let created = prompt.create;
+            state.unlock = None;
+            set_status(
+                state,
+                StatusKind::Info,
+                if created {
+                    "Vault created and unlocked"
+                } else {
+                    "Vault unlocked"
+                },
+            );
+            resume(state, pending)
+        }
+        Err(e) => {
+            prompt.busy = false;
+            prompt.error = Some(e);
+            reset_secret(&mut prompt.input);
+            reset_secret(&mut prompt.confirm);
+            prompt.focus_confirm = false;
+            vec![]
         }
     }
 }
