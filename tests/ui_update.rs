@@ -1635,3 +1635,62 @@ fn wipe_input_empties_lines_and_yank() {
     assert_eq!(t.yank_text(), "");
     assert!(!t.undo(), "no history to undo into");
 }
+
+/// The README's keys table is the one the key tables generate: keys, hints
+/// and help cannot drift apart. `VARLOR_BLESS=1` rewrites the README.
+#[test]
+fn readme_keys_table_matches_the_key_tables() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let (start, end) = ("<!-- keys:start -->\n", "<!-- keys:end -->");
+    let a = readme.find(start).expect("README has <!-- keys:start -->") + start.len();
+    let b = readme.find(end).expect("README has <!-- keys:end -->");
+    let table = varlor::app::keys::markdown();
+    if std::env::var_os("VARLOR_BLESS").is_some() {
+        let updated = format!("{}{}{}", &readme[..a], table, &readme[b..]);
+        std::fs::write(&path, updated).unwrap();
+        return;
+    }
+    assert_eq!(
+        &readme[a..b],
+        table,
+        "README keys table is out of date: run with VARLOR_BLESS=1"
+    );
+}
+
+#[test]
+fn every_binding_has_help_and_the_help_overlay_lists_the_pane_keys() {
+    use varlor::app::keys;
+    let mut s = state_with(&["a"]);
+    let help: Vec<String> = keys::help(&s).iter().map(|(k, _)| k.to_string()).collect();
+    for k in [
+        "j/k ↑↓",
+        "g/G Home/End",
+        "PgDn/PgUp",
+        "Enter",
+        "?",
+        "Ctrl-C",
+    ] {
+        assert!(help.iter().any(|h| h == k), "list help lacks {k}: {help:?}");
+    }
+    // The preview pane: its own keys first, then the browser's.
+    open_browser(&mut s, vec![table("public", "t", false)]);
+    s.browser.as_mut().unwrap().focus = BrowserFocus::Preview;
+    let help: Vec<String> = keys::help(&s).iter().map(|(k, _)| k.to_string()).collect();
+    for k in [
+        "h/l ←→",
+        "j/k ↑↓",
+        "0/$ Home/End",
+        "Enter",
+        "/",
+        "space",
+        "Tab",
+    ] {
+        assert!(
+            help.iter().any(|h| h == k),
+            "preview help lacks {k}: {help:?}"
+        );
+    }
+    // A binding with a label has words.
+    assert!(keys::help(&s).iter().all(|(_, what)| !what.is_empty()));
+}

@@ -3,6 +3,7 @@
 
 pub mod action;
 pub mod effect;
+pub mod keys;
 pub mod state;
 pub mod update;
 

@@ -271,6 +271,24 @@ impl Drop for UnlockPrompt {
     }
 }
 
+/// Who gets a key, and what the status bar describes: the topmost overlay,
+/// else the screen (with its filter, when one is being typed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layer {
+    Unlock,
+    Popup,
+    Help,
+    Confirm,
+    ImportDialog,
+    ImportProgress,
+    ListFilter,
+    List,
+    Picker,
+    Form,
+    BrowserFilter,
+    Browser,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirm {
     Delete(String),
@@ -514,6 +532,53 @@ pub struct State {
 }
 
 impl State {
+    /// The overlays present, topmost first (the order keys reach them; drawing
+    /// goes the other way).
+    pub fn overlays(&self) -> Vec<Layer> {
+        let mut out = Vec::new();
+        if self.unlock.is_some() {
+            out.push(Layer::Unlock);
+        }
+        if self.popup.is_some() {
+            out.push(Layer::Popup);
+        }
+        if self.help {
+            out.push(Layer::Help);
+        }
+        if self.confirm.is_some() {
+            out.push(Layer::Confirm);
+        }
+        if self.import_dialog.is_some() {
+            out.push(Layer::ImportDialog);
+        }
+        if self.import.is_some() {
+            out.push(Layer::ImportProgress);
+        }
+        out
+    }
+
+    /// The layer under every overlay: the screen.
+    pub fn screen_layer(&self) -> Layer {
+        match self.screen {
+            Screen::List if self.filter_active => Layer::ListFilter,
+            Screen::List => Layer::List,
+            Screen::Picker => Layer::Picker,
+            Screen::Form => Layer::Form,
+            Screen::Browser if self.browser.as_ref().is_some_and(|b| b.filter_active) => {
+                Layer::BrowserFilter
+            }
+            Screen::Browser => Layer::Browser,
+        }
+    }
+
+    /// The layer that gets the next key.
+    pub fn layer(&self) -> Layer {
+        self.overlays()
+            .first()
+            .copied()
+            .unwrap_or_else(|| self.screen_layer())
+    }
+
     pub fn new(profile_name: impl Into<String>) -> Self {
         State {
             profile_name: profile_name.into(),

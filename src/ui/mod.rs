@@ -17,7 +17,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use crate::app::state::{BrowserFocus, Confirm, Screen, State, StatusKind};
+use crate::app::state::{Confirm, Layer, Screen, State, StatusKind};
 pub use theme::Theme;
 
 /// Below this the frame shows only a "too small" note.
@@ -78,126 +78,34 @@ pub fn draw(f: &mut Frame, state: &State) {
     }
     draw_hints(f, hints_area, state, theme);
 
-    if let Some(c) = &state.confirm {
-        draw_confirm(f, area, c, theme);
-    }
-    if let Some(p) = &state.popup {
-        draw_popup(f, area, &p.title, &p.text, theme);
-    }
-    if state.import_dialog.is_some() || state.import.is_some() {
-        import::draw(f, area, state, theme);
-    }
-    if state.help {
-        help::draw(f, area, state, theme);
-    }
-    if state.unlock.is_some() {
-        unlock::draw(f, area, state, theme);
+    // Bottom to top: the overlay that gets the keys is drawn last.
+    for layer in state.overlays().into_iter().rev() {
+        match layer {
+            Layer::Confirm => {
+                if let Some(c) = &state.confirm {
+                    draw_confirm(f, area, c, theme);
+                }
+            }
+            Layer::Popup => {
+                if let Some(p) = &state.popup {
+                    draw_popup(f, area, &p.title, &p.text, theme);
+                }
+            }
+            // One drawing shows the dialog or the progress.
+            Layer::ImportDialog => import::draw(f, area, state, theme),
+            Layer::ImportProgress if state.import_dialog.is_none() => {
+                import::draw(f, area, state, theme)
+            }
+            Layer::Help => help::draw(f, area, state, theme),
+            Layer::Unlock => unlock::draw(f, area, state, theme),
+            _ => {}
+        }
     }
 }
 
-/// Key hints of the focused pane.
+/// Key hints of the layer that has the keys (from the key tables).
 pub fn hints(state: &State) -> Vec<(&'static str, &'static str)> {
-    if state.unlock.is_some() {
-        return vec![("Enter", "unlock"), ("Esc", "cancel")];
-    }
-    if state.popup.is_some() {
-        return vec![("Esc", "close")];
-    }
-    if state.confirm.is_some() {
-        return vec![("y", "yes"), ("n", "no")];
-    }
-    if let Some(d) = &state.import_dialog {
-        let mut keys = vec![("Enter", "start"), ("Tab", "next")];
-        match d.focus {
-            0 => keys.push(("←→", "format")),
-            3 => keys.push(("←→", "table")),
-            _ => {}
-        }
-        keys.push(("Esc", "cancel"));
-        return keys;
-    }
-    if let Some(i) = &state.import {
-        return if i.running.is_some() {
-            vec![("Esc", "cancel import")]
-        } else {
-            vec![("Enter", "close")]
-        };
-    }
-    match state.screen {
-        Screen::List if state.filter_active => {
-            vec![("type", "filter"), ("Enter", "keep"), ("Esc", "clear")]
-        }
-        Screen::List => vec![
-            ("Enter", "open"),
-            ("n", "new"),
-            ("e", "edit"),
-            ("t", "test"),
-            ("d", "delete"),
-            ("/", "filter"),
-            ("?", "help"),
-            ("q", "quit"),
-            ("v", "details"),
-        ],
-        Screen::Picker => vec![
-            ("↑↓", "move"),
-            ("letter", "jump"),
-            ("Enter", "choose"),
-            ("Esc", "back"),
-        ],
-        Screen::Form => {
-            let mut h = vec![
-                ("Tab", "next"),
-                ("^T", "test"),
-                ("^S", "save"),
-                ("Esc", "back"),
-            ];
-            if let Some(form) = &state.form {
-                if form.test.is_some() {
-                    h[3] = ("Esc", "cancel test");
-                }
-                match form.focused_field() {
-                    Some(id) if id.is_selector() => h.insert(1, ("←→", "change")),
-                    Some(crate::app::state::FieldId::Conn(crate::connectors::Field::Password))
-                        if form.had_secret =>
-                    {
-                        h.insert(1, ("^X", "clear stored"))
-                    }
-                    _ => {}
-                }
-                if matches!(
-                    form.answer,
-                    Some(crate::app::state::TestAnswer::Failed { .. })
-                ) {
-                    h.push(("^E", "details"));
-                }
-            }
-            h
-        }
-        Screen::Browser => {
-            let focus = state.browser.as_ref().map(|b| (b.focus, b.filter_active));
-            match focus {
-                Some((_, true)) => vec![("type", "filter"), ("Enter", "keep"), ("Esc", "clear")],
-                Some((BrowserFocus::Preview, _)) => vec![
-                    ("h/l", "scroll"),
-                    ("j/k", "row"),
-                    ("Enter", "full value"),
-                    ("Tab", "pane"),
-                    ("Esc", "back"),
-                ],
-                _ => vec![
-                    ("/", "filter"),
-                    ("space", "select"),
-                    ("i", "import"),
-                    ("c", "count"),
-                    ("s", "system"),
-                    ("r", "refresh"),
-                    ("Tab", "pane"),
-                    ("Esc", "back"),
-                    ("?", "help"),
-                ],
-            }
-        }
-    }
+    crate::app::keys::hints(state)
 }
 
 fn draw_hints(f: &mut Frame, area: Rect, state: &State, theme: Theme) {

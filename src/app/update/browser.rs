@@ -1,6 +1,7 @@
 //! The table browser: tables, structure, preview, counts, and the tick that loads them.
 
 use super::*;
+use keys::{BrowserCmd, FilterCmd, PaneCmd};
 
 pub(super) fn open_browser(state: &mut State, conn: &SavedConnection) -> Vec<Effect> {
     let task = state.task();
@@ -77,266 +78,305 @@ pub(super) fn close_browser(state: &mut State) -> Vec<Effect> {
     effects
 }
 
+pub(super) fn browser_filter_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    let cmd = lookup(keys::FILTER, state, &key);
+    let Some(b) = &mut state.browser else {
+        return vec![];
+    };
+    match cmd {
+        Some(FilterCmd::Clear) => {
+            b.filter_active = false;
+            b.filter.clear();
+            refilter_browser(b);
+        }
+        Some(FilterCmd::Keep) => b.filter_active = false,
+        Some(FilterCmd::Erase) => {
+            b.filter.pop();
+            refilter_browser(b);
+        }
+        Some(FilterCmd::Up) => move_sel(&mut b.selected, b.visible.len(), -1),
+        Some(FilterCmd::Down) => move_sel(&mut b.selected, b.visible.len(), 1),
+        Some(FilterCmd::Type) => {
+            let KeyCode::Char(c) = key.code else {
+                return vec![];
+            };
+            b.filter.push(c);
+            b.selected = 0;
+            refilter_browser(b);
+        }
+        None => return vec![],
+    }
+    b.load_due = true;
+    vec![]
+}
+
 pub(super) fn browser_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     let Some(b) = &mut state.browser else {
         state.screen = Screen::List;
         return vec![];
     };
-    if b.filter_active {
-        match key.code {
-            KeyCode::Esc => {
-                b.filter_active = false;
-                b.filter.clear();
-                refilter_browser(b);
-            }
-            KeyCode::Enter => b.filter_active = false,
-            KeyCode::Backspace => {
-                b.filter.pop();
-                refilter_browser(b);
-            }
-            KeyCode::Up => move_sel(&mut b.selected, b.visible.len(), -1),
-            KeyCode::Down => move_sel(&mut b.selected, b.visible.len(), 1),
-            KeyCode::Char(c) if plain(&key) => {
-                b.filter.push(c);
-                b.selected = 0;
-                refilter_browser(b);
-            }
-            _ => return vec![],
-        }
-        b.load_due = true;
-        return vec![];
+    let focus = b.focus;
+    if let Some(cmd) = lookup(keys::BROWSER, state, &key) {
+        return browser_command(state, cmd);
     }
-    let conn = b.conn.clone();
-    let key_of_highlight = b.highlighted().map(table_key);
-    match key.code {
-        KeyCode::Char('q') => {
-            state.quit = true;
-            return vec![];
+    match focus {
+        BrowserFocus::Tables => {
+            if let Some(cmd) = lookup(keys::BROWSER_TABLES, state, &key) {
+                tables_pane(state, cmd);
+            }
         }
-        KeyCode::Char('?') => {
-            state.help = true;
-            return vec![];
+        BrowserFocus::Structure => {
+            if let Some(cmd) = lookup(keys::BROWSER_STRUCTURE, state, &key) {
+                structure_pane(state, cmd);
+            }
         }
-        KeyCode::Esc => {
-            // Innermost running thing first: count, preview, then leave.
-            if let Some(k) = &key_of_highlight {
-                if let Some(cache) = state.cache.get_mut(&conn) {
-                    if let Some(CountState::Running(r)) = cache.counts.get(k) {
-                        let task = r.task;
-                        cache.counts.remove(k);
-                        set_status(state, StatusKind::Info, "Count cancelled");
-                        return vec![Effect::Cancel { task }];
-                    }
-                }
+        BrowserFocus::Preview => {
+            if let Some(cmd) = lookup(keys::BROWSER_PREVIEW, state, &key) {
+                preview_pane(state, cmd);
             }
-            if let Some(r) = b.loading.take() {
-                b.error = Some(crate::connectors::ConnError::new(
-                    ErrorKind::Cancelled,
-                    "cancelled",
-                ));
-                return vec![Effect::Cancel { task: r.task }];
-            }
-            if let Some(p) = &mut b.preview {
-                if let Some(r) = p.loading.take() {
-                    return vec![Effect::Cancel { task: r.task }];
-                }
-            }
-            if !b.filter.is_empty() {
-                b.filter.clear();
-                refilter_browser(b);
-                return vec![];
-            }
-            return close_browser(state);
         }
-        KeyCode::Tab => {
+    }
+    vec![]
+}
+
+/// The browser's keys of every pane.
+fn browser_command(state: &mut State, cmd: BrowserCmd) -> Vec<Effect> {
+    let Some(b) = &mut state.browser else {
+        return vec![];
+    };
+    match cmd {
+        BrowserCmd::Quit => state.quit = true,
+        BrowserCmd::Help => state.help = true,
+        BrowserCmd::Back => return browser_back(state),
+        BrowserCmd::NextPane => {
             b.focus = match b.focus {
                 BrowserFocus::Tables => BrowserFocus::Structure,
                 BrowserFocus::Structure => BrowserFocus::Preview,
                 BrowserFocus::Preview => BrowserFocus::Tables,
-            };
-            return vec![];
+            }
         }
-        KeyCode::BackTab => {
+        BrowserCmd::PrevPane => {
             b.focus = match b.focus {
                 BrowserFocus::Tables => BrowserFocus::Preview,
                 BrowserFocus::Structure => BrowserFocus::Tables,
                 BrowserFocus::Preview => BrowserFocus::Structure,
-            };
-            return vec![];
-        }
-        KeyCode::Char('r') => {
-            // Reconnect, reload the list and drop cached structures.
-            let task = state.task();
-            let now = state.now;
-            state.cache.remove(&conn);
-            let Some(b) = &mut state.browser else {
-                return vec![];
-            };
-            let mut effects = vec![];
-            if let Some(r) = b.loading.replace(Running::new(task, now)) {
-                effects.push(Effect::Cancel { task: r.task });
             }
-            // Never connected (e.g. the first connect failed): open afresh.
-            let never_loaded = b.tables.is_empty();
-            b.error = None;
-            b.structure_error = None;
-            b.preview = None;
-            effects.push(if never_loaded {
-                Effect::OpenBrowser {
-                    task,
-                    name: conn,
-                    prompted: None,
-                }
-            } else {
-                Effect::Reconnect { task }
-            });
-            return effects;
         }
-        KeyCode::Char('c') => {
-            let Some(t) = b.highlighted().cloned() else {
-                return vec![];
-            };
-            let k = table_key(&t);
-            let task = state.task();
-            let now = state.now;
-            let cache = state.cache.entry(conn).or_default();
-            if let Some(CountState::Running(_)) = cache.counts.get(&k) {
-                return vec![];
-            }
-            cache
-                .counts
-                .insert(k, CountState::Running(Running::new(task, now)));
-            return vec![Effect::Count { task, table: t }];
-        }
-        KeyCode::Char(' ') => {
-            if let Some(k) = key_of_highlight {
+        BrowserCmd::Refresh => return browser_refresh(state),
+        BrowserCmd::Count => return browser_count(state),
+        BrowserCmd::Select => {
+            if let Some(k) = b.highlighted().map(table_key) {
                 if !b.chosen.remove(&k) {
                     b.chosen.insert(k);
                 }
                 move_sel(&mut b.selected, b.visible.len(), 1);
                 b.load_due = true;
             }
-            return vec![];
         }
-        KeyCode::Char('s') => {
+        BrowserCmd::System => {
             b.show_system = !b.show_system;
             refilter_browser(b);
             b.load_due = true;
-            return vec![];
         }
-        KeyCode::Char('/') => {
+        BrowserCmd::Filter => {
             b.filter_active = true;
             b.focus = BrowserFocus::Tables;
-            return vec![];
         }
-        KeyCode::Char('i') => {
-            // The chosen tables, or the highlighted one when none is chosen.
-            let tables: Vec<crate::connectors::TableRef> = if b.chosen.is_empty() {
-                b.highlighted().cloned().into_iter().collect()
-            } else {
-                b.tables
-                    .iter()
-                    .filter(|t| b.chosen.contains(&table_key(t)))
-                    .cloned()
-                    .collect()
-            };
-            if !tables.is_empty() && b.loading.is_none() && b.error.is_none() {
-                let filters = tables.iter().map(|_| text_input("")).collect();
-                state.import_dialog = Some(ImportDialog {
-                    tables,
-                    format: crate::dataset::Format::Sqlite,
-                    destination: text_input(""),
-                    limit: text_input(""),
-                    filters,
-                    current: 0,
-                    focus: 0,
-                    error: None,
-                });
-                restyle_import(state);
-            }
-            return vec![];
-        }
-        _ => {}
-    }
-    match b.focus {
-        BrowserFocus::Tables => {
-            let n = b.visible.len();
-            let before = b.selected;
-            match key.code {
-                KeyCode::Char('j') | KeyCode::Down => move_sel(&mut b.selected, n, 1),
-                KeyCode::Char('k') | KeyCode::Up => move_sel(&mut b.selected, n, -1),
-                KeyCode::Char('g') | KeyCode::Home => b.selected = 0,
-                KeyCode::Char('G') | KeyCode::End => b.selected = n.saturating_sub(1),
-                KeyCode::PageDown => move_sel(&mut b.selected, n, PAGE as isize),
-                KeyCode::PageUp => move_sel(&mut b.selected, n, -(PAGE as isize)),
-                KeyCode::Enter | KeyCode::Char('l') | KeyCode::Right => {
-                    b.focus = BrowserFocus::Preview
-                }
-                _ => {}
-            }
-            if b.selected != before {
-                b.load_due = true;
-                b.structure_scroll = 0;
-            }
-        }
-        BrowserFocus::Structure => match key.code {
-            KeyCode::Char('j') | KeyCode::Down => b.structure_scroll += 1,
-            KeyCode::Char('k') | KeyCode::Up => {
-                b.structure_scroll = b.structure_scroll.saturating_sub(1)
-            }
-            KeyCode::Char('g') | KeyCode::Home => b.structure_scroll = 0,
-            KeyCode::Char('h') | KeyCode::Left => b.focus = BrowserFocus::Tables,
-            _ => {}
-        },
-        BrowserFocus::Preview => {
-            let Some(p) = &mut b.preview else {
-                if matches!(key.code, KeyCode::Char('h') | KeyCode::Left) {
-                    b.focus = BrowserFocus::Tables;
-                }
-                return vec![];
-            };
-            let (nrows, ncols) = p
-                .rows
-                .as_ref()
-                .map(|r| (r.rows.len(), r.columns.len()))
-                .unwrap_or((0, 0));
-            match key.code {
-                KeyCode::Char('j') | KeyCode::Down => move_sel(&mut p.row, nrows, 1),
-                KeyCode::Char('k') | KeyCode::Up => move_sel(&mut p.row, nrows, -1),
-                KeyCode::Char('l') | KeyCode::Right => move_sel(&mut p.col_offset, ncols, 1),
-                KeyCode::Char('h') | KeyCode::Left => {
-                    if p.col_offset == 0 {
-                        b.focus = BrowserFocus::Tables;
-                    } else {
-                        p.col_offset -= 1;
-                    }
-                }
-                KeyCode::Char('0') | KeyCode::Home => p.col_offset = 0,
-                KeyCode::Char('$') | KeyCode::End => p.col_offset = ncols.saturating_sub(1),
-                KeyCode::Enter => {
-                    if let Some(rs) = &p.rows {
-                        if let (Some(row), Some(col)) =
-                            (rs.rows.get(p.row), rs.columns.get(p.col_offset))
-                        {
-                            if let Some(cell) = row.get(p.col_offset) {
-                                state.popup = Some(Popup {
-                                    title: format!(
-                                        "{} ({}), row {}",
-                                        col.name,
-                                        col.type_name,
-                                        p.row + 1
-                                    ),
-                                    text: full_value(cell),
-                                });
-                            }
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
+        BrowserCmd::Import => open_import_dialog(state),
     }
     vec![]
+}
+
+/// Esc: the innermost running thing first (count, load, preview), then the
+/// filter, then leave the browser.
+fn browser_back(state: &mut State) -> Vec<Effect> {
+    let Some(b) = &mut state.browser else {
+        return vec![];
+    };
+    let conn = b.conn.clone();
+    if let Some(k) = b.highlighted().map(table_key) {
+        if let Some(cache) = state.cache.get_mut(&conn) {
+            if let Some(CountState::Running(r)) = cache.counts.get(&k) {
+                let task = r.task;
+                cache.counts.remove(&k);
+                set_status(state, StatusKind::Info, "Count cancelled");
+                return vec![Effect::Cancel { task }];
+            }
+        }
+    }
+    if let Some(r) = b.loading.take() {
+        b.error = Some(crate::connectors::ConnError::new(
+            ErrorKind::Cancelled,
+            "cancelled",
+        ));
+        return vec![Effect::Cancel { task: r.task }];
+    }
+    if let Some(p) = &mut b.preview {
+        if let Some(r) = p.loading.take() {
+            return vec![Effect::Cancel { task: r.task }];
+        }
+    }
+    if !b.filter.is_empty() {
+        b.filter.clear();
+        refilter_browser(b);
+        return vec![];
+    }
+    close_browser(state)
+}
+
+/// `r`: reconnect, reload the list and drop cached structures.
+fn browser_refresh(state: &mut State) -> Vec<Effect> {
+    let task = state.task();
+    let now = state.now;
+    let Some(b) = &mut state.browser else {
+        return vec![];
+    };
+    let conn = b.conn.clone();
+    state.cache.remove(&conn);
+    let mut effects = vec![];
+    if let Some(r) = b.loading.replace(Running::new(task, now)) {
+        effects.push(Effect::Cancel { task: r.task });
+    }
+    // Never connected (e.g. the first connect failed): open afresh.
+    let never_loaded = b.tables.is_empty();
+    b.error = None;
+    b.structure_error = None;
+    b.preview = None;
+    effects.push(if never_loaded {
+        Effect::OpenBrowser {
+            task,
+            name: conn,
+            prompted: None,
+        }
+    } else {
+        Effect::Reconnect { task }
+    });
+    effects
+}
+
+/// `c`: an exact count of the highlighted table, in the background.
+fn browser_count(state: &mut State) -> Vec<Effect> {
+    let Some(b) = &state.browser else {
+        return vec![];
+    };
+    let Some(t) = b.highlighted().cloned() else {
+        return vec![];
+    };
+    let conn = b.conn.clone();
+    let k = table_key(&t);
+    let task = state.task();
+    let now = state.now;
+    let cache = state.cache.entry(conn).or_default();
+    if let Some(CountState::Running(_)) = cache.counts.get(&k) {
+        return vec![];
+    }
+    cache
+        .counts
+        .insert(k, CountState::Running(Running::new(task, now)));
+    vec![Effect::Count { task, table: t }]
+}
+
+/// `i`: the import dialog for the chosen tables, or the highlighted one.
+fn open_import_dialog(state: &mut State) {
+    let Some(b) = &state.browser else { return };
+    let tables: Vec<crate::connectors::TableRef> = if b.chosen.is_empty() {
+        b.highlighted().cloned().into_iter().collect()
+    } else {
+        b.tables
+            .iter()
+            .filter(|t| b.chosen.contains(&table_key(t)))
+            .cloned()
+            .collect()
+    };
+    if tables.is_empty() || b.loading.is_some() || b.error.is_some() {
+        return;
+    }
+    let filters = tables.iter().map(|_| text_input("")).collect();
+    state.import_dialog = Some(ImportDialog {
+        tables,
+        format: crate::dataset::Format::Sqlite,
+        destination: text_input(""),
+        limit: text_input(""),
+        filters,
+        current: 0,
+        focus: 0,
+        error: None,
+    });
+    restyle_import(state);
+}
+
+fn tables_pane(state: &mut State, cmd: PaneCmd) {
+    let Some(b) = &mut state.browser else { return };
+    let n = b.visible.len();
+    let before = b.selected;
+    match cmd {
+        PaneCmd::Down => move_sel(&mut b.selected, n, 1),
+        PaneCmd::Up => move_sel(&mut b.selected, n, -1),
+        PaneCmd::First => b.selected = 0,
+        PaneCmd::Last => b.selected = n.saturating_sub(1),
+        PaneCmd::PageDown => move_sel(&mut b.selected, n, PAGE as isize),
+        PaneCmd::PageUp => move_sel(&mut b.selected, n, -(PAGE as isize)),
+        PaneCmd::Enter | PaneCmd::Right => b.focus = BrowserFocus::Preview,
+        PaneCmd::Left => {}
+    }
+    if b.selected != before {
+        b.load_due = true;
+        b.structure_scroll = 0;
+    }
+}
+
+fn structure_pane(state: &mut State, cmd: PaneCmd) {
+    let Some(b) = &mut state.browser else { return };
+    match cmd {
+        PaneCmd::Down => b.structure_scroll += 1,
+        PaneCmd::Up => b.structure_scroll = b.structure_scroll.saturating_sub(1),
+        PaneCmd::First => b.structure_scroll = 0,
+        PaneCmd::Left => b.focus = BrowserFocus::Tables,
+        _ => {}
+    }
+}
+
+fn preview_pane(state: &mut State, cmd: PaneCmd) {
+    let Some(b) = &mut state.browser else { return };
+    let Some(p) = &mut b.preview else {
+        if cmd == PaneCmd::Left {
+            b.focus = BrowserFocus::Tables;
+        }
+        return;
+    };
+    let (nrows, ncols) = p
+        .rows
+        .as_ref()
+        .map(|r| (r.rows.len(), r.columns.len()))
+        .unwrap_or((0, 0));
+    match cmd {
+        PaneCmd::Down => move_sel(&mut p.row, nrows, 1),
+        PaneCmd::Up => move_sel(&mut p.row, nrows, -1),
+        PaneCmd::Right => move_sel(&mut p.col_offset, ncols, 1),
+        PaneCmd::Left => {
+            if p.col_offset == 0 {
+                b.focus = BrowserFocus::Tables;
+            } else {
+                p.col_offset -= 1;
+            }
+        }
+        PaneCmd::First => p.col_offset = 0,
+        PaneCmd::Last => p.col_offset = ncols.saturating_sub(1),
+        PaneCmd::Enter => {
+            let popup = p.rows.as_ref().and_then(|rs| {
+                let col = rs.columns.get(p.col_offset)?;
+                let cell = rs.rows.get(p.row)?.get(p.col_offset)?;
+                Some(Popup {
+                    title: format!("{} ({}), row {}", col.name, col.type_name, p.row + 1),
+                    text: full_value(cell),
+                })
+            });
+            if popup.is_some() {
+                state.popup = popup;
+            }
+        }
+        PaneCmd::PageDown | PaneCmd::PageUp => {}
+    }
 }
 
 /// The whole value of a cell, for the popup.

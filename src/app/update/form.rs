@@ -1,6 +1,7 @@
 //! The connection form: fields, URL paste, validation, Test and Save.
 
 use super::*;
+use keys::FormCmd;
 
 pub(super) fn text_input(text: &str) -> TextArea<'static> {
     use ratatui::style::{Modifier, Style};
@@ -189,100 +190,116 @@ pub(super) fn scrub_url_field(form: &mut FormState) {
 }
 
 pub(super) fn form_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
-    let Some(form) = &mut state.form else {
+    if state.form.is_none() {
         state.screen = Screen::List;
         return vec![];
-    };
-    if is_ctrl(&key, 't') {
-        return start_form_test(state);
     }
-    if is_ctrl(&key, 's') {
-        return start_save(state);
-    }
-    if is_ctrl(&key, 'e') {
-        if let Some(TestAnswer::Failed {
-            message, detail, ..
-        }) = &form.answer
-        {
-            state.popup = Some(Popup {
-                title: format!("Details: {message}"),
-                text: if detail.is_empty() {
-                    "(no details)".into()
-                } else {
-                    detail.clone()
-                },
-            });
-        }
-        return vec![];
-    }
-    if is_ctrl(&key, 'x') && form.focused_field() == Some(FieldId::Conn(Field::Password)) {
-        if form.editing.is_some() && form.had_secret {
-            form.clear_password = !form.clear_password;
-            if form.clear_password {
-                if let Some(f) = form.field_mut(FieldId::Conn(Field::Password)) {
-                    reset_secret(&mut f.input);
-                }
-            }
-        }
-        restyle(form, state.no_color);
-        return vec![];
-    }
-    match key.code {
-        KeyCode::Esc => {
-            if let Some(r) = form.test.take() {
-                form.answer = Some(TestAnswer::Cancelled);
-                return vec![Effect::Cancel { task: r.task }];
-            }
-            state.form = None;
-            state.screen = Screen::List;
+    match lookup(keys::FORM, state, &key) {
+        Some(FormCmd::Test) => return start_form_test(state),
+        Some(FormCmd::Save) => return start_save(state),
+        Some(FormCmd::Details) => {
+            show_error_details(state);
             return vec![];
         }
-        KeyCode::Tab | KeyCode::Down => {
+        Some(FormCmd::ClearStored) => {
+            toggle_clear_password(state);
+            return vec![];
+        }
+        Some(FormCmd::Back) => return form_back(state),
+        Some(FormCmd::Next) => {
             move_focus(state, 1);
             return vec![];
         }
-        KeyCode::BackTab | KeyCode::Up => {
+        Some(FormCmd::Prev) => {
             move_focus(state, -1);
             return vec![];
         }
-        KeyCode::Enter => {
-            return match form.focus {
-                FormFocus::TestButton => start_form_test(state),
-                FormFocus::SaveButton => start_save(state),
-                FormFocus::Field(_) => {
+        Some(FormCmd::Activate) => {
+            let focus = state.form.as_ref().map(|f| f.focus);
+            return match focus {
+                Some(FormFocus::TestButton) => start_form_test(state),
+                Some(FormFocus::SaveButton) => start_save(state),
+                _ => {
                     move_focus(state, 1);
                     vec![]
                 }
             };
         }
-        _ => {}
+        Some(FormCmd::SelectorPrev) => change_selector(state, -1),
+        Some(FormCmd::SelectorNext) => change_selector(state, 1),
+        None => type_into_field(state, key),
     }
-    let Some(id) = form.focused_field() else {
-        return vec![];
-    };
-    if id.is_selector() {
-        let delta = match key.code {
-            KeyCode::Left | KeyCode::Char('h') => -1,
-            KeyCode::Right | KeyCode::Char('l') | KeyCode::Char(' ') => 1,
-            _ => 0,
-        };
-        if delta != 0 {
-            match id {
-                FieldId::Environment => {
-                    form.environment = cycle(&Environment::ALL, form.environment, delta)
-                }
-                _ => {
-                    form.tls = cycle(&TlsMode::ALL, form.tls, delta);
-                    form.answer_fresh = false;
-                }
-            }
-            validate_form(state);
-        }
-        return vec![];
-    }
-    if key.modifiers.contains(KeyModifiers::CONTROL) && matches!(key.code, KeyCode::Char('m' | 'j'))
+    vec![]
+}
+
+fn show_error_details(state: &mut State) {
+    if let Some(TestAnswer::Failed {
+        message, detail, ..
+    }) = state.form.as_ref().and_then(|f| f.answer.as_ref())
     {
-        return vec![];
+        state.popup = Some(Popup {
+            title: format!("Details: {message}"),
+            text: if detail.is_empty() {
+                "(no details)".into()
+            } else {
+                detail.clone()
+            },
+        });
+    }
+}
+
+fn toggle_clear_password(state: &mut State) {
+    let Some(form) = &mut state.form else { return };
+    if form.editing.is_some() && form.had_secret {
+        form.clear_password = !form.clear_password;
+        if form.clear_password {
+            if let Some(f) = form.field_mut(FieldId::Conn(Field::Password)) {
+                reset_secret(&mut f.input);
+            }
+        }
+    }
+    restyle(form, state.no_color);
+}
+
+/// Esc: cancel the running test, else leave the form.
+fn form_back(state: &mut State) -> Vec<Effect> {
+    if let Some(form) = &mut state.form {
+        if let Some(r) = form.test.take() {
+            form.answer = Some(TestAnswer::Cancelled);
+            return vec![Effect::Cancel { task: r.task }];
+        }
+    }
+    state.form = None;
+    state.screen = Screen::List;
+    vec![]
+}
+
+fn change_selector(state: &mut State, delta: isize) {
+    let Some(form) = &mut state.form else { return };
+    match form.focused_field() {
+        Some(FieldId::Environment) => {
+            form.environment = cycle(&Environment::ALL, form.environment, delta)
+        }
+        _ => {
+            form.tls = cycle(&TlsMode::ALL, form.tls, delta);
+            form.answer_fresh = false;
+        }
+    }
+    validate_form(state);
+}
+
+/// Keys no binding claims go to the focused text field.
+fn type_into_field(state: &mut State, key: KeyEvent) {
+    let Some(form) = &mut state.form else { return };
+    let Some(id) = form.focused_field() else {
+        return;
+    };
+    // Selectors take no text; Ctrl-M / Ctrl-J would insert a newline.
+    if id.is_selector()
+        || (key.modifiers.contains(KeyModifiers::CONTROL)
+            && matches!(key.code, KeyCode::Char('m' | 'j')))
+    {
+        return;
     }
     let changed = form
         .field_mut(id)
@@ -297,7 +314,6 @@ pub(super) fn form_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     if changed {
         field_changed(state, id);
     }
-    vec![]
 }
 
 pub(super) fn field_changed(state: &mut State, id: FieldId) {

@@ -1,6 +1,7 @@
 //! The import dialog and the import progress overlay.
 
 use super::*;
+use keys::ImportCmd;
 
 pub(super) fn restyle_import(state: &mut State) {
     use ratatui::style::{Modifier, Style};
@@ -33,30 +34,28 @@ pub(super) fn restyle_import(state: &mut State) {
 }
 
 pub(super) fn import_dialog_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    let cmd = lookup(keys::IMPORT_DIALOG, state, &key);
     let Some(d) = &mut state.import_dialog else {
         return vec![];
     };
-    match key.code {
-        KeyCode::Esc => {
+    match (cmd, key.code) {
+        (Some(ImportCmd::Cancel), _) => {
             state.import_dialog = None;
             return vec![];
         }
-        KeyCode::Tab | KeyCode::Down => d.focus = (d.focus + 1) % ImportDialog::FIELDS,
-        KeyCode::BackTab | KeyCode::Up => {
+        (Some(ImportCmd::Next), _) => d.focus = (d.focus + 1) % ImportDialog::FIELDS,
+        (Some(ImportCmd::Prev), _) => {
             d.focus = (d.focus + ImportDialog::FIELDS - 1) % ImportDialog::FIELDS
         }
-        KeyCode::Enter => return start_import(state),
-        KeyCode::Left | KeyCode::Right | KeyCode::Char(' ') if d.focus == 0 => {
-            let delta = if key.code == KeyCode::Left { -1 } else { 1 };
-            d.format = cycle(&crate::dataset::Format::ALL, d.format, delta);
-        }
-        KeyCode::Left | KeyCode::Right | KeyCode::Char(' ') if d.focus == 3 => {
-            let n = d.tables.len().max(1);
-            d.current = if key.code == KeyCode::Left {
-                (d.current + n - 1) % n
+        (Some(ImportCmd::Start), _) => return start_import(state),
+        (Some(c @ (ImportCmd::ChoicePrev | ImportCmd::ChoiceNext)), _) => {
+            let delta = if c == ImportCmd::ChoicePrev { -1 } else { 1 };
+            if d.focus == 0 {
+                d.format = cycle(&crate::dataset::Format::ALL, d.format, delta);
             } else {
-                (d.current + 1) % n
-            };
+                let n = d.tables.len().max(1) as isize;
+                d.current = (d.current as isize + delta).rem_euclid(n) as usize;
+            }
         }
         // Ctrl-M / Ctrl-J would insert a newline: these inputs are one line.
         _ if key.modifiers.contains(KeyModifiers::CONTROL)
@@ -69,10 +68,10 @@ pub(super) fn import_dialog_key(state: &mut State, key: KeyEvent) -> Vec<Effect>
                 f.input(key);
             }
         }
-        KeyCode::Char(c) if d.focus == 2 && plain(&key) && c.is_ascii_digit() => {
+        (_, KeyCode::Char(c)) if d.focus == 2 && plain(&key) && c.is_ascii_digit() => {
             d.limit.input(key);
         }
-        KeyCode::Backspace if d.focus == 2 => {
+        (_, KeyCode::Backspace) if d.focus == 2 => {
             d.limit.input(key);
         }
         _ => {}
@@ -151,15 +150,15 @@ pub(super) fn start_import(state: &mut State) -> Vec<Effect> {
 }
 
 pub(super) fn import_progress_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
-    let Some(imp) = &mut state.import else {
-        return vec![];
-    };
-    match key.code {
-        KeyCode::Esc if imp.running.is_some() => {
-            imp.cancelling = true;
-            vec![Effect::Cancel { task: imp.task }]
-        }
-        KeyCode::Esc | KeyCode::Enter if imp.running.is_none() => {
+    match lookup(keys::IMPORT_PROGRESS, state, &key) {
+        Some(ImportCmd::Cancel) => match &mut state.import {
+            Some(imp) => {
+                imp.cancelling = true;
+                vec![Effect::Cancel { task: imp.task }]
+            }
+            None => vec![],
+        },
+        Some(ImportCmd::Close) => {
             state.import = None;
             vec![]
         }

@@ -1,6 +1,7 @@
 //! The connection list: keys, test bookkeeping, and the list itself.
 
 use super::*;
+use keys::{FilterCmd, ListCmd};
 
 /// Replaces the list, keeps the filter, highlights `select` (or the same index).
 pub fn set_connections(state: &mut State, rows: Vec<SavedConnection>, select: Option<&str>) {
@@ -68,74 +69,80 @@ pub fn answer_line(a: &TestAnswer) -> String {
     }
 }
 
-pub(super) fn list_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
-    if state.filter_active {
-        match key.code {
-            KeyCode::Esc => {
-                state.filter_active = false;
-                state.filter.clear();
-                refilter(state);
-            }
-            KeyCode::Enter => state.filter_active = false,
-            KeyCode::Backspace => {
-                state.filter.pop();
-                refilter(state);
-            }
-            KeyCode::Up => move_sel(&mut state.selected, state.visible.len(), -1),
-            KeyCode::Down => move_sel(&mut state.selected, state.visible.len(), 1),
-            KeyCode::Char(c) if plain(&key) => {
+pub(super) fn list_filter_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    match lookup(keys::FILTER, state, &key) {
+        Some(FilterCmd::Clear) => {
+            state.filter_active = false;
+            state.filter.clear();
+            refilter(state);
+        }
+        Some(FilterCmd::Keep) => state.filter_active = false,
+        Some(FilterCmd::Erase) => {
+            state.filter.pop();
+            refilter(state);
+        }
+        Some(FilterCmd::Up) => move_sel(&mut state.selected, state.visible.len(), -1),
+        Some(FilterCmd::Down) => move_sel(&mut state.selected, state.visible.len(), 1),
+        Some(FilterCmd::Type) => {
+            if let KeyCode::Char(c) = key.code {
                 state.filter.push(c);
                 state.selected = 0;
                 refilter(state);
             }
-            _ => {}
         }
-        return vec![];
+        None => {}
     }
+    vec![]
+}
+
+pub(super) fn list_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     let n = state.visible.len();
-    match key.code {
-        KeyCode::Char('q') => state.quit = true,
-        KeyCode::Char('j') | KeyCode::Down => move_sel(&mut state.selected, n, 1),
-        KeyCode::Char('k') | KeyCode::Up => move_sel(&mut state.selected, n, -1),
-        KeyCode::Char('g') | KeyCode::Home => state.selected = 0,
-        KeyCode::Char('G') | KeyCode::End => state.selected = n.saturating_sub(1),
-        KeyCode::PageDown => move_sel(&mut state.selected, n, PAGE as isize),
-        KeyCode::PageUp => move_sel(&mut state.selected, n, -(PAGE as isize)),
-        KeyCode::Char('/') => state.filter_active = true,
-        KeyCode::Char('?') => state.help = true,
-        KeyCode::Char('n') => {
+    let Some(cmd) = lookup(keys::LIST, state, &key) else {
+        return vec![];
+    };
+    match cmd {
+        ListCmd::Quit => state.quit = true,
+        ListCmd::Down => move_sel(&mut state.selected, n, 1),
+        ListCmd::Up => move_sel(&mut state.selected, n, -1),
+        ListCmd::First => state.selected = 0,
+        ListCmd::Last => state.selected = n.saturating_sub(1),
+        ListCmd::PageDown => move_sel(&mut state.selected, n, PAGE as isize),
+        ListCmd::PageUp => move_sel(&mut state.selected, n, -(PAGE as isize)),
+        ListCmd::Filter => state.filter_active = true,
+        ListCmd::Help => state.help = true,
+        ListCmd::New => {
             state.screen = Screen::Picker;
             state.picker = 0;
         }
-        KeyCode::Char('e') => {
+        ListCmd::Edit => {
             if let Some(conn) = state.highlighted().cloned() {
                 state.form = Some(edit_form(&conn, state.no_color));
                 state.screen = Screen::Form;
                 validate_form(state);
             }
         }
-        KeyCode::Char('d') => {
+        ListCmd::Delete => {
             if let Some(conn) = state.highlighted() {
                 state.confirm = Some(Confirm::Delete(conn.name.clone()));
             }
         }
-        KeyCode::Char('t') => {
+        ListCmd::Test => {
             if let Some(name) = state.highlighted().map(|c| c.name.clone()) {
                 return start_list_test(state, name, false);
             }
         }
-        KeyCode::Char('v') => {
+        ListCmd::Details => {
             if let Some(conn) = state.highlighted() {
                 state.popup = Some(test_details(conn, state.answers.get(&conn.name)));
             }
         }
-        KeyCode::Char('r') => return vec![Effect::LoadConnections { select: None }],
-        KeyCode::Enter => {
+        ListCmd::Reload => return vec![Effect::LoadConnections { select: None }],
+        ListCmd::Open => {
             if let Some(conn) = state.highlighted().cloned() {
                 return open_browser(state, &conn);
             }
         }
-        KeyCode::Esc => {
+        ListCmd::Cancel => {
             // Esc cancels the highlighted test, else clears the filter.
             if let Some(name) = state.highlighted().map(|c| c.name.clone()) {
                 if let Some(r) = state.tests.remove(&name) {
@@ -149,7 +156,6 @@ pub(super) fn list_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 refilter(state);
             }
         }
-        _ => {}
     }
     vec![]
 }

@@ -14,6 +14,7 @@ use crate::store::{NewConnection, SavedConnection};
 
 use super::action::Action;
 use super::effect::{Effect, FormPassword};
+use super::keys::{self, lookup};
 use super::state::*;
 
 const PAGE: usize = 10;
@@ -22,6 +23,7 @@ mod browser;
 mod form;
 mod import;
 mod list;
+mod overlays;
 mod picker;
 mod unlock;
 
@@ -117,60 +119,19 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     }
     // A status message lasts until the next key.
     state.status = None;
-    if state.unlock.is_some() {
-        return unlock_key(state, key);
-    }
-    if state.popup.is_some() {
-        if matches!(
-            key.code,
-            KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') | KeyCode::Char(' ')
-        ) {
-            state.popup = None;
-        }
-        return vec![];
-    }
-    if state.help {
-        match key.code {
-            KeyCode::Esc | KeyCode::Char('?') | KeyCode::Enter => state.help = false,
-            KeyCode::Char('q') => state.quit = true,
-            _ => {}
-        }
-        return vec![];
-    }
-    if let Some(confirm) = state.confirm.clone() {
-        return match key.code {
-            KeyCode::Char('y') | KeyCode::Char('Y') => {
-                state.confirm = None;
-                match confirm {
-                    Confirm::Delete(name) => vec![Effect::Delete { name }],
-                    Confirm::ForceTest(name) => start_list_test(state, name, true),
-                    Confirm::KeepPassword { .. } => answer_keep_password(state, true),
-                }
-            }
-            KeyCode::Char('n') | KeyCode::Char('N')
-                if matches!(confirm, Confirm::KeepPassword { .. }) =>
-            {
-                state.confirm = None;
-                answer_keep_password(state, false)
-            }
-            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
-                state.confirm = None;
-                vec![]
-            }
-            _ => vec![],
-        };
-    }
-    if state.import_dialog.is_some() {
-        return import_dialog_key(state, key);
-    }
-    if state.import.is_some() {
-        return import_progress_key(state, key);
-    }
-    match state.screen {
-        Screen::List => list_key(state, key),
-        Screen::Picker => picker_key(state, key),
-        Screen::Form => form_key(state, key),
-        Screen::Browser => browser_key(state, key),
+    match state.layer() {
+        Layer::Unlock => unlock_key(state, key),
+        Layer::Popup => overlays::popup_key(state, key),
+        Layer::Help => overlays::help_key(state, key),
+        Layer::Confirm => overlays::confirm_key(state, key),
+        Layer::ImportDialog => import_dialog_key(state, key),
+        Layer::ImportProgress => import_progress_key(state, key),
+        Layer::ListFilter => list_filter_key(state, key),
+        Layer::List => list_key(state, key),
+        Layer::Picker => picker_key(state, key),
+        Layer::Form => form_key(state, key),
+        Layer::BrowserFilter => browser_filter_key(state, key),
+        Layer::Browser => browser_key(state, key),
     }
 }
 

@@ -1,21 +1,25 @@
 //! The engine picker.
 
 use super::*;
+use keys::PickerCmd;
 
 pub(super) fn picker_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     let n = Kind::ALL.len();
-    match key.code {
-        KeyCode::Esc => state.screen = Screen::List,
-        KeyCode::Char('j') | KeyCode::Down => move_sel(&mut state.picker, n, 1),
-        KeyCode::Char('k') | KeyCode::Up => move_sel(&mut state.picker, n, -1),
-        KeyCode::Char('?') => state.help = true,
-        KeyCode::Enter => {
+    match lookup(keys::PICKER, state, &key) {
+        Some(PickerCmd::Back) => state.screen = Screen::List,
+        Some(PickerCmd::Down) => move_sel(&mut state.picker, n, 1),
+        Some(PickerCmd::Up) => move_sel(&mut state.picker, n, -1),
+        Some(PickerCmd::Help) => state.help = true,
+        Some(PickerCmd::Choose) => {
             let kind = Kind::ALL[state.picker.min(n - 1)];
             state.form = Some(new_form(kind, state.no_color));
             state.screen = Screen::Form;
             validate_form(state);
         }
-        KeyCode::Char(c) if plain(&key) => {
+        Some(PickerCmd::Jump) => {
+            let KeyCode::Char(c) = key.code else {
+                return vec![];
+            };
             // First letter: cycle among the kinds starting with it.
             let c = c.to_ascii_lowercase();
             let matches: Vec<usize> = (0..n)
@@ -34,7 +38,7 @@ pub(super) fn picker_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 state.picker = next;
             }
         }
-        _ => {}
+        None => {}
     }
     vec![]
 }

@@ -1,6 +1,7 @@
 //! The passphrase / password prompt and what resumes after it.
 
 use super::*;
+use keys::UnlockCmd;
 
 pub fn new_unlock_prompt(create: bool, pending: Pending) -> UnlockPrompt {
     UnlockPrompt {
@@ -16,14 +17,14 @@ pub fn new_unlock_prompt(create: bool, pending: Pending) -> UnlockPrompt {
 }
 
 pub(super) fn unlock_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
-    let Some(p) = &mut state.unlock else {
-        return vec![];
-    };
-    if p.busy {
+    if state.unlock.as_ref().is_none_or(|p| p.busy) {
         return vec![];
     }
-    match key.code {
-        KeyCode::Esc => {
+    match lookup(keys::UNLOCK, state, &key) {
+        Some(UnlockCmd::Cancel) => {
+            let Some(p) = &mut state.unlock else {
+                return vec![];
+            };
             let pending = p.pending.clone();
             state.unlock = None;
             if let Pending::OpenBrowser { .. } = pending {
@@ -33,11 +34,16 @@ pub(super) fn unlock_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             set_status(state, StatusKind::Info, "Vault still locked");
             vec![]
         }
-        KeyCode::Tab | KeyCode::BackTab if p.create => {
-            p.focus_confirm = !p.focus_confirm;
+        Some(UnlockCmd::SwitchField) => {
+            if let Some(p) = &mut state.unlock {
+                p.focus_confirm = !p.focus_confirm;
+            }
             vec![]
         }
-        KeyCode::Enter => {
+        Some(UnlockCmd::Submit) => {
+            let Some(p) = &mut state.unlock else {
+                return vec![];
+            };
             // Zeroizing until it moves into a SecretString (which wipes itself).
             let pass = zeroize::Zeroizing::new(p.input.lines().join(""));
             if pass.is_empty() {
@@ -76,7 +82,10 @@ pub(super) fn unlock_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 create,
             }]
         }
-        _ => {
+        None => {
+            let Some(p) = &mut state.unlock else {
+                return vec![];
+            };
             if key.modifiers.contains(KeyModifiers::CONTROL)
                 && matches!(key.code, KeyCode::Char('m' | 'j'))
             {

@@ -1,0 +1,718 @@
+//! Keys as data: one table per layer (screen, overlay, browser pane) of
+//! bindings with their help text and status-bar hint. The handlers in
+//! `update/` dispatch from these tables, the status bar and the `?` help are
+//! drawn from them, and the README's keys table is generated from them
+//! (a test keeps it in step), so the three can no longer drift apart.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::state::{BrowserFocus, Layer, State, TestAnswer};
+
+/// A key as a binding names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// A character typed without Ctrl or Alt (Shift allowed: `G`, `$`, `?`).
+    Char(char),
+    Ctrl(char),
+    Code(KeyCode),
+    /// Any character typed without Ctrl or Alt (filters, first-letter jumps).
+    AnyChar,
+}
+
+impl Key {
+    fn matches(self, ev: &KeyEvent) -> bool {
+        let plain = !ev
+            .modifiers
+            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+        match self {
+            Key::Char(c) => plain && ev.code == KeyCode::Char(c),
+            Key::Ctrl(c) => {
+                ev.modifiers.contains(KeyModifiers::CONTROL) && ev.code == KeyCode::Char(c)
+            }
+            Key::Code(code) => ev.code == code,
+            Key::AnyChar => plain && matches!(ev.code, KeyCode::Char(_)),
+        }
+    }
+}
+
+type Pred = fn(&State) -> bool;
+
+/// One binding: the keys, what they do, how help and the status bar say it.
+pub struct Binding<C: 'static> {
+    pub keys: &'static [Key],
+    pub cmd: C,
+    /// The keys as help shows them ("j/k ↑↓"); empty: documented by the line before.
+    pub label: &'static str,
+    pub help: &'static str,
+    /// Status-bar hint: (keys, what).
+    pub hint: Option<(&'static str, &'static str)>,
+    /// The binding acts only when this holds (e.g. a selector is focused).
+    pub when: Option<Pred>,
+    /// The hint shows only when this holds.
+    pub hint_when: Option<Pred>,
+}
+
+impl<C: Copy> Binding<C> {
+    const fn new(keys: &'static [Key], cmd: C, label: &'static str, help: &'static str) -> Self {
+        Binding {
+            keys,
+            cmd,
+            label,
+            help,
+            hint: None,
+            when: None,
+            hint_when: None,
+        }
+    }
+    /// Hinted in the status bar as `label what`.
+    const fn hint(mut self, what: &'static str) -> Self {
+        self.hint = Some((self.label, what));
+        self
+    }
+    /// Hinted with a shorter key label.
+    const fn hint_as(mut self, keys: &'static str, what: &'static str) -> Self {
+        self.hint = Some((keys, what));
+        self
+    }
+    const fn when(mut self, p: Pred) -> Self {
+        self.when = Some(p);
+        self
+    }
+    const fn hint_when(mut self, p: Pred) -> Self {
+        self.hint_when = Some(p);
+        self
+    }
+
+    fn active(&self, state: &State) -> bool {
+        self.when.is_none_or(|p| p(state))
+    }
+}
+
+/// The command bound to `ev` in `map`, if any: exact keys win over `AnyChar`.
+pub fn lookup<C: Copy>(map: &[Binding<C>], state: &State, ev: &KeyEvent) -> Option<C> {
+    let hit = |exact: bool| {
+        map.iter()
+            .filter(|b| b.active(state))
+            .find(|b| {
+                b.keys
+                    .iter()
+                    .any(|k| (*k != Key::AnyChar) == exact && k.matches(ev))
+            })
+            .map(|b| b.cmd)
+    };
+    hit(true).or_else(|| hit(false))
+}
+
+/// What help and the status bar need of a binding, without its command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Doc {
+    pub label: &'static str,
+    pub help: &'static str,
+    pub hint: Option<(&'static str, &'static str)>,
+}
+
+fn docs<C: Copy>(map: &[Binding<C>]) -> Vec<(Doc, Option<Pred>, Option<Pred>)> {
+    map.iter()
+        .map(|b| {
+            (
+                Doc {
+                    label: b.label,
+                    help: b.help,
+                    hint: b.hint,
+                },
+                b.when,
+                b.hint_when,
+            )
+        })
+        .collect()
+}
+
+// ------------------------------------------------------------------ commands
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListCmd {
+    Open,
+    New,
+    Edit,
+    Test,
+    Delete,
+    Filter,
+    Help,
+    Quit,
+    Details,
+    Down,
+    Up,
+    First,
+    Last,
+    PageDown,
+    PageUp,
+    Cancel,
+    Reload,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterCmd {
+    Type,
+    Keep,
+    Clear,
+    Erase,
+    Up,
+    Down,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PickerCmd {
+    Down,
+    Up,
+    Jump,
+    Choose,
+    Back,
+    Help,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormCmd {
+    Next,
+    Prev,
+    SelectorPrev,
+    SelectorNext,
+    ClearStored,
+    Test,
+    Save,
+    Back,
+    Details,
+    Activate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnlockCmd {
+    Submit,
+    Cancel,
+    SwitchField,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverlayCmd {
+    Close,
+    Quit,
+    Yes,
+    No,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportCmd {
+    Start,
+    Next,
+    Prev,
+    ChoicePrev,
+    ChoiceNext,
+    Cancel,
+    Close,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrowserCmd {
+    Filter,
+    Select,
+    Import,
+    Count,
+    System,
+    Refresh,
+    NextPane,
+    PrevPane,
+    Back,
+    Help,
+    Quit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaneCmd {
+    Down,
+    Up,
+    First,
+    Last,
+    PageDown,
+    PageUp,
+    Right,
+    Left,
+    Enter,
+}
+
+// ------------------------------------------------------------------ tables
+
+use Key::{Char, Code, Ctrl};
+
+const ENTER: Key = Code(KeyCode::Enter);
+const ESC: Key = Code(KeyCode::Esc);
+const TAB: Key = Code(KeyCode::Tab);
+const BACKTAB: Key = Code(KeyCode::BackTab);
+const UP: Key = Code(KeyCode::Up);
+const DOWN: Key = Code(KeyCode::Down);
+const LEFT: Key = Code(KeyCode::Left);
+const RIGHT: Key = Code(KeyCode::Right);
+const HOME: Key = Code(KeyCode::Home);
+const END: Key = Code(KeyCode::End);
+const PGUP: Key = Code(KeyCode::PageUp);
+const PGDN: Key = Code(KeyCode::PageDown);
+
+pub const LIST: &[Binding<ListCmd>] = &[
+    Binding::new(&[ENTER], ListCmd::Open, "Enter", "open (browse tables)").hint("open"),
+    Binding::new(&[Char('n')], ListCmd::New, "n", "new connection").hint("new"),
+    Binding::new(&[Char('e')], ListCmd::Edit, "e", "edit").hint("edit"),
+    Binding::new(&[Char('t')], ListCmd::Test, "t", "test in the background").hint("test"),
+    Binding::new(&[Char('d')], ListCmd::Delete, "d", "delete (asks first)").hint("delete"),
+    Binding::new(&[Char('/')], ListCmd::Filter, "/", "filter by name").hint("filter"),
+    Binding::new(&[Char('?')], ListCmd::Help, "?", "this help").hint("help"),
+    Binding::new(&[Char('q')], ListCmd::Quit, "q", "quit").hint("quit"),
+    Binding::new(&[Char('v')], ListCmd::Details, "v", "last test details").hint("details"),
+    Binding::new(&[Char('j'), DOWN], ListCmd::Down, "j/k ↑↓", "move"),
+    Binding::new(&[Char('k'), UP], ListCmd::Up, "", ""),
+    Binding::new(
+        &[Char('g'), HOME],
+        ListCmd::First,
+        "g/G Home/End",
+        "first / last",
+    ),
+    Binding::new(&[Char('G'), END], ListCmd::Last, "", ""),
+    Binding::new(&[PGDN], ListCmd::PageDown, "PgDn/PgUp", "page down / up"),
+    Binding::new(&[PGUP], ListCmd::PageUp, "", ""),
+    Binding::new(
+        &[ESC],
+        ListCmd::Cancel,
+        "Esc",
+        "cancel the test / clear the filter",
+    ),
+    Binding::new(&[Char('r')], ListCmd::Reload, "r", "reload the list"),
+];
+
+/// Typing a filter (connection list and table browser).
+pub const FILTER: &[Binding<FilterCmd>] = &[
+    Binding::new(&[Key::AnyChar], FilterCmd::Type, "type", "filter").hint("filter"),
+    Binding::new(&[ENTER], FilterCmd::Keep, "Enter", "keep the filter").hint("keep"),
+    Binding::new(&[ESC], FilterCmd::Clear, "Esc", "clear the filter").hint("clear"),
+    Binding::new(
+        &[Code(KeyCode::Backspace)],
+        FilterCmd::Erase,
+        "Backspace",
+        "erase",
+    ),
+    Binding::new(&[UP], FilterCmd::Up, "↑↓", "move"),
+    Binding::new(&[DOWN], FilterCmd::Down, "", ""),
+];
+
+pub const PICKER: &[Binding<PickerCmd>] = &[
+    Binding::new(&[Char('j'), DOWN], PickerCmd::Down, "j/k ↑↓", "move").hint_as("↑↓", "move"),
+    Binding::new(&[Char('k'), UP], PickerCmd::Up, "", ""),
+    Binding::new(
+        &[Key::AnyChar],
+        PickerCmd::Jump,
+        "letter",
+        "jump to an engine",
+    )
+    .hint("jump"),
+    Binding::new(&[ENTER], PickerCmd::Choose, "Enter", "choose").hint("choose"),
+    Binding::new(&[ESC], PickerCmd::Back, "Esc", "back").hint("back"),
+    Binding::new(&[Char('?')], PickerCmd::Help, "?", "this help"),
+];
+
+fn selector_focused(s: &State) -> bool {
+    s.form
+        .as_ref()
+        .and_then(|f| f.focused_field())
+        .is_some_and(|id| id.is_selector())
+}
+fn password_focused(s: &State) -> bool {
+    use crate::app::state::FieldId;
+    use crate::connectors::Field;
+    s.form
+        .as_ref()
+        .is_some_and(|f| f.focused_field() == Some(FieldId::Conn(Field::Password)))
+}
+fn stored_password_focused(s: &State) -> bool {
+    password_focused(s) && s.form.as_ref().is_some_and(|f| f.had_secret)
+}
+fn form_testing(s: &State) -> bool {
+    s.form.as_ref().is_some_and(|f| f.test.is_some())
+}
+fn form_idle(s: &State) -> bool {
+    !form_testing(s)
+}
+fn form_failed(s: &State) -> bool {
+    s.form
+        .as_ref()
+        .is_some_and(|f| matches!(f.answer, Some(TestAnswer::Failed { .. })))
+}
+
+pub const FORM: &[Binding<FormCmd>] = &[
+    Binding::new(&[TAB, DOWN], FormCmd::Next, "Tab ↓", "next field").hint_as("Tab", "next"),
+    Binding::new(
+        &[LEFT, Char('h')],
+        FormCmd::SelectorPrev,
+        "←→ space",
+        "change a selector",
+    )
+    .hint_as("←→", "change")
+    .when(selector_focused),
+    Binding::new(
+        &[RIGHT, Char('l'), Char(' ')],
+        FormCmd::SelectorNext,
+        "",
+        "",
+    )
+    .when(selector_focused),
+    Binding::new(
+        &[Ctrl('x')],
+        FormCmd::ClearStored,
+        "Ctrl-X",
+        "clear the stored password",
+    )
+    .hint_as("^X", "clear stored")
+    .when(password_focused)
+    .hint_when(stored_password_focused),
+    Binding::new(
+        &[Ctrl('t')],
+        FormCmd::Test,
+        "Ctrl-T",
+        "test in the background",
+    )
+    .hint_as("^T", "test"),
+    Binding::new(&[Ctrl('s')], FormCmd::Save, "Ctrl-S", "save").hint_as("^S", "save"),
+    Binding::new(
+        &[ESC],
+        FormCmd::Back,
+        "Esc",
+        "cancel the running test / back",
+    )
+    .hint("cancel test")
+    .hint_when(form_testing),
+    Binding::new(&[ESC], FormCmd::Back, "", "")
+        .hint_as("Esc", "back")
+        .hint_when(form_idle),
+    Binding::new(
+        &[Ctrl('e')],
+        FormCmd::Details,
+        "Ctrl-E",
+        "details of the error",
+    )
+    .hint_as("^E", "details")
+    .hint_when(form_failed),
+    Binding::new(&[BACKTAB, UP], FormCmd::Prev, "S-Tab ↑", "previous field"),
+    Binding::new(
+        &[ENTER],
+        FormCmd::Activate,
+        "Enter",
+        "press the button / next field",
+    ),
+];
+
+fn creating_vault(s: &State) -> bool {
+    s.unlock.as_ref().is_some_and(|p| p.create)
+}
+
+pub const UNLOCK: &[Binding<UnlockCmd>] = &[
+    Binding::new(&[ENTER], UnlockCmd::Submit, "Enter", "unlock").hint("unlock"),
+    Binding::new(&[ESC], UnlockCmd::Cancel, "Esc", "cancel").hint("cancel"),
+    Binding::new(
+        &[TAB, BACKTAB],
+        UnlockCmd::SwitchField,
+        "Tab",
+        "passphrase / confirmation",
+    )
+    .when(creating_vault),
+];
+
+pub const POPUP: &[Binding<OverlayCmd>] = &[Binding::new(
+    &[ESC, ENTER, Char('q'), Char(' ')],
+    OverlayCmd::Close,
+    "Esc Enter q space",
+    "close",
+)
+.hint_as("Esc", "close")];
+
+pub const HELP: &[Binding<OverlayCmd>] = &[
+    Binding::new(
+        &[ESC, Char('?'), ENTER],
+        OverlayCmd::Close,
+        "Esc ? Enter",
+        "close the help",
+    ),
+    Binding::new(&[Char('q')], OverlayCmd::Quit, "q", "quit"),
+];
+
+pub const CONFIRM: &[Binding<OverlayCmd>] = &[
+    Binding::new(&[Char('y'), Char('Y')], OverlayCmd::Yes, "y", "yes").hint("yes"),
+    Binding::new(&[Char('n'), Char('N')], OverlayCmd::No, "n", "no").hint("no"),
+    Binding::new(&[ESC], OverlayCmd::Close, "Esc", "back, nothing done"),
+];
+
+fn dialog_focus(s: &State) -> Option<usize> {
+    s.import_dialog.as_ref().map(|d| d.focus)
+}
+fn on_format(s: &State) -> bool {
+    dialog_focus(s) == Some(0)
+}
+fn on_table(s: &State) -> bool {
+    dialog_focus(s) == Some(3)
+}
+fn on_choice(s: &State) -> bool {
+    on_format(s) || on_table(s)
+}
+fn importing(s: &State) -> bool {
+    s.import.as_ref().is_some_and(|i| i.running.is_some())
+}
+fn imported(s: &State) -> bool {
+    !importing(s)
+}
+
+pub const IMPORT_DIALOG: &[Binding<ImportCmd>] = &[
+    Binding::new(&[ENTER], ImportCmd::Start, "Enter", "start the import").hint("start"),
+    Binding::new(&[TAB, DOWN], ImportCmd::Next, "Tab ↓", "next row").hint_as("Tab", "next"),
+    Binding::new(
+        &[LEFT],
+        ImportCmd::ChoicePrev,
+        "←→ space",
+        "change the format / table",
+    )
+    .hint_as("←→", "format")
+    .when(on_choice)
+    .hint_when(on_format),
+    Binding::new(&[RIGHT, Char(' ')], ImportCmd::ChoiceNext, "", "")
+        .hint_as("←→", "table")
+        .when(on_choice)
+        .hint_when(on_table),
+    Binding::new(&[ESC], ImportCmd::Cancel, "Esc", "cancel").hint("cancel"),
+    Binding::new(&[BACKTAB, UP], ImportCmd::Prev, "S-Tab ↑", "previous row"),
+];
+
+pub const IMPORT_PROGRESS: &[Binding<ImportCmd>] = &[
+    Binding::new(&[ESC], ImportCmd::Cancel, "Esc", "cancel the import")
+        .hint("cancel import")
+        .when(importing),
+    Binding::new(&[ESC, ENTER], ImportCmd::Close, "Enter", "close when done")
+        .hint("close")
+        .when(imported),
+];
+
+fn not_preview(s: &State) -> bool {
+    s.browser
+        .as_ref()
+        .is_none_or(|b| b.focus != BrowserFocus::Preview)
+}
+
+/// The browser's keys in every pane.
+pub const BROWSER: &[Binding<BrowserCmd>] = &[
+    Binding::new(&[Char('/')], BrowserCmd::Filter, "/", "fuzzy filter")
+        .hint("filter")
+        .hint_when(not_preview),
+    Binding::new(
+        &[Char(' ')],
+        BrowserCmd::Select,
+        "space",
+        "select for import",
+    )
+    .hint("select")
+    .hint_when(not_preview),
+    Binding::new(
+        &[Char('i')],
+        BrowserCmd::Import,
+        "i",
+        "import the selected tables",
+    )
+    .hint("import")
+    .hint_when(not_preview),
+    Binding::new(
+        &[Char('c')],
+        BrowserCmd::Count,
+        "c",
+        "exact row count (Esc cancels)",
+    )
+    .hint("count")
+    .hint_when(not_preview),
+    Binding::new(&[Char('s')], BrowserCmd::System, "s", "show system schemas")
+        .hint("system")
+        .hint_when(not_preview),
+    Binding::new(
+        &[Char('r')],
+        BrowserCmd::Refresh,
+        "r",
+        "reconnect and refresh",
+    )
+    .hint("refresh")
+    .hint_when(not_preview),
+    Binding::new(
+        &[TAB],
+        BrowserCmd::NextPane,
+        "Tab",
+        "tables / structure / preview",
+    )
+    .hint("pane"),
+    Binding::new(&[ESC], BrowserCmd::Back, "Esc", "cancel / back").hint("back"),
+    Binding::new(&[Char('?')], BrowserCmd::Help, "?", "this help")
+        .hint("help")
+        .hint_when(not_preview),
+    Binding::new(&[Char('q')], BrowserCmd::Quit, "q", "quit"),
+    Binding::new(&[BACKTAB], BrowserCmd::PrevPane, "S-Tab", "previous pane"),
+];
+
+pub const BROWSER_TABLES: &[Binding<PaneCmd>] = &[
+    Binding::new(&[Char('j'), DOWN], PaneCmd::Down, "j/k ↑↓", "move"),
+    Binding::new(&[Char('k'), UP], PaneCmd::Up, "", ""),
+    Binding::new(
+        &[Char('g'), HOME],
+        PaneCmd::First,
+        "g/G Home/End",
+        "first / last table",
+    ),
+    Binding::new(&[Char('G'), END], PaneCmd::Last, "", ""),
+    Binding::new(&[PGDN], PaneCmd::PageDown, "PgDn/PgUp", "page down / up"),
+    Binding::new(&[PGUP], PaneCmd::PageUp, "", ""),
+    Binding::new(
+        &[ENTER, Char('l'), RIGHT],
+        PaneCmd::Enter,
+        "Enter l →",
+        "to the preview",
+    ),
+];
+
+pub const BROWSER_STRUCTURE: &[Binding<PaneCmd>] = &[
+    Binding::new(
+        &[Char('j'), DOWN],
+        PaneCmd::Down,
+        "j/k ↑↓",
+        "scroll the structure",
+    ),
+    Binding::new(&[Char('k'), UP], PaneCmd::Up, "", ""),
+    Binding::new(&[Char('g'), HOME], PaneCmd::First, "g Home", "top"),
+    Binding::new(
+        &[Char('h'), LEFT],
+        PaneCmd::Left,
+        "h ←",
+        "back to the tables",
+    ),
+];
+
+pub const BROWSER_PREVIEW: &[Binding<PaneCmd>] = &[
+    Binding::new(
+        &[Char('l'), RIGHT],
+        PaneCmd::Right,
+        "h/l ←→",
+        "scroll columns",
+    )
+    .hint_as("h/l", "scroll"),
+    Binding::new(&[Char('h'), LEFT], PaneCmd::Left, "", ""),
+    Binding::new(&[Char('j'), DOWN], PaneCmd::Down, "j/k ↑↓", "row").hint_as("j/k", "row"),
+    Binding::new(&[Char('k'), UP], PaneCmd::Up, "", ""),
+    Binding::new(&[ENTER], PaneCmd::Enter, "Enter", "full cell value").hint("full value"),
+    Binding::new(
+        &[Char('0'), HOME],
+        PaneCmd::First,
+        "0/$ Home/End",
+        "first / last column",
+    ),
+    Binding::new(&[Char('$'), END], PaneCmd::Last, "", ""),
+];
+
+/// Keys that work everywhere (handled before any layer).
+pub const EVERYWHERE: &[Doc] = &[Doc {
+    label: "Ctrl-C",
+    help: "quit from anywhere",
+    hint: None,
+}];
+
+// ------------------------------------------------------------------ per layer
+
+fn focus_of(s: &State) -> BrowserFocus {
+    s.browser
+        .as_ref()
+        .map(|b| b.focus)
+        .unwrap_or(BrowserFocus::Tables)
+}
+
+/// The bindings of a layer, documented (browser: the focused pane's first).
+fn layer_docs(layer: Layer, state: &State) -> Vec<(Doc, Option<Pred>, Option<Pred>)> {
+    match layer {
+        Layer::Unlock => docs(UNLOCK),
+        Layer::Popup => docs(POPUP),
+        Layer::Help => docs(HELP),
+        Layer::Confirm => docs(CONFIRM),
+        Layer::ImportDialog => docs(IMPORT_DIALOG),
+        Layer::ImportProgress => docs(IMPORT_PROGRESS),
+        Layer::ListFilter | Layer::BrowserFilter => docs(FILTER),
+        Layer::List => docs(LIST),
+        Layer::Picker => docs(PICKER),
+        Layer::Form => docs(FORM),
+        Layer::Browser => {
+            let mut d = match focus_of(state) {
+                BrowserFocus::Tables => docs(BROWSER_TABLES),
+                BrowserFocus::Structure => docs(BROWSER_STRUCTURE),
+                BrowserFocus::Preview => docs(BROWSER_PREVIEW),
+            };
+            // Hints: the pane's own first; help: the pane's, then the browser's.
+            d.extend(docs(BROWSER));
+            d
+        }
+    }
+}
+
+/// The status-bar hints of the layer that has the keys, in table order.
+pub fn hints(state: &State) -> Vec<(&'static str, &'static str)> {
+    // The help overlay leaves the status bar to the screen below it.
+    let layer = match state.layer() {
+        Layer::Help => state.screen_layer(),
+        l => l,
+    };
+    layer_docs(layer, state)
+        .into_iter()
+        .filter(|(_, when, hint_when)| {
+            when.is_none_or(|p| p(state)) && hint_when.is_none_or(|p| p(state))
+        })
+        .filter_map(|(d, _, _)| d.hint)
+        .collect()
+}
+
+/// Every key of the layer under the help overlay, for `?`.
+pub fn help(state: &State) -> Vec<(&'static str, &'static str)> {
+    let mut out: Vec<(&str, &str)> = layer_docs(state.screen_layer(), state)
+        .into_iter()
+        .map(|(d, _, _)| (d.label, d.help))
+        .filter(|(label, _)| !label.is_empty())
+        .collect();
+    out.extend(EVERYWHERE.iter().map(|d| (d.label, d.help)));
+    out
+}
+
+/// The README's keys table, generated from the tables above.
+pub fn markdown() -> String {
+    fn row(out: &mut String, place: &str, docs: &[Doc]) {
+        let keys: Vec<String> = docs
+            .iter()
+            .filter(|d| !d.label.is_empty())
+            .map(|d| format!("`{}` {}", d.label, d.help))
+            .collect();
+        out.push_str(&format!("| {place} | {} |\n", keys.join(" · ")));
+    }
+    let plain = |v: Vec<(Doc, Option<Pred>, Option<Pred>)>| -> Vec<Doc> {
+        v.into_iter().map(|(d, _, _)| d).collect()
+    };
+    let mut out = String::from("| where | keys |\n|---|---|\n");
+    row(&mut out, "everywhere", EVERYWHERE);
+    row(&mut out, "connection list", &plain(docs(LIST)));
+    row(&mut out, "filtering (list, browser)", &plain(docs(FILTER)));
+    row(&mut out, "engine picker", &plain(docs(PICKER)));
+    row(&mut out, "form", &plain(docs(FORM)));
+    row(&mut out, "table browser", &plain(docs(BROWSER)));
+    row(&mut out, "— tables pane", &plain(docs(BROWSER_TABLES)));
+    row(
+        &mut out,
+        "— structure pane",
+        &plain(docs(BROWSER_STRUCTURE)),
+    );
+    row(&mut out, "— preview pane", &plain(docs(BROWSER_PREVIEW)));
+    row(&mut out, "import dialog", &plain(docs(IMPORT_DIALOG)));
+    row(&mut out, "import progress", &plain(docs(IMPORT_PROGRESS)));
+    row(&mut out, "passphrase prompt", &plain(docs(UNLOCK)));
+    row(&mut out, "question", &plain(docs(CONFIRM)));
+    row(&mut out, "details popup", &plain(docs(POPUP)));
+    row(&mut out, "help", &plain(docs(HELP)));
+    out
+}
