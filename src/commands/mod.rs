@@ -373,16 +373,85 @@ mod tty {
 
     use zeroize::Zeroize;
 
+    use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+
+    /// The terminal whose echo is off (-1: none) and its saved local flags,
+    /// read by the signal handler: atomics only, as a handler may touch.
+    static ECHO_OFF_FD: AtomicI32 = AtomicI32::new(-1);
+    static SAVED_LFLAG: AtomicU64 = AtomicU64::new(0);
+
+    /// Signals that would end the process while echo is off.
+    const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+    /// Ctrl-C (SIGINT), SIGTERM or SIGHUP at the prompt: echo back on, then
+    /// die of the same signal (exit status 130/143/129 in a shell), so the
+    /// terminal is never left without echo.
+    extern "C" fn on_signal(sig: libc::c_int) {
+        let fd = ECHO_OFF_FD.swap(-1, Ordering::SeqCst);
+        if fd >= 0 {
+            // SAFETY: tcgetattr/tcsetattr/write/signal/raise are
+            // async-signal-safe; the termios lives on this stack.
+            unsafe {
+                let mut t: libc::termios = std::mem::zeroed();
+                if libc::tcgetattr(fd, &mut t) == 0 {
+                    t.c_lflag = SAVED_LFLAG.load(Ordering::SeqCst) as libc::tcflag_t;
+                    libc::tcsetattr(fd, libc::TCSANOW, &t);
+                }
+                libc::write(fd, b"\n".as_ptr().cast(), 1);
+            }
+        }
+        // SAFETY: as above.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+    }
+
+    /// Echo off for one prompt; restores the terminal (and the previous
+    /// signal handlers) when dropped, on every path: return, `?`, panic, and
+    /// through `on_signal` for the signals that would skip the drop.
     struct Restore {
         fd: i32,
         saved: libc::termios,
+        previous: Vec<(libc::c_int, libc::sigaction)>,
+    }
+
+    impl Restore {
+        fn arm(fd: i32, saved: libc::termios) -> Restore {
+            SAVED_LFLAG.store(u64::from(saved.c_lflag), Ordering::SeqCst);
+            ECHO_OFF_FD.store(fd, Ordering::SeqCst);
+            let mut previous = Vec::with_capacity(SIGNALS.len());
+            for sig in SIGNALS {
+                // SAFETY: sigaction with a zeroed struct, an empty mask and
+                // a plain handler; the old action is kept to be put back.
+                unsafe {
+                    let mut act: libc::sigaction = std::mem::zeroed();
+                    act.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+                    libc::sigemptyset(&mut act.sa_mask);
+                    let mut old: libc::sigaction = std::mem::zeroed();
+                    if libc::sigaction(sig, &act, &mut old) == 0 {
+                        previous.push((sig, old));
+                    }
+                }
+            }
+            Restore {
+                fd,
+                saved,
+                previous,
+            }
+        }
     }
 
     impl Drop for Restore {
         fn drop(&mut self) {
-            // SAFETY: fd is the open /dev/tty; saved came from tcgetattr on it.
+            ECHO_OFF_FD.store(-1, Ordering::SeqCst);
+            // SAFETY: fd is the open /dev/tty; saved came from tcgetattr on
+            // it; the old actions came from sigaction.
             unsafe {
                 libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved);
+                for (sig, old) in &self.previous {
+                    libc::sigaction(*sig, old, std::ptr::null_mut());
+                }
             }
         }
     }
@@ -398,7 +467,7 @@ mod tty {
         if unsafe { libc::tcgetattr(fd, &mut term) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        let restore = Restore { fd, saved: term };
+        let restore = Restore::arm(fd, term);
         term.c_lflag &= !libc::ECHO;
         term.c_lflag |= libc::ECHONL;
         // SAFETY: valid fd and a termios derived from the current one.
