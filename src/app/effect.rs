@@ -19,7 +19,7 @@ use crate::connectors::{
     connector_for, ConnError, ConnSpec, Connector, ErrorKind, SessionOptions, TableRef,
 };
 use crate::profile::{Profile, ProfileError};
-use crate::store::{NewConnection, SavedConnection};
+use crate::store::{NewConnection, SavedConnection, VaultState};
 
 use super::action::Action;
 use super::state::{table_key, Pending, TaskId, TestAnswer};
@@ -196,6 +196,12 @@ fn ready(p: &mut Profile, conn: &SavedConnection, env_tried: &AtomicBool) -> boo
     false
 }
 
+/// Whether the vault's files exist, even broken: then the prompt unlocks
+/// (or reports the broken file) and never offers to create a new vault over it.
+fn vault_exists(p: &Profile) -> bool {
+    p.vault.state() != VaultState::Absent
+}
+
 /// What the profile side of an operation decided.
 enum Prep<T> {
     Go(T),
@@ -288,13 +294,13 @@ impl EffectRunner {
                         };
                         if !ready(p, &conn, &env_tried) {
                             return Prep::Locked {
-                                initialised: p.vault_initialised(),
+                                initialised: vault_exists(p),
                             };
                         }
                         match p.begin_test(&n, force, prompted) {
                             Ok(job) => Prep::Go(job),
                             Err(ProfileError::Locked) => Prep::Locked {
-                                initialised: p.vault_initialised(),
+                                initialised: vault_exists(p),
                             },
                             Err(e) => refused(e),
                         }
@@ -363,13 +369,13 @@ impl EffectRunner {
                                 };
                                 if !ready(p, &conn, &env_tried) {
                                     return Prep::Locked {
-                                        initialised: p.vault_initialised(),
+                                        initialised: vault_exists(p),
                                     };
                                 }
                                 match p.resolve_password(&conn, None) {
                                     Ok(pw) => Prep::Go(pw),
                                     Err(ProfileError::Locked) => Prep::Locked {
-                                        initialised: p.vault_initialised(),
+                                        initialised: vault_exists(p),
                                     },
                                     Err(e) => refused(e),
                                 }
@@ -478,7 +484,17 @@ impl EffectRunner {
                 // scrypt is slow on purpose: keep it off the async workers.
                 tokio::task::spawn_blocking(move || {
                     let mut p = lock(&profile);
-                    let result = if create {
+                    let state = p.vault.state();
+                    let leftover = state == VaultState::RecipientsMissing
+                        && p.catalog.secrets().map(|s| s.is_empty()).unwrap_or(false);
+                    let result = if create && state != VaultState::Absent && !leftover {
+                        Err(ProfileError::Vault(crate::store::VaultError::Other(
+                            format!(
+                            "the vault files exist but are broken ({}): see `varlor vault status`",
+                            state.id().replace('_', " ")
+                        ),
+                        )))
+                    } else if create {
                         p.init_vault(&passphrase).and_then(|_| {
                             if p.is_unlocked() {
                                 Ok(())
@@ -520,13 +536,13 @@ impl EffectRunner {
                         };
                         if !ready(p, &conn, &env_tried) {
                             return Prep::Locked {
-                                initialised: p.vault_initialised(),
+                                initialised: vault_exists(p),
                             };
                         }
                         match p.resolve_password(&conn, prompted) {
                             Ok(pw) => Prep::Go((conn, pw)),
                             Err(ProfileError::Locked) => Prep::Locked {
-                                initialised: p.vault_initialised(),
+                                initialised: vault_exists(p),
                             },
                             Err(e) => refused(e),
                         }
