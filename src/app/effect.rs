@@ -65,6 +65,11 @@ pub enum Effect {
         passphrase: SecretString,
         create: bool,
     },
+    /// Unlocks from `--identity` or VARLOR_PASSPHRASE_FILE (the TUI starts
+    /// it after its first frame: scrypt takes seconds).
+    UnlockFromEnv {
+        identity: Option<std::path::PathBuf>,
+    },
     Cancel {
         task: TaskId,
     },
@@ -112,6 +117,7 @@ impl std::fmt::Debug for Effect {
             Effect::Save { .. } => "Save",
             Effect::Delete { .. } => "Delete",
             Effect::Unlock { .. } => "Unlock",
+            Effect::UnlockFromEnv { .. } => "UnlockFromEnv",
             Effect::Cancel { .. } => "Cancel",
             Effect::OpenBrowser { .. } => "OpenBrowser",
             Effect::Reconnect { .. } => "Reconnect",
@@ -150,6 +156,9 @@ pub struct EffectRunner {
     env_unlock_tried: Arc<AtomicBool>,
     /// Imports stop through their token (they clean up their temp files).
     tokens: Arc<Mutex<HashMap<TaskId, tokio_util::sync::CancellationToken>>>,
+    /// Running imports, awaited by [`EffectRunner::shutdown`] so their
+    /// partial files are removed before the process exits.
+    imports: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 fn register(tasks: &Tasks, task: TaskId, handle: AbortHandle) {
@@ -258,6 +267,25 @@ impl EffectRunner {
             session,
             env_unlock_tried: Arc::new(AtomicBool::new(false)),
             tokens: Arc::new(Mutex::new(HashMap::new())),
+            imports: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Stops every running import and waits (at most `grace`, then aborts
+    /// them) until each has removed its partial files: quitting the TUI by
+    /// any way (q, Ctrl-C, SIGTERM, SIGHUP) must not leave one behind.
+    pub async fn shutdown(&self, grace: std::time::Duration) {
+        for (_, token) in lock(&self.tokens).drain() {
+            token.cancel();
+        }
+        let handles: Vec<_> = lock(&self.imports).drain(..).collect();
+        let deadline = tokio::time::Instant::now() + grace;
+        for mut h in handles {
+            if tokio::time::timeout_at(deadline, &mut h).await.is_err() {
+                // Dropping the import's future drops its guards too.
+                h.abort();
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(2), h).await;
+            }
         }
     }
 
@@ -508,6 +536,20 @@ impl EffectRunner {
                     let _ = tx.send(Action::Unlocked(result.map_err(|e| e.to_string())));
                 });
             }
+            Effect::UnlockFromEnv { identity } => {
+                // The env unlock is tried here, not again by `ready`. The
+                // profile stays locked (mutex) while scrypt runs, so work
+                // that needs the vault waits for the outcome.
+                env_tried.store(true, Ordering::SeqCst);
+                tokio::task::spawn_blocking(move || {
+                    let mut p = lock(&profile);
+                    let result = match p.unlock_from_env(identity.as_deref()) {
+                        Ok(_) => Ok(()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    let _ = tx.send(Action::EnvUnlocked(result));
+                });
+            }
             Effect::Cancel { task } => {
                 if let Some(token) = lock(&self.tokens).remove(&task) {
                     token.cancel();
@@ -670,7 +712,7 @@ impl EffectRunner {
                 let token = tokio_util::sync::CancellationToken::new();
                 lock(&self.tokens).insert(task, token.clone());
                 let tokens = self.tokens.clone();
-                tokio::spawn(async move {
+                let handle = tokio::spawn(async move {
                     let conn2 = conn.clone();
                     let destination = match destination {
                         Some(d) => d,
@@ -706,7 +748,30 @@ impl EffectRunner {
                             let _ = fwd.send(Action::ImportEvent { task, event });
                         }
                     });
-                    let summary = crate::dataset::run_import(c, plan, ev_tx, token).await;
+                    let failed = crate::dataset::ImportSummary {
+                        connection: plan.connection.clone(),
+                        kind: plan.kind,
+                        format: plan.format,
+                        destination: plan.destination.clone(),
+                        written: false,
+                        tables: Vec::new(),
+                        elapsed: std::time::Duration::ZERO,
+                        cancelled: false,
+                        error: Some(crate::dataset::ImportError::write(
+                            "the import stopped unexpectedly (see the log)",
+                        )),
+                    };
+                    // A panic unwinds through the import, whose guards remove
+                    // its partial files; the dialog still gets an outcome.
+                    let summary = {
+                        use futures::FutureExt;
+                        std::panic::AssertUnwindSafe(crate::dataset::run_import(
+                            c, plan, ev_tx, token,
+                        ))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or(failed)
+                    };
                     lock(&tokens).remove(&task);
                     let outcome = summary.outcome().id().to_string();
                     let detail = summary.audit_detail();
@@ -720,6 +785,9 @@ impl EffectRunner {
                         summary: Box::new(summary),
                     });
                 });
+                let mut imports = lock(&self.imports);
+                imports.retain(|h| !h.is_finished());
+                imports.push(handle);
             }
             Effect::CloseBrowser => {
                 // Dropping the last Arc closes the pooled session.

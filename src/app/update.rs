@@ -182,6 +182,25 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
                 vec![]
             }
         },
+        Action::EnvUnlocked(result) => {
+            state.unlocking = false;
+            match result {
+                Ok(()) => set_status(state, StatusKind::Info, "Vault unlocked"),
+                Err(e) => set_status(
+                    state,
+                    StatusKind::Error,
+                    format!(
+                        "cannot unlock the vault: {e} (check --identity / VARLOR_PASSPHRASE_FILE)"
+                    ),
+                ),
+            }
+            vec![]
+        }
+        Action::Terminate(code) => {
+            state.quit = true;
+            state.exit_code = code;
+            vec![]
+        }
         Action::Unlocked(result) => {
             let Some(prompt) = &mut state.unlock else {
                 return vec![];
@@ -439,6 +458,7 @@ fn plain(key: &KeyEvent) -> bool {
 fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     if is_ctrl(&key, 'c') {
         state.quit = true;
+        state.exit_code = 130;
         return vec![];
     }
     // A status message lasts until the next key.

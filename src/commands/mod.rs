@@ -178,6 +178,17 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 
 // ---------------------------------------------------------------- terminal
 
+/// Lets SIGPIPE end the process quietly (`varlor preview … | head -1`), as
+/// it does `cat`: Rust starts with it ignored, which turns a closed stdout
+/// into a `println!` panic (exit 101).
+pub fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default is always valid.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Whether a person is at the keyboard (prompts are allowed).
 pub fn interactive() -> bool {
     std::io::stdin().is_terminal()
