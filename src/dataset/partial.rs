@@ -174,8 +174,8 @@ mod tests {
             .unwrap()
             .set_modified(SystemTime::now() + std::time::Duration::from_secs(60))
             .unwrap();
-        assert_eq!(remove_leftovers(dir.path(), |_| true), 0);
-        assert!(fresh.exists());
+        assert_eq!(remove_leftovers(dir.path(), |n| n.ends_with(".csv")), 0);
+        assert!(fresh.exists() && held.path().exists());
     }
 
     #[cfg(unix)]
