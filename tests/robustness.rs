@@ -457,12 +457,17 @@ fn tui_import_stopped(session: &str, stop: &str, expected_exit: i32) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    match stop {
-        "SIGTERM" => unsafe {
-            // SAFETY: a signal to the process this test started in its pane.
-            libc::kill(tmux.varlor_pid(session), libc::SIGTERM);
+    let signal = match stop {
+        "SIGTERM" => Some(libc::SIGTERM),
+        "SIGHUP" => Some(libc::SIGHUP),
+        _ => None,
+    };
+    match signal {
+        // SAFETY: a signal to the process this test started in its pane.
+        Some(sig) => unsafe {
+            libc::kill(tmux.varlor_pid(session), sig);
         },
-        key => tmux.keys(session, &[key]),
+        None => tmux.keys(session, &[stop]),
     }
     let (code, echo, screen) = tmux.wait_exit(session, Duration::from_secs(20));
     assert_eq!(
@@ -486,6 +491,11 @@ fn tui_import_stopped_by_ctrl_c_leaves_no_partial() {
 #[test]
 fn tui_import_stopped_by_sigterm_leaves_no_partial() {
     tui_import_stopped("impt", "SIGTERM", 143);
+}
+
+#[test]
+fn tui_import_stopped_by_sighup_leaves_no_partial() {
+    tui_import_stopped("imph", "SIGHUP", 129);
 }
 
 #[test]
