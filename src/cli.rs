@@ -254,6 +254,17 @@ pub enum VaultCommand {
         #[arg(long, value_name = "FILE")]
         new_passphrase_file: Option<PathBuf>,
     },
+    /// Rebuild a missing or damaged recipients.txt from identity.age
+    /// (asks the passphrase); no secret changes.
+    Repair,
+    /// For a vault whose identity.age is missing or damaged: set the vault
+    /// files aside (renamed, not deleted) and drop the stored secrets, which
+    /// cannot be read any more. Connections are kept. Then `vault init`.
+    Reset {
+        /// Confirm dropping the stored secrets.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Show whether the vault exists, its key version and secrets.
     Status {
         /// Machine-readable JSON output.

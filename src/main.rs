@@ -14,6 +14,10 @@ use varlor::store::Paths;
 fn main() -> ExitCode {
     forbid_core_dumps();
     let cli = Cli::parse();
+    varlor::dataset::mark_process_start();
+    if cli.command.as_ref().is_some_and(quiet_on_closed_pipe) {
+        restore_default_sigpipe();
+    }
     install_panic_hook();
     setup_logging(&cli);
 
@@ -28,33 +32,44 @@ fn main() -> ExitCode {
         if cli.command.is_none() {
             run_tui(cli).await
         } else {
-            commands::run(cli).await
+            commands::run(cli).await.map(|()| 0)
         }
     });
     // Drop pending work (e.g. a cancelled connect) without waiting for it.
+    // (The TUI has already waited for its imports, so no partial file is left.)
     runtime.shutdown_background();
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(EXIT_FAILED as u8)),
         Err(e) => report(e),
     }
 }
 
-async fn run_tui(cli: Cli) -> Result<(), CliError> {
-    let mut profile = varlor::profile::Profile::open(&cli.profile)
+/// The TUI's exit status: 0 for `q`, 130 for Ctrl-C, 143/129 for SIGTERM/SIGHUP.
+async fn run_tui(cli: Cli) -> Result<i32, CliError> {
+    let profile = varlor::profile::Profile::open(&cli.profile)
         .map_err(|e| CliError::failed(format!("cannot open profile '{}': {e}", cli.profile)))?;
-    // `--identity` / VARLOR_PASSPHRASE_FILE work for the TUI too (no prompt then).
-    if profile.vault_initialised() {
-        profile
-            .unlock_from_env(cli.identity.as_deref())
-            .map_err(|e| {
-                CliError::failed(format!("cannot unlock the vault: {e}"))
-                    .hint("check --identity / VARLOR_PASSPHRASE_FILE, or unset it to be asked")
-            })?;
-    }
+    // `--identity` / VARLOR_PASSPHRASE_FILE work for the TUI too (no prompt
+    // then), but the unlock (scrypt, seconds) runs inside the app after the
+    // first frame, in raw mode, so nothing typed meanwhile is echoed.
     tracing::info!(profile = %cli.profile, "starting the TUI");
-    varlor::app::run(profile)
+    varlor::app::run(profile, cli.identity)
         .await
         .map_err(|e| CliError::failed(format!("terminal error: {e}")))
+}
+
+/// Subcommands end quietly on a closed stdout (`varlor preview … | head -1`),
+/// as `cat` does. Not the TUI, and not `import`: it writes files and streams
+/// from a server for a long time, and keeps EPIPE as an error so its cleanup
+/// runs (it restores the default itself before printing its summary).
+fn quiet_on_closed_pipe(command: &varlor::cli::Command) -> bool {
+    !matches!(command, varlor::cli::Command::Import(_))
+}
+
+/// Rust starts with SIGPIPE ignored, so `println!` into a closed pipe panics
+/// (exit 101). The default disposition ends the process quietly instead.
+fn restore_default_sigpipe() {
+    varlor::commands::restore_default_sigpipe();
 }
 
 /// "error: <message>" and an optional hint on stderr; the exit code.

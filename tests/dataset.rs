@@ -34,6 +34,8 @@ enum Behavior {
     ForeverBusy(u64, CancellationToken),
     /// Ignores the limit it is given.
     IgnoreLimit,
+    /// Streams this many rows, then panics (a bug in a driver).
+    PanicAfter(usize),
 }
 
 #[derive(Clone)]
@@ -103,6 +105,12 @@ impl Connector for Fake {
                     sink.row(row.clone())?;
                     n += 1;
                 }
+            }
+            Behavior::PanicAfter(k) => {
+                for row in f.rows.iter().take(k) {
+                    sink.row(row.clone())?;
+                }
+                panic!("a driver bug mid-stream");
             }
             Behavior::FailAfter(k) => {
                 for row in f.rows.iter().take(k) {
@@ -1026,4 +1034,32 @@ fn default_destination_lives_in_the_datasets_dir() {
     );
     let d = default_destination(dir.path(), "prod", Format::Jsonl);
     assert!(d.to_string_lossy().ends_with("-jsonl"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_mid_import_leaves_no_partial_file() {
+    for format in Format::ALL {
+        let dir = tempfile::tempdir().unwrap();
+        let tables = vec![small(
+            tref(None, "boom", None),
+            50,
+            Behavior::PanicAfter(20),
+        )];
+        let p = plan(dir.path(), format, &tables, "out");
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let joined = tokio::spawn(run_import(
+            Arc::new(Fake { tables }),
+            p,
+            tx,
+            CancellationToken::new(),
+        ))
+        .await;
+        assert!(joined.unwrap_err().is_panic(), "{format}");
+        let mut left = dir_names(dir.path());
+        left.extend(dir_names(&dir.path().join("out")));
+        assert!(
+            left.iter().all(|n| !n.ends_with(".partial")),
+            "{format}: {left:?}"
+        );
+    }
 }

@@ -1694,3 +1694,40 @@ fn every_binding_has_help_and_the_help_overlay_lists_the_pane_keys() {
     // A binding with a label has words.
     assert!(keys::help(&s).iter().all(|(_, what)| !what.is_empty()));
 }
+
+// ------------------------------------------------------------------ exit status and background unlock
+
+#[test]
+fn ctrl_c_quits_with_status_130_and_q_with_0() {
+    let mut s = state_with(&["a"]);
+    update(&mut s, ch('q'));
+    assert!(s.quit);
+    assert_eq!(s.exit_code, 0);
+    let mut s = state_with(&["a"]);
+    update(&mut s, ctrl('c'));
+    assert!(s.quit);
+    assert_eq!(s.exit_code, 130);
+}
+
+#[test]
+fn a_termination_signal_quits_with_its_status() {
+    let mut s = state_with(&["a"]);
+    update(&mut s, Action::Terminate(143));
+    assert!(s.quit);
+    assert_eq!(s.exit_code, 143);
+}
+
+#[test]
+fn the_background_unlock_reports_its_outcome() {
+    let mut s = state_with(&["a"]);
+    s.unlocking = true;
+    update(&mut s, Action::EnvUnlocked(Ok(())));
+    assert!(!s.unlocking);
+    assert_eq!(s.status.as_ref().unwrap().text, "Vault unlocked");
+    s.unlocking = true;
+    update(&mut s, Action::EnvUnlocked(Err("wrong passphrase".into())));
+    assert!(!s.unlocking);
+    let st = s.status.as_ref().unwrap();
+    assert_eq!(st.kind, StatusKind::Error);
+    assert!(st.text.contains("wrong passphrase") && st.text.contains("VARLOR_PASSPHRASE_FILE"));
+}

@@ -49,6 +49,11 @@ pub enum Action {
     },
     Saved(Result<SavedConnection, String>),
     Deleted(Result<String, String>),
+    /// Result of the background unlock from `--identity` /
+    /// VARLOR_PASSPHRASE_FILE started after the first frame.
+    EnvUnlocked(Result<(), String>),
+    /// SIGTERM (143) or SIGHUP (129): quit with this exit status.
+    Terminate(i32),
     /// Result of an unlock or vault creation; `Err` is shown on the prompt.
     Unlocked(Result<(), String>),
     /// The browser's connector exists and the tables are listed.

@@ -19,7 +19,7 @@ use crate::connectors::{
     connector_for, ConnError, ConnSpec, Connector, ErrorKind, SessionOptions, TableRef,
 };
 use crate::profile::{Profile, ProfileError};
-use crate::store::{NewConnection, SavedConnection};
+use crate::store::{NewConnection, SavedConnection, VaultState};
 
 use super::action::Action;
 use super::state::{table_key, Pending, TaskId, TestAnswer};
@@ -66,6 +66,11 @@ pub enum Effect {
     Unlock {
         passphrase: SecretString,
         create: bool,
+    },
+    /// Unlocks from `--identity` or VARLOR_PASSPHRASE_FILE (the TUI starts
+    /// it after its first frame: scrypt takes seconds).
+    UnlockFromEnv {
+        identity: Option<std::path::PathBuf>,
     },
     Cancel {
         task: TaskId,
@@ -114,6 +119,7 @@ impl std::fmt::Debug for Effect {
             Effect::Save { .. } => "Save",
             Effect::Delete { .. } => "Delete",
             Effect::Unlock { .. } => "Unlock",
+            Effect::UnlockFromEnv { .. } => "UnlockFromEnv",
             Effect::Cancel { .. } => "Cancel",
             Effect::OpenBrowser { .. } => "OpenBrowser",
             Effect::Reconnect { .. } => "Reconnect",
@@ -152,6 +158,9 @@ pub struct EffectRunner {
     env_unlock_tried: Arc<AtomicBool>,
     /// Imports stop through their token (they clean up their temp files).
     tokens: Arc<Mutex<HashMap<TaskId, tokio_util::sync::CancellationToken>>>,
+    /// Running imports, awaited by [`EffectRunner::shutdown`] so their
+    /// partial files are removed before the process exits.
+    imports: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 fn register(tasks: &Tasks, task: TaskId, handle: AbortHandle) {
@@ -196,6 +205,12 @@ fn unlocked_or_env(p: &mut Profile, env_tried: &AtomicBool) -> bool {
         || (!env_tried.swap(true, Ordering::SeqCst)
             && p.vault_initialised()
             && matches!(p.unlock_from_env(None), Ok(true)))
+}
+
+/// Whether the vault's files exist, even broken: then the prompt unlocks
+/// (or reports the broken file) and never offers to create a new vault over it.
+fn vault_exists(p: &Profile) -> bool {
+    p.vault.state() != VaultState::Absent
 }
 
 /// What the profile side of an operation decided.
@@ -254,6 +269,25 @@ impl EffectRunner {
             session,
             env_unlock_tried: Arc::new(AtomicBool::new(false)),
             tokens: Arc::new(Mutex::new(HashMap::new())),
+            imports: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Stops every running import and waits (at most `grace`, then aborts
+    /// them) until each has removed its partial files: quitting the TUI by
+    /// any way (q, Ctrl-C, SIGTERM, SIGHUP) must not leave one behind.
+    pub async fn shutdown(&self, grace: std::time::Duration) {
+        for (_, token) in lock(&self.tokens).drain() {
+            token.cancel();
+        }
+        let handles: Vec<_> = lock(&self.imports).drain(..).collect();
+        let deadline = tokio::time::Instant::now() + grace;
+        for mut h in handles {
+            if tokio::time::timeout_at(deadline, &mut h).await.is_err() {
+                // Dropping the import's future drops its guards too.
+                h.abort();
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(2), h).await;
+            }
         }
     }
 
@@ -290,13 +324,13 @@ impl EffectRunner {
                         };
                         if !ready(p, &conn, &env_tried) {
                             return Prep::Locked {
-                                initialised: p.vault_initialised(),
+                                initialised: vault_exists(p),
                             };
                         }
                         match p.begin_test(&n, force, prompted) {
                             Ok(job) => Prep::Go(job),
                             Err(ProfileError::Locked) => Prep::Locked {
-                                initialised: p.vault_initialised(),
+                                initialised: vault_exists(p),
                             },
                             Err(e) => refused(e),
                         }
@@ -366,14 +400,14 @@ impl EffectRunner {
                                 };
                                 if !ready(p, &conn, &env_tried) {
                                     return Prep::Locked {
-                                        initialised: p.vault_initialised(),
+                                        initialised: vault_exists(p),
                                     };
                                 }
                                 // Only for the target it was saved for.
                                 match p.stored_password_for(&conn, &target) {
                                     Ok(pw) => Prep::Go(pw),
                                     Err(ProfileError::Locked) => Prep::Locked {
-                                        initialised: p.vault_initialised(),
+                                        initialised: vault_exists(p),
                                     },
                                     Err(e) => refused(e),
                                 }
@@ -491,7 +525,17 @@ impl EffectRunner {
                 // scrypt is slow on purpose: keep it off the async workers.
                 tokio::task::spawn_blocking(move || {
                     let mut p = lock(&profile);
-                    let result = if create {
+                    let state = p.vault.state();
+                    let leftover = state == VaultState::RecipientsMissing
+                        && p.catalog.secrets().map(|s| s.is_empty()).unwrap_or(false);
+                    let result = if create && state != VaultState::Absent && !leftover {
+                        Err(ProfileError::Vault(crate::store::VaultError::Other(
+                            format!(
+                            "the vault files exist but are broken ({}): see `varlor vault status`",
+                            state.id().replace('_', " ")
+                        ),
+                        )))
+                    } else if create {
                         p.init_vault(&passphrase).and_then(|_| {
                             if p.is_unlocked() {
                                 Ok(())
@@ -503,6 +547,20 @@ impl EffectRunner {
                         p.unlock(&passphrase)
                     };
                     let _ = tx.send(Action::Unlocked(result.map_err(|e| e.to_string())));
+                });
+            }
+            Effect::UnlockFromEnv { identity } => {
+                // The env unlock is tried here, not again by `ready`. The
+                // profile stays locked (mutex) while scrypt runs, so work
+                // that needs the vault waits for the outcome.
+                env_tried.store(true, Ordering::SeqCst);
+                tokio::task::spawn_blocking(move || {
+                    let mut p = lock(&profile);
+                    let result = match p.unlock_from_env(identity.as_deref()) {
+                        Ok(_) => Ok(()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    let _ = tx.send(Action::EnvUnlocked(result));
                 });
             }
             Effect::Cancel { task } => {
@@ -533,13 +591,13 @@ impl EffectRunner {
                         };
                         if !ready(p, &conn, &env_tried) {
                             return Prep::Locked {
-                                initialised: p.vault_initialised(),
+                                initialised: vault_exists(p),
                             };
                         }
                         match p.resolve_password(&conn, prompted) {
                             Ok(pw) => Prep::Go((conn, pw)),
                             Err(ProfileError::Locked) => Prep::Locked {
-                                initialised: p.vault_initialised(),
+                                initialised: vault_exists(p),
                             },
                             Err(e) => refused(e),
                         }
@@ -667,7 +725,7 @@ impl EffectRunner {
                 let token = tokio_util::sync::CancellationToken::new();
                 lock(&self.tokens).insert(task, token.clone());
                 let tokens = self.tokens.clone();
-                tokio::spawn(async move {
+                let handle = tokio::spawn(async move {
                     let conn2 = conn.clone();
                     let destination = match destination {
                         Some(d) => d,
@@ -703,7 +761,30 @@ impl EffectRunner {
                             let _ = fwd.send(Action::ImportEvent { task, event });
                         }
                     });
-                    let summary = crate::dataset::run_import(c, plan, ev_tx, token).await;
+                    let failed = crate::dataset::ImportSummary {
+                        connection: plan.connection.clone(),
+                        kind: plan.kind,
+                        format: plan.format,
+                        destination: plan.destination.clone(),
+                        written: false,
+                        tables: Vec::new(),
+                        elapsed: std::time::Duration::ZERO,
+                        cancelled: false,
+                        error: Some(crate::dataset::ImportError::write(
+                            "the import stopped unexpectedly (see the log)",
+                        )),
+                    };
+                    // A panic unwinds through the import, whose guards remove
+                    // its partial files; the dialog still gets an outcome.
+                    let summary = {
+                        use futures::FutureExt;
+                        std::panic::AssertUnwindSafe(crate::dataset::run_import(
+                            c, plan, ev_tx, token,
+                        ))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or(failed)
+                    };
                     lock(&tokens).remove(&task);
                     let outcome = summary.outcome().id().to_string();
                     let detail = summary.audit_detail();
@@ -717,6 +798,9 @@ impl EffectRunner {
                         summary: Box::new(summary),
                     });
                 });
+                let mut imports = lock(&self.imports);
+                imports.retain(|h| !h.is_finished());
+                imports.push(handle);
             }
             Effect::CloseBrowser => {
                 // Dropping the last Arc closes the pooled session.

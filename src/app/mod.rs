@@ -82,14 +82,42 @@ fn setup_terminal() -> io::Result<Terminal<CrosstermBackend<Stdout>>> {
     Terminal::new(CrosstermBackend::new(io::stdout()))
 }
 
-/// Runs the TUI until the user quits. Restores the terminal on every exit path.
-pub async fn run(profile: Profile) -> std::io::Result<()> {
+/// How long quitting waits for running imports to remove their partial files.
+const IMPORT_GRACE: Duration = Duration::from_secs(10);
+
+/// SIGTERM and SIGHUP quit the app like Ctrl-C does (terminal restored,
+/// imports cleaned up), with exit status 143 / 129.
+#[cfg(unix)]
+fn forward_termination(tx: tokio::sync::mpsc::UnboundedSender<Action>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    for (kind, code) in [(SignalKind::terminate(), 143), (SignalKind::hangup(), 129)] {
+        if let Ok(mut sig) = signal(kind) {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                if sig.recv().await.is_some() {
+                    let _ = tx.send(Action::Terminate(code));
+                }
+            });
+        }
+    }
+}
+
+/// Runs the TUI until the user quits; returns the exit status (0 for `q`,
+/// 130 for Ctrl-C, 143/129 for SIGTERM/SIGHUP). Restores the terminal on
+/// every exit path. `identity` (or VARLOR_PASSPHRASE_FILE) is unlocked in
+/// the background once the first frame is on screen.
+pub async fn run(profile: Profile, identity: Option<std::path::PathBuf>) -> std::io::Result<i32> {
     let mut state = initial_state(&profile);
+    let env_unlock = profile.vault_initialised()
+        && (identity.is_some()
+            || std::env::var_os("VARLOR_PASSPHRASE_FILE").is_some_and(|f| !f.is_empty()));
     let session = SessionOptions {
         statement_timeout: Duration::from_secs(profile.config.statement_timeout_secs),
         read_only: true,
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    #[cfg(unix)]
+    forward_termination(tx.clone());
     let runner = EffectRunner::new(Arc::new(Mutex::new(profile)), tx, session);
 
     // Chain a hook that restores the terminal before the panic message prints.
@@ -104,17 +132,24 @@ pub async fn run(profile: Profile) -> std::io::Result<()> {
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-
-    loop {
+    if env_unlock {
+        state.unlocking = true;
         terminal.draw(|f| crate::ui::draw(f, &state))?;
+        runner.run(Effect::UnlockFromEnv { identity });
+    }
+
+    let result = loop {
+        if let Err(e) = terminal.draw(|f| crate::ui::draw(f, &state)) {
+            break Err(e);
+        }
         let action = tokio::select! {
             ev = events.next() => match ev {
                 Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => Action::Key(k),
                 Some(Ok(Event::Paste(s))) => Action::Paste(s),
                 Some(Ok(Event::Resize(..))) => Action::Resize,
                 Some(Ok(_)) => continue,
-                Some(Err(e)) => return Err(e),
-                None => break,
+                Some(Err(e)) => break Err(e),
+                None => break Ok(state.exit_code),
             },
             Some(a) = rx.recv() => a,
             _ = tick.tick() => Action::Tick { now: Instant::now(), now_unix: unix_now() },
@@ -123,8 +158,10 @@ pub async fn run(profile: Profile) -> std::io::Result<()> {
             runner.run(effect);
         }
         if state.quit {
-            break;
+            break Ok(state.exit_code);
         }
-    }
-    Ok(())
+    };
+    // Imports remove their partial files before the process exits.
+    runner.shutdown(IMPORT_GRACE).await;
+    result
 }

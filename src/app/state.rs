@@ -525,6 +525,11 @@ pub struct State {
     pub spinner: usize,
     pub next_task: TaskId,
     pub quit: bool,
+    /// The process exit status once `quit` is set: 0, or 130 after Ctrl-C
+    /// (143/129 after SIGTERM/SIGHUP).
+    pub exit_code: i32,
+    /// `--identity` / VARLOR_PASSPHRASE_FILE is being unlocked in the background.
+    pub unlocking: bool,
     pub no_color: bool,
     pub preview_rows: usize,
     pub structure_cache: Duration,
@@ -597,6 +602,8 @@ impl State {
             tests: HashMap::new(),
             answers: HashMap::new(),
             unlock: None,
+            exit_code: 0,
+            unlocking: false,
             confirm: None,
             help: false,
             popup: None,

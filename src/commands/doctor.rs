@@ -246,7 +246,19 @@ fn check_vault(r: &mut Report, profile: &Profile, ctx: &Ctx) {
         .filter(|c| c.has_secret)
         .map(|c| c.name.as_str())
         .collect();
-    if !profile.vault_initialised() {
+    let state = profile.vault.state();
+    if let Some(problem) = super::vault_problem(profile, &state) {
+        let detail = match &problem.hint {
+            Some(h) => format!("{} — {h}", problem.message),
+            None => problem.message.clone(),
+        };
+        r.add("vault", Status::Fail, detail);
+        return;
+    }
+    if let Some(problem) = super::passphrase_file_problem() {
+        r.add("passphrase file", Status::Fail, problem.message);
+    }
+    if state == crate::store::VaultState::Absent {
         if with_secret.is_empty() {
             r.add("vault", Status::Skip, "not initialised (no secrets stored)");
         } else {

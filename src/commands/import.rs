@@ -142,6 +142,8 @@ pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
         eprintln!("warning: the import was not written to the audit log: {e}");
     }
     tracing::info!(connection = %a.name, outcome = outcome.id(), rows = summary.total_rows(), "import finished");
+    // Everything is written or cleaned up: a closed stdout may end us quietly now.
+    super::restore_default_sigpipe();
 
     if a.json {
         let mut v = serde_json::to_value(&summary)

@@ -20,7 +20,7 @@ use unicode_width::UnicodeWidthStr;
 use crate::cli::{Cli, Command};
 use crate::connectors::{ConnError, SessionOptions};
 use crate::profile::{Profile, ProfileError};
-use crate::store::{CatalogError, VaultError};
+use crate::store::{CatalogError, VaultError, VaultState};
 
 /// Exit code for a failed operation (test failed, server refused…).
 pub const EXIT_FAILED: i32 = 1;
@@ -177,6 +177,17 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 // ---------------------------------------------------------------- terminal
+
+/// Lets SIGPIPE end the process quietly (`varlor preview … | head -1`), as
+/// it does `cat`: Rust starts with it ignored, which turns a closed stdout
+/// into a `println!` panic (exit 101).
+pub fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default is always valid.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
 
 /// Whether a person is at the keyboard (prompts are allowed).
 pub fn interactive() -> bool {
@@ -373,16 +384,85 @@ mod tty {
 
     use zeroize::Zeroize;
 
+    use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+
+    /// The terminal whose echo is off (-1: none) and its saved local flags,
+    /// read by the signal handler: atomics only, as a handler may touch.
+    static ECHO_OFF_FD: AtomicI32 = AtomicI32::new(-1);
+    static SAVED_LFLAG: AtomicU64 = AtomicU64::new(0);
+
+    /// Signals that would end the process while echo is off.
+    const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+    /// Ctrl-C (SIGINT), SIGTERM or SIGHUP at the prompt: echo back on, then
+    /// die of the same signal (exit status 130/143/129 in a shell), so the
+    /// terminal is never left without echo.
+    extern "C" fn on_signal(sig: libc::c_int) {
+        let fd = ECHO_OFF_FD.swap(-1, Ordering::SeqCst);
+        if fd >= 0 {
+            // SAFETY: tcgetattr/tcsetattr/write/signal/raise are
+            // async-signal-safe; the termios lives on this stack.
+            unsafe {
+                let mut t: libc::termios = std::mem::zeroed();
+                if libc::tcgetattr(fd, &mut t) == 0 {
+                    t.c_lflag = SAVED_LFLAG.load(Ordering::SeqCst) as libc::tcflag_t;
+                    libc::tcsetattr(fd, libc::TCSANOW, &t);
+                }
+                libc::write(fd, b"\n".as_ptr().cast(), 1);
+            }
+        }
+        // SAFETY: as above.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+    }
+
+    /// Echo off for one prompt; restores the terminal (and the previous
+    /// signal handlers) when dropped, on every path: return, `?`, panic, and
+    /// through `on_signal` for the signals that would skip the drop.
     struct Restore {
         fd: i32,
         saved: libc::termios,
+        previous: Vec<(libc::c_int, libc::sigaction)>,
+    }
+
+    impl Restore {
+        fn arm(fd: i32, saved: libc::termios) -> Restore {
+            SAVED_LFLAG.store(u64::from(saved.c_lflag), Ordering::SeqCst);
+            ECHO_OFF_FD.store(fd, Ordering::SeqCst);
+            let mut previous = Vec::with_capacity(SIGNALS.len());
+            for sig in SIGNALS {
+                // SAFETY: sigaction with a zeroed struct, an empty mask and
+                // a plain handler; the old action is kept to be put back.
+                unsafe {
+                    let mut act: libc::sigaction = std::mem::zeroed();
+                    act.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+                    libc::sigemptyset(&mut act.sa_mask);
+                    let mut old: libc::sigaction = std::mem::zeroed();
+                    if libc::sigaction(sig, &act, &mut old) == 0 {
+                        previous.push((sig, old));
+                    }
+                }
+            }
+            Restore {
+                fd,
+                saved,
+                previous,
+            }
+        }
     }
 
     impl Drop for Restore {
         fn drop(&mut self) {
-            // SAFETY: fd is the open /dev/tty; saved came from tcgetattr on it.
+            ECHO_OFF_FD.store(-1, Ordering::SeqCst);
+            // SAFETY: fd is the open /dev/tty; saved came from tcgetattr on
+            // it; the old actions came from sigaction.
             unsafe {
                 libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved);
+                for (sig, old) in &self.previous {
+                    libc::sigaction(*sig, old, std::ptr::null_mut());
+                }
             }
         }
     }
@@ -398,7 +478,7 @@ mod tty {
         if unsafe { libc::tcgetattr(fd, &mut term) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        let restore = Restore { fd, saved: term };
+        let restore = Restore::arm(fd, term);
         term.c_lflag &= !libc::ECHO;
         term.c_lflag |= libc::ECHONL;
         // SAFETY: valid fd and a termios derived from the current one.
@@ -485,19 +565,112 @@ pub fn new_passphrase(file: Option<&Path>, env_var: &str) -> Result<SecretString
     Err(CliError::failed("no passphrase set"))
 }
 
+/// How many connections have a stored secret (0 if the catalog cannot say).
+pub fn stored_secrets(profile: &Profile) -> usize {
+    profile.catalog.secrets().map(|s| s.len()).unwrap_or(0)
+}
+
+/// The one diagnosis of a broken vault for a person, with the way out that
+/// loses the least and the full path of the file really at fault. `None`
+/// when the vault is ready or simply absent. Shared by `vault status`,
+/// `doctor`, `vault init` and every command that needs the vault.
+pub fn vault_problem(profile: &Profile, state: &VaultState) -> Option<CliError> {
+    let identity = profile.paths.identity();
+    let recipients = profile.paths.recipients();
+    let n = stored_secrets(profile);
+    let secrets = match n {
+        1 => "1 stored secret".to_string(),
+        n => format!("{n} stored secrets"),
+    };
+    let reset = if n == 0 {
+        "`varlor vault reset --yes` sets the vault files aside (no secret is stored, nothing is lost), then `varlor vault init`".to_string()
+    } else {
+        format!(
+            "restore it from a backup to keep the {secrets}; otherwise `varlor vault reset --yes` drops them (connections are kept, their files set aside), then `varlor vault init` and set the passwords again"
+        )
+    };
+    let e = match state {
+        VaultState::Absent | VaultState::Ready { .. } => return None,
+        VaultState::IdentityMissing => CliError::failed(format!(
+            "the vault identity {} is missing ({secrets} cannot be read without it)",
+            identity.display()
+        ))
+        .hint(reset),
+        VaultState::IdentityDamaged(why) => CliError::failed(format!(
+            "the vault identity {} is damaged: {why} ({secrets} cannot be read without it)",
+            identity.display()
+        ))
+        .hint(reset),
+        VaultState::RecipientsMissing => CliError::failed(format!(
+            "the vault public key file {} is missing",
+            recipients.display()
+        ))
+        .hint(format!(
+            "`varlor vault repair` rebuilds it from {} (asks the passphrase){}",
+            identity.display(),
+            if n == 0 {
+                "; or `varlor vault init` starts a new vault (no secret is stored)"
+            } else {
+                ""
+            }
+        )),
+        VaultState::RecipientsDamaged(why) => CliError::failed(format!(
+            "the vault public key file {} is damaged: {why}",
+            recipients.display()
+        ))
+        .hint(format!(
+            "`varlor vault repair` rebuilds it from {} (asks the passphrase; the damaged file is kept aside)",
+            identity.display()
+        )),
+    };
+    Some(e)
+}
+
+/// VARLOR_PASSPHRASE_FILE is set but names a file that cannot be used.
+pub fn passphrase_file_problem() -> Option<CliError> {
+    let file = std::env::var_os("VARLOR_PASSPHRASE_FILE").filter(|f| !f.is_empty())?;
+    read_passphrase_file(Path::new(&file)).err().map(|e| {
+        CliError::failed(format!("VARLOR_PASSPHRASE_FILE: {}", e.message))
+            .hint("fix that file, or unset VARLOR_PASSPHRASE_FILE to be asked on a terminal")
+    })
+}
+
 /// Unlocks the vault: `--identity`, VARLOR_PASSPHRASE_FILE, else a masked
 /// prompt on a terminal (3 tries), else a clear error.
 pub fn ensure_unlocked(profile: &mut Profile, ctx: &Ctx) -> Result<(), CliError> {
     if profile.is_unlocked() {
         return Ok(());
     }
-    if !profile.vault_initialised() {
+    let state = profile.vault.state();
+    if let Some(problem) = vault_problem(profile, &state) {
+        // Identity present, public key file not: reading still works.
+        if !matches!(
+            state,
+            VaultState::RecipientsMissing | VaultState::RecipientsDamaged(_)
+        ) {
+            return Err(problem);
+        }
+        eprintln!("warning: {}", problem.message);
+        if let Some(h) = &problem.hint {
+            eprintln!("hint: {h}");
+        }
+    } else if state == VaultState::Absent {
         return Err(CliError::failed("the vault is not initialised")
             .hint("run `varlor vault init`, or add a connection with a password"));
     }
+    let damaged = |profile: &Profile| {
+        vault_problem(
+            profile,
+            &VaultState::IdentityDamaged("its content fails authentication".into()),
+        )
+        .unwrap_or_else(|| CliError::failed("the vault identity is damaged"))
+    };
     let from_env = profile
         .unlock_from_env(ctx.identity.as_deref())
         .map_err(|e| {
+            if ctx.identity.is_none() && matches!(e, ProfileError::Vault(VaultError::Tampered)) {
+                return damaged(profile);
+            }
             let hint = if ctx.identity.is_some() {
                 "check the file given with --identity"
             } else {
@@ -521,6 +694,7 @@ pub fn ensure_unlocked(profile: &mut Profile, ctx: &Ctx) -> Result<(), CliError>
                 eprintln!("Wrong passphrase.");
                 last = Some(ProfileError::Vault(VaultError::WrongPassphrase));
             }
+            Err(ProfileError::Vault(VaultError::Tampered)) => return Err(damaged(profile)),
             Err(e) => return Err(e.into()),
         }
     }
@@ -531,8 +705,17 @@ pub fn ensure_unlocked(profile: &mut Profile, ctx: &Ctx) -> Result<(), CliError>
 
 /// Creates the vault when a secret is about to be saved and none exists.
 pub fn ensure_vault(profile: &mut Profile) -> Result<(), CliError> {
-    if profile.vault_initialised() {
+    let state = profile.vault.state();
+    if state.is_ready() {
         return Ok(());
+    }
+    // A leftover identity of an interrupted init (no public key file, no
+    // secret encrypted to it) is replaced; anything else is diagnosed.
+    let leftover = state == VaultState::RecipientsMissing && stored_secrets(profile) == 0;
+    if !leftover {
+        if let Some(problem) = vault_problem(profile, &state) {
+            return Err(problem);
+        }
     }
     let passphrase = new_passphrase(None, "VARLOR_PASSPHRASE_FILE").map_err(|e| {
         CliError {

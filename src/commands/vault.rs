@@ -14,8 +14,12 @@
 
 use serde_json::json;
 
-use super::{ensure_unlocked, new_passphrase, print_json, CliError, Ctx};
+use super::{
+    ensure_unlocked, new_passphrase, passphrase_file_problem, print_json, read_passphrase_file,
+    stored_secrets, vault_problem, CliError, Ctx,
+};
 use crate::cli::VaultCommand;
+use crate::store::VaultState;
 
 pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<(), CliError> {
     let mut profile = ctx.open()?;
@@ -27,12 +31,21 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<(), CliError> {
                 .iter()
                 .map(|p| read_public_key(p))
                 .collect::<Result<Vec<_>, _>>()?;
-            if profile.vault_initialised() {
+            let state = profile.vault.state();
+            if state.is_ready() {
                 return Err(CliError::usage(format!(
                     "the vault of profile '{}' already exists",
                     ctx.profile
                 ))
                 .hint("`varlor vault rotate` changes its key and passphrase"));
+            }
+            // Only a leftover identity with nothing encrypted to it may be
+            // replaced; every other broken state has its own way out.
+            let leftover = state == VaultState::RecipientsMissing && stored_secrets(&profile) == 0;
+            if !leftover {
+                if let Some(problem) = vault_problem(&profile, &state) {
+                    return Err(problem);
+                }
             }
             let passphrase = new_passphrase(None, "VARLOR_PASSPHRASE_FILE")?;
             profile.init_vault(&passphrase)?;
@@ -85,13 +98,16 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<(), CliError> {
             );
             Ok(())
         }
+        VaultCommand::Repair => repair(ctx, &mut profile),
+        VaultCommand::Reset { yes } => reset(ctx, &mut profile, yes),
         VaultCommand::Status { json } => {
-            let initialised = profile.vault_initialised();
-            let key_version = if initialised {
-                profile.vault.key_version().ok()
-            } else {
-                None
+            let state = profile.vault.state();
+            let initialised = state.is_ready();
+            let key_version = match state {
+                VaultState::Ready { key_version } => Some(key_version),
+                _ => None,
             };
+            let problem = vault_problem(&profile, &state).or_else(passphrase_file_problem);
             let conns = profile.list()?;
             let secrets = conns.iter().filter(|c| c.has_secret).count();
             if json {
@@ -103,6 +119,9 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<(), CliError> {
                     "recipients_file": profile.paths.recipients().display().to_string(),
                     "connections": conns.len(),
                     "secrets": secrets,
+                    "state": state.id(),
+                    "problem": problem.as_ref().map(|p| p.message.clone()),
+                    "hint": problem.as_ref().and_then(|p| p.hint.clone()),
                 }));
             }
             println!("profile      {}", ctx.profile);
@@ -113,15 +132,146 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<(), CliError> {
                         .map(|v| format!(", key version {v}"))
                         .unwrap_or_default()
                 );
-            } else {
+            } else if state == VaultState::Absent {
                 println!("vault        not initialised (`varlor vault init`)");
+            } else {
+                println!("vault        broken ({})", state.id().replace('_', " "));
             }
             println!("identity     {}", profile.paths.identity().display());
             println!("recipients   {}", profile.paths.recipients().display());
             println!("secrets      {secrets} of {} connections", conns.len());
+            if let Some(p) = problem {
+                println!("problem      {}", p.message);
+                if let Some(h) = p.hint {
+                    println!("way out      {h}");
+                }
+                return Err(CliError::silent(super::EXIT_FAILED));
+            }
             Ok(())
         }
     }
+}
+
+/// `vault repair`: rebuilds recipients.txt from identity.age (passphrase).
+fn repair(ctx: &Ctx, profile: &mut crate::profile::Profile) -> Result<(), CliError> {
+    let state = profile.vault.state();
+    if !matches!(
+        state,
+        VaultState::RecipientsMissing | VaultState::RecipientsDamaged(_)
+    ) {
+        return match vault_problem(profile, &state) {
+            Some(p) => Err(p),
+            None if state.is_ready() => {
+                println!("The vault of profile '{}' needs no repair.", ctx.profile);
+                Ok(())
+            }
+            None => {
+                Err(CliError::failed("the vault is not initialised")
+                    .hint("run `varlor vault init`"))
+            }
+        };
+    }
+    let passphrase = match std::env::var_os("VARLOR_PASSPHRASE_FILE").filter(|f| !f.is_empty()) {
+        Some(f) => read_passphrase_file(std::path::Path::new(&f))?,
+        None if super::interactive() => {
+            super::prompt_secret(&format!("Vault passphrase (profile {}): ", ctx.profile))?
+        }
+        None => {
+            return Err(
+                CliError::failed("the passphrase is needed to repair the vault")
+                    .hint("set VARLOR_PASSPHRASE_FILE=FILE, or run on a terminal to be asked"),
+            )
+        }
+    };
+    let unlocked = profile.vault.unlock(&passphrase).map_err(|e| {
+        CliError::failed(format!(
+            "cannot unlock {}: {e}",
+            profile.paths.identity().display()
+        ))
+    })?;
+    // The version the stored secrets were encrypted at.
+    let version = profile
+        .catalog
+        .vault_key_version()
+        .ok()
+        .flatten()
+        .or_else(|| {
+            profile
+                .catalog
+                .secrets()
+                .ok()
+                .and_then(|s| s.iter().map(|(_, _, v)| *v).max())
+        })
+        .unwrap_or(1);
+    profile
+        .vault
+        .repair_recipients(&unlocked, version)
+        .map_err(|e| CliError::failed(format!("cannot repair the vault: {e}")))?;
+    tracing::info!(profile = %ctx.profile, "vault recipients rebuilt");
+    let _ = profile.catalog.audit("vault repair", "vault", "ok", "");
+    println!(
+        "Rebuilt {} from {} (key version {version}). Keys added with `vault add-recipient` must be added again.",
+        profile.paths.recipients().display(),
+        profile.paths.identity().display()
+    );
+    Ok(())
+}
+
+/// `vault reset --yes`: the identity is gone, so are the secrets; keep the
+/// connections and move the vault files aside for a new `vault init`.
+fn reset(ctx: &Ctx, profile: &mut crate::profile::Profile, yes: bool) -> Result<(), CliError> {
+    let state = profile.vault.state();
+    match state {
+        VaultState::IdentityMissing | VaultState::IdentityDamaged(_) => {}
+        VaultState::RecipientsMissing | VaultState::RecipientsDamaged(_) => {
+            return Err(CliError::usage(
+                "the vault identity is intact: nothing needs to be dropped",
+            )
+            .hint("`varlor vault repair` rebuilds the public key file from it"))
+        }
+        VaultState::Ready { .. } => {
+            return Err(
+                CliError::usage("the vault is not broken: nothing was changed")
+                    .hint("`varlor vault rotate` changes its key and passphrase"),
+            )
+        }
+        VaultState::Absent => {
+            return Err(CliError::usage("there is no vault to reset")
+                .hint("`varlor vault init` creates one"))
+        }
+    }
+    let n = stored_secrets(profile);
+    if !yes {
+        return Err(CliError::usage(format!(
+            "this drops {n} stored secret(s) of profile '{}' for good (connections are kept)",
+            ctx.profile
+        ))
+        .hint("pass --yes to confirm, or restore identity.age from a backup instead"));
+    }
+    // Secrets first: if setting the files aside fails, a second reset
+    // finds nothing left to lose.
+    let dropped = profile
+        .catalog
+        .drop_all_secrets()
+        .map_err(|e| CliError::failed(format!("cannot drop the stored secrets: {e}")))?;
+    let moved = profile
+        .vault
+        .set_aside_files()
+        .map_err(|e| CliError::failed(format!("cannot set the vault files aside: {e}")))?;
+    tracing::info!(profile = %ctx.profile, dropped, "vault reset");
+    let _ = profile.catalog.audit(
+        "vault reset",
+        "vault",
+        "ok",
+        &format!("{dropped} secrets dropped"),
+    );
+    for p in &moved {
+        println!("Kept {} aside.", p.display());
+    }
+    println!(
+        "Dropped {dropped} stored secret(s); connections are kept. Run `varlor vault init`, then set their passwords again (`varlor edit NAME --password-stdin`)."
+    );
+    Ok(())
 }
 
 /// The first non-empty, non-comment line of a public key file, checked

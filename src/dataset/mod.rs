@@ -68,7 +68,8 @@
 //! and leaves nothing of the interrupted one (a csv/jsonl directory this
 //! import created and left empty is removed). Only a hard kill (SIGKILL,
 //! power loss) can leave a `.<name>.XXXXXX.partial` file behind: never under
-//! the final name, and safe to delete. An existing SQLite destination
+//! the final name, and the next import into the same place removes it (see
+//! `partial.rs`). Directories an import creates are 0700, files 0600. An existing SQLite destination
 //! is only replaced when it is itself a Varlor dataset (or empty); anything
 //! else is refused.
 //!
@@ -86,6 +87,7 @@
 mod convert;
 mod import;
 mod names;
+mod partial;
 mod progress;
 mod provenance;
 mod sink_csv;
@@ -103,6 +105,7 @@ use serde::{Serialize, Serializer};
 use crate::connectors::{ConnError, Kind, TableRef};
 
 pub use import::run_import;
+pub use partial::mark_process_start;
 pub use provenance::{read_sidecar, ProvenanceRecord, PROVENANCE_SIDECAR, PROVENANCE_TABLE};
 
 /// The shape of the dataset written.

@@ -108,11 +108,7 @@ pub(crate) fn write_sidecar(
     };
     let path = dir.join(PROVENANCE_SIDECAR);
     let err = |e: &dyn std::fmt::Display| ImportError::write(format!("{}: {e}", path.display()));
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{PROVENANCE_SIDECAR}."))
-        .suffix(".partial")
-        .tempfile_in(dir)
-        .map_err(|e| err(&e))?;
+    let mut temp = super::partial::create(dir, PROVENANCE_SIDECAR).map_err(|e| err(&e))?;
     serde_json::to_writer_pretty(&mut temp, &sidecar).map_err(|e| err(&e))?;
     temp.as_file().sync_all().map_err(|e| err(&e))?;
     temp.persist(&path).map_err(|e| err(&e.error))?;

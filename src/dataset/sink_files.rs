@@ -43,9 +43,14 @@ impl FilesDestination {
             )));
         }
         let created_dir = !dir.exists();
-        std::fs::create_dir_all(dir).map_err(|e| {
+        super::partial::create_private_dir(dir).map_err(|e| {
             ImportError::destination(format!("cannot create {}: {e}", dir.display()))
         })?;
+        // Leftovers of an import killed hard (files of our own pattern only).
+        let ext = format!(".{}", format.extension());
+        super::partial::remove_leftovers(dir, |n| {
+            n.ends_with(&ext) || n == super::PROVENANCE_SIDECAR
+        });
         Ok(FilesDestination {
             dir: dir.to_path_buf(),
             created_dir,
@@ -86,10 +91,7 @@ impl Destination for FilesDestination {
 
     fn table<'a>(&'a mut self, target: &str) -> Result<Box<dyn TableWriter + 'a>, ImportError> {
         let final_path = self.dir.join(target);
-        let temp = tempfile::Builder::new()
-            .prefix(&format!(".{target}."))
-            .suffix(".partial")
-            .tempfile_in(&self.dir)
+        let temp = super::partial::create(&self.dir, target)
             .map_err(|e| ImportError::write(format!("{}: {e}", self.dir.display())))?;
         Ok(Box::new(FileTable {
             out: Some(BufWriter::with_capacity(BUFFER, temp)),

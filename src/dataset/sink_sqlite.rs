@@ -51,17 +51,20 @@ impl SqliteDestination {
             })?
             .to_string_lossy()
             .into_owned();
-        std::fs::create_dir_all(&parent).map_err(|e| {
+        super::partial::create_private_dir(&parent).map_err(|e| {
             ImportError::destination(format!("cannot create {}: {e}", parent.display()))
         })?;
         check_replaceable(final_path)?;
-        let temp = tempfile::Builder::new()
-            .prefix(&format!(".{file_name}."))
-            .suffix(".partial")
-            .tempfile_in(&parent)
-            .map_err(|e| {
-                ImportError::destination(format!("cannot write in {}: {e}", parent.display()))
-            })?;
+        // Leftovers of an import killed hard: our pattern, same file extension.
+        let ext = Path::new(&file_name)
+            .extension()
+            .map(|e| format!(".{}", e.to_string_lossy()));
+        super::partial::remove_leftovers(&parent, |n| {
+            n == file_name || ext.as_deref().is_some_and(|e| n.ends_with(e))
+        });
+        let temp = super::partial::create(&parent, &file_name).map_err(|e| {
+            ImportError::destination(format!("cannot write in {}: {e}", parent.display()))
+        })?;
         let conn = Connection::open(temp.path()).map_err(sql_err)?;
         // The file is private until renamed and thrown away on any failure,
         // so durability is only needed once, at the end (fsync before rename).

@@ -818,6 +818,25 @@ impl Catalog {
         }
     }
 
+    /// `vault reset`: forgets every stored secret (they can no longer be
+    /// decrypted) and the vault key version, in one transaction; connections
+    /// stay. Returns how many secrets were dropped.
+    pub fn drop_all_secrets(&mut self) -> Result<usize, CatalogError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "UPDATE connections SET secret = NULL WHERE secret IS NOT NULL",
+            [],
+        )?;
+        tx.execute(
+            "DELETE FROM settings WHERE key = ?1",
+            [SETTING_VAULT_KEY_VERSION],
+        )?;
+        tx.commit()?;
+        Ok(n)
+    }
+
     pub fn counts(&self) -> Result<Counts, CatalogError> {
         Ok(self.conn.query_row(
             "SELECT (SELECT COUNT(*) FROM connections), (SELECT COUNT(*) FROM test_history), \

@@ -8,7 +8,7 @@ pub mod vault;
 
 pub use catalog::{AuditEntry, Catalog, CatalogError, NewConnection, SavedConnection, TestOutcome};
 pub use paths::{Paths, PathsError};
-pub use vault::{UnlockedVault, Vault, VaultError};
+pub use vault::{UnlockedVault, Vault, VaultError, VaultState};
 
 /// Environment variable naming a crash point for the crash-safety tests.
 #[doc(hidden)]

@@ -44,6 +44,46 @@ pub enum VaultError {
     Other(String),
 }
 
+/// What the vault's files say, read without a passphrase: the one
+/// diagnosis `vault status`, `doctor`, `vault init` and every command that
+/// needs the vault share, so they never disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VaultState {
+    /// Neither `identity.age` nor `recipients.txt`: `vault init` makes it.
+    Absent,
+    /// Both files present and well-formed.
+    Ready { key_version: i64 },
+    /// `recipients.txt` without `identity.age`: stored secrets cannot be
+    /// read any more (only a backup of the identity brings them back).
+    IdentityMissing,
+    /// `identity.age` without `recipients.txt`: an interrupted init, or a
+    /// deleted file; rebuilt from the identity by `vault repair`.
+    RecipientsMissing,
+    /// `identity.age` cannot be read or is not a passphrase-protected age
+    /// file (the reason, never a secret).
+    IdentityDamaged(String),
+    /// `recipients.txt` cannot be read or parsed; rebuilt by `vault repair`.
+    RecipientsDamaged(String),
+}
+
+impl VaultState {
+    /// Whether secrets can be saved and read (after an unlock).
+    pub fn is_ready(&self) -> bool {
+        matches!(self, VaultState::Ready { .. })
+    }
+    /// A short identifier for `--json` output.
+    pub fn id(&self) -> &'static str {
+        match self {
+            VaultState::Absent => "absent",
+            VaultState::Ready { .. } => "ready",
+            VaultState::IdentityMissing => "identity_missing",
+            VaultState::RecipientsMissing => "recipients_missing",
+            VaultState::IdentityDamaged(_) => "identity_damaged",
+            VaultState::RecipientsDamaged(_) => "recipients_damaged",
+        }
+    }
+}
+
 /// The vault of one profile directory.
 pub struct Vault {
     dir: PathBuf,
@@ -258,6 +298,109 @@ impl Vault {
         self.dir.join(format!("{name}{NEXT}"))
     }
 
+    /// Diagnoses the vault's files (no passphrase needed; see [`VaultState`]).
+    pub fn state(&self) -> VaultState {
+        let present = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+        let (identity, recipients) = (self.identity_path(), self.recipients_path());
+        let id_problem = || -> Option<String> {
+            let bytes = match std::fs::read(&identity) {
+                Ok(b) => b,
+                Err(e) => return Some(format!("cannot read it: {e}")),
+            };
+            match age::Decryptor::new_buffered(ArmoredReader::new(&bytes[..])) {
+                Ok(d) if d.is_scrypt() => None,
+                Ok(_) => Some("it is not protected by a passphrase".into()),
+                Err(_) => Some("it is not an age file (damaged or replaced)".into()),
+            }
+        };
+        match (present(&identity), present(&recipients)) {
+            (false, false) => VaultState::Absent,
+            (false, true) => VaultState::IdentityMissing,
+            (true, false) => match id_problem() {
+                Some(why) => VaultState::IdentityDamaged(why),
+                None => VaultState::RecipientsMissing,
+            },
+            (true, true) => {
+                if let Some(why) = id_problem() {
+                    return VaultState::IdentityDamaged(why);
+                }
+                match read_recipients_at(&recipients) {
+                    Ok(Some(r)) => VaultState::Ready {
+                        key_version: r.version,
+                    },
+                    Ok(None) => VaultState::RecipientsMissing,
+                    Err(e) => VaultState::RecipientsDamaged(e.to_string()),
+                }
+            }
+        }
+    }
+
+    /// Rebuilds `recipients.txt` from the unlocked identity (its x25519
+    /// public key, at `key_version`) when it is missing or damaged; a damaged
+    /// one is kept beside it as `recipients.txt.broken-<unix time>`. SSH or
+    /// other recipients it listed are not known any more: add them again.
+    pub fn repair_recipients(
+        &self,
+        unlocked: &UnlockedVault,
+        key_version: i64,
+    ) -> Result<(), VaultError> {
+        let _lock = self.lock()?;
+        let keys: Vec<RecipientKey> = unlocked
+            .keys
+            .iter()
+            .filter_map(|k| match k {
+                Key::X25519(id) => Some(RecipientKey::X25519(id.to_public())),
+                Key::Ssh(_) => None,
+            })
+            .collect();
+        if keys.is_empty() {
+            return Err(VaultError::Other(
+                "repair needs the vault's own identity: unlock with the passphrase".into(),
+            ));
+        }
+        if self.recipients_path().exists() {
+            self.set_aside(&self.recipients_path())?;
+        }
+        let r = Recipients {
+            version: key_version.max(1),
+            keys,
+        };
+        write_atomic(&self.dir, &self.recipients_path(), r.render().as_bytes())
+    }
+
+    /// Moves the vault's files aside (`<name>.broken-<unix time>`, never
+    /// deleted) so `vault init` can start a new vault. Returns the new paths.
+    pub fn set_aside_files(&self) -> Result<Vec<PathBuf>, VaultError> {
+        let _lock = self.lock()?;
+        let mut moved = Vec::new();
+        for p in [self.identity_path(), self.recipients_path()] {
+            if std::fs::symlink_metadata(&p).is_ok() {
+                moved.push(self.set_aside(&p)?);
+            }
+        }
+        sync_dir(&self.dir)?;
+        Ok(moved)
+    }
+
+    fn set_aside(&self, path: &Path) -> Result<PathBuf, VaultError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut target = self.dir.join(format!("{name}.broken-{now}"));
+        let mut n = 1;
+        while target.exists() {
+            n += 1;
+            target = self.dir.join(format!("{name}.broken-{now}-{n}"));
+        }
+        std::fs::rename(path, &target)?;
+        Ok(target)
+    }
+
     /// `recipients.txt` and `identity.age` exist.
     pub fn is_initialised(&self) -> bool {
         self.recipients_path().is_file() && self.identity_path().is_file()
@@ -342,7 +485,9 @@ impl Vault {
             Err(e) => return Err(e.into()),
         };
         let identity = open_identity(&sealed, passphrase)?;
-        if let Some(r) = read_recipients_at(&self.recipients_path())? {
+        // A damaged recipients.txt does not stop reading secrets (and
+        // `vault repair` needs this unlock to rebuild it).
+        if let Ok(Some(r)) = read_recipients_at(&self.recipients_path()) {
             if !r.contains_x25519(&identity) {
                 return Err(VaultError::Other(
                     "identity.age does not match recipients.txt (files from different vaults?)"

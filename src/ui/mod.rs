@@ -116,6 +116,11 @@ fn draw_hints(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
         Span::styled(profile, theme.bold()),
         Span::styled(" │ ", theme.dim()),
     ];
+    if state.unlocking {
+        let text = "Unlocking the vault… ";
+        used += text.width();
+        spans.push(Span::styled(text, theme.key()));
+    }
     let width = area.width as usize;
     for (k, what) in hints(state) {
         let w = k.width() + what.width() + 2;

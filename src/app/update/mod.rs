@@ -70,6 +70,12 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Saved(result) => form::on_saved(state, result),
         Action::Deleted(result) => list::on_deleted(state, result),
         Action::Unlocked(result) => unlock::on_unlocked(state, result),
+        Action::EnvUnlocked(result) => unlock::on_env_unlocked(state, result),
+        Action::Terminate(code) => {
+            state.quit = true;
+            state.exit_code = code;
+            vec![]
+        }
         Action::TablesLoaded { task, conn, result } => {
             browser::on_tables_loaded(state, task, conn, result)
         }
@@ -115,6 +121,7 @@ pub(super) fn plain(key: &KeyEvent) -> bool {
 pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     if is_ctrl(&key, 'c') {
         state.quit = true;
+        state.exit_code = 130;
         return vec![];
     }
     // A status message lasts until the next key.

@@ -224,3 +224,18 @@ pub(super) fn on_unlocked(state: &mut State, result: Result<(), String>) -> Vec<
         }
     }
 }
+
+/// The background unlock from `--identity` / VARLOR_PASSPHRASE_FILE, started
+/// after the first frame, finished.
+pub(super) fn on_env_unlocked(state: &mut State, result: Result<(), String>) -> Vec<Effect> {
+    state.unlocking = false;
+    match result {
+        Ok(()) => set_status(state, StatusKind::Info, "Vault unlocked"),
+        Err(e) => set_status(
+            state,
+            StatusKind::Error,
+            format!("cannot unlock the vault: {e} (check --identity / VARLOR_PASSPHRASE_FILE)"),
+        ),
+    }
+    vec![]
+}
