@@ -36,6 +36,7 @@ trait MysqlEnv {
     fn my_spec(&self) -> ConnSpec;
     fn connector(&self, spec: ConnSpec) -> MysqlConnector;
     fn root_sql(&self, sql: &str) -> Option<String>;
+    fn root_sql_or_why(&self, sql: &str) -> Result<String, String>;
 }
 
 impl MysqlEnv for ServerEnv {
@@ -52,7 +53,14 @@ impl MysqlEnv for ServerEnv {
 
     /// Runs SQL as root over the socket; `None` when no socket/client is available.
     fn root_sql(&self, sql: &str) -> Option<String> {
-        let sock = self.socket.as_ref()?;
+        self.root_sql_or_why(sql)
+            .map_err(|why| eprintln!("root sql failed: {why}"))
+            .ok()
+    }
+
+    /// Runs SQL as root over the socket, or says why it could not.
+    fn root_sql_or_why(&self, sql: &str) -> Result<String, String> {
+        let sock = self.socket.as_ref().ok_or("no root socket")?;
         let mut child = Command::new("mariadb")
             .args(["--no-defaults", "-N", "-B", "-u", "root", "-S"])
             .arg(sock)
@@ -60,14 +68,18 @@ impl MysqlEnv for ServerEnv {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .ok()?;
-        child.stdin.take()?.write_all(sql.as_bytes()).ok()?;
-        let out = child.wait_with_output().ok()?;
+            .map_err(|e| format!("mariadb client: {e}"))?;
+        child
+            .stdin
+            .take()
+            .ok_or("no stdin")?
+            .write_all(sql.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
         if !out.status.success() {
-            eprintln!("root sql failed: {}", String::from_utf8_lossy(&out.stderr));
-            return None;
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
         }
-        Some(String::from_utf8_lossy(&out.stdout).into_owned())
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
 
@@ -86,10 +98,10 @@ fn tref(schema: &str, name: &str) -> TableRef {
 
 // ---- the shared conformance suite ----
 
-struct My(ServerEnv);
+struct My(ServerEnv, std::sync::OnceLock<MysqlConnector>);
 
 fn harness() -> Option<My> {
-    common::mysql().map(My)
+    common::mysql().map(|env| My(env, std::sync::OnceLock::new()))
 }
 
 conformance_tests!(harness);
@@ -336,7 +348,7 @@ impl Harness for My {
 
     async fn count_still_running(&self) -> bool {
         // Our own threads are visible without the PROCESS privilege.
-        let watcher = self.0.connector(self.0.my_spec());
+        let watcher = self.1.get_or_init(|| self.0.connector(self.0.my_spec()));
         let set = watcher
             .preview(&tref("information_schema", "PROCESSLIST"), 1000)
             .await
@@ -391,9 +403,9 @@ impl Harness for My {
         for i in 0..n {
             sql.push_str(&format!("CREATE TABLE t{i:05} (id INT) ENGINE=MEMORY;\n"));
         }
-        self.0
-            .root_sql(&sql)
-            .ok_or("cannot create tables as root (VARLOR_TEST_MYSQL_SOCKET + mariadb)")?;
+        self.0.root_sql_or_why(&sql).map_err(|why| {
+            format!("cannot create tables as root (VARLOR_TEST_MYSQL_SOCKET + mariadb): {why}")
+        })?;
         Ok(Bulk {
             schema: Some(db.into()),
             count: n,
