@@ -603,7 +603,7 @@ pub async fn every_fixture_table_previews(h: &impl Harness) {
     for t in tables.iter().filter(|t| {
         !t.system
             && !fx.preview_skip.iter().any(|s| *s == t.name)
-            && fx.preview_schemas.iter().any(|s| *s == t.schema.as_deref())
+            && fx.preview_schemas.contains(&t.schema.as_deref())
     }) {
         let rs = c
             .preview(t, 10)
