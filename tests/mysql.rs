@@ -1,20 +1,25 @@
 //! MySQL/MariaDB connector against a real server (VARLOR_TEST_MYSQL_*).
-//! Browser tests expect tests/fixtures/mysql.sql to be loaded.
+//! Browser tests expect tests/fixtures/mysql.sql to be loaded. The behaviours
+//! every engine shares run from tests/common/conformance.rs through the
+//! harness below (`conformance::*` tests); this file keeps MySQL's own.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use secrecy::SecretString;
+use async_trait::async_trait;
 use varlor::connectors::mysql::MysqlConnector;
 use varlor::connectors::{
-    Cell, ConnError, ConnSpec, Connector, ErrorKind, Kind, SessionOptions, StreamOptions,
-    TableKind, TableRef, TlsMode,
+    Cell, ConnError, ConnSpec, Connector, ErrorKind, Kind, SessionOptions, TableKind, TableRef,
+    TlsMode,
 };
 
 mod common;
 
-use common::{closed_port, hanging_listener, Collect, ServerEnv};
+use common::conformance::{
+    col, table, text, AfterKill, Bulk, Cap, Described, Fixture, Harness, Hostile, StreamCase,
+};
+use common::ServerEnv;
 
 macro_rules! server_or_skip {
     () => {
@@ -30,8 +35,8 @@ macro_rules! server_or_skip {
 trait MysqlEnv {
     fn my_spec(&self) -> ConnSpec;
     fn connector(&self, spec: ConnSpec) -> MysqlConnector;
-    fn connector_with(&self, spec: ConnSpec, opts: SessionOptions) -> MysqlConnector;
     fn root_sql(&self, sql: &str) -> Option<String>;
+    fn root_sql_or_why(&self, sql: &str) -> Result<String, String>;
 }
 
 impl MysqlEnv for ServerEnv {
@@ -43,16 +48,19 @@ impl MysqlEnv for ServerEnv {
     }
 
     fn connector(&self, spec: ConnSpec) -> MysqlConnector {
-        self.connector_with(spec, SessionOptions::default())
-    }
-
-    fn connector_with(&self, spec: ConnSpec, opts: SessionOptions) -> MysqlConnector {
-        MysqlConnector::new(spec, Some(self.secret()), opts)
+        MysqlConnector::new(spec, Some(self.secret()), SessionOptions::default())
     }
 
     /// Runs SQL as root over the socket; `None` when no socket/client is available.
     fn root_sql(&self, sql: &str) -> Option<String> {
-        let sock = self.socket.as_ref()?;
+        self.root_sql_or_why(sql)
+            .map_err(|why| eprintln!("root sql failed: {why}"))
+            .ok()
+    }
+
+    /// Runs SQL as root over the socket, or says why it could not.
+    fn root_sql_or_why(&self, sql: &str) -> Result<String, String> {
+        let sock = self.socket.as_ref().ok_or("no root socket")?;
         let mut child = Command::new("mariadb")
             .args(["--no-defaults", "-N", "-B", "-u", "root", "-S"])
             .arg(sock)
@@ -60,14 +68,18 @@ impl MysqlEnv for ServerEnv {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .ok()?;
-        child.stdin.take()?.write_all(sql.as_bytes()).ok()?;
-        let out = child.wait_with_output().ok()?;
+            .map_err(|e| format!("mariadb client: {e}"))?;
+        child
+            .stdin
+            .take()
+            .ok_or("no stdin")?
+            .write_all(sql.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
         if !out.status.success() {
-            eprintln!("root sql failed: {}", String::from_utf8_lossy(&out.stderr));
-            return None;
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
         }
-        Some(String::from_utf8_lossy(&out.stdout).into_owned())
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
 
@@ -81,20 +93,368 @@ fn assert_no_secret(e: &ConnError, secret: &str) {
 }
 
 fn tref(schema: &str, name: &str) -> TableRef {
-    TableRef {
-        schema: Some(schema.into()),
-        name: name.into(),
-        kind: TableKind::Table,
-        estimated_rows: None,
-        system: false,
+    table(Some(schema), name)
+}
+
+// ---- the shared conformance suite ----
+
+struct My(ServerEnv, std::sync::OnceLock<MysqlConnector>);
+
+fn harness() -> Option<My> {
+    common::mysql().map(|env| My(env, std::sync::OnceLock::new()))
+}
+
+conformance_tests!(harness);
+
+/// The id of `c`'s own session in the process list (found by a LIMIT no
+/// other test uses; our own threads are visible without PROCESS).
+async fn own_thread_id(c: &dyn Connector) -> String {
+    let set = c
+        .preview(&tref("information_schema", "PROCESSLIST"), 997)
+        .await
+        .unwrap_or_else(|e| panic!("processlist: {}", e.full()));
+    let id_col = set.columns.iter().position(|c| c.name == "ID").expect("ID");
+    let info_col = set
+        .columns
+        .iter()
+        .position(|c| c.name == "INFO")
+        .expect("INFO");
+    set.rows
+        .iter()
+        .find(|r| r[info_col].display().contains("LIMIT 997"))
+        .map(|r| r[id_col].display())
+        .expect("own session listed")
+}
+
+#[async_trait]
+impl Harness for My {
+    fn spec(&self) -> ConnSpec {
+        self.0.my_spec()
+    }
+    fn password(&self) -> Option<String> {
+        Some(self.0.password.clone())
+    }
+    fn has(&self, _: Cap) -> bool {
+        true
+    }
+    fn ca(&self) -> Option<std::path::PathBuf> {
+        self.0.ca.clone()
+    }
+    fn unknown_database(&self, spec: &mut ConnSpec) {
+        spec.database = "no_such_db_42".into();
+    }
+
+    /// The TLS-only user: from the harness, or made here as root over the socket.
+    async fn tls_only_user(&self) -> Result<(String, String), String> {
+        let srv = &self.0;
+        if let (Some(u), Some(p)) = (srv.tls_user.clone(), srv.tls_password.clone()) {
+            return Ok((u, p));
+        }
+        let pass = format!("tls-{}-{}", std::process::id(), srv.port);
+        srv.root_sql(&format!(
+            "CREATE USER IF NOT EXISTS 'varlor_tls_only'@'%' IDENTIFIED BY '{pass}' REQUIRE SSL;\n\
+             ALTER USER 'varlor_tls_only'@'%' IDENTIFIED BY '{pass}' REQUIRE SSL;\n\
+             GRANT SELECT ON {}.* TO 'varlor_tls_only'@'%';\n",
+            srv.db
+        ))
+        .ok_or("no TLS-only user (VARLOR_TEST_MYSQL_TLS_USER) and no root socket")?;
+        Ok(("varlor_tls_only".into(), pass))
+    }
+
+    fn check_tls_only_refusal(&self, e: &ConnError) {
+        // MySQL with require_secure_transport answers 3159 (TLS required);
+        // MariaDB refuses a REQUIRE SSL user with 1045, indistinguishable from a
+        // bad password, so the detail says TLS may be the cause.
+        match e.kind {
+            ErrorKind::TlsRequired => {}
+            ErrorKind::InvalidCredentials => {
+                assert!(e.detail.contains("REQUIRE SSL"), "{}", e.detail)
+            }
+            other => panic!("unexpected {other:?}: {}", e.full()),
+        }
+    }
+
+    fn fixture(&self) -> Fixture {
+        use TableKind::{Table, View};
+        let v = Some("varlor_test");
+        let hostile = |name, second_col, rows: Vec<Vec<Cell>>| Hostile {
+            table: tref("varlor_test", name),
+            columns: vec![(1, second_col)],
+            rows: Some(rows.len()),
+            has_rows: rows,
+            has_cells: vec![],
+        };
+        Fixture {
+            listed: vec![
+                (v, "customers", Table),
+                (v, "orders", Table),
+                (v, "Weird Name", Table),
+                (v, "all_types", Table),
+                (v, "quote\"d", Table),
+                (v, "semi;colon", Table),
+                (v, "ünïcödé", Table),
+                (v, "select", Table),
+                (v, "back`tick", Table),
+                (v, "customer_orders", View),
+                (v, "slow_view", View),
+                (Some("sales"), "region_targets", View),
+                (Some("inventory"), "stock_view", View),
+                (Some("sales"), "regions", Table),
+                (Some("inventory"), "items", Table),
+            ],
+            system_table: (Some("information_schema"), "TABLES"),
+            preview_schemas: vec![v, Some("sales"), Some("inventory")],
+            preview_skip: vec!["slow_view"],
+            may_be_empty: vec!["write_probe_log"],
+            min_previewed: 15,
+            hostile: vec![
+                hostile(
+                    "Weird Name",
+                    "Mixed Case",
+                    vec![
+                        vec![text("1"), text("one"), text("1.5")],
+                        vec![text("2"), text("two"), Cell::Null],
+                        vec![text("3"), text("ünïcödé ✓"), text("-3.25")],
+                    ],
+                ),
+                hostile(
+                    "quote\"d",
+                    "col\"quote",
+                    vec![
+                        vec![text("1"), text("dq \"one\"")],
+                        vec![text("2"), Cell::Null],
+                    ],
+                ),
+                hostile(
+                    "semi;colon",
+                    "a;b",
+                    vec![
+                        vec![text("1"), text("x;y")],
+                        vec![text("2"), text("; DROP TABLE customers; --")],
+                    ],
+                ),
+                hostile(
+                    "ünïcödé",
+                    "naïve",
+                    vec![
+                        vec![text("1"), text("café")],
+                        vec![text("2"), text("smörgåsbord 🍞")],
+                    ],
+                ),
+                hostile(
+                    "select",
+                    "where",
+                    vec![
+                        vec![text("1"), text("reserved"), text("10")],
+                        vec![text("2"), text("words"), text("20")],
+                    ],
+                ),
+                hostile(
+                    "back`tick",
+                    "tick`col",
+                    vec![vec![text("1"), text("`ticked`")]],
+                ),
+            ],
+            untouched: (tref("varlor_test", "customers"), 1000),
+            described: vec![
+                Described {
+                    columns: vec![
+                        col("id").pk(true).nullable(false),
+                        col("amount").ty("decimal(10,2)"),
+                        col("customer_id")
+                            .references(Some("varlor_test.customers(id)"))
+                            .pk(false),
+                    ],
+                    ..Described::of(tref("varlor_test", "orders"))
+                },
+                Described {
+                    primary_key: Some(vec!["warehouse", "sku"]),
+                    columns: vec![
+                        col("warehouse").references(Some("inventory.warehouses(code)")),
+                        col("qty").ty("int(10) unsigned").default_is(Some("0")),
+                    ],
+                    ..Described::of(tref("inventory", "items"))
+                },
+                Described {
+                    column_count: Some(3),
+                    columns: vec![col("with space").nullable(true).default_is(None)],
+                    ..Described::of(tref("varlor_test", "Weird Name"))
+                },
+                Described {
+                    estimated_rows: Some(None),
+                    column_count: Some(3),
+                    ..Described::of(tref("varlor_test", "customer_orders"))
+                },
+            ],
+            missing: tref("varlor_test", "no_such_table"),
+            counts: vec![
+                (tref("varlor_test", "orders"), 5000),
+                (tref("sales", "targets"), 9),
+                (tref("varlor_test", "Weird Name"), 3),
+            ],
+            small: (tref("sales", "regions"), 3),
+            // SLEEP(30).
+            slow: tref("varlor_test", "slow_view"),
+            slow_previews: true,
+            timeout_within: Duration::from_secs(20),
+            // Three rows, one second of SLEEP each.
+            slow_stream: Some((tref("sales", "regions"), Some("SLEEP(1) = 0"), 3)),
+            writing_view: None,
+            write_filter: Some((
+                tref("varlor_test", "customers"),
+                "varlor_test.write_probe() = 1",
+            )),
+            smuggle: (
+                tref("varlor_test", "customers"),
+                "1=1; INSERT INTO varlor_test.write_probe_log (at) VALUES (NOW())",
+            ),
+            smuggle_refused_up_front: true,
+            pristine_evidence: None,
+            stream_all: (tref("varlor_test", "customers"), 1000, Some(5)),
+            stream_names: vec![],
+            stream_types: vec![],
+            streams: vec![
+                StreamCase {
+                    table: tref("varlor_test", "customers"),
+                    limit: Some(7),
+                    filter: Some("country = 'DE'"),
+                    rows: 7,
+                    every: Some(("country", text("DE"))),
+                },
+                StreamCase {
+                    table: tref("varlor_test", "customers"),
+                    limit: None,
+                    filter: Some("email IS NULL"),
+                    rows: 100,
+                    every: None,
+                },
+            ],
+            after_kill: AfterKill::ReportsLost,
+        }
+    }
+
+    fn check_listing(&self, tables: &[TableRef]) {
+        let customers = tables
+            .iter()
+            .find(|t| t.schema.as_deref() == Some("varlor_test") && t.name == "customers")
+            .expect("customers listed");
+        // InnoDB statistics are estimates, but a 1000-row table is not empty.
+        assert!(customers.estimated_rows.unwrap_or(0) > 0);
+        assert!(tables
+            .iter()
+            .filter(|t| t.schema.as_deref() == Some("mysql"))
+            .all(|t| t.system));
+    }
+
+    async fn count_still_running(&self) -> bool {
+        // Our own threads are visible without the PROCESS privilege.
+        let watcher = self.1.get_or_init(|| self.0.connector(self.0.my_spec()));
+        let set = watcher
+            .preview(&tref("information_schema", "PROCESSLIST"), 1000)
+            .await
+            .expect("processlist");
+        let info = set
+            .columns
+            .iter()
+            .position(|c| c.name == "INFO")
+            .expect("INFO");
+        set.rows.iter().any(|r| {
+            r[info]
+                .display()
+                .contains("COUNT(*) FROM `varlor_test`.`slow_view`")
+        })
+    }
+
+    async fn session_id(&self, c: &dyn Connector) -> String {
+        own_thread_id(c).await
+    }
+
+    async fn kill_session(&self, id: &str) -> Result<(), String> {
+        self.0
+            .root_sql(&format!("KILL {id};"))
+            .map(|_| ())
+            .ok_or_else(|| "cannot KILL as root (VARLOR_TEST_MYSQL_SOCKET + mariadb)".into())
+    }
+
+    async fn write_evidence(&self) -> String {
+        let log = tref("varlor_test", "write_probe_log");
+        let n = self
+            .0
+            .connector(self.0.my_spec())
+            .count_rows(&log)
+            .await
+            .expect("count");
+        if let Some(out) = self
+            .0
+            .root_sql("SELECT COUNT(*) FROM varlor_test.write_probe_log")
+        {
+            assert_eq!(out.trim(), n.to_string(), "root sees the same rows");
+        }
+        n.to_string()
+    }
+
+    async fn create_tables(&self, n: usize) -> Result<Bulk, String> {
+        let db = "varlor_many_tables";
+        let mut sql = format!(
+            "DROP DATABASE IF EXISTS {db};\nCREATE DATABASE {db};\n\
+             GRANT SELECT ON {db}.* TO '{u}'@'%', '{u}'@'localhost';\nUSE {db};\n",
+            u = self.0.user
+        );
+        for i in 0..n {
+            sql.push_str(&format!("CREATE TABLE t{i:05} (id INT) ENGINE=MEMORY;\n"));
+        }
+        self.0.root_sql_or_why(&sql).map_err(|why| {
+            format!("cannot create tables as root (VARLOR_TEST_MYSQL_SOCKET + mariadb): {why}")
+        })?;
+        Ok(Bulk {
+            schema: Some(db.into()),
+            count: n,
+            prefix: "t".into(),
+            probe: format!("t{:05}", n - 1),
+        })
+    }
+
+    async fn drop_tables(&self, bulk: &Bulk) {
+        let db = bulk.schema.as_deref().expect("a database");
+        self.0.root_sql(&format!("DROP DATABASE {db};"));
+    }
+
+    async fn many_tables_checks(
+        &self,
+        c: &dyn Connector,
+        lists: &[Vec<TableRef>],
+        bulk: &Bulk,
+    ) -> Box<dyn FnOnce() + Send> {
+        let mut all_lazy = true;
+        let mut customers_estimate = None;
+        for tables in lists {
+            // Over the estimate budget: estimates come lazily from describe.
+            all_lazy &= tables
+                .iter()
+                .filter(|t| t.schema == bulk.schema)
+                .all(|t| t.estimated_rows.is_none());
+            customers_estimate = tables
+                .iter()
+                .find(|t| t.schema.as_deref() == Some("varlor_test") && t.name == "customers")
+                .and_then(|t| t.estimated_rows);
+        }
+        let db = bulk.schema.as_deref().expect("a database");
+        let described = c.describe(&tref(db, "t00042")).await;
+        Box::new(move || {
+            assert!(
+                all_lazy,
+                "estimates past the budget must be left to describe"
+            );
+            assert_eq!(described.expect("describe").estimated_rows, Some(0));
+            assert!(
+                customers_estimate.is_some(),
+                "small databases keep their estimates"
+            );
+        })
     }
 }
 
-fn text(s: &str) -> Cell {
-    Cell::Text(s.into())
-}
-
-// ---- test() ----
+// ---- MySQL's own cases ----
 
 #[tokio::test]
 async fn success_reports_version_latency_and_tls() {
@@ -129,30 +489,6 @@ async fn tls_require_encrypts_without_verifying() {
 }
 
 #[tokio::test]
-async fn wrong_password_is_invalid_credentials_without_the_password() {
-    let srv = server_or_skip!();
-    let wrong = "wr0ng-Canary-7f3a9";
-    let c = MysqlConnector::new(
-        srv.my_spec(),
-        Some(SecretString::from(wrong.to_string())),
-        SessionOptions::default(),
-    );
-    let e = c.test().await.expect_err("must fail");
-    assert_eq!(e.kind, ErrorKind::InvalidCredentials, "{}", e.full());
-    assert_no_secret(&e, wrong);
-    assert_no_secret(&e, &srv.password);
-}
-
-#[tokio::test]
-async fn unknown_database_is_database_not_found() {
-    let srv = server_or_skip!();
-    let mut spec = srv.my_spec();
-    spec.database = "no_such_db_42".into();
-    let e = srv.connector(spec).test().await.expect_err("must fail");
-    assert_eq!(e.kind, ErrorKind::DatabaseNotFound, "{}", e.full());
-}
-
-#[tokio::test]
 async fn a_password_echoed_by_the_server_is_scrubbed() {
     let srv = server_or_skip!();
     // The server echoes the database name in its error; name it after the password.
@@ -162,285 +498,6 @@ async fn a_password_echoed_by_the_server_is_scrubbed() {
     assert_eq!(e.kind, ErrorKind::DatabaseNotFound, "{}", e.full());
     assert!(e.detail.contains("***"), "{}", e.detail);
     assert_no_secret(&e, &srv.password);
-}
-
-#[tokio::test]
-async fn closed_port_is_refused_quickly() {
-    let srv = server_or_skip!();
-    let mut spec = srv.my_spec();
-    spec.port = Some(closed_port());
-    let t = Instant::now();
-    let e = srv.connector(spec).test().await.expect_err("must fail");
-    assert_eq!(e.kind, ErrorKind::ConnectionRefused, "{}", e.full());
-    println!("refused in {:?}", t.elapsed());
-}
-
-#[tokio::test]
-async fn unknown_host_is_reported() {
-    let srv = server_or_skip!();
-    let mut spec = srv.my_spec();
-    spec.host = "no-such-host.invalid".into();
-    let e = srv.connector(spec).test().await.expect_err("must fail");
-    assert_eq!(e.kind, ErrorKind::UnknownHost, "{}", e.full());
-}
-
-#[tokio::test]
-async fn hanging_listener_times_out_at_the_configured_timeout() {
-    let srv = server_or_skip!();
-    let port = hanging_listener();
-    let mut spec = srv.my_spec();
-    spec.port = Some(port);
-    spec.connect_timeout_secs = 2;
-    let t = Instant::now();
-    let e = srv.connector(spec).test().await.expect_err("must fail");
-    let took = t.elapsed();
-    assert_eq!(e.kind, ErrorKind::ConnectionTimeout, "{}", e.full());
-    assert!(
-        took >= Duration::from_millis(1900),
-        "gave up early: {took:?}"
-    );
-    assert!(
-        took < Duration::from_secs(10),
-        "ignored the timeout: {took:?}"
-    );
-    println!("timed out after {took:?}");
-}
-
-#[tokio::test]
-async fn verify_full_with_the_ca_is_ok() {
-    let srv = server_or_skip!();
-    let Some(ca) = srv.ca.clone() else {
-        common::skip("VARLOR_TEST_CA not set");
-        return;
-    };
-    let mut spec = srv.my_spec();
-    spec.tls = TlsMode::VerifyFull;
-    spec.ca_file = Some(ca);
-    let info = srv.connector(spec).test().await.expect("verified TLS");
-    assert!(info.tls);
-}
-
-#[tokio::test]
-async fn verify_full_without_the_ca_is_not_trusted() {
-    let srv = server_or_skip!();
-    let mut spec = srv.my_spec();
-    spec.tls = TlsMode::VerifyFull;
-    spec.ca_file = None;
-    let e = srv.connector(spec).test().await.expect_err("must fail");
-    assert_eq!(e.kind, ErrorKind::CertificateNotTrusted, "{}", e.full());
-    assert_no_secret(&e, &srv.password);
-}
-
-#[tokio::test]
-async fn verify_full_with_a_missing_ca_file_names_the_field() {
-    let srv = server_or_skip!();
-    let mut spec = srv.my_spec();
-    spec.tls = TlsMode::VerifyFull;
-    spec.ca_file = Some("/nonexistent/ca.pem".into());
-    let e = srv.connector(spec).test().await.expect_err("must fail");
-    assert_eq!(e.kind, ErrorKind::Config, "{}", e.full());
-    assert!(e.detail.contains("/nonexistent/ca.pem"), "{}", e.detail);
-}
-
-/// The TLS-only user: from the harness, or made here as root over the socket.
-fn tls_user(srv: &ServerEnv) -> Option<(String, String)> {
-    if let (Some(u), Some(p)) = (srv.tls_user.clone(), srv.tls_password.clone()) {
-        return Some((u, p));
-    }
-    let pass = format!("tls-{}-{}", std::process::id(), srv.port);
-    srv.root_sql(&format!(
-        "CREATE USER IF NOT EXISTS 'varlor_tls_only'@'%' IDENTIFIED BY '{pass}' REQUIRE SSL;\n\
-         ALTER USER 'varlor_tls_only'@'%' IDENTIFIED BY '{pass}' REQUIRE SSL;\n\
-         GRANT SELECT ON {}.* TO 'varlor_tls_only'@'%';\n",
-        srv.db
-    ))?;
-    Some(("varlor_tls_only".into(), pass))
-}
-
-#[tokio::test]
-async fn tls_required_user_with_tls_disabled_gets_the_clearest_honest_error() {
-    let srv = server_or_skip!();
-    let Some((user, pass)) = tls_user(&srv) else {
-        common::skip("no TLS-only user (VARLOR_TEST_MYSQL_TLS_USER) and no root socket");
-        return;
-    };
-    let mut spec = srv.my_spec();
-    spec.user = user;
-    spec.tls = TlsMode::Disable;
-    let c = MysqlConnector::new(
-        spec.clone(),
-        Some(SecretString::from(pass.clone())),
-        SessionOptions::default(),
-    );
-    let e = c
-        .test()
-        .await
-        .expect_err("plain login of a REQUIRE SSL user must fail");
-    // MySQL with require_secure_transport answers 3159 (TLS required);
-    // MariaDB refuses a REQUIRE SSL user with 1045, indistinguishable from a
-    // bad password, so the detail says TLS may be the cause.
-    match e.kind {
-        ErrorKind::TlsRequired => {}
-        ErrorKind::InvalidCredentials => {
-            assert!(e.detail.contains("REQUIRE SSL"), "{}", e.detail)
-        }
-        other => panic!("unexpected {other:?}: {}", e.full()),
-    }
-    assert_no_secret(&e, &pass);
-
-    spec.tls = TlsMode::Require;
-    let c = MysqlConnector::new(
-        spec,
-        Some(SecretString::from(pass)),
-        SessionOptions::default(),
-    );
-    let info = c.test().await.expect("same user over TLS");
-    assert!(info.tls);
-}
-
-// ---- browser ----
-
-#[tokio::test]
-async fn lists_every_fixture_table_across_databases() {
-    let srv = server_or_skip!();
-    let c = srv.connector(srv.my_spec());
-    let t = Instant::now();
-    let tables = c.list_tables().await.expect("list");
-    println!("listed {} tables in {:?}", tables.len(), t.elapsed());
-    let find = |schema: &str, name: &str| {
-        tables
-            .iter()
-            .find(|t| t.schema.as_deref() == Some(schema) && t.name == name)
-            .unwrap_or_else(|| panic!("{schema}.{name} not listed"))
-    };
-    for name in [
-        "customers",
-        "orders",
-        "Weird Name",
-        "all_types",
-        "quote\"d",
-        "semi;colon",
-        "ünïcödé",
-        "select",
-        "back`tick",
-    ] {
-        let t = find("varlor_test", name);
-        assert_eq!(t.kind, TableKind::Table, "{name}");
-        assert!(!t.system);
-    }
-    for (schema, name) in [
-        ("varlor_test", "customer_orders"),
-        ("varlor_test", "slow_view"),
-        ("sales", "region_targets"),
-        ("inventory", "stock_view"),
-    ] {
-        assert_eq!(find(schema, name).kind, TableKind::View, "{schema}.{name}");
-    }
-    find("sales", "regions");
-    find("inventory", "items");
-    // InnoDB statistics are estimates, but a 1000-row table is not empty.
-    assert!(find("varlor_test", "customers").estimated_rows.unwrap_or(0) > 0);
-    assert!(find("information_schema", "TABLES").system);
-    assert!(tables
-        .iter()
-        .filter(|t| t.schema.as_deref() == Some("mysql"))
-        .all(|t| t.system));
-}
-
-#[tokio::test]
-async fn hostile_names_preview_correctly() {
-    let srv = server_or_skip!();
-    let c = srv.connector(srv.my_spec());
-    let cases: [(&str, &str, Vec<Vec<Cell>>); 6] = [
-        (
-            "Weird Name",
-            "Mixed Case",
-            vec![
-                vec![text("1"), text("one"), text("1.5")],
-                vec![text("2"), text("two"), Cell::Null],
-                vec![text("3"), text("ünïcödé ✓"), text("-3.25")],
-            ],
-        ),
-        (
-            "quote\"d",
-            "col\"quote",
-            vec![
-                vec![text("1"), text("dq \"one\"")],
-                vec![text("2"), Cell::Null],
-            ],
-        ),
-        (
-            "semi;colon",
-            "a;b",
-            vec![
-                vec![text("1"), text("x;y")],
-                vec![text("2"), text("; DROP TABLE customers; --")],
-            ],
-        ),
-        (
-            "ünïcödé",
-            "naïve",
-            vec![
-                vec![text("1"), text("café")],
-                vec![text("2"), text("smörgåsbord 🍞")],
-            ],
-        ),
-        (
-            "select",
-            "where",
-            vec![
-                vec![text("1"), text("reserved"), text("10")],
-                vec![text("2"), text("words"), text("20")],
-            ],
-        ),
-        (
-            "back`tick",
-            "tick`col",
-            vec![vec![text("1"), text("`ticked`")]],
-        ),
-    ];
-    for (name, second_col, rows) in cases {
-        let mut set = c
-            .preview(&tref("varlor_test", name), 10)
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {}", e.full()));
-        set.rows
-            .sort_by_key(|r| r[0].display().parse::<i64>().unwrap_or(0));
-        assert_eq!(set.columns[1].name, second_col, "{name}");
-        assert_eq!(set.rows, rows, "{name}");
-    }
-    // The sample table still exists: nothing in a name was executed.
-    assert_eq!(
-        c.count_rows(&tref("varlor_test", "customers"))
-            .await
-            .unwrap(),
-        1000
-    );
-}
-
-#[tokio::test]
-async fn every_listed_user_table_previews() {
-    let srv = server_or_skip!();
-    let c = srv.connector(srv.my_spec());
-    let tables = c.list_tables().await.expect("list");
-    let mut n = 0;
-    for t in tables.iter().filter(|t| !t.system && t.name != "slow_view") {
-        if !matches!(
-            t.schema.as_deref(),
-            Some("varlor_test" | "sales" | "inventory")
-        ) {
-            continue;
-        }
-        let set = c
-            .preview(t, 10)
-            .await
-            .unwrap_or_else(|e| panic!("{}: {}", t.display_name(), e.full()));
-        assert!(!set.columns.is_empty(), "{}", t.display_name());
-        assert!(set.rows.len() <= 10);
-        assert!(set.rows.iter().all(|r| r.len() == set.columns.len()));
-        n += 1;
-    }
-    assert!(n >= 15, "only {n} tables previewed");
 }
 
 #[tokio::test]
@@ -503,374 +560,6 @@ async fn all_types_arrive_as_the_servers_text() {
     assert_eq!(ty("t_varbinary"), "varbinary");
     assert_eq!(ty("t_enum"), "enum");
     assert_eq!(ty("t_datetime"), "datetime");
-}
-
-#[tokio::test]
-async fn describe_shows_types_keys_and_references() {
-    let srv = server_or_skip!();
-    let c = srv.connector(srv.my_spec());
-    let info = c
-        .describe(&tref("varlor_test", "orders"))
-        .await
-        .expect("describe");
-    let col = |n: &str| {
-        info.columns
-            .iter()
-            .find(|c| c.name == n)
-            .unwrap_or_else(|| panic!("no {n}"))
-            .clone()
-    };
-    assert!(col("id").primary_key);
-    assert!(!col("id").nullable);
-    assert_eq!(col("amount").data_type, "decimal(10,2)");
-    assert_eq!(
-        col("customer_id").references.as_deref(),
-        Some("varlor_test.customers(id)")
-    );
-    assert!(!col("customer_id").primary_key);
-
-    let items = c
-        .describe(&tref("inventory", "items"))
-        .await
-        .expect("describe");
-    let pk: Vec<_> = items
-        .columns
-        .iter()
-        .filter(|c| c.primary_key)
-        .map(|c| c.name.as_str())
-        .collect();
-    assert_eq!(pk, ["warehouse", "sku"]);
-    assert_eq!(
-        items.columns[0].references.as_deref(),
-        Some("inventory.warehouses(code)")
-    );
-    assert_eq!(items.columns[2].data_type, "int(10) unsigned");
-    assert_eq!(items.columns[2].default.as_deref(), Some("0"));
-
-    let weird = c
-        .describe(&tref("varlor_test", "Weird Name"))
-        .await
-        .expect("describe");
-    assert_eq!(weird.columns.len(), 3);
-    assert!(weird.columns[2].nullable);
-    assert_eq!(weird.columns[2].default, None);
-
-    let view = c
-        .describe(&tref("varlor_test", "customer_orders"))
-        .await
-        .expect("view");
-    assert_eq!(view.estimated_rows, None);
-    assert_eq!(view.columns.len(), 3);
-
-    let e = c
-        .describe(&tref("varlor_test", "no_such_table"))
-        .await
-        .expect_err("missing");
-    assert_eq!(e.kind, ErrorKind::NotFound);
-}
-
-#[tokio::test]
-async fn counts_are_exact() {
-    let srv = server_or_skip!();
-    let c = srv.connector(srv.my_spec());
-    assert_eq!(
-        c.count_rows(&tref("varlor_test", "orders")).await.unwrap(),
-        5000
-    );
-    assert_eq!(c.count_rows(&tref("sales", "targets")).await.unwrap(), 9);
-    let e = c
-        .count_rows(&tref("varlor_test", "no_such_table"))
-        .await
-        .expect_err("missing");
-    assert_eq!(e.kind, ErrorKind::NotFound, "{}", e.full());
-    // A non-fatal error keeps the session usable.
-    assert_eq!(
-        c.count_rows(&tref("varlor_test", "Weird Name"))
-            .await
-            .unwrap(),
-        3
-    );
-}
-
-#[tokio::test]
-async fn writes_through_the_browsing_session_fail() {
-    let srv = server_or_skip!();
-    let c = srv.connector(srv.my_spec());
-    let log = tref("varlor_test", "write_probe_log");
-    let before = c.count_rows(&log).await.expect("count");
-    // A function that INSERTs, called from a filter: the read-only session refuses it.
-    let mut sink = Collect::default();
-    let opts = StreamOptions {
-        limit: Some(1),
-        filter: Some("varlor_test.write_probe() = 1".into()),
-    };
-    let e = c
-        .stream_rows(&tref("varlor_test", "customers"), &opts, &mut sink)
-        .await
-        .expect_err("write must fail");
-    assert_eq!(e.kind, ErrorKind::ReadOnly, "{}", e.full());
-    // A second statement smuggled into a filter is refused before it runs.
-    let opts = StreamOptions {
-        limit: None,
-        filter: Some("1=1; INSERT INTO varlor_test.write_probe_log (at) VALUES (NOW())".into()),
-    };
-    let e = c
-        .stream_rows(&tref("varlor_test", "customers"), &opts, &mut sink)
-        .await
-        .expect_err("multi-statement must fail");
-    assert!(e.detail.starts_with("filter:"), "{}", e.full());
-    assert_eq!(c.count_rows(&log).await.expect("count"), before);
-    if let Some(out) = srv.root_sql("SELECT COUNT(*) FROM varlor_test.write_probe_log") {
-        assert_eq!(out.trim(), before.to_string(), "root sees no write either");
-    }
-}
-
-#[tokio::test]
-async fn slow_view_hits_the_statement_timeout() {
-    let srv = server_or_skip!();
-    let c = srv.connector_with(
-        srv.my_spec(),
-        SessionOptions {
-            statement_timeout: Duration::from_secs(1),
-            read_only: true,
-        },
-    );
-    let t = Instant::now();
-    let e = c
-        .preview(&tref("varlor_test", "slow_view"), 10)
-        .await
-        .expect_err("must time out");
-    assert_eq!(e.kind, ErrorKind::StatementTimeout, "{}", e.full());
-    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
-    // The session survives a timeout.
-    assert_eq!(c.count_rows(&tref("sales", "regions")).await.unwrap(), 3);
-}
-
-#[tokio::test]
-async fn cancelled_count_is_killed_on_the_server() {
-    let srv = server_or_skip!();
-    let c = srv.connector(srv.my_spec());
-    let slow = tref("varlor_test", "slow_view");
-    let r = tokio::time::timeout(Duration::from_millis(800), c.count_rows(&slow)).await;
-    assert!(r.is_err(), "the count should still be running");
-    // Our own threads are visible without the PROCESS privilege.
-    let watcher = srv.connector(srv.my_spec());
-    let plist = tref("information_schema", "PROCESSLIST");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let set = watcher.preview(&plist, 1000).await.expect("processlist");
-        let info = set
-            .columns
-            .iter()
-            .position(|c| c.name == "INFO")
-            .expect("INFO");
-        let running = set.rows.iter().any(|r| {
-            r[info]
-                .display()
-                .contains("COUNT(*) FROM `varlor_test`.`slow_view`")
-        });
-        if !running {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the cancelled COUNT is still running"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // The connector reconnects for the next call.
-    assert_eq!(c.count_rows(&tref("sales", "regions")).await.unwrap(), 3);
-}
-
-#[tokio::test]
-async fn a_stream_is_not_cut_off_by_the_browsing_statement_timeout() {
-    let srv = server_or_skip!();
-    let c = srv.connector_with(
-        srv.my_spec(),
-        SessionOptions {
-            statement_timeout: Duration::from_millis(500),
-            read_only: true,
-        },
-    );
-    // Three rows, one second of SLEEP each: 3 s against a 0.5 s timeout.
-    let opts = StreamOptions {
-        limit: None,
-        filter: Some("SLEEP(1) = 0".into()),
-    };
-    let mut sink = Collect::default();
-    let n = c
-        .stream_rows(&tref("sales", "regions"), &opts, &mut sink)
-        .await
-        .unwrap_or_else(|e| panic!("{}", e.full()));
-    assert_eq!(n, 3);
-    // Browsing keeps its timeout.
-    let e = c
-        .preview(&tref("varlor_test", "slow_view"), 10)
-        .await
-        .expect_err("must time out");
-    assert_eq!(e.kind, ErrorKind::StatementTimeout, "{}", e.full());
-}
-
-#[tokio::test]
-async fn stream_honours_limit_and_filter() {
-    let srv = server_or_skip!();
-    let c = srv.connector(srv.my_spec());
-    let customers = tref("varlor_test", "customers");
-    let mut sink = Collect::default();
-    let n = c
-        .stream_rows(&customers, &StreamOptions::default(), &mut sink)
-        .await
-        .expect("stream");
-    assert_eq!(n, 1000);
-    assert_eq!(sink.rows.len(), 1000);
-    assert_eq!(sink.cols.len(), 5);
-
-    let mut sink = Collect::default();
-    let opts = StreamOptions {
-        limit: Some(7),
-        filter: Some("country = 'DE'".into()),
-    };
-    assert_eq!(
-        c.stream_rows(&customers, &opts, &mut sink).await.unwrap(),
-        7
-    );
-    let country = sink.cols.iter().position(|c| c.name == "country").unwrap();
-    assert!(sink.rows.iter().all(|r| r[country] == text("DE")));
-
-    let mut sink = Collect::default();
-    let opts = StreamOptions {
-        limit: None,
-        filter: Some("email IS NULL".into()),
-    };
-    assert_eq!(
-        c.stream_rows(&customers, &opts, &mut sink).await.unwrap(),
-        100
-    );
-
-    // A failing sink aborts the stream with its own error; the next call works.
-    let mut sink = Collect {
-        fail_after: Some(3),
-        ..Default::default()
-    };
-    let e = c
-        .stream_rows(
-            &tref("varlor_test", "orders"),
-            &StreamOptions::default(),
-            &mut sink,
-        )
-        .await
-        .expect_err("sink error");
-    assert_eq!(e.detail, "sink full");
-    assert_eq!(c.count_rows(&customers).await.unwrap(), 1000);
-}
-
-#[tokio::test]
-async fn reset_drops_the_session_and_the_next_call_reconnects() {
-    let srv = server_or_skip!();
-    let c = srv.connector(srv.my_spec());
-    let regions = tref("sales", "regions");
-    assert_eq!(c.preview(&regions, 10).await.unwrap().rows.len(), 3);
-    c.reset().await;
-    assert_eq!(c.preview(&regions, 2).await.unwrap().rows.len(), 2);
-}
-
-#[tokio::test]
-async fn ten_thousand_tables_list() {
-    let srv = server_or_skip!();
-    let db = "varlor_many_tables";
-    let mut sql = format!(
-        "DROP DATABASE IF EXISTS {db};\nCREATE DATABASE {db};\n\
-         GRANT SELECT ON {db}.* TO '{u}'@'%', '{u}'@'localhost';\nUSE {db};\n",
-        u = srv.user
-    );
-    for i in 0..10_000 {
-        sql.push_str(&format!("CREATE TABLE t{i:05} (id INT) ENGINE=MEMORY;\n"));
-    }
-    let t = Instant::now();
-    if srv.root_sql(&sql).is_none() {
-        common::skip("cannot create tables as root (VARLOR_TEST_MYSQL_SOCKET + mariadb)");
-        return;
-    }
-    println!("created 10,000 tables in {:?}", t.elapsed());
-    let c = srv.connector(srv.my_spec());
-    let mut times = Vec::new();
-    let mut found = 0;
-    let mut customers_estimate = None;
-    let mut all_lazy = true;
-    for _ in 0..3 {
-        let t = Instant::now();
-        let tables = c.list_tables().await.expect("list");
-        times.push(t.elapsed());
-        let many: Vec<_> = tables
-            .iter()
-            .filter(|t| t.schema.as_deref() == Some(db))
-            .collect();
-        found = many.len();
-        // Over the estimate budget: estimates come lazily from describe.
-        all_lazy &= many.iter().all(|t| t.estimated_rows.is_none());
-        customers_estimate = tables
-            .iter()
-            .find(|t| t.schema.as_deref() == Some("varlor_test") && t.name == "customers")
-            .and_then(|t| t.estimated_rows);
-    }
-    let described = c.describe(&tref(db, "t00042")).await;
-    srv.root_sql(&format!("DROP DATABASE {db};"));
-    times.sort();
-    println!(
-        "list_tables with 10,000 extra tables: median {:?} of {times:?}",
-        times[1]
-    );
-    assert_eq!(found, 10_000);
-    assert!(
-        all_lazy,
-        "estimates past the budget must be left to describe"
-    );
-    assert_eq!(described.expect("describe").estimated_rows, Some(0));
-    assert!(
-        customers_estimate.is_some(),
-        "small databases keep their estimates"
-    );
-}
-
-#[tokio::test]
-async fn a_killed_session_is_a_clear_error_and_the_next_call_reconnects() {
-    let srv = server_or_skip!();
-    let c = srv.connector(srv.my_spec());
-    // The session's own row in the process list (a LIMIT no other test uses).
-    let set = c
-        .preview(&tref("information_schema", "PROCESSLIST"), 997)
-        .await
-        .expect("processlist");
-    let id_col = set.columns.iter().position(|c| c.name == "ID").expect("ID");
-    let info_col = set
-        .columns
-        .iter()
-        .position(|c| c.name == "INFO")
-        .expect("INFO");
-    let me = set
-        .rows
-        .iter()
-        .find(|r| r[info_col].display().contains("LIMIT 997"))
-        .map(|r| r[id_col].display())
-        .expect("own session listed");
-    if srv.root_sql(&format!("KILL {me};")).is_none() {
-        common::skip("cannot KILL as root (VARLOR_TEST_MYSQL_SOCKET + mariadb)");
-        return;
-    }
-    let regions = tref("sales", "regions");
-    let e = c
-        .preview(&regions, 10)
-        .await
-        .expect_err("the session was killed");
-    assert_eq!(e.kind, ErrorKind::ConnectionLost, "{}", e.full());
-    assert_eq!(
-        c.preview(&regions, 10)
-            .await
-            .expect("reconnected")
-            .rows
-            .len(),
-        3
-    );
 }
 
 /// Benchmark (prints numbers, asserts only correctness): time to the first

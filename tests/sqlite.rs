@@ -1,15 +1,21 @@
-//! SQLite connector against files built here in a temp dir.
+//! SQLite connector against files built here in a temp dir. The behaviours
+//! every engine shares run from tests/common/conformance.rs through the
+//! harness below (`conformance::*` tests; the network, TLS, password and
+//! server-session cases are skipped by capability); this file keeps SQLite's own.
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::Collect;
+use async_trait::async_trait;
+use common::conformance::{
+    col, table, text, AfterKill, Bulk, Cap, Described, Fixture, Harness, Hostile, StreamCase,
+};
 use rusqlite::Connection;
 use varlor::connectors::sqlite::SqliteConnector;
 use varlor::connectors::{
-    Cell, ConnSpec, Connector, ErrorKind, Kind, SessionOptions, StreamOptions, TableKind, TableRef,
+    Cell, ConnSpec, Connector, ErrorKind, Kind, SessionOptions, TableKind, TableRef,
 };
 
 const SCHEMA: &str = r#"
@@ -61,28 +67,185 @@ fn make_db(dir: &Path) -> std::path::PathBuf {
 }
 
 fn connector(path: &Path) -> SqliteConnector {
-    connector_with(path, SessionOptions::default())
-}
-
-fn connector_with(path: &Path, opts: SessionOptions) -> SqliteConnector {
     let mut spec = ConnSpec::new(Kind::Sqlite);
     spec.database = path.display().to_string();
-    SqliteConnector::new(spec, opts)
+    SqliteConnector::new(spec, SessionOptions::default())
 }
 
 fn t(name: &str) -> TableRef {
-    TableRef {
-        schema: None,
-        name: name.into(),
-        kind: TableKind::Table,
-        estimated_rows: None,
-        system: false,
-    }
+    table(None, name)
 }
 
-fn text(s: &str) -> Cell {
-    Cell::Text(s.into())
+// ---- the shared conformance suite ----
+
+/// A fresh fixture file per test.
+struct Sqlite {
+    dir: tempfile::TempDir,
+    path: PathBuf,
 }
+
+fn harness() -> Option<Sqlite> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = make_db(dir.path());
+    Some(Sqlite { dir, path })
+}
+
+conformance_tests!(harness);
+
+#[async_trait]
+impl Harness for Sqlite {
+    fn spec(&self) -> ConnSpec {
+        let mut spec = ConnSpec::new(Kind::Sqlite);
+        spec.database = self.path.display().to_string();
+        spec
+    }
+    fn password(&self) -> Option<String> {
+        None
+    }
+    /// A file: no network, TLS or password; no server whose sessions an admin
+    /// lists or kills; no sleep function; no function that writes.
+    fn has(&self, _: Cap) -> bool {
+        false
+    }
+    fn unknown_database(&self, spec: &mut ConnSpec) {
+        spec.database = self.dir.path().join("nope.db").display().to_string();
+    }
+
+    fn fixture(&self) -> Fixture {
+        use TableKind::{Table, View};
+        let hostile = |name, second_col, row| Hostile {
+            table: t(name),
+            columns: vec![(1, second_col)],
+            rows: None,
+            has_rows: vec![row],
+            has_cells: vec![],
+        };
+        Fixture {
+            listed: vec![
+                (None, "parent", Table),
+                (None, "child", Table),
+                (None, "classes", Table),
+                (None, "Weird Name", Table),
+                (None, "quote\"d", Table),
+                (None, "semi;colon", Table),
+                (None, "ünïcödé", Table),
+                (None, "select", Table),
+                (None, "back`tick", Table),
+                (None, "parent_names", View),
+                (None, "endless", View),
+            ],
+            system_table: (None, "sqlite_sequence"),
+            preview_schemas: vec![None],
+            preview_skip: vec!["endless"],
+            may_be_empty: vec![],
+            min_previewed: 10,
+            hostile: vec![
+                hostile(
+                    "Weird Name",
+                    "Mixed Case",
+                    vec![Cell::Int(2), text("two"), Cell::Null],
+                ),
+                hostile(
+                    "quote\"d",
+                    "col\"quote",
+                    vec![Cell::Int(1), text("dq \"one\"")],
+                ),
+                hostile(
+                    "semi;colon",
+                    "a;b",
+                    vec![Cell::Int(1), text("; DROP TABLE parent; --")],
+                ),
+                hostile("ünïcödé", "naïve", vec![Cell::Int(1), text("café")]),
+                hostile("select", "where", vec![Cell::Int(1), text("reserved")]),
+                hostile("back`tick", "v", vec![Cell::Int(1), text("`ticked`")]),
+            ],
+            untouched: (t("parent"), 2),
+            described: vec![
+                Described {
+                    primary_key: Some(vec!["a", "b"]),
+                    columns: vec![
+                        col("a").nullable(false),
+                        col("parent_id")
+                            .references(Some("parent(id)"))
+                            .nullable(true),
+                        col("other_id").references(Some("parent(id)")),
+                    ],
+                    ..Described::of(t("child"))
+                },
+                Described {
+                    columns: vec![col("name").ty("TEXT").default_is(Some("'none'"))],
+                    ..Described::of(t("parent"))
+                },
+                Described {
+                    column_names: Some(vec!["id", "col\"quote"]),
+                    ..Described::of(t("quote\"d"))
+                },
+            ],
+            missing: t("missing"),
+            counts: vec![(t("child"), 5002), (t("parent"), 2)],
+            small: (t("parent"), 2),
+            // A recursive view that never ends (a LIMIT stops its preview).
+            slow: t("endless"),
+            slow_previews: false,
+            timeout_within: Duration::from_secs(20),
+            slow_stream: None,
+            writing_view: None,
+            write_filter: None,
+            smuggle: (t("parent"), "1=1; DELETE FROM parent"),
+            smuggle_refused_up_front: true,
+            pristine_evidence: None,
+            stream_all: (t("child"), 5002, None),
+            stream_names: vec![(1, "b")],
+            stream_types: vec![(1, "TEXT")],
+            streams: vec![StreamCase {
+                table: t("child"),
+                limit: Some(5),
+                filter: Some("b = 'bulk' AND a % 2 = 0"),
+                rows: 5,
+                every: Some(("b", text("bulk"))),
+            }],
+            after_kill: AfterKill::Reconnects,
+        }
+    }
+
+    fn check_listing(&self, tables: &[TableRef]) {
+        // No statistics and no schemas in a plain SQLite file.
+        for t in tables.iter().filter(|t| !t.system) {
+            assert_eq!(t.estimated_rows, None, "{}", t.name);
+            assert_eq!(t.schema, None, "{}", t.name);
+        }
+    }
+
+    /// The file's bytes, hashed.
+    async fn write_evidence(&self) -> String {
+        use std::hash::{Hash, Hasher};
+        let bytes = std::fs::read(&self.path).expect("read the fixture file");
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        bytes.hash(&mut h);
+        format!("{} bytes, hash {:x}", bytes.len(), h.finish())
+    }
+
+    async fn create_tables(&self, n: usize) -> Result<Bulk, String> {
+        let mut conn = Connection::open(&self.path).map_err(|e| e.to_string())?;
+        let tx = conn.transaction().map_err(|e| e.to_string())?;
+        for i in 0..n {
+            tx.execute_batch(&format!("CREATE TABLE bulk_t{i} (id INTEGER)"))
+                .map_err(|e| e.to_string())?;
+        }
+        tx.commit().map_err(|e| e.to_string())?;
+        Ok(Bulk {
+            schema: None,
+            count: n,
+            prefix: "bulk_t".into(),
+            probe: format!("bulk_t{}", n - 1),
+        })
+    }
+
+    /// The file goes with the temp dir.
+    async fn drop_tables(&self, _bulk: &Bulk) {}
+}
+
+// ---- SQLite's own cases ----
 
 #[tokio::test]
 async fn test_reports_the_sqlite_version() {
@@ -119,39 +282,6 @@ async fn a_non_database_file_is_a_clear_error() {
     assert!(e.detail.contains("not an SQLite database"), "{}", e.detail);
     let e = connector(dir.path()).test().await.expect_err("a directory");
     assert_eq!(e.kind, ErrorKind::Config, "{}", e.full());
-}
-
-#[tokio::test]
-async fn lists_tables_and_views_with_internal_ones_flagged() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = make_db(dir.path());
-    let tables = connector(&path).list_tables().await.expect("list");
-    let find = |n: &str| {
-        tables
-            .iter()
-            .find(|t| t.name == n)
-            .unwrap_or_else(|| panic!("{n} not listed"))
-    };
-    for n in [
-        "parent",
-        "child",
-        "classes",
-        "Weird Name",
-        "quote\"d",
-        "semi;colon",
-        "ünïcödé",
-        "select",
-        "back`tick",
-    ] {
-        let t = find(n);
-        assert_eq!(t.kind, TableKind::Table);
-        assert!(!t.system);
-        assert_eq!(t.estimated_rows, None);
-        assert_eq!(t.schema, None);
-    }
-    assert_eq!(find("parent_names").kind, TableKind::View);
-    assert_eq!(find("endless").kind, TableKind::View);
-    assert!(find("sqlite_sequence").system);
 }
 
 #[tokio::test]
@@ -196,172 +326,12 @@ async fn values_keep_their_storage_class() {
 }
 
 #[tokio::test]
-async fn hostile_names_preview_correctly() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = make_db(dir.path());
-    let c = connector(&path);
-    let cases = [
-        (
-            "Weird Name",
-            "Mixed Case",
-            vec![Cell::Int(2), text("two"), Cell::Null],
-        ),
-        (
-            "quote\"d",
-            "col\"quote",
-            vec![Cell::Int(1), text("dq \"one\"")],
-        ),
-        (
-            "semi;colon",
-            "a;b",
-            vec![Cell::Int(1), text("; DROP TABLE parent; --")],
-        ),
-        ("ünïcödé", "naïve", vec![Cell::Int(1), text("café")]),
-        ("select", "where", vec![Cell::Int(1), text("reserved")]),
-        ("back`tick", "v", vec![Cell::Int(1), text("`ticked`")]),
-    ];
-    for (name, col, row) in cases {
-        let set = c
-            .preview(&t(name), 10)
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {}", e.full()));
-        assert_eq!(set.columns[1].name, col, "{name}");
-        assert!(set.rows.contains(&row), "{name}: {:?}", set.rows);
-    }
-    assert_eq!(c.count_rows(&t("parent")).await.unwrap(), 2);
-    let limited = c.preview(&t("child"), 10).await.unwrap();
-    assert_eq!(limited.rows.len(), 10);
-}
-
-#[tokio::test]
-async fn describe_shows_keys_and_references() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = make_db(dir.path());
-    let c = connector(&path);
-    let info = c.describe(&t("child")).await.expect("describe");
-    let pk: Vec<_> = info
-        .columns
-        .iter()
-        .filter(|c| c.primary_key)
-        .map(|c| c.name.as_str())
-        .collect();
-    assert_eq!(pk, ["a", "b"]);
-    assert_eq!(info.columns[2].references.as_deref(), Some("parent(id)"));
-    assert_eq!(info.columns[3].references.as_deref(), Some("parent(id)"));
-    assert!(info.columns[2].nullable);
-    assert!(!info.columns[0].nullable);
-    let parent = c.describe(&t("parent")).await.expect("describe");
-    assert_eq!(parent.columns[1].default.as_deref(), Some("'none'"));
-    assert_eq!(parent.columns[1].data_type, "TEXT");
-    let weird = c.describe(&t("quote\"d")).await.expect("describe");
-    assert_eq!(weird.columns[1].name, "col\"quote");
-    let e = c.describe(&t("missing")).await.expect_err("missing");
-    assert_eq!(e.kind, ErrorKind::NotFound);
-}
-
-#[tokio::test]
-async fn counts_are_exact_and_missing_tables_are_not_found() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = make_db(dir.path());
-    let c = connector(&path);
-    assert_eq!(c.count_rows(&t("child")).await.unwrap(), 5002);
-    let e = c.count_rows(&t("missing")).await.expect_err("missing");
-    assert_eq!(e.kind, ErrorKind::NotFound, "{}", e.full());
-}
-
-#[tokio::test]
-async fn an_endless_view_hits_the_statement_timeout() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = make_db(dir.path());
-    let c = connector_with(
-        &path,
-        SessionOptions {
-            statement_timeout: Duration::from_secs(1),
-            read_only: true,
-        },
-    );
-    let e = c.count_rows(&t("endless")).await.expect_err("timeout");
-    assert_eq!(e.kind, ErrorKind::StatementTimeout, "{}", e.full());
-    assert_eq!(c.count_rows(&t("parent")).await.unwrap(), 2);
-}
-
-#[tokio::test]
-async fn a_dropped_count_is_interrupted() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = make_db(dir.path());
-    // No statement timeout to speak of: only the interrupt can stop it.
-    let c = connector_with(
-        &path,
-        SessionOptions {
-            statement_timeout: Duration::from_secs(3600),
-            read_only: true,
-        },
-    );
-    let r = tokio::time::timeout(Duration::from_millis(300), c.count_rows(&t("endless"))).await;
-    assert!(r.is_err(), "an endless count cannot finish");
-    // The session is free again once the interrupt landed.
-    let n = tokio::time::timeout(Duration::from_secs(30), c.count_rows(&t("parent")))
-        .await
-        .expect("the endless count was not interrupted")
-        .expect("count");
-    assert_eq!(n, 2);
-}
-
-#[tokio::test]
-async fn stream_honours_limit_filter_and_a_failing_sink() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = make_db(dir.path());
-    let c = connector(&path);
-    let mut sink = Collect::default();
-    assert_eq!(
-        c.stream_rows(&t("child"), &StreamOptions::default(), &mut sink)
-            .await
-            .unwrap(),
-        5002
-    );
-    assert_eq!(sink.rows.len(), 5002);
-    assert_eq!(sink.cols[1].name, "b");
-    assert_eq!(sink.cols[1].type_name, "TEXT");
-
-    let mut sink = Collect::default();
-    let opts = StreamOptions {
-        limit: Some(5),
-        filter: Some("b = 'bulk' AND a % 2 = 0".into()),
-    };
-    assert_eq!(
-        c.stream_rows(&t("child"), &opts, &mut sink).await.unwrap(),
-        5
-    );
-    assert!(sink.rows.iter().all(|r| r[1] == text("bulk")));
-
-    let mut sink = Collect {
-        fail_after: Some(10),
-        ..Default::default()
-    };
-    let e = c
-        .stream_rows(&t("child"), &StreamOptions::default(), &mut sink)
-        .await
-        .expect_err("sink error");
-    assert_eq!(e.detail, "sink full");
-    assert_eq!(c.count_rows(&t("child")).await.unwrap(), 5002);
-}
-
-#[tokio::test]
 async fn nothing_can_write_through_the_connector() {
     let dir = tempfile::tempdir().unwrap();
     let path = make_db(dir.path());
     let before = std::fs::read(&path).unwrap();
     let c = connector(&path);
-    let mut sink = Collect::default();
-    let opts = StreamOptions {
-        limit: None,
-        filter: Some("1=1; DELETE FROM parent".into()),
-    };
-    let e = c
-        .stream_rows(&t("parent"), &opts, &mut sink)
-        .await
-        .expect_err("second statement refused");
-    assert!(e.detail.starts_with("filter:"), "{}", e.full());
+    // A smuggled second statement: conformance::browsing_session_is_read_only.
     c.list_tables().await.unwrap();
     c.describe(&t("child")).await.unwrap();
     c.preview(&t("classes"), 10).await.unwrap();
@@ -380,4 +350,12 @@ async fn preview_elapsed_is_measured() {
     let set = c.preview(&t("child"), 10).await.unwrap();
     assert!(set.elapsed <= t0.elapsed());
     println!("first preview (opens the file) in {:?}", set.elapsed);
+}
+
+#[tokio::test]
+async fn preview_honours_its_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = make_db(dir.path());
+    let limited = connector(&path).preview(&t("child"), 10).await.unwrap();
+    assert_eq!(limited.rows.len(), 10);
 }

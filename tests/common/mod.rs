@@ -6,7 +6,12 @@
 //!   — except under `CI=true`, where a missing server is a failure (panic).
 //! - `hanging_listener()`, `closed_port()`: ports that time out or refuse.
 //! - `temp_home()`: a throwaway directory to use as `VARLOR_HOME`.
+//! - `conformance`: the connector behaviours every engine shares, written
+//!   once; an engine's test file implements its `Harness` and invokes
+//!   `conformance_tests!`.
 #![allow(dead_code)] // each test file uses a different subset
+
+pub mod conformance;
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
