@@ -19,6 +19,7 @@ use unicode_width::UnicodeWidthStr;
 
 use crate::cli::{Cli, Command};
 use crate::connectors::{ConnError, SessionOptions};
+use crate::display::display_text;
 use crate::profile::{Profile, ProfileError};
 use crate::store::{CatalogError, VaultError};
 
@@ -212,7 +213,9 @@ pub fn paint(on: bool, style: Style, text: &str) -> String {
 }
 
 /// Prints rows as aligned columns (unicode display width; ANSI codes in
-/// cells are not counted). The last column is not padded.
+/// cells are not counted). The last column is not padded. Headers are passed
+/// through `display_text` here; cells must already be (callers escape the
+/// external part before painting it).
 pub fn print_table(header: &[&str], rows: &[Vec<String>], colour: bool) {
     let mut out = std::io::stdout().lock();
     let _ = write_table(&mut out, header, rows, colour);
@@ -225,6 +228,7 @@ pub fn write_table(
     colour: bool,
 ) -> std::io::Result<()> {
     let n = header.len();
+    let header: Vec<std::borrow::Cow<str>> = header.iter().map(|h| display_text(h)).collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate().take(n) {
@@ -349,6 +353,9 @@ fn strip_newline(s: &mut String) {
 
 /// A masked prompt on the terminal.
 pub fn prompt_secret(prompt: &str) -> Result<SecretString, CliError> {
+    // Prompts name hosts and databases from pasted URLs.
+    let prompt = display_text(prompt);
+    let prompt = prompt.as_ref();
     let read = {
         #[cfg(unix)]
         {

@@ -8,6 +8,8 @@
 //! - `temp_home()`: a throwaway directory to use as `VARLOR_HOME`.
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod hostile;
+
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
