@@ -57,6 +57,7 @@ fn make_db(dir: &Path) -> std::path::PathBuf {
         }
     }
     tx.commit().expect("commit");
+    common::hostile::add_to_sqlite(&path);
     path
 }
 
@@ -142,6 +143,7 @@ async fn lists_tables_and_views_with_internal_ones_flagged() {
         "ünïcödé",
         "select",
         "back`tick",
+        common::hostile::TABLE,
     ] {
         let t = find(n);
         assert_eq!(t.kind, TableKind::Table);
@@ -228,6 +230,14 @@ async fn hostile_names_preview_correctly() {
         assert_eq!(set.columns[1].name, col, "{name}");
         assert!(set.rows.contains(&row), "{name}: {:?}", set.rows);
     }
+    // Terminal-hostile text comes back byte for byte (escaping is the display's job).
+    let set = c.preview(&t(common::hostile::TABLE), 10).await.unwrap();
+    assert_eq!(set.columns[1].name, common::hostile::COLUMN);
+    let got: Vec<&Cell> = set.rows.iter().map(|r| &r[1]).collect();
+    let want: Vec<Cell> = common::hostile::VALUES.iter().map(|v| text(v)).collect();
+    assert_eq!(got, want.iter().collect::<Vec<_>>());
+    let info = c.describe(&t(common::hostile::TABLE)).await.unwrap();
+    assert_eq!(info.columns[1].name, common::hostile::COLUMN);
     assert_eq!(c.count_rows(&t("parent")).await.unwrap(), 2);
     let limited = c.preview(&t("child"), 10).await.unwrap();
     assert_eq!(limited.rows.len(), 10);
