@@ -153,9 +153,7 @@ fn human_output_escapes_every_control_character() {
         .iter()
         .map(|l| {
             use unicode_width::UnicodeWidthStr;
-            let cut = l
-                .find(|c: char| c == 'c' || c == 't' || c == 'l' || c == 'b')
-                .unwrap();
+            let cut = l.find(['c', 't', 'l', 'b']).unwrap();
             l[..cut].width()
         })
         .collect();
@@ -336,4 +334,82 @@ fn tables_of(path: &Path) -> Vec<String> {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap()
+}
+
+/// The same table on a real server: human output escaped, JSON exact.
+fn server_case(kind: &str, s: &common::ServerEnv, table: &str) {
+    let h = Home::new();
+    let port = s.port.to_string();
+    let o = h
+        .cmd(&[
+            "add",
+            "srv",
+            "--kind",
+            kind,
+            "--host",
+            &s.host,
+            "--port",
+            &port,
+            "--database",
+            &s.db,
+            "--user",
+            &s.user,
+            "--password-stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(format!("{}\n", s.password).as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("run varlor add");
+    ok(&o);
+    for args in [
+        vec!["tables", "srv"],
+        vec!["describe", "srv", table],
+        vec!["preview", "srv", table],
+        vec!["count", "srv", table],
+    ] {
+        let (out, err) = ok(&h.run(&args));
+        assert_clean(&format!("{kind} {args:?}"), &out, true);
+        assert_clean(&format!("{kind} {args:?}"), &err, true);
+        assert!(out.contains("evil␛]0;pwned␇"), "{kind} {args:?}:\n{out}");
+    }
+    let (out, _) = ok(&h.run(&["preview", "srv", table, "--json"]));
+    let j: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["columns"][1]["name"], COLUMN);
+    let mut rows = j["rows"].as_array().unwrap().clone();
+    rows.sort_by_key(|r| {
+        r[0].to_string()
+            .trim_matches('"')
+            .parse::<i64>()
+            .unwrap_or(0)
+    });
+    let got: Vec<&str> = rows.iter().map(|r| r[1].as_str().unwrap()).collect();
+    assert_eq!(got, VALUES);
+    let (out, _) = ok(&h.run(&["preview", "srv", table, "--csv"]));
+    let recs = read_csv(out.as_bytes());
+    assert_eq!(recs[0][1], COLUMN);
+    let mut got: Vec<&Vec<String>> = recs[1..].iter().collect();
+    got.sort_by_key(|r| r[0].parse::<i64>().unwrap_or(0));
+    let got: Vec<&str> = got.iter().map(|r| r[1].as_str()).collect();
+    assert_eq!(got, VALUES);
+}
+
+#[test]
+fn postgres_hostile_table_through_the_cli() {
+    let Some(s) = common::pg() else { return };
+    server_case("postgres", &s, &format!("public.{TABLE}"));
+}
+
+#[test]
+fn mariadb_hostile_table_through_the_cli() {
+    let Some(s) = common::mysql() else { return };
+    server_case("mysql", &s, TABLE);
 }
