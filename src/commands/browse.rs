@@ -48,7 +48,7 @@ pub async fn open_connector(
     let prompted: Option<SecretString> = match conn.password_source {
         PasswordSource::Prompt if interactive() => Some(prompt_secret(&format!(
             "Password for {}: ",
-            display_text(&conn.spec.summary())
+            conn.spec.summary()
         ))?),
         PasswordSource::Prompt => {
             return Err(

@@ -413,7 +413,7 @@ pub fn edit(ctx: &Ctx, a: EditArgs) -> Result<(), CliError> {
         }
         Some(Some(prompt_secret(&format!(
             "New password for {}: ",
-            display_text(&spec.summary())
+            spec.summary()
         ))?))
     } else if source != PasswordSource::Vault {
         // Prompt/command/none never keep a stored secret.

@@ -351,7 +351,7 @@ fn strip_newline(s: &mut String) {
     }
 }
 
-/// A masked prompt on the terminal.
+/// A masked prompt on the terminal (the prompt text is escaped here).
 pub fn prompt_secret(prompt: &str) -> Result<SecretString, CliError> {
     // Prompts name hosts and databases from pasted URLs.
     let prompt = display_text(prompt);
@@ -577,6 +577,26 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[1], "ü✓         x");
         assert_eq!(lines[2], "long text  y");
+    }
+
+    #[test]
+    fn headers_are_escaped_and_aligned_on_what_is_shown() {
+        let mut out = Vec::new();
+        write_table(
+            &mut out,
+            &["col\x1b[2J", "B"],
+            &[vec![crate::display::display_string("a\tb"), "x".into()]],
+            false,
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "col␛[2J  B");
+        assert_eq!(lines[1], "a\\tb     x");
     }
 
     #[test]
