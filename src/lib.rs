@@ -7,6 +7,7 @@ pub mod config;
 pub mod connectors;
 pub mod dataset;
 pub mod demo;
+pub mod display;
 pub mod logging;
 pub mod profile;
 pub mod store;

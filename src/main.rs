@@ -9,6 +9,7 @@ use clap::Parser;
 use varlor::cli::Cli;
 use varlor::commands::{self, CliError, EXIT_FAILED, EXIT_USAGE};
 use varlor::config::Config;
+use varlor::display::display_text;
 use varlor::store::Paths;
 
 fn main() -> ExitCode {
@@ -75,9 +76,10 @@ fn restore_default_sigpipe() {
 /// "error: <message>" and an optional hint on stderr; the exit code.
 fn report(e: CliError) -> ExitCode {
     if !e.message.is_empty() {
-        eprintln!("error: {}", e.message);
+        // Messages carry table names, paths and server text: shown escaped.
+        eprintln!("error: {}", display_text(&e.message));
         if let Some(h) = &e.hint {
-            eprintln!("hint: {h}");
+            eprintln!("hint: {}", display_text(h));
         }
     }
     tracing::info!(code = e.code, "exit with error");

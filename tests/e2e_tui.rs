@@ -335,3 +335,92 @@ fn q_quits_at_once_while_a_test_hangs() {
     assert_restored(&screen);
     drop(listener);
 }
+
+#[path = "common/hostile.rs"]
+mod hostile;
+
+/// Terminal-hostile data (issue 10): a SQLite table whose name, column and
+/// cells carry OSC title-set, CSI clear, alternate-screen leave, BEL, TAB,
+/// CR, LF, C1 and bidi characters. Browsing it and opening its full values
+/// must leave tmux's pane title and alternate screen alone, and show the
+/// characters as visible escapes.
+#[test]
+fn hostile_table_cannot_drive_the_terminal() {
+    let Some((tmux, home, passfile)) = setup("hostile") else {
+        return;
+    };
+    let db = hostile::sqlite_file(home.path());
+    let add = Command::new(binary())
+        .args(["add", "hostile", "--kind", "sqlite", "--database"])
+        .arg(&db)
+        .env("VARLOR_HOME", home.path())
+        .env("VARLOR_PASSPHRASE_FILE", &passfile)
+        .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+        .output()
+        .expect("run varlor add");
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let s = "hostile";
+    tmux.launch(s, home.path(), &passfile);
+    tmux.wait_text(s, "┌ Varlor");
+    let title = |t: &Tmux| t.cmd(&["display", "-p", "-t", s, "#{pane_title}"]);
+    let alternate = |t: &Tmux| t.cmd(&["display", "-p", "-t", s, "#{alternate_on}"]);
+    let title_before = title(&tmux);
+    assert_eq!(alternate(&tmux).trim(), "1");
+
+    let check = |screen: &str, what: &str| {
+        for c in screen.chars() {
+            assert!(
+                c == '\n' || !hostile::is_hostile(c),
+                "{what}: raw {c:?} on screen:\n{screen}"
+            );
+        }
+        let now = title(&tmux);
+        assert_eq!(now, title_before, "{what}: the pane title changed");
+        assert!(!now.contains("pwned"), "{what}: {now}");
+        assert_eq!(
+            alternate(&tmux).trim(),
+            "1",
+            "{what}: left the alternate screen"
+        );
+    };
+
+    tmux.keys(s, &["/"]);
+    tmux.type_text(s, "hostile");
+    tmux.keys(s, &["Enter", "Enter"]);
+    // The table list, its structure and preview: all escaped, visible.
+    // Stops early if the terminal was taken over, so `check` names how.
+    let screen = tmux.wait_for(s, "the preview", |x| {
+        x.contains("Preview · 5 rows")
+            || title(&tmux) != title_before
+            || alternate(&tmux).trim() != "1"
+    });
+    check(&screen, "preview");
+    for shown in ["evil␛]0;pwned␇", "col␛[2J", "clear ␛[2J screen"] {
+        assert!(screen.contains(shown), "{shown:?} shown:\n{screen}");
+    }
+
+    // Each full value in the popup.
+    tmux.keys(s, &["Tab", "Tab", "l"]);
+    for row in 0..hostile::VALUES.len() {
+        tmux.keys(s, &["Enter"]);
+        let screen = tmux.wait_text(s, "Esc closes");
+        check(&screen, &format!("popup of row {}", row + 1));
+        if row == 3 {
+            assert!(screen.contains("bell ␇ tab \\t cr ␍"), "{screen}");
+        }
+        // Alone: ESC followed at once by j would read as Alt-j.
+        tmux.keys(s, &["Escape"]);
+        tmux.wait_for(s, "popup closed", |x| !x.contains("Esc closes"));
+        tmux.keys(s, &["j"]);
+    }
+    let screen = tmux.capture(s);
+    check(&screen, "after the popups");
+    tmux.keys(s, &["Escape"]);
+    tmux.wait_text(s, "Enter open");
+    tmux.keys(s, &["q"]);
+    assert_restored(&tmux.wait_text(s, "MODE="));
+}

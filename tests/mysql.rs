@@ -624,3 +624,25 @@ async fn bench_preview_on_a_million_rows() {
     );
     srv.root_sql(&format!("DROP TABLE {}.bench_million;", srv.db));
 }
+
+#[tokio::test]
+async fn terminal_hostile_text_comes_back_byte_for_byte() {
+    use common::hostile::{COLUMN, TABLE, VALUES};
+    let srv = server_or_skip!();
+    let c = srv.connector(srv.my_spec());
+    let listed = c.list_tables().await.expect("list");
+    assert!(
+        listed.iter().any(|t| t.name == TABLE),
+        "hostile table listed"
+    );
+    let mut set = c
+        .preview(&tref("varlor_test", TABLE), 10)
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.full()));
+    set.rows
+        .sort_by_key(|r| r[0].display().parse::<i64>().unwrap_or(0));
+    assert_eq!(set.columns[1].name, COLUMN);
+    let got: Vec<Cell> = set.rows.iter().map(|r| r[1].clone()).collect();
+    let want: Vec<Cell> = VALUES.iter().map(|v| text(v)).collect();
+    assert_eq!(got, want);
+}

@@ -431,3 +431,25 @@ async fn every_common_type_previews_as_exact_text() {
     assert_eq!(ty("c_enum"), "mood");
     assert_eq!(ty("c_timestamptz"), "timestamptz");
 }
+
+#[tokio::test]
+async fn terminal_hostile_text_comes_back_byte_for_byte() {
+    use common::hostile::{COLUMN, TABLE, VALUES};
+    let Some(env) = common::pg() else { return };
+    let c = browser(&env);
+    let listed = c.list_tables().await.expect("list");
+    assert!(
+        listed.iter().any(|t| t.name == TABLE),
+        "hostile table listed"
+    );
+    let info = c.describe(&table("public", TABLE)).await.expect("describe");
+    assert_eq!(info.columns[1].name, COLUMN);
+    let set = c
+        .preview(&table("public", TABLE), 10)
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.full()));
+    let mut rows = set.rows.clone();
+    rows.sort_by_key(|r| r[0].display().parse::<i64>().unwrap_or(0));
+    let got: Vec<String> = rows.iter().map(|r| r[1].display()).collect();
+    assert_eq!(got, VALUES);
+}

@@ -63,6 +63,7 @@ fn make_db(dir: &Path) -> std::path::PathBuf {
         }
     }
     tx.commit().expect("commit");
+    common::hostile::add_to_sqlite(&path);
     path
 }
 
@@ -358,4 +359,23 @@ async fn preview_honours_its_limit() {
     let path = make_db(dir.path());
     let limited = connector(&path).preview(&t("child"), 10).await.unwrap();
     assert_eq!(limited.rows.len(), 10);
+}
+
+#[tokio::test]
+async fn terminal_hostile_text_comes_back_byte_for_byte() {
+    // Escaping is the display's job: the connector returns the exact bytes.
+    let dir = tempfile::tempdir().unwrap();
+    let c = connector(&make_db(dir.path()));
+    let listed = c.list_tables().await.unwrap();
+    assert!(listed.iter().any(|t| t.name == common::hostile::TABLE));
+    let set = c.preview(&t(common::hostile::TABLE), 10).await.unwrap();
+    assert_eq!(set.columns[1].name, common::hostile::COLUMN);
+    let got: Vec<&Cell> = set.rows.iter().map(|r| &r[1]).collect();
+    let want: Vec<Cell> = common::hostile::VALUES
+        .iter()
+        .map(|v| Cell::Text(v.to_string()))
+        .collect();
+    assert_eq!(got, want.iter().collect::<Vec<_>>());
+    let info = c.describe(&t(common::hostile::TABLE)).await.unwrap();
+    assert_eq!(info.columns[1].name, common::hostile::COLUMN);
 }

@@ -1,6 +1,8 @@
 //! Snapshots of every pane at 80×24 and 40×15 (ratatui TestBackend + insta).
 //! Times are fixed in the state, so the frames are deterministic.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -624,4 +626,152 @@ fn import_dialog_and_progress() {
     }
     s.import.as_mut().unwrap().running.as_mut().unwrap().elapsed = Duration::from_millis(2100);
     snap("import_progress", &s);
+}
+
+// ------------------------------------------------------------ hostile text
+
+/// Every symbol of the frame: none may carry a control or bidi character.
+fn assert_frame_clean(what: &str, state: &State, w: u16, h: u16) -> String {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| varlor::ui::draw(f, state)).unwrap();
+    for (i, cell) in term.backend().buffer().content().iter().enumerate() {
+        let (x, y) = (i as u16 % w, i as u16 / w);
+        common::hostile::assert_clean(&format!("{what} at {x},{y}"), cell.symbol(), false);
+    }
+    term.backend().to_string()
+}
+
+/// The browser over a table whose name, column and cells carry escape
+/// sequences, C0/C1 controls and a bidi override (tests/common/hostile.rs).
+fn hostile_browser() -> State {
+    use common::hostile::{COLUMN, TABLE, VALUES};
+    let mut s = listed();
+    let task = s.next_task;
+    update(&mut s, key(KeyCode::Enter));
+    update(
+        &mut s,
+        Action::TablesLoaded {
+            task,
+            conn: "billing-prod".into(),
+            result: Ok(vec![
+                t("public", TABLE, TableKind::Table, Some(5)),
+                t("public", "zones", TableKind::Table, Some(52_000)),
+            ]),
+        },
+    );
+    let now = s.now;
+    let fx = update(&mut s, Action::Tick { now, now_unix: NOW });
+    let ptask = fx
+        .iter()
+        .find_map(|e| match e {
+            varlor::app::Effect::Preview { task, table, .. } => {
+                assert_eq!(table.name, TABLE, "the hostile table is highlighted");
+                Some(*task)
+            }
+            _ => None,
+        })
+        .expect("preview effect");
+    let key_ = (Some("public".to_string()), TABLE.to_string());
+    update(
+        &mut s,
+        Action::Described {
+            conn: "billing-prod".into(),
+            table: key_.clone(),
+            result: Ok(TableInfo {
+                table: t("public", TABLE, TableKind::Table, Some(5)),
+                columns: vec![
+                    col("id", "integer", false, true, None, None),
+                    col(
+                        COLUMN,
+                        "text\x1b[31m",
+                        true,
+                        false,
+                        Some("'\x07'"),
+                        Some("x\u{202e}y"),
+                    ),
+                ],
+                estimated_rows: Some(5),
+            }),
+            at: now,
+        },
+    );
+    update(
+        &mut s,
+        Action::Previewed {
+            task: ptask,
+            table: key_,
+            result: Ok(RowSet {
+                columns: vec![
+                    ColumnMeta {
+                        name: "id".into(),
+                        type_name: "int4".into(),
+                    },
+                    ColumnMeta {
+                        name: COLUMN.into(),
+                        type_name: "text\x1b[0m".into(),
+                    },
+                ],
+                rows: VALUES
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| vec![Cell::Int(i as i64 + 1), Cell::Text((*v).into())])
+                    .collect(),
+                elapsed: Duration::from_millis(3),
+            }),
+        },
+    );
+    s
+}
+
+#[test]
+fn hostile_text_never_reaches_the_frame() {
+    let mut s = hostile_browser();
+    for (w, h) in [(80, 24), (40, 15), (160, 30)] {
+        assert_frame_clean("browser", &s, w, h);
+    }
+    let frame = assert_frame_clean("browser", &s, 80, 24);
+    // Shown, escaped: the reader sees what is there.
+    assert!(frame.contains("evil␛]0;pwned␇"), "{frame}");
+    assert!(frame.contains("col␛[2J"), "{frame}");
+    insta::assert_snapshot!("hostile_browser_80x24", frame);
+
+    // Preview focused, on the hostile column, row by row; then each full value.
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, key(KeyCode::Char('l')));
+    for row in 0..common::hostile::VALUES.len() {
+        assert_frame_clean(&format!("preview row {row}"), &s, 80, 24);
+        update(&mut s, key(KeyCode::Enter));
+        assert!(s.popup.is_some(), "Enter opens the full value");
+        for (w, h) in [(80, 24), (40, 15)] {
+            assert_frame_clean(&format!("popup row {row}"), &s, w, h);
+        }
+        if row == 3 {
+            let frame = assert_frame_clean("popup", &s, 80, 24);
+            assert!(frame.contains("bell ␇ tab \\t cr ␍ lf"), "{frame}");
+            insta::assert_snapshot!("hostile_popup_80x24", frame);
+        }
+        update(&mut s, key(KeyCode::Esc));
+        update(&mut s, key(KeyCode::Char('j')));
+    }
+}
+
+#[test]
+fn hostile_error_detail_is_escaped() {
+    let mut s = listed();
+    let task = s.next_task;
+    update(&mut s, key(KeyCode::Enter));
+    update(
+        &mut s,
+        Action::TablesLoaded {
+            task,
+            conn: "billing-prod".into(),
+            result: Err(ConnError::new(
+                ErrorKind::Other,
+                "relation \"evil\x1b]0;pwned\x07\" \u{9b}2J\r\ndoes not exist \u{202e}",
+            )),
+        },
+    );
+    let frame = assert_frame_clean("error detail", &s, 80, 24);
+    assert!(frame.contains("evil␛]0;pwned␇"), "{frame}");
 }

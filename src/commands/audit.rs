@@ -15,6 +15,7 @@ use serde_json::json;
 use super::{
     colour_stdout, format_time, now_unix, print_json, print_table, truncate, CliError, Ctx,
 };
+use crate::display::{display_string, display_text};
 
 pub fn run(ctx: &Ctx, since: Option<&str>, prune: Option<u32>, json: bool) -> Result<(), CliError> {
     let since = since.map(|s| parse_since(s, now_unix())).transpose()?;
@@ -58,11 +59,11 @@ pub fn run(ctx: &Ctx, since: Option<&str>, prune: Option<u32>, json: bool) -> Re
         .map(|e| {
             vec![
                 format_time(e.at),
-                e.actor.clone(),
-                e.action.clone(),
-                truncate(&e.target, 32),
-                truncate(&e.outcome, 32),
-                truncate(&e.detail, 60),
+                display_string(&e.actor),
+                display_string(&e.action),
+                truncate(&display_text(&e.target), 32),
+                truncate(&display_text(&e.outcome), 32),
+                truncate(&display_text(&e.detail), 60),
             ]
         })
         .collect();

@@ -16,6 +16,7 @@
 //! - `count --json`: `{ "table": "public.orders", "rows": 5000 }`.
 
 use std::future::Future;
+use std::io::IsTerminal;
 
 use secrecy::SecretString;
 use serde_json::json;
@@ -28,6 +29,7 @@ use super::{
 use crate::connectors::{
     connector_for, Cell, ConnError, Connector, ErrorKind, PasswordSource, TableRef,
 };
+use crate::display::{display_string, display_text};
 use crate::profile::Profile;
 
 /// Width a preview cell is cut to in the human grid.
@@ -161,8 +163,8 @@ pub async fn tables(ctx: &Ctx, name: &str, json: bool, all: bool) -> Result<(), 
         .iter()
         .map(|t| {
             vec![
-                t.schema.clone().unwrap_or_default(),
-                t.name.clone(),
+                display_string(t.schema.as_deref().unwrap_or_default()),
+                display_string(&t.name),
                 t.kind.label().to_string(),
                 rows_label(t.estimated_rows),
             ]
@@ -190,7 +192,7 @@ pub async fn describe(ctx: &Ctx, name: &str, table: &str, json: bool) -> Result<
     }
     println!(
         "{} ({}, {} rows)",
-        info.table.display_name(),
+        display_text(&info.table.display_name()),
         info.table.kind.label(),
         rows_label(info.estimated_rows)
     );
@@ -203,13 +205,13 @@ pub async fn describe(ctx: &Ctx, name: &str, table: &str, json: bool) -> Result<
                 key.push("PK".to_string());
             }
             if let Some(r) = &c.references {
-                key.push(format!("→ {r}"));
+                key.push(format!("→ {}", display_text(r)));
             }
             vec![
-                c.name.clone(),
-                c.data_type.clone(),
+                display_string(&c.name),
+                display_string(&c.data_type),
                 if c.nullable { "yes" } else { "no" }.to_string(),
-                truncate(c.default.as_deref().unwrap_or(""), 30),
+                truncate(&display_text(c.default.as_deref().unwrap_or("")), 30),
                 key.join(" "),
             ]
         })
@@ -246,14 +248,24 @@ pub async fn preview(
         }));
     }
     if csv {
+        // Exact bytes into a file or a pipe; on a terminal a person reads it,
+        // so it is escaped like every other human output.
+        let to_terminal = std::io::stdout().is_terminal();
+        let shown = |s: String| {
+            if to_terminal {
+                display_string(&s)
+            } else {
+                s
+            }
+        };
         let mut w = csv::Writer::from_writer(std::io::stdout().lock());
         let fail = |e: csv::Error| CliError::failed(format!("cannot write CSV: {e}"));
-        w.write_record(rs.columns.iter().map(|c| c.name.as_str()))
+        w.write_record(rs.columns.iter().map(|c| shown(c.name.clone())))
             .map_err(fail)?;
         for row in &rs.rows {
             w.write_record(row.iter().map(|c| match c {
                 Cell::Null => String::new(),
-                other => other.display_full(),
+                other => shown(other.display_full()),
             }))
             .map_err(fail)?;
         }
@@ -269,7 +281,7 @@ pub async fn preview(
             r.iter()
                 .map(|c| match c {
                     Cell::Null => paint(colour, Style::Dim, "NULL"),
-                    other => truncate(&one_line(&other.display()), CELL_WIDTH),
+                    other => truncate(&display_text(&other.display()), CELL_WIDTH),
                 })
                 .collect()
         })
@@ -279,25 +291,10 @@ pub async fn preview(
         "{} row{} of {} ({} ms)",
         rs.rows.len(),
         if rs.rows.len() == 1 { "" } else { "s" },
-        t.display_name(),
+        display_text(&t.display_name()),
         rs.elapsed.as_millis()
     );
     Ok(())
-}
-
-/// Control characters would break the grid.
-fn one_line(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c == '\n' {
-                '↵'
-            } else if c.is_control() {
-                ' '
-            } else {
-                c
-            }
-        })
-        .collect()
 }
 
 trait FullText {
@@ -325,7 +322,7 @@ pub async fn count(ctx: &Ctx, name: &str, table: &str, json: bool) -> Result<(),
     if json {
         return print_json(&json!({ "table": t.display_name(), "rows": n }));
     }
-    println!("{} in {}", rows_text(n), t.display_name());
+    println!("{} in {}", rows_text(n), display_text(&t.display_name()));
     Ok(())
 }
 

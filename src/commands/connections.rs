@@ -28,6 +28,7 @@ use super::{
 use crate::cli::{AddArgs, EditArgs, PasswordArgs, SpecArgs};
 use crate::config::Config;
 use crate::connectors::{ConnSpec, Environment, Kind, PasswordSource, SpecError, TlsMode};
+use crate::display::{display_string, display_text};
 use crate::store::{NewConnection, SavedConnection};
 
 pub fn list(ctx: &Ctx, json: bool) -> Result<(), CliError> {
@@ -66,14 +67,18 @@ pub fn list(ctx: &Ctx, json: bool) -> Result<(), CliError> {
                     ago(t.at),
                 ),
                 Some(t) => (
-                    paint(colour, Style::Red, &format!("✗ {}", t.status)),
+                    paint(
+                        colour,
+                        Style::Red,
+                        &format!("✗ {}", display_text(&t.status)),
+                    ),
                     ago(t.at),
                 ),
             };
             vec![
-                c.name.clone(),
+                display_string(&c.name),
                 c.spec.kind.display_name().to_string(),
-                super::truncate(&c.spec.summary(), 48),
+                super::truncate(&display_text(&c.spec.summary()), 48),
                 env,
                 status,
                 when,
@@ -329,7 +334,7 @@ pub fn add(ctx: &Ctx, a: AddArgs) -> Result<(), CliError> {
         "Saved '{}' ({}, {}).",
         saved.name,
         saved.spec.kind.display_name(),
-        saved.spec.summary()
+        display_text(&saved.spec.summary())
     );
     if url_password.is_some() {
         println!(
@@ -448,7 +453,7 @@ pub fn edit(ctx: &Ctx, a: EditArgs) -> Result<(), CliError> {
         "Updated '{}' ({}, {}).",
         saved.name,
         saved.spec.kind.display_name(),
-        saved.spec.summary()
+        display_text(&saved.spec.summary())
     );
     for line in edit_notes(&old, &saved, password.is_some(), weakened) {
         println!("{line}");
@@ -506,7 +511,7 @@ pub fn remove(ctx: &Ctx, name: &str, yes: bool) -> Result<(), CliError> {
         eprint!(
             "Remove '{}' ({}) and its stored password? [y/N] ",
             conn.name,
-            conn.spec.summary()
+            display_text(&conn.spec.summary())
         );
         let _ = std::io::stderr().flush();
         let mut answer = String::new();

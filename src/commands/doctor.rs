@@ -18,6 +18,7 @@ use serde_json::json;
 
 use super::{colour_stdout, paint, print_json, read_passphrase_file, CliError, Ctx, Style};
 use crate::connectors::Kind;
+use crate::display::display_text;
 use crate::profile::Profile;
 use crate::store::UnlockedVault;
 
@@ -156,7 +157,7 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<(), CliError> {
                 Status::Fail => paint(colour, Style::Red, "✗"),
                 Status::Skip => paint(colour, Style::Dim, "-"),
             };
-            println!("{mark} {:width$}  {}", c.name, c.detail);
+            println!("{mark} {:width$}  {}", c.name, display_text(&c.detail));
         }
         println!(
             "{}",

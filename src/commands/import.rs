@@ -41,6 +41,7 @@ use crate::dataset::{
     default_destination, run_import, Format, ImportEvent, ImportOutcome, ImportPlan, TableOutcome,
     TablePlan,
 };
+use crate::display::display_text;
 
 pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
     let format = Format::parse(&a.format).ok_or_else(|| {
@@ -161,24 +162,29 @@ pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
                 TableOutcome::Done => println!(
                     "{} {} → {}  {} ({secs:.1} s)",
                     paint(colour, Style::Green, "✓"),
-                    t.table.display_name(),
-                    t.target,
+                    display_text(&t.table.display_name()),
+                    display_text(&t.target),
                     rows_text(t.rows)
                 ),
                 TableOutcome::Failed { error } => println!(
-                    "{} {} — {error}",
+                    "{} {} — {}",
                     paint(colour, Style::Red, "✗"),
-                    t.table.display_name()
+                    display_text(&t.table.display_name()),
+                    display_text(&error.to_string())
                 ),
                 TableOutcome::Cancelled => println!(
                     "{} {} — cancelled",
                     paint(colour, Style::Yellow, "-"),
-                    t.table.display_name()
+                    display_text(&t.table.display_name())
                 ),
             }
         }
         if let Some(e) = &summary.error {
-            println!("{} {e}", paint(colour, Style::Red, "✗"));
+            println!(
+                "{} {}",
+                paint(colour, Style::Red, "✗"),
+                display_text(&e.to_string())
+            );
         }
         println!(
             "{} {} from {} of {} table{} {} {} ({:.1} s)",
@@ -196,7 +202,7 @@ pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
             } else {
                 "— nothing written to"
             },
-            summary.destination.display(),
+            display_text(&summary.destination.display().to_string()),
             summary.elapsed.as_secs_f64()
         );
     }
@@ -293,7 +299,11 @@ fn draw(ev: &ImportEvent, names: &[String]) {
         ImportEvent::TableDone { .. } | ImportEvent::TableFailed { .. } => return,
     };
     let mut err = std::io::stderr().lock();
-    let _ = write!(err, "\r\x1b[K{}", super::truncate(&line, 100));
+    let _ = write!(
+        err,
+        "\r\x1b[K{}",
+        super::truncate(&display_text(&line), 100)
+    );
     let _ = err.flush();
 }
 

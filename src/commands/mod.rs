@@ -19,6 +19,7 @@ use unicode_width::UnicodeWidthStr;
 
 use crate::cli::{Cli, Command};
 use crate::connectors::{ConnError, SessionOptions};
+use crate::display::display_text;
 use crate::profile::{Profile, ProfileError};
 use crate::store::{CatalogError, VaultError, VaultState};
 
@@ -223,7 +224,9 @@ pub fn paint(on: bool, style: Style, text: &str) -> String {
 }
 
 /// Prints rows as aligned columns (unicode display width; ANSI codes in
-/// cells are not counted). The last column is not padded.
+/// cells are not counted). The last column is not padded. Headers are passed
+/// through `display_text` here; cells must already be (callers escape the
+/// external part before painting it).
 pub fn print_table(header: &[&str], rows: &[Vec<String>], colour: bool) {
     let mut out = std::io::stdout().lock();
     let _ = write_table(&mut out, header, rows, colour);
@@ -236,6 +239,7 @@ pub fn write_table(
     colour: bool,
 ) -> std::io::Result<()> {
     let n = header.len();
+    let header: Vec<std::borrow::Cow<str>> = header.iter().map(|h| display_text(h)).collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate().take(n) {
@@ -358,8 +362,11 @@ fn strip_newline(s: &mut String) {
     }
 }
 
-/// A masked prompt on the terminal.
+/// A masked prompt on the terminal (the prompt text is escaped here).
 pub fn prompt_secret(prompt: &str) -> Result<SecretString, CliError> {
+    // Prompts name hosts and databases from pasted URLs.
+    let prompt = display_text(prompt);
+    let prompt = prompt.as_ref();
     let read = {
         #[cfg(unix)]
         {
@@ -753,6 +760,26 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[1], "ü✓         x");
         assert_eq!(lines[2], "long text  y");
+    }
+
+    #[test]
+    fn headers_are_escaped_and_aligned_on_what_is_shown() {
+        let mut out = Vec::new();
+        write_table(
+            &mut out,
+            &["col\x1b[2J", "B"],
+            &[vec![crate::display::display_string("a\tb"), "x".into()]],
+            false,
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "col␛[2J  B");
+        assert_eq!(lines[1], "a\\tb     x");
     }
 
     #[test]

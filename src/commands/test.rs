@@ -23,6 +23,7 @@ use crate::connectors::{
     connector_for, error::sanitize, ConnError, ConnSpec, ErrorKind, Kind, PasswordSource,
     ServerInfo,
 };
+use crate::display::display_text;
 use crate::profile::{Profile, ProfileError};
 
 pub async fn run(ctx: &Ctx, a: TestArgs) -> Result<(), CliError> {
@@ -175,7 +176,7 @@ fn report(
             Ok(info) => println!(
                 "{} {} — {} ms, {}",
                 paint(colour, Style::Green, "✓"),
-                info.version,
+                display_text(&info.version),
                 info.latency.as_millis(),
                 if info.tls { "TLS" } else { "no TLS" }
             ),
@@ -192,7 +193,7 @@ fn report(
                     );
                 }
                 if ctx.verbose && !e.detail.is_empty() {
-                    println!("  detail: {}", e.detail);
+                    println!("  detail: {}", display_text(&e.detail));
                 }
             }
         }

@@ -19,6 +19,7 @@ use super::{
     stored_secrets, vault_problem, CliError, Ctx,
 };
 use crate::cli::VaultCommand;
+use crate::display::display_text;
 use crate::store::VaultState;
 
 pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<(), CliError> {
@@ -53,14 +54,14 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<(), CliError> {
             println!(
                 "Vault created for profile '{}' ({}).",
                 ctx.profile,
-                profile.paths.profile_dir.display()
+                display_text(&profile.paths.profile_dir.display().to_string())
             );
             for (path, key) in ssh_recipient.iter().zip(&keys) {
                 profile.add_recipient(key)?;
                 println!(
                     "{} from {} can unlock it (--identity with its private key).",
                     key_kind(key),
-                    path.display()
+                    display_text(&path.display().to_string())
                 );
             }
             Ok(())
@@ -73,7 +74,7 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<(), CliError> {
             println!(
                 "{} from {} can unlock profile '{}'; {n} secret{} re-encrypted.",
                 key_kind(&key),
-                file.display(),
+                display_text(&file.display().to_string()),
                 ctx.profile,
                 if n == 1 { "" } else { "s" }
             );
@@ -137,8 +138,14 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<(), CliError> {
             } else {
                 println!("vault        broken ({})", state.id().replace('_', " "));
             }
-            println!("identity     {}", profile.paths.identity().display());
-            println!("recipients   {}", profile.paths.recipients().display());
+            println!(
+                "identity     {}",
+                display_text(&profile.paths.identity().display().to_string())
+            );
+            println!(
+                "recipients   {}",
+                display_text(&profile.paths.recipients().display().to_string())
+            );
             println!("secrets      {secrets} of {} connections", conns.len());
             if let Some(p) = problem {
                 println!("problem      {}", p.message);

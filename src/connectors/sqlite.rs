@@ -87,12 +87,18 @@ impl Stopper {
         let done = self.done.clone();
         let nag = move || {
             let until = Instant::now() + Duration::from_secs(10);
-            while !done.load(Ordering::SeqCst) && Instant::now() < until {
-                if let Ok(h) = interrupt.lock() {
-                    if let Some(h) = h.as_ref() {
-                        h.interrupt();
-                    }
+            while Instant::now() < until {
+                // `done` is read and set under this lock, and set before the
+                // call lets go of the session: an interrupt can never land
+                // on the next call's statement.
+                let Ok(h) = interrupt.lock() else { return };
+                if done.load(Ordering::SeqCst) {
+                    return;
                 }
+                if let Some(h) = h.as_ref() {
+                    h.interrupt();
+                }
+                drop(h);
                 std::thread::sleep(Duration::from_millis(20));
             }
         };
@@ -109,6 +115,19 @@ impl Drop for Stopper {
             self.cancelled.store(true, Ordering::SeqCst);
             self.stop();
         }
+    }
+}
+
+/// Marks a call done under the interrupt lock (see `Stopper::stop`).
+struct MarkDone {
+    interrupt: Arc<Mutex<Option<InterruptHandle>>>,
+    done: Arc<AtomicBool>,
+}
+
+impl Drop for MarkDone {
+    fn drop(&mut self) {
+        let _guard = self.interrupt.lock();
+        self.done.store(true, Ordering::SeqCst);
     }
 }
 
@@ -399,6 +418,11 @@ impl SqliteConnector {
                 let mut slot = session
                     .lock()
                     .map_err(|_| ConnError::new(ErrorKind::Other, "session lock poisoned"))?;
+                // Dropped before `slot`: the call is done before the session is free.
+                let _done = MarkDone {
+                    interrupt: interrupt.clone(),
+                    done: done.clone(),
+                };
                 flags.check()?;
                 if slot.is_none() {
                     let conn = open(&path)?;

@@ -10,6 +10,7 @@ use super::theme::{elapsed, spinner, Theme};
 use super::{fit, pad};
 use crate::app::state::{table_key, BrowserFocus, BrowserState, State};
 use crate::connectors::ConnError;
+use crate::display::display_text;
 
 /// Below this width only the focused pane is shown.
 const SPLIT_MIN_WIDTH: u16 = 70;
@@ -53,7 +54,10 @@ pub fn error_lines(e: &ConnError, theme: Theme) -> Vec<Line<'static>> {
         v.push(Line::from(e.kind.hint().to_string()));
     }
     if !e.detail.is_empty() {
-        v.push(Line::from(Span::styled(e.detail.clone(), theme.dim())));
+        v.push(Line::from(Span::styled(
+            display_text(&e.detail).into_owned(),
+            theme.dim(),
+        )));
     }
     v.push(Line::from(vec![
         Span::styled("r", theme.key()),
@@ -75,7 +79,7 @@ pub fn rows_estimate(n: Option<i64>) -> String {
 }
 
 fn tables(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: Theme) {
-    let mut title = format!(" {} ", b.conn);
+    let mut title = format!(" {} ", display_text(&b.conn));
     if !b.tables.is_empty() {
         title.push_str(&format!("· {} tables ", b.visible.len()));
     }

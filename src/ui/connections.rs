@@ -9,6 +9,7 @@ use ratatui::Frame;
 use super::theme::{ago, elapsed, env_label, spinner, Theme};
 use super::{fit, pad};
 use crate::app::state::{State, TestAnswer};
+use crate::display::display_text;
 use crate::store::SavedConnection;
 
 /// Which columns fit: (engine, summary, when). Name, env and status always show.
@@ -44,7 +45,7 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
         let cursor = if state.filter_active { "▏" } else { "" };
         lines.push(Line::from(vec![
             Span::styled("/", theme.key()),
-            Span::raw(format!(" {}{cursor}", state.filter)),
+            Span::raw(format!(" {}{cursor}", display_text(&state.filter))),
             Span::styled(
                 format!("  {} of {}", state.visible.len(), state.connections.len()),
                 theme.dim(),

@@ -9,6 +9,7 @@ use tui_textarea::TextArea;
 use super::theme::{elapsed, spinner, Theme};
 use super::{centered, fit, pad};
 use crate::app::state::{ImportRowStatus, State};
+use crate::display::display_text;
 
 pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     if let Some(d) = &state.import_dialog {
@@ -130,7 +131,11 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.focused_border())
-        .title(format!(" Import from {} ({}) ", imp.conn, imp.format.id()));
+        .title(format!(
+            " Import from {} ({}) ",
+            display_text(&imp.conn),
+            imp.format.id()
+        ));
     let inner = block.inner(r);
     f.render_widget(block, r);
     let w = inner.width as usize;

@@ -18,6 +18,7 @@ use ratatui::Frame;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::app::state::{Confirm, Layer, Screen, State, StatusKind};
+use crate::display::{display_lines, display_text};
 pub use theme::Theme;
 
 /// Below this the frame shows only a "too small" note.
@@ -167,7 +168,7 @@ fn draw_confirm(f: &mut Frame, area: Rect, c: &Confirm, theme: Theme) {
         .border_style(theme.error())
         .title(" Confirm ");
     let p = Paragraph::new(vec![
-        Line::from(text),
+        Line::from(display_text(&text).into_owned()),
         Line::from(""),
         Line::from(vec![
             Span::styled("y", theme.key()),
@@ -182,6 +183,9 @@ fn draw_confirm(f: &mut Frame, area: Rect, c: &Confirm, theme: Theme) {
 }
 
 pub fn draw_popup(f: &mut Frame, area: Rect, title: &str, text: &str, theme: Theme) {
+    // The whole value of a cell or an error's detail: line breaks kept,
+    // every other control shown as an escape.
+    let text = display_lines(text);
     let w = area.width.saturating_sub(4).min(72);
     let lines = text.lines().count() as u16 + (text.width() as u16 / w.max(1)) + 3;
     let r = centered(area, w, lines.min(area.height.saturating_sub(2)).max(5));
@@ -192,15 +196,19 @@ pub fn draw_popup(f: &mut Frame, area: Rect, title: &str, text: &str, theme: The
         .title(format!(" {} ", fit(title, w.saturating_sub(4) as usize)))
         .title_bottom(Line::from(" Esc closes ").right_aligned());
     f.render_widget(
-        Paragraph::new(text.to_string())
+        Paragraph::new(text.into_owned())
             .wrap(Wrap { trim: false })
             .block(block),
         r,
     );
 }
 
-/// Cuts `s` to `width` terminal columns, ending with "…" when cut.
+/// Cuts `s` to `width` terminal columns, ending with "…" when cut. The text
+/// passes through [`display_text`] first, so what is measured and returned
+/// is what the terminal will show (no control character reaches it).
 pub fn fit(s: &str, width: usize) -> String {
+    let s = display_text(s);
+    let s = s.as_ref();
     if s.width() <= width {
         return s.to_string();
     }

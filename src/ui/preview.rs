@@ -11,6 +11,7 @@ use super::theme::{elapsed, spinner, Theme};
 use super::{fit, pad};
 use crate::app::state::{table_key, BrowserFocus, BrowserState, CountState, State};
 use crate::connectors::Cell;
+use crate::display::display_text;
 
 /// Widest a preview column gets before its cells are cut ("…").
 const MAX_COL_W: usize = 24;
@@ -83,7 +84,7 @@ pub fn structure(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, the
         .info
         .columns
         .iter()
-        .map(|c| c.name.width())
+        .map(|c| display_text(&c.name).width())
         .max()
         .unwrap_or(4)
         .clamp(4, 20);
@@ -91,7 +92,7 @@ pub fn structure(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, the
         .info
         .columns
         .iter()
-        .map(|c| c.data_type.width())
+        .map(|c| display_text(&c.data_type).width())
         .max()
         .unwrap_or(4)
         .clamp(4, 18);
@@ -124,11 +125,12 @@ pub fn structure(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, the
     f.render_widget(Paragraph::new(lines), inner);
 }
 
-/// One-line text of a cell for the grid (newlines shown as ⏎).
+/// One-line text of a cell for the grid, as the terminal will show it: every
+/// control character escaped (newlines as ↵), so widths are measured on it.
 pub fn cell_text(c: &Cell) -> String {
     match c {
-        Cell::Text(t) => t.replace(['\n', '\r'], "⏎").replace('\t', " "),
-        other => other.display(),
+        Cell::Text(t) => display_text(t).into_owned(),
+        other => display_text(&other.display()).into_owned(),
     }
 }
 
@@ -191,7 +193,7 @@ pub fn grid(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: T
             .iter()
             .filter_map(|r| r.get(ci))
             .map(|c| cell_text(c).width())
-            .chain(std::iter::once(col.name.width()))
+            .chain(std::iter::once(display_text(&col.name).width()))
             .max()
             .unwrap_or(1)
             .clamp(1, MAX_COL_W);

@@ -12,6 +12,7 @@
 #![allow(dead_code)] // each test file uses a different subset
 
 pub mod conformance;
+pub mod hostile;
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
