@@ -144,10 +144,21 @@ impl Connector for Fake {
 
 // ---------------------------------------------------------------- data
 
+/// A column of a SQL engine, typed as its connector would type it.
 fn col(name: &str, type_name: &str) -> ColumnMeta {
     ColumnMeta {
         name: name.into(),
         type_name: type_name.into(),
+        logical: varlor::connectors::Logical::of_sql_type(type_name, false),
+    }
+}
+
+/// A column of a SQLite source (declared affinity).
+fn sqlite_col(name: &str, decl: &str) -> ColumnMeta {
+    ColumnMeta {
+        name: name.into(),
+        type_name: decl.into(),
+        logical: varlor::connectors::Logical::of_sqlite_decl(decl),
     }
 }
 
@@ -350,6 +361,7 @@ fn expected_sqlite(c: &ColumnMeta, cell: &Cell) -> rusqlite::types::Value {
         Cell::Text(s) if is_timestamp(c) => V::Text(iso(s)),
         Cell::Text(s) => V::Text(s.clone()),
         Cell::Bytes(b) => V::Blob(b.clone()),
+        Cell::Json(v) => V::Text(v.to_string()),
     }
 }
 
@@ -374,6 +386,7 @@ fn expected_csv(c: &ColumnMeta, cell: &Cell) -> String {
         Cell::Text(s) if is_timestamp(c) => iso(s),
         Cell::Text(s) => s.clone(),
         Cell::Bytes(b) => b64(b),
+        Cell::Json(v) => v.to_string(),
     }
 }
 
@@ -389,6 +402,7 @@ fn expected_json(c: &ColumnMeta, cell: &Cell) -> serde_json::Value {
         Cell::Text(s) if is_timestamp(c) => J::String(iso(s)),
         Cell::Text(s) => J::String(s.clone()),
         Cell::Bytes(b) => J::String(b64(b)),
+        Cell::Json(v) => v.clone(),
     }
 }
 
@@ -564,8 +578,14 @@ async fn sqlite_dataset_round_trips_every_kind_and_hostile_name() {
             |r| r.get(0),
         )
         .unwrap();
+    // The provenance records each column's name and the engine's type name.
     let columns: Vec<ColumnMeta> = serde_json::from_str(&columns).unwrap();
-    assert_eq!(columns, tables[0].columns);
+    let named = |c: &[ColumnMeta]| -> Vec<(String, String)> {
+        c.iter()
+            .map(|c| (c.name.clone(), c.type_name.clone()))
+            .collect()
+    };
+    assert_eq!(named(&columns), named(&tables[0].columns));
 
     // Events: each table starts (with its estimate) and ends, in order.
     let starts: Vec<(usize, Option<u64>)> = events
@@ -976,9 +996,9 @@ async fn sqlite_source_keeps_its_affinity_and_counts_for_an_estimate() {
     let f = FakeTable {
         table: tref(None, "loose", None),
         columns: vec![
-            col("a", "DECIMAL(10,2)"),
-            col("b", "VARCHAR(5)"),
-            col("c", ""),
+            sqlite_col("a", "DECIMAL(10,2)"),
+            sqlite_col("b", "VARCHAR(5)"),
+            sqlite_col("c", ""),
         ],
         rows: vec![
             vec![Cell::Float(1.5), t("x"), Cell::Int(3)],

@@ -118,6 +118,7 @@ fn expect_sqlite(kind: Kind, c: &ColumnMeta, decl: &str, cell: &Cell) -> String 
         Cell::Float(f) => format!("R:{f:?}"),
         Cell::Bool(b) => format!("I:{}", *b as i64),
         Cell::Bytes(b) => format!("B:{}", hex(b)),
+        Cell::Json(v) => format!("T:{v}"),
         Cell::Text(s) => match (t, decl) {
             (T::Int, "INTEGER") => s
                 .parse::<i64>()
@@ -144,6 +145,7 @@ fn expect_csv(kind: Kind, c: &ColumnMeta, cell: &Cell) -> String {
         Cell::Float(f) => float_text(*f),
         Cell::Bool(b) => b.to_string(),
         Cell::Bytes(b) => b64(b),
+        Cell::Json(v) => v.to_string(),
         Cell::Text(s) => match type_of(kind, &c.type_name) {
             T::Timestamp => iso(s),
             T::Bool if s == "t" || s == "1" => "true".into(),
@@ -162,6 +164,7 @@ fn expect_json(kind: Kind, c: &ColumnMeta, cell: &Cell) -> serde_json::Value {
         Cell::Float(f) => J::String(float_text(*f)),
         Cell::Bool(b) => J::Bool(*b),
         Cell::Bytes(b) => J::String(b64(b)),
+        Cell::Json(v) => v.clone(),
         Cell::Text(s) => match type_of(kind, &c.type_name) {
             T::Int | T::Float => match serde_json::from_str::<J>(s) {
                 Ok(n @ J::Number(_)) => n,

@@ -357,6 +357,7 @@ fn with_structure_and_preview(s: &mut State) {
                     col("avatar", "bytea", true, false, None, None),
                 ],
                 estimated_rows: Some(52_000),
+                sampled: None,
             }),
             at: now,
         },
@@ -364,6 +365,7 @@ fn with_structure_and_preview(s: &mut State) {
     let meta = |n: &str, ty: &str| ColumnMeta {
         name: n.into(),
         type_name: ty.into(),
+        logical: Default::default(),
     };
     update(
         s,
@@ -418,6 +420,7 @@ fn col(
         default: default.map(Into::into),
         primary_key: pk,
         references: refs.map(Into::into),
+        presence: None,
     }
 }
 
@@ -691,6 +694,7 @@ fn hostile_browser() -> State {
                     ),
                 ],
                 estimated_rows: Some(5),
+                sampled: None,
             }),
             at: now,
         },
@@ -705,10 +709,12 @@ fn hostile_browser() -> State {
                     ColumnMeta {
                         name: "id".into(),
                         type_name: "int4".into(),
+                        logical: Default::default(),
                     },
                     ColumnMeta {
                         name: COLUMN.into(),
                         type_name: "text\x1b[0m".into(),
+                        logical: Default::default(),
                     },
                 ],
                 rows: VALUES

@@ -998,7 +998,9 @@ fn highlight_loads_structure_and_preview_once_cached() {
             default: None,
             primary_key: true,
             references: None,
+            presence: None,
         }],
+        sampled: None,
         estimated_rows: Some(42),
     };
     let at = s.now;
@@ -1020,6 +1022,7 @@ fn highlight_loads_structure_and_preview_once_cached() {
                 columns: vec![ColumnMeta {
                     name: "id".into(),
                     type_name: "int4".into(),
+                    logical: Default::default(),
                 }],
                 rows: vec![vec![Cell::Int(1)], vec![Cell::Null]],
                 elapsed: Duration::ZERO,
@@ -1138,10 +1141,12 @@ fn preview_scrolls_and_enter_shows_a_full_cell() {
                     ColumnMeta {
                         name: "a".into(),
                         type_name: "text".into(),
+                        logical: Default::default(),
                     },
                     ColumnMeta {
                         name: "b".into(),
                         type_name: "text".into(),
+                        logical: Default::default(),
                     },
                 ],
                 rows: vec![vec![Cell::Null, Cell::Text(long.clone())]],

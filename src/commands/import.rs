@@ -96,6 +96,14 @@ pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
         }
     }
     apply_filters(&a, &listed, &mut tables)?;
+    let caps = conn.spec.kind.engine().capabilities;
+    for t in &tables {
+        if let Some(f) = &t.filter {
+            caps.check_filter(f).map_err(|why| {
+                CliError::usage(format!("where: {}: {why}", t.table.display_name()))
+            })?;
+        }
+    }
     let destination = match &a.to {
         Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()),
         None => default_destination(&profile.paths.datasets_dir(), &a.name, format),

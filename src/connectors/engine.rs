@@ -49,6 +49,19 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
+    /// Checks a filter's language before it is sent: a document filter must be
+    /// a JSON object. SQL conditions are checked by the server, inside the
+    /// read-only session.
+    pub fn check_filter(&self, text: &str) -> Result<(), String> {
+        match self.filter {
+            FilterLanguage::Sql => Ok(()),
+            FilterLanguage::Document => match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(v) if v.is_object() => Ok(()),
+                _ => Err(format!("not a JSON query document; {}", self.filter_hint())),
+            },
+        }
+    }
+
     /// Filter help for `--where` and the import dialog.
     pub fn filter_hint(&self) -> &'static str {
         match self.filter {
@@ -90,3 +103,32 @@ pub const SQL_CAPABILITIES: Capabilities = Capabilities {
     exact_count: true,
     read_only: "read-only session",
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_are_checked_in_the_engine_language() {
+        let sql = SQL_CAPABILITIES;
+        assert!(sql.check_filter("status = 'paid'").is_ok());
+        let doc = Kind::Mongodb.engine().capabilities;
+        assert!(doc.check_filter(r#"{"status": "paid"}"#).is_ok());
+        for bad in ["status = 'paid'", "[1]", "{oops", "\"x\""] {
+            let e = doc.check_filter(bad).unwrap_err();
+            assert!(e.contains("JSON query document"), "{e}");
+        }
+    }
+
+    #[test]
+    fn every_kind_has_its_own_descriptor() {
+        for k in Kind::ALL {
+            let e = k.engine();
+            assert_eq!(e.kind, k);
+            assert_eq!(Kind::parse(e.id), Some(k));
+            assert!(e.url_schemes.iter().all(|s| Kind::parse(s) == Some(k)));
+            assert_eq!(e.file_based, e.default_port.is_none());
+            assert!(!e.fields.is_empty());
+        }
+    }
+}

@@ -4,6 +4,7 @@
 pub mod engine;
 pub mod error;
 pub mod ident;
+pub mod logical;
 pub mod mongodb;
 pub mod mysql;
 pub mod oracle;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub use engine::{Capabilities, Engine, FilterLanguage, StructureSource};
 pub use error::{ConnError, ErrorKind};
+pub use logical::Logical;
 pub use spec::{ConnSpec, Environment, PasswordSource, SpecError, Target, TlsMode};
 pub use value::{Cell, ColumnMeta, RowSet};
 
@@ -152,6 +154,8 @@ pub enum TableKind {
     View,
     MaterializedView,
     ForeignTable,
+    /// A document collection (MongoDB).
+    Collection,
 }
 
 impl TableKind {
@@ -161,6 +165,7 @@ impl TableKind {
             TableKind::View => "view",
             TableKind::MaterializedView => "matview",
             TableKind::ForeignTable => "foreign",
+            TableKind::Collection => "collection",
         }
     }
 }
@@ -188,8 +193,9 @@ impl TableRef {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ColumnInfo {
+    /// A field path for sampled structures (`address.city`, `items[].sku`).
     pub name: String,
     /// The engine's own type name, e.g. "numeric(10,2)", "varchar(100)".
     pub data_type: String,
@@ -198,13 +204,21 @@ pub struct ColumnInfo {
     pub primary_key: bool,
     /// "schema.table(column)" this column references, if any.
     pub references: Option<String>,
+    /// Sampled structures: the share of sampled documents holding the field
+    /// (0.0–1.0); `None` for declared columns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<f32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableInfo {
     pub table: TableRef,
     pub columns: Vec<ColumnInfo>,
     pub estimated_rows: Option<i64>,
+    /// How many documents a sampled structure was inferred from; `None`
+    /// when the engine declares its columns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampled: Option<u64>,
 }
 
 /// Options for a browsing session.

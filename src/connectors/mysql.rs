@@ -554,9 +554,11 @@ fn type_name(c: &Column) -> String {
 }
 
 fn column_meta(c: &Column) -> ColumnMeta {
+    let type_name = type_name(c);
     ColumnMeta {
         name: c.name_str().into_owned(),
-        type_name: type_name(c),
+        logical: super::Logical::of_sql_type(&type_name, true),
+        type_name,
     }
 }
 
@@ -812,6 +814,7 @@ impl Connector for MysqlConnector {
                     default,
                     primary_key,
                     references,
+                    presence: None,
                 }
             })
             .collect();
@@ -821,6 +824,7 @@ impl Connector for MysqlConnector {
             table: t,
             columns,
             estimated_rows,
+            sampled: None,
         })
     }
 

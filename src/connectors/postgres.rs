@@ -241,9 +241,13 @@ impl PostgresConnector {
         Ok(stmt
             .columns()
             .iter()
-            .map(|c| ColumnMeta {
-                name: c.name().to_string(),
-                type_name: type_name(c.type_()),
+            .map(|c| {
+                let type_name = type_name(c.type_());
+                ColumnMeta {
+                    name: c.name().to_string(),
+                    logical: super::Logical::of_sql_type(&type_name, false),
+                    type_name,
+                }
             })
             .collect())
     }
@@ -372,6 +376,7 @@ impl Connector for PostgresConnector {
                     default: row.try_get(3).map_err(|e| self.err(e))?,
                     primary_key: row.try_get(4).map_err(|e| self.err(e))?,
                     references: row.try_get(5).map_err(|e| self.err(e))?,
+                    presence: None,
                 });
             }
             let estimated_rows = estimate(kind, tuples);
@@ -385,6 +390,7 @@ impl Connector for PostgresConnector {
                 },
                 columns,
                 estimated_rows,
+                sampled: None,
             })
         })
         .await

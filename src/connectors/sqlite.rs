@@ -355,9 +355,13 @@ fn column_metas(
     }
     stmt.column_names()
         .into_iter()
-        .map(|name| ColumnMeta {
-            name: name.to_string(),
-            type_name: declared.get(name).cloned().unwrap_or_default(),
+        .map(|name| {
+            let type_name = declared.get(name).cloned().unwrap_or_default();
+            ColumnMeta {
+                name: name.to_string(),
+                logical: super::Logical::of_sqlite_decl(&type_name),
+                type_name,
+            }
         })
         .collect()
 }
@@ -568,6 +572,7 @@ impl Connector for SqliteConnector {
                     default,
                     primary_key: pk > 0,
                     references: None,
+                    presence: None,
                 })
                 .collect();
             for (seq, parent, from, to) in fks {
@@ -597,6 +602,7 @@ impl Connector for SqliteConnector {
                 table,
                 columns,
                 estimated_rows: None,
+                sampled: None,
             })
         })
         .await

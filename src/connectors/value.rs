@@ -15,6 +15,8 @@ pub enum Cell {
     /// arrays, json, uuid, enums…).
     Text(String),
     Bytes(#[serde(with = "bytes_hex")] Vec<u8>),
+    /// A nested value (a document, an array) from an engine that has them.
+    Json(serde_json::Value),
 }
 
 impl Cell {
@@ -30,6 +32,7 @@ impl Cell {
             Cell::Float(f) => format_float(*f),
             Cell::Bool(b) => b.to_string(),
             Cell::Text(t) => t.clone(),
+            Cell::Json(v) => v.to_string(),
             Cell::Bytes(b) => {
                 let shown: String = b.iter().take(16).map(|x| format!("{x:02x}")).collect();
                 if b.len() > 16 {
@@ -56,6 +59,9 @@ pub struct ColumnMeta {
     pub name: String,
     /// The engine's type name.
     pub type_name: String,
+    /// What the values are, filled by the connector (not in JSON output).
+    #[serde(skip)]
+    pub logical: super::Logical,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

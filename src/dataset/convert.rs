@@ -4,123 +4,18 @@
 
 use std::borrow::Cow;
 
-use crate::connectors::Kind;
+/// How a column is stored in a dataset: the connector's logical type.
+pub(crate) use crate::connectors::Logical as ColKind;
 
-/// What a column holds, decided once from the engine's type name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ColKind {
-    Integer,
-    Real,
-    Bool,
-    /// Exact decimal text (numeric, decimal, money, bigint unsigned).
-    Numeric,
-    /// Date and time: text normalised to ISO 8601.
-    Timestamp,
-    Json,
-    Bytes,
-    Text,
-    /// A SQLite source: keep its own column affinity, convert nothing.
-    SqliteAffinity(&'static str),
-    /// No type known: store values as they come.
-    Any,
-}
-
-impl ColKind {
-    pub(crate) fn classify(kind: Kind, type_name: &str) -> ColKind {
-        let t = type_name.trim().to_ascii_lowercase();
-        if kind == Kind::Sqlite {
-            return ColKind::SqliteAffinity(sqlite_affinity(&t));
-        }
-        if t.is_empty() {
-            return ColKind::Any;
-        }
-        // Arrays (`integer[]`, PostgreSQL's internal `_int4`) come over as text.
-        if t.ends_with("[]") || t.starts_with('_') {
-            return ColKind::Text;
-        }
-        let (base, params) = split_params(&t);
-        let unsigned = base.contains("unsigned");
-        let words: Vec<&str> = base
-            .split_whitespace()
-            .filter(|w| !matches!(*w, "unsigned" | "signed" | "zerofill"))
-            .collect();
-        let head = words.first().copied().unwrap_or("");
-        let joined = words.join(" ");
-        match head {
-            "bool" | "boolean" => ColKind::Bool,
-            "bigint" | "int8" | "serial8" | "bigserial" if unsigned => ColKind::Numeric,
-            // MySQL's SERIAL is BIGINT UNSIGNED.
-            "serial" if kind == Kind::Mysql => ColKind::Numeric,
-            "int" | "integer" | "int2" | "int4" | "int8" | "smallint" | "bigint" | "tinyint"
-            | "mediumint" | "serial" | "serial2" | "serial4" | "serial8" | "smallserial"
-            | "bigserial" | "oid" | "year" => ColKind::Integer,
-            "real" | "float" | "float4" | "float8" | "double" => ColKind::Real,
-            "numeric" | "decimal" | "dec" | "fixed" | "number" => {
-                // Fits an i64 exactly only without decimals and ≤ 18 digits.
-                let mut p = params.split(',').map(|s| s.trim().parse::<u32>().ok());
-                match (p.next().flatten(), p.next().flatten()) {
-                    (Some(prec), None | Some(0)) if prec <= 18 => ColKind::Integer,
-                    _ => ColKind::Numeric,
-                }
-            }
-            "money" => ColKind::Numeric,
-            "json" | "jsonb" => ColKind::Json,
-            "bytea" | "blob" | "tinyblob" | "mediumblob" | "longblob" | "binary" | "varbinary"
-            | "raw" | "image" => ColKind::Bytes,
-            "datetime" | "timestamp" | "timestamptz" => ColKind::Timestamp,
-            // BIT comes as a number, or as text/bytes when it does not fit.
-            "bit" => ColKind::Any,
-            _ if joined.starts_with("double precision") => ColKind::Real,
-            _ if joined.starts_with("long raw") => ColKind::Bytes,
-            _ => ColKind::Text,
-        }
-    }
-
-    /// The declared type of the SQLite dataset column.
-    pub(crate) fn sqlite_decl(self) -> &'static str {
-        match self {
-            ColKind::Integer | ColKind::Bool => "INTEGER",
-            ColKind::Real => "REAL",
-            ColKind::Numeric | ColKind::Timestamp | ColKind::Json | ColKind::Text => "TEXT",
-            ColKind::Bytes => "BLOB",
-            ColKind::SqliteAffinity(a) => a,
-            ColKind::Any => "",
-        }
-    }
-}
-
-/// `numeric(10, 2) unsigned` → ("numeric unsigned", "10, 2").
-fn split_params(t: &str) -> (String, String) {
-    let mut base = String::with_capacity(t.len());
-    let mut params = String::new();
-    let mut depth = 0u32;
-    for ch in t.chars() {
-        match ch {
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
-            _ if depth > 0 => params.push(ch),
-            _ => base.push(ch),
-        }
-    }
-    (base, params)
-}
-
-/// SQLite's own affinity rules (section 3.1 of its datatype documentation),
-/// as the keyword to declare so the dataset column behaves the same.
-fn sqlite_affinity(t: &str) -> &'static str {
-    let u = t.to_ascii_uppercase();
-    if u.contains("INT") {
-        "INTEGER"
-    } else if u.contains("CHAR") || u.contains("CLOB") || u.contains("TEXT") {
-        "TEXT"
-    } else if u.is_empty() {
-        ""
-    } else if u.contains("BLOB") {
-        "BLOB"
-    } else if u.contains("REAL") || u.contains("FLOA") || u.contains("DOUB") {
-        "REAL"
-    } else {
-        "NUMERIC"
+/// The declared type of the SQLite dataset column.
+pub(crate) fn sqlite_decl(k: ColKind) -> &'static str {
+    match k {
+        ColKind::Integer | ColKind::Bool => "INTEGER",
+        ColKind::Real => "REAL",
+        ColKind::Numeric | ColKind::Timestamp | ColKind::Json | ColKind::Text => "TEXT",
+        ColKind::Bytes => "BLOB",
+        ColKind::Affinity(a) => a,
+        ColKind::Any => "",
     }
 }
 
@@ -247,42 +142,6 @@ pub(crate) fn float_text(f: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn classify_common_types() {
-        use ColKind::*;
-        let pg = |t| ColKind::classify(Kind::Postgres, t);
-        let my = |t| ColKind::classify(Kind::Mysql, t);
-        assert_eq!(pg("int4"), Integer);
-        assert_eq!(pg("bigint"), Integer);
-        assert_eq!(pg("interval"), Text);
-        assert_eq!(pg("point"), Text);
-        assert_eq!(pg("double precision"), Real);
-        assert_eq!(pg("numeric"), Numeric);
-        assert_eq!(pg("numeric(10,2)"), Numeric);
-        assert_eq!(pg("numeric(12,0)"), Integer);
-        assert_eq!(pg("numeric(30)"), Numeric);
-        assert_eq!(pg("timestamp with time zone"), Timestamp);
-        assert_eq!(pg("timestamptz"), Timestamp);
-        assert_eq!(pg("jsonb"), Json);
-        assert_eq!(pg("bytea"), Bytes);
-        assert_eq!(pg("boolean"), Bool);
-        assert_eq!(pg("integer[]"), Text);
-        assert_eq!(pg("_int4"), Text);
-        assert_eq!(pg(""), Any);
-        assert_eq!(my("BIGINT UNSIGNED"), Numeric);
-        assert_eq!(my("int(10) unsigned"), Integer);
-        assert_eq!(my("SERIAL"), Numeric);
-        assert_eq!(my("DATETIME(6)"), Timestamp);
-        assert_eq!(my("LONGBLOB"), Bytes);
-        assert_eq!(my("decimal(65,30)"), Numeric);
-        let lite = |t| ColKind::classify(Kind::Sqlite, t).sqlite_decl();
-        assert_eq!(lite("VARCHAR(10)"), "TEXT");
-        assert_eq!(lite("BIGINT"), "INTEGER");
-        assert_eq!(lite("DECIMAL(10,2)"), "NUMERIC");
-        assert_eq!(lite(""), "");
-        assert_eq!(lite("DOUBLE"), "REAL");
-    }
 
     #[test]
     fn iso8601_normalises_only_plain_timestamps() {

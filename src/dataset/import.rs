@@ -47,12 +47,10 @@ pub(crate) trait TableWriter: Send {
 
 fn open_destination(plan: &ImportPlan) -> Result<Box<dyn Destination>, ImportError> {
     Ok(match plan.format {
-        Format::Sqlite => Box::new(SqliteDestination::create(&plan.destination, plan.kind)?),
-        Format::Csv | Format::Jsonl => Box::new(FilesDestination::create(
-            &plan.destination,
-            plan.format,
-            plan.kind,
-        )?),
+        Format::Sqlite => Box::new(SqliteDestination::create(&plan.destination)?),
+        Format::Csv | Format::Jsonl => {
+            Box::new(FilesDestination::create(&plan.destination, plan.format)?)
+        }
     })
 }
 

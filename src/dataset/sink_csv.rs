@@ -85,6 +85,7 @@ impl Encoder for CsvEncoder {
                     None => field(out, s.as_bytes(), true),
                 },
                 Cell::Text(s) => field(out, s.as_bytes(), true),
+                Cell::Json(v) => field(out, v.to_string().as_bytes(), true),
                 Cell::Bytes(b) => {
                     self.scratch.clear();
                     base64::engine::general_purpose::STANDARD.encode_string(b, &mut self.scratch);

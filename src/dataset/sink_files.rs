@@ -12,7 +12,7 @@ use super::import::{Destination, TableWriter};
 use super::names::{file_safe, unique_columns, Uniquer};
 use super::provenance::{write_sidecar, ProvenanceRecord};
 use super::{Format, ImportError};
-use crate::connectors::{Cell, ColumnMeta, Kind, TableRef};
+use crate::connectors::{Cell, ColumnMeta, TableRef};
 
 const BUFFER: usize = 256 * 1024;
 
@@ -29,13 +29,12 @@ pub(crate) struct FilesDestination {
     /// Whether this import made the directory (removed again if it stays empty).
     created_dir: bool,
     format: Format,
-    kind: Kind,
     names: Uniquer,
     records: Vec<ProvenanceRecord>,
 }
 
 impl FilesDestination {
-    pub(crate) fn create(dir: &Path, format: Format, kind: Kind) -> Result<Self, ImportError> {
+    pub(crate) fn create(dir: &Path, format: Format) -> Result<Self, ImportError> {
         if dir.exists() && !dir.is_dir() {
             return Err(ImportError::destination(format!(
                 "{} exists and is not a directory; the {format} format writes one file per table",
@@ -55,7 +54,6 @@ impl FilesDestination {
             dir: dir.to_path_buf(),
             created_dir,
             format,
-            kind,
             names: Uniquer::new(&[]),
             records: Vec::new(),
         })
@@ -96,7 +94,6 @@ impl Destination for FilesDestination {
         Ok(Box::new(FileTable {
             out: Some(BufWriter::with_capacity(BUFFER, temp)),
             final_path,
-            kind: self.kind,
             encoder: self.encoder(),
             line: Vec::with_capacity(1024),
             started: false,
@@ -120,7 +117,6 @@ impl Destination for FilesDestination {
 struct FileTable {
     out: Option<BufWriter<NamedTempFile>>,
     final_path: PathBuf,
-    kind: Kind,
     encoder: Box<dyn Encoder>,
     line: Vec<u8>,
     started: bool,
@@ -133,10 +129,7 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> ImportError {
 impl TableWriter for FileTable {
     fn columns(&mut self, columns: &[ColumnMeta]) -> Result<(), ImportError> {
         let names = unique_columns(columns.iter().map(|c| c.name.as_str()));
-        let kinds: Vec<ColKind> = columns
-            .iter()
-            .map(|c| ColKind::classify(self.kind, &c.type_name))
-            .collect();
+        let kinds: Vec<ColKind> = columns.iter().map(|c| c.logical).collect();
         let out = self.out.as_mut().ok_or_else(closed)?;
         self.line.clear();
         self.encoder.header(&mut self.line, &names, &kinds);

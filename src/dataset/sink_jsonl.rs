@@ -75,6 +75,9 @@ impl Encoder for JsonlEncoder {
                     None => json_str(out, s),
                 },
                 Cell::Text(s) => json_str(out, s),
+                Cell::Json(v) => {
+                    let _ = serde_json::to_writer(&mut *out, v);
+                }
                 Cell::Bytes(b) => {
                     self.scratch.clear();
                     base64::engine::general_purpose::STANDARD.encode_string(b, &mut self.scratch);

@@ -8,13 +8,13 @@ use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, Statement};
 use tempfile::NamedTempFile;
 
-use super::convert::{float_text, iso8601, parse_bool, ColKind};
+use super::convert::{float_text, iso8601, parse_bool, sqlite_decl, ColKind};
 use super::import::{Destination, TableWriter};
 use super::names::{unique_columns, Uniquer};
 use super::provenance::{ProvenanceRecord, PROVENANCE_TABLE};
 use super::ImportError;
 use crate::connectors::ident::{quote, Dialect};
-use crate::connectors::{Cell, ColumnMeta, Kind, TableRef};
+use crate::connectors::{Cell, ColumnMeta, TableRef};
 
 /// Bound variables per statement stay well under SQLite's 32766.
 const MAX_VARS: usize = 30_000;
@@ -23,7 +23,6 @@ const MAX_BATCH: usize = 128;
 
 pub(crate) struct SqliteDestination {
     final_path: PathBuf,
-    kind: Kind,
     // Field order matters: the connection closes before the file is removed.
     conn: Option<Connection>,
     temp: Option<NamedTempFile>,
@@ -36,7 +35,7 @@ fn sql_err(e: rusqlite::Error) -> ImportError {
 }
 
 impl SqliteDestination {
-    pub(crate) fn create(final_path: &Path, kind: Kind) -> Result<Self, ImportError> {
+    pub(crate) fn create(final_path: &Path) -> Result<Self, ImportError> {
         let parent = match final_path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -78,7 +77,6 @@ impl SqliteDestination {
         .map_err(sql_err)?;
         Ok(SqliteDestination {
             final_path: final_path.to_path_buf(),
-            kind,
             conn: Some(conn),
             temp: Some(temp),
             names: Uniquer::new(&[PROVENANCE_TABLE]),
@@ -149,11 +147,9 @@ impl Destination for SqliteDestination {
     }
 
     fn table<'a>(&'a mut self, target: &str) -> Result<Box<dyn TableWriter + 'a>, ImportError> {
-        let kind = self.kind;
         let conn = self.conn()?;
         Ok(Box::new(SqliteTable {
             conn,
-            kind,
             table: quote(Dialect::Ansi, target),
             kinds: Vec::new(),
             batch: Vec::new(),
@@ -214,7 +210,6 @@ impl Destination for SqliteDestination {
 
 struct SqliteTable<'a> {
     conn: &'a mut Connection,
-    kind: Kind,
     /// Quoted table name.
     table: String,
     kinds: Vec<ColKind>,
@@ -267,7 +262,7 @@ impl SqliteTable<'_> {
 }
 
 fn bind(stmt: &mut Statement<'_>, idx: usize, cell: &Cell, k: ColKind) -> rusqlite::Result<()> {
-    let text_column = k.sqlite_decl() == "TEXT";
+    let text_column = sqlite_decl(k) == "TEXT";
     let value: ToSqlOutput<'_> = match cell {
         Cell::Null => ToSqlOutput::Borrowed(ValueRef::Null),
         Cell::Int(i) => ToSqlOutput::Owned(Value::Integer(*i)),
@@ -301,6 +296,8 @@ fn bind(stmt: &mut Statement<'_>, idx: usize, cell: &Cell, k: ColKind) -> rusqli
             _ => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
         },
         Cell::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+        // Nested values are stored as compact JSON text.
+        Cell::Json(v) => ToSqlOutput::Owned(Value::Text(v.to_string())),
     };
     stmt.raw_bind_parameter(idx, value)
 }
@@ -312,16 +309,13 @@ impl TableWriter for SqliteTable<'_> {
                 "the table has no columns, and a SQLite table needs at least one",
             ));
         }
-        self.kinds = columns
-            .iter()
-            .map(|c| ColKind::classify(self.kind, &c.type_name))
-            .collect();
+        self.kinds = columns.iter().map(|c| c.logical).collect();
         let names = unique_columns(columns.iter().map(|c| c.name.as_str()));
         let defs: Vec<String> = names
             .iter()
             .zip(&self.kinds)
             .map(|(n, k)| {
-                let decl = k.sqlite_decl();
+                let decl = sqlite_decl(*k);
                 if decl.is_empty() {
                     quote(Dialect::Ansi, n)
                 } else {

@@ -195,5 +195,6 @@ fn short_kind(k: crate::connectors::TableKind) -> &'static str {
         TableKind::View => "view",
         TableKind::MaterializedView => "mview",
         TableKind::ForeignTable => "fgn",
+        TableKind::Collection => "coll",
     }
 }

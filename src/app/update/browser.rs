@@ -385,6 +385,7 @@ pub fn full_value(cell: &crate::connectors::Cell) -> String {
     match cell {
         Cell::Null => "NULL (no value)".into(),
         Cell::Text(t) if t.is_empty() => "(empty text)".into(),
+        Cell::Json(v) => serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()),
         Cell::Bytes(b) => {
             let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
             format!("{} bytes\n\\x{hex}", b.len())

@@ -98,6 +98,15 @@ pub(super) fn start_import(state: &mut State) -> Vec<Effect> {
             }
         }
     };
+    // A filter in the engine's own language (SQL condition or JSON document).
+    let caps = b.kind.engine().capabilities;
+    if let Some(why) = (0..d.tables.len())
+        .filter_map(|i| d.filter(i))
+        .find_map(|f| caps.check_filter(&f).err())
+    {
+        d.error = Some(format!("Where: {why}"));
+        return vec![];
+    }
     let dest = d.destination.lines().join("");
     let destination = (!dest.trim().is_empty()).then(|| std::path::PathBuf::from(dest.trim()));
     let tables: Vec<crate::dataset::TablePlan> = d
