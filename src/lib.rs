@@ -9,6 +9,7 @@ pub mod dataset;
 pub mod demo;
 pub mod display;
 pub mod logging;
+pub mod ops;
 pub mod profile;
 pub mod store;
 pub mod ui;

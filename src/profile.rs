@@ -84,8 +84,8 @@ pub type TestResult = Result<ServerInfo, ConnError>;
 pub struct Profile {
     pub paths: Paths,
     pub config: Config,
-    pub catalog: Catalog,
-    pub vault: Vault,
+    catalog: Catalog,
+    vault: Vault,
     unlocked: Option<UnlockedVault>,
     /// Connections with a test running (at most one each).
     in_flight: HashSet<String>,
@@ -168,6 +168,21 @@ impl Profile {
         }
         self.catalog.set_setting(SETTING_DEMO_CREATED, "1")?;
         Ok(())
+    }
+
+    /// The catalog, to read (writes go through the profile's operations).
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The vault's files and state (secrets go through the profile).
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// The scrypt work factor for vaults this profile creates (tests use a low one).
+    pub fn set_work_factor(&mut self, log_n: u8) {
+        self.vault.set_work_factor(log_n);
     }
 
     pub fn list(&self) -> Result<Vec<SavedConnection>, ProfileError> {
@@ -300,6 +315,32 @@ impl Profile {
         }
         self.catalog.audit("update", &saved.name, "ok", &detail)?;
         Ok(saved)
+    }
+
+    /// Records a successful test run before the connection was saved.
+    pub fn record_tested(&mut self, name: &str, outcome: &TestOutcome) -> Result<(), ProfileError> {
+        Ok(self.catalog.record_test(name, outcome, false)?)
+    }
+
+    /// Drops audit rows older than `days`; how many went.
+    pub fn prune_audit(&mut self, days: u32) -> Result<usize, ProfileError> {
+        Ok(self.catalog.audit_prune(days)?)
+    }
+
+    /// Drops every stored secret (a lost identity: `vault reset`); how many went.
+    pub fn drop_all_secrets(&mut self) -> Result<usize, ProfileError> {
+        Ok(self.catalog.drop_all_secrets()?)
+    }
+
+    /// One audit-log row (never a secret).
+    pub fn audit(
+        &mut self,
+        action: &str,
+        target: &str,
+        outcome: &str,
+        detail: &str,
+    ) -> Result<(), ProfileError> {
+        Ok(self.catalog.audit(action, target, outcome, detail)?)
     }
 
     pub fn remove(&mut self, name: &str) -> Result<(), ProfileError> {

@@ -30,7 +30,7 @@ fn secret(s: &str) -> SecretString {
 
 fn open(home: &Path) -> Profile {
     let mut p = Profile::open_at(Paths::under(home, PROFILE)).expect("profile opens");
-    p.vault.set_work_factor(10);
+    p.set_work_factor(10);
     p
 }
 
@@ -68,7 +68,7 @@ impl Rng {
 
 /// The passphrase that opens the vault now, and the other one.
 fn current_pair(p: &Profile) -> (&'static str, &'static str) {
-    match p.vault.unlock(&secret(PASS_A)) {
+    match p.vault().unlock(&secret(PASS_A)) {
         Ok(_) => (PASS_A, PASS_B),
         Err(_) => (PASS_B, PASS_A),
     }
@@ -233,8 +233,8 @@ fn verify(home: &Path) -> Recovery {
     drop(cat);
 
     let mut p = open(home);
-    let a = p.vault.unlock(&secret(PASS_A));
-    let b = p.vault.unlock(&secret(PASS_B));
+    let a = p.vault().unlock(&secret(PASS_A));
+    let b = p.vault().unlock(&secret(PASS_B));
     let pass = match (&a, &b) {
         (Ok(_), Err(VaultError::WrongPassphrase)) => PASS_A,
         (Err(VaultError::WrongPassphrase), Ok(_)) => PASS_B,
@@ -245,8 +245,8 @@ fn verify(home: &Path) -> Recovery {
         ),
     };
     p.unlock(&secret(pass)).unwrap();
-    let version = p.vault.key_version().unwrap();
-    assert_eq!(p.catalog.vault_key_version().unwrap(), Some(version));
+    let version = p.vault().key_version().unwrap();
+    assert_eq!(p.catalog().vault_key_version().unwrap(), Some(version));
 
     let list = p.list().unwrap();
     let mut seeded = 0;
@@ -295,12 +295,12 @@ fn crash_loop(mode: &str, max_delay_ms: u64) {
         eprintln!("{mode} round {round}: killed after {delay:?}, verified");
     }
     let p = open(home);
-    let counts = p.catalog.counts().unwrap();
+    let counts = p.catalog().counts().unwrap();
     eprintln!(
         "{mode}: {KILLS} kills; recoveries: {finished} finished, {rolled_back} rolled back, \
          {clean} clean; {} connections, key version {}",
         counts.connections,
-        p.vault.key_version().unwrap()
+        p.vault().key_version().unwrap()
     );
 }
 
@@ -325,13 +325,13 @@ fn crash_at_each_rotation_step() {
             let before = {
                 let p = open(home);
                 let pair = current_pair(&p);
-                (pair, p.vault.key_version().unwrap())
+                (pair, p.vault().key_version().unwrap())
             };
             run_until_crash_point(home, point);
             let recovery = verify(home);
             let p = open(home);
             let (now, _) = current_pair(&p);
-            let version = p.vault.key_version().unwrap();
+            let version = p.vault().key_version().unwrap();
             if expect_new {
                 assert_eq!(recovery, Recovery::Finished(before.1 + 1), "{point}");
                 assert_eq!(now, before.0 .1, "{point}: new passphrase");

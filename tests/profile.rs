@@ -17,7 +17,7 @@ fn secret(s: &str) -> SecretString {
 
 fn open(home: &Path) -> Profile {
     let mut p = Profile::open_at(Paths::under(home, "default")).expect("open profile");
-    p.vault.set_work_factor(10);
+    p.set_work_factor(10);
     p
 }
 
@@ -156,7 +156,7 @@ fn saving_a_secret_needs_a_vault_but_no_passphrase() {
     let trust = p.get("trust").unwrap();
     assert!(p.resolve_password(&trust, None).unwrap().is_none());
 
-    let audit = p.catalog.audit_list(None).unwrap();
+    let audit = p.catalog().audit_list(None).unwrap();
     let unlocks: Vec<&str> = audit
         .iter()
         .filter(|e| e.action == "unlock")
@@ -203,10 +203,10 @@ fn edit_keeps_replaces_and_clears_the_password() {
         .edit("a2", pg("a2", PasswordSource::Prompt), None)
         .unwrap();
     assert!(!prompt.has_secret);
-    assert_eq!(p.catalog.secret("a2").unwrap(), None);
+    assert_eq!(p.catalog().secret("a2").unwrap(), None);
 
     let actions: Vec<String> = p
-        .catalog
+        .catalog()
         .audit_list(None)
         .unwrap()
         .into_iter()
@@ -283,7 +283,7 @@ fn lockout_guard_after_three_invalid_credentials() {
     p.begin_test("prod", false, Some(secret("x"))).unwrap();
 
     let tests: Vec<_> = p
-        .catalog
+        .catalog()
         .audit_list(None)
         .unwrap()
         .into_iter()
@@ -406,7 +406,7 @@ fn a_saved_password_reaches_no_file_audit_or_error() {
     let last = p.get("c").unwrap().last_test.unwrap();
     assert!(!last.error.unwrap_or_default().contains(canary));
     p.remove("c").unwrap();
-    for e in p.catalog.audit_list(None).unwrap() {
+    for e in p.catalog().audit_list(None).unwrap() {
         let row = format!("{} {} {} {}", e.action, e.target, e.outcome, e.detail);
         assert!(!row.contains(canary), "{row}");
     }

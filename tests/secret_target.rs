@@ -367,7 +367,7 @@ fn secret(s: &str) -> SecretString {
 
 fn open(home: &Path, profile: &str) -> Profile {
     let mut p = Profile::open_at(Paths::under(home, profile)).expect("open profile");
-    p.vault.set_work_factor(10);
+    p.set_work_factor(10);
     p
 }
 
@@ -385,12 +385,12 @@ fn pg(name: &str, host: &str) -> NewConnection {
 }
 
 fn ciphertext(p: &Profile, name: &str) -> Vec<u8> {
-    p.catalog.secret(name).unwrap().expect("a secret").0
+    p.catalog().secret(name).unwrap().expect("a secret").0
 }
 
 fn put_ciphertext(p: &Profile, name: &str, ct: &[u8]) {
     let n = p
-        .catalog
+        .catalog()
         .connection()
         .execute(
             "UPDATE connections SET secret = ?2 WHERE name = ?1",
@@ -446,7 +446,7 @@ fn a_host_edited_outside_varlor_is_refused() {
     p.init_vault(&secret("pp")).unwrap();
     p.add(pg("prod", "prod.db"), Some(secret("prod-pw")))
         .unwrap();
-    p.catalog
+    p.catalog()
         .connection()
         .execute(
             "UPDATE connections SET host = 'evil.example' WHERE name = 'prod'",
@@ -490,9 +490,9 @@ fn an_unbound_vault_is_migrated_at_unlock_and_keeps_working() {
     p.add(pg("old", "old.db"), None).unwrap();
     p.add(pg("other", "other.db"), None).unwrap();
     // What a vault written before binding holds: the bare password.
-    let (legacy, _) = p.vault.encrypt_versioned(&secret("legacy-pw")).unwrap();
+    let (legacy, _) = p.vault().encrypt_versioned(&secret("legacy-pw")).unwrap();
     put_ciphertext(&p, "old", &legacy);
-    p.catalog
+    p.catalog()
         .connection()
         .execute("DELETE FROM settings WHERE key = 'secrets_bound'", [])
         .unwrap();

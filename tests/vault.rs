@@ -22,7 +22,7 @@ fn quick_vault(dir: &Path) -> Vault {
 
 fn quick_profile(home: &Path, name: &str) -> Profile {
     let mut p = Profile::open_at(Paths::under(home, name)).expect("open profile");
-    p.vault.set_work_factor(10);
+    p.set_work_factor(10);
     p
 }
 
@@ -208,7 +208,7 @@ fn rotate_reencrypts_everything_and_retires_the_old_passphrase() {
     p.add(pg("a"), Some(secret("alpha"))).unwrap();
     p.add(pg("b"), Some(secret("bravo"))).unwrap();
     p.add(pg("no-secret"), None).unwrap();
-    let old_ct = p.catalog.secret("a").unwrap().unwrap().0;
+    let old_ct = p.catalog().secret("a").unwrap().unwrap().0;
 
     // Rotating needs the vault unlocked.
     let mut locked = quick_profile(tmp.path(), "default");
@@ -219,8 +219,8 @@ fn rotate_reencrypts_everything_and_retires_the_old_passphrase() {
     drop(locked);
 
     assert_eq!(p.rotate(&secret("new pass")).unwrap(), 2);
-    assert_eq!(p.vault.key_version().unwrap(), 2);
-    assert_eq!(p.catalog.vault_key_version().unwrap(), Some(2));
+    assert_eq!(p.vault().key_version().unwrap(), 2);
+    assert_eq!(p.catalog().vault_key_version().unwrap(), Some(2));
     assert_eq!(p.get("a").unwrap().key_version, 2);
     // The in-memory identity is the new one: secrets still resolve.
     let a = p.get("a").unwrap();
@@ -239,7 +239,7 @@ fn rotate_reencrypts_everything_and_retires_the_old_passphrase() {
         assert_eq!(got.expose_secret(), want);
     }
     // A ciphertext from before the rotation is now foreign to the profile.
-    let u = again.vault.unlock(&secret("new pass")).unwrap();
+    let u = again.vault().unlock(&secret("new pass")).unwrap();
     assert!(matches!(u.decrypt(&old_ct), Err(VaultError::ForeignSecret)));
     // No rotation leftovers.
     let leftovers: Vec<String> = std::fs::read_dir(&again.paths.profile_dir)
@@ -248,7 +248,7 @@ fn rotate_reencrypts_everything_and_retires_the_old_passphrase() {
         .filter(|n| n.ends_with(".next") || n.starts_with(".tmp-"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-    let audit = again.catalog.audit_list(None).unwrap();
+    let audit = again.catalog().audit_list(None).unwrap();
     assert!(audit
         .iter()
         .any(|e| e.action == "rotate" && e.outcome == "ok"));
@@ -419,7 +419,9 @@ fn rotate_with_an_unreadable_secret_changes_nothing() {
     std::fs::create_dir_all(other.dir()).unwrap();
     other.init(&secret("x")).unwrap();
     let foreign = other.encrypt(&secret("theirs")).unwrap();
-    p.catalog
+    // Written behind the profile's back, as tampering would be.
+    varlor::store::Catalog::open(&p.paths.catalog())
+        .unwrap()
         .insert(&pg("foreign"), Some((&foreign, 1)))
         .unwrap();
     let recipients = std::fs::read(p.paths.recipients()).unwrap();
@@ -429,8 +431,8 @@ fn rotate_with_an_unreadable_secret_changes_nothing() {
     assert!(err.to_string().contains("foreign"), "{err}");
     assert_eq!(std::fs::read(p.paths.recipients()).unwrap(), recipients);
     assert_eq!(std::fs::read(p.paths.identity()).unwrap(), identity);
-    assert_eq!(p.catalog.secret("foreign").unwrap().unwrap().0, foreign);
-    assert_eq!(p.vault.key_version().unwrap(), 1);
+    assert_eq!(p.catalog().secret("foreign").unwrap().unwrap().0, foreign);
+    assert_eq!(p.vault().key_version().unwrap(), 1);
     let mine = p.get("mine").unwrap();
     assert_eq!(
         p.resolve_password(&mine, None)
@@ -439,7 +441,7 @@ fn rotate_with_an_unreadable_secret_changes_nothing() {
             .expose_secret(),
         "m"
     );
-    let audit = p.catalog.audit_list(None).unwrap();
+    let audit = p.catalog().audit_list(None).unwrap();
     assert!(audit
         .iter()
         .any(|e| e.action == "rotate" && e.outcome == "failed"));

@@ -7,7 +7,6 @@
 //! in its own task whose `AbortHandle` is kept by task id.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -18,12 +17,12 @@ use tokio::task::AbortHandle;
 use crate::connectors::{
     connector_for, ConnError, ConnSpec, Connector, ErrorKind, SessionOptions, TableRef,
 };
+use crate::ops::{self, EnvUnlock, Need, Step};
 use crate::profile::{Profile, ProfileError};
-use crate::store::{NewConnection, SavedConnection, VaultState};
+use crate::store::{NewConnection, VaultState};
 
 use super::action::Action;
 use super::state::{table_key, Pending, TaskId, TestAnswer};
-use crate::store::TestOutcome;
 
 /// Where the form's test takes its password from.
 pub enum FormPassword {
@@ -69,9 +68,7 @@ pub enum Effect {
     },
     /// Unlocks from `--identity` or VARLOR_PASSPHRASE_FILE (the TUI starts
     /// it after its first frame: scrypt takes seconds).
-    UnlockFromEnv {
-        identity: Option<std::path::PathBuf>,
-    },
+    UnlockFromEnv,
     Cancel {
         task: TaskId,
     },
@@ -119,7 +116,7 @@ impl std::fmt::Debug for Effect {
             Effect::Save { .. } => "Save",
             Effect::Delete { .. } => "Delete",
             Effect::Unlock { .. } => "Unlock",
-            Effect::UnlockFromEnv { .. } => "UnlockFromEnv",
+            Effect::UnlockFromEnv => "UnlockFromEnv",
             Effect::Cancel { .. } => "Cancel",
             Effect::OpenBrowser { .. } => "OpenBrowser",
             Effect::Reconnect { .. } => "Reconnect",
@@ -154,8 +151,8 @@ pub struct EffectRunner {
     /// The connector of the connection open in the browser.
     open: OpenConnector,
     session: SessionOptions,
-    /// VARLOR_PASSPHRASE_FILE / identity is tried once, before the first prompt.
-    env_unlock_tried: Arc<AtomicBool>,
+    /// `--identity` / VARLOR_PASSPHRASE_FILE, tried once per run.
+    env: Arc<EnvUnlock>,
     /// Imports stop through their token (they clean up their temp files).
     tokens: Arc<Mutex<HashMap<TaskId, tokio_util::sync::CancellationToken>>>,
     /// Running imports, awaited by [`EffectRunner::shutdown`] so their
@@ -194,64 +191,29 @@ where
     out
 }
 
-/// Whether `conn` can be used now; tries the environment unlock once.
-fn ready(p: &mut Profile, conn: &SavedConnection, env_tried: &AtomicBool) -> bool {
-    !p.needs_unlock(conn) || (unlocked_or_env(p, env_tried) && !p.needs_unlock(conn))
-}
-
-/// Unlocked already, or now from VARLOR_PASSPHRASE_FILE (tried once per run).
-fn unlocked_or_env(p: &mut Profile, env_tried: &AtomicBool) -> bool {
-    p.is_unlocked()
-        || (!env_tried.swap(true, Ordering::SeqCst)
-            && p.vault_initialised()
-            && matches!(p.unlock_from_env(None), Ok(true)))
-}
-
-/// Whether the vault's files exist, even broken: then the prompt unlocks
-/// (or reports the broken file) and never offers to create a new vault over it.
-fn vault_exists(p: &Profile) -> bool {
-    p.vault.state() != VaultState::Absent
-}
-
-/// What the profile side of an operation decided.
-enum Prep<T> {
-    Go(T),
-    Locked {
-        initialised: bool,
-    },
-    /// The connection asks for its password every time.
-    NeedPassword,
-    Refused {
-        message: String,
-        lockout: bool,
-    },
-}
-
-fn refused<T>(e: ProfileError) -> Prep<T> {
-    let lockout = matches!(e, ProfileError::LockoutGuard(_));
-    match e {
-        ProfileError::Locked => Prep::Locked { initialised: true },
-        ProfileError::PasswordNeeded => Prep::NeedPassword,
-        e => Prep::Refused {
-            message: e.to_string(),
-            lockout,
-        },
-    }
-}
-
-/// Runs quick profile work off the async workers, under the lock.
-async fn with_profile<T, F>(profile: &Arc<Mutex<Profile>>, f: F) -> Prep<T>
+/// Runs an operation on the profile off the async workers, under the lock.
+async fn with_profile<T, F>(profile: &Arc<Mutex<Profile>>, f: F) -> Result<T, ProfileError>
 where
     T: Send + 'static,
-    F: FnOnce(&mut Profile) -> Prep<T> + Send + 'static,
+    F: FnOnce(&mut Profile) -> Result<T, ProfileError> + Send + 'static,
 {
     let profile = profile.clone();
     match tokio::task::spawn_blocking(move || f(&mut lock(&profile))).await {
-        Ok(p) => p,
-        Err(_) => Prep::Refused {
-            message: "the profile operation stopped unexpectedly".into(),
-            lockout: false,
+        Ok(r) => r,
+        Err(_) => Err(ProfileError::Vault(crate::store::VaultError::Other(
+            "the profile operation stopped unexpectedly".into(),
+        ))),
+    }
+}
+
+/// The action that asks a person for what an operation needs.
+fn ask(need: Need, pending: Pending) -> Action {
+    match need {
+        Need::Unlock { vault_exists } => Action::NeedsUnlock {
+            initialised: vault_exists,
+            pending,
         },
+        Need::Password => Action::NeedsPassword { pending },
     }
 }
 
@@ -260,6 +222,7 @@ impl EffectRunner {
         profile: Arc<Mutex<Profile>>,
         tx: UnboundedSender<Action>,
         session: SessionOptions,
+        env: EnvUnlock,
     ) -> Self {
         EffectRunner {
             profile,
@@ -267,7 +230,7 @@ impl EffectRunner {
             tasks: Arc::new(Mutex::new(HashMap::new())),
             open: Arc::new(Mutex::new(None)),
             session,
-            env_unlock_tried: Arc::new(AtomicBool::new(false)),
+            env: Arc::new(env),
             tokens: Arc::new(Mutex::new(HashMap::new())),
             imports: Mutex::new(Vec::new()),
         }
@@ -296,410 +259,77 @@ impl EffectRunner {
         lock(&self.open).clone()
     }
 
+    /// Starts an effect; its outcome comes back as an `Action`.
     pub fn run(&self, effect: Effect) {
-        let profile = self.profile.clone();
-        let tx = self.tx.clone();
-        let tasks = self.tasks.clone();
-        let session = self.session.clone();
-        let env_tried = self.env_unlock_tried.clone();
         match effect {
-            Effect::LoadConnections { select } => {
-                tokio::task::spawn_blocking(move || {
-                    let result = lock(&profile).list().map_err(|e| e.to_string());
-                    let _ = tx.send(Action::ConnectionsLoaded { result, select });
-                });
-            }
+            Effect::LoadConnections { select } => self.load_connections(select),
             Effect::TestSaved {
                 task,
                 name,
                 force,
                 prompted,
-            } => {
-                tokio::spawn(async move {
-                    let n = name.clone();
-                    let prep = with_profile(&profile, move |p| {
-                        let conn = match p.get(&n) {
-                            Ok(c) => c,
-                            Err(e) => return refused(e),
-                        };
-                        if !ready(p, &conn, &env_tried) {
-                            return Prep::Locked {
-                                initialised: vault_exists(p),
-                            };
-                        }
-                        match p.begin_test(&n, force, prompted) {
-                            Ok(job) => Prep::Go(job),
-                            Err(ProfileError::Locked) => Prep::Locked {
-                                initialised: vault_exists(p),
-                            },
-                            Err(e) => refused(e),
-                        }
-                    })
-                    .await;
-                    let job = match prep {
-                        Prep::Go(job) => job,
-                        Prep::Locked { initialised } => {
-                            let _ = tx.send(Action::NeedsUnlock {
-                                initialised,
-                                pending: Pending::TestConnection { name },
-                            });
-                            return;
-                        }
-                        Prep::NeedPassword => {
-                            let _ = tx.send(Action::NeedsPassword {
-                                pending: Pending::TestConnection { name },
-                            });
-                            return;
-                        }
-                        Prep::Refused { message, lockout } => {
-                            let _ = tx.send(Action::TestRefused {
-                                task,
-                                name: Some(name),
-                                message,
-                                lockout,
-                            });
-                            return;
-                        }
-                    };
-                    let spec = job.connection.spec.clone();
-                    let result = cancellable(&tasks, task, async move {
-                        let c = connector_for(&spec, job.password, session)?;
-                        c.test().await
-                    })
-                    .await;
-                    // Always hand the outcome back: it also releases the in-flight guard.
-                    let n = name.clone();
-                    let r = result.clone();
-                    let _ = with_profile(&profile, move |p| {
-                        let _ = p.finish_test(&n, &r);
-                        Prep::Go(())
-                    })
-                    .await;
-                    let _ = tx.send(Action::TestDone {
-                        task,
-                        name: Some(name),
-                        result,
-                    });
-                });
-            }
+            } => self.test_saved(task, name, force, prompted),
             Effect::TestForm {
                 task,
                 spec,
                 password,
-            } => {
-                tokio::spawn(async move {
-                    let password = match password {
-                        FormPassword::Typed(p) => Some(p),
-                        FormPassword::None => None,
-                        FormPassword::Stored(name) => {
-                            let target = spec.target();
-                            let prep = with_profile(&profile, move |p| {
-                                let conn = match p.get(&name) {
-                                    Ok(c) => c,
-                                    Err(e) => return refused(e),
-                                };
-                                if !ready(p, &conn, &env_tried) {
-                                    return Prep::Locked {
-                                        initialised: vault_exists(p),
-                                    };
-                                }
-                                // Only for the target it was saved for.
-                                match p.stored_password_for(&conn, &target) {
-                                    Ok(pw) => Prep::Go(pw),
-                                    Err(ProfileError::Locked) => Prep::Locked {
-                                        initialised: vault_exists(p),
-                                    },
-                                    Err(e) => refused(e),
-                                }
-                            })
-                            .await;
-                            match prep {
-                                Prep::Go(pw) => pw,
-                                Prep::Locked { initialised } => {
-                                    let _ = tx.send(Action::NeedsUnlock {
-                                        initialised,
-                                        pending: Pending::TestForm,
-                                    });
-                                    return;
-                                }
-                                Prep::Refused { message, lockout } => {
-                                    let _ = tx.send(Action::TestRefused {
-                                        task,
-                                        name: None,
-                                        message,
-                                        lockout,
-                                    });
-                                    return;
-                                }
-                                Prep::NeedPassword => {
-                                    let _ = tx.send(Action::TestRefused {
-                                        task,
-                                        name: None,
-                                        message: "this connection asks for its password every time: type it in the Password field".into(),
-                                        lockout: false,
-                                    });
-                                    return;
-                                }
-                            }
-                        }
-                    };
-                    let result = cancellable(&tasks, task, async move {
-                        let c = connector_for(&spec, password, session)?;
-                        c.test().await
-                    })
-                    .await;
-                    let _ = tx.send(Action::TestDone {
-                        task,
-                        name: None,
-                        result,
-                    });
-                });
-            }
+            } => self.test_form(task, spec, password),
             Effect::Save {
                 old_name,
                 new,
                 password,
                 tested,
                 keep_for_new_target,
-            } => {
-                tokio::task::spawn_blocking(move || {
-                    let mut p = lock(&profile);
-                    // A secret can only be stored once the vault exists.
-                    if matches!(password, Some(Some(_))) && !p.vault_initialised() {
-                        let _ = tx.send(Action::NeedsUnlock {
-                            initialised: false,
-                            pending: Pending::SaveForm,
-                        });
-                        return;
-                    }
-                    // Keeping a secret for a new target re-binds it: it is opened first.
-                    if keep_for_new_target && !unlocked_or_env(&mut p, &env_tried) {
-                        let _ = tx.send(Action::NeedsUnlock {
-                            initialised: true,
-                            pending: Pending::SaveForm,
-                        });
-                        return;
-                    }
-                    let mut result = match old_name {
-                        None => p.add(new, password.flatten()),
-                        Some(old) => p.edit_keeping(&old, new, password, keep_for_new_target),
-                    };
-                    if let (
-                        Ok(saved),
-                        Some(TestAnswer::Ok {
-                            version,
-                            latency_ms,
-                            tls,
-                        }),
-                    ) = (&result, tested)
-                    {
-                        let outcome = TestOutcome {
-                            at: super::unix_now(),
-                            ok: true,
-                            status: "ok".into(),
-                            error: None,
-                            latency_ms: Some(latency_ms),
-                            server_version: Some(version),
-                            tls: Some(tls),
-                        };
-                        let name = saved.name.clone();
-                        if p.catalog.record_test(&name, &outcome, false).is_ok() {
-                            if let Ok(updated) = p.get(&name) {
-                                result = Ok(updated);
-                            }
-                        }
-                    }
-                    let _ = tx.send(Action::Saved(result.map_err(|e| e.to_string())));
-                });
-            }
-            Effect::Delete { name } => {
-                tokio::task::spawn_blocking(move || {
-                    let result = lock(&profile)
-                        .remove(&name)
-                        .map(|_| name)
-                        .map_err(|e| e.to_string());
-                    let _ = tx.send(Action::Deleted(result));
-                });
-            }
-            Effect::Unlock { passphrase, create } => {
-                // scrypt is slow on purpose: keep it off the async workers.
-                tokio::task::spawn_blocking(move || {
-                    let mut p = lock(&profile);
-                    let state = p.vault.state();
-                    let leftover = state == VaultState::RecipientsMissing
-                        && p.catalog.secrets().map(|s| s.is_empty()).unwrap_or(false);
-                    let result = if create && state != VaultState::Absent && !leftover {
-                        Err(ProfileError::Vault(crate::store::VaultError::Other(
-                            format!(
-                            "the vault files exist but are broken ({}): see `varlor vault status`",
-                            state.id().replace('_', " ")
-                        ),
-                        )))
-                    } else if create {
-                        p.init_vault(&passphrase).and_then(|_| {
-                            if p.is_unlocked() {
-                                Ok(())
-                            } else {
-                                p.unlock(&passphrase)
-                            }
-                        })
-                    } else {
-                        p.unlock(&passphrase)
-                    };
-                    let _ = tx.send(Action::Unlocked(result.map_err(|e| e.to_string())));
-                });
-            }
-            Effect::UnlockFromEnv { identity } => {
-                // The env unlock is tried here, not again by `ready`. The
-                // profile stays locked (mutex) while scrypt runs, so work
-                // that needs the vault waits for the outcome.
-                env_tried.store(true, Ordering::SeqCst);
-                tokio::task::spawn_blocking(move || {
-                    let mut p = lock(&profile);
-                    let result = match p.unlock_from_env(identity.as_deref()) {
-                        Ok(_) => Ok(()),
-                        Err(e) => Err(e.to_string()),
-                    };
-                    let _ = tx.send(Action::EnvUnlocked(result));
-                });
-            }
-            Effect::Cancel { task } => {
-                if let Some(token) = lock(&self.tokens).remove(&task) {
-                    token.cancel();
-                    return;
-                }
-                let mut map = lock(&tasks);
-                match map.remove(&task) {
-                    Some(Slot::Running(h)) => h.abort(),
-                    _ => {
-                        map.insert(task, Slot::Cancelled);
-                    }
-                }
-            }
+            } => self.save(ops::Save {
+                old_name,
+                new,
+                password,
+                keep_for_new_target,
+                tested: tested.and_then(|t| t.outcome(super::unix_now())),
+            }),
+            Effect::Delete { name } => self.blocking(move |p, tx| {
+                let result = p.remove(&name).map(|_| name).map_err(|e| e.to_string());
+                let _ = tx.send(Action::Deleted(result));
+            }),
+            Effect::Unlock { passphrase, create } => self.blocking(move |p, tx| {
+                let result = unlock_or_create(p, &passphrase, create);
+                let _ = tx.send(Action::Unlocked(result.map_err(|e| e.to_string())));
+            }),
+            Effect::UnlockFromEnv => self.unlock_from_env(),
+            Effect::Cancel { task } => self.cancel(task),
             Effect::OpenBrowser {
                 task,
                 name,
                 prompted,
-            } => {
-                let open = self.open.clone();
-                tokio::spawn(async move {
-                    let n = name.clone();
-                    let prep = with_profile(&profile, move |p| {
-                        let conn = match p.get(&n) {
-                            Ok(c) => c,
-                            Err(e) => return refused(e),
-                        };
-                        if !ready(p, &conn, &env_tried) {
-                            return Prep::Locked {
-                                initialised: vault_exists(p),
-                            };
-                        }
-                        match p.resolve_password(&conn, prompted) {
-                            Ok(pw) => Prep::Go((conn, pw)),
-                            Err(ProfileError::Locked) => Prep::Locked {
-                                initialised: vault_exists(p),
-                            },
-                            Err(e) => refused(e),
-                        }
-                    })
-                    .await;
-                    let (conn, password) = match prep {
-                        Prep::Go(x) => x,
-                        Prep::Locked { initialised } => {
-                            let _ = tx.send(Action::NeedsUnlock {
-                                initialised,
-                                pending: Pending::OpenBrowser { name },
-                            });
-                            return;
-                        }
-                        Prep::Refused { message, .. } => {
-                            let _ = tx.send(Action::BrowserFailed { task, message });
-                            return;
-                        }
-                        Prep::NeedPassword => {
-                            let _ = tx.send(Action::NeedsPassword {
-                                pending: Pending::OpenBrowser { name },
-                            });
-                            return;
-                        }
-                    };
-                    let connector: Arc<dyn Connector> =
-                        match connector_for(&conn.spec, password, session) {
-                            Ok(c) => Arc::from(c),
-                            Err(e) => {
-                                let _ = tx.send(Action::TablesLoaded {
-                                    task,
-                                    conn: name,
-                                    result: Err(e),
-                                });
-                                return;
-                            }
-                        };
-                    *lock(&open) = Some((name.clone(), connector.clone()));
-                    let result =
-                        cancellable(&tasks, task, async move { connector.list_tables().await })
-                            .await;
-                    let _ = tx.send(Action::TablesLoaded {
-                        task,
-                        conn: name,
-                        result,
-                    });
-                });
-            }
-            Effect::Reconnect { task } => {
-                let Some((conn, c)) = self.connector() else {
-                    let _ = tx.send(Action::BrowserFailed {
-                        task,
-                        message: "not connected".into(),
-                    });
-                    return;
-                };
-                tokio::spawn(async move {
-                    let result = cancellable(&tasks, task, async move {
-                        c.reset().await;
-                        c.list_tables().await
-                    })
-                    .await;
-                    let _ = tx.send(Action::TablesLoaded { task, conn, result });
-                });
-            }
+            } => self.open_browser(task, name, prompted),
+            Effect::Reconnect { task } => self.reconnect(task),
             Effect::Describe { task, table } => {
-                let Some((conn, c)) = self.connector() else {
-                    return;
-                };
-                tokio::spawn(async move {
+                self.on_open(move |conn, c, tasks, tx| async move {
                     let key = table_key(&table);
                     let result =
                         cancellable(&tasks, task, async move { c.describe(&table).await }).await;
+                    let at = Instant::now();
                     let _ = tx.send(Action::Described {
                         conn,
                         table: key,
                         result,
-                        at: Instant::now(),
+                        at,
                     });
-                });
+                })
             }
-            Effect::Count { task, table } => {
-                let Some((conn, c)) = self.connector() else {
-                    return;
-                };
-                tokio::spawn(async move {
-                    let key = table_key(&table);
-                    let result =
-                        cancellable(&tasks, task, async move { c.count_rows(&table).await }).await;
-                    let _ = tx.send(Action::Counted {
-                        task,
-                        conn,
-                        table: key,
-                        result,
-                    });
+            Effect::Count { task, table } => self.on_open(move |conn, c, tasks, tx| async move {
+                let key = table_key(&table);
+                let result =
+                    cancellable(&tasks, task, async move { c.count_rows(&table).await }).await;
+                let _ = tx.send(Action::Counted {
+                    task,
+                    conn,
+                    table: key,
+                    result,
                 });
-            }
+            }),
             Effect::Preview { task, table, limit } => {
-                let Some((_, c)) = self.connector() else {
-                    return;
-                };
-                tokio::spawn(async move {
+                self.on_open(move |_, c, tasks, tx| async move {
                     let key = table_key(&table);
                     let result =
                         cancellable(&tasks, task, async move { c.preview(&table, limit).await })
@@ -709,7 +339,7 @@ impl EffectRunner {
                         table: key,
                         result,
                     });
-                });
+                })
             }
             Effect::Import {
                 task,
@@ -718,94 +348,346 @@ impl EffectRunner {
                 tables,
                 format,
                 destination,
-            } => {
-                let Some((_, c)) = self.connector() else {
-                    return;
-                };
-                let token = tokio_util::sync::CancellationToken::new();
-                lock(&self.tokens).insert(task, token.clone());
-                let tokens = self.tokens.clone();
-                let handle = tokio::spawn(async move {
-                    let conn2 = conn.clone();
-                    let destination = match destination {
-                        Some(d) => d,
-                        None => {
-                            match with_profile(&profile, move |p| {
-                                Prep::Go(crate::dataset::default_destination(
-                                    &p.paths.datasets_dir(),
-                                    &conn2,
-                                    format,
-                                ))
-                            })
-                            .await
-                            {
-                                Prep::Go(d) => d,
-                                _ => std::path::PathBuf::from(format!(
-                                    "{conn}.{}",
-                                    format.extension()
-                                )),
-                            }
-                        }
-                    };
-                    let plan = crate::dataset::ImportPlan {
-                        connection: conn.clone(),
-                        kind,
-                        tables,
-                        destination,
-                        format,
-                    };
-                    let (ev_tx, mut ev_rx) = tokio::sync::mpsc::unbounded_channel();
-                    let fwd = tx.clone();
-                    tokio::spawn(async move {
-                        while let Some(event) = ev_rx.recv().await {
-                            let _ = fwd.send(Action::ImportEvent { task, event });
-                        }
-                    });
-                    let failed = crate::dataset::ImportSummary {
-                        connection: plan.connection.clone(),
-                        kind: plan.kind,
-                        format: plan.format,
-                        destination: plan.destination.clone(),
-                        written: false,
-                        tables: Vec::new(),
-                        elapsed: std::time::Duration::ZERO,
-                        cancelled: false,
-                        error: Some(crate::dataset::ImportError::write(
-                            "the import stopped unexpectedly (see the log)",
-                        )),
-                    };
-                    // A panic unwinds through the import, whose guards remove
-                    // its partial files; the dialog still gets an outcome.
-                    let summary = {
-                        use futures::FutureExt;
-                        std::panic::AssertUnwindSafe(crate::dataset::run_import(
-                            c, plan, ev_tx, token,
-                        ))
-                        .catch_unwind()
-                        .await
-                        .unwrap_or(failed)
-                    };
-                    lock(&tokens).remove(&task);
-                    let outcome = summary.outcome().id().to_string();
-                    let detail = summary.audit_detail();
-                    let _ = with_profile(&profile, move |p| {
-                        let _ = p.catalog.audit("import", &conn, &outcome, &detail);
-                        Prep::Go(())
-                    })
-                    .await;
-                    let _ = tx.send(Action::ImportDone {
-                        task,
-                        summary: Box::new(summary),
-                    });
-                });
-                let mut imports = lock(&self.imports);
-                imports.retain(|h| !h.is_finished());
-                imports.push(handle);
-            }
+            } => self.import(task, conn, kind, tables, format, destination),
             Effect::CloseBrowser => {
                 // Dropping the last Arc closes the pooled session.
                 *lock(&self.open) = None;
             }
         }
     }
+
+    /// Quick profile work on a blocking thread, under the profile lock.
+    fn blocking<F>(&self, f: F)
+    where
+        F: FnOnce(&mut Profile, &UnboundedSender<Action>) + Send + 'static,
+    {
+        let (profile, tx) = (self.profile.clone(), self.tx.clone());
+        tokio::task::spawn_blocking(move || f(&mut lock(&profile), &tx));
+    }
+
+    /// Work on the open browser's connector; nothing when none is open.
+    fn on_open<F, Fut>(&self, f: F)
+    where
+        F: FnOnce(String, Arc<dyn Connector>, Tasks, UnboundedSender<Action>) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        if let Some((conn, c)) = self.connector() {
+            tokio::spawn(f(conn, c, self.tasks.clone(), self.tx.clone()));
+        }
+    }
+
+    fn load_connections(&self, select: Option<String>) {
+        self.blocking(move |p, tx| {
+            let result = p.list().map_err(|e| e.to_string());
+            let _ = tx.send(Action::ConnectionsLoaded { result, select });
+        });
+    }
+
+    fn test_saved(&self, task: TaskId, name: String, force: bool, prompted: Option<SecretString>) {
+        let (profile, tx, tasks) = (self.profile.clone(), self.tx.clone(), self.tasks.clone());
+        let (env, session) = (self.env.clone(), self.session.clone());
+        tokio::spawn(async move {
+            let n = name.clone();
+            let prep = with_profile(&profile, move |p| {
+                ops::prepare_test(p, &n, force, prompted, &env)
+            })
+            .await;
+            let job = match prep {
+                Ok(Step::Go(job)) => job,
+                Ok(Step::Need(need)) => {
+                    let _ = tx.send(ask(need, Pending::TestConnection { name }));
+                    return;
+                }
+                Err(e) => {
+                    let _ = tx.send(Action::TestRefused {
+                        task,
+                        name: Some(name),
+                        lockout: matches!(e, ProfileError::LockoutGuard(_)),
+                        message: e.to_string(),
+                    });
+                    return;
+                }
+            };
+            let spec = job.connection.spec.clone();
+            let result = cancellable(&tasks, task, async move {
+                connector_for(&spec, job.password, session)?.test().await
+            })
+            .await;
+            // Always hand the outcome back: it also releases the in-flight guard.
+            let (n, r) = (name.clone(), result.clone());
+            let _ = with_profile(&profile, move |p| ops::finish_test(p, &n, &r)).await;
+            let _ = tx.send(Action::TestDone {
+                task,
+                name: Some(name),
+                result,
+            });
+        });
+    }
+
+    fn test_form(&self, task: TaskId, spec: ConnSpec, password: FormPassword) {
+        let (profile, tx, tasks) = (self.profile.clone(), self.tx.clone(), self.tasks.clone());
+        let (env, session) = (self.env.clone(), self.session.clone());
+        tokio::spawn(async move {
+            let refuse = |message: String| Action::TestRefused {
+                task,
+                name: None,
+                message,
+                lockout: false,
+            };
+            let password = match password {
+                FormPassword::Typed(p) => Some(p),
+                FormPassword::None => None,
+                FormPassword::Stored(name) => {
+                    // Only for the target it was saved for.
+                    let target = spec.target();
+                    let prep = with_profile(&profile, move |p| {
+                        ops::stored_password_for(p, &name, &target, &env)
+                    })
+                    .await;
+                    match prep {
+                        Ok(Step::Go(pw)) => pw,
+                        Ok(Step::Need(Need::Password)) => {
+                            let _ = tx.send(refuse("this connection asks for its password every time: type it in the Password field".into()));
+                            return;
+                        }
+                        Ok(Step::Need(need)) => {
+                            let _ = tx.send(ask(need, Pending::TestForm));
+                            return;
+                        }
+                        Err(e) => {
+                            let _ = tx.send(refuse(e.to_string()));
+                            return;
+                        }
+                    }
+                }
+            };
+            let result = cancellable(&tasks, task, async move {
+                connector_for(&spec, password, session)?.test().await
+            })
+            .await;
+            let _ = tx.send(Action::TestDone {
+                task,
+                name: None,
+                result,
+            });
+        });
+    }
+
+    fn save(&self, save: ops::Save) {
+        let env = self.env.clone();
+        self.blocking(move |p, tx| {
+            let action = match ops::save(p, save, &env) {
+                Ok(Step::Go(saved)) => Action::Saved(Ok(saved)),
+                Ok(Step::Need(need)) => ask(need, Pending::SaveForm),
+                Err(e) => Action::Saved(Err(e.to_string())),
+            };
+            let _ = tx.send(action);
+        });
+    }
+
+    fn unlock_from_env(&self) {
+        // Tried here, not again by the operations. The profile stays locked
+        // (mutex) while scrypt runs, so work that needs the vault waits.
+        self.env.mark_tried();
+        let identity = self.env.identity().map(std::path::Path::to_path_buf);
+        self.blocking(move |p, tx| {
+            let result = p
+                .unlock_from_env(identity.as_deref())
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            let _ = tx.send(Action::EnvUnlocked(result));
+        });
+    }
+
+    fn cancel(&self, task: TaskId) {
+        if let Some(token) = lock(&self.tokens).remove(&task) {
+            token.cancel();
+            return;
+        }
+        let mut map = lock(&self.tasks);
+        match map.remove(&task) {
+            Some(Slot::Running(h)) => h.abort(),
+            _ => {
+                map.insert(task, Slot::Cancelled);
+            }
+        }
+    }
+
+    fn open_browser(&self, task: TaskId, name: String, prompted: Option<SecretString>) {
+        let (profile, tx, tasks) = (self.profile.clone(), self.tx.clone(), self.tasks.clone());
+        let (env, session, open) = (self.env.clone(), self.session.clone(), self.open.clone());
+        tokio::spawn(async move {
+            let n = name.clone();
+            let prep = with_profile(&profile, move |p| {
+                ops::prepare_connection(p, &n, prompted, &env)
+            })
+            .await;
+            let (conn, password) = match prep {
+                Ok(Step::Go(x)) => x,
+                Ok(Step::Need(need)) => {
+                    let _ = tx.send(ask(need, Pending::OpenBrowser { name }));
+                    return;
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    let _ = tx.send(Action::BrowserFailed { task, message });
+                    return;
+                }
+            };
+            let connector: Arc<dyn Connector> = match connector_for(&conn.spec, password, session) {
+                Ok(c) => Arc::from(c),
+                Err(e) => {
+                    let _ = tx.send(Action::TablesLoaded {
+                        task,
+                        conn: name,
+                        result: Err(e),
+                    });
+                    return;
+                }
+            };
+            *lock(&open) = Some((name.clone(), connector.clone()));
+            let result =
+                cancellable(&tasks, task, async move { connector.list_tables().await }).await;
+            let _ = tx.send(Action::TablesLoaded {
+                task,
+                conn: name,
+                result,
+            });
+        });
+    }
+
+    fn reconnect(&self, task: TaskId) {
+        let Some((conn, c)) = self.connector() else {
+            let _ = self.tx.send(Action::BrowserFailed {
+                task,
+                message: "not connected".into(),
+            });
+            return;
+        };
+        let (tasks, tx) = (self.tasks.clone(), self.tx.clone());
+        tokio::spawn(async move {
+            let result = cancellable(&tasks, task, async move {
+                c.reset().await;
+                c.list_tables().await
+            })
+            .await;
+            let _ = tx.send(Action::TablesLoaded { task, conn, result });
+        });
+    }
+
+    fn import(
+        &self,
+        task: TaskId,
+        conn: String,
+        kind: crate::connectors::Kind,
+        tables: Vec<crate::dataset::TablePlan>,
+        format: crate::dataset::Format,
+        destination: Option<std::path::PathBuf>,
+    ) {
+        let Some((_, c)) = self.connector() else {
+            return;
+        };
+        let token = tokio_util::sync::CancellationToken::new();
+        lock(&self.tokens).insert(task, token.clone());
+        let (profile, tx, tokens) = (self.profile.clone(), self.tx.clone(), self.tokens.clone());
+        let handle = tokio::spawn(async move {
+            let destination = match destination {
+                Some(d) => d,
+                None => {
+                    let name = conn.clone();
+                    with_profile(&profile, move |p| {
+                        Ok(crate::dataset::default_destination(
+                            &p.paths.datasets_dir(),
+                            &name,
+                            format,
+                        ))
+                    })
+                    .await
+                    .unwrap_or_else(|_| format!("{conn}.{}", format.extension()).into())
+                }
+            };
+            let plan = crate::dataset::ImportPlan {
+                connection: conn.clone(),
+                kind,
+                tables,
+                destination,
+                format,
+            };
+            let summary = run_import_task(task, c, plan, token, &tx).await;
+            lock(&tokens).remove(&task);
+            let s = summary.clone();
+            let _ = with_profile(&profile, move |p| ops::audit_import(p, &conn, &s)).await;
+            let _ = tx.send(Action::ImportDone {
+                task,
+                summary: Box::new(summary),
+            });
+        });
+        let mut imports = lock(&self.imports);
+        imports.retain(|h| !h.is_finished());
+        imports.push(handle);
+    }
+}
+
+/// The vault prompt's answer: unlock, or create the vault (never over files
+/// that exist, even broken ones, except an interrupted empty init).
+fn unlock_or_create(
+    p: &mut Profile,
+    passphrase: &SecretString,
+    create: bool,
+) -> Result<(), ProfileError> {
+    let state = p.vault().state();
+    let leftover = state == VaultState::RecipientsMissing
+        && p.catalog().secrets().map(|s| s.is_empty()).unwrap_or(false);
+    if create && state != VaultState::Absent && !leftover {
+        return Err(ProfileError::Vault(crate::store::VaultError::Other(
+            format!(
+                "the vault files exist but are broken ({}): see `varlor vault status`",
+                state.id().replace('_', " ")
+            ),
+        )));
+    }
+    if create {
+        p.init_vault(passphrase)?;
+        if p.is_unlocked() {
+            return Ok(());
+        }
+    }
+    p.unlock(passphrase)
+}
+
+/// Runs one import, forwarding its progress as actions. A panic unwinds
+/// through the import, whose guards remove its partial files; the dialog
+/// still gets an outcome.
+async fn run_import_task(
+    task: TaskId,
+    c: Arc<dyn Connector>,
+    plan: crate::dataset::ImportPlan,
+    token: tokio_util::sync::CancellationToken,
+    tx: &UnboundedSender<Action>,
+) -> crate::dataset::ImportSummary {
+    use futures::FutureExt;
+    let (ev_tx, mut ev_rx) = tokio::sync::mpsc::unbounded_channel();
+    let fwd = tx.clone();
+    tokio::spawn(async move {
+        while let Some(event) = ev_rx.recv().await {
+            let _ = fwd.send(Action::ImportEvent { task, event });
+        }
+    });
+    let failed = crate::dataset::ImportSummary {
+        connection: plan.connection.clone(),
+        kind: plan.kind,
+        format: plan.format,
+        destination: plan.destination.clone(),
+        written: false,
+        tables: Vec::new(),
+        elapsed: std::time::Duration::ZERO,
+        cancelled: false,
+        error: Some(crate::dataset::ImportError::write(
+            "the import stopped unexpectedly (see the log)",
+        )),
+    };
+    std::panic::AssertUnwindSafe(crate::dataset::run_import(c, plan, ev_tx, token))
+        .catch_unwind()
+        .await
+        .unwrap_or(failed)
 }

@@ -22,7 +22,6 @@ use futures::StreamExt;
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
-use crate::connectors::SessionOptions;
 use crate::profile::Profile;
 
 pub use action::Action;
@@ -111,14 +110,12 @@ pub async fn run(profile: Profile, identity: Option<std::path::PathBuf>) -> std:
     let env_unlock = profile.vault_initialised()
         && (identity.is_some()
             || std::env::var_os("VARLOR_PASSPHRASE_FILE").is_some_and(|f| !f.is_empty()));
-    let session = SessionOptions {
-        statement_timeout: Duration::from_secs(profile.config.statement_timeout_secs),
-        read_only: true,
-    };
+    let session = crate::ops::session_options(&profile.config);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     #[cfg(unix)]
     forward_termination(tx.clone());
-    let runner = EffectRunner::new(Arc::new(Mutex::new(profile)), tx, session);
+    let env = crate::ops::EnvUnlock::new(identity);
+    let runner = EffectRunner::new(Arc::new(Mutex::new(profile)), tx, session, env);
 
     // Chain a hook that restores the terminal before the panic message prints.
     let previous = std::panic::take_hook();
@@ -135,7 +132,7 @@ pub async fn run(profile: Profile, identity: Option<std::path::PathBuf>) -> std:
     if env_unlock {
         state.unlocking = true;
         terminal.draw(|f| crate::ui::draw(f, &state))?;
-        runner.run(Effect::UnlockFromEnv { identity });
+        runner.run(Effect::UnlockFromEnv);
     }
 
     let result = loop {

@@ -65,6 +65,26 @@ pub enum TestAnswer {
 }
 
 impl TestAnswer {
+    /// A success as the catalog records it (`at`: Unix seconds); None otherwise.
+    pub fn outcome(&self, at: i64) -> Option<crate::store::TestOutcome> {
+        match self {
+            TestAnswer::Ok {
+                version,
+                latency_ms,
+                tls,
+            } => Some(crate::store::TestOutcome {
+                at,
+                ok: true,
+                status: "ok".into(),
+                error: None,
+                latency_ms: Some(*latency_ms),
+                server_version: Some(version.clone()),
+                tls: Some(*tls),
+            }),
+            _ => None,
+        }
+    }
+
     pub fn from_result(r: &Result<crate::connectors::ServerInfo, ConnError>) -> Self {
         match r {
             Ok(info) => TestAnswer::Ok {

@@ -27,8 +27,7 @@ pub fn run(ctx: &Ctx, since: Option<&str>, prune: Option<u32>, json: bool) -> Re
             ));
         }
         let n = profile
-            .catalog
-            .audit_prune(days)
+            .prune_audit(days)
             .map_err(|e| CliError::failed(e.to_string()))?;
         tracing::info!(days, pruned = n, "audit log pruned");
         if json {
@@ -41,7 +40,7 @@ pub fn run(ctx: &Ctx, since: Option<&str>, prune: Option<u32>, json: bool) -> Re
         return Ok(());
     }
     let entries = profile
-        .catalog
+        .catalog()
         .audit_list(since)
         .map_err(|e| CliError::failed(e.to_string()))?;
     if json {

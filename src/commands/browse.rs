@@ -18,22 +18,20 @@
 use std::future::Future;
 use std::io::IsTerminal;
 
-use secrecy::SecretString;
 use serde_json::json;
 
 use super::table_arg::{find, Lookup};
 use super::{
-    colour_stdout, ensure_unlocked, interactive, paint, print_json, print_table, prompt_secret,
-    truncate, CliError, Ctx, Style,
+    colour_stdout, fulfil, paint, print_json, print_table, truncate, CliError, Ctx, Style,
 };
-use crate::connectors::{
-    connector_for, Cell, ConnError, Connector, ErrorKind, PasswordSource, TableRef,
-};
+use crate::connectors::{connector_for, Cell, ConnError, Connector, ErrorKind, TableRef};
 use crate::display::{display_string, display_text};
 use crate::profile::Profile;
 
 /// Width a preview cell is cut to in the human grid.
 const CELL_WIDTH: usize = 40;
+
+const NO_TERMINAL: &str = "run on a terminal to be asked";
 
 /// Unlocks and resolves the password of `name`, and builds its connector.
 pub async fn open_connector(
@@ -41,24 +39,11 @@ pub async fn open_connector(
     profile: &mut Profile,
     name: &str,
 ) -> Result<Box<dyn Connector>, CliError> {
-    let conn = profile.get(name)?;
-    if profile.needs_unlock(&conn) {
-        ensure_unlocked(profile, ctx)?;
-    }
-    let prompted: Option<SecretString> = match conn.password_source {
-        PasswordSource::Prompt if interactive() => Some(prompt_secret(&format!(
-            "Password for {}: ",
-            conn.spec.summary()
-        ))?),
-        PasswordSource::Prompt => {
-            return Err(
-                CliError::failed(format!("'{name}' asks for its password every time"))
-                    .hint("run on a terminal to be asked"),
-            )
-        }
-        _ => None,
-    };
-    let password = profile.resolve_password(&conn, prompted)?;
+    let target = profile.get(name)?.spec.summary();
+    let env = crate::ops::EnvUnlock::disabled();
+    let (conn, password) = fulfil(ctx, profile, &target, NO_TERMINAL, None, |p, prompted| {
+        Ok(crate::ops::prepare_connection(p, name, prompted, &env)?)
+    })?;
     tracing::info!(connection = %name, kind = conn.spec.kind.id(), "browsing session");
     connector_for(&conn.spec, password, ctx.session_options(profile)).map_err(|e| conn_err(ctx, e))
 }

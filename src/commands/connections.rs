@@ -22,7 +22,7 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::{
-    ago, colour_stdout, ensure_vault, interactive, paint, print_json, print_table, prompt_secret,
+    ago, colour_stdout, interactive, paint, print_json, print_table, prompt_secret,
     read_stdin_secret, CliError, Ctx, Style,
 };
 use crate::cli::{AddArgs, EditArgs, PasswordArgs, SpecArgs};
@@ -317,18 +317,13 @@ pub fn add(ctx: &Ctx, a: AddArgs) -> Result<(), CliError> {
     } else {
         None
     };
-    if password.is_some() {
-        ensure_vault(&mut profile)?;
-    }
-    let saved = profile.add(
-        NewConnection {
-            name: a.name.clone(),
-            spec,
-            environment,
-            password_source: source,
-        },
-        password,
-    )?;
+    let new = NewConnection {
+        name: a.name.clone(),
+        spec,
+        environment,
+        password_source: source,
+    };
+    let saved = save(ctx, &mut profile, None, new, Some(password), false)?;
     tracing::info!(connection = %saved.name, kind = saved.spec.kind.id(), "connection added");
     println!(
         "Saved '{}' ({}, {}).",
@@ -428,23 +423,20 @@ pub fn edit(ctx: &Ctx, a: EditArgs) -> Result<(), CliError> {
     } else {
         None
     };
-    if matches!(password, Some(Some(_))) {
-        ensure_vault(&mut profile)?;
-    }
-    let moved = old.spec.target() != spec.target();
-    if a.keep_password && moved && old.has_secret && password.is_none() {
-        // Re-binding the secret to the new target means opening it first.
-        super::ensure_unlocked(&mut profile, ctx)?;
-    }
     let weakened = old.spec.tls_weakening(&spec);
-    let saved = profile.edit_keeping(
-        &a.name,
-        NewConnection {
-            name: new_name,
-            spec,
-            environment,
-            password_source: source,
-        },
+    let new = NewConnection {
+        name: new_name,
+        spec,
+        environment,
+        password_source: source,
+    };
+    // Keeping the password for a new target re-binds it: the save asks for
+    // the unlock it needs (and creating the vault for a new password).
+    let saved = save(
+        ctx,
+        &mut profile,
+        Some(&a.name),
+        new,
         password.clone(),
         a.keep_password,
     )?;
@@ -459,6 +451,30 @@ pub fn edit(ctx: &Ctx, a: EditArgs) -> Result<(), CliError> {
         println!("{line}");
     }
     Ok(())
+}
+
+/// Adds (`old_name` None) or edits a connection through the operation the
+/// TUI uses; what it needs (a vault, an unlock) is asked at the terminal.
+fn save(
+    ctx: &Ctx,
+    profile: &mut crate::profile::Profile,
+    old_name: Option<&str>,
+    new: NewConnection,
+    password: Option<Option<SecretString>>,
+    keep_for_new_target: bool,
+) -> Result<SavedConnection, CliError> {
+    let env = crate::ops::EnvUnlock::disabled();
+    let label = format!("'{}'", new.name);
+    super::fulfil(ctx, profile, &label, "", None, |p, _| {
+        let request = crate::ops::Save {
+            old_name: old_name.map(str::to_string),
+            new: new.clone(),
+            password: password.clone(),
+            keep_for_new_target,
+            tested: None,
+        };
+        Ok(crate::ops::save(p, request, &env)?)
+    })
 }
 
 /// What an edit changed that a person must know: a target change and what

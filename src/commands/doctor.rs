@@ -86,7 +86,7 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<(), CliError> {
         check_mode(&mut r, "config file", &p.config_file(), false, 0o022);
     }
 
-    let schema_version = match profile.catalog.schema_version() {
+    let schema_version = match profile.catalog().schema_version() {
         Ok(v) if v > 0 => {
             r.add("migrations", Status::Ok, format!("schema version {v}"));
             Some(v)
@@ -109,7 +109,7 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<(), CliError> {
 
     check_vault(&mut r, &profile, ctx);
 
-    let counts = match profile.catalog.counts() {
+    let counts = match profile.catalog().counts() {
         Ok(c) => {
             r.add(
                 "counts",
@@ -227,7 +227,7 @@ fn unlock_quietly(profile: &Profile, ctx: &Ctx) -> Option<Result<UnlockedVault, 
     if let Some(id) = &ctx.identity {
         return Some(
             profile
-                .vault
+                .vault()
                 .unlock_with_identity_file(id)
                 .map_err(|e| e.to_string()),
         );
@@ -236,7 +236,7 @@ fn unlock_quietly(profile: &Profile, ctx: &Ctx) -> Option<Result<UnlockedVault, 
     Some(
         read_passphrase_file(Path::new(&file))
             .map_err(|e| e.message)
-            .and_then(|p| profile.vault.unlock(&p).map_err(|e| e.to_string())),
+            .and_then(|p| profile.vault().unlock(&p).map_err(|e| e.to_string())),
     )
 }
 
@@ -247,7 +247,7 @@ fn check_vault(r: &mut Report, profile: &Profile, ctx: &Ctx) {
         .filter(|c| c.has_secret)
         .map(|c| c.name.as_str())
         .collect();
-    let state = profile.vault.state();
+    let state = profile.vault().state();
     if let Some(problem) = super::vault_problem(profile, &state) {
         let detail = match &problem.hint {
             Some(h) => format!("{} — {h}", problem.message),
@@ -274,7 +274,7 @@ fn check_vault(r: &mut Report, profile: &Profile, ctx: &Ctx) {
         }
         return;
     }
-    match profile.vault.key_version() {
+    match profile.vault().key_version() {
         Ok(v) => r.add("vault", Status::Ok, format!("initialised, key version {v}")),
         Err(e) => r.add("vault", Status::Fail, e.to_string()),
     }
@@ -296,7 +296,7 @@ fn check_vault(r: &mut Report, profile: &Profile, ctx: &Ctx) {
     // A fresh random probe: encrypt to the recipients, decrypt with the identity.
     let probe = format!("varlor-doctor-{}-{}", std::process::id(), super::now_unix());
     let round = profile
-        .vault
+        .vault()
         .encrypt(&SecretString::from(probe.clone()))
         .map_err(|e| e.to_string())
         .and_then(|ct| unlocked.decrypt(&ct).map_err(|e| e.to_string()));

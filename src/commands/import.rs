@@ -142,12 +142,7 @@ pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
         .await
         .map_err(|e| CliError::failed(format!("import task failed: {e}")))?;
     let outcome = summary.outcome();
-    if let Err(e) = profile.catalog.audit(
-        "import",
-        &summary.connection,
-        outcome.id(),
-        &summary.audit_detail(),
-    ) {
+    if let Err(e) = crate::ops::audit_import(&mut profile, &summary.connection, &summary) {
         eprintln!("warning: the import was not written to the audit log: {e}");
     }
     tracing::info!(connection = %a.name, outcome = outcome.id(), rows = summary.total_rows(), "import finished");

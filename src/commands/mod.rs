@@ -20,6 +20,7 @@ use unicode_width::UnicodeWidthStr;
 use crate::cli::{Cli, Command};
 use crate::connectors::{ConnError, SessionOptions};
 use crate::display::display_text;
+use crate::ops::{Need, Step};
 use crate::profile::{Profile, ProfileError};
 use crate::store::{CatalogError, VaultError, VaultState};
 
@@ -133,12 +134,7 @@ impl Ctx {
     }
 
     pub fn session_options(&self, profile: &Profile) -> SessionOptions {
-        SessionOptions {
-            statement_timeout: std::time::Duration::from_secs(
-                profile.config.statement_timeout_secs.max(1),
-            ),
-            read_only: true,
-        }
+        crate::ops::session_options(&profile.config)
     }
 }
 
@@ -574,7 +570,7 @@ pub fn new_passphrase(file: Option<&Path>, env_var: &str) -> Result<SecretString
 
 /// How many connections have a stored secret (0 if the catalog cannot say).
 pub fn stored_secrets(profile: &Profile) -> usize {
-    profile.catalog.secrets().map(|s| s.len()).unwrap_or(0)
+    profile.catalog().secrets().map(|s| s.len()).unwrap_or(0)
 }
 
 /// The one diagnosis of a broken vault for a person, with the way out that
@@ -644,11 +640,55 @@ pub fn passphrase_file_problem() -> Option<CliError> {
 
 /// Unlocks the vault: `--identity`, VARLOR_PASSPHRASE_FILE, else a masked
 /// prompt on a terminal (3 tries), else a clear error.
+/// Runs an operation of `crate::ops`, answering what it needs at the
+/// terminal (unlock or create the vault, a masked password prompt) and
+/// running it again; without a terminal a need is an error in words.
+/// `password_for` names the target in the password prompt; `no_terminal`
+/// is the hint when there is no terminal to ask on.
+pub fn fulfil<T>(
+    ctx: &Ctx,
+    profile: &mut Profile,
+    password_for: &str,
+    no_terminal: &str,
+    mut prompted: Option<SecretString>,
+    mut op: impl FnMut(&mut Profile, Option<SecretString>) -> Result<Step<T>, CliError>,
+) -> Result<T, CliError> {
+    // Each need is answered once: a second time means it was not met.
+    let mut answered = Vec::new();
+    loop {
+        let need = match op(profile, prompted.take())? {
+            Step::Go(v) => return Ok(v),
+            Step::Need(need) => need,
+        };
+        if answered.contains(&need) {
+            return Err(CliError::failed(
+                "the operation still needs what it asked for",
+            ));
+        }
+        answered.push(need);
+        match need {
+            Need::Unlock { vault_exists: true } => ensure_unlocked(profile, ctx)?,
+            Need::Unlock {
+                vault_exists: false,
+            } => ensure_vault(profile)?,
+            Need::Password if interactive() => {
+                prompted = Some(prompt_secret(&format!("Password for {password_for}: "))?)
+            }
+            Need::Password => {
+                return Err(CliError::failed(format!(
+                    "{password_for} asks for its password every time"
+                ))
+                .hint(no_terminal))
+            }
+        }
+    }
+}
+
 pub fn ensure_unlocked(profile: &mut Profile, ctx: &Ctx) -> Result<(), CliError> {
     if profile.is_unlocked() {
         return Ok(());
     }
-    let state = profile.vault.state();
+    let state = profile.vault().state();
     if let Some(problem) = vault_problem(profile, &state) {
         // Identity present, public key file not: reading still works.
         if !matches!(
@@ -712,7 +752,7 @@ pub fn ensure_unlocked(profile: &mut Profile, ctx: &Ctx) -> Result<(), CliError>
 
 /// Creates the vault when a secret is about to be saved and none exists.
 pub fn ensure_vault(profile: &mut Profile) -> Result<(), CliError> {
-    let state = profile.vault.state();
+    let state = profile.vault().state();
     if state.is_ready() {
         return Ok(());
     }

@@ -15,8 +15,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use super::{
-    colour_stdout, ensure_unlocked, interactive, paint, print_json, prompt_secret,
-    read_stdin_secret, CliError, Ctx, Style, EXIT_FAILED,
+    colour_stdout, fulfil, interactive, paint, print_json, prompt_secret, read_stdin_secret,
+    CliError, Ctx, Style, EXIT_FAILED,
 };
 use crate::cli::TestArgs;
 use crate::connectors::{
@@ -74,40 +74,32 @@ async fn test_url(ctx: &Ctx, profile: &Profile, a: &TestArgs) -> Result<(), CliE
 async fn test_saved(ctx: &Ctx, profile: &mut Profile, a: &TestArgs) -> Result<(), CliError> {
     let name = a.target.as_str();
     let conn = profile.get(name)?;
-    if profile.needs_unlock(&conn) {
-        ensure_unlocked(profile, ctx)?;
-    }
-    let prompted: Option<SecretString> = if conn.password_source == PasswordSource::Prompt {
-        if a.password_stdin {
-            Some(read_stdin_secret()?)
-        } else if interactive() {
-            Some(prompt_secret(&format!(
-                "Password for {}: ",
-                conn.spec.summary()
-            ))?)
-        } else {
-            return Err(
-                CliError::failed(format!("'{name}' asks for its password every time"))
-                    .hint("pass --password-stdin, or run on a terminal to be asked"),
-            );
-        }
+    let prompted = if conn.password_source == PasswordSource::Prompt && a.password_stdin {
+        Some(read_stdin_secret()?)
     } else {
         None
     };
-    let job = match profile.begin_test(name, a.force, prompted) {
-        Ok(job) => job,
-        Err(ProfileError::LockoutGuard(n)) => {
-            return Err(CliError::failed(format!(
+    let env = crate::ops::EnvUnlock::disabled();
+    let job = fulfil(
+        ctx,
+        profile,
+        &format!("'{name}'"),
+        "pass --password-stdin, or run on a terminal to be asked",
+        prompted,
+        |p, prompted| {
+            crate::ops::prepare_test(p, name, a.force, prompted, &env).map_err(|e| match e {
+                ProfileError::LockoutGuard(n) => CliError::failed(format!(
                 "'{name}' failed to log in {n} times in a row: testing again may lock the account"
             ))
-            .hint("fix the password (`varlor edit`), or pass --force to test anyway"));
-        }
-        Err(e) => return Err(e.into()),
-    };
+                .hint("fix the password (`varlor edit`), or pass --force to test anyway"),
+                e => e.into(),
+            })
+        },
+    )?;
     let scrub_with = job.password.clone();
     let result = run_test(&job.connection.spec, job.password, ctx, profile).await;
     // Record even when the user interrupted, so the in-flight guard is released.
-    let recorded = profile.finish_test(name, &result);
+    let recorded = crate::ops::finish_test(profile, name, &result);
     tracing::info!(
         connection = %name,
         kind = conn.spec.kind.id(),

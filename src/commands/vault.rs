@@ -32,7 +32,7 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<(), CliError> {
                 .iter()
                 .map(|p| read_public_key(p))
                 .collect::<Result<Vec<_>, _>>()?;
-            let state = profile.vault.state();
+            let state = profile.vault().state();
             if state.is_ready() {
                 return Err(CliError::usage(format!(
                     "the vault of profile '{}' already exists",
@@ -88,7 +88,7 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<(), CliError> {
                 new_passphrase(new_passphrase_file.as_deref(), "VARLOR_NEW_PASSPHRASE_FILE")?;
             let n = profile.rotate(&passphrase)?;
             tracing::info!(profile = %ctx.profile, secrets = n, "vault rotated");
-            let version = profile.vault.key_version().ok();
+            let version = profile.vault().key_version().ok();
             println!(
                 "New key{} for profile '{}'; {n} secret{} re-encrypted.",
                 version
@@ -102,7 +102,7 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<(), CliError> {
         VaultCommand::Repair => repair(ctx, &mut profile),
         VaultCommand::Reset { yes } => reset(ctx, &mut profile, yes),
         VaultCommand::Status { json } => {
-            let state = profile.vault.state();
+            let state = profile.vault().state();
             let initialised = state.is_ready();
             let key_version = match state {
                 VaultState::Ready { key_version } => Some(key_version),
@@ -161,7 +161,7 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<(), CliError> {
 
 /// `vault repair`: rebuilds recipients.txt from identity.age (passphrase).
 fn repair(ctx: &Ctx, profile: &mut crate::profile::Profile) -> Result<(), CliError> {
-    let state = profile.vault.state();
+    let state = profile.vault().state();
     if !matches!(
         state,
         VaultState::RecipientsMissing | VaultState::RecipientsDamaged(_)
@@ -190,7 +190,7 @@ fn repair(ctx: &Ctx, profile: &mut crate::profile::Profile) -> Result<(), CliErr
             )
         }
     };
-    let unlocked = profile.vault.unlock(&passphrase).map_err(|e| {
+    let unlocked = profile.vault().unlock(&passphrase).map_err(|e| {
         CliError::failed(format!(
             "cannot unlock {}: {e}",
             profile.paths.identity().display()
@@ -198,24 +198,24 @@ fn repair(ctx: &Ctx, profile: &mut crate::profile::Profile) -> Result<(), CliErr
     })?;
     // The version the stored secrets were encrypted at.
     let version = profile
-        .catalog
+        .catalog()
         .vault_key_version()
         .ok()
         .flatten()
         .or_else(|| {
             profile
-                .catalog
+                .catalog()
                 .secrets()
                 .ok()
                 .and_then(|s| s.iter().map(|(_, _, v)| *v).max())
         })
         .unwrap_or(1);
     profile
-        .vault
+        .vault()
         .repair_recipients(&unlocked, version)
         .map_err(|e| CliError::failed(format!("cannot repair the vault: {e}")))?;
     tracing::info!(profile = %ctx.profile, "vault recipients rebuilt");
-    let _ = profile.catalog.audit("vault repair", "vault", "ok", "");
+    let _ = profile.audit("vault repair", "vault", "ok", "");
     println!(
         "Rebuilt {} from {} (key version {version}). Keys added with `vault add-recipient` must be added again.",
         profile.paths.recipients().display(),
@@ -227,7 +227,7 @@ fn repair(ctx: &Ctx, profile: &mut crate::profile::Profile) -> Result<(), CliErr
 /// `vault reset --yes`: the identity is gone, so are the secrets; keep the
 /// connections and move the vault files aside for a new `vault init`.
 fn reset(ctx: &Ctx, profile: &mut crate::profile::Profile, yes: bool) -> Result<(), CliError> {
-    let state = profile.vault.state();
+    let state = profile.vault().state();
     match state {
         VaultState::IdentityMissing | VaultState::IdentityDamaged(_) => {}
         VaultState::RecipientsMissing | VaultState::RecipientsDamaged(_) => {
@@ -258,15 +258,14 @@ fn reset(ctx: &Ctx, profile: &mut crate::profile::Profile, yes: bool) -> Result<
     // Secrets first: if setting the files aside fails, a second reset
     // finds nothing left to lose.
     let dropped = profile
-        .catalog
         .drop_all_secrets()
         .map_err(|e| CliError::failed(format!("cannot drop the stored secrets: {e}")))?;
     let moved = profile
-        .vault
+        .vault()
         .set_aside_files()
         .map_err(|e| CliError::failed(format!("cannot set the vault files aside: {e}")))?;
     tracing::info!(profile = %ctx.profile, dropped, "vault reset");
-    let _ = profile.catalog.audit(
+    let _ = profile.audit(
         "vault reset",
         "vault",
         "ok",

@@ -16,7 +16,7 @@
 //! let job = tokio::spawn(run_import(connector, plan, tx, cancel.clone()));
 //! while let Some(ev) = rx.recv().await { /* draw ImportEvent */ }
 //! let summary = job.await?;                                // never an Err: outcomes are inside
-//! profile.catalog.audit("import", &summary.connection, summary.outcome().id(),
+//! profile.audit("import", &summary.connection, summary.outcome().id(),
 //!                       &summary.audit_detail())?;
 //! ```
 //!
