@@ -1736,3 +1736,18 @@ fn the_background_unlock_reports_its_outcome() {
     assert_eq!(st.kind, StatusKind::Error);
     assert!(st.text.contains("wrong passphrase") && st.text.contains("VARLOR_PASSPHRASE_FILE"));
 }
+
+#[test]
+fn pasted_control_sequences_never_reach_an_input_field() {
+    let mut s = state_with(&[]);
+    new_pg_form(&mut s);
+    focus_field(&mut s, FieldId::Conn(Field::Host));
+    clear_field(&mut s);
+    update(
+        &mut s,
+        Action::Paste("db\u{1b}]0;pwned\u{07}.example\u{202e}\n".into()),
+    );
+    let host = s.form.as_ref().unwrap().text(FieldId::Conn(Field::Host));
+    assert_eq!(host, "db]0;pwned.example");
+    assert!(!host.chars().any(char::is_control));
+}

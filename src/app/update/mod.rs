@@ -157,7 +157,12 @@ pub(super) fn cycle<T: Copy + PartialEq>(all: &[T], cur: T, delta: isize) -> T {
 }
 
 pub(super) fn on_paste(state: &mut State, text: &str) -> Vec<Effect> {
-    let one_line: String = text.chars().filter(|c| *c != '\n' && *c != '\r').collect();
+    // One line, and no control character: the input fields draw their text
+    // as it is, and a clipboard can carry escape sequences.
+    let one_line: String = text
+        .chars()
+        .filter(|c| !crate::display::needs_escape(*c))
+        .collect();
     // The pasted text may be a secret: wipe our copy whatever happens to it.
     let one_line = zeroize::Zeroizing::new(one_line);
     if let Some(p) = &mut state.unlock {
