@@ -1,6 +1,7 @@
 //! Database engines behind one trait. `Kind` is the static metadata the
 //! picker, the form and the CLI need; `Connector` is what talks to a server.
 
+pub mod connect;
 pub mod engine;
 pub mod error;
 pub mod ident;

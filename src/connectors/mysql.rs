@@ -173,19 +173,8 @@ impl MysqlConnector {
                 Err(e) => Err(e),
             }
         };
-        match tokio::time::timeout(timeout, fut).await {
-            Ok(Ok(pair)) => Ok(pair),
-            Ok(Err(e)) => Err(self.map_connect_err(e)),
-            Err(_) => Err(ConnError::new(
-                ErrorKind::ConnectionTimeout,
-                format!(
-                    "no answer from {}:{} within {} s",
-                    self.spec.host,
-                    self.spec.effective_port(),
-                    timeout.as_secs()
-                ),
-            )),
-        }
+        let (host, port) = (&self.spec.host, self.spec.effective_port());
+        super::connect::within(timeout, host, port, fut, |e| self.map_connect_err(e)).await
     }
 
     fn map_err(&self, e: mysql_async::Error) -> ConnError {

@@ -152,20 +152,9 @@ impl PostgresConnector {
                 }
             }
         };
-        let timeout = self.spec.connect_timeout();
-        match tokio::time::timeout(timeout, attempt).await {
-            Err(_) => Err(ConnError::new(
-                ErrorKind::ConnectionTimeout,
-                format!(
-                    "no answer from {}:{} within {} s",
-                    self.spec.host,
-                    self.spec.effective_port(),
-                    timeout.as_secs()
-                ),
-            )),
-            Ok(Err(e)) => Err(self.err(e)),
-            Ok(Ok(client)) => Ok(Session { client, tls }),
-        }
+        let client =
+            super::connect::within_connect_timeout(&self.spec, attempt, |e| self.err(e)).await?;
+        Ok(Session { client, tls })
     }
 
     /// A new connection set up for browsing: read-only (unless the options
