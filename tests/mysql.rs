@@ -646,3 +646,11 @@ async fn terminal_hostile_text_comes_back_byte_for_byte() {
     let want: Vec<Cell> = VALUES.iter().map(|v| text(v)).collect();
     assert_eq!(got, want);
 }
+
+#[tokio::test]
+async fn no_password_at_all_is_password_required() {
+    let srv = server_or_skip!();
+    let c = MysqlConnector::new(srv.my_spec(), None, SessionOptions::default());
+    let e = c.test().await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::PasswordRequired, "{}", e.full());
+}

@@ -453,3 +453,18 @@ async fn terminal_hostile_text_comes_back_byte_for_byte() {
     let got: Vec<String> = rows.iter().map(|r| r[1].display()).collect();
     assert_eq!(got, VALUES);
 }
+
+#[tokio::test]
+async fn no_password_at_all_is_password_required() {
+    let Some(env) = pg() else { return };
+    let spec = env.spec(Kind::Postgres);
+    let c = PostgresConnector::new(spec, None, SessionOptions::default());
+    let e = c.test().await.unwrap_err();
+    assert_eq!(
+        e.kind,
+        varlor::connectors::ErrorKind::PasswordRequired,
+        "{}",
+        e.full()
+    );
+    assert_eq!(e.to_string(), "Password required");
+}

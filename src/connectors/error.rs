@@ -11,6 +11,8 @@ pub enum ErrorKind {
     ConnectionTimeout,
     UnknownHost,
     InvalidCredentials,
+    /// The server asked for a password and the connection has none.
+    PasswordRequired,
     DatabaseNotFound,
     /// The server insists on TLS but the connection has it disabled.
     TlsRequired,
@@ -45,6 +47,7 @@ impl ErrorKind {
             ErrorKind::ConnectionTimeout => "Connection timeout",
             ErrorKind::UnknownHost => "Unknown host",
             ErrorKind::InvalidCredentials => "Invalid credentials",
+            ErrorKind::PasswordRequired => "Password required",
             ErrorKind::DatabaseNotFound => "Database not found",
             ErrorKind::TlsRequired => "TLS required",
             ErrorKind::TlsUnavailable => "Server does not support TLS",
@@ -75,6 +78,9 @@ impl ErrorKind {
                 "The host name does not resolve: check its spelling and your DNS."
             }
             ErrorKind::InvalidCredentials => "Check the user name and password.",
+            ErrorKind::PasswordRequired => {
+                "The server wants a password and none is stored: give the password and save it."
+            }
             ErrorKind::DatabaseNotFound => {
                 "Check the database name; the user may also lack access to it."
             }
@@ -92,8 +98,8 @@ impl ErrorKind {
                 "The statement timeout cut it off: raise it in the config if this is expected."
             }
             ErrorKind::ReadOnly => "Browsing sessions are read-only by design.",
-            ErrorKind::NotFound => "It may have been dropped or renamed: press r to refresh.",
-            ErrorKind::ConnectionLost => "The server went away: press r to reconnect.",
+            ErrorKind::NotFound => "It may have been dropped or renamed: refresh the table list.",
+            ErrorKind::ConnectionLost => "The server went away: reconnect and try again.",
             ErrorKind::DriverUnavailable => "Install the client library named in the details.",
             ErrorKind::NotAvailable => {
                 "This engine comes in a later release; its connection can still be saved."
@@ -107,7 +113,7 @@ impl ErrorKind {
 
 /// A connector error: a kind a person understands plus sanitized detail.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize)]
-#[error("{}", kind.message())]
+#[error("{}", self.headline())]
 pub struct ConnError {
     pub kind: ErrorKind,
     /// The driver's own words, with every secret removed.
@@ -126,6 +132,23 @@ impl ConnError {
     pub fn scrub(mut self, secret: Option<&str>) -> Self {
         self.detail = sanitize(&self.detail, secret);
         self
+    }
+
+    /// The one line a person reads: the kind's words, or for an error no
+    /// kind describes, the server's own words (first line, sanitized).
+    pub fn headline(&self) -> String {
+        match self.kind {
+            ErrorKind::Other if !self.detail.trim().is_empty() => {
+                let line = self.detail.lines().next().unwrap_or("").trim();
+                let cut: String = line.chars().take(160).collect();
+                if cut.len() < line.len() {
+                    format!("{cut}…")
+                } else {
+                    cut
+                }
+            }
+            kind => kind.message().to_string(),
+        }
     }
 
     /// "Invalid credentials: <detail>" — for logs and `--verbose`.
@@ -227,6 +250,25 @@ pub fn sanitize(text: &str, secret: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unmapped_error_reads_as_the_servers_own_first_line() {
+        let e = ConnError::new(ErrorKind::Other, "XX000: something odd\nCONTEXT: deep");
+        assert_eq!(e.to_string(), "XX000: something odd");
+        assert_eq!(ConnError::new(ErrorKind::Other, "").to_string(), "Error");
+        let long = ConnError::new(ErrorKind::Other, "x".repeat(500));
+        assert!(long.to_string().ends_with('…'));
+        let mapped = ConnError::new(ErrorKind::InvalidCredentials, "28P01: failed");
+        assert_eq!(mapped.to_string(), "Invalid credentials");
+    }
+
+    #[test]
+    fn hints_name_no_keys() {
+        // The CLI shows the same hints: no TUI key may appear in them.
+        for k in [ErrorKind::NotFound, ErrorKind::ConnectionLost] {
+            assert!(!k.hint().contains("press"), "{}", k.hint());
+        }
+    }
 
     #[test]
     fn sanitize_removes_secret_everywhere() {

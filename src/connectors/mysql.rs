@@ -363,6 +363,8 @@ fn map_error(e: &mysql_async::Error, tls: TlsMode) -> ConnError {
             let detail = format!("ERROR {} ({}): {}", se.code, se.state, se.message);
             let msg = se.message.to_ascii_lowercase();
             let kind = match se.code {
+                // "(using password: NO)": the connection sent none.
+                1045 if msg.contains("using password: no") => ErrorKind::PasswordRequired,
                 1045 => ErrorKind::InvalidCredentials,
                 1049 => ErrorKind::DatabaseNotFound,
                 1044 | 1142 | 1143 | 1227 | 1370 => ErrorKind::PermissionDenied,
