@@ -270,7 +270,16 @@ impl StreamOptions {
 pub trait RowSink: Send {
     fn columns(&mut self, columns: &[ColumnMeta]) -> Result<(), ConnError>;
     fn row(&mut self, row: Vec<Cell>) -> Result<(), ConnError>;
+    /// The sink keeps whole documents (JSON Lines): a document engine then
+    /// sends one column named [`DOCUMENT_COLUMN`] holding each document as
+    /// `Cell::Json` (canonical Extended JSON), instead of one column per field.
+    fn wants_documents(&self) -> bool {
+        false
+    }
 }
+
+/// The one column of a whole-document stream (see [`RowSink::wants_documents`]).
+pub const DOCUMENT_COLUMN: &str = "$document";
 
 /// One engine, bound to one saved connection (spec + password). Holds at
 /// most one pooled session, opened lazily and reused across calls.

@@ -41,6 +41,11 @@ pub(crate) trait Destination: Send {
 pub(crate) trait TableWriter: Send {
     fn columns(&mut self, columns: &[ColumnMeta]) -> Result<(), ImportError>;
     fn row(&mut self, row: Vec<Cell>) -> Result<(), ImportError>;
+    /// Whole documents are kept as they are (JSON Lines); see
+    /// `RowSink::wants_documents`.
+    fn takes_documents(&self) -> bool {
+        false
+    }
     /// Makes the table durable under its final name.
     fn finish(self: Box<Self>) -> Result<(), ImportError>;
 }
@@ -310,6 +315,10 @@ impl RowSink for ImportSink<'_> {
         }
         self.columns = Some(columns.to_vec());
         self.writer.columns(columns).map_err(|e| self.give_up(e))
+    }
+
+    fn wants_documents(&self) -> bool {
+        self.writer.takes_documents()
     }
 
     fn row(&mut self, row: Vec<Cell>) -> Result<(), ConnError> {
