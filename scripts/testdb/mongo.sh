@@ -49,7 +49,7 @@ launch() {
 pyrun() { local code=$1; shift; "$PY" -c "$code" "$@"; }
 
 start() {
-  local t0 state port pass uri
+  local t0 state port pass admin_pass uri
   t0=$(now)
   ensure_venv
   state=$(new_state mongo)
@@ -57,15 +57,19 @@ start() {
   chmod 755 "$state"  # so non-root test runners can read certs/ca.pem
   port=$(free_port)
   pass=$(openssl rand -hex 16)
+  admin_pass=$(openssl rand -hex 16)
   certs_into "$state"
 
   # 1. Without auth: create the user and the sample data.
   launch "$state" "$port"
   pyrun '
 import sys, time, datetime, pymongo
-port, pw = int(sys.argv[1]), sys.argv[2]
+port, pw, admin_pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 c = pymongo.MongoClient("127.0.0.1", port, directConnection=True, serverSelectionTimeoutMS=60000)
 c.admin.command("ping")
+# An admin (root) for tests that set up other databases and list them all.
+c.admin.command("createUser", "varlor_admin", pwd=admin_pw, roles=["root"],
+                mechanisms=["SCRAM-SHA-256", "SCRAM-SHA-1"])
 db = c.varlor_test
 # Both SCRAM mechanisms, as real mongod does (SecantusDB defaults to SHA-256 only).
 db.command("createUser", "varlor_test", pwd=pw, roles=[{"role": "readWrite", "db": "varlor_test"}],
@@ -85,7 +89,7 @@ db["Weird Name"].insert_many([{"_id": 1, "Mixed Case": "one"}, {"_id": 2, "Mixed
     {"_id": 3, "Mixed Case": "ünïcödé ✓"}])
 db["sales.regions"].insert_many([{"_id": 1, "name": "EMEA"}, {"_id": 2, "name": "AMER"},
     {"_id": 3, "name": "APAC"}])
-' "$port" "$pass" || { tail -20 "$state/secantusd.log" >&2; die "seeding failed"; }
+' "$port" "$pass" "$admin_pass" || { tail -20 "$state/secantusd.log" >&2; die "seeding failed"; }
   stop_pid "$state"
 
   # 2. Restart with --auth and TLS; check the login works and a wrong one fails.
@@ -110,6 +114,8 @@ else:
   emit VARLOR_TEST_MONGO_USER varlor_test
   emit VARLOR_TEST_MONGO_PASSWORD "$pass"
   emit VARLOR_TEST_MONGO_DB varlor_test
+  emit VARLOR_TEST_MONGO_ADMIN_USER varlor_admin
+  emit VARLOR_TEST_MONGO_ADMIN_PASSWORD "$admin_pass"
   emit VARLOR_TEST_MONGO_URI "$uri"
   emit VARLOR_TEST_MONGO_CA "$CERT_DIR/ca.pem"
   emit VARLOR_TEST_CA "$CERT_DIR/ca.pem"

@@ -484,7 +484,11 @@ impl MongoConnector {
             Err(_) => {
                 return Err(ConnError::new(
                     ErrorKind::ConnectionTimeout,
-                    format!("resolving {} took over {} s", self.spec.host, timeout.as_secs()),
+                    format!(
+                        "resolving {} took over {} s",
+                        self.spec.host,
+                        timeout.as_secs()
+                    ),
                 ))
             }
             Ok(Err(e)) => {
@@ -508,15 +512,26 @@ impl MongoConnector {
                     .build()
             });
             cred.username = Some(self.spec.user.clone());
-            cred.password = self.password.as_ref().map(|p| p.expose_secret().to_string());
+            cred.password = self
+                .password
+                .as_ref()
+                .map(|p| p.expose_secret().to_string());
             if cred.source.is_none() {
                 // Default: the connection's database, then admin.
                 let db = self.own_database();
-                cred.source = Some(if db.is_empty() { "admin".into() } else { db.into() });
+                cred.source = Some(if db.is_empty() {
+                    "admin".into()
+                } else {
+                    db.into()
+                });
             }
             o.credential = Some(cred);
         }
-        let srv = self.spec.options.get(SRV_OPTION).is_some_and(|v| v == "true");
+        let srv = self
+            .spec
+            .options
+            .get(SRV_OPTION)
+            .is_some_and(|v| v == "true");
         o.tls = Some(match self.spec.tls {
             TlsMode::Disable => Tls::Disabled,
             // Prefer: MongoDB's own default, TLS only for SRV URIs (verified).
@@ -545,7 +560,11 @@ impl MongoConnector {
     fn tls_in_use(&self) -> bool {
         match self.spec.tls {
             TlsMode::Disable => false,
-            TlsMode::Prefer => self.spec.options.get(SRV_OPTION).is_some_and(|v| v == "true"),
+            TlsMode::Prefer => self
+                .spec
+                .options
+                .get(SRV_OPTION)
+                .is_some_and(|v| v == "true"),
             TlsMode::Require | TlsMode::VerifyFull => true,
         }
     }
@@ -555,7 +574,8 @@ impl MongoConnector {
     async fn connect(&self) -> Result<(Client, Document), ConnError> {
         let mut o = self.client_options().await?;
         let seeds: Vec<String> = o.hosts.iter().map(|h| h.to_string()).collect();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, mongodb::error::Error)>();
+        let (tx, mut rx) =
+            tokio::sync::mpsc::unbounded_channel::<(String, mongodb::error::Error)>();
         o.sdam_event_handler = Some(EventHandler::callback(move |ev: SdamEvent| {
             if let SdamEvent::ServerHeartbeatFailed(f) = ev {
                 let _ = tx.send((f.server_address.to_string(), f.failure.clone()));
@@ -621,7 +641,10 @@ impl MongoConnector {
     }
 
     fn db_of<'a>(&'a self, table: &'a TableRef) -> &'a str {
-        table.schema.as_deref().unwrap_or_else(|| self.own_database())
+        table
+            .schema
+            .as_deref()
+            .unwrap_or_else(|| self.own_database())
     }
 
     /// Databases to list: what listDatabases allows, else the own database.
@@ -684,22 +707,23 @@ impl MongoConnector {
             .iter()
             .map(|tr| (tr.name.clone(), tr.kind == TableKind::View))
             .collect();
-        let estimates: Vec<Option<i64>> = futures::stream::iter(jobs.into_iter().map(|(name, is_view)| {
-            let c = c.clone();
-            let db = db.to_string();
-            async move {
-                if is_view {
-                    return None;
+        let estimates: Vec<Option<i64>> =
+            futures::stream::iter(jobs.into_iter().map(|(name, is_view)| {
+                let c = c.clone();
+                let db = db.to_string();
+                async move {
+                    if is_view {
+                        return None;
+                    }
+                    read::estimated_count(&c, &db, &name, t)
+                        .await
+                        .ok()
+                        .and_then(|d| number(d.get("n")?))
                 }
-                read::estimated_count(&c, &db, &name, t)
-                    .await
-                    .ok()
-                    .and_then(|d| number(d.get("n")?))
-            }
-        }))
-        .buffered(8)
-        .collect()
-        .await;
+            }))
+            .buffered(8)
+            .collect()
+            .await;
         for (tr, n) in out.iter_mut().zip(estimates) {
             tr.estimated_rows = n;
         }
@@ -1020,7 +1044,9 @@ pub fn cell(b: &Bson) -> Cell {
             a.copy_from_slice(&bin.bytes);
             Cell::Text(bson::Uuid::from_bytes(a).to_string())
         }
-        Bson::Binary(bin) if bin.subtype == BinarySubtype::Generic => Cell::Bytes(bin.bytes.clone()),
+        Bson::Binary(bin) if bin.subtype == BinarySubtype::Generic => {
+            Cell::Bytes(bin.bytes.clone())
+        }
         other => Cell::Json(other.clone().into_relaxed_extjson()),
     }
 }
@@ -1269,9 +1295,7 @@ fn map_error(e: &mongodb::error::Error) -> ConnError {
         K::ConnectionPoolCleared { .. } => {
             classify_text(&text).unwrap_or(ErrorKind::ConnectionLost)
         }
-        K::ServerSelection { .. } => {
-            classify_text(&text).unwrap_or(ErrorKind::ConnectionTimeout)
-        }
+        K::ServerSelection { .. } => classify_text(&text).unwrap_or(ErrorKind::ConnectionTimeout),
         _ => classify_text(&text).unwrap_or(ErrorKind::Other),
     };
     // An authentication failure carrying a transport cause is a transport error.
@@ -1338,8 +1362,7 @@ mod tests {
     #[test]
     fn srv_uri_is_one_host_with_tls() {
         let (spec, pw) =
-            parse("mongodb+srv://ann:s3cr%40t@cluster0.example.net/shop?retryWrites=true")
-                .unwrap();
+            parse("mongodb+srv://ann:s3cr%40t@cluster0.example.net/shop?retryWrites=true").unwrap();
         assert_eq!(spec.kind, Kind::Mongodb);
         assert_eq!(spec.host, "cluster0.example.net");
         assert_eq!(spec.user, "ann");
@@ -1352,7 +1375,10 @@ mod tests {
         );
         assert_eq!(pw.unwrap().expose_secret(), "s3cr@t");
         let uri = driver_uri(&spec);
-        assert!(uri.starts_with("mongodb+srv://ann@cluster0.example.net/shop?"), "{uri}");
+        assert!(
+            uri.starts_with("mongodb+srv://ann@cluster0.example.net/shop?"),
+            "{uri}"
+        );
         assert!(!uri.contains("s3cr"), "{uri}");
         assert!(!uri.contains("srv=true"), "{uri}");
     }
@@ -1372,7 +1398,10 @@ mod tests {
         assert_eq!(pw.unwrap().expose_secret(), "p/w:");
         assert_eq!(spec.database, "app");
         assert_eq!(spec.tls, TlsMode::VerifyFull);
-        assert_eq!(spec.ca_file.as_deref(), Some(std::path::Path::new("/tmp/ca.pem")));
+        assert_eq!(
+            spec.ca_file.as_deref(),
+            Some(std::path::Path::new("/tmp/ca.pem"))
+        );
         assert_eq!(spec.connect_timeout_secs, 3);
         for (k, v) in [
             ("replicaSet", "rs0"),
@@ -1399,7 +1428,10 @@ mod tests {
         assert_eq!(p("mongodb://h"), TlsMode::Prefer);
         assert_eq!(p("mongodb://h/?tls=false"), TlsMode::Disable);
         assert_eq!(p("mongodb://h/?ssl=true"), TlsMode::VerifyFull);
-        assert_eq!(p("mongodb://h/?tls=true&tlsInsecure=true"), TlsMode::Require);
+        assert_eq!(
+            p("mongodb://h/?tls=true&tlsInsecure=true"),
+            TlsMode::Require
+        );
         assert_eq!(
             p("mongodb://h/?tls=true&tlsAllowInvalidCertificates=true"),
             TlsMode::Require
@@ -1429,9 +1461,15 @@ mod tests {
     fn bson_cells_are_faithful() {
         use bson::{oid::ObjectId, Binary, Decimal128, Timestamp};
         let oid = ObjectId::parse_str("65a1b2c3d4e5f60718293a4b").unwrap();
-        assert_eq!(cell(&Bson::ObjectId(oid)), Cell::Text("65a1b2c3d4e5f60718293a4b".into()));
+        assert_eq!(
+            cell(&Bson::ObjectId(oid)),
+            Cell::Text("65a1b2c3d4e5f60718293a4b".into())
+        );
         let before_1970 = bson::DateTime::from_millis(-14182940000);
-        assert_eq!(cell(&Bson::DateTime(before_1970)), Cell::Text("1969-07-20T20:17:40.000Z".into()));
+        assert_eq!(
+            cell(&Bson::DateTime(before_1970)),
+            Cell::Text("1969-07-20T20:17:40.000Z".into())
+        );
         let uuid = Binary {
             subtype: BinarySubtype::Uuid,
             bytes: (0u8..16).collect(),
@@ -1441,7 +1479,10 @@ mod tests {
             Cell::Text("00010203-0405-0607-0809-0a0b0c0d0e0f".into())
         );
         let d: Decimal128 = "1234567890.123456789012345".parse().unwrap();
-        assert_eq!(cell(&Bson::Decimal128(d)), Cell::Text("1234567890.123456789012345".into()));
+        assert_eq!(
+            cell(&Bson::Decimal128(d)),
+            Cell::Text("1234567890.123456789012345".into())
+        );
         assert_eq!(cell(&Bson::Int64(i64::MAX)), Cell::Int(i64::MAX));
         assert_eq!(
             cell(&Bson::Double(f64::NAN)),
@@ -1452,11 +1493,20 @@ mod tests {
             Cell::Json(serde_json::json!({"$numberDouble": "-Infinity"}))
         );
         assert_eq!(
-            cell(&Bson::Timestamp(Timestamp { time: 5, increment: 1 })),
+            cell(&Bson::Timestamp(Timestamp {
+                time: 5,
+                increment: 1
+            })),
             Cell::Json(serde_json::json!({"$timestamp": {"t": 5, "i": 1}}))
         );
-        assert_eq!(cell(&Bson::MinKey), Cell::Json(serde_json::json!({"$minKey": 1})));
-        assert_eq!(cell(&Bson::MaxKey), Cell::Json(serde_json::json!({"$maxKey": 1})));
+        assert_eq!(
+            cell(&Bson::MinKey),
+            Cell::Json(serde_json::json!({"$minKey": 1}))
+        );
+        assert_eq!(
+            cell(&Bson::MaxKey),
+            Cell::Json(serde_json::json!({"$maxKey": 1}))
+        );
     }
 
     #[test]
