@@ -167,7 +167,10 @@ fn canary_password_never_leaks() {
     // The same canary through the MongoDB driver: typed on stdin for a
     // pasted URI without a password, then inside a URI (moved to the vault).
     if let Some(m) = common::mongo() {
-        let ca = m.ca.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        let ca =
+            m.ca.as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
         let uri = format!(
             "mongodb://{}@{}:{}/{}?tls=true&tlsCAFile={ca}&directConnection=true",
             m.user, m.host, m.port, m.db

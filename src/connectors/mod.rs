@@ -210,6 +210,23 @@ pub struct ColumnInfo {
     pub presence: Option<f32>,
 }
 
+impl ColumnInfo {
+    /// "75%" (one decimal under 10 %) for a sampled field; "" for a declared column.
+    pub fn presence_label(&self) -> String {
+        match self.presence {
+            None => String::new(),
+            Some(p) => {
+                let pct = f64::from(p) * 100.0;
+                if pct > 0.0 && pct < 10.0 && (pct * 10.0).round() % 10.0 != 0.0 {
+                    format!("{pct:.1}%")
+                } else {
+                    format!("{}%", pct.round() as u64)
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableInfo {
     pub table: TableRef,
