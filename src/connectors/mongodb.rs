@@ -1176,7 +1176,7 @@ impl Shape {
             .map(|p| {
                 let s = &self.paths[p];
                 let mut types = s.types.clone();
-                types.sort_by(|a, b| b.1.cmp(&a.1));
+                types.sort_by_key(|t| std::cmp::Reverse(t.1));
                 let data_type = types
                     .iter()
                     .map(|(t, n)| format!("{t} {}", percent(*n, s.present)))
