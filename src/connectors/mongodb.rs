@@ -93,7 +93,7 @@ pub fn parse_mongo_url(
     let (scheme, rest) = text
         .split_once("://")
         .ok_or_else(|| SpecError::new("url", "expected mongodb://host or mongodb+srv://host"))?;
-    let srv = match scheme.to_ascii_lowercase().as_str() {
+    let mut srv = match scheme.to_ascii_lowercase().as_str() {
         "mongodb" => false,
         "mongodb+srv" => true,
         other => {
@@ -178,6 +178,7 @@ pub fn parse_mongo_url(
     }
     let mut tls_on: Option<bool> = if srv { Some(true) } else { None };
     let mut insecure = false;
+    let mut sslmode: Option<TlsMode> = None;
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair
             .split_once('=')
@@ -193,6 +194,19 @@ pub fn parse_mongo_url(
         };
         match k.to_ascii_lowercase().as_str() {
             "tls" | "ssl" => tls_on = Some(flag(&v)?),
+            // Varlor's own URL of a spec (`ConnSpec::to_url`) says `sslmode`.
+            "sslmode" => {
+                let mode = TlsMode::parse(&v)
+                    .ok_or_else(|| SpecError::new("tls", format!("unknown TLS mode '{v}'")))?;
+                sslmode = Some(mode);
+            }
+            // …and `srv=true` for a mongodb+srv URI.
+            "srv" if !srv => {
+                if flag(&v)? {
+                    srv = true;
+                    spec.options.insert(SRV_OPTION.into(), "true".into());
+                }
+            }
             "tlsinsecure" | "tlsallowinvalidcertificates" => insecure = flag(&v)?,
             "tlscafile" => spec.ca_file = Some(v.into()),
             "connecttimeoutms" => {
@@ -213,6 +227,7 @@ pub fn parse_mongo_url(
         }
     }
     spec.tls = match (tls_on, insecure) {
+        _ if sslmode.is_some() => sslmode.unwrap_or_default(),
         (Some(false), _) => TlsMode::Disable,
         (Some(true), true) | (None, true) => TlsMode::Require,
         (Some(true), false) => TlsMode::VerifyFull,
@@ -1420,6 +1435,22 @@ mod tests {
             "{uri}"
         );
         assert!(uri.contains("replicaSet=rs0"), "{uri}");
+    }
+
+    #[test]
+    fn varlors_own_url_of_a_spec_parses_back_to_it() {
+        for uri in [
+            "mongodb://ann:pw@a.example:27018,b.example:27019/app?replicaSet=rs0&tls=true&tlsInsecure=true",
+            "mongodb+srv://ann@cluster0.example.net/shop?authSource=admin",
+            "mongodb://h.example:27017/?directConnection=true&tls=false",
+        ] {
+            let (spec, _) = parse(uri).unwrap();
+            let url = spec.to_url();
+            assert!(!url.contains("pw"), "{url}");
+            let (again, pw) = parse(&url).unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!(again, spec, "{uri} → {url}");
+            assert!(pw.is_none());
+        }
     }
 
     #[test]
