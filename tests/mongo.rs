@@ -821,3 +821,33 @@ async fn exact_count_and_a_browse_session_never_write() {
     v.preview(&orders, 10).await.unwrap();
     assert_eq!(evidence().await, before);
 }
+
+/// No server needed: every host of a list refuses, and the error names each.
+#[tokio::test]
+async fn a_host_list_that_all_refuses_names_every_host_tried() {
+    let (a, b) = (common::closed_port(), common::closed_port());
+    let (mut spec, _) = ConnSpec::from_url(&format!(
+        "mongodb://u@127.0.0.1:{a},127.0.0.1:{b}/db?replicaSet=rs0"
+    ))
+    .expect("parse");
+    spec.connect_timeout_secs = 10;
+    let started = Instant::now();
+    let err = connector(&spec, "canary-host-list-pw")
+        .test()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::ConnectionRefused, "{}", err.full());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    for p in [a, b] {
+        assert!(
+            err.detail.contains(&format!("127.0.0.1:{p}")),
+            "{}",
+            err.detail
+        );
+    }
+    assert!(!err.full().contains("canary-host-list-pw"));
+}

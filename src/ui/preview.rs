@@ -81,7 +81,14 @@ pub fn structure(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, the
         return;
     };
     if let Some(sampled) = s.info.sampled {
-        sampled_fields(&mut lines, s, sampled, b.structure_scroll, inner, theme);
+        sampled_fields(
+            &mut lines,
+            s,
+            (sampled, est),
+            b.structure_scroll,
+            inner,
+            theme,
+        );
         f.render_widget(Paragraph::new(lines), inner);
         return;
     }
@@ -135,13 +142,17 @@ pub fn structure(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, the
 fn sampled_fields(
     lines: &mut Vec<Line<'static>>,
     s: &crate::app::state::CachedStructure,
-    sampled: u64,
+    (sampled, of): (u64, Option<i64>),
     scroll: usize,
     inner: Rect,
     theme: Theme,
 ) {
+    let of = match rows_estimate(of) {
+        e if e.is_empty() => String::new(),
+        e => format!(" of {e}"),
+    };
     lines.push(Line::from(Span::styled(
-        format!("structure sampled from {sampled} documents"),
+        format!("structure: sampled {sampled} documents{of}"),
         theme.dim(),
     )));
     let width = inner.width as usize;
