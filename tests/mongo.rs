@@ -419,6 +419,20 @@ async fn sampling_an_awkward_collection_gives_exact_shares() {
             .count(),
         60
     );
+    // Indexes come with the structure.
+    c.database(&env.db)
+        .run_command(doc! {
+            "createIndexes": &name,
+            "indexes": [ { "key": { "mixed": 1, "_id": -1 }, "name": "by_mixed" } ],
+        })
+        .await
+        .unwrap();
+    let idx = v.indexes(&coll_ref(&env.db, &name)).await.unwrap();
+    assert!(idx.iter().any(|i| i.starts_with("_id_: ")), "{idx:?}");
+    assert!(
+        idx.contains(&r#"by_mixed: {"mixed":1,"_id":-1}"#.to_string()),
+        "{idx:?}"
+    );
     c.database(&env.db)
         .collection::<Document>(&name)
         .drop()

@@ -10,7 +10,8 @@
 //! - `describe --json`: `{ "table": <as above>, "estimated_rows": 5000|null,
 //!   "columns": [{ "name", "data_type", "nullable", "default", "primary_key", "references" }] }`;
 //!   a sampled structure (MongoDB) adds `"sampled": 1000` and per column
-//!   `"presence": 0.75`, its `data_type` listing the observed BSON types with shares.
+//!   `"presence": 0.75`, its `data_type` listing the observed BSON types with shares,
+//!   and `"indexes": ["_id_: {\"_id\":1}"]` when the engine lists them.
 //! - `preview --json`: `{ "table": "public.orders", "columns": [{ "name", "type" }],
 //!   "rows": [[1, "text", null, true, 1.5, "\\x0a0b"]] }` — exact text for
 //!   numerics/timestamps/json, bytes as `\x` hex text, NULL as null.
@@ -185,6 +186,7 @@ pub async fn describe(ctx: &Ctx, name: &str, table: &str, json: bool) -> Result<
     let connector = open_connector(ctx, &mut profile, name).await?;
     let t = resolve_table(ctx, connector.as_ref(), name, table).await?;
     let info = cancellable(ctx, connector.describe(&t)).await?;
+    let indexes = cancellable(ctx, connector.indexes(&t)).await?;
     if json {
         let mut out = json!({
             "table": table_json(&info.table),
@@ -193,6 +195,9 @@ pub async fn describe(ctx: &Ctx, name: &str, table: &str, json: bool) -> Result<
         });
         if let Some(n) = info.sampled {
             out["sampled"] = json!(n);
+        }
+        if !indexes.is_empty() {
+            out["indexes"] = json!(indexes);
         }
         return print_json(&out);
     }
@@ -222,6 +227,12 @@ pub async fn describe(ctx: &Ctx, name: &str, table: &str, json: bool) -> Result<
             &rows,
             colour_stdout(),
         );
+        if !indexes.is_empty() {
+            println!("\nindexes:");
+            for i in &indexes {
+                println!("  {}", display_text(i));
+            }
+        }
         return Ok(());
     }
     println!(

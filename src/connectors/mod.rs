@@ -315,6 +315,11 @@ pub trait Connector: Send + Sync {
         opts: &StreamOptions,
         sink: &mut dyn RowSink,
     ) -> Result<u64, ConnError>;
+    /// The table's indexes, one line each (`name: definition`); engines
+    /// that do not list them here answer an empty list.
+    async fn indexes(&self, _table: &TableRef) -> Result<Vec<String>, ConnError> {
+        Ok(Vec::new())
+    }
     /// Drops the pooled session so the next call reconnects.
     async fn reset(&self);
     /// What this engine can do (filter language, structure source, …).

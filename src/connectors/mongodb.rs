@@ -780,7 +780,7 @@ impl MongoConnector {
     }
 
     /// The indexes of a collection, one line each (`name: {key spec}`).
-    pub async fn indexes(&self, table: &TableRef) -> Result<Vec<String>, ConnError> {
+    async fn index_lines(&self, table: &TableRef) -> Result<Vec<String>, ConnError> {
         let c = self.client().await?;
         let cursor = read::list_indexes(&c, self.db_of(table), &table.name)
             .await
@@ -973,6 +973,13 @@ impl Connector for MongoConnector {
             total += 1;
         }
         Ok(total)
+    }
+
+    async fn indexes(&self, table: &TableRef) -> Result<Vec<String>, ConnError> {
+        if table.kind == TableKind::View {
+            return Ok(Vec::new());
+        }
+        self.index_lines(table).await
     }
 
     async fn reset(&self) {
