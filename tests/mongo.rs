@@ -865,3 +865,194 @@ async fn a_host_list_that_all_refuses_names_every_host_tried() {
     }
     assert!(!err.full().contains("canary-host-list-pw"));
 }
+
+/// A throwaway SecantusDB of this test's own (scripts/testdb/mongo.sh), stopped on drop.
+struct OwnServer {
+    env: ServerEnv,
+    admin: (String, String),
+    state: String,
+}
+
+impl OwnServer {
+    fn script() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/testdb/mongo.sh")
+    }
+
+    fn start() -> Option<OwnServer> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            common::skip(
+                "stopping a MongoDB server mid-import needs root (scripts/testdb/mongo.sh)",
+            );
+            return None;
+        }
+        let out = std::process::Command::new("bash")
+            .arg(Self::script())
+            .arg("start")
+            .stderr(std::process::Stdio::null())
+            .output()
+            .expect("run mongo.sh");
+        if !out.status.success() {
+            common::skip("scripts/testdb/mongo.sh could not start a server");
+            return None;
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let get = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("export VARLOR_TEST_MONGO_{name}=")))
+                .map(|v| v.replace('\\', ""))
+                .unwrap_or_default()
+        };
+        Some(OwnServer {
+            env: ServerEnv {
+                host: get("HOST"),
+                port: get("PORT").parse().expect("port"),
+                user: get("USER"),
+                password: get("PASSWORD"),
+                db: get("DB"),
+                ca: Some(get("CA").into()),
+                tls_user: None,
+                tls_password: None,
+                socket: None,
+            },
+            admin: (get("ADMIN_USER"), get("ADMIN_PASSWORD")),
+            state: get("STATE"),
+        })
+    }
+
+    fn stop(&self) {
+        let _ = std::process::Command::new("bash")
+            .arg(Self::script())
+            .arg("stop")
+            .arg(&self.state)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_stopped_mid_import_fails_clearly_and_keeps_earlier_collections() {
+    if common::mongo().is_none() {
+        return; // no MongoDB testing here at all (skip notice printed)
+    }
+    let Some(server) = OwnServer::start() else {
+        return;
+    };
+    let env = server.env.clone();
+    // Seed a collection big enough to be mid-stream when the server goes.
+    {
+        let (user, pw) = server.admin.clone();
+        let ca = env.ca.clone().unwrap();
+        let mut o = mongodb::options::ClientOptions::parse(format!(
+            "mongodb://{}:{}/?tls=true&tlsCAFile={}&directConnection=true",
+            env.host,
+            env.port,
+            ca.display()
+        ))
+        .await
+        .unwrap();
+        o.credential = Some(
+            mongodb::options::Credential::builder()
+                .username(user)
+                .password(pw)
+                .source("admin".to_string())
+                .build(),
+        );
+        let c = mongodb::Client::with_options(o).unwrap();
+        let big = c.database(&env.db).collection::<Document>("big");
+        for batch in 0..10 {
+            let docs: Vec<Document> = (0..5000)
+                .map(|i| doc! { "_id": batch * 5000 + i, "h": format!("{:032x}", i * 7919) })
+                .collect();
+            big.insert_many(docs).await.unwrap();
+        }
+    }
+    let mut spec = user_spec(&env);
+    spec.connect_timeout_secs = 3;
+    let v: Arc<dyn Connector> = Arc::from(connector(&spec, &env.password));
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("set.sqlite");
+    let plan = ImportPlan {
+        connection: "doomed".into(),
+        kind: Kind::Mongodb,
+        tables: ["customers", "big", "orders"]
+            .iter()
+            .map(|n| TablePlan::new(coll_ref(&env.db, n)))
+            .collect(),
+        destination: dest.clone(),
+        format: Format::Sqlite,
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let state = server.state.clone();
+    let killer = tokio::spawn(async move {
+        let mut stopped = false;
+        while let Some(e) = rx.recv().await {
+            if !stopped && matches!(e, ImportEvent::Progress { index: 1, .. }) {
+                stopped = true;
+                let state = state.clone();
+                tokio::task::spawn_blocking(move || {
+                    std::process::Command::new("bash")
+                        .arg(OwnServer::script())
+                        .arg("stop")
+                        .arg(state)
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null())
+                        .status()
+                })
+                .await
+                .expect("join")
+                .expect("stop");
+            }
+        }
+        stopped
+    });
+    let summary = run_import(v, plan, tx, CancellationToken::new()).await;
+    assert!(killer.await.unwrap(), "the server was never stopped");
+    assert_eq!(summary.tables[0].outcome, TableOutcome::Done);
+    for t in &summary.tables[1..] {
+        match &t.outcome {
+            TableOutcome::Failed {
+                error: varlor::dataset::ImportError::Source { error },
+            } => {
+                println!("{}: {}", t.table.display_name(), error.full());
+                assert!(
+                    matches!(
+                        error.kind,
+                        ErrorKind::ConnectionLost
+                            | ErrorKind::ConnectionRefused
+                            | ErrorKind::ConnectionTimeout
+                    ),
+                    "{}",
+                    error.full()
+                );
+                assert!(!error.full().contains(&env.password));
+            }
+            other => panic!("{}: {other:?}", t.table.display_name()),
+        }
+    }
+    assert_eq!(summary.outcome(), ImportOutcome::Partial);
+    let db = rusqlite::Connection::open(&dest).unwrap();
+    let n: i64 = db
+        .query_row(
+            &format!("SELECT count(*) FROM \"{}.customers\"", env.db),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1000);
+    let others: i64 = db
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND (name LIKE '%.big' OR name LIKE '%.orders')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(others, 0);
+}
