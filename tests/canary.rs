@@ -164,6 +164,38 @@ fn canary_password_never_leaks() {
         let (code, _, e) = h.run(&["rm", "canary-my", "--yes"], "", None);
         assert_eq!(code, 0, "{e}");
     }
+    // The same canary through the MongoDB driver: typed on stdin for a
+    // pasted URI without a password, then inside a URI (moved to the vault).
+    if let Some(m) = common::mongo() {
+        let ca =
+            m.ca.as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+        let uri = format!(
+            "mongodb://{}@{}:{}/{}?tls=true&tlsCAFile={ca}&directConnection=true",
+            m.user, m.host, m.port, m.db
+        );
+        let (code, _, e) = h.run(
+            &["add", "canary-mongo", "--url", &uri, "--password-stdin"],
+            &format!("{canary}\n"),
+            None,
+        );
+        assert_eq!(code, 0, "{e}");
+        let (code, o, _) = h.run(&["test", "canary-mongo", "-v"], "", None);
+        assert_eq!(code, 1, "a wrong password: {o}");
+        assert!(o.contains("Invalid credentials"), "{o}");
+        h.run(&["tables", "canary-mongo", "--json"], "", None);
+        h.run(&["describe", "canary-mongo", "orders", "-v"], "", None);
+        let with_pw = uri.replacen('@', &format!(":{url_canary}@"), 1);
+        let (code, _, e) = h.run(&["add", "canary-mongo-url", "--url", &with_pw], "", None);
+        assert_eq!(code, 0, "{e}");
+        let (code, o, _) = h.run(&["test", "canary-mongo-url", "--json", "-v"], "", None);
+        assert_eq!(code, 1, "a wrong password: {o}");
+        for name in ["canary-mongo", "canary-mongo-url"] {
+            let (code, _, e) = h.run(&["rm", name, "--yes"], "", None);
+            assert_eq!(code, 0, "{e}");
+        }
+    }
     h.run(&["list"], "", None);
     h.run(&["list", "--json"], "", None);
     h.run(&["edit", "canary", "--env", "staging"], "", None);

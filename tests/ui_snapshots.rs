@@ -461,6 +461,50 @@ fn browser_structure_and_preview() {
 }
 
 #[test]
+fn browser_sampled_structure() {
+    // A MongoDB collection: field paths, presence and BSON types with shares.
+    let mut s = browser();
+    let now = s.now;
+    update(&mut s, Action::Tick { now, now_unix: NOW });
+    let field = |name: &str, ty: &str, p: f32| ColumnInfo {
+        name: name.into(),
+        data_type: ty.into(),
+        nullable: p < 1.0,
+        default: None,
+        primary_key: name == "_id",
+        references: None,
+        presence: Some(p),
+    };
+    update(
+        &mut s,
+        Action::Described {
+            conn: "billing-prod".into(),
+            table: (Some("public".to_string()), "customers".to_string()),
+            result: Ok(TableInfo {
+                table: t(
+                    "public",
+                    "customers",
+                    TableKind::Collection,
+                    Some(2_400_000),
+                ),
+                columns: vec![
+                    field("_id", "objectId 100%", 1.0),
+                    field("email", "string 100%", 0.9),
+                    field("mixed", "string 33%, int 33%, object 33%", 0.75),
+                    field("mixed.inner", "int 100%", 0.25),
+                    field("items[].sku", "string 100%", 0.5),
+                    field("rare", "date 100%", 0.004),
+                ],
+                estimated_rows: Some(2_400_000),
+                sampled: Some(1000),
+            }),
+            at: now,
+        },
+    );
+    snap("browser_sampled_structure", &s);
+}
+
+#[test]
 fn preview_wide_terminal() {
     let mut s = browser();
     with_structure_and_preview(&mut s);

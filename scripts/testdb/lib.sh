@@ -1,4 +1,4 @@
-# lib.sh — helpers sourced by postgres.sh and mariadb.sh (not run directly).
+# lib.sh — helpers sourced by postgres.sh, mariadb.sh and mongo.sh (not run directly).
 # shellcheck shell=bash
 #
 # Convention: a sourcing script's stdout carries only `export` lines (for

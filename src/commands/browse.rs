@@ -8,7 +8,10 @@
 //!   "display_name": "public.orders", "kind": "table"|"view"|"materialized_view"|"foreign_table",
 //!   "estimated_rows": 5000|null, "system": false }]`
 //! - `describe --json`: `{ "table": <as above>, "estimated_rows": 5000|null,
-//!   "columns": [{ "name", "data_type", "nullable", "default", "primary_key", "references" }] }`
+//!   "columns": [{ "name", "data_type", "nullable", "default", "primary_key", "references" }] }`;
+//!   a sampled structure (MongoDB) adds `"sampled": 1000` and per column
+//!   `"presence": 0.75`, its `data_type` listing the observed BSON types with shares,
+//!   and `"indexes": ["_id_: {\"_id\":1}"]` when the engine lists them.
 //! - `preview --json`: `{ "table": "public.orders", "columns": [{ "name", "type" }],
 //!   "rows": [[1, "text", null, true, 1.5, "\\x0a0b"]] }` — exact text for
 //!   numerics/timestamps/json, bytes as `\x` hex text, NULL as null.
@@ -121,7 +124,7 @@ pub fn group_digits(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -168,12 +171,54 @@ pub async fn describe(ctx: &Ctx, name: &str, table: &str, json: bool) -> Result<
     let connector = open_connector(ctx, &mut profile, name).await?;
     let t = resolve_table(ctx, connector.as_ref(), name, table).await?;
     let info = cancellable(ctx, connector.describe(&t)).await?;
+    let indexes = cancellable(ctx, connector.indexes(&t)).await?;
     if json {
-        return print_json(&json!({
+        let mut out = json!({
             "table": table_json(&info.table),
             "estimated_rows": info.estimated_rows,
             "columns": info.columns,
-        }));
+        });
+        if let Some(n) = info.sampled {
+            out["sampled"] = json!(n);
+        }
+        if !indexes.is_empty() {
+            out["indexes"] = json!(indexes);
+        }
+        return print_json(&out);
+    }
+    if let Some(sampled) = info.sampled {
+        // A sampled structure: field paths, observed types, presence.
+        println!(
+            "{} ({}, {} rows; structure sampled from {} documents)",
+            display_text(&info.table.display_name()),
+            info.table.kind.label(),
+            rows_label(info.estimated_rows),
+            group_digits(sampled)
+        );
+        let rows: Vec<Vec<String>> = info
+            .columns
+            .iter()
+            .map(|c| {
+                vec![
+                    display_string(&c.name),
+                    display_string(&c.data_type),
+                    c.presence_label(),
+                    if c.primary_key { "PK" } else { "" }.to_string(),
+                ]
+            })
+            .collect();
+        print_table(
+            &["FIELD", "TYPES", "PRESENT", "KEY"],
+            &rows,
+            colour_stdout(),
+        );
+        if !indexes.is_empty() {
+            println!("\nindexes:");
+            for i in &indexes {
+                println!("  {}", display_text(i));
+            }
+        }
+        return Ok(());
     }
     println!(
         "{} ({}, {} rows)",

@@ -211,6 +211,23 @@ pub struct ColumnInfo {
     pub presence: Option<f32>,
 }
 
+impl ColumnInfo {
+    /// "75%" (one decimal under 10 %) for a sampled field; "" for a declared column.
+    pub fn presence_label(&self) -> String {
+        match self.presence {
+            None => String::new(),
+            Some(p) => {
+                let pct = f64::from(p) * 100.0;
+                if pct > 0.0 && pct < 10.0 && (pct * 10.0).round() % 10.0 != 0.0 {
+                    format!("{pct:.1}%")
+                } else {
+                    format!("{}%", pct.round() as u64)
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableInfo {
     pub table: TableRef,
@@ -271,7 +288,16 @@ impl StreamOptions {
 pub trait RowSink: Send {
     fn columns(&mut self, columns: &[ColumnMeta]) -> Result<(), ConnError>;
     fn row(&mut self, row: Vec<Cell>) -> Result<(), ConnError>;
+    /// The sink keeps whole documents (JSON Lines): a document engine then
+    /// sends one column named [`DOCUMENT_COLUMN`] holding each document as
+    /// `Cell::Json` (canonical Extended JSON), instead of one column per field.
+    fn wants_documents(&self) -> bool {
+        false
+    }
 }
+
+/// The one column of a whole-document stream (see [`RowSink::wants_documents`]).
+pub const DOCUMENT_COLUMN: &str = "$document";
 
 /// One engine, bound to one saved connection (spec + password). Holds at
 /// most one pooled session, opened lazily and reused across calls.
@@ -290,6 +316,11 @@ pub trait Connector: Send + Sync {
         opts: &StreamOptions,
         sink: &mut dyn RowSink,
     ) -> Result<u64, ConnError>;
+    /// The table's indexes, one line each (`name: definition`); engines
+    /// that do not list them here answer an empty list.
+    async fn indexes(&self, _table: &TableRef) -> Result<Vec<String>, ConnError> {
+        Ok(Vec::new())
+    }
     /// Drops the pooled session so the next call reconnects.
     async fn reset(&self);
     /// What this engine can do (filter language, structure source, …).

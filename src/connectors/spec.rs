@@ -402,14 +402,27 @@ impl ConnSpec {
             return format!("{scheme}://{}", self.database);
         }
         let mut u = url::Url::parse(&format!("{scheme}://placeholder")).expect("static url");
-        let _ = u.set_host(Some(&self.host));
-        let _ = u.set_port(self.port);
+        // A host list (MongoDB's `h1:p1,h2:p2`) is not a URL host: put it
+        // in afterwards, as it was typed.
+        let host_list = self.host.contains(',');
+        if !host_list {
+            let _ = u.set_host(Some(&self.host));
+            let _ = u.set_port(self.port);
+        }
         let _ = u.set_username(&self.user);
         u.set_path(&self.database);
         if self.tls != TlsMode::default() {
             u.query_pairs_mut().append_pair("sslmode", self.tls.id());
         }
-        u.to_string()
+        // Engine-specific extras go back where they came from.
+        for (k, v) in &self.options {
+            u.query_pairs_mut().append_pair(k, v);
+        }
+        let text = u.to_string();
+        if host_list {
+            return text.replacen("placeholder", &self.host, 1);
+        }
+        text
     }
 
     /// Parses a pasted connection URL: the scheme picks the engine, whose

@@ -41,6 +41,11 @@ pub(crate) trait Destination: Send {
 pub(crate) trait TableWriter: Send {
     fn columns(&mut self, columns: &[ColumnMeta]) -> Result<(), ImportError>;
     fn row(&mut self, row: Vec<Cell>) -> Result<(), ImportError>;
+    /// Whole documents are kept as they are (JSON Lines); see
+    /// `RowSink::wants_documents`.
+    fn takes_documents(&self) -> bool {
+        false
+    }
     /// Makes the table durable under its final name.
     fn finish(self: Box<Self>) -> Result<(), ImportError>;
 }
@@ -312,6 +317,10 @@ impl RowSink for ImportSink<'_> {
         self.writer.columns(columns).map_err(|e| self.give_up(e))
     }
 
+    fn wants_documents(&self) -> bool {
+        self.writer.takes_documents()
+    }
+
     fn row(&mut self, row: Vec<Cell>) -> Result<(), ConnError> {
         if self.limit.is_some_and(|l| self.rows >= l) {
             // The connector should have stopped at the limit; stop it here.
@@ -322,7 +331,7 @@ impl RowSink for ImportSink<'_> {
             return Err(self.give_up(e));
         }
         self.rows += 1;
-        if self.rows % CHECK_EVERY == 0 {
+        if self.rows.is_multiple_of(CHECK_EVERY) {
             if self.cancel.is_cancelled() {
                 self.cancelled = true;
                 return Err(ConnError::new(ErrorKind::Cancelled, "import cancelled"));

@@ -22,6 +22,10 @@ pub(crate) trait Encoder: Send {
     /// Called once with the (de-duplicated) column names and their kinds.
     fn header(&mut self, out: &mut Vec<u8>, names: &[String], kinds: &[ColKind]);
     fn row(&mut self, out: &mut Vec<u8>, row: &[Cell]);
+    /// Writes a whole-document stream as the documents themselves.
+    fn takes_documents(&self) -> bool {
+        false
+    }
 }
 
 pub(crate) struct FilesDestination {
@@ -148,6 +152,10 @@ impl TableWriter for FileTable {
         self.encoder.row(&mut self.line, &row);
         out.write_all(&self.line)
             .map_err(|e| io_err(&self.final_path, e))
+    }
+
+    fn takes_documents(&self) -> bool {
+        self.encoder.takes_documents()
     }
 
     fn finish(mut self: Box<Self>) -> Result<(), ImportError> {

@@ -16,6 +16,8 @@ pub(crate) struct JsonlEncoder {
     keys: Vec<Vec<u8>>,
     kinds: Vec<ColKind>,
     scratch: String,
+    /// A whole-document stream: each row's one JSON cell is the line.
+    documents: bool,
 }
 
 fn json_str(out: &mut Vec<u8>, s: &str) {
@@ -26,6 +28,9 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
 impl Encoder for JsonlEncoder {
     fn header(&mut self, _out: &mut Vec<u8>, names: &[String], kinds: &[ColKind]) {
         self.kinds = kinds.to_vec();
+        self.documents = names.len() == 1
+            && names[0] == crate::connectors::DOCUMENT_COLUMN
+            && kinds == [ColKind::Json];
         self.keys = names
             .iter()
             .map(|n| {
@@ -37,7 +42,16 @@ impl Encoder for JsonlEncoder {
             .collect();
     }
 
+    fn takes_documents(&self) -> bool {
+        true
+    }
+
     fn row(&mut self, out: &mut Vec<u8>, row: &[Cell]) {
+        if let (true, [Cell::Json(doc)]) = (self.documents, row) {
+            let _ = serde_json::to_writer(&mut *out, doc);
+            out.push(b'\n');
+            return;
+        }
         out.push(b'{');
         for (i, cell) in row.iter().enumerate() {
             if i > 0 {

@@ -80,6 +80,18 @@ pub fn structure(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, the
         f.render_widget(Paragraph::new(lines), inner);
         return;
     };
+    if let Some(sampled) = s.info.sampled {
+        sampled_fields(
+            &mut lines,
+            s,
+            (sampled, est),
+            b.structure_scroll,
+            inner,
+            theme,
+        );
+        f.render_widget(Paragraph::new(lines), inner);
+        return;
+    }
     let name_w = s
         .info
         .columns
@@ -123,6 +135,51 @@ pub fn structure(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, the
         lines.push(Line::from(spans));
     }
     f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// A sampled structure (documents): per field path, how often it is present
+/// and the BSON types seen, e.g. `  address.city   75%  string 90%, int 10%`.
+fn sampled_fields(
+    lines: &mut Vec<Line<'static>>,
+    s: &crate::app::state::CachedStructure,
+    (sampled, of): (u64, Option<i64>),
+    scroll: usize,
+    inner: Rect,
+    theme: Theme,
+) {
+    let of = match rows_estimate(of) {
+        e if e.is_empty() => String::new(),
+        e => format!(" of {e}"),
+    };
+    lines.push(Line::from(Span::styled(
+        format!("structure: sampled {sampled} documents{of}"),
+        theme.dim(),
+    )));
+    let width = inner.width as usize;
+    let name_w = s
+        .info
+        .columns
+        .iter()
+        .map(|c| display_text(&c.name).width())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 28);
+    for c in s.info.columns.iter().skip(scroll) {
+        if lines.len() >= inner.height as usize {
+            break;
+        }
+        let present = c.presence_label();
+        let used = 3 + name_w + 1 + 6;
+        let mut spans = vec![
+            Span::styled(if c.primary_key { "PK " } else { "   " }, theme.key()),
+            Span::styled(pad(&c.name, name_w + 1), theme.bold()),
+            Span::styled(format!("{present:>5} "), theme.accent()),
+        ];
+        if width > used {
+            spans.push(Span::raw(fit(&c.data_type, width - used)));
+        }
+        lines.push(Line::from(spans));
+    }
 }
 
 /// One-line text of a cell for the grid, as the terminal will show it: every

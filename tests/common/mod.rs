@@ -1,6 +1,6 @@
 //! Shared helpers for the integration tests (`mod common;` in each test file).
 //!
-//! - `pg()` / `mysql()`: the throwaway server started by `scripts/test` (or
+//! - `pg()` / `mysql()` / `mongo()`: the throwaway server started by `scripts/test` (or
 //!   any server named by `VARLOR_TEST_PG_*` / `VARLOR_TEST_MYSQL_*`). When the
 //!   variables are missing they print a "skipped: …" notice and return `None`
 //!   — except under `CI=true`, where a missing server is a failure (panic).
@@ -70,6 +70,12 @@ pub fn pg() -> Option<ServerEnv> {
 /// The MySQL/MariaDB test server, or `None` (skip) when not configured.
 pub fn mysql() -> Option<ServerEnv> {
     server("VARLOR_TEST_MYSQL", "MySQL/MariaDB")
+}
+
+/// The MongoDB-compatible test server (SecantusDB under `scripts/test`;
+/// TLS required, CA in `VARLOR_TEST_MONGO_CA`), or `None` (skip).
+pub fn mongo() -> Option<ServerEnv> {
+    server("VARLOR_TEST_MONGO", "MongoDB")
 }
 
 /// True under `CI=true`, where nothing may be skipped.
