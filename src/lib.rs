@@ -11,5 +11,6 @@ pub mod display;
 pub mod logging;
 pub mod ops;
 pub mod profile;
+pub mod sources;
 pub mod store;
 pub mod ui;
