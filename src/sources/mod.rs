@@ -316,24 +316,26 @@ pub enum Fate {
 /// Names for the found connections: a derived name already taken (by a
 /// saved connection or an earlier found one) gets `-2`, `-3`…; a target
 /// already saved is left alone.
-pub fn plan(found: &[Found], existing: &[SavedConnection]) -> Vec<Fate> {
+pub fn plan<'a>(
+    items: impl IntoIterator<Item = (&'a str, Target)>,
+    existing: &[SavedConnection],
+) -> Vec<Fate> {
     let mut taken: HashSet<String> = existing.iter().map(|c| c.name.clone()).collect();
-    found
-        .iter()
-        .map(|f| {
-            let t = f.spec.target();
+    items
+        .into_iter()
+        .map(|(wanted, t)| {
             if let Some(c) = existing.iter().find(|c| c.spec.target() == t) {
                 return Fate::AlreadySaved(c.name.clone());
             }
-            let mut name = f.name.clone();
+            let mut name = wanted.to_string();
             let mut n = 2;
             while taken.contains(&name) {
-                name = format!("{}-{n}", f.name);
+                name = format!("{wanted}-{n}");
                 n += 1;
             }
             taken.insert(name.clone());
             Fate::Import {
-                renamed: name != f.name,
+                renamed: name != wanted,
                 name,
             }
         })
@@ -405,7 +407,7 @@ mod tests {
     #[test]
     fn taken_names_get_a_suffix() {
         let f = vec![found("a", "h1"), found("a", "h2"), found("a", "h3")];
-        let fates = plan(&f, &[]);
+        let fates = plan(f.iter().map(|f| (f.name.as_str(), f.spec.target())), &[]);
         assert_eq!(
             fates,
             vec![
