@@ -100,7 +100,9 @@ pub enum Recipient {
 impl Recipient {
     pub fn parse(text: &str) -> Result<Recipient, BundleError> {
         let t = text.trim();
-        let bad = || BundleError::BadRecipient(crate::display::display_text(t).chars().take(40).collect());
+        let bad = || {
+            BundleError::BadRecipient(crate::display::display_text(t).chars().take(40).collect())
+        };
         if t.starts_with("age1") {
             t.parse().map(Recipient::Age).map_err(|_| bad())
         } else if t.starts_with("ssh-") {
@@ -129,7 +131,11 @@ impl Recipient {
 }
 
 /// Encrypts `entries` to `recipients`: the armored bundle.
-pub fn seal(entries: Vec<Entry>, recipients: &[Recipient], now: i64) -> Result<Vec<u8>, BundleError> {
+pub fn seal(
+    entries: Vec<Entry>,
+    recipients: &[Recipient],
+    now: i64,
+) -> Result<Vec<u8>, BundleError> {
     if recipients.is_empty() {
         return Err(BundleError::NoRecipient);
     }

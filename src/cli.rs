@@ -321,7 +321,12 @@ pub enum ConnectionsCommand {
 pub struct ConnImportArgs {
     /// pgpass, pgservice, mycnf, mylogin, dbeaver, env or all (default all);
     /// repeatable or comma-separated.
-    #[arg(long, value_name = "SOURCE", value_delimiter = ',', conflicts_with = "bundle")]
+    #[arg(
+        long,
+        value_name = "SOURCE",
+        value_delimiter = ',',
+        conflicts_with = "bundle"
+    )]
     pub from: Vec<String>,
     /// Read a bundle made by `varlor connections export` (decrypted with the
     /// unlocked vault, or the key given with --identity).

@@ -215,7 +215,9 @@ fn save_all(
 ) -> Result<Vec<Row>, CliError> {
     let existing = profile.list()?;
     let fates = sources::plan(
-        incoming.iter().map(|i| (i.wanted.as_str(), i.spec.target())),
+        incoming
+            .iter()
+            .map(|i| (i.wanted.as_str(), i.spec.target())),
         &existing,
     );
     let mut rows = Vec::new();
@@ -341,7 +343,10 @@ fn parse_recipients(args: &[String]) -> Result<Vec<Recipient>, CliError> {
     for a in args {
         if let Some(file) = a.strip_prefix('@') {
             let text = std::fs::read_to_string(file).map_err(|e| {
-                CliError::usage(format!("recipient: cannot read {}: {e}", display_text(file)))
+                CliError::usage(format!(
+                    "recipient: cannot read {}: {e}",
+                    display_text(file)
+                ))
             })?;
             let keys = Recipient::parse_file(&text)?;
             if keys.is_empty() {
@@ -422,7 +427,11 @@ fn export(ctx: &Ctx, a: &ConnExportArgs) -> Result<(), CliError> {
             a.to.display()
         ),
     )?;
-    tracing::info!(connections = n, recipients = recipients.len(), "bundle exported");
+    tracing::info!(
+        connections = n,
+        recipients = recipients.len(),
+        "bundle exported"
+    );
     for note in notes {
         println!("note: {}", display_text(&note));
     }

@@ -279,7 +279,13 @@ pub fn discover(cx: &Context, chosen: &[Source]) -> Discovery {
     if let Some(p) = &pgpass {
         for f in d.found.iter_mut() {
             if f.spec.kind == Kind::Postgres && f.password.is_none() {
+                // The first matching line decides; an empty password there
+                // means none (libpq would send none either).
                 if let Some((pw, line)) = p.lookup(&f.spec) {
+                    use secrecy::ExposeSecret;
+                    if pw.expose_secret().is_empty() {
+                        continue;
+                    }
                     f.password = Some(pw);
                     f.password_from = Some(format!("{} line {line}", cx.show(&p.path)));
                 }

@@ -167,9 +167,7 @@ pub fn parse_into(
         }
         if let Some(rest) = line.strip_prefix('[') {
             match rest.split_once(']') {
-                Some((g, _)) if !g.trim().is_empty() => {
-                    group = Some(g.trim().to_ascii_lowercase())
-                }
+                Some((g, _)) if !g.trim().is_empty() => group = Some(g.trim().to_ascii_lowercase()),
                 _ => d.problem(path, Some(n), "malformed [group] header"),
             }
             continue;
