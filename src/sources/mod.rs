@@ -412,7 +412,7 @@ mod tests {
 
     #[test]
     fn taken_names_get_a_suffix() {
-        let f = vec![found("a", "h1"), found("a", "h2"), found("a", "h3")];
+        let f = [found("a", "h1"), found("a", "h2"), found("a", "h3")];
         let fates = plan(f.iter().map(|f| (f.name.as_str(), f.spec.target())), &[]);
         assert_eq!(
             fates,
