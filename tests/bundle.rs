@@ -241,8 +241,12 @@ fn round_trip_to_an_ssh_recipient() {
     let st = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "bob", "-f"])
         .arg(&key)
-        .status()
-        .expect("ssh-keygen");
+        .status();
+    let Ok(st) = st else {
+        // scripts/test installs openssh-client; under CI=true this fails.
+        common::skip("ssh-keygen is not installed");
+        return;
+    };
     assert!(st.success());
     let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
     let bundle = w.path("for-bob-ssh.age");
