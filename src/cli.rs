@@ -129,6 +129,11 @@ pub enum Command {
     },
     /// Copy tables into a local dataset (SQLite file, CSV or JSONL directory).
     Import(ImportArgs),
+    /// Bring connections in from other tools, or share them encrypted.
+    Connections {
+        #[command(subcommand)]
+        command: ConnectionsCommand,
+    },
 }
 
 /// Connection fields shared by `add` and `edit`.
@@ -299,6 +304,54 @@ pub struct ImportArgs {
     /// Machine-readable JSON output (shapes in the docs of src/commands).
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectionsCommand {
+    /// Find connections in ~/.pgpass, pg_service.conf, MySQL option files,
+    /// ~/.mylogin.cnf, DBeaver workspaces and the environment and save them
+    /// (passwords into the vault); or read a bundle (--bundle).
+    Import(ConnImportArgs),
+    /// Write connections and their passwords into a file encrypted to a
+    /// teammate's age or SSH public key.
+    Export(ConnExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConnImportArgs {
+    /// pgpass, pgservice, mycnf, mylogin, dbeaver, env or all (default all);
+    /// repeatable or comma-separated.
+    #[arg(
+        long,
+        value_name = "SOURCE",
+        value_delimiter = ',',
+        conflicts_with = "bundle"
+    )]
+    pub from: Vec<String>,
+    /// Read a bundle made by `varlor connections export` (decrypted with the
+    /// unlocked vault, or the key given with --identity).
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
+    /// Show what would be imported; save nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Machine-readable JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnExportArgs {
+    /// Connections to export.
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+    /// The bundle file to write (must not exist).
+    #[arg(long, value_name = "FILE")]
+    pub to: PathBuf,
+    /// Who can open it: `age1…`, `ssh-ed25519 …`, `ssh-rsa …`, or @FILE
+    /// (a .pub file or a recipients.txt). Repeatable.
+    #[arg(long = "recipient", required = true, value_name = "KEY|@FILE")]
+    pub recipients: Vec<String>,
 }
 
 #[cfg(test)]

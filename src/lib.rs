@@ -1,6 +1,7 @@
 //! Varlor: connect to databases and look at production data from a terminal.
 
 pub mod app;
+pub mod bundle;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -11,5 +12,6 @@ pub mod display;
 pub mod logging;
 pub mod ops;
 pub mod profile;
+pub mod sources;
 pub mod store;
 pub mod ui;

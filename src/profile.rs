@@ -371,6 +371,11 @@ impl Profile {
         Ok(())
     }
 
+    /// The unlocked identities, to read a bundle sent to this profile's key.
+    pub fn unlocked_vault(&self) -> Option<&crate::store::vault::UnlockedVault> {
+        self.unlocked.as_ref()
+    }
+
     pub fn is_unlocked(&self) -> bool {
         self.unlocked.is_some()
     }

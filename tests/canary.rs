@@ -3,6 +3,8 @@
 //! catalog, vault, config, state, logs), no audit row and no captured output
 //! contains it, and it never appeared in any argv we built (stdin only).
 //! A second canary inside a pasted URL must not be stored in clear either.
+//! A third, read from ~/.pgpass by `connections import` and carried to a
+//! second profile in a bundle, is checked the same way.
 
 use std::hash::{BuildHasher, RandomState};
 use std::path::{Path, PathBuf};
@@ -46,16 +48,31 @@ impl Harness {
 
     /// Runs varlor; returns (exit code, stdout, stderr).
     fn run(&mut self, args: &[&str], stdin: &str, pass: Option<&Path>) -> (i32, String, String) {
+        self.run_env(args, stdin, pass, &[])
+    }
+
+    /// `run` with extra environment variables (they override the defaults).
+    fn run_env(
+        &mut self,
+        args: &[&str],
+        stdin: &str,
+        pass: Option<&Path>,
+        env: &[(&str, &Path)],
+    ) -> (i32, String, String) {
         self.argv.push(args.iter().map(|s| s.to_string()).collect());
-        let out = assert_cmd::Command::new(env!("CARGO_BIN_EXE_varlor"))
-            .args(args)
+        let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_varlor"));
+        cmd.args(args)
             .env("VARLOR_HOME", &self.home)
             .env("VARLOR_PASSPHRASE_FILE", pass.unwrap_or(&self.pass_file))
             .env("VARLOR_LOG", "debug")
             .env("NO_COLOR", "1")
             // Fast scrypt for tests (the store reads it; real profiles keep the default).
             .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
-            .env_remove("VARLOR_PROFILE")
+            .env_remove("VARLOR_PROFILE");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd
             .timeout(std::time::Duration::from_secs(90))
             .write_stdin(stdin.to_string())
             .output()
@@ -255,6 +272,114 @@ fn canary_password_never_leaks() {
         assert!(
             !text.contains(&url_canary),
             "output #{i} leaks the URL canary:\n{text}"
+        );
+    }
+    for args in &h.argv {
+        assert!(
+            !args.iter().any(|a| a.contains(&canary)),
+            "the canary reached argv: {args:?}"
+        );
+    }
+}
+
+/// A password read from ~/.pgpass, imported, tested, exported in a bundle
+/// and imported by a second profile never reaches either profile's files,
+/// the bundle in clear, the logs, argv or any output.
+#[test]
+fn canary_from_pgpass_and_in_a_bundle_never_leaks() {
+    let canary = random_token("G");
+    let mut h = Harness::new();
+    let root = h.home.parent().unwrap().to_path_buf();
+    // The user's HOME (where the pgpass lives) is not under VARLOR_HOME.
+    let user_home = root.join("user-home");
+    std::fs::create_dir(&user_home).unwrap();
+    let pg = common::pg();
+    let (host, port, user, db) = match &pg {
+        Some(s) => (
+            s.host.clone(),
+            s.port.to_string(),
+            s.user.clone(),
+            s.db.clone(),
+        ),
+        None => (
+            "127.0.0.1".to_string(),
+            common::closed_port().to_string(),
+            "canary_user".to_string(),
+            "canary_db".to_string(),
+        ),
+    };
+    let pgpass = user_home.join(".pgpass");
+    std::fs::write(&pgpass, format!("{host}:{port}:{db}:{user}:{canary}\n")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let env: [(&str, &Path); 2] = [("HOME", &user_home), ("PGPASSFILE", &pgpass)];
+    let name = format!("{host}/{db}");
+    let imp = ["connections", "import", "--from", "pgpass"];
+    h.run_env(&[&imp[..], &["--dry-run"]].concat(), "", None, &env);
+    h.run_env(
+        &[&imp[..], &["--dry-run", "--json"]].concat(),
+        "",
+        None,
+        &env,
+    );
+    let (code, o, e) = h.run_env(&[&imp[..], &["-v"]].concat(), "", None, &env);
+    assert_eq!(code, 0, "{o}{e}");
+    assert!(o.contains(&name), "{o}");
+    let (code, o, _) = h.run(&["test", &name, "-v"], "", None);
+    assert_eq!(code, 1, "the canary is a wrong password / closed port: {o}");
+    h.run(&["list", "--json"], "", None);
+    h.run(&["audit", "--json"], "", None);
+
+    // Bob: another profile, another key.
+    let bob_home = root.join("bob");
+    let bob_pass = root.join("bob-pass");
+    std::fs::write(&bob_pass, "bob canary passphrase\n").unwrap();
+    let bob_env: [(&str, &Path); 1] = [("VARLOR_HOME", &bob_home)];
+    let (code, _, e) = h.run_env(&["vault", "init"], "", Some(&bob_pass), &bob_env);
+    assert_eq!(code, 0, "{e}");
+    let bob_recipients = bob_home.join("data/profiles/default/recipients.txt");
+    assert!(bob_recipients.is_file());
+    let bundle = root.join("canary.age");
+    let (code, o, e) = h.run(
+        &[
+            "connections",
+            "export",
+            &name,
+            "--to",
+            bundle.to_str().unwrap(),
+            "--recipient",
+            &format!("@{}", bob_recipients.display()),
+        ],
+        "",
+        None,
+    );
+    assert_eq!(code, 0, "{o}{e}");
+    let b = bundle.to_str().unwrap().to_string();
+    let (code, o, e) = h.run_env(
+        &["connections", "import", "--bundle", &b, "-v"],
+        "",
+        Some(&bob_pass),
+        &bob_env,
+    );
+    assert_eq!(code, 0, "{o}{e}");
+    h.run_env(&["test", &name, "-v"], "", Some(&bob_pass), &bob_env);
+    h.run_env(&["audit"], "", Some(&bob_pass), &bob_env);
+
+    let mut files = vec![bundle.clone()];
+    walk(&h.home, &mut files);
+    walk(&bob_home, &mut files);
+    assert!(
+        files.iter().filter(|f| f.ends_with("varlor.log")).count() >= 2,
+        "both logs exist and are checked: {files:?}"
+    );
+    check_files(&files, &[&canary]);
+    for (i, text) in h.captured.iter().enumerate() {
+        assert!(
+            !text.contains(&canary),
+            "output #{i} leaks the canary:\n{text}"
         );
     }
     for args in &h.argv {

@@ -92,4 +92,8 @@ pub enum Action {
         table: TableKey,
         result: Result<RowSet, ConnError>,
     },
+    /// What discovery found (rows and notes), for the import-found dialog.
+    Discovered(Result<(Vec<super::discover::DiscoverRow>, Vec<String>), String>),
+    /// The chosen found connections were saved (their names).
+    FoundImported(Result<Vec<String>, String>),
 }

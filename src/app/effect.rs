@@ -104,6 +104,12 @@ pub enum Effect {
         destination: Option<std::path::PathBuf>,
     },
     CloseBrowser,
+    /// Looks for connections in pgpass, services, option files, DBeaver, env.
+    Discover,
+    /// Imports the found connections at these origins.
+    ImportFound {
+        origins: Vec<String>,
+    },
 }
 
 impl std::fmt::Debug for Effect {
@@ -125,6 +131,8 @@ impl std::fmt::Debug for Effect {
             Effect::Preview { .. } => "Preview",
             Effect::CloseBrowser => "CloseBrowser",
             Effect::Import { .. } => "Import",
+            Effect::Discover => "Discover",
+            Effect::ImportFound { .. } => "ImportFound",
         };
         f.write_str(name)
     }
@@ -263,6 +271,22 @@ impl EffectRunner {
     pub fn run(&self, effect: Effect) {
         match effect {
             Effect::LoadConnections { select } => self.load_connections(select),
+            Effect::Discover => self.blocking(|p, tx| {
+                let _ = tx.send(Action::Discovered(super::discover::scan(p)));
+            }),
+            Effect::ImportFound { origins } => {
+                let env = self.env.clone();
+                self.blocking(move |p, tx| {
+                    let result = match super::discover::import(p, &origins, &env) {
+                        Ok(Step::Go(names)) => Ok(names),
+                        Ok(Step::Need(_)) => Err("no vault yet: create it first \
+                             (save a connection with a password, or `varlor vault init`)"
+                            .to_string()),
+                        Err(e) => Err(e),
+                    };
+                    let _ = tx.send(Action::FoundImported(result));
+                });
+            }
             Effect::TestSaved {
                 task,
                 name,

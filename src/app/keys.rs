@@ -148,6 +148,17 @@ pub enum ListCmd {
     PageUp,
     Cancel,
     Reload,
+    Discover,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiscoverCmd {
+    Down,
+    Up,
+    Toggle,
+    All,
+    Import,
+    Close,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,6 +294,34 @@ pub const LIST: &[Binding<ListCmd>] = &[
         "cancel the test / clear the filter",
     ),
     Binding::new(&[Char('r')], ListCmd::Reload, "r", "reload the list"),
+    Binding::new(
+        &[Char('i')],
+        ListCmd::Discover,
+        "i",
+        "import connections found on this machine",
+    ),
+];
+
+/// The found-connections dialog (`i` on the list).
+pub const DISCOVER: &[Binding<DiscoverCmd>] = &[
+    Binding::new(
+        &[Char(' ')],
+        DiscoverCmd::Toggle,
+        "Space",
+        "check / uncheck",
+    )
+    .hint("check"),
+    Binding::new(&[Char('a')], DiscoverCmd::All, "a", "check all / none").hint("all"),
+    Binding::new(
+        &[ENTER],
+        DiscoverCmd::Import,
+        "Enter",
+        "import the checked ones",
+    )
+    .hint("import"),
+    Binding::new(&[ESC], DiscoverCmd::Close, "Esc", "close, nothing imported").hint("close"),
+    Binding::new(&[Char('j'), DOWN], DiscoverCmd::Down, "j/k ↑↓", "move"),
+    Binding::new(&[Char('k'), UP], DiscoverCmd::Up, "", ""),
 ];
 
 /// Typing a filter (connection list and table browser).
@@ -637,6 +676,7 @@ fn layer_docs(layer: Layer, state: &State) -> Vec<(Doc, Option<Pred>, Option<Pre
         Layer::Confirm => docs(CONFIRM),
         Layer::ImportDialog => docs(IMPORT_DIALOG),
         Layer::ImportProgress => docs(IMPORT_PROGRESS),
+        Layer::Discover => docs(DISCOVER),
         Layer::ListFilter | Layer::BrowserFilter => docs(FILTER),
         Layer::List => docs(LIST),
         Layer::Picker => docs(PICKER),
@@ -710,6 +750,7 @@ pub fn markdown() -> String {
     row(&mut out, "— preview pane", &plain(docs(BROWSER_PREVIEW)));
     row(&mut out, "import dialog", &plain(docs(IMPORT_DIALOG)));
     row(&mut out, "import progress", &plain(docs(IMPORT_PROGRESS)));
+    row(&mut out, "found connections", &plain(docs(DISCOVER)));
     row(&mut out, "passphrase prompt", &plain(docs(UNLOCK)));
     row(&mut out, "question", &plain(docs(CONFIRM)));
     row(&mut out, "details popup", &plain(docs(POPUP)));

@@ -2,6 +2,7 @@
 //! update, effects on tokio.
 
 pub mod action;
+pub mod discover;
 pub mod effect;
 pub mod keys;
 pub mod state;

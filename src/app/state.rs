@@ -301,6 +301,7 @@ pub enum Layer {
     Confirm,
     ImportDialog,
     ImportProgress,
+    Discover,
     ListFilter,
     List,
     Picker,
@@ -515,6 +516,8 @@ pub struct ImportProgress {
 
 pub struct State {
     pub profile_name: String,
+    /// Connections found on this machine, to import (`i` on the list).
+    pub discover: Option<super::discover::DiscoverDialog>,
     pub import_dialog: Option<ImportDialog>,
     pub import: Option<ImportProgress>,
     pub screen: Screen,
@@ -579,6 +582,9 @@ impl State {
         if self.import.is_some() {
             out.push(Layer::ImportProgress);
         }
+        if self.discover.is_some() {
+            out.push(Layer::Discover);
+        }
         out
     }
 
@@ -607,6 +613,7 @@ impl State {
     pub fn new(profile_name: impl Into<String>) -> Self {
         State {
             profile_name: profile_name.into(),
+            discover: None,
             import_dialog: None,
             import: None,
             screen: Screen::List,

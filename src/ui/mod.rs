@@ -2,6 +2,7 @@
 
 pub mod browser;
 pub mod connections;
+pub mod discover;
 pub mod form;
 pub mod help;
 pub mod import;
@@ -97,6 +98,7 @@ pub fn draw(f: &mut Frame, state: &State) {
             Layer::ImportProgress if state.import_dialog.is_none() => {
                 import::draw(f, area, state, theme)
             }
+            Layer::Discover => discover::draw(f, area, state, theme),
             Layer::Help => help::draw(f, area, state, theme),
             Layer::Unlock => unlock::draw(f, area, state, theme),
             _ => {}

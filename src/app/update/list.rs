@@ -108,6 +108,13 @@ pub(super) fn list_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         ListCmd::Last => state.selected = n.saturating_sub(1),
         ListCmd::PageDown => move_sel(&mut state.selected, n, PAGE as isize),
         ListCmd::PageUp => move_sel(&mut state.selected, n, -(PAGE as isize)),
+        ListCmd::Discover => {
+            state.discover = Some(crate::app::discover::DiscoverDialog {
+                loading: true,
+                ..Default::default()
+            });
+            return vec![Effect::Discover];
+        }
         ListCmd::Filter => state.filter_active = true,
         ListCmd::Help => state.help = true,
         ListCmd::New => {

@@ -20,6 +20,7 @@ use super::state::*;
 const PAGE: usize = 10;
 
 mod browser;
+mod discover;
 mod form;
 mod import;
 mod list;
@@ -99,6 +100,8 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             table,
             result,
         } => browser::on_previewed(state, task, table, result),
+        Action::Discovered(result) => discover::on_discovered(state, result),
+        Action::FoundImported(result) => discover::on_imported(state, result),
     }
 }
 
@@ -133,6 +136,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         Layer::Confirm => overlays::confirm_key(state, key),
         Layer::ImportDialog => import_dialog_key(state, key),
         Layer::ImportProgress => import_progress_key(state, key),
+        Layer::Discover => discover::discover_key(state, key),
         Layer::ListFilter => list_filter_key(state, key),
         Layer::List => list_key(state, key),
         Layer::Picker => picker_key(state, key),
