@@ -418,6 +418,10 @@ impl ConnSpec {
     /// stored in the spec).
     pub fn from_url(text: &str) -> Result<(ConnSpec, Option<SecretString>), SpecError> {
         let text = text.trim();
+        // ADO.NET connection strings (`Server=…;Password=…`) have no scheme.
+        if super::sqlserver::looks_like_ado(text) {
+            return (Kind::Sqlserver.engine().parse_url)(text, Kind::Sqlserver);
+        }
         let scheme_end = text.find("://").or_else(|| text.find(':')).ok_or_else(|| {
             SpecError::new("url", "expected scheme://… (e.g. postgres://user@host/db)")
         })?;
