@@ -284,7 +284,7 @@ async fn fixture_describe_shows_types_keys_identity_and_defaults() {
         tds::accept_all(),
         vec![
             reply("OBJECT_ID(N'[dbo].[orders]') ORDER BY", columns),
-            reply("FROM sys.objects o WHERE o.object_id = OBJECT_ID", object),
+            reply("WHERE o.object_id = OBJECT_ID(N'[dbo].[orders]')", object),
         ],
     );
     let info = conn(&spec(fx.port))

@@ -954,7 +954,12 @@ impl SqlServerConnector {
         let mut slot = self.session.lock().await;
         match slot.take() {
             Some(c) => Ok(c),
-            None => self.connect(Some(self.opts.statement_timeout)).await,
+            // tiberius' own per-answer bound stays behind the statement
+            // timeout, which `browse` enforces (and answers with an Attention).
+            None => {
+                let bound = self.opts.statement_timeout + self.spec.connect_timeout();
+                self.connect(Some(bound)).await
+            }
         }
     }
 
@@ -988,12 +993,17 @@ impl SqlServerConnector {
                 self.put_back(guard.done()).await;
                 Ok(v)
             }
-            Ok(Err(Fail::Db(e))) => {
-                if matches!(e, tiberius::error::Error::Server(_)) {
+            Ok(Err(Fail::Db(e))) => match e {
+                tiberius::error::Error::Server(_) => {
                     self.put_back(guard.done()).await;
+                    Err(self.err(&e))
                 }
-                Err(self.err(&e))
-            }
+                tiberius::error::Error::Io {
+                    kind: std::io::ErrorKind::TimedOut,
+                    ..
+                } => Err(self.statement_timeout()),
+                _ => Err(self.err(&e)),
+            },
             Ok(Err(Fail::Sink(e))) => Err(e),
             Err(_) => Err(self.statement_timeout()),
         }

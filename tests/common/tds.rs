@@ -240,7 +240,7 @@ fn prelogin_reply() -> Vec<u8> {
     ];
     let header_len = opts.len() * 5 + 1;
     let mut head = Vec::new();
-    let mut data = Vec::new();
+    let mut data: Vec<u8> = Vec::new();
     for (tok, d) in &opts {
         head.push(*tok);
         head.extend(((header_len + data.len()) as u16).to_be_bytes());
