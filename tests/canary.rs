@@ -173,15 +173,31 @@ fn canary_password_never_leaks() {
         Some((
             18456,
             14,
-            format!("Login failed for user '{}'. (fixture echo: {})", l.user, l.password),
+            format!(
+                "Login failed for user '{}'. (fixture echo: {})",
+                l.user, l.password
+            ),
         ))
     });
     let fx = common::tds::start(echo, vec![]);
     let fport = fx.port.to_string();
     let (code, _, e) = h.run(
         &[
-            "add", "canary-ms", "--kind", "sqlserver", "--host", "127.0.0.1", "--port", &fport,
-            "--database", "shop", "--user", "app", "--tls", "disable", "--password-stdin",
+            "add",
+            "canary-ms",
+            "--kind",
+            "sqlserver",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &fport,
+            "--database",
+            "shop",
+            "--user",
+            "app",
+            "--tls",
+            "disable",
+            "--password-stdin",
         ],
         &format!("{canary}\n"),
         None,
@@ -208,7 +224,10 @@ fn canary_password_never_leaks() {
     assert!(o.contains("Invalid credentials"), "{o}");
     let sent: Vec<String> = fx.logins().into_iter().map(|l| l.password).collect();
     assert_eq!(sent.len(), 3, "{} logins", sent.len());
-    assert!(sent[..2].iter().all(|p| p == &canary), "the vault's password was sent");
+    assert!(
+        sent[..2].iter().all(|p| p == &canary),
+        "the vault's password was sent"
+    );
     assert_eq!(sent[2], ado_pw, "the ADO string's password was sent");
     let mut files = Vec::new();
     walk(&h.home, &mut files);

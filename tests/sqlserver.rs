@@ -113,9 +113,18 @@ async fn fixture_login_errors_are_mapped_without_the_password() {
                 4060,
                 "Cannot open database \"no_such_db\" requested by the login.",
             ),
-            "locked" => (18486, "Login failed for user 'app' because the account is currently locked out."),
-            "expired" => (18487, "Login failed for user 'app'. Reason: The password of the account has expired."),
-            "must_change" => (18488, "Login failed for user 'app'. Reason: The password of the account must be changed."),
+            "locked" => (
+                18486,
+                "Login failed for user 'app' because the account is currently locked out.",
+            ),
+            "expired" => (
+                18487,
+                "Login failed for user 'app'. Reason: The password of the account has expired.",
+            ),
+            "must_change" => (
+                18488,
+                "Login failed for user 'app'. Reason: The password of the account must be changed.",
+            ),
             _ => return None,
         };
         Some((code, 14, format!("{msg} (fixture echo: {})", l.password)))
@@ -126,7 +135,11 @@ async fn fixture_login_errors_are_mapped_without_the_password() {
         ("no_such_db", ErrorKind::DatabaseNotFound, "no access"),
         ("locked", ErrorKind::InvalidCredentials, "account locked"),
         ("expired", ErrorKind::InvalidCredentials, "password expired"),
-        ("must_change", ErrorKind::InvalidCredentials, "must be changed"),
+        (
+            "must_change",
+            ErrorKind::InvalidCredentials,
+            "must be changed",
+        ),
     ] {
         let mut sp = spec(fx.port);
         sp.database = db.into();
@@ -134,7 +147,11 @@ async fn fixture_login_errors_are_mapped_without_the_password() {
         assert_eq!(e.kind, kind, "{db}: {}", e.full());
         assert!(e.detail.contains(words), "{db}: {}", e.detail);
         assert!(!e.full().contains(PASSWORD), "{db}: {}", e.full());
-        assert!(e.detail.contains("***"), "the echo was scrubbed: {}", e.detail);
+        assert!(
+            e.detail.contains("***"),
+            "the echo was scrubbed: {}",
+            e.detail
+        );
     }
 }
 
@@ -173,7 +190,13 @@ async fn fixture_lists_schemas_tables_views_with_estimates_under_a_lock_timeout(
             vec![s("dbo"), s("orders"), s("U "), V::I(1200), V::I(0)],
             vec![s("dbo"), s("recent orders"), s("V "), V::Null, V::I(0)],
             vec![s("sales"), s("we]ird"), s("U "), V::I(0), V::I(0)],
-            vec![s("sys"), s("trace_xe_action_map"), s("U "), V::I(5), V::I(1)],
+            vec![
+                s("sys"),
+                s("trace_xe_action_map"),
+                s("U "),
+                V::I(5),
+                V::I(1),
+            ],
         ],
     );
     let fx = tds::start(
@@ -313,20 +336,53 @@ async fn fixture_describe_shows_types_keys_identity_and_defaults() {
 
 /// Every column type the fixture can send, with the cell and logical type
 /// the connector must produce.
-fn all_types() -> (Vec<(&'static str, Ty)>, Vec<V>, Vec<Cell>, Vec<Logical>) {
+/// Columns, the values sent, the cells expected, the logical types expected.
+type AllTypes = (Vec<(&'static str, Ty)>, Vec<V>, Vec<Cell>, Vec<Logical>);
+
+fn all_types() -> AllTypes {
     let guid = [
         0xFF, 0x19, 0x96, 0x6F, 0x86, 0x8B, 0x11, 0xD0, 0xB4, 0x2D, 0x00, 0xC0, 0x4F, 0xC9, 0x64,
         0xFF,
     ];
     let day = 738_944; // 2024-02-29
     let rows: Vec<(&str, Ty, V, Cell, Logical)> = vec![
-        ("ti", Ty::TinyInt, V::I(255), Cell::Int(255), Logical::Integer),
-        ("si", Ty::SmallInt, V::I(-32768), Cell::Int(-32768), Logical::Integer),
-        ("i", Ty::Int, V::I(2_147_483_647), Cell::Int(2_147_483_647), Logical::Integer),
-        ("bi", Ty::BigInt, V::I(i64::MIN), Cell::Int(i64::MIN), Logical::Integer),
+        (
+            "ti",
+            Ty::TinyInt,
+            V::I(255),
+            Cell::Int(255),
+            Logical::Integer,
+        ),
+        (
+            "si",
+            Ty::SmallInt,
+            V::I(-32768),
+            Cell::Int(-32768),
+            Logical::Integer,
+        ),
+        (
+            "i",
+            Ty::Int,
+            V::I(2_147_483_647),
+            Cell::Int(2_147_483_647),
+            Logical::Integer,
+        ),
+        (
+            "bi",
+            Ty::BigInt,
+            V::I(i64::MIN),
+            Cell::Int(i64::MIN),
+            Logical::Integer,
+        ),
         ("b", Ty::Bit, V::B(true), Cell::Bool(true), Logical::Bool),
         ("r", Ty::Real, V::F(0.1), Cell::Float(0.1), Logical::Real),
-        ("f", Ty::Float, V::F(1e300), Cell::Float(1e300), Logical::Real),
+        (
+            "f",
+            Ty::Float,
+            V::F(1e300),
+            Cell::Float(1e300),
+            Logical::Real,
+        ),
         (
             "m",
             Ty::Money,
@@ -341,7 +397,13 @@ fn all_types() -> (Vec<(&'static str, Ty)>, Vec<V>, Vec<Cell>, Vec<Logical>) {
             Cell::Text("1234567890123456789012345678901234.5678".into()),
             Logical::Numeric,
         ),
-        ("d0", Ty::Decimal(18, 0), V::Dec(-42), Cell::Text("-42".into()), Logical::Numeric),
+        (
+            "d0",
+            Ty::Decimal(18, 0),
+            V::Dec(-42),
+            Cell::Text("-42".into()),
+            Logical::Numeric,
+        ),
         (
             "nv",
             Ty::NVarChar,
@@ -349,8 +411,20 @@ fn all_types() -> (Vec<(&'static str, Ty)>, Vec<V>, Vec<Cell>, Vec<Logical>) {
             Cell::Text("ünïcødé 日本 🦀".into()),
             Logical::Text,
         ),
-        ("v", Ty::VarChar, s("plain"), Cell::Text("plain".into()), Logical::Text),
-        ("empty", Ty::NVarChar, s(""), Cell::Text(String::new()), Logical::Text),
+        (
+            "v",
+            Ty::VarChar,
+            s("plain"),
+            Cell::Text("plain".into()),
+            Logical::Text,
+        ),
+        (
+            "empty",
+            Ty::NVarChar,
+            s(""),
+            Cell::Text(String::new()),
+            Logical::Text,
+        ),
         (
             "vb",
             Ty::VarBinary,
@@ -365,7 +439,13 @@ fn all_types() -> (Vec<(&'static str, Ty)>, Vec<V>, Vec<Cell>, Vec<Logical>) {
             Cell::Text("6F9619FF-8B86-D011-B42D-00C04FC964FF".into()),
             Logical::Text,
         ),
-        ("dt", Ty::Date, V::Date(day), Cell::Text("2024-02-29".into()), Logical::Text),
+        (
+            "dt",
+            Ty::Date,
+            V::Date(day),
+            Cell::Text("2024-02-29".into()),
+            Logical::Text,
+        ),
         (
             "t",
             Ty::Time(7),
@@ -401,13 +481,31 @@ fn all_types() -> (Vec<(&'static str, Ty)>, Vec<V>, Vec<Cell>, Vec<Logical>) {
             Cell::Text("<a b=\"1\">ü</a>".into()),
             Logical::Text,
         ),
-        ("sv_s", Ty::SqlVariant, s("variant"), Cell::Text("variant".into()), Logical::Any),
+        (
+            "sv_s",
+            Ty::SqlVariant,
+            s("variant"),
+            Cell::Text("variant".into()),
+            Logical::Any,
+        ),
         ("sv_i", Ty::SqlVariant, V::I(7), Cell::Int(7), Logical::Any),
         ("n_int", Ty::Int, V::Null, Cell::Null, Logical::Integer),
         ("n_nv", Ty::NVarChar, V::Null, Cell::Null, Logical::Text),
-        ("n_dec", Ty::Decimal(10, 2), V::Null, Cell::Null, Logical::Numeric),
+        (
+            "n_dec",
+            Ty::Decimal(10, 2),
+            V::Null,
+            Cell::Null,
+            Logical::Numeric,
+        ),
         ("n_x", Ty::Xml, V::Null, Cell::Null, Logical::Text),
-        ("n_dt2", Ty::DateTime2(7), V::Null, Cell::Null, Logical::Timestamp),
+        (
+            "n_dt2",
+            Ty::DateTime2(7),
+            V::Null,
+            Cell::Null,
+            Logical::Timestamp,
+        ),
     ];
     let cols = rows.iter().map(|r| (r.0, r.1)).collect();
     let vals = rows.iter().map(|r| r.2.clone()).collect();
@@ -488,7 +586,11 @@ async fn fixture_slow_statement_times_out_and_is_attended() {
     let start = Instant::now();
     let e = c.count_rows(&tref("dbo", "slow")).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::StatementTimeout, "{}", e.full());
-    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
     // The dropped request gets a TDS Attention (tiberius' cancel_query).
     let deadline = Instant::now() + Duration::from_secs(8);
     while *fx.attentions.lock().unwrap() == 0 && Instant::now() < deadline {
@@ -505,7 +607,10 @@ async fn fixture_import_filter_runs_in_a_transaction_that_is_rolled_back() {
     );
     let fx = tds::start(
         tds::accept_all(),
-        vec![reply("SELECT TOP (10) * FROM [dbo].[orders] WHERE (status = N'paid')", set)],
+        vec![reply(
+            "SELECT TOP (10) * FROM [dbo].[orders] WHERE (status = N'paid')",
+            set,
+        )],
     );
     let c = conn(&spec(fx.port));
     let mut sink = common::Collect::default();
@@ -533,7 +638,11 @@ async fn fixture_import_filter_runs_in_a_transaction_that_is_rolled_back() {
         filter: Some("1=1) DELETE FROM [dbo].[orders] WHERE (1=1".into()),
     };
     let e = c
-        .stream_rows(&tref("dbo", "orders"), &bad, &mut common::Collect::default())
+        .stream_rows(
+            &tref("dbo", "orders"),
+            &bad,
+            &mut common::Collect::default(),
+        )
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Config, "{}", e.full());
@@ -542,8 +651,14 @@ async fn fixture_import_filter_runs_in_a_transaction_that_is_rolled_back() {
 
 #[tokio::test]
 async fn fixture_stream_without_filter_has_no_transaction() {
-    let set = result_set(&[("id", Ty::Int)], &[vec![V::I(1)], vec![V::I(2)], vec![V::I(3)]]);
-    let fx = tds::start(tds::accept_all(), vec![reply("SELECT * FROM [dbo].[t]", set)]);
+    let set = result_set(
+        &[("id", Ty::Int)],
+        &[vec![V::I(1)], vec![V::I(2)], vec![V::I(3)]],
+    );
+    let fx = tds::start(
+        tds::accept_all(),
+        vec![reply("SELECT * FROM [dbo].[t]", set)],
+    );
     let mut sink = common::Collect::default();
     let n = conn(&spec(fx.port))
         .stream_rows(&tref("dbo", "t"), &StreamOptions::default(), &mut sink)
@@ -555,7 +670,10 @@ async fn fixture_stream_without_filter_has_no_transaction() {
 
 /// The test CA and the server certificate it signed (scripts/testdb/certs.sh).
 fn test_certs() -> Option<(std::path::PathBuf, Vec<u8>, Vec<u8>)> {
-    let Some(ca) = std::env::var("VARLOR_TEST_CA").ok().filter(|v| !v.is_empty()) else {
+    let Some(ca) = std::env::var("VARLOR_TEST_CA")
+        .ok()
+        .filter(|v| !v.is_empty())
+    else {
         common::skip("no test certificates (VARLOR_TEST_CA unset; run scripts/test)");
         return None;
     };
@@ -571,7 +689,9 @@ fn test_certs() -> Option<(std::path::PathBuf, Vec<u8>, Vec<u8>)> {
 /// test CA's server certificate.
 #[tokio::test]
 async fn fixture_strict_tls_with_the_ca_succeeds_and_without_it_is_not_trusted() {
-    use mssql_mock_tds::{ColumnDefinition, ColumnValue, MockTdsServer, QueryResponse, Row, SqlDataType};
+    use mssql_mock_tds::{
+        ColumnDefinition, ColumnValue, MockTdsServer, QueryResponse, Row, SqlDataType,
+    };
     let Some((ca, cert, key)) = test_certs() else {
         return;
     };
@@ -584,9 +704,14 @@ async fn fixture_strict_tls_with_the_ca_succeeds_and_without_it_is_not_trusted()
         .map(|_| ColumnDefinition::new("", SqlDataType::NVarChar))
         .collect();
     let row = Row::new(
-        ["16.0.1000.6", "Developer Edition (64-bit)", "Microsoft SQL Server 2022", "TRUE"]
-            .map(|t| ColumnValue::NVarChar(t.into()))
-            .to_vec(),
+        [
+            "16.0.1000.6",
+            "Developer Edition (64-bit)",
+            "Microsoft SQL Server 2022",
+            "TRUE",
+        ]
+        .map(|t| ColumnValue::NVarChar(t.into()))
+        .to_vec(),
     );
     server.query_registry().lock().await.register(
         varlor::connectors::sqlserver::VERSION_SQL,
@@ -599,8 +724,15 @@ async fn fixture_strict_tls_with_the_ca_succeeds_and_without_it_is_not_trusted()
     sp.tls = TlsMode::VerifyFull;
     sp.ca_file = Some(ca);
     sp.options.insert("encrypt".into(), "strict".into());
-    let info = conn(&sp).test().await.unwrap_or_else(|e| panic!("{}", e.full()));
-    assert!(info.version.starts_with("SQL Server 16.0.1000.6"), "{}", info.version);
+    let info = conn(&sp)
+        .test()
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.full()));
+    assert!(
+        info.version.starts_with("SQL Server 16.0.1000.6"),
+        "{}",
+        info.version
+    );
     assert!(info.tls);
 
     // Without the CA the certificate is checked against the public roots.
@@ -613,7 +745,10 @@ async fn fixture_strict_tls_with_the_ca_succeeds_and_without_it_is_not_trusted()
 // Real server (gated)
 
 fn real_server() -> Option<(ConnSpec, Option<SecretString>)> {
-    match std::env::var("VARLOR_TEST_MSSQL_URL").ok().filter(|v| !v.is_empty()) {
+    match std::env::var("VARLOR_TEST_MSSQL_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
         Some(url) => Some(ConnSpec::from_url(&url).expect("VARLOR_TEST_MSSQL_URL parses")),
         None => {
             // Never a failure, CI included: no SQL Server can run on this
@@ -635,13 +770,28 @@ async fn real_server_test_list_describe_preview_count() {
     let c = connector_for(&spec, pw, SessionOptions::default()).expect("engine");
     let info = c.test().await.unwrap_or_else(|e| panic!("{}", e.full()));
     assert!(info.version.starts_with("SQL Server "), "{}", info.version);
-    let tables = c.list_tables().await.unwrap_or_else(|e| panic!("{}", e.full()));
-    if let Some(t) = tables.iter().find(|t| !t.system && t.kind == TableKind::Table) {
-        let d = c.describe(t).await.unwrap_or_else(|e| panic!("{}", e.full()));
+    let tables = c
+        .list_tables()
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.full()));
+    if let Some(t) = tables
+        .iter()
+        .find(|t| !t.system && t.kind == TableKind::Table)
+    {
+        let d = c
+            .describe(t)
+            .await
+            .unwrap_or_else(|e| panic!("{}", e.full()));
         assert!(!d.columns.is_empty());
-        let rs = c.preview(t, 5).await.unwrap_or_else(|e| panic!("{}", e.full()));
+        let rs = c
+            .preview(t, 5)
+            .await
+            .unwrap_or_else(|e| panic!("{}", e.full()));
         assert!(rs.rows.len() <= 5);
-        let n = c.count_rows(t).await.unwrap_or_else(|e| panic!("{}", e.full()));
+        let n = c
+            .count_rows(t)
+            .await
+            .unwrap_or_else(|e| panic!("{}", e.full()));
         assert!(n >= rs.rows.len() as u64);
     }
 }

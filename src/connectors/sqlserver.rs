@@ -55,7 +55,9 @@ pub const ENGINE: Engine = Engine {
         read_only: "reads only; filters run in a transaction that is rolled back",
         ..SQL_CAPABILITIES
     },
-    open: Ok(|spec, password, opts| Box::new(SqlServerConnector::new(spec.clone(), password, opts))),
+    open: Ok(|spec, password, opts| {
+        Box::new(SqlServerConnector::new(spec.clone(), password, opts))
+    }),
 };
 
 /// `options` keys this engine reads (lower case).
@@ -103,7 +105,11 @@ pub fn split_ado(text: &str) -> Result<Vec<(String, String)>, SpecError> {
         while i < chars.len() && chars[i] != '=' && chars[i] != ';' {
             i += 1;
         }
-        let key: String = chars[start..i].iter().collect::<String>().trim().to_string();
+        let key: String = chars[start..i]
+            .iter()
+            .collect::<String>()
+            .trim()
+            .to_string();
         if i >= chars.len() || chars[i] == ';' {
             if !key.is_empty() {
                 // Not echoed: it may be the tail of a password with a `;`.
@@ -203,7 +209,10 @@ fn parse_server(value: &str) -> Result<(String, Option<u16>, Option<String>), Sp
         None => (v, None),
     };
     let (host, instance) = match addr.split_once('\\') {
-        Some((h, i)) => (h.trim(), Some(i.trim().to_string()).filter(|i| !i.is_empty())),
+        Some((h, i)) => (
+            h.trim(),
+            Some(i.trim().to_string()).filter(|i| !i.is_empty()),
+        ),
         None => (addr, None),
     };
     let host = match host.to_ascii_lowercase().as_str() {
@@ -211,7 +220,10 @@ fn parse_server(value: &str) -> Result<(String, Option<u16>, Option<String>), Sp
         _ => host.to_string(),
     };
     if host.is_empty() {
-        return Err(SpecError::new("host", "the connection string has no server"));
+        return Err(SpecError::new(
+            "host",
+            "the connection string has no server",
+        ));
     }
     Ok((host, port, instance))
 }
@@ -255,7 +267,8 @@ fn apply_option(
         },
         "instance" | "instancename" => {
             if !value.trim().is_empty() {
-                spec.options.insert(OPT_INSTANCE.into(), value.trim().into());
+                spec.options
+                    .insert(OPT_INSTANCE.into(), value.trim().into());
             }
         }
         "hostnameincertificate" => {
@@ -272,9 +285,7 @@ fn apply_option(
             })?;
         }
         "integratedsecurity" | "trustedconnection" | "authentication" => {
-            if k == "authentication"
-                && value.trim().eq_ignore_ascii_case("SqlPassword")
-            {
+            if k == "authentication" && value.trim().eq_ignore_ascii_case("SqlPassword") {
                 return Ok(());
             }
             if k != "authentication" && !parse_bool("url", value)? {
@@ -286,10 +297,21 @@ fn apply_option(
             ));
         }
         // Harmless client settings Varlor does not need.
-        "persistsecurityinfo" | "multipleactiveresultsets" | "pooling" | "minpoolsize"
-        | "maxpoolsize" | "multisubnetfailover" | "applicationname" | "app"
-        | "workstationid" | "wsid" | "packetsize" | "loadbalancetimeout"
-        | "connectretrycount" | "connectretryinterval" | "commandtimeout" => {}
+        "persistsecurityinfo"
+        | "multipleactiveresultsets"
+        | "pooling"
+        | "minpoolsize"
+        | "maxpoolsize"
+        | "multisubnetfailover"
+        | "applicationname"
+        | "app"
+        | "workstationid"
+        | "wsid"
+        | "packetsize"
+        | "loadbalancetimeout"
+        | "connectretrycount"
+        | "connectretryinterval"
+        | "commandtimeout" => {}
         _ => {
             spec.options.insert(k, value.to_string());
         }
@@ -349,9 +371,7 @@ pub fn parse_ado(text: &str, kind: Kind) -> Result<(ConnSpec, Option<SecretStrin
     let mut trust = None;
     for (k, v) in pairs {
         match k.replace([' ', '_'], "").as_str() {
-            "server" | "datasource" | "address" | "addr" | "networkaddress" => {
-                server = Some(v)
-            }
+            "server" | "datasource" | "address" | "addr" | "networkaddress" => server = Some(v),
             "initialcatalog" | "database" => spec.database = v,
             "userid" | "uid" | "user" | "username" => spec.user = v,
             "password" | "pwd" => {
@@ -361,8 +381,8 @@ pub fn parse_ado(text: &str, kind: Kind) -> Result<(ConnSpec, Option<SecretStrin
             _ => apply_option(&mut spec, &k, &v, &mut encrypt, &mut trust)?,
         }
     }
-    let server = server
-        .ok_or_else(|| SpecError::new("host", "the connection string has no Server"))?;
+    let server =
+        server.ok_or_else(|| SpecError::new("host", "the connection string has no Server"))?;
     let (host, port, instance) = parse_server(&server)?;
     spec.host = host;
     spec.port = port.or(port_key);
@@ -553,7 +573,10 @@ fn column_meta(c: &tiberius::Column) -> ColumnMeta {
 fn date_from_days(days_since_0001: i64) -> String {
     // Julian day number of 0001-01-01 (proleptic Gregorian).
     let jd = 1_721_426 + days_since_0001;
-    match i32::try_from(jd).ok().and_then(|j| time::Date::from_julian_day(j).ok()) {
+    match i32::try_from(jd)
+        .ok()
+        .and_then(|j| time::Date::from_julian_day(j).ok())
+    {
         Some(d) => format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()),
         None => format!("(day {days_since_0001})"),
     }
@@ -875,8 +898,9 @@ impl SqlServerConnector {
         match self.spec.tls {
             TlsMode::Disable => {}
             TlsMode::Prefer | TlsMode::Require => c.trust_cert(),
-            TlsMode::VerifyFull => match &self.spec.ca_file {
-                Some(path) => {
+            // Without a CA file: the system's trust store (tiberius' default).
+            TlsMode::VerifyFull => {
+                if let Some(path) = &self.spec.ca_file {
                     // Same checks and messages as the other engines.
                     super::tls::load_ca_file(path)?;
                     let pem = std::fs::read(path).map_err(|e| {
@@ -888,9 +912,7 @@ impl SqlServerConnector {
                     // Added to the system roots (tiberius layers extra CAs).
                     c.trust_cert_ca_bundle(pem);
                 }
-                // The system's trust store (tiberius' default).
-                None => {}
-            },
+            }
         }
         if let Some(h) = self.spec.options.get(OPT_HOST_IN_CERTIFICATE) {
             c.hostname_in_certificate(h);
@@ -1057,7 +1079,7 @@ async fn collect_first(
         }
     }
     if columns.is_none() {
-        if let Some(s) = sink.as_deref_mut() {
+        if let Some(s) = sink {
             s.columns(&[]).map_err(Fail::Sink)?;
         }
     }
@@ -1139,9 +1161,8 @@ impl Connector for SqlServerConnector {
         };
         let latency = start.elapsed();
         let _ = client.close().await;
-        let row = row.ok_or_else(|| {
-            ConnError::new(ErrorKind::Other, "the version query returned no row")
-        })?;
+        let row = row
+            .ok_or_else(|| ConnError::new(ErrorKind::Other, "the version query returned no row"))?;
         let product = text_at(&row, 0).unwrap_or_else(|| "unknown".into());
         let edition = text_at(&row, 1);
         let banner = text_at(&row, 2)
@@ -1387,8 +1408,7 @@ mod tests {
         assert_eq!(pw.unwrap().expose_secret(), "s3cr;et}!");
         assert!(!format!("{spec:?}").contains("s3cr"));
         // Unquoted, the `;` ends the value: an error that does not echo the rest.
-        let e = parse_url("Server=h;User ID=app;Password=s3cr;et!;", Kind::Sqlserver)
-            .unwrap_err();
+        let e = parse_url("Server=h;User ID=app;Password=s3cr;et!;", Kind::Sqlserver).unwrap_err();
         assert_eq!(e.field, "url");
         assert!(!e.to_string().contains("et!"), "{e}");
     }
@@ -1402,25 +1422,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(spec.host, "db01");
-        assert_eq!(spec.port, None, "a named instance without a port asks SQL Browser");
+        assert_eq!(
+            spec.port, None,
+            "a named instance without a port asks SQL Browser"
+        );
         assert_eq!(spec.options.get(OPT_INSTANCE).unwrap(), "REPORTING");
         assert_eq!(spec.database, "it's; here");
         assert_eq!(spec.user, "o'brien");
         assert_eq!(pw.unwrap().expose_secret(), "p\"w");
-        assert_eq!(spec.tls, TlsMode::Require, "trusted certificate, still encrypted");
-        assert_eq!(spec.options.get(OPT_APPLICATION_INTENT).unwrap(), "readonly");
+        assert_eq!(
+            spec.tls,
+            TlsMode::Require,
+            "trusted certificate, still encrypted"
+        );
+        assert_eq!(
+            spec.options.get(OPT_APPLICATION_INTENT).unwrap(),
+            "readonly"
+        );
         assert!(spec.validate().is_ok());
 
-        let (spec, _) =
-            parse_url("server=.\\SQLEXPRESS,1500;user id=sa;encrypt=strict", Kind::Sqlserver)
-                .unwrap();
+        let (spec, _) = parse_url(
+            "server=.\\SQLEXPRESS,1500;user id=sa;encrypt=strict",
+            Kind::Sqlserver,
+        )
+        .unwrap();
         assert_eq!(spec.host, "localhost");
         assert_eq!(spec.port, Some(1500));
         assert_eq!(spec.options.get(OPT_ENCRYPT).unwrap(), "strict");
         assert_eq!(spec.tls, TlsMode::VerifyFull);
 
-        let (spec, _) =
-            parse_url("Server=h;User ID=u;Encrypt=False", Kind::Sqlserver).unwrap();
+        let (spec, _) = parse_url("Server=h;User ID=u;Encrypt=False", Kind::Sqlserver).unwrap();
         assert_eq!(spec.tls, TlsMode::Prefer);
         assert_eq!(spec.port, Some(1433));
     }
@@ -1454,10 +1485,16 @@ mod tests {
         );
         assert_eq!(pw.unwrap().expose_secret(), "p;w");
         assert_eq!(spec.options.get(OPT_ENCRYPT).unwrap(), "strict");
-        assert_eq!(spec.options.get(OPT_APPLICATION_INTENT).unwrap(), "readonly");
+        assert_eq!(
+            spec.options.get(OPT_APPLICATION_INTENT).unwrap(),
+            "readonly"
+        );
         assert_eq!(spec.tls, TlsMode::VerifyFull);
-        let (spec, _) =
-            parse_url("mssql://sa@h/db?trustServerCertificate=true", Kind::Sqlserver).unwrap();
+        let (spec, _) = parse_url(
+            "mssql://sa@h/db?trustServerCertificate=true",
+            Kind::Sqlserver,
+        )
+        .unwrap();
         assert_eq!(spec.tls, TlsMode::Require);
         assert!(looks_like_ado("  Data Source = x"));
         assert!(looks_like_ado("Server=tcp:x,1"));
@@ -1485,7 +1522,13 @@ mod tests {
 
     #[test]
     fn filters_cannot_leave_their_condition() {
-        for ok in ["a = 1", "name = 'x)'", "[we)ird] > 2", "f(a) in (1, 2)", "s = 'it''s'"] {
+        for ok in [
+            "a = 1",
+            "name = 'x)'",
+            "[we)ird] > 2",
+            "f(a) in (1, 2)",
+            "s = 'it''s'",
+        ] {
             assert!(check_filter(ok).is_ok(), "{ok}");
         }
         for bad in [
@@ -1558,8 +1601,11 @@ mod tests {
         assert_eq!(c(ColumnData::F32(Some(0.1))), Cell::Float(0.1));
         // 2024-02-29 is day 738944 since 0001-01-01.
         let date = Date::new(738_944);
-        assert_eq!(c(ColumnData::Date(Some(date))), Cell::Text("2024-02-29".into()));
-        let time = Time::new(45_296_123_456_7, 7);
+        assert_eq!(
+            c(ColumnData::Date(Some(date))),
+            Cell::Text("2024-02-29".into())
+        );
+        let time = Time::new(452_961_234_567, 7);
         assert_eq!(
             c(ColumnData::Time(Some(time))),
             Cell::Text("12:34:56.1234567".into())
@@ -1571,7 +1617,9 @@ mod tests {
         // UTC 23:30 on 2024-02-29 at +02:00 is 01:30 on 2024-03-01.
         let utc = DateTime2::new(date, Time::new(84_600, 0));
         assert_eq!(
-            c(ColumnData::DateTimeOffset(Some(DateTimeOffset::new(utc, 120)))),
+            c(ColumnData::DateTimeOffset(Some(DateTimeOffset::new(
+                utc, 120
+            )))),
             Cell::Text("2024-03-01T01:30:00+02:00".into())
         );
         // datetime: days since 1900, 1/300 s: 1900-01-02 00:00:01.000
@@ -1592,23 +1640,33 @@ mod tests {
     fn server_errors_have_their_own_words() {
         let e = server_error(18456, 14, "Login failed for user 'app'.");
         assert_eq!(e.kind, ErrorKind::InvalidCredentials);
-        let e = server_error(4060, 11, "Cannot open database \"x\" requested by the login.");
+        let e = server_error(
+            4060,
+            11,
+            "Cannot open database \"x\" requested by the login.",
+        );
         assert_eq!(e.kind, ErrorKind::DatabaseNotFound);
         assert!(e.detail.contains("no access"), "{}", e.detail);
         assert!(server_error(18486, 14, "m").detail.contains("locked"));
         assert!(server_error(18487, 14, "m").detail.contains("expired"));
-        assert!(server_error(18488, 14, "m").detail.contains("must be changed"));
+        assert!(server_error(18488, 14, "m")
+            .detail
+            .contains("must be changed"));
         assert!(server_error(18452, 14, "m").detail.contains("Windows"));
-        assert_eq!(server_error(208, 16, "Invalid object name 'x'.").kind, ErrorKind::NotFound);
-        assert_eq!(server_error(1222, 16, "Lock request").kind, ErrorKind::StatementTimeout);
+        assert_eq!(
+            server_error(208, 16, "Invalid object name 'x'.").kind,
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            server_error(1222, 16, "Lock request").kind,
+            ErrorKind::StatementTimeout
+        );
         let io = tiberius::error::Error::Io {
             kind: std::io::ErrorKind::ConnectionRefused,
             message: "Connection refused (os error 111)".into(),
         };
         assert_eq!(map_error(&io).kind, ErrorKind::ConnectionRefused);
-        let tls = tiberius::error::Error::Tls(
-            "invalid peer certificate: UnknownIssuer".into(),
-        );
+        let tls = tiberius::error::Error::Tls("invalid peer certificate: UnknownIssuer".into());
         assert_eq!(map_error(&tls).kind, ErrorKind::CertificateNotTrusted);
     }
 }

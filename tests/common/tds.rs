@@ -72,8 +72,13 @@ pub fn start(login: LoginRule, replies: Vec<Reply>) -> Fixture {
     let replies = Arc::new(replies);
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let (login, replies, l, b, a) =
-                (login.clone(), replies.clone(), l.clone(), b.clone(), a.clone());
+            let (login, replies, l, b, a) = (
+                login.clone(),
+                replies.clone(),
+                l.clone(),
+                b.clone(),
+                a.clone(),
+            );
             std::thread::spawn(move || {
                 let _ = serve(stream, &login, &replies, &l, &b, &a);
             });
