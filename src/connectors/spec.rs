@@ -409,6 +409,10 @@ impl ConnSpec {
         if self.tls != TlsMode::default() {
             u.query_pairs_mut().append_pair("sslmode", self.tls.id());
         }
+        // Engine options (SQL Server's encrypt=strict, instance…) survive a round trip.
+        for (k, v) in &self.options {
+            u.query_pairs_mut().append_pair(k, v);
+        }
         u.to_string()
     }
 

@@ -66,6 +66,9 @@ pub const OPT_INSTANCE: &str = "instance";
 pub const OPT_APPLICATION_INTENT: &str = "applicationintent";
 pub const OPT_HOST_IN_CERTIFICATE: &str = "hostnameincertificate";
 
+/// Marks (during parsing only) that `sslmode` stated the TLS mode.
+const MODE_STATED: &str = "\u{0}mode-stated";
+
 /// Schemas that belong to the server itself; hidden by default.
 const SYSTEM_SCHEMAS: [&str; 3] = ["sys", "INFORMATION_SCHEMA", "guest"];
 
@@ -83,10 +86,18 @@ pub fn parse_url(text: &str, kind: Kind) -> Result<(ConnSpec, Option<SecretStrin
         let extras = std::mem::take(&mut spec.options);
         let mut trust = None;
         let mut encrypt = None;
+        if super::spec::url_states_tls(text).0 {
+            spec.options.insert(MODE_STATED.into(), String::new());
+        }
         for (k, v) in extras {
             apply_option(&mut spec, &k, &v, &mut encrypt, &mut trust)?;
         }
         finish_tls(&mut spec, encrypt, trust)?;
+        // A named instance without a port is found through SQL Browser.
+        let explicit_port = url::Url::parse(text).ok().and_then(|u| u.port()).is_some();
+        if spec.options.contains_key(OPT_INSTANCE) && !explicit_port {
+            spec.port = None;
+        }
         return Ok((spec, password));
     }
     parse_ado(text, kind)
@@ -278,6 +289,9 @@ fn apply_option(
         "sslmode" | "tls" => {
             spec.tls = TlsMode::parse(value)
                 .ok_or_else(|| SpecError::new("tls", format!("unknown TLS mode '{value}'")))?;
+            // A stated mode wins over what Encrypt/TrustServerCertificate imply.
+            *trust = Some(spec.tls == TlsMode::Require);
+            spec.options.insert(MODE_STATED.into(), String::new());
         }
         "connecttimeout" | "connectiontimeout" | "timeout" => {
             spec.connect_timeout_secs = value.trim().parse().map_err(|_| {
@@ -326,6 +340,12 @@ fn finish_tls(
     encrypt: Option<String>,
     trust: Option<bool>,
 ) -> Result<(), SpecError> {
+    if spec.options.remove(MODE_STATED).is_some() {
+        if encrypt.as_deref() == Some("strict") {
+            spec.options.insert(OPT_ENCRYPT.into(), "strict".into());
+        }
+        return Ok(());
+    }
     let trusted = trust.unwrap_or(false);
     let verify_or_trust = if trusted {
         TlsMode::Require
@@ -1499,6 +1519,22 @@ mod tests {
         assert!(looks_like_ado("  Data Source = x"));
         assert!(looks_like_ado("Server=tcp:x,1"));
         assert!(!looks_like_ado("sqlserver://x"));
+    }
+
+    #[test]
+    fn a_spec_survives_its_own_url() {
+        for text in [
+            "Server=db\\BI;User ID=u;Encrypt=Strict;TrustServerCertificate=True;\
+             ApplicationIntent=ReadOnly",
+            "Server=tcp:db,1500;User ID=u;Encrypt=Strict",
+            "Server=db;User ID=u;Encrypt=False",
+            "sqlserver://u@db/x?sslmode=disable",
+        ] {
+            let (spec, _) = parse_url(text, Kind::Sqlserver).unwrap();
+            let url = spec.to_url();
+            let (again, _) = parse_url(&url, Kind::Sqlserver).unwrap();
+            assert_eq!(again, spec, "{text} → {url}");
+        }
     }
 
     #[test]
