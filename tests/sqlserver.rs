@@ -668,6 +668,146 @@ async fn fixture_stream_without_filter_has_no_transaction() {
     assert_eq!(fx.batches().len(), 1);
 }
 
+/// The CLI end to end (the debug binary) against the protocol fixture:
+/// add, test, tables, preview, count and a CSV import.
+#[test]
+fn fixture_cli_tables_preview_count_and_import() {
+    let cols = [
+        ("id", Ty::Int),
+        ("name", Ty::NVarChar),
+        ("total", Ty::Decimal(10, 2)),
+    ];
+    let rows = vec![
+        vec![V::I(1), s("Ada"), V::Dec(1250)],
+        vec![V::I(2), s("Grace, \"G\""), V::Null],
+    ];
+    let listing = result_set(
+        &[
+            ("", Ty::NVarChar),
+            ("", Ty::NVarChar),
+            ("", Ty::VarChar),
+            ("", Ty::BigInt),
+            ("", Ty::Int),
+        ],
+        &[vec![s("dbo"), s("orders"), s("U "), V::I(2), V::I(0)]],
+    );
+    let version = result_set(
+        &[
+            ("", Ty::NVarChar),
+            ("", Ty::NVarChar),
+            ("", Ty::NVarChar),
+            ("", Ty::NVarChar),
+        ],
+        &[vec![
+            s("16.0.1000.6"),
+            s("Express Edition"),
+            s("Microsoft SQL Server 2022"),
+            s("FALSE"),
+        ]],
+    );
+    let fx = tds::start(
+        tds::accept_all(),
+        vec![
+            reply("SERVERPROPERTY", version),
+            reply("FROM sys.objects o JOIN sys.schemas s", listing),
+            reply(
+                "SELECT TOP (5) * FROM [dbo].[orders]",
+                result_set(&cols, &rows),
+            ),
+            reply(
+                "SELECT COUNT_BIG(*) FROM [dbo].[orders]",
+                result_set(&[("", Ty::BigInt)], &[vec![V::I(2)]]),
+            ),
+            reply("SELECT * FROM [dbo].[orders]", result_set(&cols, &rows)),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let pass = dir.path().join("pass");
+    std::fs::write(&pass, "cli fixture passphrase\n").unwrap();
+    let run = |args: &[&str], stdin: &str| {
+        let out = assert_cmd::Command::new(env!("CARGO_BIN_EXE_varlor"))
+            .args(args)
+            .env("VARLOR_HOME", &home)
+            .env("VARLOR_PASSPHRASE_FILE", &pass)
+            .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+            .env("NO_COLOR", "1")
+            .env_remove("VARLOR_PROFILE")
+            .timeout(Duration::from_secs(60))
+            .write_stdin(stdin.to_string())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), text)
+    };
+    let port = fx.port.to_string();
+    let (code, o) = run(
+        &[
+            "add",
+            "ms",
+            "--kind",
+            "sqlserver",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--database",
+            "shop",
+            "--user",
+            "app",
+            "--tls",
+            "disable",
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(code, 0, "{o}");
+    let (code, o) = run(&["test", "ms"], "");
+    assert_eq!(code, 0, "{o}");
+    assert!(o.contains("SQL Server 16.0.1000.6"), "{o}");
+    let (code, o) = run(&["tables", "ms", "--json"], "");
+    assert_eq!(code, 0, "{o}");
+    assert!(o.contains("\"orders\""), "{o}");
+    let (code, o) = run(
+        &["preview", "ms", "dbo.orders", "--limit", "5", "--csv"],
+        "",
+    );
+    assert_eq!(code, 0, "{o}");
+    assert!(o.contains("2,\"Grace, \"\"G\"\"\","), "{o}");
+    assert!(o.contains("1,Ada,12.50"), "{o}");
+    let (code, o) = run(&["count", "ms", "dbo.orders", "--json"], "");
+    assert_eq!(code, 0, "{o}");
+    let v: serde_json::Value = serde_json::from_str(o.trim()).expect("count JSON");
+    assert_eq!(v["rows"], 2, "{o}");
+    let to = dir.path().join("out");
+    let (code, o) = run(
+        &[
+            "import",
+            "ms",
+            "dbo.orders",
+            "--to",
+            to.to_str().unwrap(),
+            "--format",
+            "csv",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{o}");
+    let mut csv = String::new();
+    for e in std::fs::read_dir(&to).unwrap().flatten() {
+        if e.path().extension().is_some_and(|x| x == "csv") {
+            csv = std::fs::read_to_string(e.path()).unwrap();
+        }
+    }
+    assert!(csv.contains("1,Ada,12.50"), "{csv}");
+    assert!(fx.logins().iter().all(|l| l.password == PASSWORD));
+}
+
 /// The test CA and the server certificate it signed (scripts/testdb/certs.sh).
 fn test_certs() -> Option<(std::path::PathBuf, Vec<u8>, Vec<u8>)> {
     let Some(ca) = std::env::var("VARLOR_TEST_CA")
