@@ -571,7 +571,7 @@ async fn fixture_server_error_208_reads_table_not_found_and_keeps_the_session() 
 }
 
 #[tokio::test]
-async fn fixture_slow_statement_times_out_and_is_attended() {
+async fn fixture_slow_or_dropped_statement_is_attended() {
     let mut slow = reply(
         "[dbo].[slow]",
         result_set(&[("", Ty::BigInt)], &[vec![V::I(1)]]),
@@ -597,6 +597,20 @@ async fn fixture_slow_statement_times_out_and_is_attended() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(*fx.attentions.lock().unwrap(), 1);
+
+    // Dropping a running count (Esc in the browser) attends it too.
+    let c = connect_with(&spec(fx.port), SessionOptions::default());
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(500),
+        c.count_rows(&tref("dbo", "slow")),
+    )
+    .await;
+    assert!(dropped.is_err(), "still running when dropped");
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while *fx.attentions.lock().unwrap() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(*fx.attentions.lock().unwrap(), 2);
 }
 
 #[tokio::test]
