@@ -90,7 +90,7 @@ pub fn parse_url(text: &str, kind: Kind) -> Result<(ConnSpec, Option<SecretStrin
             spec.options.insert(MODE_STATED.into(), String::new());
         }
         for (k, v) in extras {
-            apply_option(&mut spec, &k, &v, &mut encrypt, &mut trust)?;
+            apply_option(&mut spec, &k, &v, &mut encrypt, &mut trust, true)?;
         }
         finish_tls(&mut spec, encrypt, trust)?;
         // A named instance without a port is found through SQL Browser.
@@ -254,6 +254,7 @@ fn apply_option(
     value: &str,
     encrypt: &mut Option<String>,
     trust: &mut Option<bool>,
+    keep_unknown: bool,
 ) -> Result<(), SpecError> {
     let k = key.to_ascii_lowercase().replace([' ', '_', '-'], "");
     match k.as_str() {
@@ -276,12 +277,11 @@ fn apply_option(
                 ))
             }
         },
-        "instance" | "instancename" => {
-            if !value.trim().is_empty() {
-                spec.options
-                    .insert(OPT_INSTANCE.into(), value.trim().into());
-            }
+        "instance" | "instancename" if !value.trim().is_empty() => {
+            spec.options
+                .insert(OPT_INSTANCE.into(), value.trim().into());
         }
+        "instance" | "instancename" => {}
         "hostnameincertificate" => {
             spec.options
                 .insert(OPT_HOST_IN_CERTIFICATE.into(), value.trim().into());
@@ -326,9 +326,10 @@ fn apply_option(
         | "connectretrycount"
         | "connectretryinterval"
         | "commandtimeout" => {}
-        _ => {
+        _ if keep_unknown => {
             spec.options.insert(k, value.to_string());
         }
+        _ => {}
     }
     Ok(())
 }
@@ -398,7 +399,9 @@ pub fn parse_ado(text: &str, kind: Kind) -> Result<(ConnSpec, Option<SecretStrin
                 password = Some(SecretString::from(v)).filter(|p| !p.expose_secret().is_empty())
             }
             "port" => port_key = Some(ConnSpec::parse_port(&v)?),
-            _ => apply_option(&mut spec, &k, &v, &mut encrypt, &mut trust)?,
+            // Unknown ADO.NET keys are dropped, not stored: after an unquoted
+            // `;` in a password, the rest of it would read as `key=value`.
+            _ => apply_option(&mut spec, &k, &v, &mut encrypt, &mut trust, false)?,
         }
     }
     let server =
@@ -1427,6 +1430,13 @@ mod tests {
         assert_eq!(spec.connect_timeout_secs, 30);
         assert_eq!(pw.unwrap().expose_secret(), "s3cr;et}!");
         assert!(!format!("{spec:?}").contains("s3cr"));
+        // An unquoted `;` splits the password: the tail is never stored.
+        let (spec, _) = parse_url(
+            "Server=h;User ID=app;Password=s3cr;tail=et!;Encrypt=False",
+            Kind::Sqlserver,
+        )
+        .unwrap();
+        assert!(!format!("{spec:?}").contains("et!"), "{spec:?}");
         // Unquoted, the `;` ends the value: an error that does not echo the rest.
         let e = parse_url("Server=h;User ID=app;Password=s3cr;et!;", Kind::Sqlserver).unwrap_err();
         assert_eq!(e.field, "url");
