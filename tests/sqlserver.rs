@@ -155,6 +155,44 @@ async fn fixture_login_errors_are_mapped_without_the_password() {
     }
 }
 
+/// `host\\instance` without a port: the port comes from a SQL Browser
+/// fixture (SSRP on UDP 1434 of a loopback address of its own).
+#[tokio::test]
+async fn fixture_named_instance_is_found_through_sql_browser() {
+    let ip = format!("127.{}.{}.{}", 1 + std::process::id() % 250, 7, 9);
+    let fx = tds::start_on(&ip, tds::accept_all(), vec![]);
+    if let Err(e) = tds::browser(&ip, "REPORTING", fx.port) {
+        common::skip(&format!(
+            "cannot bind UDP {ip}:1434 for a SQL Browser fixture: {e}"
+        ));
+        return;
+    }
+    let (mut sp, _) = ConnSpec::from_url(&format!(
+        "Server={ip}\\REPORTING;Database=shop;User ID=app;Encrypt=False"
+    ))
+    .unwrap();
+    assert_eq!(sp.port, None);
+    sp.tls = TlsMode::Disable;
+    // The fixture answers the version query with nothing: an error, after the login.
+    let _ = conn(&sp).test().await;
+    assert_eq!(
+        fx.logins().len(),
+        1,
+        "logged in on the port SQL Browser named"
+    );
+
+    // An instance the browser does not know: its own words, within SSRP's 1 s.
+    sp.options.insert("instance".into(), "NOPE".into());
+    let start = Instant::now();
+    let e = conn(&sp).test().await.unwrap_err();
+    assert!(e.detail.contains("instance NOPE not found"), "{}", e.full());
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn fixture_refused_port_is_connection_refused() {
     let e = conn(&spec(common::closed_port())).test().await.unwrap_err();

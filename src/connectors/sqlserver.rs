@@ -888,7 +888,10 @@ impl SqlServerConnector {
     fn config(&self, command_timeout: Option<Duration>) -> Result<Config, ConnError> {
         let mut c = Config::new();
         c.host(&self.spec.host);
-        c.port(self.spec.effective_port());
+        // No port with an instance name: tiberius asks SQL Browser (UDP 1434).
+        if let Some(p) = self.spec.port {
+            c.port(p);
+        }
         if let Some(i) = self.instance() {
             c.instance_name(i);
         }

@@ -63,7 +63,12 @@ pub fn reply(needle: &str, tokens: Vec<u8>) -> Reply {
 
 /// Starts the fixture on 127.0.0.1 (a free port).
 pub fn start(login: LoginRule, replies: Vec<Reply>) -> Fixture {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    start_on("127.0.0.1", login, replies)
+}
+
+/// Starts the fixture on `ip` (any 127.x.y.z works on Linux), a free port.
+pub fn start_on(ip: &str, login: LoginRule, replies: Vec<Reply>) -> Fixture {
+    let listener = TcpListener::bind((ip, 0)).expect("bind");
     let port = listener.local_addr().unwrap().port();
     let logins = Arc::new(Mutex::new(Vec::new()));
     let batches = Arc::new(Mutex::new(Vec::new()));
@@ -551,4 +556,33 @@ pub fn result_set(cols: &[(&str, Ty)], rows: &[Vec<V>]) -> Vec<u8> {
     }
     t.extend(done(0x10, rows.len() as u64));
     t
+}
+
+/// A SQL Browser (SSRP, UDP 1434 on `ip`) that answers a unicast instance
+/// query for `instance` with `tcp_port`, and ignores other instances.
+pub fn browser(ip: &str, instance: &str, tcp_port: u16) -> std::io::Result<()> {
+    let sock = std::net::UdpSocket::bind((ip, 1434))?;
+    let instance = instance.to_string();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            if n < 1 || buf[0] != 0x04 {
+                continue;
+            }
+            let asked = String::from_utf8_lossy(&buf[1..n])
+                .trim_end_matches('\0')
+                .to_string();
+            if !asked.eq_ignore_ascii_case(&instance) {
+                continue;
+            }
+            let data = format!(
+                "ServerName;FIXTURE;InstanceName;{instance};IsClustered;No;Version;16.0.1000.6;tcp;{tcp_port};;"
+            );
+            let mut reply = vec![0x05];
+            reply.extend((data.len() as u16).to_le_bytes());
+            reply.extend(data.as_bytes());
+            let _ = sock.send_to(&reply, from);
+        }
+    });
+    Ok(())
 }
