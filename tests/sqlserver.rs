@@ -858,6 +858,32 @@ fn fixture_cli_tables_preview_count_and_import() {
     }
     assert!(csv.contains("1,Ada,12.50"), "{csv}");
     assert!(fx.logins().iter().all(|l| l.password == PASSWORD));
+
+    // A pasted ADO.NET string: its fields, timeout and options are kept.
+    let ado = format!(
+        "Data Source=tcp:127.0.0.1,{port};Initial Catalog=shop;User ID=app;\
+         Password=\"{PASSWORD}\";Encrypt=Strict;TrustServerCertificate=True;\
+         Connect Timeout=7;ApplicationIntent=ReadOnly"
+    );
+    let (code, o) = run(&["add", "ado", "--url", &ado], "");
+    assert_eq!(code, 0, "{o}");
+    let (_, o) = run(&["list", "--json"], "");
+    let list: serde_json::Value = serde_json::from_str(o.trim()).expect("list JSON");
+    let ado = list
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["name"] == "ado"))
+        .unwrap_or_else(|| panic!("{o}"));
+    assert_eq!(ado["kind"], "sqlserver");
+    assert_eq!(ado["port"], fx.port);
+    assert_eq!(ado["tls"], "require");
+    assert_eq!(ado["connect_timeout_secs"], 7);
+    assert_eq!(ado["has_secret"], true);
+    let url = ado["url"].as_str().unwrap();
+    assert!(
+        url.contains("encrypt=strict") && url.contains("applicationintent=readonly"),
+        "{url}"
+    );
+    assert!(!o.contains(PASSWORD), "{o}");
 }
 
 /// The test CA and the server certificate it signed (scripts/testdb/certs.sh).
