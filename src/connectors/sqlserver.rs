@@ -498,10 +498,11 @@ pub fn columns_sql(table: &TableRef) -> String {
     )
 }
 
+/// Version, edition, banner and whether this connection is encrypted
+/// (`CONNECTIONPROPERTY` needs no VIEW SERVER STATE, unlike sys.dm_exec_connections).
 pub const VERSION_SQL: &str = "SELECT CAST(SERVERPROPERTY('ProductVersion') AS nvarchar(128)), \
      CAST(SERVERPROPERTY('Edition') AS nvarchar(128)), CAST(@@VERSION AS nvarchar(4000)), \
-     (SELECT CAST(encrypt_option AS nvarchar(40)) FROM sys.dm_exec_connections \
-      WHERE session_id = @@SPID)";
+     CAST(CONNECTIONPROPERTY('encrypt_option') AS nvarchar(40))";
 
 /// A type name as SQL Server prints it, from `sys.columns`/`sys.types`.
 pub fn sql_type_name(name: &str, max_length: i32, precision: i32, scale: i32) -> String {
