@@ -24,11 +24,24 @@ pub enum LoggingError {
     AlreadySet,
 }
 
+/// Driver log targets that carry server text or row values verbatim; always
+/// off, whatever VARLOR_LOG asks (tiberius logs every server ERROR message,
+/// and rows at trace, unscrubbed). The connectors log their own scrubbed errors.
+const SILENCED: [&str; 1] = ["tiberius::tds::stream::token=off"];
+
 /// The level: VARLOR_LOG (RUST_LOG syntax) wins, then `-v` (debug), then the config.
 pub fn filter(config_level: &str, verbose: bool) -> Result<EnvFilter, LoggingError> {
+    let silence = |f: EnvFilter| {
+        SILENCED
+            .iter()
+            .filter_map(|d| d.parse().ok())
+            .fold(f, EnvFilter::add_directive)
+    };
     if let Ok(spec) = std::env::var("VARLOR_LOG") {
         if !spec.trim().is_empty() {
-            return EnvFilter::try_new(&spec).map_err(|_| LoggingError::Level(spec));
+            return EnvFilter::try_new(&spec)
+                .map(silence)
+                .map_err(|_| LoggingError::Level(spec));
         }
     }
     let level = if verbose { "debug" } else { config_level };
@@ -37,6 +50,7 @@ pub fn filter(config_level: &str, verbose: bool) -> Result<EnvFilter, LoggingErr
         "warn,varlor={level}",
         level = level.trim().to_ascii_lowercase()
     ))
+    .map(silence)
     .map_err(|_| LoggingError::Level(level.to_string()))
 }
 

@@ -2,8 +2,9 @@
 //! through the real binary; afterwards no file under VARLOR_HOME (profile,
 //! catalog, vault, config, state, logs), no audit row and no captured output
 //! contains it, and it never appeared in any argv we built (stdin only).
-//! A second canary inside a pasted URL must not be stored in clear either.
-//! A third, read from ~/.pgpass by `connections import` and carried to a
+//! A second canary inside a pasted URL must not be stored in clear either,
+//! nor a third inside a pasted ADO.NET connection string (SQL Server).
+//! Another, read from ~/.pgpass by `connections import` and carried to a
 //! second profile in a bundle, is checked the same way.
 
 use std::hash::{BuildHasher, RandomState};
@@ -104,6 +105,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 fn canary_password_never_leaks() {
     let canary = random_token("P");
     let url_canary = random_token("U");
+    let ado_canary = random_token("A");
     let mut h = Harness::new();
 
     // Against a real server when one is configured (the server sees the
@@ -213,6 +215,77 @@ fn canary_password_never_leaks() {
             assert_eq!(code, 0, "{e}");
         }
     }
+    // The same canary through the SQL Server driver (tiberius), against the
+    // TDS protocol fixture (not SQL Server), which echoes the password it
+    // received into its login error: the output must carry it scrubbed.
+    let echo: common::tds::LoginRule = std::sync::Arc::new(|l: &common::tds::Login| {
+        Some((
+            18456,
+            14,
+            format!(
+                "Login failed for user '{}'. (fixture echo: {})",
+                l.user, l.password
+            ),
+        ))
+    });
+    let fx = common::tds::start(echo, vec![]);
+    let fport = fx.port.to_string();
+    let (code, _, e) = h.run(
+        &[
+            "add",
+            "canary-ms",
+            "--kind",
+            "sqlserver",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &fport,
+            "--database",
+            "shop",
+            "--user",
+            "app",
+            "--tls",
+            "disable",
+            "--password-stdin",
+        ],
+        &format!("{canary}\n"),
+        None,
+    );
+    assert_eq!(code, 0, "{e}");
+    let (code, o, _) = h.run(&["test", "canary-ms", "-v"], "", None);
+    assert_eq!(code, 1, "the fixture refuses the login: {o}");
+    assert!(o.contains("Invalid credentials"), "{o}");
+    h.run(&["test", "canary-ms", "--json", "-v"], "", None);
+    // A password inside a pasted ADO.NET string (braced, with a `;`) goes to the vault.
+    let ado_pw = format!("{ado_canary};tail");
+    let ado = format!(
+        "Server=tcp:127.0.0.1,{fport};Initial Catalog=shop;User ID=app;\
+         Password={{{ado_pw}}};Encrypt=False;"
+    );
+    let (code, _, e) = h.run(
+        &["add", "canary-ado", "--url", &ado, "--tls", "disable"],
+        "",
+        None,
+    );
+    assert_eq!(code, 0, "{e}");
+    let (code, o, _) = h.run(&["test", "canary-ado", "-v"], "", None);
+    assert_eq!(code, 1, "{o}");
+    assert!(o.contains("Invalid credentials"), "{o}");
+    let sent: Vec<String> = fx.logins().into_iter().map(|l| l.password).collect();
+    assert_eq!(sent.len(), 3, "{} logins", sent.len());
+    assert!(
+        sent[..2].iter().all(|p| p == &canary),
+        "the vault's password was sent"
+    );
+    assert_eq!(sent[2], ado_pw, "the ADO string's password was sent");
+    let mut files = Vec::new();
+    walk(&h.home, &mut files);
+    check_files(&files, &[&canary, &ado_canary]);
+    for name in ["canary-ms", "canary-ado"] {
+        let (code, _, e) = h.run(&["rm", name, "--yes"], "", None);
+        assert_eq!(code, 0, "{e}");
+    }
+
     h.run(&["list"], "", None);
     h.run(&["list", "--json"], "", None);
     h.run(&["edit", "canary", "--env", "staging"], "", None);
@@ -247,7 +320,7 @@ fn canary_password_never_leaks() {
     // While stored: only ciphertext on disk.
     let mut files = Vec::new();
     walk(&h.home, &mut files);
-    check_files(&files, &[&canary, &url_canary]);
+    check_files(&files, &[&canary, &url_canary, &ado_canary]);
 
     let (code, _, e) = h.run(&["rm", "canary", "--yes"], "", Some(&new_pass));
     assert_eq!(code, 0, "{e}");
@@ -262,7 +335,7 @@ fn canary_password_never_leaks() {
         "the log file exists and is checked: {files:?}"
     );
     assert!(files.iter().any(|f| f.ends_with("catalog.db")));
-    check_files(&files, &[&canary, &url_canary]);
+    check_files(&files, &[&canary, &url_canary, &ado_canary]);
 
     for (i, text) in h.captured.iter().enumerate() {
         assert!(
@@ -272,6 +345,10 @@ fn canary_password_never_leaks() {
         assert!(
             !text.contains(&url_canary),
             "output #{i} leaks the URL canary:\n{text}"
+        );
+        assert!(
+            !text.contains(&ado_canary),
+            "output #{i} leaks the ADO.NET canary:\n{text}"
         );
     }
     for args in &h.argv {

@@ -473,6 +473,40 @@ fn url_of_another_engine_switches_the_form_kind() {
 }
 
 #[test]
+fn pasted_ado_net_string_fills_a_sql_server_form_and_moves_the_password() {
+    let mut s = state_with(&[]);
+    new_pg_form(&mut s);
+    update(&mut s, key(KeyCode::Tab));
+    update(
+        &mut s,
+        Action::Paste(
+            "Server=tcp:shop.database.windows.net,1433;Initial Catalog=sales;User ID=app;\
+             Password={s3c;ret};Encrypt=Strict;ApplicationIntent=ReadOnly;"
+                .into(),
+        ),
+    );
+    let form = s.form.as_ref().unwrap();
+    assert_eq!(form.kind, Kind::Sqlserver);
+    assert_eq!(
+        form.text(FieldId::Conn(Field::Host)),
+        "shop.database.windows.net"
+    );
+    assert_eq!(form.text(FieldId::Conn(Field::Port)), "1433");
+    assert_eq!(form.text(FieldId::Conn(Field::User)), "app");
+    assert_eq!(form.text(FieldId::Conn(Field::Database)), "sales");
+    assert_eq!(form.text(FieldId::Conn(Field::Password)), "s3c;ret");
+    assert_eq!(form.tls, TlsMode::VerifyFull);
+    assert_eq!(
+        form.base.options.get("encrypt").map(String::as_str),
+        Some("strict")
+    );
+    assert!(
+        !form.text(FieldId::Url).contains("s3c;ret"),
+        "the password leaves the URL field"
+    );
+}
+
+#[test]
 fn selectors_cycle_tls_and_environment() {
     let mut s = state_with(&[]);
     new_pg_form(&mut s);

@@ -156,7 +156,12 @@ pub fn build_spec(
 ) -> Result<(ConnSpec, Option<SecretString>), CliError> {
     let (mut spec, url_password) = if let Some(url) = &a.url {
         let (mut spec, pw) = ConnSpec::from_url(url).map_err(field)?;
-        if a.timeout.is_none() && !url.contains("onnect_timeout") {
+        let lower = url.to_ascii_lowercase().replace([' ', '_'], "");
+        // connect_timeout / connectTimeout (URLs), Connect Timeout / Connection Timeout (ADO.NET).
+        if a.timeout.is_none()
+            && !lower.contains("connecttimeout")
+            && !lower.contains("connectiontimeout")
+        {
             spec.connect_timeout_secs =
                 base.map_or(config.connect_timeout_secs, |b| b.connect_timeout_secs);
         }

@@ -334,6 +334,7 @@ pub fn connector_for(
     password: Option<SecretString>,
     opts: SessionOptions,
 ) -> Result<Box<dyn Connector>, ConnError> {
+    tls::install_default_provider();
     match spec.kind.engine().open {
         Ok(open) => Ok(open(spec, password, opts)),
         Err(why) => Err(ConnError::new(ErrorKind::NotAvailable, why)),

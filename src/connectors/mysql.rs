@@ -91,6 +91,8 @@ impl From<mysql_async::Error> for Fail {
 
 impl MysqlConnector {
     pub fn new(spec: ConnSpec, password: Option<SecretString>, opts: SessionOptions) -> Self {
+        // mysql_async takes rustls' process default provider.
+        super::tls::install_default_provider();
         MysqlConnector {
             spec,
             password,

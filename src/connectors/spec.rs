@@ -414,7 +414,8 @@ impl ConnSpec {
         if self.tls != TlsMode::default() {
             u.query_pairs_mut().append_pair("sslmode", self.tls.id());
         }
-        // Engine-specific extras go back where they came from.
+        // Engine options (MongoDB hosts and options, SQL Server encrypt=strict,
+        // instance…) survive a round trip.
         for (k, v) in &self.options {
             u.query_pairs_mut().append_pair(k, v);
         }
@@ -431,6 +432,10 @@ impl ConnSpec {
     /// stored in the spec).
     pub fn from_url(text: &str) -> Result<(ConnSpec, Option<SecretString>), SpecError> {
         let text = text.trim();
+        // ADO.NET connection strings (`Server=…;Password=…`) have no scheme.
+        if super::sqlserver::looks_like_ado(text) {
+            return (Kind::Sqlserver.engine().parse_url)(text, Kind::Sqlserver);
+        }
         let scheme_end = text.find("://").or_else(|| text.find(':')).ok_or_else(|| {
             SpecError::new("url", "expected scheme://… (e.g. postgres://user@host/db)")
         })?;

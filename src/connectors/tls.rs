@@ -47,6 +47,16 @@ pub fn client_config(
     Ok(Some(config))
 }
 
+/// Makes ring the process-wide rustls provider. Drivers that build their
+/// rustls configuration from the default (mysql_async) panic when two
+/// providers are compiled in, and tiberius brings aws-lc-rs next to our ring.
+pub fn install_default_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// Reads every certificate of a PEM file into a root store. Errors name the
 /// file, never its content.
 pub fn load_ca_file(path: &Path) -> Result<RootCertStore, ConnError> {

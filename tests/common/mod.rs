@@ -13,6 +13,7 @@
 
 pub mod conformance;
 pub mod hostile;
+pub mod tds;
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
