@@ -418,6 +418,11 @@ impl ConnSpec {
     /// stored in the spec).
     pub fn from_url(text: &str) -> Result<(ConnSpec, Option<SecretString>), SpecError> {
         let text = text.trim();
+        // Oracle descriptors, `user/pw@…` and bare Easy Connect have no
+        // scheme of their own: the Oracle parser reads them.
+        if super::oracle::claims_connect_string(text) {
+            return (Kind::Oracle.engine().parse_url)(text, Kind::Oracle);
+        }
         let scheme_end = text.find("://").or_else(|| text.find(':')).ok_or_else(|| {
             SpecError::new("url", "expected scheme://… (e.g. postgres://user@host/db)")
         })?;
