@@ -621,22 +621,46 @@ impl OracleConnector {
         let spec = self.spec.clone();
         let password = self.password.clone();
         let thick = spec.options.get(DRIVER).is_some_and(|d| d == "thick");
-        let job = tokio::task::spawn_blocking(move || -> Result<Box<dyn OraSession>, Failure> {
-            let pw = password.as_ref().map(|p| p.expose_secret()).unwrap_or("");
-            if thick {
-                open_thick(&spec, pw)
-            } else {
-                thin::open(&spec, pw).map(|s| Box::new(s) as Box<dyn OraSession>)
-            }
-        });
-        match tokio::time::timeout(timeout, job).await {
+        // A thread of its own, not the blocking pool: a listener that never
+        // answers keeps it waiting (the driver has no read timeout during
+        // the TNS handshake), and a runtime waits for its blocking pool at
+        // shutdown. A detached thread lets the app (and tests) exit.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("oracle-connect".into())
+            .spawn(move || {
+                let pw = password.as_ref().map(|p| p.expose_secret()).unwrap_or("");
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    if thick {
+                        open_thick(&spec, pw)
+                    } else {
+                        thin::open(&spec, pw).map(|s| Box::new(s) as Box<dyn OraSession>)
+                    }
+                }))
+                .unwrap_or_else(|p| {
+                    let why = p
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "panic".into());
+                    Err(Failure::Other(format!("the Oracle driver failed: {why}")))
+                });
+                // The receiver is gone after a timeout: the session is dropped.
+                let _ = tx.send(r);
+            });
+        if let Err(e) = spawned {
+            return Err(ConnError::new(
+                ErrorKind::Other,
+                format!("cannot start a thread: {e}"),
+            ));
+        }
+        match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(Ok(s))) => Ok(s),
             Ok(Ok(Err(f))) => Err(self.err(&f, Phase::Connect)),
-            Ok(Err(join)) => Err(ConnError::new(
+            Ok(Err(_)) => Err(ConnError::new(
                 ErrorKind::Other,
-                format!("the Oracle driver failed: {}", panic_text(join)),
-            )
-            .scrub(self.secret())),
+                "the Oracle driver stopped",
+            )),
             Err(_) => Err(ConnError::new(
                 ErrorKind::ConnectionTimeout,
                 format!(

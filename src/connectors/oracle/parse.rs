@@ -598,17 +598,18 @@ fn collect_addresses(nodes: &[Node], out: &mut Vec<Address>) -> Result<(), SpecE
                     })
                 };
                 let protocol = get("PROTOCOL").unwrap_or_else(|| "TCP".into());
-                let tcps =
-                    match protocol.to_ascii_uppercase().as_str() {
-                        "TCP" => false,
-                        "TCPS" => true,
-                        other => return Err(SpecError::new(
+                let tcps = match protocol.to_ascii_uppercase().as_str() {
+                    "TCP" => false,
+                    "TCPS" => true,
+                    other => {
+                        return Err(SpecError::new(
                             "url",
                             format!(
                                 "TNS descriptor: PROTOCOL={other} is not supported (TCP or TCPS)"
                             ),
-                        )),
-                    };
+                        ))
+                    }
+                };
                 let host = get("HOST").ok_or_else(|| {
                     SpecError::new("url", "TNS descriptor: an ADDRESS has no HOST")
                 })?;
