@@ -169,12 +169,12 @@ async fn tcps_to_a_plain_listener_fails_in_words() {
     assert!(
         matches!(
             e.kind,
-            ErrorKind::TlsUnavailable | ErrorKind::ConnectionLost | ErrorKind::Other
+            ErrorKind::TlsUnavailable | ErrorKind::ConnectionLost
         ),
         "{}",
         e.full()
     );
-    assert!(!e.detail.is_empty());
+    assert!(!e.detail.contains("panic"), "{}", e.full());
     println!("{}", e.full());
 }
 

@@ -158,6 +158,7 @@ impl MysqlConnector {
     /// Connects within the connect timeout. `prefer` falls back to a plain
     /// connection only when the server has no TLS at all.
     async fn connect(&self) -> Result<(Conn, Opts), ConnError> {
+        super::tls::install_default_provider();
         let timeout = self.connect_timeout();
         let ssl = self.ssl_opts()?;
         let fut = async {

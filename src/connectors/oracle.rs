@@ -625,6 +625,7 @@ impl OracleConnector {
         // answers keeps it waiting (the driver has no read timeout during
         // the TNS handshake), and a runtime waits for its blocking pool at
         // shutdown. A detached thread lets the app (and tests) exit.
+        super::tls::install_default_provider();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let spawned = std::thread::Builder::new()
             .name("oracle-connect".into())

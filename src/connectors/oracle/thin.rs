@@ -47,7 +47,20 @@ pub fn failure_of(e: &oracledb::Error) -> Failure {
             host: String::new(),
             port: 0,
         },
-        OErr::StreamOperation => Failure::Io(e.to_string()),
+        OErr::StreamOperation => {
+            // rustls errors reach the driver as io errors of the stream.
+            let text = e.to_string();
+            let lower = text.to_ascii_lowercase();
+            if lower.contains("corrupt message")
+                || lower.contains("certificate")
+                || lower.contains("handshake")
+                || lower.contains("peer sent no certificates")
+            {
+                Failure::Tls(text)
+            } else {
+                Failure::Io(text)
+            }
+        }
         OErr::TlsOperation | OErr::PemFileOperation => Failure::Tls(e.to_string()),
         OErr::DeadConnection | OErr::NotConnected => Failure::Dead(e.to_string()),
         OErr::CallTimeoutExceeded => Failure::CallTimeout,
