@@ -83,7 +83,7 @@ fn child_save(home: &Path) -> ! {
         let name = format!("s{}", i % 40);
         let password = secret(&format!("pw-{name}-{i}"));
         match p.get(&name) {
-            Ok(_) if i % 5 == 0 => p.remove(&name).expect("remove"),
+            Ok(_) if i.is_multiple_of(5) => p.remove(&name).expect("remove"),
             Ok(_) => {
                 p.edit(&name, conn(&name), Some(Some(password)))
                     .expect("edit");

@@ -324,11 +324,12 @@ fn picker_lists_all_kinds_and_first_letter_cycles() {
 }
 
 #[test]
-fn unavailable_kind_is_still_selectable() {
+fn oracle_is_selectable_with_its_own_fields() {
     let mut s = state_with(&[]);
     update(&mut s, ch('n'));
     update(&mut s, ch('o'));
-    assert!(Kind::Oracle.availability().is_err());
+    // Oracle became available (thin driver); it was this test's unavailable kind.
+    assert!(Kind::Oracle.availability().is_ok());
     update(&mut s, key(KeyCode::Enter));
     let form = s.form.as_ref().unwrap();
     assert_eq!(form.kind, Kind::Oracle);

@@ -256,13 +256,12 @@ pub fn classify(f: &Failure, phase: Phase, spec: &ConnSpec) -> ConnError {
             ConnError::new(kind, format!("TLS: {text}"))
         }
         Failure::Dead(text) => ConnError::new(
+            ErrorKind::ConnectionLost,
             if phase == Phase::Connect {
-                ErrorKind::ConnectionLost
-            } else {
-                ErrorKind::ConnectionLost
-            },
-            if phase == Phase::Connect {
-                format!("{text} (while connecting to {target}: is this an Oracle listener? with TCPS, is it a TCPS port?)")
+                format!(
+                    "{text} (while connecting to {target}: is this an Oracle listener? \
+                     with TCPS, is it a TCPS port?)"
+                )
             } else {
                 text.clone()
             },

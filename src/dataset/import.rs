@@ -322,7 +322,7 @@ impl RowSink for ImportSink<'_> {
             return Err(self.give_up(e));
         }
         self.rows += 1;
-        if self.rows % CHECK_EVERY == 0 {
+        if self.rows.is_multiple_of(CHECK_EVERY) {
             if self.cancel.is_cancelled() {
                 self.cancelled = true;
                 return Err(ConnError::new(ErrorKind::Cancelled, "import cancelled"));
