@@ -793,6 +793,13 @@ const BANNER_SQL: [&str; 3] = [
     "SELECT PRODUCT || ' ' || VERSION FROM PRODUCT_COMPONENT_VERSION WHERE PRODUCT LIKE 'Oracle%' AND ROWNUM = 1",
 ];
 
+/// `LIST_SQL` for servers without `ALL_USERS.ORACLE_MAINTAINED` (< 12c).
+fn list_sql_without_maintained() -> String {
+    LIST_SQL
+        .replace("u.ORACLE_MAINTAINED", "NULL")
+        .replace(" LEFT JOIN ALL_USERS u ON u.USERNAME = o.OWNER", "")
+}
+
 fn owner_and_name(table: &TableRef) -> (String, String) {
     (table.schema.clone().unwrap_or_default(), table.name.clone())
 }
@@ -846,7 +853,14 @@ impl Connector for OracleConnector {
 
     async fn list_tables(&self) -> Result<Vec<TableRef>, ConnError> {
         let rows = self
-            .run(|s| collect(s, LIST_SQL, &[]).map(|(_, r)| r))
+            .run(|s| match collect(s, LIST_SQL, &[]) {
+                // ORA-00904: ALL_USERS.ORACLE_MAINTAINED is 12c+ (thick
+                // driver on an older server): the fixed list decides.
+                Err(Fail::Db(Failure::Ora { code: 904, .. })) => {
+                    collect(s, &list_sql_without_maintained(), &[]).map(|(_, r)| r)
+                }
+                r => r.map(|(_, r)| r),
+            })
             .await?;
         Ok(rows
             .iter()
@@ -987,7 +1001,9 @@ impl Connector for OracleConnector {
         // browser's session; its rows come through a bounded channel.
         let session = self.connect().await?;
         let read_only = self.opts.read_only;
-        let timeout = Some(self.opts.statement_timeout).filter(|t| !t.is_zero());
+        // No call timeout: an import is long by nature, shows progress and is
+        // stopped by dropping it; the browsing statement timeout must not cut it.
+        let timeout = None;
         enum Msg {
             Columns(Vec<ColumnMeta>),
             Row(Vec<Cell>),
@@ -1242,6 +1258,16 @@ mod tests {
             count_sql(&t("app", "emp")),
             r#"SELECT COUNT(*) FROM "app"."emp""#
         );
+    }
+
+    #[test]
+    fn listing_sql_has_an_older_server_variant() {
+        assert!(LIST_SQL.contains("ORDER BY MINE, o.OWNER, o.NAME"));
+        assert!(LIST_SQL.contains("SYS_CONTEXT('USERENV', 'CURRENT_SCHEMA')"));
+        let old = list_sql_without_maintained();
+        assert!(!old.contains("ALL_USERS"), "{old}");
+        assert!(!old.contains("ORACLE_MAINTAINED"), "{old}");
+        assert!(old.contains("ALL_TABLES") && old.contains("ALL_VIEWS"));
     }
 
     #[test]
