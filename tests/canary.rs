@@ -106,6 +106,9 @@ fn canary_password_never_leaks() {
     let canary = random_token("P");
     let url_canary = random_token("U");
     let ado_canary = random_token("A");
+    let ora_canary = random_token("O");
+    let desc_canary = random_token("D");
+    let ora_url_canary = random_token("R");
     let mut h = Harness::new();
 
     // Against a real server when one is configured (the server sees the
@@ -309,6 +312,59 @@ fn canary_password_never_leaks() {
     assert!(listed.contains("canary-url"), "{listed}");
     h.run(&["test", "canary-url", "-v"], "", Some(&new_pass));
 
+    // Oracle: a password typed at the prompt, and passwords pasted in a
+    // TNS descriptor (`user/password@(DESCRIPTION=…)`) and an oracle:// URL.
+    // No Oracle server can run here: a closed port, so the driver gets the
+    // password and fails after (never a faked login).
+    let ora_port = common::closed_port().to_string();
+    let (code, _, e) = h.run(
+        &[
+            "add",
+            "canary-ora",
+            "--kind",
+            "oracle",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &ora_port,
+            "--database",
+            "FREEPDB1",
+            "--user",
+            "scott",
+            "--password-stdin",
+        ],
+        &format!("{ora_canary}\n"),
+        Some(&new_pass),
+    );
+    assert_eq!(code, 0, "{e}");
+    let (code, o, _) = h.run(&["test", "canary-ora", "-v"], "", Some(&new_pass));
+    assert_eq!(code, 1, "a closed port: {o}");
+    assert!(o.contains("Connection refused"), "{o}");
+    let descriptor = format!(
+        "scott/{desc_canary}@(DESCRIPTION=(ADDRESS=(PROTOCOL=TCP)(HOST=127.0.0.1)(PORT={ora_port}))\
+         (CONNECT_DATA=(SERVICE_NAME=FREEPDB1)))"
+    );
+    let (code, _, e) = h.run(
+        &["add", "canary-ora-desc", "--url", &descriptor],
+        "",
+        Some(&new_pass),
+    );
+    assert_eq!(code, 0, "{e}");
+    h.run(&["test", "canary-ora-desc", "-v"], "", Some(&new_pass));
+    h.run(
+        &["test", "canary-ora-desc", "--json", "-v"],
+        "",
+        Some(&new_pass),
+    );
+    let ora_url = format!("oracle://scott:{ora_url_canary}@127.0.0.1:{ora_port}/FREEPDB1");
+    let (code, _, e) = h.run(
+        &["add", "canary-ora-url", "--url", &ora_url],
+        "",
+        Some(&new_pass),
+    );
+    assert_eq!(code, 0, "{e}");
+    h.run(&["test", "canary-ora-url", "-v"], "", Some(&new_pass));
+
     let (code, audit, _) = h.run(&["audit", "--json"], "", Some(&new_pass));
     assert_eq!(code, 0);
     assert!(
@@ -320,12 +376,26 @@ fn canary_password_never_leaks() {
     // While stored: only ciphertext on disk.
     let mut files = Vec::new();
     walk(&h.home, &mut files);
-    check_files(&files, &[&canary, &url_canary, &ado_canary]);
+    check_files(
+        &files,
+        &[
+            &canary,
+            &url_canary,
+            &ado_canary,
+            &ora_canary,
+            &desc_canary,
+            &ora_url_canary,
+        ],
+    );
 
     let (code, _, e) = h.run(&["rm", "canary", "--yes"], "", Some(&new_pass));
     assert_eq!(code, 0, "{e}");
     let (code, _, e) = h.run(&["rm", "canary-url", "--yes"], "", Some(&new_pass));
     assert_eq!(code, 0, "{e}");
+    for name in ["canary-ora", "canary-ora-desc", "canary-ora-url"] {
+        let (code, _, e) = h.run(&["rm", name, "--yes"], "", Some(&new_pass));
+        assert_eq!(code, 0, "{e}");
+    }
     h.run(&["audit", "--json"], "", Some(&new_pass));
 
     let mut files = Vec::new();
@@ -335,7 +405,17 @@ fn canary_password_never_leaks() {
         "the log file exists and is checked: {files:?}"
     );
     assert!(files.iter().any(|f| f.ends_with("catalog.db")));
-    check_files(&files, &[&canary, &url_canary, &ado_canary]);
+    check_files(
+        &files,
+        &[
+            &canary,
+            &url_canary,
+            &ado_canary,
+            &ora_canary,
+            &desc_canary,
+            &ora_url_canary,
+        ],
+    );
 
     for (i, text) in h.captured.iter().enumerate() {
         assert!(
@@ -350,10 +430,22 @@ fn canary_password_never_leaks() {
             !text.contains(&ado_canary),
             "output #{i} leaks the ADO.NET canary:\n{text}"
         );
+        for (what, c) in [
+            ("Oracle", &ora_canary),
+            ("Oracle descriptor", &desc_canary),
+            ("Oracle URL", &ora_url_canary),
+        ] {
+            assert!(
+                !text.contains(c.as_str()),
+                "output #{i} leaks the {what} canary:\n{text}"
+            );
+        }
     }
     for args in &h.argv {
         assert!(
-            !args.iter().any(|a| a.contains(&canary)),
+            !args
+                .iter()
+                .any(|a| a.contains(&canary) || a.contains(&ora_canary)),
             "the canary reached argv: {args:?}"
         );
     }

@@ -324,11 +324,12 @@ fn picker_lists_all_kinds_and_first_letter_cycles() {
 }
 
 #[test]
-fn unavailable_kind_is_still_selectable() {
+fn oracle_is_selectable_with_its_own_fields() {
     let mut s = state_with(&[]);
     update(&mut s, ch('n'));
     update(&mut s, ch('o'));
-    assert!(Kind::Oracle.availability().is_err());
+    // Oracle became available (thin driver); it was this test's unavailable kind.
+    assert!(Kind::Oracle.availability().is_ok());
     update(&mut s, key(KeyCode::Enter));
     let form = s.form.as_ref().unwrap();
     assert_eq!(form.kind, Kind::Oracle);
@@ -526,6 +527,29 @@ fn selectors_cycle_tls_and_environment() {
     assert!(s.production_open(), "the frame turns red");
     update(&mut s, ch(' '));
     assert_eq!(s.form.as_ref().unwrap().environment, Environment::None);
+}
+
+#[test]
+fn oracle_selectors_choose_sid_and_driver() {
+    let mut s = state_with(&[]);
+    update(&mut s, ch('n'));
+    update(&mut s, ch('o'));
+    update(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.form.as_ref().unwrap().kind, Kind::Oracle);
+    let opt = |s: &State, k: &str| s.form.as_ref().unwrap().base.options.get(k).cloned();
+    focus_field(&mut s, FieldId::Conn(Field::ConnectBy));
+    assert_eq!(opt(&s, "connect_by"), None, "a service name by default");
+    update(&mut s, key(KeyCode::Right));
+    assert_eq!(opt(&s, "connect_by").as_deref(), Some("sid"));
+    update(&mut s, key(KeyCode::Left));
+    assert_eq!(opt(&s, "connect_by"), None);
+    focus_field(&mut s, FieldId::Conn(Field::Driver));
+    assert_eq!(opt(&s, "driver"), None, "the thin driver by default");
+    update(&mut s, key(KeyCode::Right));
+    assert_eq!(opt(&s, "driver").as_deref(), Some("thick"));
+    // Typing does not go into a selector.
+    update(&mut s, ch('x'));
+    assert_eq!(opt(&s, "driver").as_deref(), Some("thick"));
 }
 
 fn filled_pg_form(s: &mut State) {

@@ -128,6 +128,8 @@ impl FieldId {
                 Field::Path => "File path",
                 Field::AuthSource => "Auth source",
                 Field::ServiceName => "Service name",
+                Field::ConnectBy => "Connect by",
+                Field::Driver => "Driver",
             },
         }
     }
@@ -149,13 +151,18 @@ impl FieldId {
                 Field::Path => "path",
                 Field::AuthSource => "auth_source",
                 Field::ServiceName => "service_name",
+                Field::ConnectBy => "connect_by",
+                Field::Driver => "driver",
             },
         }
     }
 
     /// Selectors cycle through fixed values instead of taking text.
     pub fn is_selector(self) -> bool {
-        matches!(self, FieldId::Environment | FieldId::Conn(Field::TlsMode))
+        matches!(
+            self,
+            FieldId::Environment | FieldId::Conn(Field::TlsMode | Field::ConnectBy | Field::Driver)
+        )
     }
 }
 

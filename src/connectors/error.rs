@@ -37,6 +37,10 @@ pub enum ErrorKind {
     /// The connection settings are invalid (bad CA file, bad URL…).
     Config,
     Other,
+    /// The account is locked (Oracle ORA-28000).
+    AccountLocked,
+    /// The password has expired and must be changed (Oracle ORA-28001).
+    PasswordExpired,
 }
 
 impl ErrorKind {
@@ -62,6 +66,8 @@ impl ErrorKind {
             ErrorKind::Cancelled => "Cancelled",
             ErrorKind::Config => "Invalid connection settings",
             ErrorKind::Other => "Error",
+            ErrorKind::AccountLocked => "Account locked",
+            ErrorKind::PasswordExpired => "Password expired",
         }
     }
 
@@ -107,6 +113,12 @@ impl ErrorKind {
             ErrorKind::Cancelled => "",
             ErrorKind::Config => "Fix the field named in the details.",
             ErrorKind::Other => "See the details for the server's own words.",
+            ErrorKind::AccountLocked => {
+                "Ask a DBA to unlock the account (too many failed logins?)."
+            }
+            ErrorKind::PasswordExpired => {
+                "Change the password with the database's own tools, then update it here."
+            }
         }
     }
 }

@@ -57,6 +57,12 @@ pub enum Field {
     AuthSource,
     /// Oracle: the service name (stored in `database`).
     ServiceName,
+    /// Oracle: whether `database` is a service name or a SID (a selector;
+    /// `options["connect_by"] = "sid"`).
+    ConnectBy,
+    /// Oracle: the thin (built-in) or thick (Instant Client) driver (a
+    /// selector; `options["driver"] = "thick"`).
+    Driver,
 }
 
 impl Kind {

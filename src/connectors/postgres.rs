@@ -657,7 +657,10 @@ fn map_error(e: &tokio_postgres::Error) -> ConnError {
     // driver's "invalid configuration" carries it as its source).
     let cause = std::error::Error::source(e).map(|s| s.to_string());
     if cause.as_deref() == Some("password missing") {
-        return ConnError::new(ErrorKind::PasswordRequired, "the server asked for a password");
+        return ConnError::new(
+            ErrorKind::PasswordRequired,
+            "the server asked for a password",
+        );
     }
     if let Some(kind) = tls::classify_tls(e) {
         return ConnError::new(kind, text);

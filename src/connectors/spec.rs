@@ -436,6 +436,11 @@ impl ConnSpec {
         if super::sqlserver::looks_like_ado(text) {
             return (Kind::Sqlserver.engine().parse_url)(text, Kind::Sqlserver);
         }
+        // Oracle descriptors, `user/pw@…` and bare Easy Connect have no
+        // scheme of their own: the Oracle parser reads them.
+        if super::oracle::claims_connect_string(text) {
+            return (Kind::Oracle.engine().parse_url)(text, Kind::Oracle);
+        }
         let scheme_end = text.find("://").or_else(|| text.find(':')).ok_or_else(|| {
             SpecError::new("url", "expected scheme://… (e.g. postgres://user@host/db)")
         })?;

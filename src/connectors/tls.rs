@@ -18,6 +18,17 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 
 use super::{ConnError, ErrorKind, TlsMode};
 
+/// Makes ring the process-wide rustls provider. Drivers that build their
+/// own `ClientConfig::builder()` (mysql_async, oracledb) need one, and with
+/// both ring and aws-lc-rs compiled in (oracledb and tiberius bring aws-lc-rs) rustls
+/// cannot pick by itself. Idempotent; the first provider installed stays.
+pub fn install_default_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// The rustls configuration for `mode`, or `None` when TLS is disabled.
 /// `ca_file` is only used by `verify-full`.
 pub fn client_config(
@@ -45,16 +56,6 @@ pub fn client_config(
         }
     };
     Ok(Some(config))
-}
-
-/// Makes ring the process-wide rustls provider. Drivers that build their
-/// rustls configuration from the default (mysql_async) panic when two
-/// providers are compiled in, and tiberius brings aws-lc-rs next to our ring.
-pub fn install_default_provider() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
 }
 
 /// Reads every certificate of a PEM file into a root store. Errors name the

@@ -180,6 +180,28 @@ fn draw_input(f: &mut Frame, area: Rect, form: &FormState, i: usize, focused: bo
         FieldId::Conn(Field::TlsMode) => {
             selector(f, area, form.tls.id(), focused, theme, theme.normal());
         }
+        FieldId::Conn(Field::ConnectBy) => {
+            let sid = form
+                .base
+                .options
+                .get("connect_by")
+                .is_some_and(|v| v == "sid");
+            let label = if sid { "SID" } else { "service name" };
+            selector(f, area, label, focused, theme, theme.normal());
+        }
+        FieldId::Conn(Field::Driver) => {
+            let thick = form
+                .base
+                .options
+                .get("driver")
+                .is_some_and(|v| v == "thick");
+            let label = if thick {
+                "thick (Oracle Instant Client)"
+            } else {
+                "thin (built in)"
+            };
+            selector(f, area, label, focused, theme, theme.normal());
+        }
         FieldId::Environment => {
             let label = match form.environment {
                 crate::connectors::Environment::None => "none",

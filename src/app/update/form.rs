@@ -44,7 +44,7 @@ pub(super) fn field_text(spec: &ConnSpec, f: Field) -> String {
         Field::Port => spec.port.map(|p| p.to_string()).unwrap_or_default(),
         Field::Database | Field::ServiceName | Field::Path => spec.database.clone(),
         Field::User => spec.user.clone(),
-        Field::Password | Field::TlsMode => String::new(),
+        Field::Password | Field::TlsMode | Field::ConnectBy | Field::Driver => String::new(),
         Field::CaFile => spec
             .ca_file
             .as_ref()
@@ -280,6 +280,19 @@ fn change_selector(state: &mut State, delta: isize) {
         Some(FieldId::Environment) => {
             form.environment = cycle(&Environment::ALL, form.environment, delta)
         }
+        // Two-valued selectors kept in the spec's options (Oracle).
+        Some(FieldId::Conn(f @ (Field::ConnectBy | Field::Driver))) => {
+            let (key, on) = match f {
+                Field::ConnectBy => ("connect_by", "sid"),
+                _ => ("driver", "thick"),
+            };
+            if form.base.options.get(key).is_some_and(|v| v == on) {
+                form.base.options.remove(key);
+            } else {
+                form.base.options.insert(key.into(), on.into());
+            }
+            form.answer_fresh = false;
+        }
         _ => {
             form.tls = cycle(&TlsMode::ALL, form.tls, delta);
             form.answer_fresh = false;
@@ -365,7 +378,11 @@ pub(super) fn apply_url(state: &mut State) {
     let keep_tls = form.editing.is_some() && !states_mode;
     let keep_ca = form.editing.is_some() && !states_ca;
     for &f in spec.kind.fields() {
-        if matches!(f, Field::Password | Field::TlsMode) || (f == Field::CaFile && keep_ca) {
+        if matches!(
+            f,
+            Field::Password | Field::TlsMode | Field::ConnectBy | Field::Driver
+        ) || (f == Field::CaFile && keep_ca)
+        {
             continue;
         }
         if let Some(ff) = form.field_mut(FieldId::Conn(f)) {
@@ -426,7 +443,8 @@ pub fn form_spec(form: &FormState) -> Result<ConnSpec, SpecError> {
                         .insert("authSource".into(), text.trim().to_string());
                 }
             }
-            Field::Password | Field::TlsMode => {}
+            // Selectors: already in the options of `form.base`.
+            Field::Password | Field::TlsMode | Field::ConnectBy | Field::Driver => {}
         }
     }
     spec.validate()?;
