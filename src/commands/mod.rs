@@ -7,6 +7,7 @@ pub mod browse;
 pub mod connections;
 pub mod doctor;
 pub mod import;
+pub mod query;
 pub mod table_arg;
 pub mod test;
 pub mod vault;
@@ -170,6 +171,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         } => browse::preview(&ctx, &name, &table, limit, json, csv).await,
         Command::Count { name, table, json } => browse::count(&ctx, &name, &table, json).await,
         Command::Import(a) => import::run(&ctx, a).await,
+        Command::Query {
+            name,
+            sql,
+            limit,
+            json,
+            csv,
+        } => query::run(&ctx, &name, &sql, limit, json, csv).await,
     }
 }
 
