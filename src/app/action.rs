@@ -92,4 +92,19 @@ pub enum Action {
         table: TableKey,
         result: Result<RowSet, ConnError>,
     },
+    /// A page of a typed query (the first one carries the columns).
+    QueryPage {
+        task: TaskId,
+        result: Result<QueryPage, ConnError>,
+    },
+}
+
+/// Rows fetched by one `Effect::QueryRun` / `Effect::QueryMore`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryPage {
+    /// Set on the first page only.
+    pub columns: Option<Vec<crate::connectors::ColumnMeta>>,
+    pub rows: Vec<Vec<crate::connectors::Cell>>,
+    /// No more rows will come.
+    pub done: bool,
 }
