@@ -162,6 +162,7 @@ fn f5_and_ctrl_enter_run_and_pages_come_on_demand() {
                 columns: Some(columns()),
                 rows: rows(1, 500),
                 done: false,
+                elapsed: Duration::from_millis(42),
             }),
         },
     );
@@ -197,6 +198,7 @@ fn f5_and_ctrl_enter_run_and_pages_come_on_demand() {
                 columns: None,
                 rows: rows(501, 20),
                 done: true,
+                elapsed: Duration::from_millis(7),
             }),
         },
     );
@@ -327,6 +329,7 @@ fn snapshots_of_the_editor_and_the_results() {
                 columns: Some(columns()),
                 rows: rows(1, 500),
                 done: false,
+                elapsed: Duration::from_millis(42),
             }),
         },
     );

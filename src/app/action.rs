@@ -107,4 +107,6 @@ pub struct QueryPage {
     pub rows: Vec<Vec<crate::connectors::Cell>>,
     /// No more rows will come.
     pub done: bool,
+    /// How long this fetch took (the first: from sending the query).
+    pub elapsed: std::time::Duration,
 }

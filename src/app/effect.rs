@@ -392,6 +392,7 @@ impl EffectRunner {
     fn query_run(&self, task: TaskId, sql: String, page: usize) {
         let slot = self.cursor.clone();
         self.on_open(move |_, c, tasks, tx| async move {
+            let started = Instant::now();
             let result = cancellable(&tasks, task, async move {
                 let mut cursor = c.query(&sql).await?;
                 let rows = cursor.next_page(page).await?;
@@ -404,6 +405,7 @@ impl EffectRunner {
                     columns,
                     rows,
                     done,
+                    elapsed: started.elapsed(),
                 })
             })
             .await;
@@ -435,6 +437,7 @@ impl EffectRunner {
                 )),
                 Some(mut c) => {
                     let slot = slot.clone();
+                    let started = Instant::now();
                     cancellable(&tasks, task, async move {
                         let rows = c.next_page(page).await?;
                         let done = c.is_done();
@@ -445,6 +448,7 @@ impl EffectRunner {
                             columns: None,
                             rows,
                             done,
+                            elapsed: started.elapsed(),
                         })
                     })
                     .await

@@ -190,15 +190,11 @@ pub(super) fn on_query_page(
             match (&mut q.result, page.columns) {
                 (Some(rs), _) => rs.rows.extend(page.rows),
                 (None, columns) => {
-                    let total = q
-                        .started
-                        .map(|s| now.saturating_duration_since(s))
-                        .unwrap_or_default();
                     let has_columns = columns.as_ref().is_some_and(|c| !c.is_empty());
                     q.result = Some(RowSet {
                         columns: columns.unwrap_or_default(),
                         rows: page.rows,
-                        elapsed: total,
+                        elapsed: page.elapsed,
                     });
                     if has_columns {
                         q.focus = QueryFocus::Results;
