@@ -134,6 +134,21 @@ pub enum Command {
         #[command(subcommand)]
         command: ConnectionsCommand,
     },
+    /// Run one read-only SQL statement (it can never write; a second
+    /// statement is refused). SQL `-` reads it from stdin.
+    Query {
+        name: String,
+        sql: String,
+        /// At most N rows (human output: default 500; --csv/--json: all).
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// Machine-readable JSON output, streamed.
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// CSV output (RFC 4180; NULL is an empty field), streamed.
+        #[arg(long)]
+        csv: bool,
+    },
 }
 
 /// Connection fields shared by `add` and `edit`.

@@ -31,6 +31,8 @@ pub struct Config {
     pub log_level: String,
     /// Structure cache lifetime, seconds (default 300).
     pub structure_cache_secs: u64,
+    /// Rows per page of a typed query in the query pane (default 500).
+    pub query_page_rows: usize,
 }
 
 impl Default for Config {
@@ -39,6 +41,7 @@ impl Default for Config {
             connect_timeout_secs: 30,
             statement_timeout_secs: 15,
             preview_rows: 10,
+            query_page_rows: crate::connectors::DEFAULT_PAGE_ROWS,
             show_system_schemas: false,
             log_level: "info".into(),
             structure_cache_secs: 300,
@@ -67,6 +70,9 @@ impl Config {
 
     pub fn parse(text: &str) -> Result<Config, String> {
         let c: Config = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        if c.query_page_rows == 0 || c.query_page_rows > 100_000 {
+            return Err("query_page_rows must be between 1 and 100000".into());
+        }
         if c.preview_rows == 0 || c.preview_rows > 10_000 {
             return Err("preview_rows must be between 1 and 10000".into());
         }

@@ -516,24 +516,21 @@ fn test_closed_port_is_connection_refused() {
 }
 
 #[test]
-fn unavailable_engine_is_honest() {
+fn a_driver_missing_from_this_build_is_honest() {
+    // Every engine has its connector now; Oracle's thick (Instant Client)
+    // driver is only in builds with `--features oracle-thick`.
     let h = Home::new();
-    // MongoDB has its connector now; Oracle is still a picker entry only.
     h.run(&[
         "add",
         "ora",
-        "--kind",
-        "oracle",
-        "--host",
-        "127.0.0.1",
-        "--user",
-        "u",
+        "--url",
+        "oracle://u@127.0.0.1:1521/svc?driver=thick",
         "--no-password",
     ])
     .code_is(0);
-    let r = h.run(&["test", "ora"]);
+    let r = h.run(&["test", "ora", "-v"]);
     r.code_is(1);
-    assert!(r.out.contains("Not available"), "{}", r.all());
+    assert!(r.all().contains("no thick Oracle driver"), "{}", r.all());
 }
 
 #[test]
@@ -1506,4 +1503,79 @@ fn mariadb_hostile_names() {
     let r = h.run(&["count", "maria", "semi;colon", "--json"]);
     r.code_is(0);
     assert_eq!(r.json()["rows"], 2);
+}
+
+// ------------------------------------------------------------------ query
+
+#[test]
+fn query_the_demo_reads_and_refuses_writes_in_words() {
+    let h = Home::new();
+    let tables = demo_tables(&h);
+    let first = tables[0]["name"].as_str().unwrap().to_string();
+    let quoted = format!("\"{}\"", first.replace('"', "\"\""));
+    let total = h.run(&["count", "demo", &first, "--json"]).json()["rows"]
+        .as_u64()
+        .unwrap();
+
+    let sql = format!("SELECT * FROM {quoted};");
+    let r = h.run(&["query", "demo", &sql, "--json"]);
+    r.code_is(0);
+    let j = r.json();
+    assert_eq!(j["rows"].as_array().unwrap().len() as u64, total);
+    assert_eq!(j["complete"], true);
+    assert!(!j["columns"].as_array().unwrap().is_empty());
+
+    // --limit cuts, and says more rows were left.
+    let r = h.run(&["query", "demo", &sql, "--json", "--limit", "1"]);
+    r.code_is(0);
+    assert_eq!(r.json()["rows"].as_array().unwrap().len(), 1);
+    assert_eq!(r.json()["complete"], total <= 1);
+
+    // SQL from stdin with `-`; CSV with a header.
+    let r = h.run_stdin(&["query", "demo", "-", "--csv"], &format!("{sql}\n"));
+    r.code_is(0);
+    let mut rd = csv::ReaderBuilder::new().from_reader(r.out.as_bytes());
+    assert_eq!(rd.records().count() as u64, total);
+
+    // Human output: the table printer and a count.
+    let r = h.run(&["query", "demo", "SELECT 1 AS one, NULL AS nothing_here"]);
+    r.code_is(0);
+    assert!(r.out.contains("one") && r.out.contains("NULL"), "{}", r.out);
+    assert!(r.out.contains("1 row"), "{}", r.out);
+
+    // A second statement is refused in words; so is a write.
+    let r = h.run(&["query", "demo", &format!("SELECT 1; DELETE FROM {quoted}")]);
+    r.code_is(1);
+    assert!(r.err.contains("one statement at a time"), "{}", r.err);
+    let r = h.run(&["query", "demo", &format!("DELETE FROM {quoted}")]);
+    r.code_is(1);
+    assert!(r.err.contains("Read-only"), "{}", r.err);
+    assert_eq!(
+        h.run(&["count", "demo", &first, "--json"]).json()["rows"],
+        total
+    );
+    h.run(&["query", "demo", "  ;  "]).code_is(2);
+    h.run(&["query", "demo", "SELECT 1", "--limit", "0"])
+        .code_is(2);
+}
+
+#[test]
+fn postgres_query_streams_every_row_and_cannot_write() {
+    let Some(s) = pg() else { return };
+    let h = Home::new();
+    add_server(&h, "pg", "postgres", &s, &s.password).code_is(0);
+    let sql = "SELECT g, 'r' || g AS label FROM generate_series(1, 1200) g ORDER BY g";
+    let r = h.run(&["query", "pg", sql, "--csv"]);
+    r.code_is(0);
+    let mut rd = csv::ReaderBuilder::new().from_reader(r.out.as_bytes());
+    let rows: Vec<_> = rd.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 1200);
+    assert_eq!(&rows[1199][1], "r1200");
+    // Human output stops at one page and says so.
+    let r = h.run(&["query", "pg", sql]);
+    r.code_is(0);
+    assert!(r.out.contains("500 rows — more rows"), "{}", r.out);
+    let r = h.run(&["query", "pg", "DELETE FROM public.orders"]);
+    r.code_is(1);
+    assert!(r.err.contains("read-only transaction"), "{}", r.err);
 }

@@ -424,3 +424,46 @@ fn hostile_table_cannot_drive_the_terminal() {
     tmux.keys(s, &["q"]);
     assert_restored(&tmux.wait_text(s, "MODE="));
 }
+
+#[test]
+fn query_pane_open_type_run_see_rows_and_cancel() {
+    let Some((tmux, home, passfile)) = setup("query") else {
+        return;
+    };
+    let s = "query";
+    tmux.launch(s, home.path(), &passfile);
+    tmux.wait_text(s, "Enter open");
+    // The built-in demo (SQLite) opens without a vault.
+    tmux.keys(s, &["Enter"]);
+    tmux.wait_text(s, "customers");
+    tmux.keys(s, &["e"]);
+    let screen = tmux.wait_text(s, "read-only");
+    assert!(screen.contains("LIMIT 100"), "pre-filled:\n{screen}");
+    // Clear the line (Ctrl-A, Ctrl-K), type, run with F5.
+    tmux.keys(s, &["C-a", "C-k"]);
+    tmux.type_text(s, "SELECT name, phone FROM customers ORDER BY id LIMIT 3");
+    tmux.keys(s, &["F5"]);
+    let screen = tmux.wait_text(s, "3 rows · first page");
+    for shown in ["Hana Nakamura", "Viktor Novák", "NULL"] {
+        assert!(screen.contains(shown), "{shown}:\n{screen}");
+    }
+    // A query that never ends: Esc stops it (interrupt) and says so.
+    tmux.keys(s, &["Tab", "C-a", "C-k"]);
+    tmux.type_text(
+        s,
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
+    );
+    tmux.keys(s, &["F5"]);
+    tmux.wait_text(s, "running…");
+    tmux.keys(s, &["Escape"]);
+    tmux.wait_text(s, "query cancelled");
+    // A write is refused in words.
+    tmux.keys(s, &["C-a", "C-k"]);
+    tmux.type_text(s, "DELETE FROM customers");
+    tmux.keys(s, &["F5"]);
+    tmux.wait_text(s, "Read-only session");
+    tmux.keys(s, &["Escape"]);
+    tmux.wait_text(s, "Tab pane");
+    tmux.keys(s, &["q"]);
+    assert_restored(&tmux.wait_text(s, "MODE="));
+}

@@ -96,4 +96,21 @@ pub enum Action {
     Discovered(Result<(Vec<super::discover::DiscoverRow>, Vec<String>), String>),
     /// The chosen found connections were saved (their names).
     FoundImported(Result<Vec<String>, String>),
+    /// A page of a typed query (the first one carries the columns).
+    QueryPage {
+        task: TaskId,
+        result: Result<QueryPage, ConnError>,
+    },
+}
+
+/// Rows fetched by one `Effect::QueryRun` / `Effect::QueryMore`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryPage {
+    /// Set on the first page only.
+    pub columns: Option<Vec<crate::connectors::ColumnMeta>>,
+    pub rows: Vec<Vec<crate::connectors::Cell>>,
+    /// No more rows will come.
+    pub done: bool,
+    /// How long this fetch took (the first: from sending the query).
+    pub elapsed: std::time::Duration,
 }

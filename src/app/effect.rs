@@ -15,13 +15,13 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::AbortHandle;
 
 use crate::connectors::{
-    connector_for, ConnError, ConnSpec, Connector, ErrorKind, SessionOptions, TableRef,
+    connector_for, ConnError, ConnSpec, Connector, ErrorKind, QueryCursor, SessionOptions, TableRef,
 };
 use crate::ops::{self, EnvUnlock, Need, Step};
 use crate::profile::{Profile, ProfileError};
 use crate::store::{NewConnection, VaultState};
 
-use super::action::Action;
+use super::action::{Action, QueryPage};
 use super::state::{table_key, Pending, TaskId, TestAnswer};
 
 /// Where the form's test takes its password from.
@@ -110,6 +110,22 @@ pub enum Effect {
     ImportFound {
         origins: Vec<String>,
     },
+    /// Runs a typed query on the open connection and fetches its first
+    /// page; the runner keeps the cursor (under `task`) for `QueryMore`.
+    QueryRun {
+        task: TaskId,
+        sql: String,
+        page: usize,
+    },
+    /// The next page of the query started as `cursor`; cancelling `task`
+    /// drops the cursor, which stops the query on the server.
+    QueryMore {
+        task: TaskId,
+        cursor: TaskId,
+        page: usize,
+    },
+    /// Drops the query's cursor (its connection and transaction go with it).
+    QueryClose,
 }
 
 impl std::fmt::Debug for Effect {
@@ -133,6 +149,9 @@ impl std::fmt::Debug for Effect {
             Effect::Import { .. } => "Import",
             Effect::Discover => "Discover",
             Effect::ImportFound { .. } => "ImportFound",
+            Effect::QueryRun { .. } => "QueryRun",
+            Effect::QueryMore { .. } => "QueryMore",
+            Effect::QueryClose => "QueryClose",
         };
         f.write_str(name)
     }
@@ -146,6 +165,8 @@ enum Slot {
 
 type Tasks = Arc<Mutex<HashMap<TaskId, Slot>>>;
 type OpenConnector = Arc<Mutex<Option<(String, Arc<dyn Connector>)>>>;
+/// The query pane's open cursor and the task that opened it.
+type OpenCursor = Arc<Mutex<Option<(TaskId, Box<dyn QueryCursor>)>>>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock must not take the whole UI down.
@@ -158,6 +179,7 @@ pub struct EffectRunner {
     tasks: Tasks,
     /// The connector of the connection open in the browser.
     open: OpenConnector,
+    cursor: OpenCursor,
     session: SessionOptions,
     /// `--identity` / VARLOR_PASSPHRASE_FILE, tried once per run.
     env: Arc<EnvUnlock>,
@@ -237,6 +259,7 @@ impl EffectRunner {
             tx,
             tasks: Arc::new(Mutex::new(HashMap::new())),
             open: Arc::new(Mutex::new(None)),
+            cursor: Arc::new(Mutex::new(None)),
             session,
             env: Arc::new(env),
             tokens: Arc::new(Mutex::new(HashMap::new())),
@@ -376,8 +399,87 @@ impl EffectRunner {
             Effect::CloseBrowser => {
                 // Dropping the last Arc closes the pooled session.
                 *lock(&self.open) = None;
+                *lock(&self.cursor) = None;
+            }
+            Effect::QueryRun { task, sql, page } => self.query_run(task, sql, page),
+            Effect::QueryMore { task, cursor, page } => self.query_more(task, cursor, page),
+            Effect::QueryClose => {
+                // Dropped outside the lock: a cursor's drop may talk to the server.
+                let old = lock(&self.cursor).take();
+                drop(old);
             }
         }
+    }
+
+    /// Opens a typed query's cursor and fetches its first page; the cursor
+    /// stays here for the next pages unless the result is complete.
+    fn query_run(&self, task: TaskId, sql: String, page: usize) {
+        let slot = self.cursor.clone();
+        self.on_open(move |_, c, tasks, tx| async move {
+            let started = Instant::now();
+            let result = cancellable(&tasks, task, async move {
+                let mut cursor = c.query(&sql).await?;
+                let rows = cursor.next_page(page).await?;
+                let columns = Some(cursor.columns().to_vec());
+                let done = cursor.is_done();
+                if !done {
+                    *lock(&slot) = Some((task, cursor));
+                }
+                Ok(QueryPage {
+                    columns,
+                    rows,
+                    done,
+                    elapsed: started.elapsed(),
+                })
+            })
+            .await;
+            let _ = tx.send(Action::QueryPage { task, result });
+        })
+    }
+
+    /// The next page of the open cursor. The cursor travels with the task:
+    /// cancelling the task drops it, which stops the query on the server.
+    fn query_more(&self, task: TaskId, cursor: TaskId, page: usize) {
+        let slot = self.cursor.clone();
+        let tasks = self.tasks.clone();
+        let tx = self.tx.clone();
+        let taken = {
+            let mut s = lock(&slot);
+            match s.take() {
+                Some((t, c)) if t == cursor => Some(c),
+                other => {
+                    *s = other;
+                    None
+                }
+            }
+        };
+        tokio::spawn(async move {
+            let result = match taken {
+                None => Err(ConnError::new(
+                    ErrorKind::Other,
+                    "the result is closed: run the query again",
+                )),
+                Some(mut c) => {
+                    let slot = slot.clone();
+                    let started = Instant::now();
+                    cancellable(&tasks, task, async move {
+                        let rows = c.next_page(page).await?;
+                        let done = c.is_done();
+                        if !done {
+                            *lock(&slot) = Some((cursor, c));
+                        }
+                        Ok(QueryPage {
+                            columns: None,
+                            rows,
+                            done,
+                            elapsed: started.elapsed(),
+                        })
+                    })
+                    .await
+                }
+            };
+            let _ = tx.send(Action::QueryPage { task, result });
+        });
     }
 
     /// Quick profile work on a blocking thread, under the profile lock.

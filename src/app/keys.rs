@@ -15,6 +15,8 @@ pub enum Key {
     Char(char),
     Ctrl(char),
     Code(KeyCode),
+    /// A key code with Ctrl held (Ctrl-Enter; many terminals never send it).
+    CtrlCode(KeyCode),
     /// Any character typed without Ctrl or Alt (filters, first-letter jumps).
     AnyChar,
 }
@@ -30,6 +32,7 @@ impl Key {
                 ev.modifiers.contains(KeyModifiers::CONTROL) && ev.code == KeyCode::Char(c)
             }
             Key::Code(code) => ev.code == code,
+            Key::CtrlCode(code) => ev.modifiers.contains(KeyModifiers::CONTROL) && ev.code == code,
             Key::AnyChar => plain && matches!(ev.code, KeyCode::Char(_)),
         }
     }
@@ -234,6 +237,27 @@ pub enum BrowserCmd {
     Back,
     Help,
     Quit,
+    Query,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryCmd {
+    Run,
+    Cancel,
+    Back,
+    Focus,
+    Down,
+    Up,
+    PageDown,
+    PageUp,
+    Top,
+    Bottom,
+    Right,
+    Left,
+    First,
+    Last,
+    Enter,
+    More,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -591,6 +615,101 @@ pub const BROWSER: &[Binding<BrowserCmd>] = &[
         .hint_when(not_preview),
     Binding::new(&[Char('q')], BrowserCmd::Quit, "q", "quit"),
     Binding::new(&[BACKTAB], BrowserCmd::PrevPane, "S-Tab", "previous pane"),
+    Binding::new(
+        &[Char('e')],
+        BrowserCmd::Query,
+        "e",
+        "query editor (read-only SQL)",
+    )
+    .hint("query")
+    .hint_when(not_preview),
+];
+
+fn query_running(s: &State) -> bool {
+    s.query.as_ref().is_some_and(|q| q.running.is_some())
+}
+
+fn query_idle(s: &State) -> bool {
+    !query_running(s)
+}
+
+fn query_has_more(s: &State) -> bool {
+    s.query
+        .as_ref()
+        .is_some_and(|q| q.result.is_some() && !q.done && q.running.is_none())
+}
+
+const RUN_KEYS: &[Key] = &[Code(KeyCode::F(5)), Key::CtrlCode(KeyCode::Enter)];
+
+/// The query pane's editor (every other key edits the text).
+pub const QUERY_EDITOR: &[Binding<QueryCmd>] = &[
+    Binding::new(
+        RUN_KEYS,
+        QueryCmd::Run,
+        "F5 Ctrl-Enter",
+        "run (one statement, read-only)",
+    )
+    .hint_as("F5", "run")
+    .when(query_idle),
+    Binding::new(&[ESC], QueryCmd::Cancel, "Esc", "cancel the running query")
+        .hint("cancel")
+        .when(query_running),
+    Binding::new(&[ESC], QueryCmd::Back, "Esc", "back to the browser")
+        .hint("back")
+        .when(query_idle),
+    Binding::new(&[TAB], QueryCmd::Focus, "Tab", "editor / results").hint("results"),
+];
+
+/// The query pane's results grid.
+pub const QUERY_RESULTS: &[Binding<QueryCmd>] = &[
+    Binding::new(
+        &[Char('j'), DOWN],
+        QueryCmd::Down,
+        "j/k ↑↓",
+        "row (past the last: more rows)",
+    )
+    .hint_as("j/k", "row"),
+    Binding::new(&[Char('k'), UP], QueryCmd::Up, "", ""),
+    Binding::new(&[PGDN], QueryCmd::PageDown, "PgDn/PgUp", "page down / up"),
+    Binding::new(&[PGUP], QueryCmd::PageUp, "", ""),
+    Binding::new(
+        &[Char('g')],
+        QueryCmd::Top,
+        "g/G",
+        "first / last row fetched",
+    ),
+    Binding::new(&[Char('G')], QueryCmd::Bottom, "", ""),
+    Binding::new(
+        &[Char('l'), RIGHT],
+        QueryCmd::Right,
+        "h/l ←→",
+        "scroll columns",
+    )
+    .hint_as("h/l", "scroll"),
+    Binding::new(&[Char('h'), LEFT], QueryCmd::Left, "", ""),
+    Binding::new(
+        &[Char('0'), HOME],
+        QueryCmd::First,
+        "0/$ Home/End",
+        "first / last column",
+    ),
+    Binding::new(&[Char('$'), END], QueryCmd::Last, "", ""),
+    Binding::new(&[ENTER], QueryCmd::Enter, "Enter", "full cell value").hint("full value"),
+    Binding::new(&[Char('m')], QueryCmd::More, "m", "fetch the next page")
+        .hint("more")
+        .hint_when(query_has_more),
+    Binding::new(RUN_KEYS, QueryCmd::Run, "F5", "run again").when(query_idle),
+    Binding::new(&[ESC], QueryCmd::Cancel, "Esc", "cancel the running query")
+        .hint("cancel")
+        .when(query_running),
+    Binding::new(
+        &[ESC, TAB],
+        QueryCmd::Focus,
+        "Esc Tab",
+        "back to the editor",
+    )
+    .hint_as("Tab", "editor")
+    .when(query_idle),
 ];
 
 pub const BROWSER_TABLES: &[Binding<PaneCmd>] = &[
@@ -681,6 +800,10 @@ fn layer_docs(layer: Layer, state: &State) -> Vec<(Doc, Option<Pred>, Option<Pre
         Layer::List => docs(LIST),
         Layer::Picker => docs(PICKER),
         Layer::Form => docs(FORM),
+        Layer::Query => match state.query.as_ref().map(|q| q.focus) {
+            Some(crate::app::state::QueryFocus::Results) => docs(QUERY_RESULTS),
+            _ => docs(QUERY_EDITOR),
+        },
         Layer::Browser => {
             let mut d = match focus_of(state) {
                 BrowserFocus::Tables => docs(BROWSER_TABLES),
@@ -748,6 +871,8 @@ pub fn markdown() -> String {
         &plain(docs(BROWSER_STRUCTURE)),
     );
     row(&mut out, "— preview pane", &plain(docs(BROWSER_PREVIEW)));
+    row(&mut out, "query editor", &plain(docs(QUERY_EDITOR)));
+    row(&mut out, "— query results", &plain(docs(QUERY_RESULTS)));
     row(&mut out, "import dialog", &plain(docs(IMPORT_DIALOG)));
     row(&mut out, "import progress", &plain(docs(IMPORT_PROGRESS)));
     row(&mut out, "found connections", &plain(docs(DISCOVER)));

@@ -46,6 +46,7 @@ pub fn initial_state(profile: &Profile) -> State {
     let mut state = State::new(profile.paths.profile.clone());
     state.no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     state.preview_rows = profile.config.preview_rows;
+    state.query_page_rows = profile.config.query_page_rows;
     state.structure_cache = Duration::from_secs(profile.config.structure_cache_secs);
     state.show_system_default = profile.config.show_system_schemas;
     state.now_unix = unix_now();

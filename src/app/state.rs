@@ -25,6 +25,8 @@ pub enum Screen {
     Picker,
     Form,
     Browser,
+    /// The query pane of the connection open in the browser.
+    Query,
 }
 
 /// A background operation that shows a spinner and its elapsed time.
@@ -315,6 +317,7 @@ pub enum Layer {
     Form,
     BrowserFilter,
     Browser,
+    Query,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -459,6 +462,62 @@ impl BrowserState {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryFocus {
+    Editor,
+    Results,
+}
+
+/// The query pane: one typed statement of the open connection, run
+/// read-only, its rows fetched a page at a time on demand.
+pub struct QueryState {
+    pub conn: String,
+    pub editor: TextArea<'static>,
+    pub focus: QueryFocus,
+    /// The fetch in flight (the first page or a next one).
+    pub running: Option<Running>,
+    /// The task of the query whose cursor the runner holds.
+    pub cursor_task: Option<TaskId>,
+    /// Columns and rows so far; `elapsed` is the time to the first page.
+    pub result: Option<RowSet>,
+    /// Every row has arrived.
+    pub done: bool,
+    pub error: Option<ConnError>,
+    /// When the running query started (for "elapsed").
+    pub started: Option<Instant>,
+    /// Total time of the last fetch that finished.
+    pub elapsed: Duration,
+    pub row: usize,
+    pub col_offset: usize,
+}
+
+impl QueryState {
+    pub fn new(conn: String, sql: &str) -> Self {
+        let mut editor = TextArea::from(sql.lines().map(str::to_string).collect::<Vec<_>>());
+        editor.move_cursor(tui_textarea::CursorMove::Bottom);
+        editor.move_cursor(tui_textarea::CursorMove::End);
+        QueryState {
+            conn,
+            editor,
+            focus: QueryFocus::Editor,
+            running: None,
+            cursor_task: None,
+            result: None,
+            done: false,
+            error: None,
+            started: None,
+            elapsed: Duration::ZERO,
+            row: 0,
+            col_offset: 0,
+        }
+    }
+
+    /// The editor's text.
+    pub fn sql(&self) -> String {
+        self.editor.lines().join("\n")
+    }
+}
+
 /// The import dialog (issue 7): format, destination, optional row limit and
 /// an optional `WHERE` filter per table.
 pub struct ImportDialog {
@@ -548,6 +607,9 @@ pub struct State {
     pub popup: Option<Popup>,
     pub status: Option<Status>,
     pub browser: Option<BrowserState>,
+    pub query: Option<QueryState>,
+    /// Rows per page of a typed query.
+    pub query_page_rows: usize,
     pub cache: HashMap<String, ConnCache>,
     /// Unix seconds, for "3m ago".
     pub now_unix: i64,
@@ -606,6 +668,7 @@ impl State {
                 Layer::BrowserFilter
             }
             Screen::Browser => Layer::Browser,
+            Screen::Query => Layer::Query,
         }
     }
 
@@ -643,6 +706,8 @@ impl State {
             popup: None,
             status: None,
             browser: None,
+            query: None,
+            query_page_rows: crate::connectors::DEFAULT_PAGE_ROWS,
             cache: HashMap::new(),
             now_unix: 0,
             now: Instant::now(),
@@ -673,7 +738,7 @@ impl State {
     pub fn production_open(&self) -> bool {
         match self.screen {
             Screen::Form => self.form.as_ref().is_some_and(|f| f.is_production()),
-            Screen::Browser => self
+            Screen::Browser | Screen::Query => self
                 .browser
                 .as_ref()
                 .is_some_and(|b| b.environment == Environment::Production),

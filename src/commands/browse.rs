@@ -73,6 +73,26 @@ async fn cancellable<T>(
     r.map_err(|e| conn_err(ctx, e))
 }
 
+/// Runs a typed query's call; Ctrl-C cancels it (and the server stops it).
+/// A refusal keeps its words: the detail is what a person must read.
+pub(super) async fn cancellable_query<T>(
+    ctx: &Ctx,
+    fut: impl Future<Output = Result<T, ConnError>>,
+) -> Result<T, CliError> {
+    let r = tokio::select! {
+        r = fut => r,
+        _ = tokio::signal::ctrl_c() => Err(ConnError::new(ErrorKind::Cancelled, "interrupted")),
+    };
+    r.map_err(|e| {
+        if e.detail.is_empty() || ctx.verbose {
+            conn_err(ctx, e)
+        } else {
+            CliError::failed(format!("{}: {}", e.kind.message(), display_text(&e.detail)))
+                .hint(e.kind.hint())
+        }
+    })
+}
+
 async fn resolve_table(
     ctx: &Ctx,
     connector: &dyn Connector,
@@ -327,7 +347,7 @@ pub async fn preview(
     Ok(())
 }
 
-trait FullText {
+pub(super) trait FullText {
     fn display_full(&self) -> String;
 }
 

@@ -7,6 +7,7 @@ pub mod browse;
 pub mod connections;
 pub mod doctor;
 pub mod import;
+pub mod query;
 pub mod sources;
 pub mod table_arg;
 pub mod test;
@@ -172,6 +173,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Count { name, table, json } => browse::count(&ctx, &name, &table, json).await,
         Command::Import(a) => import::run(&ctx, a).await,
         Command::Connections { command } => sources::run(&ctx, command),
+        Command::Query {
+            name,
+            sql,
+            limit,
+            json,
+            csv,
+        } => query::run(&ctx, &name, &sql, limit, json, csv).await,
     }
 }
 

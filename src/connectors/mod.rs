@@ -10,6 +10,7 @@ pub mod mongodb;
 pub mod mysql;
 pub mod oracle;
 pub mod postgres;
+pub mod query;
 pub mod spec;
 pub mod sqlite;
 pub mod sqlserver;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 pub use engine::{Capabilities, Engine, FilterLanguage, StructureSource};
 pub use error::{ConnError, ErrorKind};
 pub use logical::Logical;
+pub use query::{QueryCursor, DEFAULT_PAGE_ROWS};
 pub use spec::{ConnSpec, Environment, PasswordSource, SpecError, Target, TlsMode};
 pub use value::{Cell, ColumnMeta, RowSet};
 
@@ -326,6 +328,16 @@ pub trait Connector: Send + Sync {
     /// that do not list them here answer an empty list.
     async fn indexes(&self, _table: &TableRef) -> Result<Vec<String>, ConnError> {
         Ok(Vec::new())
+    }
+
+    /// Runs one typed statement so that it cannot write (each engine says
+    /// how in `capabilities().read_only`), on a connection of its own. The
+    /// columns are known when it returns; rows come a page at a time from
+    /// the cursor. Dropping the future or the cursor cancels the query on
+    /// the server. Engines without a query dialect keep this default.
+    async fn query(&self, sql: &str) -> Result<Box<dyn QueryCursor>, ConnError> {
+        let _ = sql;
+        Err(ConnError::new(ErrorKind::NotAvailable, query::NOT_YET))
     }
     /// Drops the pooled session so the next call reconnects.
     async fn reset(&self);

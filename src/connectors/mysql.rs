@@ -18,6 +18,7 @@ use tokio::sync::Mutex;
 use super::engine::{Capabilities, Engine, SQL_CAPABILITIES};
 use super::error::classify_io;
 use super::ident::{self, Dialect};
+use super::query::{single_statement, ChannelCursor, QueryCursor, READ_AHEAD};
 use super::spec::parse_network_url;
 use super::{
     Cell, ColumnInfo, ColumnMeta, ConnError, ConnSpec, Connector, ErrorKind, RowSet, RowSink,
@@ -914,6 +915,94 @@ impl Connector for MysqlConnector {
             let _ = tokio::time::timeout(Duration::from_secs(2), done.conn.disconnect()).await;
         }
         result
+    }
+
+    async fn query(&self, sql: &str) -> Result<Box<dyn QueryCursor>, ConnError> {
+        // The client allows multi-statements and the server answers a second
+        // one with a bare syntax error: refuse it here, in words.
+        let sql = single_statement(sql)?.to_string();
+        let (mut conn, opts) = self.connect().await?;
+        // Read-only twice over: the session default (so even a statement
+        // that ends the transaction leaves the next one read-only) and the
+        // transaction itself, which is never committed. net_write_timeout:
+        // a person may read one page for minutes while the server waits to
+        // send the next. Numbers only in this text.
+        let setup = conn
+            .query_drop(
+                "SET SESSION TRANSACTION READ ONLY; SET SESSION net_write_timeout = 3600; \
+                 START TRANSACTION READ ONLY",
+            )
+            .await;
+        if let Err(e) = setup {
+            return Err(self.map_err(e));
+        }
+        let guard = KillOnDrop {
+            target: Some((opts, conn.id())),
+            timeout: self.connect_timeout(),
+        };
+        let (cols_tx, cols_rx) = tokio::sync::oneshot::channel();
+        let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
+        let (tls, password) = (self.spec.tls, self.password.clone());
+        let map = move |e: mysql_async::Error| {
+            map_error(&e, tls).scrub(password.as_ref().map(|p| p.expose_secret()))
+        };
+        let producer = tokio::spawn(async move {
+            let mut cols_tx = Some(cols_tx);
+            let run = async {
+                // One prepared statement: the server refuses a second one.
+                let stmt = conn.prep(sql.as_str()).await?;
+                let mut result = conn.exec_iter(&stmt, ()).await?;
+                let cols = result.columns().unwrap_or_else(|| Vec::new().into());
+                let metas = cols.iter().map(column_meta).collect();
+                if let Some(c) = cols_tx.take() {
+                    if c.send(Ok(metas)).is_err() {
+                        return Ok(());
+                    }
+                }
+                // Row by row off the socket; a full channel stops the reading.
+                while let Some(row) = result.next().await? {
+                    if tx.send(Ok(row_cells(&row, &cols))).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                Ok::<_, mysql_async::Error>(())
+            }
+            .await;
+            if let Err(e) = run {
+                // Before the columns, the error goes there; after, as a row.
+                match cols_tx.take() {
+                    Some(c) => {
+                        let _ = c.send(Err(map(e)));
+                    }
+                    None => {
+                        let _ = tx.send(Err(map(e))).await;
+                    }
+                }
+            }
+            drop(tx);
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                let _ = conn.query_drop("ROLLBACK").await;
+                let _ = conn.disconnect().await;
+            })
+            .await;
+        });
+        // Dropping the cursor (or a timed-out page) kills the query on the
+        // server, then stops the reader.
+        struct Stop(Option<KillOnDrop>, tokio::task::AbortHandle);
+        impl Drop for Stop {
+            fn drop(&mut self) {
+                if let Some(k) = self.0.take() {
+                    if self.1.is_finished() {
+                        k.disarm();
+                    }
+                }
+                self.1.abort();
+            }
+        }
+        let stop = Stop(Some(guard), producer.abort_handle());
+        let cursor =
+            ChannelCursor::start(cols_rx, rx, Box::new(stop), self.opts.statement_timeout).await?;
+        Ok(Box::new(cursor))
     }
 
     async fn reset(&self) {

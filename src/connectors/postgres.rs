@@ -24,6 +24,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use super::engine::{Capabilities, Engine, SQL_CAPABILITIES};
 use super::error::classify_io;
 use super::ident::{qualified, Dialect};
+use super::query::{BufferedCursor, QueryCursor};
 use super::spec::parse_network_url;
 use super::tls;
 use super::{
@@ -222,6 +223,15 @@ impl PostgresConnector {
                 other => return other,
             }
         }
+    }
+
+    /// A typed query's error, with a second statement refused in words.
+    fn query_err(&self, e: tokio_postgres::Error) -> ConnError {
+        let err = self.err(e);
+        if err.detail.contains("cannot insert multiple commands") {
+            return super::query::several_statements();
+        }
+        err
     }
 
     /// Column names and type names of `sql` (a single SELECT), via Describe.
@@ -521,12 +531,166 @@ impl Connector for PostgresConnector {
         Ok(total)
     }
 
+    async fn query(&self, sql: &str) -> Result<Box<dyn QueryCursor>, ConnError> {
+        // Trailing `;` and blanks only; the server's Parse (extended
+        // protocol) refuses a second statement.
+        let sql = sql.trim_end_matches(|c: char| c.is_whitespace() || c == ';');
+        if sql.trim().is_empty() {
+            return Err(ConnError::new(ErrorKind::Other, "nothing to run"));
+        }
+        super::query::refuse_lock(sql)?;
+        // A connection of its own, read-only by default and inside a READ
+        // ONLY transaction that is never committed. `SELECT 1` takes the
+        // transaction's snapshot, after which `SET TRANSACTION READ WRITE`
+        // is refused by the server. Numbers only in this text.
+        let session = self.connect().await?;
+        let mut guard = CancelOnDrop {
+            token: Some(session.client.cancel_token()),
+            tls: session.tls.clone(),
+        };
+        let client = &session.client;
+        client
+            .batch_execute(&format!(
+                "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY; SET bytea_output = hex; \
+                 BEGIN TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}; SELECT 1",
+                self.opts.statement_timeout.as_millis()
+            ))
+            .await
+            .map_err(|e| self.err(e))?;
+        let stmt = client.prepare(sql).await.map_err(|e| self.query_err(e))?;
+        let columns: Vec<ColumnMeta> = stmt
+            .columns()
+            .iter()
+            .map(|c| {
+                let type_name = type_name(c.type_());
+                ColumnMeta {
+                    name: c.name().to_string(),
+                    logical: super::Logical::of_sql_type(&type_name, false),
+                    type_name,
+                }
+            })
+            .collect();
+        if columns.is_empty() {
+            // No rows to page through: run the prepared statement itself.
+            let r = client.execute(&stmt, &[]).await;
+            guard.token = None;
+            r.map_err(|e| self.query_err(e))?;
+            return Ok(Box::new(BufferedCursor {
+                columns,
+                rows: Default::default(),
+            }));
+        }
+        // A cursor keeps memory flat and pages on demand. Its own lines
+        // keep a trailing `--` comment from eating anything of ours.
+        client
+            .batch_execute("SAVEPOINT varlor_query")
+            .await
+            .map_err(|e| self.err(e))?;
+        let declared = client
+            .execute(
+                &format!("DECLARE varlor_query NO SCROLL CURSOR FOR\n{sql}\n"),
+                &[],
+            )
+            .await;
+        match declared {
+            Ok(_) => {
+                guard.token = None;
+                Ok(Box::new(PgCursor {
+                    session,
+                    password: self.password.clone(),
+                    columns,
+                    done: false,
+                }))
+            }
+            // Not a cursor's statement (SHOW, EXPLAIN, INSERT … RETURNING,
+            // a data-modifying WITH): the server's Parse above proved the
+            // text is one statement, so it runs as is, inside the same READ
+            // ONLY transaction, its (small) answer read at once.
+            Err(e)
+                if e.code()
+                    .is_some_and(|c| matches!(&c.code()[..2], "42" | "0A")) =>
+            {
+                client
+                    .batch_execute("ROLLBACK TO SAVEPOINT varlor_query")
+                    .await
+                    .map_err(|e| self.err(e))?;
+                let msgs = client.simple_query(sql).await;
+                guard.token = None;
+                let msgs = msgs.map_err(|e| self.query_err(e))?;
+                let rows = msgs
+                    .iter()
+                    .filter_map(|m| match m {
+                        SimpleQueryMessage::Row(r) => Some(text_row(r, &columns)),
+                        _ => None,
+                    })
+                    .collect();
+                Ok(Box::new(BufferedCursor { columns, rows }))
+            }
+            Err(e) => Err(self.query_err(e)),
+        }
+    }
+
     async fn reset(&self) {
         *self.session.lock().await = None;
     }
 
     fn capabilities(&self) -> Capabilities {
         ENGINE.capabilities
+    }
+}
+
+/// A typed query's cursor: its own connection, inside a READ ONLY
+/// transaction that is never committed (dropping the connection rolls it
+/// back); each page is one `FETCH` under the statement timeout.
+struct PgCursor {
+    session: Session,
+    password: Option<SecretString>,
+    columns: Vec<ColumnMeta>,
+    done: bool,
+}
+
+#[async_trait]
+impl QueryCursor for PgCursor {
+    fn columns(&self) -> &[ColumnMeta] {
+        &self.columns
+    }
+
+    async fn next_page(&mut self, max: usize) -> Result<Vec<Vec<Cell>>, ConnError> {
+        if self.done {
+            return Ok(Vec::new());
+        }
+        let max = max.max(1);
+        // Marked done first: a page cancelled midway leaves no cursor to read.
+        self.done = true;
+        let mut guard = CancelOnDrop {
+            token: Some(self.session.client.cancel_token()),
+            tls: self.session.tls.clone(),
+        };
+        let msgs = self
+            .session
+            .client
+            .simple_query(&format!("FETCH FORWARD {max} FROM varlor_query"))
+            .await;
+        guard.token = None;
+        let msgs = msgs
+            .map_err(|e| map_error(&e).scrub(self.password.as_ref().map(|p| p.expose_secret())))?;
+        let rows: Vec<Vec<Cell>> = msgs
+            .iter()
+            .filter_map(|m| match m {
+                SimpleQueryMessage::Row(r) => Some(text_row(r, &self.columns)),
+                _ => None,
+            })
+            .collect();
+        if rows.len() == max {
+            self.done = false;
+        } else {
+            let _ = self.session.client.batch_execute("ROLLBACK").await;
+        }
+        Ok(rows)
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
     }
 }
 

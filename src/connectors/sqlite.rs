@@ -17,6 +17,7 @@ use rusqlite::{Connection, ErrorCode, InterruptHandle, OpenFlags};
 
 use super::engine::{Capabilities, Engine, SQL_CAPABILITIES};
 use super::ident::{self, Dialect};
+use super::query::{single_statement, ChannelCursor, QueryCursor, READ_AHEAD};
 use super::spec::SpecError;
 use super::{
     Cell, ColumnInfo, ColumnMeta, ConnError, ConnSpec, Connector, ErrorKind, RowSet, RowSink,
@@ -468,6 +469,84 @@ impl SqliteConnector {
 
 #[async_trait]
 impl Connector for SqliteConnector {
+    async fn query(&self, sql: &str) -> Result<Box<dyn QueryCursor>, ConnError> {
+        // rusqlite compiles the first statement and would drop the rest
+        // silently: a second one is refused here, in words.
+        let sql = single_statement(sql)?.to_string();
+        let path = self.path()?;
+        let (cols_tx, cols_rx) = tokio::sync::oneshot::channel();
+        let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
+        let (handle_tx, handle_rx) = std::sync::mpsc::channel::<InterruptHandle>();
+        // A connection of its own, opened read-only with query_only, on a
+        // thread of its own that blocks while the person reads a page.
+        let reader = move || {
+            let mut cols_tx = Some(cols_tx);
+            let run = (|| {
+                let conn = open(&path)?;
+                let _ = handle_tx.send(conn.get_interrupt_handle());
+                let mut stmt = conn.prepare(&sql).map_err(map_error)?;
+                let width = stmt.column_count();
+                let metas = stmt
+                    .column_names()
+                    .into_iter()
+                    .map(|name| ColumnMeta {
+                        name: name.to_string(),
+                        type_name: String::new(),
+                        logical: super::Logical::of_sqlite_decl(""),
+                    })
+                    .collect();
+                if let Some(c) = cols_tx.take() {
+                    if c.send(Ok(metas)).is_err() {
+                        return Ok(());
+                    }
+                }
+                let mut q = stmt.query([]).map_err(map_error)?;
+                while let Some(r) = q.next().map_err(map_error)? {
+                    let mut row = Vec::with_capacity(width);
+                    for i in 0..width {
+                        row.push(cell(r.get_ref(i).map_err(map_error)?));
+                    }
+                    if tx.blocking_send(Ok(row)).is_err() {
+                        return Ok(());
+                    }
+                }
+                Ok::<_, ConnError>(())
+            })();
+            if let Err(e) = run {
+                match cols_tx.take() {
+                    Some(c) => {
+                        let _ = c.send(Err(e));
+                    }
+                    None => {
+                        let _ = tx.blocking_send(Err(e));
+                    }
+                }
+            }
+        };
+        std::thread::Builder::new()
+            .name("sqlite-query".into())
+            .spawn(reader)
+            .map_err(|e| ConnError::new(ErrorKind::Other, format!("sqlite reader: {e}")))?;
+        // Dropping the cursor (or a timed-out page) interrupts the statement;
+        // the closed channel stops the reader at its next row.
+        struct Stop(std::sync::mpsc::Receiver<InterruptHandle>);
+        impl Drop for Stop {
+            fn drop(&mut self) {
+                if let Ok(h) = self.0.try_recv() {
+                    h.interrupt();
+                }
+            }
+        }
+        let cursor = ChannelCursor::start(
+            cols_rx,
+            rx,
+            Box::new(Stop(handle_rx)),
+            self.opts.statement_timeout,
+        )
+        .await?;
+        Ok(Box::new(cursor))
+    }
+
     async fn test(&self) -> Result<ServerInfo, ConnError> {
         let path = self.path()?;
         let start = Instant::now();

@@ -8,6 +8,7 @@ pub mod help;
 pub mod import;
 pub mod picker;
 pub mod preview;
+pub mod query;
 pub mod theme;
 pub mod unlock;
 
@@ -63,6 +64,7 @@ pub fn draw(f: &mut Frame, state: &State) {
         Screen::Picker => picker::draw(f, content, state, theme),
         Screen::Form => form::draw(f, content, state, theme),
         Screen::Browser => browser::draw(f, content, state, theme),
+        Screen::Query => query::draw(f, content, state, theme),
     }
 
     if let Some(s) = &state.status {

@@ -10,7 +10,7 @@ use super::browser::{error_lines, pane_block, rows_estimate};
 use super::theme::{elapsed, spinner, Theme};
 use super::{fit, pad};
 use crate::app::state::{table_key, BrowserFocus, BrowserState, CountState, State};
-use crate::connectors::Cell;
+use crate::connectors::{Cell, ColumnMeta};
 use crate::display::display_text;
 
 /// Widest a preview column gets before its cells are cut ("…").
@@ -237,17 +237,52 @@ pub fn grid(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: T
         return;
     }
     let Some(rs) = &p.rows else { return };
-    if rs.columns.is_empty() {
+    rows_grid(
+        f,
+        inner,
+        &rs.columns,
+        &rs.rows,
+        p.row,
+        p.col_offset,
+        focused,
+        theme,
+    );
+}
+
+/// Rows measured for column widths (and the visible window besides), so a
+/// long result does not cost a full scan per frame.
+const MEASURE_ROWS: usize = 1000;
+
+/// A grid of rows (the preview's and the query pane's): the header, then the
+/// window of rows around `row`, from column `col_offset`; NULL styled apart,
+/// widths measured on what the terminal shows.
+#[allow(clippy::too_many_arguments)]
+pub fn rows_grid(
+    f: &mut Frame,
+    inner: Rect,
+    columns: &[ColumnMeta],
+    rows: &[Vec<Cell>],
+    row: usize,
+    col_offset: usize,
+    focused: bool,
+    theme: Theme,
+) {
+    if columns.is_empty() {
         return;
     }
+    let width = inner.width as usize;
+    let h = (inner.height as usize).saturating_sub(1);
+    let first = if row >= h { row + 1 - h } else { 0 };
+    let window = first..(first + h).min(rows.len());
     // Column widths from the header and the values, capped.
-    let start = p.col_offset.min(rs.columns.len() - 1);
+    let start = col_offset.min(columns.len() - 1);
     let mut cols: Vec<(usize, usize)> = Vec::new();
     let mut used = 0;
-    for (ci, col) in rs.columns.iter().enumerate().skip(start) {
-        let w = rs
-            .rows
+    for (ci, col) in columns.iter().enumerate().skip(start) {
+        let w = rows
             .iter()
+            .take(MEASURE_ROWS)
+            .chain(rows.get(window.clone()).unwrap_or(&[]))
             .filter_map(|r| r.get(ci))
             .map(|c| cell_text(c).width())
             .chain(std::iter::once(display_text(&col.name).width()))
@@ -263,22 +298,20 @@ pub fn grid(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: T
     }
     let mut lines = vec![Line::from(
         cols.iter()
-            .map(|&(ci, w)| Span::styled(pad(&rs.columns[ci].name, w) + " ", theme.bold()))
+            .map(|&(ci, w)| Span::styled(pad(&columns[ci].name, w) + " ", theme.bold()))
             .collect::<Vec<_>>(),
     )];
-    let h = (inner.height as usize).saturating_sub(1);
-    let first = if p.row >= h { p.row + 1 - h } else { 0 };
-    for (ri, row) in rs.rows.iter().enumerate().skip(first).take(h) {
+    for (ri, r) in rows.iter().enumerate().skip(first).take(h) {
         let spans: Vec<Span> = cols
             .iter()
             .map(|&(ci, w)| {
-                let cell = row.get(ci).unwrap_or(&Cell::Null);
+                let cell = r.get(ci).unwrap_or(&Cell::Null);
                 let mut style = if cell.is_null() {
                     theme.null()
                 } else {
                     theme.normal()
                 };
-                if focused && ri == p.row && ci == start {
+                if focused && ri == row && ci == start {
                     style = theme.selected();
                 }
                 Span::styled(pad(&cell_text(cell), w) + " ", style)
@@ -286,7 +319,7 @@ pub fn grid(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: T
             .collect();
         lines.push(Line::from(spans));
     }
-    if rs.rows.is_empty() {
+    if rows.is_empty() {
         lines.push(Line::from(Span::styled("(no rows)", theme.dim())));
     }
     f.render_widget(Paragraph::new(lines), inner);

@@ -73,6 +73,9 @@ pub(super) fn close_browser(state: &mut State) -> Vec<Effect> {
             });
         }
     }
+    if let Some(r) = state.query.take().and_then(|q| q.running) {
+        effects.push(Effect::Cancel { task: r.task });
+    }
     state.screen = Screen::List;
     effects.push(Effect::CloseBrowser);
     effects
@@ -146,6 +149,7 @@ fn browser_command(state: &mut State, cmd: BrowserCmd) -> Vec<Effect> {
     };
     match cmd {
         BrowserCmd::Quit => state.quit = true,
+        BrowserCmd::Query => return super::query::open_query(state),
         BrowserCmd::Help => state.help = true,
         BrowserCmd::Back => return browser_back(state),
         BrowserCmd::NextPane => {

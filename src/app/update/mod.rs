@@ -26,6 +26,7 @@ mod import;
 mod list;
 mod overlays;
 mod picker;
+mod query;
 mod unlock;
 
 use browser::*;
@@ -33,11 +34,13 @@ use form::*;
 use import::*;
 use list::*;
 use picker::*;
+use query::*;
 use unlock::*;
 
 pub use browser::{full_value, fuzzy_match, refilter_browser};
 pub use form::{edit_form, form_spec, new_form};
 pub use list::{answer_line, set_connections};
+pub use query::starter_sql;
 pub use unlock::new_unlock_prompt;
 
 pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
@@ -45,7 +48,10 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Key(key) if key.kind == KeyEventKind::Release => vec![],
         Action::Key(key) => on_key(state, key),
         Action::Paste(text) => on_paste(state, &text),
-        Action::Tick { now, now_unix } => browser::on_tick(state, now, now_unix),
+        Action::Tick { now, now_unix } => {
+            query::tick_query(state, now);
+            browser::on_tick(state, now, now_unix)
+        }
         Action::Resize => vec![],
         Action::ConnectionsLoaded { result, select } => {
             list::on_connections_loaded(state, result, select)
@@ -102,6 +108,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         } => browser::on_previewed(state, task, table, result),
         Action::Discovered(result) => discover::on_discovered(state, result),
         Action::FoundImported(result) => discover::on_imported(state, result),
+        Action::QueryPage { task, result } => query::on_query_page(state, task, result),
     }
 }
 
@@ -143,6 +150,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         Layer::Form => form_key(state, key),
         Layer::BrowserFilter => browser_filter_key(state, key),
         Layer::Browser => browser_key(state, key),
+        Layer::Query => query_key(state, key),
     }
 }
 
@@ -161,6 +169,27 @@ pub(super) fn cycle<T: Copy + PartialEq>(all: &[T], cur: T, delta: isize) -> T {
 }
 
 pub(super) fn on_paste(state: &mut State, text: &str) -> Vec<Effect> {
+    if state.unlock.is_none() && state.screen == Screen::Query {
+        // The query editor keeps line breaks; other control characters go.
+        if let Some(q) = state
+            .query
+            .as_mut()
+            .filter(|q| q.focus == QueryFocus::Editor)
+        {
+            let text = text.replace("\r\n", "\n");
+            for (i, line) in text.split('\n').enumerate() {
+                if i > 0 {
+                    q.editor.insert_newline();
+                }
+                let clean: String = line
+                    .chars()
+                    .filter(|c| !crate::display::needs_escape(*c))
+                    .collect();
+                q.editor.insert_str(clean);
+            }
+        }
+        return vec![];
+    }
     // One line, and no control character: the input fields draw their text
     // as it is, and a clipboard can carry escape sequences.
     let one_line: String = text

@@ -1,0 +1,165 @@
+//! `varlor query NAME "SQL"`: the query pane's twin. One statement, run so
+//! that it cannot write (see `Connector::query`); rows are fetched a page at
+//! a time and written as they come. Ctrl-C cancels (the server stops too).
+//!
+//! - human: the table printer, at most `--limit` rows (default one page,
+//!   500), then "N rows (complete|more rows: raise --limit)".
+//! - `--csv`: RFC 4180 with a header row, NULL as an empty field, every row
+//!   unless `--limit`.
+//! - `--json`: `{ "columns": [{ "name", "type" }], "rows": [[…]], "complete": true }`,
+//!   every row unless `--limit` (then `complete` says whether more were left).
+
+use std::io::{IsTerminal, Read, Write};
+use std::time::Instant;
+
+use super::browse::{cancellable_query, open_connector, rows_text, FullText};
+use super::{colour_stdout, paint, print_table, truncate, CliError, Ctx, Style};
+use crate::connectors::{Cell, DEFAULT_PAGE_ROWS};
+use crate::display::{display_string, display_text};
+
+/// Width a cell is cut to in the human grid.
+const CELL_WIDTH: usize = 40;
+
+/// The SQL argument, or stdin for `-`.
+fn sql_text(arg: &str) -> Result<String, CliError> {
+    if arg != "-" {
+        return Ok(arg.to_string());
+    }
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .map_err(|e| CliError::usage(format!("SQL: cannot read stdin: {e}")))?;
+    Ok(s)
+}
+
+pub async fn run(
+    ctx: &Ctx,
+    name: &str,
+    sql: &str,
+    limit: Option<usize>,
+    json: bool,
+    csv: bool,
+) -> Result<(), CliError> {
+    let sql = sql_text(sql)?;
+    if sql.trim().trim_matches(';').trim().is_empty() {
+        return Err(CliError::usage("SQL: nothing to run"));
+    }
+    if limit == Some(0) {
+        return Err(CliError::usage("limit: must be at least 1"));
+    }
+    let mut profile = ctx.open()?;
+    let connector = open_connector(ctx, &mut profile, name).await?;
+    let started = Instant::now();
+    let mut cursor = cancellable_query(ctx, connector.query(&sql)).await?;
+    // Human output is a grid, measured before printing: one page by default.
+    let cap = match (limit, json || csv) {
+        (Some(n), _) => Some(n),
+        (None, false) => Some(DEFAULT_PAGE_ROWS),
+        (None, true) => None,
+    };
+    let columns = cursor.columns().to_vec();
+    let to_terminal = std::io::stdout().is_terminal();
+    let shown = |s: String| {
+        if to_terminal {
+            display_string(&s)
+        } else {
+            s
+        }
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    // CSV goes through its own (buffered) writer; `out` only carries JSON.
+    let mut csv_w = csv.then(|| csv::Writer::from_writer(std::io::stdout()));
+    let fail = |e: std::io::Error| CliError::failed(format!("cannot write: {e}"));
+    if let Some(w) = csv_w.as_mut() {
+        w.write_record(columns.iter().map(|c| shown(c.name.clone())))
+            .map_err(|e| CliError::failed(format!("cannot write CSV: {e}")))?;
+    }
+    if json {
+        let cols: Vec<_> = columns
+            .iter()
+            .map(|c| serde_json::json!({"name": c.name, "type": c.type_name}))
+            .collect();
+        write!(
+            out,
+            "{{\"columns\":{},\"rows\":[",
+            serde_json::Value::Array(cols)
+        )
+        .map_err(fail)?;
+    }
+    let mut human: Vec<Vec<Cell>> = Vec::new();
+    let mut n = 0usize;
+    let complete = loop {
+        let want = match cap {
+            Some(c) => (c - n).min(DEFAULT_PAGE_ROWS),
+            None => DEFAULT_PAGE_ROWS,
+        };
+        if want == 0 {
+            // Exactly at the cap: whether more remain decides "complete".
+            let more = cancellable_query(ctx, cursor.next_page(1)).await?;
+            break more.is_empty();
+        }
+        let page = cancellable_query(ctx, cursor.next_page(want)).await?;
+        let got = page.len();
+        for row in page {
+            if json {
+                if n > 0 {
+                    out.write_all(b",").map_err(fail)?;
+                }
+                serde_json::to_writer(&mut out, &row)
+                    .map_err(|e| CliError::failed(format!("cannot write JSON: {e}")))?;
+            } else if let Some(w) = csv_w.as_mut() {
+                w.write_record(row.iter().map(|c| match c {
+                    Cell::Null => String::new(),
+                    other => shown(other.display_full()),
+                }))
+                .map_err(|e| CliError::failed(format!("cannot write CSV: {e}")))?;
+            } else {
+                human.push(row);
+            }
+            n += 1;
+        }
+        if got < want {
+            break true;
+        }
+    };
+    if json {
+        writeln!(out, "],\"complete\":{complete}}}").map_err(fail)?;
+    }
+    if let Some(mut w) = csv_w.take() {
+        w.flush().map_err(fail)?;
+    }
+    out.flush().map_err(fail)?;
+    drop(out);
+    drop(cursor);
+    if json || csv {
+        return Ok(());
+    }
+    let colour = colour_stdout();
+    let header: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+    let rows: Vec<Vec<String>> = human
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| match c {
+                    Cell::Null => paint(colour, Style::Dim, "NULL"),
+                    other => truncate(&display_text(&other.display()), CELL_WIDTH),
+                })
+                .collect()
+        })
+        .collect();
+    if !columns.is_empty() {
+        print_table(&header, &rows, colour);
+    }
+    let tail = if complete {
+        String::new()
+    } else {
+        " — more rows: raise --limit, or use --csv / --json for all".to_string()
+    };
+    println!(
+        "{}{} ({} ms)",
+        rows_text(n as u64),
+        tail,
+        started.elapsed().as_millis()
+    );
+    Ok(())
+}
