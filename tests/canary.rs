@@ -55,6 +55,7 @@ impl Harness {
             .env("NO_COLOR", "1")
             // Fast scrypt for tests (the store reads it; real profiles keep the default).
             .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+            .env("VARLOR_NO_AGENT", "1")
             .env_remove("VARLOR_PROFILE")
             .timeout(std::time::Duration::from_secs(90))
             .write_stdin(stdin.to_string())
