@@ -575,9 +575,7 @@ impl Profile {
             use crate::agent::{AgentError, Refusal};
             match agent.decrypt(&self.agent_key(), ct) {
                 Ok(plain) => Ok(crate::store::vault::secret_text(&plain)?),
-                Err(AgentError::Refused(Refusal::Foreign)) => {
-                    Err(VaultError::ForeignSecret.into())
-                }
+                Err(AgentError::Refused(Refusal::Foreign)) => Err(VaultError::ForeignSecret.into()),
                 Err(AgentError::Refused(Refusal::Tampered)) => Err(VaultError::Tampered.into()),
                 // Gone, timed out or forgot: the caller unlocks as before.
                 Err(e) => {

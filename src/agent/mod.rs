@@ -229,6 +229,11 @@ impl Client {
         }
     }
 
+    /// A client of the agent at this socket path (nothing is checked yet).
+    pub fn at(socket: PathBuf) -> Client {
+        Client { socket }
+    }
+
     pub fn socket(&self) -> &Path {
         &self.socket
     }

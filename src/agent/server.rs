@@ -253,7 +253,10 @@ fn decrypt(agent: &Agent, key: &str, ct: Option<&[u8]>) -> Result<Vec<Vec<u8>>, 
 fn reply(stream: &mut UnixStream, answer: Result<Vec<Vec<u8>>, Refusal>) -> std::io::Result<()> {
     match answer {
         Ok(fields) => {
-            let fields = fields.into_iter().map(zeroize::Zeroizing::new).collect::<Vec<_>>();
+            let fields = fields
+                .into_iter()
+                .map(zeroize::Zeroizing::new)
+                .collect::<Vec<_>>();
             let refs: Vec<&[u8]> = fields.iter().map(|f| &f[..]).collect();
             write_frame(stream, 0, &refs)
         }

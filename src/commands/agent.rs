@@ -23,7 +23,9 @@ pub fn run(ctx: &Ctx, cmd: AgentCommand) -> Result<(), CliError> {
         }
         AgentCommand::Start => {
             if agent::disabled() {
-                return Err(CliError::failed("agents are switched off (VARLOR_NO_AGENT)"));
+                return Err(CliError::failed(
+                    "agents are switched off (VARLOR_NO_AGENT)",
+                ));
             }
             let timeout = ctx.open()?.config.agent_timeout_secs;
             if timeout == 0 {

@@ -870,10 +870,7 @@ pub fn decrypt_with_x25519(
     identity: &age::x25519::Identity,
     ciphertext: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
-    decrypt_bytes(
-        std::iter::once(identity as &dyn age::Identity),
-        ciphertext,
-    )
+    decrypt_bytes(std::iter::once(identity as &dyn age::Identity), ciphertext)
 }
 
 fn decrypt_bytes<'a>(
