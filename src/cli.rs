@@ -68,6 +68,12 @@ pub enum Command {
         #[command(subcommand)]
         command: VaultCommand,
     },
+    /// The agent that holds unlocked vault identities, so later commands
+    /// need no passphrase (started by the first unlock).
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
     /// Check directories, permissions, catalog, vault and counts.
     Doctor {
         /// Machine-readable JSON output.
@@ -259,6 +265,9 @@ pub enum VaultCommand {
         /// unlocks without the passphrase. Repeatable.
         #[arg(long, value_name = "FILE.pub")]
         ssh_recipient: Vec<PathBuf>,
+        /// scrypt work factor log2(N), 10..=22 (default 18: 256 MiB to unlock).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(10..=22))]
+        work_factor: Option<u8>,
     },
     /// Let another public key unlock the vault: an SSH key (ssh-ed25519 or
     /// ssh-rsa, e.g. ~/.ssh/id_ed25519.pub) or an age key (age1…). Every
@@ -274,6 +283,18 @@ pub enum VaultCommand {
         #[arg(long, value_name = "FILE")]
         new_passphrase_file: Option<PathBuf>,
     },
+    /// Change the passphrase (and the scrypt work factor) without changing
+    /// the key: only identity.age is rewritten. Asks the current passphrase.
+    Passwd {
+        /// Read the new passphrase from this file (else VARLOR_NEW_PASSPHRASE_FILE, else a prompt).
+        #[arg(long, value_name = "FILE")]
+        new_passphrase_file: Option<PathBuf>,
+        /// scrypt work factor log2(N), 10..=22 (default 18: 256 MiB to unlock).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(10..=22))]
+        work_factor: Option<u8>,
+    },
+    /// Make the agent forget every unlocked identity (all profiles).
+    Lock,
     /// Rebuild a missing or damaged recipients.txt from identity.age
     /// (asks the passphrase); no secret changes.
     Repair,
@@ -290,6 +311,27 @@ pub enum VaultCommand {
         /// Machine-readable JSON output.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Start the agent if it is not running.
+    Start,
+    /// Make the agent forget every identity and exit.
+    Stop,
+    /// Whether the agent runs, and which profiles it holds.
+    Status {
+        /// Machine-readable JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the agent in the foreground (what `start` launches, detached).
+    #[command(hide = true)]
+    Serve {
+        /// Forget everything and exit after this many idle seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 900)]
+        idle_timeout: u64,
     },
 }
 

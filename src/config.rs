@@ -33,6 +33,9 @@ pub struct Config {
     pub structure_cache_secs: u64,
     /// Rows per page of a typed query in the query pane (default 500).
     pub query_page_rows: usize,
+    /// The agent forgets every identity and exits after this many idle
+    /// seconds (default 900); 0 = never start or use an agent.
+    pub agent_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -45,6 +48,7 @@ impl Default for Config {
             show_system_schemas: false,
             log_level: "info".into(),
             structure_cache_secs: 300,
+            agent_timeout_secs: 900,
         }
     }
 }
@@ -92,6 +96,7 @@ mod tests {
         let text = include_str!("../config.example.toml");
         let c = Config::parse(text).expect("config.example.toml must parse");
         assert_eq!(c.preview_rows, 10);
+        assert_eq!(c.agent_timeout_secs, Config::default().agent_timeout_secs);
     }
 
     #[test]

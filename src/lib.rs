@@ -1,5 +1,6 @@
 //! Varlor: connect to databases and look at production data from a terminal.
 
+pub mod agent;
 pub mod app;
 pub mod bundle;
 pub mod cli;

@@ -15,6 +15,10 @@ use varlor::store::Paths;
 fn main() -> ExitCode {
     forbid_core_dumps();
     let cli = Cli::parse();
+    // The agent is this same binary (`varlor agent serve`).
+    if let Ok(exe) = std::env::current_exe() {
+        varlor::agent::set_launcher(exe);
+    }
     varlor::dataset::mark_process_start();
     if cli.command.as_ref().is_some_and(quiet_on_closed_pipe) {
         restore_default_sigpipe();

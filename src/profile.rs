@@ -87,6 +87,11 @@ pub struct Profile {
     catalog: Catalog,
     vault: Vault,
     unlocked: Option<UnlockedVault>,
+    /// With no identity of its own: the agent that holds this profile's
+    /// identity and decrypts its secrets (see `crate::agent`).
+    agent: Option<crate::agent::Client>,
+    /// False for operations that need the identity itself (rotate, passwd…).
+    agent_allowed: bool,
     /// Connections with a test running (at most one each).
     in_flight: HashSet<String>,
     /// This profile's id, bound into every secret it stores.
@@ -133,6 +138,8 @@ impl Profile {
             catalog,
             vault,
             unlocked: None,
+            agent: None,
+            agent_allowed: true,
             in_flight: HashSet::new(),
             uid,
         };
@@ -362,6 +369,7 @@ impl Profile {
             &version.to_string(),
         )?;
         self.unlocked = Some(unlocked);
+        self.share_with_agent();
         self.catalog.audit(
             "vault-init",
             "vault",
@@ -376,8 +384,88 @@ impl Profile {
         self.unlocked.as_ref()
     }
 
+    /// Unlocked here, or the agent holds this profile's identity.
     pub fn is_unlocked(&self) -> bool {
+        self.unlocked.is_some() || self.agent.is_some()
+    }
+
+    /// Whether this process holds the identity itself (not through the agent).
+    pub fn has_own_identity(&self) -> bool {
         self.unlocked.is_some()
+    }
+
+    /// For operations that need the identity itself (rotate, passwd,
+    /// add-recipient, repair): the agent is not used by this profile from now on.
+    pub fn require_own_identity(&mut self) {
+        self.agent = None;
+        self.agent_allowed = false;
+    }
+
+    /// The key the agent holds this profile's identity under.
+    fn agent_key(&self) -> String {
+        crate::agent::profile_key(&self.paths.profile_dir)
+    }
+
+    /// Uses the running agent when it holds this profile's *current*
+    /// identity (its public key is in recipients.txt); one it holds for a
+    /// key since rotated away is forgotten. False if there is no such agent.
+    pub fn unlock_from_agent(&mut self) -> bool {
+        if self.is_unlocked() || !self.agent_allowed || self.config.agent_timeout_secs == 0 {
+            return self.is_unlocked();
+        }
+        let Ok(client) = crate::agent::Client::connect() else {
+            return false;
+        };
+        let key = self.agent_key();
+        let Ok(Some(public)) = client.public_key(&key) else {
+            return false;
+        };
+        let current = self
+            .vault
+            .recipients()
+            .map(|r| r.contains(&public))
+            .unwrap_or(false);
+        if !current {
+            tracing::info!("the agent held an old identity of this profile: forgotten");
+            let _ = client.forget(&key);
+            return false;
+        }
+        tracing::debug!("vault unlocked through the agent");
+        self.agent = Some(client);
+        true
+    }
+
+    /// After an unlock: hands the identity to the agent (started if need
+    /// be), unless agents are off. Failures only cost the next command a
+    /// passphrase, so they are logged, not returned.
+    fn share_with_agent(&self) {
+        let timeout = self.config.agent_timeout_secs;
+        let Some(secret) = self
+            .unlocked
+            .as_ref()
+            .and_then(UnlockedVault::x25519_secret)
+        else {
+            return;
+        };
+        if timeout == 0 || crate::agent::disabled() {
+            return;
+        }
+        let result = crate::agent::Client::connect_or_start(timeout)
+            .and_then(|c| c.add(&self.agent_key(), &secret));
+        match result {
+            Ok(()) => tracing::info!("the agent holds this profile's identity"),
+            Err(crate::agent::AgentError::NoLauncher) => {}
+            Err(e) => tracing::warn!("the agent was not used: {e}"),
+        }
+    }
+
+    /// Forgets the identity here and asks the agent to forget this profile's.
+    pub fn lock(&mut self) {
+        self.unlocked = None;
+        self.agent = None;
+        if let Ok(c) = crate::agent::Client::connect() {
+            let _ = c.forget(&self.agent_key());
+        }
     }
 
     /// Audited (outcome only).
@@ -399,6 +487,8 @@ impl Profile {
         match result {
             Ok(u) => {
                 self.unlocked = Some(u);
+                self.agent = None;
+                self.share_with_agent();
                 self.catalog.audit("unlock", "vault", "ok", how)?;
                 if let Err(e) = self.bind_legacy_secrets() {
                     // Old secrets keep working unbound; the next unlock retries.
@@ -415,7 +505,11 @@ impl Profile {
     }
 
     /// Unlocks from `--identity` or VARLOR_PASSPHRASE_FILE when given; Ok(false) if neither is.
+    /// The running agent comes first (see [`Profile::unlock_from_agent`]).
     pub fn unlock_from_env(&mut self, identity: Option<&Path>) -> Result<bool, ProfileError> {
+        if self.unlock_from_agent() {
+            return Ok(true);
+        }
         if let Some(path) = identity {
             self.unlock_with_identity(path)?;
             return Ok(true);
@@ -478,8 +572,23 @@ impl Profile {
         if self.catalog.secret(&conn.name)?.is_none() {
             return Ok(None);
         }
-        let unlocked = self.unlocked.as_ref().ok_or(ProfileError::Locked)?;
-        self.open_secret(unlocked, conn)
+        if let Some(unlocked) = self.unlocked.as_ref() {
+            return self.open_secret(unlocked, conn);
+        }
+        let agent = self.agent.as_ref().ok_or(ProfileError::Locked)?;
+        self.open_secret_with(conn, |ct| {
+            use crate::agent::{AgentError, Refusal};
+            match agent.decrypt(&self.agent_key(), ct) {
+                Ok(plain) => Ok(crate::store::vault::secret_text(&plain)?),
+                Err(AgentError::Refused(Refusal::Foreign)) => Err(VaultError::ForeignSecret.into()),
+                Err(AgentError::Refused(Refusal::Tampered)) => Err(VaultError::Tampered.into()),
+                // Gone, timed out or forgot: the caller unlocks as before.
+                Err(e) => {
+                    tracing::info!("the agent did not decrypt: {e}");
+                    Err(ProfileError::Locked)
+                }
+            }
+        })
     }
 
     /// `stored_password` with a given key (`doctor` checks with its own unlock).
@@ -488,10 +597,18 @@ impl Profile {
         unlocked: &UnlockedVault,
         conn: &SavedConnection,
     ) -> Result<Option<SecretString>, ProfileError> {
+        self.open_secret_with(conn, |ct| Ok(unlocked.decrypt(ct)?))
+    }
+
+    fn open_secret_with(
+        &self,
+        conn: &SavedConnection,
+        decrypt: impl FnOnce(&[u8]) -> Result<SecretString, ProfileError>,
+    ) -> Result<Option<SecretString>, ProfileError> {
         let Some((ct, _version)) = self.catalog.secret(&conn.name)? else {
             return Ok(None);
         };
-        let plain = unlocked.decrypt(&ct)?;
+        let plain = decrypt(&ct)?;
         let misbound = |why: String| ProfileError::SecretMisbound {
             name: conn.name.clone(),
             why,
@@ -706,6 +823,8 @@ impl Profile {
         let new_version = pending.version();
         self.unlocked = Some(self.vault.commit_rotation(&lock, pending)?);
         drop(lock);
+        // The agent must never keep the rotated-away identity.
+        self.share_with_agent();
         let n = plain.len();
         self.catalog.audit(
             "rotate",
@@ -714,6 +833,35 @@ impl Profile {
             &format!("key version {new_version}, {n} secret(s) re-encrypted"),
         )?;
         Ok(n)
+    }
+
+    /// Changes the vault's passphrase (and its scrypt work factor, when
+    /// given) without changing its key: only identity.age is rewritten.
+    /// Needs the vault unlocked with the passphrase (its own identity).
+    pub fn passwd(
+        &mut self,
+        new_passphrase: &SecretString,
+        work_factor: Option<u8>,
+    ) -> Result<u8, ProfileError> {
+        let unlocked = self.unlocked.as_ref().ok_or(ProfileError::Locked)?;
+        if let Some(n) = work_factor {
+            self.vault.set_work_factor(n);
+        }
+        let result = self.vault.passwd(unlocked, new_passphrase);
+        let factor = self.vault.work_factor();
+        match &result {
+            Ok(()) => self.catalog.audit(
+                "passwd",
+                "vault",
+                "ok",
+                &format!("scrypt work factor {factor}"),
+            )?,
+            Err(e) => self
+                .catalog
+                .audit("passwd", "vault", "failed", &e.to_string())?,
+        }
+        result?;
+        Ok(factor)
     }
 
     /// Adds a public key (age or SSH) to the vault's recipients and

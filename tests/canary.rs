@@ -69,6 +69,7 @@ impl Harness {
             .env("NO_COLOR", "1")
             // Fast scrypt for tests (the store reads it; real profiles keep the default).
             .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+            .env("VARLOR_NO_AGENT", "1")
             .env_remove("VARLOR_PROFILE");
         for (k, v) in env {
             cmd.env(k, v);

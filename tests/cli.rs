@@ -37,6 +37,7 @@ impl Home {
             .env("NO_COLOR", "1")
             // Fast scrypt for tests (the store reads it; real profiles keep the default).
             .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+            .env("VARLOR_NO_AGENT", "1")
             .env_remove("VARLOR_PROFILE")
             .env_remove("VARLOR_NEW_PASSPHRASE_FILE")
             .env_remove("VARLOR_LOG")
@@ -1310,6 +1311,7 @@ fn colour_only_on_a_terminal_without_no_color() {
         c.args(["-qec", &format!("'{bin}' list"), "/dev/null"])
             .env("VARLOR_HOME", &h.home)
             .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+            .env("VARLOR_NO_AGENT", "1")
             .env_remove("NO_COLOR");
         if no_color {
             c.env("NO_COLOR", "1");
@@ -1384,6 +1386,7 @@ fn masked_password_prompt_on_a_terminal() {
         .env("VARLOR_HOME", &h.home)
         .env("VARLOR_PASSPHRASE_FILE", &h.pass_file)
         .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+        .env("VARLOR_NO_AGENT", "1")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()

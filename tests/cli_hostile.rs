@@ -46,6 +46,7 @@ impl Home {
             .env("VARLOR_PASSPHRASE_FILE", &self.pass_file)
             .env("NO_COLOR", "1")
             .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+            .env("VARLOR_NO_AGENT", "1")
             .env_remove("VARLOR_PROFILE")
             .env_remove("VARLOR_LOG")
             .stdin(std::process::Stdio::null());
@@ -77,6 +78,7 @@ impl Home {
             .env("VARLOR_PASSPHRASE_FILE", &self.pass_file)
             .env("NO_COLOR", "1")
             .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+            .env("VARLOR_NO_AGENT", "1")
             .env_remove("VARLOR_PROFILE")
             .env_remove("VARLOR_LOG")
             .stdin(std::process::Stdio::null());

@@ -356,6 +356,7 @@ fn hostile_table_cannot_drive_the_terminal() {
         .env("VARLOR_HOME", home.path())
         .env("VARLOR_PASSPHRASE_FILE", &passfile)
         .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+        .env("VARLOR_NO_AGENT", "1")
         .output()
         .expect("run varlor add");
     assert!(

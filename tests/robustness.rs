@@ -26,6 +26,7 @@ fn varlor(home: &Path) -> Command {
         .env("NO_COLOR", "1")
         .env_remove("VARLOR_PASSPHRASE_FILE")
         .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+        .env("VARLOR_NO_AGENT", "1")
         .stdin(Stdio::null());
     c
 }
@@ -224,6 +225,7 @@ fn home_env(home: &Path) -> Vec<(&'static str, String)> {
     vec![
         ("VARLOR_HOME", home.display().to_string()),
         ("VARLOR_SCRYPT_WORK_FACTOR", "10".into()),
+        ("VARLOR_NO_AGENT", "1".into()),
     ]
 }
 
@@ -345,6 +347,7 @@ fn slow_vault(dir: &Path) -> (PathBuf, PathBuf) {
     let mut init = varlor(&home);
     init.env("VARLOR_PASSPHRASE_FILE", &pass)
         .env("VARLOR_SCRYPT_WORK_FACTOR", "18")
+        .env("VARLOR_NO_AGENT", "1")
         .args(["vault", "init"]);
     ok(init.output().unwrap());
     (home, pass)

@@ -156,6 +156,7 @@ impl Home {
             .env("VARLOR_HOME", &self.home)
             .env("VARLOR_PASSPHRASE_FILE", &self.pass_file)
             .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+            .env("VARLOR_NO_AGENT", "1")
             .env("NO_COLOR", "1")
             .env_remove("VARLOR_PROFILE")
             .timeout(std::time::Duration::from_secs(60))

@@ -46,6 +46,7 @@ impl Home {
         c.args(args)
             .env("VARLOR_HOME", &self.home)
             .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+            .env("VARLOR_NO_AGENT", "1")
             .env("NO_COLOR", "1")
             .env_remove("VARLOR_PASSPHRASE_FILE")
             .stdin(Stdio::piped())

@@ -27,6 +27,8 @@ enum Status {
     Ok,
     Fail,
     Skip,
+    /// Works, but should be changed (does not fail the run).
+    Warn,
 }
 
 struct Check {
@@ -144,7 +146,7 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<(), CliError> {
             "counts": counts,
             "checks": r.checks.iter().map(|c| json!({
                 "check": c.name,
-                "status": match c.status { Status::Ok => "ok", Status::Fail => "fail", Status::Skip => "skip" },
+                "status": match c.status { Status::Ok => "ok", Status::Fail => "fail", Status::Skip => "skip", Status::Warn => "warn" },
                 "detail": c.detail,
             })).collect::<Vec<_>>(),
         }))?;
@@ -156,6 +158,7 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<(), CliError> {
                 Status::Ok => paint(colour, Style::Green, "✓"),
                 Status::Fail => paint(colour, Style::Red, "✗"),
                 Status::Skip => paint(colour, Style::Dim, "-"),
+                Status::Warn => paint(colour, Style::Red, "!"),
             };
             println!("{mark} {:width$}  {}", c.name, display_text(&c.detail));
         }
@@ -240,6 +243,39 @@ fn unlock_quietly(profile: &Profile, ctx: &Ctx) -> Option<Result<UnlockedVault, 
     )
 }
 
+/// The scrypt work factor of identity.age and what an unlock costs; above
+/// the default it warns and says how to lower it; above what is available
+/// it fails (the unlock would be refused).
+fn check_work_factor(r: &mut Report, profile: &Profile) {
+    use crate::store::vault::{unlock_memory_bytes, DEFAULT_WORK_FACTOR};
+    let Ok(n) = profile.vault().identity_work_factor() else {
+        return;
+    };
+    let mib = unlock_memory_bytes(n) >> 20;
+    let available = crate::store::memory::available_bytes();
+    let detail = format!(
+        "scrypt work factor {n}: an unlock needs {mib} MiB{}",
+        available
+            .map(|a| format!(" ({} MiB available)", a >> 20))
+            .unwrap_or_default()
+    );
+    if available.is_some_and(|a| unlock_memory_bytes(n) > a) {
+        r.add(
+            "vault work factor",
+            Status::Fail,
+            format!("{detail}: unlocking is refused here — lower it on a machine with more memory: `varlor vault passwd --work-factor {DEFAULT_WORK_FACTOR}`"),
+        );
+    } else if n > DEFAULT_WORK_FACTOR {
+        r.add(
+            "vault work factor",
+            Status::Warn,
+            format!("{detail}, above the default {DEFAULT_WORK_FACTOR}: lower it with `varlor vault passwd --work-factor {DEFAULT_WORK_FACTOR}`"),
+        );
+    } else {
+        r.add("vault work factor", Status::Ok, detail);
+    }
+}
+
 fn check_vault(r: &mut Report, profile: &Profile, ctx: &Ctx) {
     let conns = profile.list().unwrap_or_default();
     let with_secret: Vec<&str> = conns
@@ -278,6 +314,7 @@ fn check_vault(r: &mut Report, profile: &Profile, ctx: &Ctx) {
         Ok(v) => r.add("vault", Status::Ok, format!("initialised, key version {v}")),
         Err(e) => r.add("vault", Status::Fail, e.to_string()),
     }
+    check_work_factor(r, profile);
     let Some(unlocked) = unlock_quietly(profile, ctx) else {
         r.add(
             "vault round trip",

@@ -2,6 +2,7 @@
 //! carries an exit code, output helpers (colour, aligned tables) and how
 //! secrets are had (prompt, stdin, VARLOR_PASSPHRASE_FILE).
 
+pub mod agent;
 pub mod audit;
 pub mod browse;
 pub mod connections;
@@ -157,6 +158,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Rm { name, yes } => connections::remove(&ctx, &name, yes),
         Command::Test(a) => test::run(&ctx, a).await,
         Command::Vault { command } => vault::run(&ctx, command),
+        Command::Agent { command } => agent::run(&ctx, command),
         Command::Doctor { json } => doctor::run(&ctx, json),
         Command::Audit { since, prune, json } => audit::run(&ctx, since.as_deref(), prune, json),
         Command::Tables { name, json, all } => browse::tables(&ctx, &name, json, all).await,
@@ -728,6 +730,9 @@ pub fn ensure_unlocked(profile: &mut Profile, ctx: &Ctx) -> Result<(), CliError>
             if ctx.identity.is_none() && matches!(e, ProfileError::Vault(VaultError::Tampered)) {
                 return damaged(profile);
             }
+            if matches!(e, ProfileError::Vault(VaultError::NotEnoughMemory { .. })) {
+                return not_enough_memory(e);
+            }
             let hint = if ctx.identity.is_some() {
                 "check the file given with --identity"
             } else {
@@ -742,6 +747,10 @@ pub fn ensure_unlocked(profile: &mut Profile, ctx: &Ctx) -> Result<(), CliError>
     if !interactive() {
         return Err(CliError::failed("the vault is locked").hint(UNLOCK_HINT));
     }
+    // Refused before asking: no passphrase is typed for an unlock that cannot run.
+    if let Err(e) = profile.vault().check_unlock_memory() {
+        return Err(not_enough_memory(e.into()));
+    }
     let mut last = None;
     for _ in 0..3 {
         let p = prompt_secret(&format!("Vault passphrase (profile {}): ", ctx.profile))?;
@@ -752,12 +761,22 @@ pub fn ensure_unlocked(profile: &mut Profile, ctx: &Ctx) -> Result<(), CliError>
                 last = Some(ProfileError::Vault(VaultError::WrongPassphrase));
             }
             Err(ProfileError::Vault(VaultError::Tampered)) => return Err(damaged(profile)),
+            Err(e @ ProfileError::Vault(VaultError::NotEnoughMemory { .. })) => {
+                return Err(not_enough_memory(e))
+            }
             Err(e) => return Err(e.into()),
         }
     }
     Err(last
         .map(CliError::from)
         .unwrap_or_else(|| CliError::failed("vault locked")))
+}
+
+fn not_enough_memory(e: ProfileError) -> CliError {
+    CliError::failed(e.to_string()).hint(
+        "free memory, or on a machine with enough memory lower the cost with \
+         `varlor vault passwd --work-factor 18` (or less)",
+    )
 }
 
 /// Creates the vault when a secret is about to be saved and none exists.

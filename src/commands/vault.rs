@@ -25,7 +25,10 @@ use crate::store::VaultState;
 pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<(), CliError> {
     let mut profile = ctx.open()?;
     match cmd {
-        VaultCommand::Init { ssh_recipient } => {
+        VaultCommand::Init {
+            ssh_recipient,
+            work_factor,
+        } => {
             // Read every key before creating anything: a bad file is exit 2
             // and no vault.
             let keys = ssh_recipient
@@ -49,6 +52,9 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<(), CliError> {
                 }
             }
             let passphrase = new_passphrase(None, "VARLOR_PASSPHRASE_FILE")?;
+            if let Some(n) = work_factor {
+                profile.set_work_factor(n);
+            }
             profile.init_vault(&passphrase)?;
             tracing::info!(profile = %ctx.profile, "vault initialised");
             println!(
@@ -68,6 +74,7 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<(), CliError> {
         }
         VaultCommand::AddRecipient { file } => {
             let key = read_public_key(&file)?;
+            profile.require_own_identity();
             ensure_unlocked(&mut profile, ctx)?;
             let n = profile.add_recipient(&key)?;
             tracing::info!(profile = %ctx.profile, secrets = n, "vault recipient added");
@@ -83,6 +90,7 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<(), CliError> {
         VaultCommand::Rotate {
             new_passphrase_file,
         } => {
+            profile.require_own_identity();
             ensure_unlocked(&mut profile, ctx)?;
             let passphrase =
                 new_passphrase(new_passphrase_file.as_deref(), "VARLOR_NEW_PASSPHRASE_FILE")?;
@@ -99,6 +107,43 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<(), CliError> {
             );
             Ok(())
         }
+        VaultCommand::Passwd {
+            new_passphrase_file,
+            work_factor,
+        } => {
+            // The current passphrase is asked even with an agent running.
+            profile.require_own_identity();
+            ensure_unlocked(&mut profile, ctx)?;
+            let passphrase =
+                new_passphrase(new_passphrase_file.as_deref(), "VARLOR_NEW_PASSPHRASE_FILE")?;
+            let factor = profile.passwd(&passphrase, work_factor)?;
+            tracing::info!(profile = %ctx.profile, work_factor = factor, "vault passphrase changed");
+            println!(
+                "New passphrase for profile '{}' (scrypt work factor {factor}: {} MiB to unlock); the key is unchanged.",
+                ctx.profile,
+                crate::store::vault::unlock_memory_bytes(factor) >> 20
+            );
+            Ok(())
+        }
+        VaultCommand::Lock => {
+            match crate::agent::Client::connect() {
+                Ok(c) => {
+                    let n = c
+                        .forget_all()
+                        .map_err(|e| CliError::failed(e.to_string()))?;
+                    tracing::info!(count = n, "agent told to forget every identity");
+                    println!(
+                        "The agent forgot {n} identit{}; the next command asks for the passphrase.",
+                        if n == 1 { "y" } else { "ies" }
+                    );
+                }
+                Err(crate::agent::AgentError::NotRunning) => {
+                    println!("No agent is running: nothing is unlocked.");
+                }
+                Err(e) => return Err(CliError::failed(e.to_string())),
+            }
+            Ok(())
+        }
         VaultCommand::Repair => repair(ctx, &mut profile),
         VaultCommand::Reset { yes } => reset(ctx, &mut profile, yes),
         VaultCommand::Status { json } => {
@@ -111,6 +156,8 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<(), CliError> {
             let problem = vault_problem(&profile, &state).or_else(passphrase_file_problem);
             let conns = profile.list()?;
             let secrets = conns.iter().filter(|c| c.has_secret).count();
+            let factor = profile.vault().identity_work_factor().ok();
+            let memory = factor.map(crate::store::vault::unlock_memory_bytes);
             if json {
                 return print_json(&json!({
                     "profile": ctx.profile,
@@ -121,6 +168,8 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<(), CliError> {
                     "connections": conns.len(),
                     "secrets": secrets,
                     "state": state.id(),
+                    "work_factor": factor,
+                    "unlock_memory_bytes": memory,
                     "problem": problem.as_ref().map(|p| p.message.clone()),
                     "hint": problem.as_ref().and_then(|p| p.hint.clone()),
                 }));
@@ -146,6 +195,9 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<(), CliError> {
                 "recipients   {}",
                 display_text(&profile.paths.recipients().display().to_string())
             );
+            if let (Some(f), Some(m)) = (factor, memory) {
+                println!("work factor  {f} (an unlock needs {} MiB)", m >> 20);
+            }
             println!("secrets      {secrets} of {} connections", conns.len());
             if let Some(p) = problem {
                 println!("problem      {}", p.message);

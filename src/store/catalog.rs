@@ -685,7 +685,9 @@ impl Catalog {
         outcome: &TestOutcome,
         auth_failure: bool,
     ) -> Result<(), CatalogError> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let id: i64 = tx
             .query_row("SELECT id FROM connections WHERE name = ?1", [name], |r| {
                 r.get(0)

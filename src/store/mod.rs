@@ -2,6 +2,7 @@
 //! their files live.
 
 pub mod catalog;
+pub mod memory;
 pub mod paths;
 pub mod sealed;
 pub mod vault;

@@ -40,8 +40,23 @@ pub enum VaultError {
     ForeignSecret,
     #[error("vault file error: {0}")]
     Io(#[from] std::io::Error),
+    /// The unlock would need more memory than this machine (or its cgroup)
+    /// has available: refused before scrypt runs, instead of an OOM kill.
+    #[error(
+        "unlocking this vault needs {} of memory (scrypt work factor {log_n}) but only {} is available; nothing was changed",
+        mib(*needed), mib(*available)
+    )]
+    NotEnoughMemory {
+        log_n: u8,
+        needed: u64,
+        available: u64,
+    },
     #[error("vault error: {0}")]
     Other(String),
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{} MiB", bytes.div_ceil(1 << 20))
 }
 
 /// What the vault's files say, read without a passphrase: the one
@@ -87,8 +102,8 @@ impl VaultState {
 /// The vault of one profile directory.
 pub struct Vault {
     dir: PathBuf,
-    /// scrypt work factor (log2 N) for identity.age; None = age's default (~1 s).
-    work_factor: Option<u8>,
+    /// scrypt work factor (log2 N) for identity.age.
+    work_factor: u8,
 }
 
 /// The profile's identities, decrypted in memory only. The x25519 secret is
@@ -125,8 +140,22 @@ const TMP_PREFIX: &str = ".tmp-";
 const VERSION_TAG: &str = "# key-version:";
 
 /// Environment override of the scrypt work factor (log2 N, 10..=22): lets
-/// test suites create vaults quickly. Unset means age's own ~1 s target.
+/// test suites create vaults quickly. Unset means [`DEFAULT_WORK_FACTOR`].
 pub const WORK_FACTOR_ENV: &str = "VARLOR_SCRYPT_WORK_FACTOR";
+
+/// The scrypt work factor (log2 N) of new vaults and `vault passwd`:
+/// 2^18 needs 256 MiB to unlock, whatever machine created the vault (age
+/// would calibrate it to that machine's speed instead).
+pub const DEFAULT_WORK_FACTOR: u8 = 18;
+
+/// The work factors Varlor writes and reads (2^22 = 4 GiB is the most
+/// [`Vault::unlock`] accepts; below 2^10 a passphrase is cheap to guess).
+pub const WORK_FACTORS: std::ops::RangeInclusive<u8> = 10..=22;
+
+/// Memory one scrypt unlock needs at work factor `log_n`: 128·r·N bytes with r = 8.
+pub fn unlock_memory_bytes(log_n: u8) -> u64 {
+    128 * 8 * (1u64 << log_n.min(40))
+}
 
 /// A public key secrets are encrypted to.
 #[derive(Clone)]
@@ -273,7 +302,8 @@ impl Vault {
         let work_factor = std::env::var(WORK_FACTOR_ENV)
             .ok()
             .and_then(|v| v.trim().parse::<u8>().ok())
-            .filter(|n| (10..=22).contains(n));
+            .filter(|n| WORK_FACTORS.contains(n))
+            .unwrap_or(DEFAULT_WORK_FACTOR);
         Vault {
             dir: profile_dir.to_path_buf(),
             work_factor,
@@ -282,7 +312,57 @@ impl Vault {
 
     /// Overrides the scrypt work factor (log2 N) used when writing identity.age.
     pub fn set_work_factor(&mut self, log_n: u8) {
-        self.work_factor = Some(log_n.clamp(1, 30));
+        self.work_factor = log_n.clamp(1, 30);
+    }
+
+    /// The work factor identity.age is written with.
+    pub fn work_factor(&self) -> u8 {
+        self.work_factor
+    }
+
+    /// The scrypt work factor recorded in identity.age's header (`-> scrypt
+    /// <salt> <logN>`), read without the passphrase.
+    pub fn identity_work_factor(&self) -> Result<u8, VaultError> {
+        let bytes = std::fs::read(self.identity_path())?;
+        header_work_factor(&bytes).ok_or_else(|| {
+            VaultError::Other("identity.age has no scrypt stanza in its header".into())
+        })
+    }
+
+    /// Refuses (NotEnoughMemory) when unlocking identity.age would need more
+    /// memory than is available; Ok when it fits or cannot be measured.
+    pub fn check_unlock_memory(&self) -> Result<(), VaultError> {
+        let Ok(log_n) = self.identity_work_factor() else {
+            return Ok(()); // unreadable: the unlock reports why
+        };
+        check_memory_for(log_n)
+    }
+
+    /// Changes the passphrase (and work factor) of identity.age without
+    /// changing the key: nothing else is re-encrypted. Needs the vault's own
+    /// identity (a passphrase unlock), not an SSH key.
+    pub fn passwd(
+        &self,
+        unlocked: &UnlockedVault,
+        new_passphrase: &SecretString,
+    ) -> Result<(), VaultError> {
+        check_passphrase(new_passphrase)?;
+        let identity = unlocked.x25519().ok_or_else(|| {
+            VaultError::Other(
+                "changing the passphrase needs the vault's own identity: unlock with the passphrase"
+                    .into(),
+            )
+        })?;
+        let _lock = self.lock()?;
+        let r = self.read_recipients()?;
+        if !r.contains_x25519(identity) {
+            return Err(VaultError::Other(
+                "the unlocked identity is not the vault's current key (rotated meanwhile?); nothing was changed"
+                    .into(),
+            ));
+        }
+        let sealed = self.seal_identity(identity, new_passphrase)?;
+        write_atomic(&self.dir, &self.identity_path(), &sealed)
     }
 
     pub fn dir(&self) -> &Path {
@@ -484,6 +564,9 @@ impl Vault {
             }
             Err(e) => return Err(e.into()),
         };
+        if let Some(log_n) = header_work_factor(&sealed) {
+            check_memory_for(log_n)?;
+        }
         let identity = open_identity(&sealed, passphrase)?;
         // A damaged recipients.txt does not stop reading secrets (and
         // `vault repair` needs this unlock to rebuild it).
@@ -725,9 +808,7 @@ impl Vault {
         plain.push_str(identity.to_string().expose_secret());
         plain.push('\n');
         let mut recipient = age::scrypt::Recipient::new(passphrase.clone());
-        if let Some(n) = self.work_factor {
-            recipient.set_work_factor(n);
-        }
+        recipient.set_work_factor(self.work_factor);
         let encryptor =
             age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
                 .map_err(|e| VaultError::Other(format!("cannot encrypt the identity: {e}")))?;
@@ -741,25 +822,112 @@ impl Vault {
 }
 
 impl UnlockedVault {
+    /// The vault's own x25519 identity, if this unlock has it (not an SSH key).
+    fn x25519(&self) -> Option<&age::x25519::Identity> {
+        self.keys.iter().find_map(|k| match k {
+            Key::X25519(id) => Some(id),
+            Key::Ssh(_) => None,
+        })
+    }
+
+    /// The x25519 identity's secret text (`AGE-SECRET-KEY-…`), to hand to
+    /// the agent over its socket; never printed, logged or written.
+    pub fn x25519_secret(&self) -> Option<SecretString> {
+        self.x25519().map(|id| id.to_string())
+    }
+
+    /// An unlocked vault from an `AGE-SECRET-KEY-…` line (the agent's side).
+    pub fn from_x25519_secret(secret: &str) -> Result<UnlockedVault, VaultError> {
+        let id = secret
+            .trim()
+            .parse::<age::x25519::Identity>()
+            .map_err(|_| VaultError::Other("not an age identity".into()))?;
+        Ok(UnlockedVault {
+            keys: vec![Key::X25519(id)],
+        })
+    }
+
+    /// The public key of the x25519 identity (`age1…`), not secret.
+    pub fn x25519_public(&self) -> Option<String> {
+        self.x25519().map(|id| id.to_public().to_string())
+    }
+
     pub fn decrypt(&self, ciphertext: &[u8]) -> Result<SecretString, VaultError> {
-        let decryptor = age::Decryptor::new_buffered(ArmoredReader::new(ciphertext))
-            .map_err(|_| VaultError::Tampered)?;
-        let mut reader = decryptor
-            .decrypt(self.keys.iter().map(Key::as_identity))
-            .map_err(|e| match e {
-                // No stanza opens with our key: another profile's secret, or
-                // one made for a key that has since been rotated away.
-                age::DecryptError::NoMatchingKeys => VaultError::ForeignSecret,
-                _ => VaultError::Tampered,
-            })?;
-        let mut plain = Zeroizing::new(Vec::new());
-        // The payload is authenticated chunk by chunk: any flipped byte fails here.
-        reader
-            .read_to_end(&mut plain)
-            .map_err(|_| VaultError::Tampered)?;
-        let text = std::str::from_utf8(&plain)
-            .map_err(|_| VaultError::Other("the decrypted secret is not text".into()))?;
-        Ok(SecretString::from(text.to_owned()))
+        let plain = decrypt_bytes(self.keys.iter().map(Key::as_identity), ciphertext)?;
+        secret_text(&plain)
+    }
+}
+
+/// A decrypted secret's bytes as text (the agent's answers go through this too).
+pub fn secret_text(plain: &[u8]) -> Result<SecretString, VaultError> {
+    let text = std::str::from_utf8(plain)
+        .map_err(|_| VaultError::Other("the decrypted secret is not text".into()))?;
+    Ok(SecretString::from(text.to_owned()))
+}
+
+/// Decrypts a secret with one x25519 identity (what the agent does).
+pub fn decrypt_with_x25519(
+    identity: &age::x25519::Identity,
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+    decrypt_bytes(std::iter::once(identity as &dyn age::Identity), ciphertext)
+}
+
+fn decrypt_bytes<'a>(
+    identities: impl Iterator<Item = &'a dyn age::Identity>,
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+    let decryptor = age::Decryptor::new_buffered(ArmoredReader::new(ciphertext))
+        .map_err(|_| VaultError::Tampered)?;
+    let mut reader = decryptor.decrypt(identities).map_err(|e| match e {
+        // No stanza opens with our key: another profile's secret, or
+        // one made for a key that has since been rotated away.
+        age::DecryptError::NoMatchingKeys => VaultError::ForeignSecret,
+        _ => VaultError::Tampered,
+    })?;
+    let mut plain = Zeroizing::new(Vec::new());
+    // The payload is authenticated chunk by chunk: any flipped byte fails here.
+    reader
+        .read_to_end(&mut plain)
+        .map_err(|_| VaultError::Tampered)?;
+    Ok(plain)
+}
+
+/// The `logN` of the first `-> scrypt <salt> <logN>` stanza of an (armored
+/// or binary) age file's header; None if it has none or is not age.
+pub fn header_work_factor(file: &[u8]) -> Option<u8> {
+    let mut plain = Vec::new();
+    // The header is at the start; 64 KiB of dearmored text holds it.
+    let _ = ArmoredReader::new(file)
+        .take(64 * 1024)
+        .read_to_end(&mut plain);
+    let text = String::from_utf8_lossy(&plain);
+    let mut lines = text.lines();
+    if !lines.next()?.starts_with("age-encryption.org/") {
+        return None;
+    }
+    for line in lines {
+        if line.starts_with("---") {
+            break;
+        }
+        let mut words = line.split(' ');
+        if words.next() == Some("->") && words.next() == Some("scrypt") {
+            let _salt = words.next()?;
+            return words.next()?.parse().ok();
+        }
+    }
+    None
+}
+
+fn check_memory_for(log_n: u8) -> Result<(), VaultError> {
+    let needed = unlock_memory_bytes(log_n);
+    match super::memory::available_bytes() {
+        Some(available) if needed > available => Err(VaultError::NotEnoughMemory {
+            log_n,
+            needed,
+            available,
+        }),
+        _ => Ok(()),
     }
 }
 
