@@ -389,6 +389,21 @@ impl Profile {
         self.unlocked.is_some() || self.agent.is_some()
     }
 
+    /// Locks the vault: this process forgets its identity, and the agent
+    /// (if one runs) forgets every identity it holds. Returns how many the
+    /// agent forgot. The next use of a secret asks for the passphrase.
+    pub fn lock_all(&mut self) -> Result<usize, ProfileError> {
+        self.lock();
+        let forgot = match crate::agent::Client::connect() {
+            Ok(c) => c
+                .forget_all()
+                .map_err(|e| ProfileError::Vault(VaultError::Other(format!("the agent: {e}"))))?,
+            Err(_) => 0,
+        };
+        self.catalog.audit("lock", "vault", "ok", "")?;
+        Ok(forgot)
+    }
+
     /// Whether this process holds the identity itself (not through the agent).
     pub fn has_own_identity(&self) -> bool {
         self.unlocked.is_some()

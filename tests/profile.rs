@@ -444,3 +444,25 @@ fn unlock_from_env_reads_the_passphrase_file() {
     assert!(err.to_string().contains("passphrase file"), "{err}");
     std::env::remove_var("VARLOR_PASSPHRASE_FILE");
 }
+
+#[test]
+fn lock_all_forgets_the_identity_until_the_next_unlock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut p = open(tmp.path());
+    p.init_vault(&secret("pp")).unwrap();
+    let saved = p
+        .add(pg("a", PasswordSource::Vault), Some(secret("pw")))
+        .unwrap();
+    assert!(p.is_unlocked());
+    p.lock_all().unwrap();
+    assert!(!p.is_unlocked());
+    assert!(matches!(
+        p.resolve_password(&saved, None),
+        Err(ProfileError::Locked)
+    ));
+    p.unlock(&secret("pp")).unwrap();
+    let pw = p.resolve_password(&saved, None).unwrap().unwrap();
+    assert_eq!(pw.expose_secret(), "pw");
+    let audit = p.catalog().audit_list(None).unwrap();
+    assert!(audit.iter().any(|e| e.action == "lock"));
+}

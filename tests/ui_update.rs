@@ -1809,3 +1809,15 @@ fn pasted_control_sequences_never_reach_an_input_field() {
     assert_eq!(host, "db]0;pwned.example");
     assert!(!host.chars().any(char::is_control));
 }
+
+#[test]
+fn shift_l_locks_the_vault_here_and_in_the_agent() {
+    let mut s = state_with(&["a"]);
+    assert!(matches!(&update(&mut s, ch('L'))[..], [Effect::LockVault]));
+    update(&mut s, Action::Locked(Ok(2)));
+    let st = s.status.as_ref().unwrap();
+    assert_eq!(st.kind, StatusKind::Info);
+    assert!(st.text.contains("Vault locked"), "{}", st.text);
+    update(&mut s, Action::Locked(Err("agent: broken pipe".into())));
+    assert_eq!(s.status.as_ref().unwrap().kind, StatusKind::Error);
+}

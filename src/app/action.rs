@@ -54,6 +54,8 @@ pub enum Action {
     EnvUnlocked(Result<(), String>),
     /// SIGTERM (143) or SIGHUP (129): quit with this exit status.
     Terminate(i32),
+    /// The vault was locked (how many identities the agent forgot).
+    Locked(Result<usize, String>),
     /// Result of an unlock or vault creation; `Err` is shown on the prompt.
     Unlocked(Result<(), String>),
     /// The browser's connector exists and the tables are listed.

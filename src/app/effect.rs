@@ -104,6 +104,8 @@ pub enum Effect {
         destination: Option<std::path::PathBuf>,
     },
     CloseBrowser,
+    /// Forgets the vault's identity here and in the agent.
+    LockVault,
     /// Looks for connections in pgpass, services, option files, DBeaver, env.
     Discover,
     /// Imports the found connections at these origins.
@@ -146,6 +148,7 @@ impl std::fmt::Debug for Effect {
             Effect::Count { .. } => "Count",
             Effect::Preview { .. } => "Preview",
             Effect::CloseBrowser => "CloseBrowser",
+            Effect::LockVault => "LockVault",
             Effect::Import { .. } => "Import",
             Effect::Discover => "Discover",
             Effect::ImportFound { .. } => "ImportFound",
@@ -401,6 +404,10 @@ impl EffectRunner {
                 *lock(&self.open) = None;
                 *lock(&self.cursor) = None;
             }
+            Effect::LockVault => self.blocking(|p, tx| {
+                let result = p.lock_all().map_err(|e| e.to_string());
+                let _ = tx.send(Action::Locked(result));
+            }),
             Effect::QueryRun { task, sql, page } => self.query_run(task, sql, page),
             Effect::QueryMore { task, cursor, page } => self.query_more(task, cursor, page),
             Effect::QueryClose => {

@@ -152,6 +152,7 @@ pub enum ListCmd {
     Cancel,
     Reload,
     Discover,
+    Lock,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -323,6 +324,12 @@ pub const LIST: &[Binding<ListCmd>] = &[
         ListCmd::Discover,
         "i",
         "import connections found on this machine",
+    ),
+    Binding::new(
+        &[Char('L')],
+        ListCmd::Lock,
+        "L",
+        "lock the vault (here and in the agent)",
     ),
 ];
 

@@ -144,6 +144,7 @@ pub(super) fn list_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             }
         }
         ListCmd::Reload => return vec![Effect::LoadConnections { select: None }],
+        ListCmd::Lock => return vec![Effect::LockVault],
         ListCmd::Open => {
             if let Some(conn) = state.highlighted().cloned() {
                 return open_browser(state, &conn);

@@ -77,6 +77,17 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Saved(result) => form::on_saved(state, result),
         Action::Deleted(result) => list::on_deleted(state, result),
         Action::Unlocked(result) => unlock::on_unlocked(state, result),
+        Action::Locked(result) => {
+            match result {
+                Ok(_) => set_status(
+                    state,
+                    StatusKind::Info,
+                    "Vault locked: the next use asks for the passphrase",
+                ),
+                Err(e) => set_status(state, StatusKind::Error, format!("cannot lock: {e}")),
+            }
+            vec![]
+        }
         Action::EnvUnlocked(result) => unlock::on_env_unlocked(state, result),
         Action::Terminate(code) => {
             state.quit = true;
