@@ -74,6 +74,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AgentCommand,
     },
+    /// Print a shell completion script: `varlor completions bash > /etc/bash_completion.d/varlor`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Check directories, permissions, catalog, vault and counts.
     Doctor {
         /// Machine-readable JSON output.

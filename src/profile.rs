@@ -208,6 +208,7 @@ impl Profile {
         password: Option<SecretString>,
     ) -> Result<SavedConnection, ProfileError> {
         validate(&mut new)?;
+        self.check_name_free(&new.name, None)?;
         let password = password.filter(|p| !p.expose_secret().is_empty());
         let saved = match (&new.password_source, password) {
             (PasswordSource::Vault, Some(p)) => {
@@ -255,6 +256,7 @@ impl Profile {
         keep_for_new_target: bool,
     ) -> Result<SavedConnection, ProfileError> {
         validate(&mut new)?;
+        self.check_name_free(&new.name, Some(old_name))?;
         let old = self.catalog.get(old_name)?;
         let password_given = password.is_some();
         let moved = old.spec.target() != new.spec.target();
@@ -348,6 +350,22 @@ impl Profile {
         detail: &str,
     ) -> Result<(), ProfileError> {
         Ok(self.catalog.audit(action, target, outcome, detail)?)
+    }
+
+    /// Names are unique regardless of case (`Prod` and `prod` would be
+    /// told apart by nobody typing them); `except` is the connection being
+    /// renamed.
+    fn check_name_free(&self, name: &str, except: Option<&str>) -> Result<(), ProfileError> {
+        let lower = name.to_lowercase();
+        let taken = self
+            .catalog
+            .list()?
+            .into_iter()
+            .find(|c| c.name.to_lowercase() == lower && Some(c.name.as_str()) != except);
+        match taken {
+            Some(c) => Err(CatalogError::Duplicate(c.name).into()),
+            None => Ok(()),
+        }
     }
 
     pub fn remove(&mut self, name: &str) -> Result<(), ProfileError> {

@@ -1582,3 +1582,16 @@ fn postgres_query_streams_every_row_and_cannot_write() {
     r.code_is(1);
     assert!(r.err.contains("read-only transaction"), "{}", r.err);
 }
+
+#[test]
+fn completions_generate_for_the_three_shells() {
+    let h = Home::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let r = h.run(&["completions", shell]);
+        r.code_is(0);
+        for word in ["varlor", "preview", "import", "--json"] {
+            assert!(r.out.contains(word), "{shell} lacks {word}");
+        }
+    }
+    h.run(&["completions", "tcsh"]).code_is(2);
+}

@@ -466,3 +466,22 @@ fn lock_all_forgets_the_identity_until_the_next_unlock() {
     let audit = p.catalog().audit_list(None).unwrap();
     assert!(audit.iter().any(|e| e.action == "lock"));
 }
+
+#[test]
+fn names_are_unique_regardless_of_case() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut p = open(tmp.path());
+    p.add(pg("Prod", PasswordSource::None), None).unwrap();
+    match p.add(pg("prod", PasswordSource::None), None) {
+        Err(ProfileError::Catalog(CatalogError::Duplicate(n))) => assert_eq!(n, "Prod"),
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    p.add(pg("other", PasswordSource::None), None).unwrap();
+    assert!(p
+        .edit("other", pg("PROD", PasswordSource::None), None)
+        .is_err());
+    // Renaming a connection to another case of its own name is fine.
+    p.edit("Prod", pg("PROD", PasswordSource::None), None)
+        .unwrap();
+    assert!(p.get("PROD").is_ok());
+}

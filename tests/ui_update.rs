@@ -1821,3 +1821,29 @@ fn shift_l_locks_the_vault_here_and_in_the_agent() {
     update(&mut s, Action::Locked(Err("agent: broken pipe".into())));
     assert_eq!(s.status.as_ref().unwrap().kind, StatusKind::Error);
 }
+
+#[test]
+fn the_browser_filter_lands_on_an_exact_match_before_look_alikes() {
+    let mut s = state_with(&["a"]);
+    open_browser(
+        &mut s,
+        vec![
+            table("public", "AlbumArtistBridge", false),
+            table("public", "A_l_b_u_m", false),
+            table("public", "Album", false),
+            table("public", "Albums", false),
+        ],
+    );
+    update(&mut s, ch('/'));
+    typed(&mut s, "Album");
+    let b = s.browser.as_ref().unwrap();
+    assert_eq!(b.highlighted().map(|t| t.name.as_str()), Some("Album"));
+    // Every look-alike is still listed.
+    assert_eq!(b.visible.len(), 4);
+    // A prefix beats a fuzzy match.
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, ch('/'));
+    typed(&mut s, "albums");
+    let b = s.browser.as_ref().unwrap();
+    assert_eq!(b.highlighted().map(|t| t.name.as_str()), Some("Albums"));
+}

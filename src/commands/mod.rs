@@ -160,6 +160,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Vault { command } => vault::run(&ctx, command),
         Command::Agent { command } => agent::run(&ctx, command),
         Command::Doctor { json } => doctor::run(&ctx, json),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = crate::cli::Cli::command();
+            clap_complete::generate(shell, &mut cmd, "varlor", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Audit { since, prune, json } => audit::run(&ctx, since.as_deref(), prune, json),
         Command::Tables { name, json, all } => browse::tables(&ctx, &name, json, all).await,
         Command::Describe { name, table, json } => {

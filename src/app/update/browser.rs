@@ -44,9 +44,41 @@ pub fn refilter_browser(b: &mut BrowserState) {
         })
         .map(|(i, _)| i)
         .collect();
+    if !needle.is_empty() {
+        // Land on the best match: exact, then prefix, then substring, then
+        // fuzzy (the list keeps its schema order; only the highlight moves).
+        let best = b
+            .visible
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, &i)| match_rank(&needle, &b.tables[i]))
+            .map(|(pos, _)| pos);
+        b.selected = best.unwrap_or(0);
+    }
     if b.selected >= b.visible.len() {
         b.selected = b.visible.len().saturating_sub(1);
     }
+}
+
+/// How well `needle` matches a table: 0 exact, 1 prefix, 2 substring, 3 fuzzy
+/// (case-insensitive, on the name or `schema.name`).
+fn match_rank(needle: &str, t: &crate::connectors::TableRef) -> u8 {
+    let n = needle.to_lowercase();
+    [t.name.to_lowercase(), t.display_name().to_lowercase()]
+        .iter()
+        .map(|h| {
+            if *h == n {
+                0
+            } else if h.starts_with(&n) {
+                1
+            } else if h.contains(&n) {
+                2
+            } else {
+                3
+            }
+        })
+        .min()
+        .unwrap_or(3)
 }
 
 pub(super) fn close_browser(state: &mut State) -> Vec<Effect> {
