@@ -19,6 +19,9 @@ use super::engine::{Capabilities, Engine, SQL_CAPABILITIES};
 use super::ident::{self, Dialect};
 use super::query::{single_statement, ChannelCursor, QueryCursor, READ_AHEAD};
 use super::spec::SpecError;
+// rusqlite's `prepare` compiles the first statement and ignores the rest,
+// so a filter with a second statement is refused rather than cut.
+use super::query::has_statement_separator;
 use super::{
     Cell, ColumnInfo, ColumnMeta, ConnError, ConnSpec, Connector, ErrorKind, RowSet, RowSink,
     ServerInfo, SessionOptions, StreamOptions, TableInfo, TableKind, TableRef,
@@ -268,53 +271,6 @@ fn cell(v: ValueRef<'_>) -> Cell {
         },
         ValueRef::Blob(b) => Cell::Bytes(b.to_vec()),
     }
-}
-
-/// Whether `filter` has a `;` outside string literals, quoted identifiers and
-/// comments. rusqlite's `prepare` compiles the first statement and ignores
-/// the rest, so a second statement would be dropped silently: refuse it.
-fn has_statement_separator(filter: &str) -> bool {
-    let mut chars = filter.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            ';' => return true,
-            '\'' | '"' | '`' => {
-                // A doubled closing quote is an escaped quote: the scan just
-                // re-enters the same kind of literal, which is equivalent.
-                for d in chars.by_ref() {
-                    if d == c {
-                        break;
-                    }
-                }
-            }
-            '[' => {
-                for d in chars.by_ref() {
-                    if d == ']' {
-                        break;
-                    }
-                }
-            }
-            '-' if chars.peek() == Some(&'-') => {
-                for d in chars.by_ref() {
-                    if d == '\n' {
-                        break;
-                    }
-                }
-            }
-            '/' if chars.peek() == Some(&'*') => {
-                chars.next();
-                let mut prev = ' ';
-                for d in chars.by_ref() {
-                    if prev == '*' && d == '/' {
-                        break;
-                    }
-                    prev = d;
-                }
-            }
-            _ => {}
-        }
-    }
-    false
 }
 
 fn select_sql(table: &TableRef, filter: Option<&str>, limit: Option<u64>) -> String {
