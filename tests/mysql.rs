@@ -62,7 +62,15 @@ impl MysqlEnv for ServerEnv {
     fn root_sql_or_why(&self, sql: &str) -> Result<String, String> {
         let sock = self.socket.as_ref().ok_or("no root socket")?;
         let mut child = Command::new("mariadb")
-            .args(["--no-defaults", "-N", "-B", "-u", "root", "-S"])
+            .args([
+                "--no-defaults",
+                "--default-character-set=utf8mb4",
+                "-N",
+                "-B",
+                "-u",
+                "root",
+                "-S",
+            ])
             .arg(sock)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -599,6 +607,7 @@ async fn bench_preview_on_a_million_rows() {
         let out = Command::new("mariadb")
             .args([
                 "--no-defaults",
+                "--default-character-set=utf8mb4",
                 "-B",
                 "-h",
                 &srv.host,

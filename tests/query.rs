@@ -57,7 +57,15 @@ fn my_root(env: &ServerEnv, sql: &str) -> Option<String> {
         return None;
     };
     let mut child = Command::new("mariadb")
-        .args(["--no-defaults", "-N", "-B", "-u", "root", "-S"])
+        .args([
+            "--no-defaults",
+            "--default-character-set=utf8mb4",
+            "-N",
+            "-B",
+            "-u",
+            "root",
+            "-S",
+        ])
         .arg(sock)
         .arg(&env.db)
         .stdin(Stdio::piped())

@@ -46,7 +46,7 @@ start() {
 
   # Test user (for TCP '%' and socket 'localhost'), databases and sample data.
   # MySQL has no schemas inside a database, so "sales" is a second database.
-  mariadb --no-defaults -S "$sock" -u root <<EOF
+  mariadb --no-defaults --default-character-set=utf8mb4 -S "$sock" -u root <<EOF
 CREATE USER 'varlor_test'@'%' IDENTIFIED BY '$pass';
 CREATE USER 'varlor_test'@'localhost' IDENTIFIED BY '$pass';
 CREATE DATABASE varlor_test CHARACTER SET utf8mb4;
@@ -88,7 +88,7 @@ EOF
   fixtures=$PROJECT_DIR/tests/fixtures/mysql.sql
   if [[ -f $fixtures ]]; then
     { echo "USE varlor_test;"; cat "$fixtures"; } |
-      mariadb --no-defaults -S "$sock" -u root || die "loading $fixtures failed"
+      mariadb --no-defaults --default-character-set=utf8mb4 -S "$sock" -u root || die "loading $fixtures failed"
   fi
 
   emit VARLOR_TEST_MYSQL_HOST 127.0.0.1
