@@ -74,6 +74,8 @@ pub enum Command {
         #[command(subcommand)]
         command: AgentCommand,
     },
+    /// Open the terminal UI straight on this connection's table browser.
+    Open { name: String },
     /// Print a shell completion script: `varlor completions bash > /etc/bash_completion.d/varlor`.
     Completions {
         /// bash, zsh, fish, elvish or powershell.

@@ -34,8 +34,11 @@ fn main() -> ExitCode {
         Err(e) => return report(CliError::failed(format!("cannot start the runtime: {e}"))),
     };
     let result = runtime.block_on(async move {
-        if cli.command.is_none() {
-            run_tui(cli).await
+        if let Some(varlor::cli::Command::Open { name }) = &cli.command {
+            let name = name.clone();
+            run_tui(cli, Some(name)).await
+        } else if cli.command.is_none() {
+            run_tui(cli, None).await
         } else {
             commands::run(cli).await.map(|()| 0)
         }
@@ -51,14 +54,18 @@ fn main() -> ExitCode {
 }
 
 /// The TUI's exit status: 0 for `q`, 130 for Ctrl-C, 143/129 for SIGTERM/SIGHUP.
-async fn run_tui(cli: Cli) -> Result<i32, CliError> {
+async fn run_tui(cli: Cli, open: Option<String>) -> Result<i32, CliError> {
     let profile = varlor::profile::Profile::open(&cli.profile)
         .map_err(|e| CliError::failed(format!("cannot open profile '{}': {e}", cli.profile)))?;
+    if let Some(name) = &open {
+        // Before the terminal is taken: a typo is an ordinary usage error.
+        profile.get(name)?;
+    }
     // `--identity` / VARLOR_PASSPHRASE_FILE work for the TUI too (no prompt
     // then), but the unlock (scrypt, seconds) runs inside the app after the
     // first frame, in raw mode, so nothing typed meanwhile is echoed.
     tracing::info!(profile = %cli.profile, "starting the TUI");
-    varlor::app::run(profile, cli.identity)
+    varlor::app::run(profile, cli.identity, open)
         .await
         .map_err(|e| CliError::failed(format!("terminal error: {e}")))
 }

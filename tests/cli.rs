@@ -1595,3 +1595,11 @@ fn completions_generate_for_the_three_shells() {
     }
     h.run(&["completions", "tcsh"]).code_is(2);
 }
+
+#[test]
+fn open_of_an_unknown_connection_is_a_usage_error_before_the_terminal_is_taken() {
+    let h = Home::new();
+    let r = h.run(&["open", "nosuch"]);
+    r.code_is(2);
+    assert!(r.err.contains("nosuch"), "{}", r.all());
+}

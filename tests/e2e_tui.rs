@@ -83,8 +83,13 @@ impl Tmux {
     /// Starts the binary in a new session; after it exits the pane prints the
     /// exit code and the terminal modes, then stays for capture.
     fn launch(&self, session: &str, home: &Path, passfile: &Path) {
+        self.launch_with(session, home, passfile, "")
+    }
+
+    /// `launch` with arguments (a shell-quoted string) after the binary.
+    fn launch_with(&self, session: &str, home: &Path, passfile: &Path, args: &str) {
         let script = format!(
-            "'{}'; echo VARLOR_EXIT=$?; stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | sed 's/^/MODE=/'; sleep 600",
+            "'{}' {args}; echo VARLOR_EXIT=$?; stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | sed 's/^/MODE=/'; sleep 600",
             binary().display()
         );
         self.cmd(&[
@@ -467,4 +472,20 @@ fn query_pane_open_type_run_see_rows_and_cancel() {
     tmux.wait_text(s, "Tab pane");
     tmux.keys(s, &["q"]);
     assert_restored(&tmux.wait_text(s, "MODE="));
+}
+
+#[test]
+fn open_name_starts_on_the_connections_browser() {
+    let Some((tmux, home, passfile)) = setup("open") else {
+        return;
+    };
+    tmux.launch_with("open", home.path(), &passfile, "open demo");
+    // The demo's tables, without passing through the connection list.
+    let screen = tmux.wait_for("open", "the demo's browser", |x| {
+        x.contains("demo ·") && x.contains("customers")
+    });
+    assert!(!screen.contains("Last test"), "{screen}");
+    tmux.keys("open", &["q"]);
+    let screen = tmux.wait_text("open", "MODE=");
+    assert_restored(&screen);
 }

@@ -1847,3 +1847,14 @@ fn the_browser_filter_lands_on_an_exact_match_before_look_alikes() {
     let b = s.browser.as_ref().unwrap();
     assert_eq!(b.highlighted().map(|t| t.name.as_str()), Some("Albums"));
 }
+
+#[test]
+fn open_goes_straight_to_a_connections_browser() {
+    let mut s = state_with(&["a", "b"]);
+    let effects = varlor::app::update::open_connection(&mut s, "b");
+    assert!(matches!(&effects[..], [Effect::OpenBrowser { name, .. }] if name == "b"));
+    assert_eq!(s.screen, Screen::Browser);
+    let mut s = state_with(&["a"]);
+    assert!(varlor::app::update::open_connection(&mut s, "nope").is_empty());
+    assert_eq!(s.status.as_ref().unwrap().kind, StatusKind::Error);
+}

@@ -107,7 +107,11 @@ fn forward_termination(tx: tokio::sync::mpsc::UnboundedSender<Action>) {
 /// 130 for Ctrl-C, 143/129 for SIGTERM/SIGHUP). Restores the terminal on
 /// every exit path. `identity` (or VARLOR_PASSPHRASE_FILE) is unlocked in
 /// the background once the first frame is on screen.
-pub async fn run(profile: Profile, identity: Option<std::path::PathBuf>) -> std::io::Result<i32> {
+pub async fn run(
+    profile: Profile,
+    identity: Option<std::path::PathBuf>,
+    open: Option<String>,
+) -> std::io::Result<i32> {
     let mut state = initial_state(&profile);
     let env_unlock = profile.vault_initialised()
         && (identity.is_some()
@@ -135,6 +139,12 @@ pub async fn run(profile: Profile, identity: Option<std::path::PathBuf>) -> std:
         state.unlocking = true;
         terminal.draw(|f| crate::ui::draw(f, &state))?;
         runner.run(Effect::UnlockFromEnv);
+    }
+    // `varlor open NAME`: straight to that connection's browser.
+    if let Some(name) = open {
+        for effect in update::open_connection(&mut state, &name) {
+            runner.run(effect);
+        }
     }
 
     let result = loop {

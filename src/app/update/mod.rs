@@ -43,6 +43,21 @@ pub use list::{answer_line, set_connections};
 pub use query::starter_sql;
 pub use unlock::new_unlock_prompt;
 
+/// Opens the browser of the saved connection `name` (`varlor open NAME`).
+pub fn open_connection(state: &mut State, name: &str) -> Vec<Effect> {
+    match state.connections.iter().find(|c| c.name == name).cloned() {
+        Some(conn) => open_browser(state, &conn),
+        None => {
+            set_status(
+                state,
+                StatusKind::Error,
+                format!("no connection named '{name}'"),
+            );
+            vec![]
+        }
+    }
+}
+
 pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
     match action {
         Action::Key(key) if key.kind == KeyEventKind::Release => vec![],
