@@ -13,7 +13,7 @@ use varlor::display::display_text;
 use varlor::store::Paths;
 
 fn main() -> ExitCode {
-    forbid_core_dumps();
+    varlor::forbid_core_dumps();
     let cli = Cli::parse();
     // The agent is this same binary (`varlor agent serve`).
     if let Ok(exe) = std::env::current_exe() {
@@ -132,22 +132,4 @@ fn install_panic_hook() {
         tracing::error!("panic: {info}");
         default(info);
     }));
-}
-
-/// A crash must not write the unlocked identity or a decrypted password to a
-/// core file: no core dumps, and not ptrace-attachable by other users' tools.
-fn forbid_core_dumps() {
-    #[cfg(unix)]
-    {
-        let zero = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: plain syscalls with valid arguments; failure leaves defaults.
-        unsafe {
-            libc::setrlimit(libc::RLIMIT_CORE, &zero);
-            #[cfg(target_os = "linux")]
-            libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
-        }
-    }
 }

@@ -37,7 +37,7 @@ fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
 /// Runs the agent until it is stopped, idle too long, or its socket goes.
 /// Returns Ok(()) at once when another agent already serves this directory.
 pub fn serve(idle_timeout_secs: u64) -> Result<(), AgentError> {
-    harden();
+    crate::forbid_core_dumps();
     let dir = super::dir()?;
     super::ensure_private_dir(&dir)?;
     // One agent per directory: the lock is held for the agent's lifetime.
@@ -95,21 +95,6 @@ pub fn serve(idle_timeout_secs: u64) -> Result<(), AgentError> {
         });
     }
     Ok(())
-}
-
-/// No core dumps, not ptrace-attachable (as main.rs does for every run; said
-/// again here because this process holds identities for a long time).
-fn harden() {
-    let zero = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain syscalls with valid arguments.
-    unsafe {
-        libc::setrlimit(libc::RLIMIT_CORE, &zero);
-        #[cfg(target_os = "linux")]
-        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
-    }
 }
 
 /// The connecting process's uid (SO_PEERCRED).

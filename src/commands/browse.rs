@@ -34,6 +34,21 @@ use crate::profile::Profile;
 /// Width a preview cell is cut to in the human grid.
 const CELL_WIDTH: usize = 40;
 
+/// Rows as the human grid shows them: escaped, cut to the column width,
+/// NULL dimmed (the preview and `varlor query` share it).
+pub fn human_cells(rows: &[Vec<Cell>], colour: bool) -> Vec<Vec<String>> {
+    rows.iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| match c {
+                    Cell::Null => paint(colour, Style::Dim, "NULL"),
+                    other => truncate(&display_text(&other.display()), CELL_WIDTH),
+                })
+                .collect()
+        })
+        .collect()
+}
+
 const NO_TERMINAL: &str = "run on a terminal to be asked";
 
 /// Unlocks and resolves the password of `name`, and builds its connector.
@@ -324,19 +339,7 @@ pub async fn preview(
     }
     let colour = colour_stdout();
     let header: Vec<&str> = rs.columns.iter().map(|c| c.name.as_str()).collect();
-    let rows: Vec<Vec<String>> = rs
-        .rows
-        .iter()
-        .map(|r| {
-            r.iter()
-                .map(|c| match c {
-                    Cell::Null => paint(colour, Style::Dim, "NULL"),
-                    other => truncate(&display_text(&other.display()), CELL_WIDTH),
-                })
-                .collect()
-        })
-        .collect();
-    print_table(&header, &rows, colour);
+    print_table(&header, &human_cells(&rs.rows, colour), colour);
     println!(
         "{} row{} of {} ({} ms)",
         rs.rows.len(),

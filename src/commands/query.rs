@@ -12,13 +12,10 @@
 use std::io::{IsTerminal, Read, Write};
 use std::time::Instant;
 
-use super::browse::{cancellable_query, open_connector, rows_text, FullText};
-use super::{colour_stdout, paint, print_table, truncate, CliError, Ctx, Style};
+use super::browse::{cancellable_query, human_cells, open_connector, rows_text, FullText};
+use super::{colour_stdout, print_table, CliError, Ctx};
 use crate::connectors::{Cell, DEFAULT_PAGE_ROWS};
-use crate::display::{display_string, display_text};
-
-/// Width a cell is cut to in the human grid.
-const CELL_WIDTH: usize = 40;
+use crate::display::display_string;
 
 /// The SQL argument, or stdin for `-`.
 fn sql_text(arg: &str) -> Result<String, CliError> {
@@ -136,17 +133,7 @@ pub async fn run(
     }
     let colour = colour_stdout();
     let header: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
-    let rows: Vec<Vec<String>> = human
-        .iter()
-        .map(|r| {
-            r.iter()
-                .map(|c| match c {
-                    Cell::Null => paint(colour, Style::Dim, "NULL"),
-                    other => truncate(&display_text(&other.display()), CELL_WIDTH),
-                })
-                .collect()
-        })
-        .collect();
+    let rows = human_cells(&human, colour);
     if !columns.is_empty() {
         print_table(&header, &rows, colour);
     }
