@@ -239,7 +239,7 @@ async fn fixture_lists_schemas_tables_views_with_estimates_under_a_lock_timeout(
     );
     let fx = tds::start(
         tds::accept_all(),
-        vec![reply("FROM sys.objects o JOIN sys.schemas s", listing)],
+        vec![reply("FROM sys.all_objects o JOIN sys.schemas s", listing)],
     );
     let opts = SessionOptions {
         statement_timeout: Duration::from_secs(7),
@@ -263,7 +263,7 @@ async fn fixture_lists_schemas_tables_views_with_estimates_under_a_lock_timeout(
     assert!(
         batches
             .iter()
-            .filter(|b| b.contains("sys.objects"))
+            .filter(|b| b.contains("sys.all_objects"))
             .all(|b| b.starts_with("SET LOCK_TIMEOUT 7000; SELECT")),
         "{batches:?}"
     );
@@ -761,7 +761,7 @@ fn fixture_cli_tables_preview_count_and_import() {
         tds::accept_all(),
         vec![
             reply("SERVERPROPERTY", version),
-            reply("FROM sys.objects o JOIN sys.schemas s", listing),
+            reply("FROM sys.all_objects o JOIN sys.schemas s", listing),
             reply(
                 "SELECT TOP (5) * FROM [dbo].[orders]",
                 result_set(&cols, &rows),
@@ -1028,4 +1028,391 @@ async fn real_server_wrong_password_is_invalid_credentials() {
     let e = c.test().await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidCredentials, "{}", e.full());
     assert!(!e.full().contains("definitely-wrong-Pw-42"));
+}
+
+// --------------------------------------------------------------------------
+// Real server (gated): the shared conformance suite
+
+use async_trait::async_trait;
+use common::conformance::{
+    col, table as ctable, text, AfterKill, Bulk, Cap, Described, Fixture, Harness, Hostile,
+    StreamCase,
+};
+use tiberius::{AuthMethod, Client, Config, EncryptionLevel};
+use tokio::net::TcpStream;
+use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
+
+/// The real server of `VARLOR_TEST_MSSQL_URL`, with the conformance fixture
+/// (tests/fixtures/sqlserver.sql) loaded into its database once per run.
+struct Ms {
+    spec: ConnSpec,
+    password: String,
+}
+
+fn harness() -> Option<Ms> {
+    let (spec, pw) = real_server()?;
+    let password = pw
+        .map(|p| secrecy::ExposeSecret::expose_secret(&p).to_string())
+        .unwrap_or_default();
+    let ms = Ms { spec, password };
+    static LOADED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let loaded = LOADED.get_or_init(|| {
+        // Its own runtime on its own thread: this runs inside a test's runtime.
+        let (spec, password) = (ms.spec.clone(), ms.password.clone());
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(load_fixture(&spec, &password))
+        })
+        .join()
+        .expect("fixture loader")
+    });
+    if let Err(e) = loaded {
+        panic!("loading tests/fixtures/sqlserver.sql into VARLOR_TEST_MSSQL_URL: {e}");
+    }
+    Some(ms)
+}
+
+conformance_tests!(harness);
+
+/// An admin session with the URL's own login (raw tiberius: the connector
+/// would refuse to write). TLS: the URL's CA file when it names one,
+/// otherwise the certificate is trusted as is — a throwaway test server's.
+async fn admin(spec: &ConnSpec, password: &str) -> Client<Compat<TcpStream>> {
+    let mut c = Config::new();
+    c.host(&spec.host);
+    c.port(spec.effective_port());
+    if !spec.database.is_empty() {
+        c.database(&spec.database);
+    }
+    c.authentication(AuthMethod::sql_server(&spec.user, password));
+    if spec.tls == TlsMode::Disable {
+        c.encryption(EncryptionLevel::NotSupported);
+    } else {
+        c.encryption(EncryptionLevel::Required);
+        match &spec.ca_file {
+            Some(ca) => c.trust_cert_ca(ca.to_string_lossy()),
+            None => c.trust_cert(),
+        }
+    }
+    let tcp = TcpStream::connect(c.get_addr()).await.expect("admin TCP");
+    tcp.set_nodelay(true).ok();
+    Client::connect(c, tcp.compat_write())
+        .await
+        .expect("admin login")
+}
+
+async fn load_fixture(spec: &ConnSpec, password: &str) -> Result<(), String> {
+    let sql = include_str!("fixtures/sqlserver.sql");
+    let mut client = admin(spec, password).await;
+    for batch in sql.split("\nGO\n").filter(|b| !b.trim().is_empty()) {
+        client
+            .simple_query(batch)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_results()
+            .await
+            .map_err(|e| format!("{e}\nin batch:\n{batch}"))?;
+    }
+    Ok(())
+}
+
+/// The first column of the first row of `sql`, as text.
+async fn scalar(client: &mut Client<Compat<TcpStream>>, sql: &str) -> String {
+    let row = client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .into_row()
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .unwrap_or_else(|| panic!("{sql}: no row"));
+    if let Ok(Some(n)) = row.try_get::<i32, _>(0) {
+        return n.to_string();
+    }
+    if let Ok(Some(n)) = row.try_get::<i64, _>(0) {
+        return n.to_string();
+    }
+    row.get::<&str, _>(0).unwrap_or_default().to_string()
+}
+
+fn dbo(name: &str) -> TableRef {
+    ctable(Some("dbo"), name)
+}
+
+#[async_trait]
+impl Harness for Ms {
+    fn spec(&self) -> ConnSpec {
+        self.spec.clone()
+    }
+    fn password(&self) -> Option<String> {
+        Some(self.password.clone())
+    }
+    fn has(&self, cap: Cap) -> bool {
+        match cap {
+            Cap::Network | Cap::Password | Cap::ServerSessions => true,
+            Cap::Tls => self.spec.ca_file.is_some() && self.spec.tls == TlsMode::VerifyFull,
+            // T-SQL views cannot WAITFOR, and T-SQL functions cannot write
+            // (side-effecting operators are refused inside a function).
+            Cap::SleepingQuery | Cap::WritingFunction => false,
+        }
+    }
+    fn ca(&self) -> Option<std::path::PathBuf> {
+        self.spec.ca_file.clone()
+    }
+
+    fn fixture(&self) -> Fixture {
+        use TableKind::{Table, View};
+        let d = Some("dbo");
+        Fixture {
+            listed: vec![
+                (d, "customers", Table),
+                (d, "orders", Table),
+                (d, "Weird Name", Table),
+                (d, "quote\"d", Table),
+                (d, "semi;colon", Table),
+                (d, "ünïcödé", Table),
+                (d, "select", Table),
+                (d, "brack]et", Table),
+                (d, "all_types", Table),
+                (d, "paid_orders", View),
+                (d, "slow_view", View),
+                (Some("sales"), "regions", Table),
+                (Some("inventory"), "stock", Table),
+                (Some("inventory"), "stock_by_warehouse", View),
+                (Some("Odd Schema"), "Weird Name", Table),
+            ],
+            system_table: (Some("INFORMATION_SCHEMA"), "TABLES"),
+            preview_schemas: vec![d, Some("sales"), Some("inventory"), Some("Odd Schema")],
+            preview_skip: vec!["slow_view", "session_spid"],
+            may_be_empty: vec!["write_log"],
+            min_previewed: 15,
+            hostile: vec![
+                Hostile {
+                    table: dbo("quote\"d"),
+                    columns: vec![(0, "col\"umn"), (1, "va'lue")],
+                    rows: Some(2),
+                    has_rows: vec![],
+                    has_cells: vec![(1, text("say \"hi\""))],
+                },
+                Hostile {
+                    table: dbo("semi;colon"),
+                    columns: vec![(1, "drop table x;")],
+                    rows: Some(2),
+                    has_rows: vec![],
+                    has_cells: vec![],
+                },
+                Hostile {
+                    table: dbo("ünïcödé"),
+                    columns: vec![(0, "ñame")],
+                    rows: Some(2),
+                    has_rows: vec![],
+                    has_cells: vec![(0, text("日本語"))],
+                },
+                Hostile {
+                    table: dbo("select"),
+                    columns: vec![(0, "from"), (1, "where")],
+                    rows: Some(2),
+                    has_rows: vec![],
+                    has_cells: vec![],
+                },
+                Hostile {
+                    table: dbo("brack]et"),
+                    columns: vec![(0, "a]b")],
+                    rows: Some(2),
+                    has_rows: vec![],
+                    has_cells: vec![(1, text("]]"))],
+                },
+                Hostile {
+                    table: dbo("Weird Name"),
+                    columns: vec![],
+                    rows: Some(3),
+                    has_rows: vec![],
+                    has_cells: vec![(1, text("ünïcödé ✓")), (2, Cell::Null)],
+                },
+                Hostile {
+                    table: ctable(Some("Odd Schema"), "Weird Name"),
+                    columns: vec![(1, "note")],
+                    rows: Some(1),
+                    has_rows: vec![],
+                    has_cells: vec![],
+                },
+            ],
+            untouched: (dbo("customers"), 1000),
+            described: vec![
+                Described {
+                    column_names: Some(vec!["from", "where", "Weird Id"]),
+                    columns: vec![
+                        col("from").pk(true).nullable(false).ty("int"),
+                        col("where").pk(false).ty("nvarchar(20)"),
+                        col("Weird Id").references(Some("dbo.Weird Name(Id)")),
+                    ],
+                    ..Described::of(dbo("select"))
+                },
+                Described {
+                    primary_key: Some(vec!["warehouse_id", "sku"]),
+                    columns: vec![
+                        col("quantity").pk(false).default_is(Some("((0))")),
+                        col("warehouse_id").references(Some("inventory.warehouses(id)")),
+                    ],
+                    ..Described::of(ctable(Some("inventory"), "stock"))
+                },
+                Described {
+                    nullable_after_first: true,
+                    columns: vec![
+                        col("c_decimal").ty("decimal(30,10)"),
+                        col("c_nvarchar").ty("nvarchar(50)"),
+                        col("c_nvarchar_max").ty("nvarchar(max)"),
+                        col("c_datetime2").ty("datetime2(7)"),
+                    ],
+                    ..Described::of(dbo("all_types"))
+                },
+                Described {
+                    kind: Some(Table),
+                    estimated_rows: Some(Some(5000)),
+                    ..Described::of(dbo("orders"))
+                },
+                Described {
+                    kind: Some(View),
+                    estimated_rows: Some(None),
+                    ..Described::of(dbo("paid_orders"))
+                },
+            ],
+            missing: dbo("no_such_table"),
+            counts: vec![
+                (dbo("orders"), 5000),
+                (ctable(Some("inventory"), "stock"), 300),
+            ],
+            small: (ctable(Some("sales"), "regions"), 3),
+            slow: dbo("slow_view"),
+            slow_previews: true,
+            timeout_within: Duration::from_secs(4),
+            slow_stream: None,
+            writing_view: None,
+            write_filter: None,
+            smuggle: (dbo("customers"), "1=1); DELETE FROM dbo.write_log; --"),
+            // check_filter refuses the closing parenthesis before anything runs.
+            smuggle_refused_up_front: true,
+            pristine_evidence: Some("0"),
+            stream_all: (dbo("orders"), 5000, Some(4)),
+            stream_names: vec![(0, "id"), (2, "total")],
+            stream_types: vec![(2, "decimal(10,2)")],
+            streams: vec![
+                StreamCase {
+                    table: dbo("orders"),
+                    limit: Some(2500),
+                    filter: None,
+                    rows: 2500,
+                    every: None,
+                },
+                StreamCase {
+                    table: dbo("customers"),
+                    limit: None,
+                    filter: Some("country = 'DE'"),
+                    rows: 200,
+                    every: Some(("country", text("DE"))),
+                },
+            ],
+            after_kill: AfterKill::ReportsLost,
+        }
+    }
+
+    fn check_listing(&self, tables: &[TableRef]) {
+        let orders = tables
+            .iter()
+            .find(|t| t.schema.as_deref() == Some("dbo") && t.name == "orders")
+            .expect("dbo.orders listed");
+        assert_eq!(orders.estimated_rows, Some(5000));
+        assert!(tables
+            .iter()
+            .any(|t| t.schema.as_deref() == Some("sys") && t.system));
+    }
+
+    async fn count_still_running(&self) -> bool {
+        let mut a = admin(&self.spec, &self.password).await;
+        scalar(
+            &mut a,
+            "SELECT COUNT(*) FROM sys.dm_exec_requests r \
+             CROSS APPLY sys.dm_exec_sql_text(r.sql_handle) t \
+             WHERE r.session_id <> @@SPID AND t.text LIKE N'%COUNT_BIG(*) FROM \\[dbo\\].\\[slow_view\\]%' ESCAPE N'\\'",
+        )
+        .await
+            != "0"
+    }
+
+    async fn session_id(&self, c: &dyn Connector) -> String {
+        let rs = c
+            .preview(&dbo("session_spid"), 1)
+            .await
+            .unwrap_or_else(|e| panic!("{}", e.full()));
+        match &rs.rows[0][0] {
+            Cell::Int(p) => p.to_string(),
+            other => panic!("spid: {other:?}"),
+        }
+    }
+
+    async fn kill_session(&self, id: &str) -> Result<(), String> {
+        let spid: i32 = id.parse().expect("a session id");
+        let mut a = admin(&self.spec, &self.password).await;
+        a.simple_query(format!("KILL {spid}"))
+            .await
+            .map_err(|e| format!("KILL {spid} needs ALTER ANY CONNECTION: {e}"))?
+            .into_results()
+            .await
+            .map_err(|e| format!("KILL {spid}: {e}"))?;
+        Ok(())
+    }
+
+    async fn write_evidence(&self) -> String {
+        let mut a = admin(&self.spec, &self.password).await;
+        scalar(&mut a, "SELECT COUNT(*) FROM dbo.write_log").await
+    }
+
+    async fn create_tables(&self, n: usize) -> Result<Bulk, String> {
+        let schema = format!("bulk_{}", std::process::id());
+        let mut a = admin(&self.spec, &self.password).await;
+        let make = format!(
+            "EXEC(N'CREATE SCHEMA {schema}'); \
+             DECLARE @i int = 0; \
+             WHILE @i < {n} BEGIN \
+               EXEC(N'CREATE TABLE {schema}.t' + CAST(@i AS nvarchar(10)) + N' (id int)'); \
+               SET @i += 1; \
+             END"
+        );
+        a.simple_query(make)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_results()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Bulk {
+            schema: Some(schema),
+            count: n,
+            prefix: "t".into(),
+            probe: format!("t{}", n - 1),
+        })
+    }
+
+    async fn drop_tables(&self, bulk: &Bulk) {
+        let schema = bulk.schema.as_deref().expect("a schema");
+        let mut a = admin(&self.spec, &self.password).await;
+        let drop = format!(
+            "DECLARE @i int = 0; \
+             WHILE @i < {} BEGIN \
+               EXEC(N'DROP TABLE IF EXISTS {schema}.t' + CAST(@i AS nvarchar(10))); \
+               SET @i += 1; \
+             END; \
+             EXEC(N'DROP SCHEMA {schema}')",
+            bulk.count
+        );
+        let dropped = match a.simple_query(drop).await {
+            Ok(s) => s.into_results().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = dropped {
+            eprintln!("dropping {schema}.t*: {e}");
+        }
+    }
 }

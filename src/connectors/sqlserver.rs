@@ -464,14 +464,14 @@ pub const LIST_SQL: &str = "SELECT s.name, o.name, o.type, \
      (SELECT SUM(p.rows) FROM sys.partitions p \
       WHERE p.object_id = o.object_id AND p.index_id IN (0, 1)), \
      CAST(o.is_ms_shipped AS int) \
-     FROM sys.objects o JOIN sys.schemas s ON s.schema_id = o.schema_id \
+     FROM sys.all_objects o JOIN sys.schemas s ON s.schema_id = o.schema_id \
      WHERE o.type IN ('U', 'V') ORDER BY s.name, o.name";
 
 pub fn object_sql(table: &TableRef) -> String {
     format!(
         "SELECT o.type, (SELECT SUM(p.rows) FROM sys.partitions p \
          WHERE p.object_id = o.object_id AND p.index_id IN (0, 1)) \
-         FROM sys.objects o WHERE o.object_id = OBJECT_ID({})",
+         FROM sys.all_objects o WHERE o.object_id = OBJECT_ID({})",
         nliteral(&ident::qualified(Dialect::Bracket, table))
     )
 }
@@ -492,7 +492,7 @@ pub fn columns_sql(table: &TableRef) -> String {
            JOIN sys.columns rc ON rc.object_id = fkc.referenced_object_id \
              AND rc.column_id = fkc.referenced_column_id \
            WHERE fkc.parent_object_id = c.object_id AND fkc.parent_column_id = c.column_id) \
-         FROM sys.columns c JOIN sys.types t ON t.user_type_id = c.user_type_id \
+         FROM sys.all_columns c JOIN sys.types t ON t.user_type_id = c.user_type_id \
          WHERE c.object_id = OBJECT_ID({}) ORDER BY c.column_id",
         nliteral(&ident::qualified(Dialect::Bracket, table))
     )
