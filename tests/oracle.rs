@@ -325,3 +325,391 @@ async fn real_server_filters_run_read_only() {
     assert_eq!(n, sink.0);
     assert!(n <= 3);
 }
+
+// ---- the shared conformance suite on a real server (gated) ------------------
+
+use async_trait::async_trait;
+use common::conformance::{
+    col, table as ctable, text, AfterKill, Bulk, Cap, Described, Fixture, Harness, Hostile,
+    StreamCase,
+};
+use varlor::connectors::{Cell, TableKind, TableRef};
+
+/// `VARLOR_TEST_ORACLE_URL`'s server with tests/fixtures/oracle.sql loaded
+/// into the login's own schema once per run. `VARLOR_TEST_ORACLE_ADMIN_URL`
+/// (a login with SELECT on V$SESSION and ALTER SYSTEM) adds the
+/// server-session cases; without it they print "skipped".
+struct Ora {
+    spec: ConnSpec,
+    password: String,
+    admin: Option<(ConnSpec, String)>,
+}
+
+fn harness() -> Option<Ora> {
+    let (spec, password) = oracle_server()?;
+    let admin = std::env::var("VARLOR_TEST_ORACLE_ADMIN_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            let (s, pw) = ConnSpec::from_url(&u).expect("VARLOR_TEST_ORACLE_ADMIN_URL parses");
+            use secrecy::ExposeSecret;
+            (
+                s,
+                pw.map(|p| p.expose_secret().to_string())
+                    .unwrap_or_default(),
+            )
+        });
+    static LOADED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    if let Err(e) = LOADED.get_or_init(|| load_fixture(&spec, &password)) {
+        panic!("loading tests/fixtures/oracle.sql into VARLOR_TEST_ORACLE_URL: {e}");
+    }
+    Some(Ora {
+        spec,
+        password,
+        admin,
+    })
+}
+
+conformance_tests!(harness);
+
+/// A raw `oracledb` session (blocking) for the fixture and admin hooks; the
+/// connector itself would refuse to write.
+fn raw(spec: &ConnSpec, password: &str) -> oracledb::Connection {
+    let easy = format!("{}:{}/{}", spec.host, spec.effective_port(), spec.database);
+    let config = oracledb::Config::default()
+        .set_credentials(spec.user.trim(), password)
+        .set_connect_string(&easy)
+        .expect("connect string");
+    oracledb::connect(config).expect("raw Oracle session")
+}
+
+fn load_fixture(spec: &ConnSpec, password: &str) -> Result<(), String> {
+    let conn = raw(spec, password);
+    for stmt in include_str!("fixtures/oracle.sql")
+        .split("\n/\n")
+        .map(|s| {
+            // Leading comment lines are not part of the statement.
+            s.lines()
+                .skip_while(|l| l.trim_start().starts_with("--") || l.trim().is_empty())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .filter(|s| !s.trim().is_empty())
+    {
+        conn.execute(&stmt, &[])
+            .map_err(|e| format!("{e}\nin statement:\n{stmt}"))?;
+    }
+    conn.commit().map_err(|e| e.to_string())
+}
+
+/// One number from `sql` on a raw session, off the test's runtime.
+async fn number(spec: &ConnSpec, password: &str, sql: &'static str, bind: Option<i64>) -> i64 {
+    let (spec, password) = (spec.clone(), password.to_string());
+    tokio::task::spawn_blocking(move || {
+        let conn = raw(&spec, &password);
+        let row = match bind {
+            Some(b) => conn.query_row(sql, &[&b]),
+            None => conn.query_row(sql, &[]),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        row.get::<i64>(0).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    })
+    .await
+    .expect("raw query")
+}
+
+fn own(name: &str) -> TableRef {
+    // Unquoted user names are stored upper-case: that is the schema.
+    ctable(Some(&own_schema()), name)
+}
+
+fn own_schema() -> String {
+    oracle_server_user().to_ascii_uppercase()
+}
+
+fn oracle_server_user() -> String {
+    std::env::var("VARLOR_TEST_ORACLE_URL")
+        .ok()
+        .and_then(|u| ConnSpec::from_url(&u).ok())
+        .map(|(s, _)| s.user)
+        .unwrap_or_default()
+}
+
+#[async_trait]
+impl Harness for Ora {
+    fn spec(&self) -> ConnSpec {
+        self.spec.clone()
+    }
+    fn password(&self) -> Option<String> {
+        Some(self.password.clone())
+    }
+    fn has(&self, cap: Cap) -> bool {
+        match cap {
+            Cap::Network | Cap::Password | Cap::WritingFunction => true,
+            Cap::Tls => self.spec.ca_file.is_some() && self.spec.tls == TlsMode::VerifyFull,
+            Cap::ServerSessions => self.admin.is_some(),
+            // DBMS_SESSION.SLEEP cannot be called from a plain view or filter
+            // without EXECUTE on it; not assumed of the test login.
+            Cap::SleepingQuery => false,
+        }
+    }
+    fn ca(&self) -> Option<std::path::PathBuf> {
+        self.spec.ca_file.clone()
+    }
+    fn unknown_database(&self, spec: &mut ConnSpec) {
+        spec.database = "NO_SUCH_SERVICE_VARLOR".into();
+    }
+
+    fn fixture(&self) -> Fixture {
+        use TableKind::{Table, View};
+        let me = own_schema();
+        let m: &'static str = Box::leak(me.into_boxed_str());
+        let o = Some(m);
+        Fixture {
+            listed: vec![
+                (o, "customers", Table),
+                (o, "orders", Table),
+                (o, "Weird Name", Table),
+                (o, "semi;colon", Table),
+                (o, "ünïcödé", Table),
+                (o, "select", Table),
+                (o, "all_types", Table),
+                (o, "regions", Table),
+                (o, "stock", Table),
+                (o, "paid_orders", View),
+                (o, "slow_view", View),
+                (o, "stock_by_warehouse", View),
+            ],
+            system_table: (Some("SYS"), "DUAL"),
+            preview_schemas: vec![o],
+            preview_skip: vec!["slow_view", "session_sid", "writing_view"],
+            may_be_empty: vec!["write_log"],
+            min_previewed: 12,
+            hostile: vec![
+                Hostile {
+                    table: own("semi;colon"),
+                    columns: vec![(1, "drop table x;")],
+                    rows: Some(2),
+                    has_rows: vec![],
+                    has_cells: vec![],
+                },
+                Hostile {
+                    table: own("ünïcödé"),
+                    columns: vec![(0, "ñame")],
+                    rows: Some(2),
+                    has_rows: vec![],
+                    has_cells: vec![(0, text("日本語"))],
+                },
+                Hostile {
+                    table: own("select"),
+                    columns: vec![(0, "from"), (1, "where")],
+                    rows: Some(2),
+                    has_rows: vec![],
+                    has_cells: vec![],
+                },
+                Hostile {
+                    table: own("Weird Name"),
+                    columns: vec![(0, "Id"), (1, "Label")],
+                    rows: Some(3),
+                    has_rows: vec![],
+                    has_cells: vec![(1, text("ünïcödé ✓")), (2, Cell::Null)],
+                },
+            ],
+            untouched: (own("customers"), 1000),
+            described: vec![
+                Described {
+                    column_names: Some(vec!["from", "where", "Weird Id"]),
+                    columns: vec![
+                        col("from").pk(true).nullable(false).ty("NUMBER(10)"),
+                        col("where").pk(false).ty("VARCHAR2(20 BYTE)"),
+                        col("Weird Id").references(Some(Box::leak(
+                            format!("{m}.Weird Name(Id)").into_boxed_str(),
+                        ))),
+                    ],
+                    ..Described::of(own("select"))
+                },
+                Described {
+                    primary_key: Some(vec!["warehouse_id", "sku"]),
+                    columns: vec![
+                        col("quantity").pk(false).default_is(Some("0")),
+                        col("warehouse_id").references(Some(Box::leak(
+                            format!("{m}.warehouses(id)").into_boxed_str(),
+                        ))),
+                    ],
+                    ..Described::of(own("stock"))
+                },
+                Described {
+                    nullable_after_first: true,
+                    columns: vec![
+                        col("c_number").ty("NUMBER(30,10)"),
+                        col("c_nvarchar").ty("NVARCHAR2(50)"),
+                        col("c_tstz").ty("TIMESTAMP(6) WITH TIME ZONE"),
+                    ],
+                    ..Described::of(own("all_types"))
+                },
+                Described {
+                    kind: Some(Table),
+                    estimated_rows: Some(Some(5000)),
+                    ..Described::of(own("orders"))
+                },
+            ],
+            missing: own("no_such_table"),
+            counts: vec![(own("orders"), 5000), (own("stock"), 300)],
+            small: (own("regions"), 3),
+            slow: own("slow_view"),
+            slow_previews: true,
+            timeout_within: Duration::from_secs(4),
+            slow_stream: None,
+            writing_view: Some(own("writing_view")),
+            write_filter: Some((own("customers"), "\"try_write\"() > 0")),
+            smuggle: (own("customers"), "1=1); DELETE FROM \"write_log\"; --"),
+            smuggle_refused_up_front: false,
+            pristine_evidence: Some("0"),
+            stream_all: (own("orders"), 5000, Some(4)),
+            stream_names: vec![(0, "id"), (2, "total")],
+            stream_types: vec![(2, "NUMBER(10,2)")],
+            streams: vec![
+                StreamCase {
+                    table: own("orders"),
+                    limit: Some(2500),
+                    filter: None,
+                    rows: 2500,
+                    every: None,
+                },
+                StreamCase {
+                    table: own("customers"),
+                    limit: None,
+                    filter: Some("\"country\" = 'DE'"),
+                    rows: 200,
+                    every: Some(("country", text("DE"))),
+                },
+            ],
+            after_kill: AfterKill::ReportsLost,
+        }
+    }
+
+    fn check_listing(&self, tables: &[TableRef]) {
+        let me = own_schema();
+        assert_eq!(
+            tables[0].schema.as_deref(),
+            Some(me.as_str()),
+            "own schema first"
+        );
+        let orders = tables
+            .iter()
+            .find(|t| t.schema.as_deref() == Some(me.as_str()) && t.name == "orders")
+            .expect("orders listed");
+        assert_eq!(orders.estimated_rows, Some(5000), "NUM_ROWS after stats");
+    }
+
+    async fn count_still_running(&self) -> bool {
+        let (spec, pw) = self.admin.as_ref().expect("admin");
+        number(
+            spec,
+            pw,
+            "SELECT COUNT(*) FROM V$SESSION s JOIN V$SQL q ON q.SQL_ID = s.SQL_ID \
+             WHERE s.STATUS = 'ACTIVE' AND q.SQL_TEXT LIKE 'SELECT COUNT(*) FROM %slow_view%' \
+             AND s.AUDSID <> SYS_CONTEXT('USERENV', 'SESSIONID')",
+            None,
+        )
+        .await
+            > 0
+    }
+
+    async fn session_id(&self, c: &dyn Connector) -> String {
+        let rs = c
+            .preview(&own("session_sid"), 1)
+            .await
+            .unwrap_or_else(|e| panic!("{}", e.full()));
+        match &rs.rows[0][0] {
+            Cell::Int(p) => p.to_string(),
+            other => panic!("audsid: {other:?}"),
+        }
+    }
+
+    async fn kill_session(&self, id: &str) -> Result<(), String> {
+        let (spec, pw) = self.admin.clone().expect("admin");
+        let audsid: i64 = id.parse().expect("an AUDSID");
+        tokio::task::spawn_blocking(move || {
+            let conn = raw(&spec, &pw);
+            let row = conn
+                .query_row(
+                    "SELECT SID, SERIAL# FROM V$SESSION WHERE AUDSID = :1",
+                    &[&audsid],
+                )
+                .map_err(|e| format!("V$SESSION: {e}"))?;
+            let (sid, serial): (i64, i64) = (
+                row.get(0).map_err(|e| e.to_string())?,
+                row.get(1).map_err(|e| e.to_string())?,
+            );
+            conn.execute(
+                &format!("ALTER SYSTEM KILL SESSION '{sid},{serial}' IMMEDIATE"),
+                &[],
+            )
+            .map(|_| ())
+            .map_err(|e| format!("ALTER SYSTEM KILL SESSION: {e}"))
+        })
+        .await
+        .expect("kill")
+    }
+
+    async fn write_evidence(&self) -> String {
+        number(
+            &self.spec,
+            &self.password,
+            "SELECT COUNT(*) FROM \"write_log\"",
+            None,
+        )
+        .await
+        .to_string()
+    }
+
+    async fn create_tables(&self, n: usize) -> Result<Bulk, String> {
+        let (spec, pw) = (self.spec.clone(), self.password.clone());
+        let prefix = format!("bulk{}_", std::process::id());
+        let p = prefix.clone();
+        tokio::task::spawn_blocking(move || {
+            raw(&spec, &pw)
+                .execute(
+                    &format!(
+                        "BEGIN FOR i IN 0..{} LOOP \
+                         EXECUTE IMMEDIATE 'CREATE TABLE \"{p}' || i || '\" (id NUMBER)'; \
+                         END LOOP; END;",
+                        n - 1
+                    ),
+                    &[],
+                )
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .expect("create")?;
+        Ok(Bulk {
+            schema: Some(own_schema()),
+            count: n,
+            prefix: prefix.clone(),
+            probe: format!("{prefix}{}", n - 1),
+        })
+    }
+
+    async fn drop_tables(&self, bulk: &Bulk) {
+        let (spec, pw) = (self.spec.clone(), self.password.clone());
+        let (p, n) = (bulk.prefix.clone(), bulk.count);
+        let dropped = tokio::task::spawn_blocking(move || {
+            raw(&spec, &pw).execute(
+                &format!(
+                    "BEGIN FOR i IN 0..{} LOOP \
+                     EXECUTE IMMEDIATE 'DROP TABLE \"{p}' || i || '\" PURGE'; \
+                     END LOOP; END;",
+                    n - 1
+                ),
+                &[],
+            )
+        })
+        .await
+        .expect("drop");
+        if let Err(e) = dropped {
+            eprintln!("dropping {}*: {e}", bulk.prefix);
+        }
+    }
+}

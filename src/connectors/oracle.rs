@@ -170,7 +170,8 @@ pub fn classify(f: &Failure, phase: Phase, spec: &ConnSpec) -> ConnError {
                 12170 => ErrorKind::ConnectionTimeout,
                 1031 | 1045 | 1039 | 1749 => ErrorKind::PermissionDenied,
                 942 | 4043 => ErrorKind::NotFound,
-                1456 | 16000 => ErrorKind::ReadOnly,
+                // 14551/14552: DML or a commit inside a query (a function that writes).
+                1456 | 16000 | 14551 | 14552 => ErrorKind::ReadOnly,
                 1013 => {
                     if phase == Phase::Query {
                         ErrorKind::StatementTimeout
@@ -1112,6 +1113,7 @@ mod tests {
         assert_eq!(ora(942).kind, ErrorKind::NotFound);
         assert_eq!(ora(1031).kind, ErrorKind::PermissionDenied);
         assert_eq!(ora(1456).kind, ErrorKind::ReadOnly);
+        assert_eq!(ora(14551).kind, ErrorKind::ReadOnly);
         assert_eq!(ora(3113).kind, ErrorKind::ConnectionLost);
         assert_eq!(ora(12545).kind, ErrorKind::UnknownHost);
         assert_eq!(ora(1).kind, ErrorKind::Other);
