@@ -207,6 +207,42 @@ async fn thick_driver_without_instant_client_is_dpi_1047_in_words() {
     );
 }
 
+#[tokio::test]
+async fn typed_writes_are_refused_before_any_connection_and_a_select_goes_out() {
+    let (port, seen) = refusing_listener(12514);
+    let c = OracleConnector::new(
+        spec(port, "ORCL"),
+        Some(SECRET.to_string().into()),
+        SessionOptions::default(),
+    );
+    for bad in [
+        "DELETE FROM \"orders\"",
+        "CREATE TABLE t (a NUMBER)",
+        "BEGIN DELETE FROM t; COMMIT; END;",
+        "SELECT s.NEXTVAL FROM DUAL",
+        "SELECT * FROM \"orders\" FOR UPDATE",
+        "WITH FUNCTION f RETURN NUMBER IS BEGIN RETURN 1; END; SELECT f FROM DUAL",
+        "SELECT 1 FROM DUAL; DROP TABLE t",
+    ] {
+        let e = match c.query(bad).await {
+            Ok(_) => panic!("{bad}: accepted"),
+            Err(e) => e,
+        };
+        assert!(e.detail.contains("nothing was run"), "{bad}: {}", e.full());
+    }
+    assert!(seen.try_recv().is_err(), "nothing reached the listener");
+    // A plain query does go out (and meets the listener's refusal).
+    let e = match c
+        .query("SELECT * FROM \"orders\" FETCH FIRST 5 ROWS ONLY")
+        .await
+    {
+        Ok(_) => panic!("the listener refuses every session"),
+        Err(e) => e,
+    };
+    assert_eq!(e.kind, ErrorKind::DatabaseNotFound, "{}", e.full());
+    assert_eq!(seen.try_recv().ok(), Some(1), "a TNS CONNECT was sent");
+}
+
 // ---- the real-server suite ------------------------------------------------
 
 /// The server of `VARLOR_TEST_ORACLE_URL`, or a skip notice. Never a panic,
@@ -712,4 +748,37 @@ impl Harness for Ora {
             eprintln!("dropping {}*: {e}", bulk.prefix);
         }
     }
+}
+
+// ---- the query pane on a real server (gated) ---------------------------------
+
+#[tokio::test]
+async fn real_server_query_pages_rows_and_a_writing_function_is_refused() {
+    let Some(h) = harness() else {
+        return;
+    };
+    let c = real(&h.spec, &h.password, SessionOptions::default());
+    let mut cur = c
+        .query("SELECT \"id\" FROM \"orders\" ORDER BY \"id\"")
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.full()));
+    assert_eq!(cur.columns()[0].name, "id");
+    let first = cur.next_page(500).await.expect("page");
+    assert_eq!(first.len(), 500);
+    let mut n = first.len();
+    loop {
+        let page = cur.next_page(500).await.expect("page");
+        n += page.len();
+        if page.len() < 500 {
+            break;
+        }
+    }
+    assert_eq!(n, 5000);
+    let before = h.write_evidence().await;
+    let e = match c.query("SELECT \"try_write\"() FROM DUAL").await {
+        Ok(mut cur) => cur.next_page(1).await.expect_err("a write must fail"),
+        Err(e) => e,
+    };
+    assert_eq!(e.kind, ErrorKind::ReadOnly, "{}", e.full());
+    assert_eq!(h.write_evidence().await, before, "the query wrote");
 }

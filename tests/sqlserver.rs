@@ -1416,3 +1416,148 @@ impl Harness for Ms {
         }
     }
 }
+
+// --------------------------------------------------------------------------
+// The query pane's dialect (fixture)
+
+#[tokio::test]
+async fn fixture_query_runs_inside_a_rolled_back_transaction_under_the_lock_timeout() {
+    let cols = [("id", Ty::Int), ("note", Ty::NVarChar)];
+    let rows: Vec<Vec<V>> = (1..=3).map(|i| vec![V::I(i), s("x")]).collect();
+    let fx = tds::start(
+        tds::accept_all(),
+        vec![reply(
+            "SELECT id, note FROM [dbo].[t]",
+            result_set(&cols, &rows),
+        )],
+    );
+    let opts = SessionOptions {
+        statement_timeout: Duration::from_secs(9),
+        ..Default::default()
+    };
+    let c = connect_with(&spec(fx.port), opts);
+    let mut cur = c
+        .query("SELECT id, note FROM [dbo].[t];")
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.full()));
+    let names: Vec<_> = cur.columns().iter().map(|c| c.name.clone()).collect();
+    assert_eq!(names, ["id", "note"]);
+    let page = cur.next_page(10).await.unwrap();
+    assert_eq!(page.len(), 3);
+    assert_eq!(page[2][0], Cell::Int(3));
+    // The transaction is rolled back once the result is read.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !fx.batches().iter().any(|b| b.contains("ROLLBACK")) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let b = fx.batches();
+    let at = |needle: &str| {
+        b.iter()
+            .position(|x| x.contains(needle))
+            .unwrap_or_else(|| panic!("no batch with {needle}: {b:?}"))
+    };
+    let begin = at("BEGIN TRANSACTION");
+    assert!(b[begin].contains("SET LOCK_TIMEOUT 9000"), "{b:?}");
+    assert!(b[begin].contains("SET XACT_ABORT ON"), "{b:?}");
+    let select = b
+        .iter()
+        .position(|x| x == "SELECT id, note FROM [dbo].[t]")
+        .expect("the statement alone, without its ';'");
+    let rollback = at("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION");
+    assert!(begin < select && select < rollback, "{b:?}");
+    assert!(!b.iter().any(|x| x.contains("COMMIT")), "{b:?}");
+}
+
+#[tokio::test]
+async fn fixture_query_refuses_writes_before_anything_is_sent() {
+    let fx = tds::start(tds::accept_all(), vec![]);
+    let c = conn(&spec(fx.port));
+    for bad in [
+        "DELETE FROM [dbo].[t]",
+        "SELECT 1 DELETE FROM [dbo].[t]",
+        "SELECT 1 COMMIT DELETE FROM t",
+        "select * into [copy] from t",
+        "EXEC sp_who",
+        "sp_configure 'show advanced options', 1",
+        "SELECT 1; SELECT 2",
+        "UPDATE t SET a = 1",
+        "TRUNCATE TABLE t",
+        "DROP TABLE t",
+        "CREATE TABLE t (a int)",
+        "SELECT NEXT VALUE FOR dbo.s",
+        "BEGIN TRAN",
+        "WITH x AS (SELECT 1 AS a) DELETE FROM t",
+        "MERGE t USING s ON 1 = 1 WHEN MATCHED THEN DELETE;",
+        "SELECT * FROM OPENQUERY(loop, 'UPDATE t SET a = 1')",
+        "SELECT 1 /* /* */ DELETE FROM t */ DELETE FROM t",
+    ] {
+        let e = match c.query(bad).await {
+            Ok(_) => panic!("{bad}: accepted"),
+            Err(e) => e,
+        };
+        assert!(
+            matches!(e.kind, ErrorKind::ReadOnly | ErrorKind::Other),
+            "{bad}: {}",
+            e.full()
+        );
+        assert!(e.detail.contains("nothing was run"), "{bad}: {}", e.full());
+    }
+    assert!(fx.logins().is_empty(), "nothing reached the server");
+}
+
+#[tokio::test]
+async fn fixture_dropping_a_running_query_sends_attention() {
+    let mut slow = reply(
+        "SELECT * FROM [dbo].[slow]",
+        result_set(&[("n", Ty::BigInt)], &[vec![V::I(1)]]),
+    );
+    slow.delay = Duration::from_millis(3000);
+    let fx = tds::start(tds::accept_all(), vec![slow]);
+    let c = connect_with(&spec(fx.port), SessionOptions::default());
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(600),
+        c.query("SELECT * FROM [dbo].[slow]"),
+    )
+    .await;
+    assert!(dropped.is_err(), "still running when dropped");
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while *fx.attentions.lock().unwrap() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(*fx.attentions.lock().unwrap(), 1);
+    assert!(!fx.batches().iter().any(|b| b.contains("COMMIT")));
+}
+
+#[tokio::test]
+async fn real_server_query_pages_rows_and_writes_never_land() {
+    let Some(h) = harness() else {
+        return;
+    };
+    let c = connector_for(
+        &h.spec,
+        Some(SecretString::from(h.password.clone())),
+        SessionOptions::default(),
+    )
+    .expect("engine");
+    let mut cur = c
+        .query("SELECT id FROM dbo.orders ORDER BY id")
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.full()));
+    let mut n = 0;
+    loop {
+        let page = cur.next_page(500).await.expect("page");
+        n += page.len();
+        if page.len() < 500 {
+            break;
+        }
+    }
+    assert_eq!(n, 5000);
+    let before = h.write_evidence().await;
+    for bad in [
+        "SELECT 1 INSERT INTO dbo.write_log DEFAULT VALUES",
+        "WITH x AS (SELECT 1 AS a) DELETE FROM dbo.write_log",
+    ] {
+        assert!(c.query(bad).await.is_err(), "{bad}");
+    }
+    assert_eq!(h.write_evidence().await, before, "a typed query wrote");
+}

@@ -125,6 +125,17 @@ fn e_opens_the_editor_prefilled_with_the_quoted_table() {
     update(&mut s, ch('e'));
     assert_eq!(sql(&s), "SELECT * FROM `shop`.`odd``name` LIMIT 100");
 
+    // Each engine asks for its first rows in its own SQL.
+    let mut ms = browsing(Kind::Sqlserver, vec![table(Some("dbo"), "brack]et")]);
+    update(&mut ms, ch('e'));
+    assert_eq!(sql(&ms), "SELECT TOP (100) * FROM [dbo].[brack]]et]");
+    let mut ora = browsing(Kind::Oracle, vec![table(Some("HR"), "Emp\"s")]);
+    update(&mut ora, ch('e'));
+    assert_eq!(
+        sql(&ora),
+        r#"SELECT * FROM "HR"."Emp""s" FETCH FIRST 100 ROWS ONLY"#
+    );
+
     // Esc goes back to the browser; `e` again finds the text as it was.
     update(&mut s, ch(' '));
     update(&mut s, ch('1'));

@@ -91,9 +91,33 @@ pub struct Engine {
     pub user_required: bool,
     /// How identifiers are quoted (SQL engines).
     pub dialect: Option<Dialect>,
+    /// How a typed query asks for the first rows only.
+    pub row_limit: RowLimit,
     pub capabilities: Capabilities,
     /// How to open a connector, or why this build cannot.
     pub open: Result<OpenFn, &'static str>,
+}
+
+/// How a query asks for its first `n` rows, in the engine's SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowLimit {
+    /// `SELECT … LIMIT n` (PostgreSQL, MySQL, SQLite).
+    Limit,
+    /// `SELECT TOP (n) …` (SQL Server).
+    Top,
+    /// `SELECT … FETCH FIRST n ROWS ONLY` (Oracle 12c+, the SQL standard).
+    FetchFirst,
+}
+
+impl RowLimit {
+    /// `SELECT * FROM <from>` limited to `n` rows; `from` is already quoted.
+    pub fn select_all(self, from: &str, n: u64) -> String {
+        match self {
+            RowLimit::Limit => format!("SELECT * FROM {from} LIMIT {n}"),
+            RowLimit::Top => format!("SELECT TOP ({n}) * FROM {from}"),
+            RowLimit::FetchFirst => format!("SELECT * FROM {from} FETCH FIRST {n} ROWS ONLY"),
+        }
+    }
 }
 
 /// The capabilities of the SQL engines that enforce read-only sessions.

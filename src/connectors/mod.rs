@@ -14,6 +14,7 @@ pub mod query;
 pub mod spec;
 pub mod sqlite;
 pub mod sqlserver;
+pub mod statement;
 pub mod tls;
 pub mod value;
 

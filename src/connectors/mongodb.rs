@@ -28,7 +28,7 @@ use mongodb::Client;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
-use super::engine::{Capabilities, Engine, FilterLanguage, StructureSource};
+use super::engine::{Capabilities, Engine, FilterLanguage, RowLimit, StructureSource};
 use super::error::classify_io;
 use super::spec::SpecError;
 use super::{
@@ -59,6 +59,7 @@ pub const ENGINE: Engine = Engine {
     file_based: false,
     user_required: false,
     dialect: None,
+    row_limit: RowLimit::Limit,
     capabilities: Capabilities {
         filter: FilterLanguage::Document,
         structure: StructureSource::Sampled,

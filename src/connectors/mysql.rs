@@ -15,7 +15,7 @@ use mysql_async::{Column, Conn, DriverError, IoError, Opts, OptsBuilder, Row, Ss
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
-use super::engine::{Capabilities, Engine, SQL_CAPABILITIES};
+use super::engine::{Capabilities, Engine, RowLimit, SQL_CAPABILITIES};
 use super::error::classify_io;
 use super::ident::{self, Dialect};
 use super::query::{single_statement, ChannelCursor, QueryCursor, READ_AHEAD};
@@ -47,6 +47,7 @@ pub const ENGINE: Engine = Engine {
     file_based: false,
     user_required: true,
     dialect: Some(Dialect::Backtick),
+    row_limit: RowLimit::Limit,
     capabilities: SQL_CAPABILITIES,
     open: Ok(|spec, password, opts| Box::new(MysqlConnector::new(spec.clone(), password, opts))),
 };

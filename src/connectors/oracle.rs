@@ -21,8 +21,10 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
-use super::engine::{Capabilities, Engine, SQL_CAPABILITIES};
+use super::engine::{Capabilities, Engine, RowLimit, SQL_CAPABILITIES};
 use super::ident::{self, Dialect};
+use super::query::{single_statement, ChannelCursor, QueryCursor, READ_AHEAD};
+use super::statement;
 use super::{
     Cell, ColumnInfo, ColumnMeta, ConnError, ConnSpec, Connector, ErrorKind, Logical, RowSet,
     RowSink, ServerInfo, SessionOptions, StreamOptions, TableInfo, TableKind, TableRef,
@@ -54,6 +56,7 @@ pub const ENGINE: Engine = Engine {
     file_based: false,
     user_required: true,
     dialect: Some(Dialect::Ansi),
+    row_limit: RowLimit::FetchFirst,
     capabilities: Capabilities {
         read_only: "SET TRANSACTION READ ONLY",
         ..SQL_CAPABILITIES
@@ -1054,6 +1057,72 @@ impl Connector for OracleConnector {
             }
             Err(f) => Err(self.fail(f)),
         }
+    }
+
+    /// A typed query: one statement (Oracle runs no more per call), checked
+    /// word by word first (DDL would commit and end the read-only
+    /// transaction), then run on a session of its own inside
+    /// `SET TRANSACTION READ ONLY`, rolled back at the end. A dropped cursor
+    /// stops the fetching; a statement still executing on the server stops at
+    /// the call timeout (the statement timeout) at the latest.
+    async fn query(&self, sql: &str) -> Result<Box<dyn QueryCursor>, ConnError> {
+        let text = single_statement(sql)?.to_string();
+        statement::only_query(&text, "Oracle", &statement::ORACLE)?;
+        let session = self.connect().await?;
+        let (cols_tx, cols_rx) = tokio::sync::oneshot::channel();
+        let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
+        let (spec, password) = (self.spec.clone(), self.password.clone());
+        let timeout = Some(self.opts.statement_timeout).filter(|t| !t.is_zero());
+        // A thread of its own (see `connect`): a runtime never waits for it.
+        let spawned = std::thread::Builder::new()
+            .name("oracle-query".into())
+            .spawn(move || {
+                let mut session = session;
+                let gone = || ConnError::new(ErrorKind::Cancelled, "the query was closed");
+                let mut cols_tx = Some(cols_tx);
+                let rows = tx.clone();
+                let r = begin(&mut *session, true, timeout).and_then(|()| {
+                    session.query(
+                        &text,
+                        &[],
+                        &mut |c| match cols_tx.take() {
+                            Some(t) => t.send(Ok(c.to_vec())).map_err(|_| gone()),
+                            None => Ok(()),
+                        },
+                        &mut |r| rows.blocking_send(Ok(r)).map_err(|_| gone()),
+                    )
+                });
+                let secret = password.as_ref().map(|p| p.expose_secret());
+                let err = match r {
+                    Ok(()) => None,
+                    Err(Fail::Stop(e)) if e.kind == ErrorKind::Cancelled => None,
+                    Err(Fail::Stop(e)) => Some(e.scrub(secret)),
+                    Err(Fail::Db(f)) => Some(classify(&f, Phase::Query, &spec).scrub(secret)),
+                };
+                match (cols_tx.take(), err) {
+                    (Some(t), Some(e)) => {
+                        let _ = t.send(Err(e));
+                    }
+                    (Some(t), None) => {
+                        let _ = t.send(Ok(Vec::new()));
+                    }
+                    (None, Some(e)) => {
+                        let _ = tx.blocking_send(Err(e));
+                    }
+                    (None, None) => {}
+                }
+                drop((tx, rows));
+                let _ = session.rollback();
+            });
+        if let Err(e) = spawned {
+            return Err(ConnError::new(
+                ErrorKind::Other,
+                format!("could not start the query thread: {e}"),
+            ));
+        }
+        let cursor =
+            ChannelCursor::start(cols_rx, rx, Box::new(()), self.opts.statement_timeout).await?;
+        Ok(Box::new(cursor))
     }
 
     async fn reset(&self) {

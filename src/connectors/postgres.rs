@@ -21,7 +21,7 @@ use tokio_postgres::types::{Kind as PgKind, Type};
 use tokio_postgres::{CancelToken, Client, Config, NoTls, SimpleQueryMessage};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::engine::{Capabilities, Engine, SQL_CAPABILITIES};
+use super::engine::{Capabilities, Engine, RowLimit, SQL_CAPABILITIES};
 use super::error::classify_io;
 use super::ident::{qualified, Dialect};
 use super::query::{BufferedCursor, QueryCursor};
@@ -54,6 +54,7 @@ pub const ENGINE: Engine = Engine {
     file_based: false,
     user_required: true,
     dialect: Some(Dialect::Ansi),
+    row_limit: RowLimit::Limit,
     capabilities: SQL_CAPABILITIES,
     open: Ok(|spec, password, opts| Box::new(PostgresConnector::new(spec.clone(), password, opts))),
 };

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, InterruptHandle, OpenFlags};
 
-use super::engine::{Capabilities, Engine, SQL_CAPABILITIES};
+use super::engine::{Capabilities, Engine, RowLimit, SQL_CAPABILITIES};
 use super::ident::{self, Dialect};
 use super::query::{single_statement, ChannelCursor, QueryCursor, READ_AHEAD};
 use super::spec::SpecError;
@@ -42,6 +42,7 @@ pub const ENGINE: Engine = Engine {
     file_based: true,
     user_required: false,
     dialect: Some(Dialect::Ansi),
+    row_limit: RowLimit::Limit,
     capabilities: Capabilities {
         read_only: "file opened read-only",
         ..SQL_CAPABILITIES

@@ -21,10 +21,12 @@ use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
-use super::engine::{Capabilities, Engine, SQL_CAPABILITIES};
+use super::engine::{Capabilities, Engine, RowLimit, SQL_CAPABILITIES};
 use super::error::classify_io;
 use super::ident::{self, Dialect};
+use super::query::{single_statement, ChannelCursor, QueryCursor, READ_AHEAD};
 use super::spec::{parse_network_url, SpecError};
+use super::statement;
 use super::{
     Cell, ColumnInfo, ColumnMeta, ConnError, ConnSpec, Connector, ErrorKind, Logical, RowSet,
     RowSink, ServerInfo, SessionOptions, StreamOptions, TableInfo, TableKind, TableRef, TlsMode,
@@ -51,6 +53,7 @@ pub const ENGINE: Engine = Engine {
     file_based: false,
     user_required: true,
     dialect: Some(Dialect::Bracket),
+    row_limit: RowLimit::Top,
     capabilities: Capabilities {
         read_only: "reads only; filters run in a transaction that is rolled back",
         ..SQL_CAPABILITIES
@@ -1322,6 +1325,108 @@ impl Connector for SqlServerConnector {
             }
             Err(Fail::Sink(e)) => Err(e.scrub(self.secret())),
         }
+    }
+
+    /// A typed query: checked word by word first (T-SQL needs no `;`
+    /// between statements), then run on a connection of its own inside a
+    /// transaction that is always rolled back, under the lock timeout.
+    async fn query(&self, sql: &str) -> Result<Box<dyn QueryCursor>, ConnError> {
+        let text = single_statement(sql)?.to_string();
+        statement::only_query(&text, "SQL Server", &statement::TSQL)?;
+        let mut client = self.connect(None).await?;
+        let setup = format!(
+            "SET XACT_ABORT ON; SET IMPLICIT_TRANSACTIONS OFF; {}BEGIN TRANSACTION",
+            lock_timeout_prefix(self.opts.statement_timeout)
+        );
+        let began = match client.simple_query(setup).await {
+            Ok(s) => s.into_results().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = began {
+            let _ = client.close().await;
+            return Err(self.err(&e));
+        }
+        let (cols_tx, cols_rx) = tokio::sync::oneshot::channel();
+        let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
+        let secret = self.password.clone();
+        let map = move |e: &tiberius::error::Error| {
+            map_error(e).scrub(secret.as_ref().map(|p| p.expose_secret()))
+        };
+        let timeout = self.spec.connect_timeout();
+        let producer = tokio::spawn(async move {
+            // Dropped unfinished (cancel, error): Attention, then close; the
+            // server rolls the transaction back with the connection.
+            let mut guard = Attend {
+                client: Some(client),
+                timeout,
+            };
+            let mut cols_tx = Some(cols_tx);
+            let run = async {
+                let mut stream = guard.client().simple_query(text).await?;
+                let mut first = None;
+                while let Some(item) = stream.try_next().await? {
+                    match item {
+                        QueryItem::Metadata(m) => {
+                            if let Some(c) = cols_tx.take() {
+                                first = Some(m.result_index());
+                                if c.send(Ok(m.columns().iter().map(column_meta).collect()))
+                                    .is_err()
+                                {
+                                    return Ok(false);
+                                }
+                            }
+                        }
+                        QueryItem::Row(r) if Some(r.result_index()) == first => {
+                            if tx.send(Ok(row_cells(r))).await.is_err() {
+                                return Ok(false);
+                            }
+                        }
+                        QueryItem::Row(_) => {}
+                    }
+                }
+                Ok::<_, tiberius::error::Error>(true)
+            }
+            .await;
+            match run {
+                Ok(true) => {
+                    if let Some(c) = cols_tx.take() {
+                        let _ = c.send(Ok(Vec::new()));
+                    }
+                    drop(tx);
+                    let mut client = guard.done();
+                    let _ = tokio::time::timeout(timeout, async {
+                        if let Ok(s) = client
+                            .simple_query("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION")
+                            .await
+                        {
+                            let _ = s.into_results().await;
+                        }
+                        let _ = client.close().await;
+                    })
+                    .await;
+                }
+                Ok(false) => {}
+                Err(e) => match cols_tx.take() {
+                    Some(c) => {
+                        let _ = c.send(Err(map(&e)));
+                    }
+                    None => {
+                        let _ = tx.send(Err(map(&e))).await;
+                    }
+                },
+            }
+        });
+        // Dropping the cursor stops the reader, whose guard sends Attention.
+        struct Stop(tokio::task::AbortHandle);
+        impl Drop for Stop {
+            fn drop(&mut self) {
+                self.0.abort();
+            }
+        }
+        let stop = Stop(producer.abort_handle());
+        let cursor =
+            ChannelCursor::start(cols_rx, rx, Box::new(stop), self.opts.statement_timeout).await?;
+        Ok(Box::new(cursor))
     }
 
     async fn reset(&self) {

@@ -7,14 +7,14 @@ use crate::app::action::QueryPage;
 use crate::app::keys::QueryCmd;
 use crate::connectors::{ConnError, RowSet};
 
-/// `SELECT * FROM <table> LIMIT 100`, the name quoted in the engine's way
-/// (empty for engines without SQL).
+/// `SELECT * FROM <table> LIMIT 100` in the engine's SQL (`TOP (100)`,
+/// `FETCH FIRST`), the name quoted in its way (empty for engines without SQL).
 pub fn starter_sql(kind: Kind, table: Option<&crate::connectors::TableRef>) -> String {
-    match (kind.engine().dialect, table) {
-        (Some(d), Some(t)) => format!(
-            "SELECT * FROM {} LIMIT 100",
-            crate::connectors::ident::qualified(d, t)
-        ),
+    let engine = kind.engine();
+    match (engine.dialect, table) {
+        (Some(d), Some(t)) => engine
+            .row_limit
+            .select_all(&crate::connectors::ident::qualified(d, t), 100),
         (Some(_), None) => "SELECT ".into(),
         (None, _) => String::new(),
     }
