@@ -255,12 +255,17 @@ pub struct StagedTest {
 impl StagedTest {
     /// "SSH bastion ✓ 40 ms → tunnel to db:5432 ✓ → PostgreSQL 16.2 ✓ 12 ms".
     pub fn line(&self) -> String {
-        self.stages
-            .iter()
-            .map(Stage::line)
-            .collect::<Vec<_>>()
-            .join(" → ")
+        stages_line(&self.stages)
     }
+}
+
+/// Stages joined with arrows.
+pub fn stages_line(stages: &[Stage]) -> String {
+    stages
+        .iter()
+        .map(Stage::line)
+        .collect::<Vec<_>>()
+        .join(" → ")
 }
 
 fn engine_stage(spec: &ConnSpec, result: &Result<ServerInfo, ConnError>) -> Stage {

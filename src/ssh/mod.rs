@@ -22,7 +22,7 @@ pub mod tunnel;
 
 use crate::connectors::{ConnError, ConnSpec, ErrorKind, SpecError};
 
-pub use connector::{staged_test, Stage, StagedTest, Tunnelled};
+pub use connector::{staged_test, stages_line, Stage, StagedTest, Tunnelled};
 pub use tunnel::Tunnel;
 
 /// The spec option holding the SSH hop ("alias" or "user@host[:port]").

@@ -238,7 +238,14 @@ impl Tunnel {
             std::thread::sleep(Duration::from_millis(10));
         }
         tunnel.setup = started.elapsed();
-        tunnel.auth = auth_method(&tunnel.log_since(0));
+        // The reader thread may be a moment behind ssh's log.
+        for _ in 0..10 {
+            tunnel.auth = auth_method(&tunnel.log_since(0));
+            if tunnel.auth.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
         Ok(tunnel)
     }
 
