@@ -61,6 +61,22 @@ pub trait Prompter: Send + Sync {
 }
 
 static PROMPTER: RwLock<Option<Arc<dyn Prompter>>> = RwLock::new(None);
+static PROGRAM: RwLock<Option<PathBuf>> = RwLock::new(None);
+
+/// The program ssh runs as `SSH_ASKPASS`: this binary, unless set (a test
+/// harness is not varlor: it points this at the varlor binary).
+pub fn set_program(path: PathBuf) {
+    if let Ok(mut slot) = PROGRAM.write() {
+        *slot = Some(path);
+    }
+}
+
+pub fn program() -> std::io::Result<PathBuf> {
+    match PROGRAM.read().ok().and_then(|p| p.clone()) {
+        Some(p) => Ok(p),
+        None => std::env::current_exe(),
+    }
+}
 
 /// Registers (or with `None` removes) the prompter of this process. Without
 /// one, tunnels run ssh in BatchMode.

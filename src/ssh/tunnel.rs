@@ -133,7 +133,7 @@ impl Tunnel {
             .stderr(Stdio::piped());
         match &server {
             Some(s) => {
-                let exe = std::env::current_exe().map_err(|e| {
+                let exe = askpass::program().map_err(|e| {
                     ConnError::new(
                         ErrorKind::SshFailed,
                         format!("cannot find this program: {e}"),
