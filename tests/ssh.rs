@@ -4,7 +4,9 @@
 //! here (`VARLOR_SSH_CONFIG`, the `-F` of every tunnel), in a throwaway
 //! home: IdentityFile, UserKnownHostsFile and ProxyJump as a person writes them.
 //!
-//! The prompter is process-wide, so the tests take one lock and run one at a time.
+//! The prompter is process-wide, so the tests take one lock and run one at a time
+//! (each test has its own runtime and thread: holding the lock across awaits is the point).
+#![allow(clippy::await_holding_lock)]
 
 mod common;
 

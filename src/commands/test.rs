@@ -191,9 +191,6 @@ fn report(
         print_json(&v)?;
     } else {
         let colour = colour_stdout();
-        if !stages.is_empty() {
-            println!("{}", display_text(&crate::ssh::stages_line(&stages)));
-        }
         match &result {
             Ok(info) => println!(
                 "{} {} — {} ms, {}",
@@ -218,6 +215,10 @@ fn report(
                     println!("  detail: {}", display_text(&e.detail));
                 }
             }
+        }
+        // The hops, under the verdict: which one failed (one stage says nothing more).
+        if stages.len() > 1 {
+            println!("  {}", display_text(&crate::ssh::stages_line(&stages)));
         }
     }
     match result {
