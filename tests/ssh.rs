@@ -437,8 +437,9 @@ fn cli_saved_connection_through_ssh_and_no_orphans() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(text.starts_with("✓ PostgreSQL"), "{text}");
     assert!(
-        text.starts_with("SSH bastion-kill ✓") && text.contains(" → tunnel to 127.0.0.1:"),
+        text.contains("\n  SSH bastion-kill ✓") && text.contains(" → tunnel to 127.0.0.1:"),
         "{text}"
     );
     let out = varlor()

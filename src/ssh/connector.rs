@@ -368,6 +368,16 @@ async fn direct(
     opts: SessionOptions,
 ) -> StagedTest {
     let mut stages = Vec::new();
+    // An engine this build cannot open says so before any network hop.
+    let connector = match connector_for(spec, password, opts) {
+        Ok(c) => c,
+        Err(e) => {
+            return StagedTest {
+                stages,
+                result: Err(e),
+            }
+        }
+    };
     let one_host = !spec.kind.engine().file_based
         && !spec.host.contains(',')
         && !spec.options.contains_key("srv");
@@ -420,16 +430,29 @@ async fn direct(
             None,
         ));
         if let Some(e) = err {
+            // A refusal is quick to confirm: when the engine itself cannot
+            // run here (a missing driver), that is the news, not the port.
+            if e.kind == ErrorKind::ConnectionRefused {
+                if let Err(own) = connector.test().await {
+                    if matches!(
+                        own.kind,
+                        ErrorKind::DriverUnavailable | ErrorKind::NotAvailable | ErrorKind::Config
+                    ) {
+                        stages.push(engine_stage(spec, &Err(own.clone())));
+                        return StagedTest {
+                            stages,
+                            result: Err(own),
+                        };
+                    }
+                }
+            }
             return StagedTest {
                 stages,
                 result: Err(e),
             };
         }
     }
-    let result = match connector_for(spec, password, opts) {
-        Ok(c) => c.test().await,
-        Err(e) => Err(e),
-    };
+    let result = connector.test().await;
     stages.push(engine_stage(spec, &result));
     StagedTest { stages, result }
 }
