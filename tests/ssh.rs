@@ -205,33 +205,18 @@ async fn ssh_failures_name_their_stage_in_words() {
     askpass::set_prompter(None);
     let Some(pg) = common::pg() else { return };
     let spec = |alias| via(pg.spec(Kind::Postgres), alias);
-    failed_with(
-        &staged(&spec("wrongkey"), Some(pg.secret())).await,
-        ErrorKind::SshAuthFailed,
-        "SSH wrongkey",
-    );
-    failed_with(
-        &staged(&spec("down"), Some(pg.secret())).await,
-        ErrorKind::SshUnreachable,
-        "SSH down",
-    );
-    failed_with(
-        &staged(&spec("changedkey"), Some(pg.secret())).await,
-        ErrorKind::SshHostKeyChanged,
-        "SSH changedkey",
-    );
-    // BatchMode (no prompter): an unknown key is refused, not asked.
-    failed_with(
-        &staged(&spec("unknownkey"), Some(pg.secret())).await,
-        ErrorKind::SshHostKeyUnknown,
-        "SSH unknownkey",
-    );
-    // A passphrase key without a prompter cannot be used.
-    failed_with(
-        &staged(&spec("passkey"), Some(pg.secret())).await,
-        ErrorKind::SshAuthFailed,
-        "SSH passkey",
-    );
+    // BatchMode (no prompter): an unknown key is refused, not asked, and a
+    // passphrase key cannot be used.
+    for (alias, kind) in [
+        ("wrongkey", ErrorKind::SshAuthFailed),
+        ("down", ErrorKind::SshUnreachable),
+        ("changedkey", ErrorKind::SshHostKeyChanged),
+        ("unknownkey", ErrorKind::SshHostKeyUnknown),
+        ("passkey", ErrorKind::SshAuthFailed),
+    ] {
+        let t = staged(&spec(alias), Some(pg.secret())).await;
+        failed_with(&t, kind, &format!("SSH {alias}"));
+    }
     let t = staged(&spec("nofwd"), Some(pg.secret())).await;
     failed_with(&t, ErrorKind::SshForwardingRefused, "tunnel to");
     assert!(t.stages[0].ok, "{}", t.line());
