@@ -63,6 +63,12 @@ pub enum Command {
     },
     /// Test a saved connection, or a URL without saving it.
     Test(TestArgs),
+    /// List the Host aliases of ~/.ssh/config (wildcards left out, Include followed).
+    SshHosts {
+        /// Machine-readable JSON output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage the profile's age vault.
     Vault {
         #[command(subcommand)]
@@ -196,6 +202,10 @@ pub struct SpecArgs {
     /// Connect timeout in seconds (default 30).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
+    /// Reach the database through this SSH host: an alias of ~/.ssh/config
+    /// (see `varlor ssh-hosts`) or user@host[:port]; "" removes it.
+    #[arg(long, value_name = "HOST")]
+    pub ssh: Option<String>,
 }
 
 /// How the password is had.
@@ -261,6 +271,10 @@ pub struct TestArgs {
     /// Read the password from stdin (URL tests, or connections that ask every time).
     #[arg(long)]
     pub password_stdin: bool,
+    /// Test through this SSH host (alias or user@host[:port]) this time,
+    /// instead of the saved one; "" tests without SSH.
+    #[arg(long, value_name = "HOST")]
+    pub ssh: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

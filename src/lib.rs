@@ -14,6 +14,7 @@ pub mod logging;
 pub mod ops;
 pub mod profile;
 pub mod sources;
+pub mod ssh;
 pub mod store;
 pub mod ui;
 

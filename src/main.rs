@@ -14,6 +14,10 @@ use varlor::store::Paths;
 
 fn main() -> ExitCode {
     varlor::forbid_core_dumps();
+    // Started by ssh as its SSH_ASKPASS: ask the parent Varlor, nothing else.
+    if let Some(code) = varlor::ssh::askpass::main_if_askpass() {
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let cli = Cli::parse();
     // The agent is this same binary (`varlor agent serve`).
     if let Ok(exe) = std::env::current_exe() {

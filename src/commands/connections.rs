@@ -5,7 +5,7 @@
 //! ```json
 //! { "name": "demo", "kind": "sqlite", "engine": "SQLite",
 //!   "host": "", "port": null, "database": "/…/demo.sqlite", "user": "",
-//!   "tls": "prefer", "ca_file": null, "connect_timeout_secs": 30,
+//!   "tls": "prefer", "ca_file": null, "connect_timeout_secs": 30, "ssh": null | "bastion",
 //!   "environment": "none", "password_source": "none", "has_secret": false,
 //!   "summary": "/…/demo.sqlite", "url": "sqlite:///…/demo.sqlite",
 //!   "created_at": 1763940000, "updated_at": 1763940000, "auth_failures": 0,
@@ -106,6 +106,7 @@ pub fn connection_json(c: &SavedConnection) -> serde_json::Value {
         "tls": c.spec.tls.id(),
         "ca_file": c.spec.ca_file.as_ref().map(|p| p.display().to_string()),
         "connect_timeout_secs": c.spec.connect_timeout_secs,
+        "ssh": c.spec.options.get(crate::ssh::OPTION),
         "environment": c.environment.id(),
         "password_source": c.password_source.id(),
         "has_secret": c.has_secret,
@@ -248,6 +249,9 @@ pub fn build_spec(
     if let Some(t) = a.timeout {
         spec.connect_timeout_secs = t;
     }
+    if let Some(via) = &a.ssh {
+        crate::ssh::set_via(&mut spec, Some(via));
+    }
     spec.normalize().map_err(field)?;
     spec.validate().map_err(field)?;
     Ok((spec, url_password))
@@ -371,6 +375,7 @@ pub fn edit(ctx: &Ctx, a: EditArgs) -> Result<(), CliError> {
         && sp.ca_file.is_none()
         && sp.env.is_none()
         && sp.timeout.is_none()
+        && sp.ssh.is_none()
         && !pw.password_stdin
         && !pw.ask_password_every_time
         && pw.password_command.is_none()

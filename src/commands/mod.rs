@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod import;
 pub mod query;
 pub mod sources;
+pub mod ssh;
 pub mod table_arg;
 pub mod test;
 pub mod vault;
@@ -151,12 +152,14 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let Some(command) = cli.command else {
         return Err(CliError::usage("no subcommand"));
     };
+    ssh::prompts_for(&command);
     match command {
         Command::List { json } => connections::list(&ctx, json),
         Command::Add(a) => connections::add(&ctx, a),
         Command::Edit(a) => connections::edit(&ctx, a),
         Command::Rm { name, yes } => connections::remove(&ctx, &name, yes),
         Command::Test(a) => test::run(&ctx, a).await,
+        Command::SshHosts { json } => ssh::hosts(json),
         Command::Vault { command } => vault::run(&ctx, command),
         Command::Agent { command } => agent::run(&ctx, command),
         Command::Doctor { json } => doctor::run(&ctx, json),

@@ -5,9 +5,17 @@
 //! ```json
 //! { "target": "demo", "saved": true, "kind": "sqlite", "ok": true,
 //!   "server_version": "SQLite 3.46.0", "latency_ms": 3, "tls": false,
+//!   "ssh": null | "bastion",
+//!   "stages": [ { "name": "SSH bastion", "ok": true, "ms": 40, "note": "publickey" },
+//!               { "name": "tunnel to db.internal:5432", "ok": true, "ms": null, "note": null },
+//!               { "name": "PostgreSQL 16.2", "ok": true, "ms": 12, "note": "TLS" } ],
 //!   "error": null | { "kind": "invalid_credentials", "message": "Invalid credentials",
 //!                     "hint": "Check the user name and password.", "detail": "…sanitized…" } }
 //! ```
+//!
+//! The stages say which hop failed: the last one has `"ok": false`. Without
+//! SSH they are `resolve HOST`, `TCP ADDR:PORT` and the engine's login (a
+//! file or a host list: the login only).
 //!
 //! Exit 0 when the test succeeded, 1 when it failed.
 
@@ -20,11 +28,11 @@ use super::{
 };
 use crate::cli::TestArgs;
 use crate::connectors::{
-    connector_for, error::sanitize, ConnError, ConnSpec, ErrorKind, Kind, PasswordSource,
-    ServerInfo,
+    error::sanitize, ConnError, ConnSpec, ErrorKind, Kind, PasswordSource, ServerInfo,
 };
 use crate::display::display_text;
 use crate::profile::{Profile, ProfileError};
+use crate::ssh::{Stage, StagedTest};
 
 pub async fn run(ctx: &Ctx, a: TestArgs) -> Result<(), CliError> {
     let mut profile = ctx.open()?;
@@ -40,6 +48,9 @@ async fn test_url(ctx: &Ctx, profile: &Profile, a: &TestArgs) -> Result<(), CliE
         ConnSpec::from_url(&a.target).map_err(|e| CliError::usage(e.to_string()))?;
     if !a.target.contains("onnect_timeout") {
         spec.connect_timeout_secs = profile.config.connect_timeout_secs;
+    }
+    if let Some(via) = &a.ssh {
+        crate::ssh::set_via(&mut spec, Some(via));
     }
     spec.validate()
         .map_err(|e| CliError::usage(e.to_string()))?;
@@ -57,16 +68,20 @@ async fn test_url(ctx: &Ctx, profile: &Profile, a: &TestArgs) -> Result<(), CliE
         None
     };
     let scrub_with = password.clone();
-    let result = run_test(&spec, password, ctx, profile).await;
-    tracing::info!(kind = spec.kind.id(), ok = result.is_ok(), "URL tested");
+    let staged = run_test(&spec, password, ctx, profile).await;
+    tracing::info!(
+        kind = spec.kind.id(),
+        ok = staged.result.is_ok(),
+        "URL tested"
+    );
     let label = sanitize(&spec.to_url(), None);
     report(
         ctx,
         a.json,
         &label,
         false,
-        spec.kind,
-        result,
+        &spec,
+        staged,
         scrub_with.as_ref(),
     )
 }
@@ -97,40 +112,46 @@ async fn test_saved(ctx: &Ctx, profile: &mut Profile, a: &TestArgs) -> Result<()
         },
     )?;
     let scrub_with = job.password.clone();
-    let result = run_test(&job.connection.spec, job.password, ctx, profile).await;
+    let mut spec = job.connection.spec.clone();
+    if let Some(via) = &a.ssh {
+        crate::ssh::set_via(&mut spec, Some(via));
+        spec.validate()
+            .map_err(|e| CliError::usage(e.to_string()))?;
+    }
+    let staged = run_test(&spec, job.password, ctx, profile).await;
+    let result = &staged.result;
     // Record even when the user interrupted, so the in-flight guard is released.
-    let recorded = crate::ops::finish_test(profile, name, &result);
+    let recorded = crate::ops::finish_test(profile, name, result);
     tracing::info!(
         connection = %name,
         kind = conn.spec.kind.id(),
         outcome = %result.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
         "connection tested"
     );
-    let shown = report(
-        ctx,
-        a.json,
-        name,
-        true,
-        conn.spec.kind,
-        result,
-        scrub_with.as_ref(),
-    );
+    let shown = report(ctx, a.json, name, true, &spec, staged, scrub_with.as_ref());
     recorded?;
     shown
 }
 
-/// Connects with a Ctrl-C escape hatch (dropping the future closes the socket).
+/// Tests hop by hop (SSH, tunnel, database; or resolve, TCP, login) with a
+/// Ctrl-C escape hatch (dropping the future closes the socket and the tunnel).
 async fn run_test(
     spec: &ConnSpec,
     password: Option<SecretString>,
     ctx: &Ctx,
     profile: &Profile,
-) -> Result<ServerInfo, ConnError> {
-    let connector = connector_for(spec, password, ctx.session_options(profile))?;
+) -> StagedTest {
     tokio::select! {
-        r = connector.test() => r,
-        _ = tokio::signal::ctrl_c() => Err(ConnError::new(ErrorKind::Cancelled, "interrupted")),
+        r = crate::ssh::staged_test(spec, password, ctx.session_options(profile)) => r,
+        _ = tokio::signal::ctrl_c() => StagedTest {
+            stages: Vec::new(),
+            result: Err(ConnError::new(ErrorKind::Cancelled, "interrupted")),
+        },
     }
+}
+
+fn stages_json(stages: &[Stage]) -> serde_json::Value {
+    serde_json::to_value(stages).unwrap_or(serde_json::Value::Null)
 }
 
 fn report(
@@ -138,23 +159,29 @@ fn report(
     json: bool,
     target: &str,
     saved: bool,
-    kind: Kind,
-    result: Result<ServerInfo, ConnError>,
+    spec: &ConnSpec,
+    staged: StagedTest,
     secret: Option<&SecretString>,
 ) -> Result<(), CliError> {
+    let kind: Kind = spec.kind;
+    let ssh = spec.options.get(crate::ssh::OPTION);
     // Connectors sanitize already; scrub again with the secret we hold.
-    let result = result.map_err(|e| e.scrub(secret.map(|s| s.expose_secret())));
+    let result: Result<ServerInfo, ConnError> = staged
+        .result
+        .map_err(|e| e.scrub(secret.map(|s| s.expose_secret())));
+    let stages = staged.stages;
     if json {
         let v = match &result {
             Ok(info) => json!({
                 "target": target, "saved": saved, "kind": kind.id(), "ok": true,
                 "server_version": info.version,
                 "latency_ms": info.latency.as_millis() as u64,
-                "tls": info.tls, "error": null,
+                "tls": info.tls, "ssh": ssh, "stages": stages_json(&stages), "error": null,
             }),
             Err(e) => json!({
                 "target": target, "saved": saved, "kind": kind.id(), "ok": false,
                 "server_version": null, "latency_ms": null, "tls": null,
+                "ssh": ssh, "stages": stages_json(&stages),
                 "error": {
                     "kind": e.kind, "message": e.kind.message(),
                     "hint": e.kind.hint(), "detail": e.detail,
@@ -188,6 +215,10 @@ fn report(
                     println!("  detail: {}", display_text(&e.detail));
                 }
             }
+        }
+        // The hops, under the verdict: which one failed (one stage says nothing more).
+        if stages.len() > 1 {
+            println!("  {}", display_text(&crate::ssh::stages_line(&stages)));
         }
     }
     match result {

@@ -41,6 +41,21 @@ pub enum ErrorKind {
     AccountLocked,
     /// The password has expired and must be changed (Oracle ORA-28001).
     PasswordExpired,
+    /// SSH: the bastion does not answer (DNS, refused, timeout, closed).
+    SshUnreachable,
+    /// SSH: the bastion refused every key / password offered.
+    SshAuthFailed,
+    /// SSH: the bastion's host key differs from known_hosts (refused).
+    SshHostKeyChanged,
+    /// SSH: the bastion's host key is not in known_hosts (and was not accepted).
+    SshHostKeyUnknown,
+    /// SSH: the bastion does not allow port forwarding (to that target).
+    SshForwardingRefused,
+    /// SSH: the tunnel is up, the database host refused or did not resolve
+    /// from the bastion.
+    RefusedBehindBastion,
+    /// SSH: any other failure of the ssh client (words in the details).
+    SshFailed,
 }
 
 impl ErrorKind {
@@ -68,6 +83,13 @@ impl ErrorKind {
             ErrorKind::Other => "Error",
             ErrorKind::AccountLocked => "Account locked",
             ErrorKind::PasswordExpired => "Password expired",
+            ErrorKind::SshUnreachable => "SSH host unreachable",
+            ErrorKind::SshAuthFailed => "SSH authentication failed",
+            ErrorKind::SshHostKeyChanged => "SSH HOST KEY CHANGED — refused",
+            ErrorKind::SshHostKeyUnknown => "SSH host key unknown",
+            ErrorKind::SshForwardingRefused => "Forwarding refused by the bastion",
+            ErrorKind::RefusedBehindBastion => "Database refused behind the bastion",
+            ErrorKind::SshFailed => "SSH failed",
         }
     }
 
@@ -119,6 +141,25 @@ impl ErrorKind {
             ErrorKind::PasswordExpired => {
                 "Change the password with the database's own tools, then update it here."
             }
+            ErrorKind::SshUnreachable => {
+                "The SSH host does not answer: check its name and port (`ssh HOST` in a shell)."
+            }
+            ErrorKind::SshAuthFailed => {
+                "The bastion refused the keys offered: check the key, the agent and the user (`ssh -v HOST`)."
+            }
+            ErrorKind::SshHostKeyChanged => {
+                "The bastion's host key is not the one in known_hosts: this may be an attack. Verify the new key out of band before removing the old one (ssh-keygen -R)."
+            }
+            ErrorKind::SshHostKeyUnknown => {
+                "The bastion's host key is not known: connect once with `ssh HOST` (or test on a terminal) to check and accept its fingerprint."
+            }
+            ErrorKind::SshForwardingRefused => {
+                "The bastion does not allow port forwarding (AllowTcpForwarding / PermitOpen): ask its administrator."
+            }
+            ErrorKind::RefusedBehindBastion => {
+                "The tunnel works; the database host and port, as seen from the bastion, refused or do not resolve."
+            }
+            ErrorKind::SshFailed => "See the details for ssh's own words.",
         }
     }
 }

@@ -347,15 +347,24 @@ pub trait Connector: Send + Sync {
 }
 
 /// Builds the connector of a spec's kind. `password` is `None` for engines or
-/// connections without one.
+/// connections without one. A spec with "SSH via" gets the engine's
+/// connector behind its own tunnel (`crate::ssh`), opened on first use and
+/// closed when the connector is dropped.
 pub fn connector_for(
     spec: &ConnSpec,
     password: Option<SecretString>,
     opts: SessionOptions,
 ) -> Result<Box<dyn Connector>, ConnError> {
     tls::install_default_provider();
-    match spec.kind.engine().open {
-        Ok(open) => Ok(open(spec, password, opts)),
-        Err(why) => Err(ConnError::new(ErrorKind::NotAvailable, why)),
+    let open = spec
+        .kind
+        .engine()
+        .open
+        .map_err(|why| ConnError::new(ErrorKind::NotAvailable, why))?;
+    match crate::ssh::via_of(spec).map_err(|e| ConnError::new(ErrorKind::Config, e.to_string()))? {
+        Some(via) => Ok(Box::new(crate::ssh::Tunnelled::new(
+            spec, via, password, opts, open,
+        ))),
+        None => Ok(open(spec, password, opts)),
     }
 }

@@ -324,6 +324,7 @@ impl ConnSpec {
                 if self.tls == TlsMode::Disable && self.ca_file.is_some() {
                     return Err(SpecError::new("ca_file", "a CA file needs TLS enabled"));
                 }
+                crate::ssh::via_of(self)?;
             }
         }
         if self.connect_timeout_secs == 0 || self.connect_timeout_secs > 3600 {

@@ -1,0 +1,525 @@
+//! SSH tunnels against the throwaway sshd of `scripts/testdb/sshd.sh`
+//! (bastion, ProxyJump hop, forwarding disabled) with the real PostgreSQL
+//! and MariaDB behind them. Every alias lives in one ssh config written
+//! here (`VARLOR_SSH_CONFIG`, the `-F` of every tunnel), in a throwaway
+//! home: IdentityFile, UserKnownHostsFile and ProxyJump as a person writes them.
+//!
+//! The prompter is process-wide, so the tests take one lock and run one at a time
+//! (each test has its own runtime and thread: holding the lock across awaits is the point).
+#![allow(clippy::await_holding_lock)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use varlor::connectors::{
+    connector_for, ConnSpec, ErrorKind, Kind, SessionOptions, TableKind, TableRef,
+};
+use varlor::ssh::askpass::{self, Prompter, Question};
+use varlor::ssh::{staged_test, StagedTest};
+
+struct Ssh {
+    home: PathBuf,
+    state: PathBuf,
+    bastion_port: u16,
+    canary: String,
+}
+
+static SETUP: OnceLock<Option<Ssh>> = OnceLock::new();
+static LOCK: Mutex<()> = Mutex::new(());
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().expect("run a setup command");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn keygen(path: &Path) {
+    run(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path));
+}
+
+/// The config, keys and known_hosts files, once per test process.
+fn ssh() -> Option<(&'static Ssh, MutexGuard<'static, ()>)> {
+    let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let setup = SETUP.get_or_init(|| {
+        let var = |n: &str| std::env::var(format!("VARLOR_TEST_SSH_{n}")).ok().filter(|v| !v.is_empty());
+        let Some(port) = var("PORT") else {
+            common::skip("no test sshd (VARLOR_TEST_SSH_PORT unset; run scripts/test)");
+            return None;
+        };
+        let (jump, nofwd) = (var("JUMP_PORT").unwrap(), var("NOFWD_PORT").unwrap());
+        let (user, key, known) = (var("USER").unwrap(), var("KEY").unwrap(), var("KNOWN_HOSTS").unwrap());
+        let home = common::temp_home().keep();
+        let d = home.join(".ssh");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::copy(&key, d.join("id")).unwrap();
+        std::fs::copy(&key, d.join("id_pass")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        for k in ["id", "id_pass"] {
+            std::fs::set_permissions(d.join(k), std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let canary = format!("CANARY-ssh-{}-{}", std::process::id(), Instant::now().elapsed().as_nanos());
+        run(Command::new("ssh-keygen").args(["-q", "-p", "-P", "", "-N", &canary, "-f"]).arg(d.join("id_pass")));
+        keygen(&d.join("wrong"));
+        keygen(&d.join("other_host"));
+        // known_hosts where the bastion has another key: "changed".
+        let other = std::fs::read_to_string(d.join("other_host.pub")).unwrap();
+        let other = other.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        std::fs::write(d.join("changed_hosts"), format!("[127.0.0.1]:{port} {other}\n")).unwrap();
+        let host = |alias: &str, p: &str, id: &str, known: &str, extra: &str| {
+            format!(
+                "Host {alias}\n  HostName 127.0.0.1\n  Port {p}\n  User {user}\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {known}\n  ConnectTimeout 5\n{extra}",
+                d.join(id).display()
+            )
+        };
+        let unknown = d.join("unknown_hosts").display().to_string();
+        let changed = d.join("changed_hosts").display().to_string();
+        let config = [
+            host("bastion", &port, "id", &known, ""),
+            host("bastion-kill", &port, "id", &known, ""),
+            host("jumphost", &jump, "id", &known, ""),
+            host("viajump", &port, "id", &known, "  ProxyJump jumphost\n"),
+            host("wrongkey", &port, "wrong", &known, ""),
+            host("down", &common::closed_port().to_string(), "id", &known, ""),
+            host("unknownkey", &port, "id", &unknown, "  StrictHostKeyChecking ask\n"),
+            host("changedkey", &port, "id", &changed, "  StrictHostKeyChecking ask\n"),
+            host("nofwd", &nofwd, "id", &known, ""),
+            host("passkey", &port, "id_pass", &known, ""),
+        ]
+        .join("");
+        std::fs::write(d.join("config"), config).unwrap();
+        std::env::set_var("VARLOR_SSH_CONFIG", d.join("config"));
+        askpass::set_program(PathBuf::from(env!("CARGO_BIN_EXE_varlor")));
+        Some(Ssh {
+            home,
+            state: PathBuf::from(var("STATE").unwrap()),
+            bastion_port: port.parse().unwrap(),
+            canary,
+        })
+    });
+    setup.as_ref().map(|s| (s, guard))
+}
+
+/// Answers every question the same way and remembers them.
+struct Answer(&'static str, Mutex<Vec<Question>>);
+impl Prompter for Answer {
+    fn ask(&self, q: &Question) -> Option<SecretString> {
+        self.1.lock().unwrap().push(q.clone());
+        Some(SecretString::from(self.0.to_string()))
+    }
+}
+
+fn via(mut spec: ConnSpec, alias: &str) -> ConnSpec {
+    spec.options.insert("ssh".into(), alias.into());
+    spec
+}
+
+async fn staged(spec: &ConnSpec, pw: Option<SecretString>) -> StagedTest {
+    staged_test(spec, pw, SessionOptions::default()).await
+}
+
+fn failed_with(t: &StagedTest, kind: ErrorKind, stage: &str) {
+    let e = t.result.as_ref().expect_err(&t.line());
+    assert_eq!(e.kind, kind, "{} / {}", t.line(), e.detail);
+    let last = t.stages.last().expect("a stage");
+    assert!(!last.ok && last.name.starts_with(stage), "{}", t.line());
+}
+
+async fn browse_through(alias: &str, kind: Kind, server: &common::ServerEnv, table: TableRef) {
+    let spec = via(server.spec(kind), alias);
+    let t = staged(&spec, Some(server.secret())).await;
+    assert!(t.result.is_ok(), "{} {:?}", t.line(), t.result);
+    assert_eq!(t.stages.len(), 3, "{}", t.line());
+    assert!(
+        t.stages[0].name == format!("SSH {alias}") && t.stages.iter().all(|s| s.ok),
+        "{}",
+        t.line()
+    );
+    let c = connector_for(&spec, Some(server.secret()), SessionOptions::default()).unwrap();
+    let tables = c.list_tables().await.unwrap();
+    assert!(tables.iter().any(|t| t.name == "customers"), "{tables:?}");
+    let rows = c.preview(&table, 10).await.unwrap();
+    assert_eq!(rows.rows.len(), 10);
+    assert_eq!(c.count_rows(&table).await.unwrap(), 1000);
+    let mut sink = common::Collect::default();
+    let n = c
+        .stream_rows(&table, &Default::default(), &mut sink)
+        .await
+        .unwrap();
+    assert_eq!((n, sink.rows.len()), (1000, 1000));
+}
+
+fn table(schema: &str) -> TableRef {
+    TableRef {
+        schema: Some(schema.into()),
+        name: "customers".into(),
+        kind: TableKind::Table,
+        estimated_rows: None,
+        system: false,
+    }
+}
+
+#[tokio::test]
+async fn postgres_and_mariadb_through_the_tunnel() {
+    let Some((_s, _g)) = ssh() else { return };
+    askpass::set_prompter(None);
+    if let Some(pg) = common::pg() {
+        browse_through("bastion", Kind::Postgres, &pg, table("public")).await;
+    }
+    if let Some(my) = common::mysql() {
+        let db = my.db.clone();
+        browse_through("bastion", Kind::Mysql, &my, table(&db)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_alias_with_proxyjump_goes_through_the_second_sshd() {
+    let Some((s, _g)) = ssh() else { return };
+    askpass::set_prompter(None);
+    let Some(pg) = common::pg() else { return };
+    let log = s.state.join("jump/sshd.log");
+    let before = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .matches("Accepted key")
+        .count();
+    browse_through("viajump", Kind::Postgres, &pg, table("public")).await;
+    let after = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .matches("Accepted key")
+        .count();
+    assert!(after > before, "the jump host logged no login");
+}
+
+#[tokio::test]
+async fn ssh_failures_name_their_stage_in_words() {
+    let Some((_s, _g)) = ssh() else { return };
+    askpass::set_prompter(None);
+    let Some(pg) = common::pg() else { return };
+    let spec = |alias| via(pg.spec(Kind::Postgres), alias);
+    // BatchMode (no prompter): an unknown key is refused, not asked, and a
+    // passphrase key cannot be used.
+    for (alias, kind) in [
+        ("wrongkey", ErrorKind::SshAuthFailed),
+        ("down", ErrorKind::SshUnreachable),
+        ("changedkey", ErrorKind::SshHostKeyChanged),
+        ("unknownkey", ErrorKind::SshHostKeyUnknown),
+        ("passkey", ErrorKind::SshAuthFailed),
+    ] {
+        let t = staged(&spec(alias), Some(pg.secret())).await;
+        failed_with(&t, kind, &format!("SSH {alias}"));
+    }
+    let t = staged(&spec("nofwd"), Some(pg.secret())).await;
+    failed_with(&t, ErrorKind::SshForwardingRefused, "tunnel to");
+    assert!(t.stages[0].ok, "{}", t.line());
+    let mut down = spec("bastion");
+    down.port = Some(common::closed_port());
+    let t = staged(&down, Some(pg.secret())).await;
+    failed_with(&t, ErrorKind::RefusedBehindBastion, "tunnel to");
+    // Browsing (not only the test) gets the same words.
+    let c = connector_for(&down, Some(pg.secret()), SessionOptions::default()).unwrap();
+    assert_eq!(
+        c.list_tables().await.unwrap_err().kind,
+        ErrorKind::RefusedBehindBastion
+    );
+}
+
+#[tokio::test]
+async fn unknown_host_key_asks_with_its_fingerprint() {
+    let Some((s, _g)) = ssh() else { return };
+    let Some(pg) = common::pg() else { return };
+    let known = s.home.join(".ssh/unknown_hosts");
+    let spec = via(pg.spec(Kind::Postgres), "unknownkey");
+    for (answer, ok) in [("no", false), ("yes", true)] {
+        std::fs::write(&known, "").unwrap();
+        let p = Arc::new(Answer(answer, Mutex::new(Vec::new())));
+        askpass::set_prompter(Some(p.clone()));
+        let t = staged(&spec, Some(pg.secret())).await;
+        askpass::set_prompter(None);
+        let asked = p.1.lock().unwrap().clone();
+        assert!(
+            matches!(&asked[..], [Question::Confirm(q)] if q.contains("SHA256:") && q.contains("fingerprint")),
+            "{asked:?}"
+        );
+        assert_eq!(t.result.is_ok(), ok, "{answer}: {}", t.line());
+        let saved = std::fs::read_to_string(&known).unwrap();
+        assert_eq!(
+            saved.contains(&format!("[127.0.0.1]:{}", s.bastion_port)),
+            ok,
+            "{saved}"
+        );
+        if !ok {
+            failed_with(&t, ErrorKind::SshHostKeyUnknown, "SSH unknownkey");
+        }
+    }
+    // A changed key is refused even when the person would say yes.
+    let p = Arc::new(Answer("yes", Mutex::new(Vec::new())));
+    askpass::set_prompter(Some(p));
+    let t = staged(
+        &via(pg.spec(Kind::Postgres), "changedkey"),
+        Some(pg.secret()),
+    )
+    .await;
+    askpass::set_prompter(None);
+    failed_with(&t, ErrorKind::SshHostKeyChanged, "SSH changedkey");
+}
+
+/// Every process whose command line holds `needle`, with its state letter.
+fn processes_with(needle: &str) -> Vec<(i32, char, String)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if !cmd.contains(needle) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let state = stat
+            .rsplit(") ")
+            .next()
+            .and_then(|s| s.chars().next())
+            .unwrap_or('?');
+        out.push((pid, state, cmd));
+    }
+    out
+}
+
+fn live_ssh(needle: &str) -> Vec<(i32, char, String)> {
+    processes_with(needle)
+        .into_iter()
+        .filter(|(_, st, cmd)| *st != 'Z' && cmd.starts_with("ssh "))
+        .collect()
+}
+
+/// The passphrase typed at the prompt reaches ssh only: not its argv or
+/// environment, not a file, and the prompt's socket directory goes away.
+#[tokio::test]
+async fn canary_key_passphrase_never_reaches_argv_or_disk() {
+    let Some((s, _g)) = ssh() else { return };
+    let Some(pg) = common::pg() else { return };
+    let canary: &'static str = Box::leak(s.canary.clone().into_boxed_str());
+    let p = Arc::new(Answer(canary, Mutex::new(Vec::new())));
+    askpass::set_prompter(Some(p.clone()));
+    let spec = via(pg.spec(Kind::Postgres), "passkey");
+    let c = connector_for(&spec, Some(pg.secret()), SessionOptions::default()).unwrap();
+    let tables = c.list_tables().await;
+    askpass::set_prompter(None);
+    assert!(tables.is_ok(), "{tables:?}");
+    assert!(matches!(&p.1.lock().unwrap()[..], [Question::Secret(q)] if q.contains("passphrase")));
+    let ssh = live_ssh("passkey");
+    assert_eq!(ssh.len(), 1, "{ssh:?}");
+    for (pid, _, cmd) in &ssh {
+        assert!(!cmd.contains(canary));
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        assert!(!String::from_utf8_lossy(&env).contains(canary));
+    }
+    assert!(
+        processes_with(canary)
+            .iter()
+            .all(|(_, _, c)| c.starts_with("ssh-keygen")),
+        "in an argv"
+    );
+    drop(c);
+    assert!(
+        live_ssh("passkey").is_empty(),
+        "dropping the connector ends ssh"
+    );
+    let mut files = Vec::new();
+    walk(&s.home, &mut files);
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(canary),
+            "{}",
+            f.display()
+        );
+    }
+    let leftover: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("varlor-askpass.")
+        })
+        .filter(|e| std::fs::read_dir(e.path()).is_ok_and(|mut d| d.next().is_some()))
+        .map(|e| e.path())
+        .collect();
+    assert!(
+        leftover.is_empty() || leftover.iter().all(|p| !p.exists()),
+        "{leftover:?}"
+    );
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// The CLI: a saved connection "SSH via" tests with stages, browses and
+/// imports; quitting leaves no ssh, and neither does `kill -9` mid-query.
+#[test]
+fn cli_saved_connection_through_ssh_and_no_orphans() {
+    let Some((s, _g)) = ssh() else { return };
+    let Some(pg) = common::pg() else { return };
+    let home = common::temp_home();
+    let pass = home.path().join("pass");
+    std::fs::write(&pass, "ssh test passphrase\n").unwrap();
+    let varlor = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_varlor"));
+        c.env("VARLOR_HOME", home.path().join("h"))
+            .env("VARLOR_PASSPHRASE_FILE", &pass)
+            .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+            .env("VARLOR_NO_AGENT", "1")
+            .env("NO_COLOR", "1")
+            .env("VARLOR_SSH_CONFIG", s.home.join(".ssh/config"));
+        c
+    };
+    let url = format!(
+        "postgres://{}@127.0.0.1:{}/{}?ssh=bastion-kill",
+        pg.user, pg.port, pg.db
+    );
+    let mut add = varlor();
+    add.args([
+        "add",
+        "viassh",
+        "--url",
+        &url,
+        "--tls",
+        "disable",
+        "--password-stdin",
+    ]);
+    let out = pipe(add, &format!("{}\n", pg.password));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = varlor().args(["test", "viassh"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with("✓ PostgreSQL"), "{text}");
+    assert!(
+        text.contains("\n  SSH bastion-kill ✓") && text.contains(" → tunnel to 127.0.0.1:"),
+        "{text}"
+    );
+    let out = varlor()
+        .args(["test", "viassh", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ssh"], "bastion-kill");
+    assert_eq!(v["stages"].as_array().unwrap().len(), 3, "{v}");
+    let out = varlor()
+        .args(["test", "viassh", "--json", "--ssh", "wrongkey"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["kind"], "ssh_auth_failed", "{v}");
+
+    let out = varlor()
+        .args(["preview", "viassh", "customers", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dest = home.path().join("out.sqlite");
+    let out = varlor()
+        .args(["import", "viassh", "orders", "--to"])
+        .arg(&dest)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let db = rusqlite::Connection::open(&dest).unwrap();
+    let name: String = db
+        .query_row(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%orders'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let n: i64 = db
+        .query_row(&format!("SELECT count(*) FROM \"{name}\""), [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(n, 5000);
+    assert!(
+        live_ssh("bastion-kill").is_empty(),
+        "a finished command left ssh running"
+    );
+
+    // kill -9 mid-query: the parent-death signal takes ssh along.
+    let mut child = varlor()
+        .args(["query", "viassh", "SELECT pg_sleep(60)"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while live_ssh("bastion-kill").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ssh = live_ssh("bastion-kill");
+    assert_eq!(ssh.len(), 1, "the query's tunnel: {ssh:?}");
+    std::thread::sleep(Duration::from_millis(300)); // mid-query
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !live_ssh("bastion-kill").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        live_ssh("bastion-kill").is_empty(),
+        "ssh outlived kill -9: {:?}",
+        live_ssh("bastion-kill")
+    );
+}
+
+fn pipe(mut cmd: Command, stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
