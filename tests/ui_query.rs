@@ -298,6 +298,127 @@ fn a_multi_line_paste_keeps_its_lines_and_loses_escapes() {
 
 // ------------------------------------------------------------------ frames
 
+fn ctrl(c: char) -> Action {
+    Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+fn type_text(s: &mut State, text: &str) {
+    for c in text.chars() {
+        update(s, ch(c));
+    }
+}
+
+fn clear_editor(s: &mut State) {
+    s.query.as_mut().unwrap().set_sql("");
+}
+
+#[test]
+fn history_is_recorded_and_walked_with_ctrl_p_and_ctrl_n_after_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("catalog.db");
+    {
+        let mut cat = varlor::store::Catalog::open(&path).unwrap();
+        cat.insert(
+            &varlor::store::NewConnection {
+                name: "billing-prod".into(),
+                spec: conn("billing-prod", Kind::Postgres).spec,
+                environment: Environment::Production,
+                password_source: PasswordSource::Vault,
+            },
+            None,
+        )
+        .unwrap();
+    }
+    // First run: two statements are run; each asks to be remembered.
+    let mut s = browsing(Kind::Postgres, vec![table(Some("public"), "orders")]);
+    let fx = update(&mut s, ch('e'));
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::QueryHistoryLoad { conn } if conn == "billing-prod")),
+        "{fx:?}"
+    );
+    let mut remembered = Vec::new();
+    for text in ["SELECT 1", "SELECT 2", "SELECT 2"] {
+        clear_editor(&mut s);
+        type_text(&mut s, text);
+        let fx = update(&mut s, key(KeyCode::F(5)));
+        let (task, ..) = run_effect(&fx);
+        for e in fx {
+            if let Effect::QueryRemember { conn, sql } = e {
+                assert_eq!(conn, "billing-prod");
+                remembered.push(sql);
+            }
+        }
+        update(
+            &mut s,
+            Action::QueryPage {
+                task,
+                result: Ok(QueryPage {
+                    columns: Some(vec![]),
+                    rows: vec![],
+                    done: true,
+                    elapsed: Duration::from_millis(1),
+                }),
+            },
+        );
+        s.query.as_mut().unwrap().focus = QueryFocus::Editor;
+    }
+    // The same statement twice in a row is remembered once.
+    assert_eq!(remembered, vec!["SELECT 1", "SELECT 2"]);
+    {
+        let mut cat = varlor::store::Catalog::open(&path).unwrap();
+        for sql in &remembered {
+            cat.record_query("billing-prod", sql).unwrap();
+        }
+    }
+
+    // A restart: a fresh state, the history read back from the catalog.
+    let mut s = browsing(Kind::Postgres, vec![table(Some("public"), "orders")]);
+    update(&mut s, ch('e'));
+    let starter = sql(&s);
+    // Before the history arrives, Ctrl-P says there is none.
+    update(&mut s, ctrl('p'));
+    assert_eq!(sql(&s), starter);
+    let history = varlor::store::Catalog::open(&path)
+        .unwrap()
+        .query_history("billing-prod")
+        .unwrap();
+    update(
+        &mut s,
+        Action::QueryHistory {
+            conn: "billing-prod".into(),
+            result: Ok(history),
+        },
+    );
+    type_text(&mut s, " -- mine");
+    let draft = sql(&s);
+    update(&mut s, ctrl('p'));
+    assert_eq!(sql(&s), "SELECT 2");
+    update(&mut s, ctrl('p'));
+    assert_eq!(sql(&s), "SELECT 1");
+    update(&mut s, ctrl('p'));
+    assert_eq!(sql(&s), "SELECT 1", "the oldest stays");
+    assert!(s.status.as_ref().unwrap().text.contains("oldest"));
+    update(&mut s, ctrl('n'));
+    assert_eq!(sql(&s), "SELECT 2");
+    update(&mut s, ctrl('n'));
+    assert_eq!(sql(&s), draft, "past the newest: the text being typed");
+    update(&mut s, ctrl('n'));
+    assert_eq!(sql(&s), draft);
+    // A history for another connection is not this pane's.
+    update(
+        &mut s,
+        Action::QueryHistory {
+            conn: "other".into(),
+            result: Ok(vec!["SELECT 'other'".into()]),
+        },
+    );
+    update(&mut s, ctrl('p'));
+    update(&mut s, ctrl('p'));
+    update(&mut s, ctrl('p'));
+    assert_eq!(sql(&s), "SELECT 1");
+}
+
 fn render(state: &State, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).expect("test backend");
     t.draw(|f| varlor::ui::draw(f, state)).expect("draw");

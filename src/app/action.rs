@@ -103,6 +103,11 @@ pub enum Action {
         task: TaskId,
         result: Result<QueryPage, ConnError>,
     },
+    /// The statements run earlier on `conn`, newest first (from the catalog).
+    QueryHistory {
+        conn: String,
+        result: Result<Vec<String>, String>,
+    },
 }
 
 /// Rows fetched by one `Effect::QueryRun` / `Effect::QueryMore`.

@@ -259,6 +259,10 @@ pub enum QueryCmd {
     Last,
     Enter,
     More,
+    /// The previous (older) statement of the history.
+    Older,
+    /// The next (newer) one, then the text being typed.
+    Newer,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -665,6 +669,14 @@ pub const QUERY_EDITOR: &[Binding<QueryCmd>] = &[
         .hint("back")
         .when(query_idle),
     Binding::new(&[TAB], QueryCmd::Focus, "Tab", "editor / results").hint("results"),
+    Binding::new(
+        &[Key::Ctrl('p')],
+        QueryCmd::Older,
+        "Ctrl-P/N",
+        "older / newer statement (history)",
+    )
+    .hint_as("^P", "history"),
+    Binding::new(&[Key::Ctrl('n')], QueryCmd::Newer, "", ""),
 ];
 
 /// The query pane's results grid.

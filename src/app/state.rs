@@ -489,16 +489,20 @@ pub struct QueryState {
     pub elapsed: Duration,
     pub row: usize,
     pub col_offset: usize,
+    /// Statements run on this connection, newest first (the catalog's
+    /// history, then what was run since).
+    pub history: Vec<String>,
+    /// The entry shown by Ctrl-P / Ctrl-N (`None`: the person's own text).
+    pub history_pos: Option<usize>,
+    /// The text being typed before Ctrl-P walked the history.
+    pub draft: String,
 }
 
 impl QueryState {
     pub fn new(conn: String, sql: &str) -> Self {
-        let mut editor = TextArea::from(sql.lines().map(str::to_string).collect::<Vec<_>>());
-        editor.move_cursor(tui_textarea::CursorMove::Bottom);
-        editor.move_cursor(tui_textarea::CursorMove::End);
-        QueryState {
+        let mut q = QueryState {
             conn,
-            editor,
+            editor: TextArea::default(),
             focus: QueryFocus::Editor,
             running: None,
             cursor_task: None,
@@ -509,7 +513,20 @@ impl QueryState {
             elapsed: Duration::ZERO,
             row: 0,
             col_offset: 0,
-        }
+            history: Vec::new(),
+            history_pos: None,
+            draft: String::new(),
+        };
+        q.set_sql(sql);
+        q
+    }
+
+    /// Replaces the editor's text (cursor at its end).
+    pub fn set_sql(&mut self, sql: &str) {
+        let mut editor = TextArea::from(sql.lines().map(str::to_string).collect::<Vec<_>>());
+        editor.move_cursor(tui_textarea::CursorMove::Bottom);
+        editor.move_cursor(tui_textarea::CursorMove::End);
+        self.editor = editor;
     }
 
     /// The editor's text.

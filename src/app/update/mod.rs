@@ -135,6 +135,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Discovered(result) => discover::on_discovered(state, result),
         Action::FoundImported(result) => discover::on_imported(state, result),
         Action::QueryPage { task, result } => query::on_query_page(state, task, result),
+        Action::QueryHistory { conn, result } => query::on_query_history(state, conn, result),
     }
 }
 

@@ -32,10 +32,64 @@ pub(super) fn open_query(state: &mut State) -> Vec<Effect> {
     }
     if state.query.as_ref().is_none_or(|q| q.conn != b.conn) {
         let sql = starter_sql(b.kind, b.highlighted());
-        state.query = Some(QueryState::new(b.conn.clone(), &sql));
+        let conn = b.conn.clone();
+        state.query = Some(QueryState::new(conn.clone(), &sql));
+        state.screen = Screen::Query;
+        return vec![Effect::QueryHistoryLoad { conn }];
     }
     state.screen = Screen::Query;
     vec![]
+}
+
+/// The catalog's history of the pane's connection: behind what was run
+/// since the pane opened.
+pub(super) fn on_query_history(
+    state: &mut State,
+    conn: String,
+    result: Result<Vec<String>, String>,
+) -> Vec<Effect> {
+    let Some(q) = state.query.as_mut().filter(|q| q.conn == conn) else {
+        return vec![];
+    };
+    match result {
+        Ok(older) => {
+            for sql in older {
+                if q.history.last() != Some(&sql) {
+                    q.history.push(sql);
+                }
+            }
+        }
+        Err(e) => set_status(
+            state,
+            StatusKind::Error,
+            format!("query history unavailable: {e}"),
+        ),
+    }
+    vec![]
+}
+
+/// Ctrl-P (`older`) / Ctrl-N: the editor shows the next entry of the
+/// history; past the newest comes back the text being typed.
+fn walk_history(q: &mut QueryState, older: bool) -> Result<(), &'static str> {
+    let next = match (q.history_pos, older) {
+        (None, true) if q.history.is_empty() => return Err("no statements run here yet"),
+        (None, true) => {
+            q.draft = q.sql();
+            Some(0)
+        }
+        (Some(i), true) if i + 1 < q.history.len() => Some(i + 1),
+        (Some(_), true) => return Err("the oldest statement of the history"),
+        (Some(0), false) => None,
+        (Some(i), false) => Some(i - 1),
+        (None, false) => return Ok(()),
+    };
+    q.history_pos = next;
+    let text = match next {
+        Some(i) => q.history[i].clone(),
+        None => std::mem::take(&mut q.draft),
+    };
+    q.set_sql(&text);
+    Ok(())
 }
 
 pub(super) fn query_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
@@ -85,7 +139,24 @@ fn query_command(state: &mut State, cmd: QueryCmd) -> Vec<Effect> {
             q.done = false;
             q.row = 0;
             q.col_offset = 0;
-            return vec![Effect::QueryClose, Effect::QueryRun { task, sql, page }];
+            q.history_pos = None;
+            q.draft.clear();
+            let mut fx = vec![
+                Effect::QueryClose,
+                Effect::QueryRun {
+                    task,
+                    sql: sql.clone(),
+                    page,
+                },
+            ];
+            if q.history.first() != Some(&sql) {
+                q.history.insert(0, sql.clone());
+                fx.push(Effect::QueryRemember {
+                    conn: q.conn.clone(),
+                    sql,
+                });
+            }
+            return fx;
         }
         QueryCmd::Cancel => {
             if let Some(r) = q.running.take() {
@@ -131,6 +202,11 @@ fn query_command(state: &mut State, cmd: QueryCmd) -> Vec<Effect> {
         QueryCmd::First => q.col_offset = 0,
         QueryCmd::Last => q.col_offset = ncols.saturating_sub(1),
         QueryCmd::More => return more(state, task, page),
+        QueryCmd::Older | QueryCmd::Newer => {
+            if let Err(why) = walk_history(q, cmd == QueryCmd::Older) {
+                set_status(state, StatusKind::Info, why);
+            }
+        }
         QueryCmd::Enter => {
             let popup = q.result.as_ref().and_then(|rs| {
                 let col = rs.columns.get(q.col_offset)?;
