@@ -11,8 +11,8 @@ use varlor::app::effect::Effect;
 use varlor::app::state::*;
 use varlor::app::update::{set_connections, update};
 use varlor::connectors::{
-    Cell, ColumnMeta, ConnError, ConnSpec, Environment, ErrorKind, Kind, Logical, PasswordSource,
-    TableKind, TableRef,
+    Cell, ColumnInfo, ColumnMeta, ConnError, ConnSpec, Environment, ErrorKind, Kind, Logical,
+    PasswordSource, TableInfo, TableKind, TableRef,
 };
 use varlor::store::SavedConnection;
 
@@ -455,4 +455,108 @@ fn snapshots_of_the_editor_and_the_results() {
         },
     );
     snap("query_results", &s);
+}
+
+/// A browser on tables whose names need quoting, `orders` described.
+fn browsing_odd_names(kind: Kind) -> State {
+    let tables = vec![
+        table(Some("public"), "my table"),
+        table(Some("public"), "orders"),
+        table(Some("sales"), "My Orders"),
+    ];
+    let mut s = browsing(kind, tables.clone());
+    let col = |name: &str| ColumnInfo {
+        name: name.into(),
+        data_type: "integer".into(),
+        nullable: false,
+        default: None,
+        primary_key: false,
+        references: None,
+        presence: None,
+    };
+    let at = s.now;
+    update(
+        &mut s,
+        Action::Described {
+            conn: "billing-prod".into(),
+            table: (Some("public".into()), "orders".into()),
+            result: Ok(TableInfo {
+                table: tables[1].clone(),
+                columns: vec![col("id"), col("customer_id"), col("Created At")],
+                estimated_rows: None,
+                sampled: None,
+            }),
+            at,
+        },
+    );
+    update(&mut s, ch('e'));
+    clear_editor(&mut s);
+    s
+}
+
+#[test]
+fn tab_completes_tables_quoted_columns_and_keywords() {
+    let mut s = browsing_odd_names(Kind::Postgres);
+    type_text(&mut s, "SELECT * FROM my");
+    update(&mut s, key(KeyCode::Tab));
+    let c = s
+        .query
+        .as_ref()
+        .unwrap()
+        .completion
+        .clone()
+        .expect("choices");
+    let inserts: Vec<&str> = c.items.iter().map(|i| i.insert.as_str()).collect();
+    assert_eq!(inserts, vec!["\"my table\"", "sales.\"My Orders\""]);
+    snap("query_completion", &s);
+    // Down then Up, Enter inserts the first: the name with a space, quoted.
+    update(&mut s, key(KeyCode::Down));
+    update(&mut s, key(KeyCode::Up));
+    update(&mut s, key(KeyCode::Enter));
+    assert_eq!(sql(&s), "SELECT * FROM \"my table\"");
+    assert!(s.query.as_ref().unwrap().completion.is_none());
+    assert_eq!(s.screen, Screen::Query);
+
+    // One choice is inserted at once: a column of the described table.
+    type_text(&mut s, " WHERE cust");
+    update(&mut s, key(KeyCode::Tab));
+    assert_eq!(sql(&s), "SELECT * FROM \"my table\" WHERE customer_id");
+    // Inside an opened quote: the name with a space is closed too.
+    type_text(&mut s, " AND \"Cre");
+    update(&mut s, key(KeyCode::Tab));
+    assert!(sql(&s).ends_with("AND \"Created At\""), "{}", sql(&s));
+    // A keyword keeps the case typed.
+    type_text(&mut s, " ord");
+    update(&mut s, key(KeyCode::Tab));
+    let c = s
+        .query
+        .as_ref()
+        .unwrap()
+        .completion
+        .clone()
+        .expect("choices");
+    assert!(c.items.iter().any(|i| i.insert == "order"), "{c:?}");
+    // Any other key closes the choices and still types.
+    update(&mut s, ch('e'));
+    assert!(s.query.as_ref().unwrap().completion.is_none());
+    assert!(sql(&s).ends_with(" orde"), "{}", sql(&s));
+    // After a blank, Tab goes to the results as before.
+    type_text(&mut s, " ");
+    update(&mut s, key(KeyCode::Tab));
+    assert_eq!(s.query.as_ref().unwrap().focus, QueryFocus::Results);
+    // Nothing known: said, nothing changed.
+    update(&mut s, key(KeyCode::Tab));
+    type_text(&mut s, "zzz");
+    let before = sql(&s);
+    update(&mut s, key(KeyCode::Tab));
+    assert_eq!(sql(&s), before);
+    assert!(s.status.as_ref().unwrap().text.contains("zzz"));
+}
+
+#[test]
+fn mysql_completion_quotes_with_backticks() {
+    let mut s = browsing_odd_names(Kind::Mysql);
+    type_text(&mut s, "select * from sales.m");
+    update(&mut s, key(KeyCode::Tab));
+    assert_eq!(sql(&s), "select * from sales.`My Orders`");
 }

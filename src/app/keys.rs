@@ -263,6 +263,12 @@ pub enum QueryCmd {
     Older,
     /// The next (newer) one, then the text being typed.
     Newer,
+    /// Tab on a word: complete it (a popup when there are several choices).
+    Complete,
+    CompleteNext,
+    CompletePrev,
+    CompleteAccept,
+    CompleteClose,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -668,7 +674,17 @@ pub const QUERY_EDITOR: &[Binding<QueryCmd>] = &[
     Binding::new(&[ESC], QueryCmd::Back, "Esc", "back to the browser")
         .hint("back")
         .when(query_idle),
-    Binding::new(&[TAB], QueryCmd::Focus, "Tab", "editor / results").hint("results"),
+    Binding::new(
+        &[TAB],
+        QueryCmd::Complete,
+        "Tab",
+        "complete a name or keyword (after a blank: results)",
+    )
+    .hint("complete")
+    .when(query_can_complete),
+    Binding::new(&[TAB], QueryCmd::Focus, "Tab", "editor / results")
+        .hint("results")
+        .when(query_cannot_complete),
     Binding::new(
         &[Key::Ctrl('p')],
         QueryCmd::Older,
@@ -677,6 +693,35 @@ pub const QUERY_EDITOR: &[Binding<QueryCmd>] = &[
     )
     .hint_as("^P", "history"),
     Binding::new(&[Key::Ctrl('n')], QueryCmd::Newer, "", ""),
+];
+
+fn query_can_complete(s: &State) -> bool {
+    crate::app::update::word_to_complete(s).is_some()
+}
+
+fn query_cannot_complete(s: &State) -> bool {
+    !query_can_complete(s)
+}
+
+/// The completion popup of the query editor (any other key closes it and
+/// goes on to the editor).
+pub const QUERY_COMPLETION: &[Binding<QueryCmd>] = &[
+    Binding::new(
+        &[TAB, DOWN],
+        QueryCmd::CompleteNext,
+        "Tab ↓ / S-Tab ↑",
+        "next / previous choice",
+    )
+    .hint_as("Tab", "next"),
+    Binding::new(&[BACKTAB, UP], QueryCmd::CompletePrev, "", ""),
+    Binding::new(
+        &[ENTER],
+        QueryCmd::CompleteAccept,
+        "Enter",
+        "insert the choice",
+    )
+    .hint("insert"),
+    Binding::new(&[ESC], QueryCmd::CompleteClose, "Esc", "close the choices").hint("close"),
 ];
 
 /// The query pane's results grid.
@@ -819,6 +864,9 @@ fn layer_docs(layer: Layer, state: &State) -> Vec<(Doc, Option<Pred>, Option<Pre
         Layer::List => docs(LIST),
         Layer::Picker => docs(PICKER),
         Layer::Form => docs(FORM),
+        Layer::Query if state.query.as_ref().is_some_and(|q| q.completion.is_some()) => {
+            docs(QUERY_COMPLETION)
+        }
         Layer::Query => match state.query.as_ref().map(|q| q.focus) {
             Some(crate::app::state::QueryFocus::Results) => docs(QUERY_RESULTS),
             _ => docs(QUERY_EDITOR),
@@ -891,6 +939,7 @@ pub fn markdown() -> String {
     );
     row(&mut out, "— preview pane", &plain(docs(BROWSER_PREVIEW)));
     row(&mut out, "query editor", &plain(docs(QUERY_EDITOR)));
+    row(&mut out, "— completion", &plain(docs(QUERY_COMPLETION)));
     row(&mut out, "— query results", &plain(docs(QUERY_RESULTS)));
     row(&mut out, "import dialog", &plain(docs(IMPORT_DIALOG)));
     row(&mut out, "import progress", &plain(docs(IMPORT_PROGRESS)));

@@ -496,6 +496,18 @@ pub struct QueryState {
     pub history_pos: Option<usize>,
     /// The text being typed before Ctrl-P walked the history.
     pub draft: String,
+    /// Tab's choices for the word before the cursor, when there are several.
+    pub completion: Option<Completion>,
+}
+
+/// The completion popup: candidates for the word at `row`, from char `start`
+/// to the cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    pub items: Vec<super::query_complete::Candidate>,
+    pub selected: usize,
+    pub row: usize,
+    pub start: usize,
 }
 
 impl QueryState {
@@ -516,6 +528,7 @@ impl QueryState {
             history: Vec::new(),
             history_pos: None,
             draft: String::new(),
+            completion: None,
         };
         q.set_sql(sql);
         q

@@ -9,7 +9,7 @@ use ratatui::Frame;
 use super::browser::{error_lines, pane_block};
 use super::theme::{elapsed, spinner, Theme};
 use super::{fit, preview};
-use crate::app::state::{QueryFocus, State};
+use crate::app::state::{QueryFocus, QueryState, State};
 use crate::commands::browse::group_digits;
 
 pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
@@ -18,7 +18,12 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let editor_h = (lines + 2).clamp(3, (area.height / 3).max(3));
     let [top, bottom] =
         Layout::vertical([Constraint::Length(editor_h), Constraint::Min(3)]).areas(area);
+    draw_panes(f, top, bottom, state, q, theme);
+    // Over the results: the completion choices.
+    super::query_complete::draw(f, area, top, q, theme);
+}
 
+fn draw_panes(f: &mut Frame, top: Rect, bottom: Rect, state: &State, q: &QueryState, theme: Theme) {
     let title = format!(" SQL · {} · read-only ", fit(&q.conn, 24));
     let block = pane_block(title, q.focus == QueryFocus::Editor, theme);
     let inner = block.inner(top);

@@ -40,7 +40,7 @@ use unlock::*;
 pub use browser::{full_value, fuzzy_match, refilter_browser};
 pub use form::{edit_form, form_spec, new_form};
 pub use list::{answer_line, set_connections};
-pub use query::starter_sql;
+pub use query::{starter_sql, word_to_complete};
 pub use unlock::new_unlock_prompt;
 
 /// Opens the browser of the saved connection `name` (`varlor open NAME`).

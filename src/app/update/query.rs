@@ -5,7 +5,9 @@
 use super::*;
 use crate::app::action::QueryPage;
 use crate::app::keys::QueryCmd;
-use crate::connectors::{ConnError, RowSet};
+use crate::app::query_complete::{candidates, word_at, Known, Word};
+use crate::app::state::{table_key, Completion};
+use crate::connectors::{ConnError, RowSet, TableRef};
 
 /// `SELECT * FROM <table> LIMIT 100`, the name quoted in the engine's way
 /// (empty for engines without SQL).
@@ -98,6 +100,16 @@ pub(super) fn query_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         return vec![];
     };
     match q.focus {
+        QueryFocus::Editor if q.completion.is_some() => {
+            if let Some(cmd) = lookup(keys::QUERY_COMPLETION, state, &key) {
+                return query_command(state, cmd);
+            }
+            // Any other key closes the choices and goes on to the editor.
+            if let Some(q) = &mut state.query {
+                q.completion = None;
+            }
+            query_key(state, key)
+        }
         QueryFocus::Editor => {
             if let Some(cmd) = lookup(keys::QUERY_EDITOR, state, &key) {
                 return query_command(state, cmd);
@@ -116,6 +128,10 @@ pub(super) fn query_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
 }
 
 fn query_command(state: &mut State, cmd: QueryCmd) -> Vec<Effect> {
+    if cmd == QueryCmd::Complete {
+        complete(state);
+        return vec![];
+    }
     let page = state.query_page_rows.max(1);
     let now = state.now;
     let task = state.task();
@@ -202,6 +218,22 @@ fn query_command(state: &mut State, cmd: QueryCmd) -> Vec<Effect> {
         QueryCmd::First => q.col_offset = 0,
         QueryCmd::Last => q.col_offset = ncols.saturating_sub(1),
         QueryCmd::More => return more(state, task, page),
+        QueryCmd::Complete => {}
+        QueryCmd::CompleteNext | QueryCmd::CompletePrev => {
+            if let Some(c) = &mut q.completion {
+                let delta = if cmd == QueryCmd::CompleteNext { 1 } else { -1 };
+                c.selected = (c.selected as isize + delta).rem_euclid(c.items.len().max(1) as isize)
+                    as usize;
+            }
+        }
+        QueryCmd::CompleteAccept => {
+            if let Some(c) = q.completion.take() {
+                if let Some(item) = c.items.get(c.selected) {
+                    replace_word(q, c.row, c.start, &item.insert);
+                }
+            }
+        }
+        QueryCmd::CompleteClose => q.completion = None,
         QueryCmd::Older | QueryCmd::Newer => {
             if let Err(why) = walk_history(q, cmd == QueryCmd::Older) {
                 set_status(state, StatusKind::Info, why);
@@ -222,6 +254,97 @@ fn query_command(state: &mut State, cmd: QueryCmd) -> Vec<Effect> {
         }
     }
     vec![]
+}
+
+/// The word before the editor's cursor, when Tab can complete it (a SQL
+/// engine, the editor focused, a name or keyword being typed).
+pub fn word_to_complete(state: &State) -> Option<Word> {
+    let q = state.query.as_ref()?;
+    let b = state.browser.as_ref().filter(|b| b.conn == q.conn)?;
+    let dialect = b.kind.engine().dialect?;
+    let (row, col) = q.editor.cursor();
+    word_at(q.editor.lines().get(row)?, col, dialect)
+}
+
+/// What the browser knows of the pane's connection: its tables (system
+/// ones only when shown), the columns of every cached structure, and the
+/// schemas whose tables need no qualifier.
+fn known(state: &State) -> Option<Known<'_>> {
+    let b = state.browser.as_ref()?;
+    let dialect = b.kind.engine().dialect?;
+    let mut columns: Vec<_> = state
+        .cache
+        .get(&b.conn)
+        .map(|c| {
+            c.structures
+                .values()
+                .map(|s| {
+                    let names = s.info.columns.iter().map(|c| c.name.as_str()).collect();
+                    (&s.info.table, names)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    // The highlighted table's columns first, then by name (a stable order).
+    let first = b.highlighted().map(crate::app::state::table_key);
+    columns
+        .sort_by_key(|(t, _): &(&TableRef, Vec<&str>)| (Some(table_key(t)) != first, table_key(t)));
+    let mut default_schemas: Vec<String> = vec!["public".into(), "main".into(), "dbo".into()];
+    if let Some(c) = state.connections.iter().find(|c| c.name == b.conn) {
+        if !c.spec.database.is_empty() {
+            default_schemas.push(c.spec.database.clone());
+        }
+    }
+    Some(Known {
+        dialect,
+        tables: b
+            .tables
+            .iter()
+            .filter(|t| b.show_system || !t.system)
+            .collect(),
+        columns,
+        default_schemas,
+    })
+}
+
+/// Tab: one candidate is inserted, several open the choices, none says so.
+fn complete(state: &mut State) {
+    let Some(word) = word_to_complete(state) else {
+        return;
+    };
+    let Some(known) = known(state) else { return };
+    let items = candidates(&word, &known);
+    let Some(q) = state.query.as_mut() else {
+        return;
+    };
+    let (row, _) = q.editor.cursor();
+    match items.len() {
+        0 => set_status(
+            state,
+            StatusKind::Info,
+            format!("nothing known starts with '{}'", word.prefix),
+        ),
+        1 => replace_word(q, row, word.start, &items[0].insert),
+        _ => {
+            q.completion = Some(Completion {
+                items,
+                selected: 0,
+                row,
+                start: word.start,
+            })
+        }
+    }
+}
+
+/// Replaces the text of line `row` from char `start` to the cursor.
+fn replace_word(q: &mut QueryState, row: usize, start: usize, text: &str) {
+    let (_, col) = q.editor.cursor();
+    q.editor.move_cursor(tui_textarea::CursorMove::Jump(
+        row.min(u16::MAX as usize) as u16,
+        start.min(u16::MAX as usize) as u16,
+    ));
+    q.editor.delete_str(col.saturating_sub(start));
+    q.editor.insert_str(text);
 }
 
 /// The next page, when there is one and nothing is fetching.
