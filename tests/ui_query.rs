@@ -560,3 +560,76 @@ fn mysql_completion_quotes_with_backticks() {
     update(&mut s, key(KeyCode::Tab));
     assert_eq!(sql(&s), "select * from sales.`My Orders`");
 }
+
+#[test]
+fn x_exports_the_whole_result_of_the_last_run_through_the_import() {
+    let mut s = browsing(Kind::Postgres, vec![table(Some("public"), "orders")]);
+    update(&mut s, ch('e'));
+    let ran = sql(&s);
+    // Nothing to export before a run.
+    s.query.as_mut().unwrap().focus = QueryFocus::Results;
+    assert!(update(&mut s, ch('x')).is_empty());
+    assert!(!s.query.as_ref().unwrap().export_prompt);
+    s.query.as_mut().unwrap().focus = QueryFocus::Editor;
+
+    let (task, ..) = run_effect(&update(&mut s, key(KeyCode::F(5))));
+    update(
+        &mut s,
+        Action::QueryPage {
+            task,
+            result: Ok(QueryPage {
+                columns: Some(columns()),
+                rows: rows(1, 500),
+                done: false,
+                elapsed: Duration::from_millis(42),
+            }),
+        },
+    );
+    // The text changes after the run: the export is of what ran.
+    s.query.as_mut().unwrap().set_sql("SELECT 'edited'");
+    assert_eq!(s.query.as_ref().unwrap().focus, QueryFocus::Results);
+    update(&mut s, ch('x'));
+    assert!(s.query.as_ref().unwrap().export_prompt);
+    snap("query_export", &s);
+    // Esc: no export.
+    assert!(update(&mut s, key(KeyCode::Esc)).is_empty());
+    assert!(!s.query.as_ref().unwrap().export_prompt);
+    assert_eq!(s.screen, Screen::Query);
+
+    update(&mut s, ch('x'));
+    let fx = update(&mut s, ch('j'));
+    let (tables, format, destination) = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::Import {
+                tables,
+                format,
+                destination,
+                conn,
+                ..
+            } => {
+                assert_eq!(conn, "billing-prod");
+                Some((tables.clone(), *format, destination.clone()))
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no Import in {fx:?}"));
+    assert_eq!(format, varlor::dataset::Format::Jsonl);
+    assert_eq!(destination, None, "the datasets directory");
+    assert_eq!(tables.len(), 1);
+    assert_eq!(tables[0].query.as_deref(), Some(ran.as_str()));
+    assert_eq!(
+        tables[0].limit, None,
+        "the whole result, not the rows on screen"
+    );
+    // The import's progress shows it; Esc there cancels it.
+    let imp = s.import.as_ref().expect("progress shown");
+    let export_task = imp.task;
+    assert_eq!(s.layer(), Layer::ImportProgress);
+    let fx = update(&mut s, key(KeyCode::Esc));
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::Cancel { task } if *task == export_task)),
+        "{fx:?}"
+    );
+}

@@ -269,6 +269,10 @@ pub enum QueryCmd {
     CompletePrev,
     CompleteAccept,
     CompleteClose,
+    /// `x`: export the whole result (asks the format).
+    Export,
+    ExportTo(crate::dataset::Format),
+    ExportClose,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -724,6 +728,40 @@ pub const QUERY_COMPLETION: &[Binding<QueryCmd>] = &[
     Binding::new(&[ESC], QueryCmd::CompleteClose, "Esc", "close the choices").hint("close"),
 ];
 
+fn query_can_export(s: &State) -> bool {
+    s.query.as_ref().is_some_and(|q| {
+        q.running.is_none()
+            && q.last_sql.is_some()
+            && q.result.as_ref().is_some_and(|r| !r.columns.is_empty())
+    })
+}
+
+/// `x` in the results: the format of the export.
+pub const QUERY_EXPORT: &[Binding<QueryCmd>] = &[
+    Binding::new(
+        &[Char('c')],
+        QueryCmd::ExportTo(crate::dataset::Format::Csv),
+        "c",
+        "export as CSV",
+    )
+    .hint("CSV"),
+    Binding::new(
+        &[Char('j')],
+        QueryCmd::ExportTo(crate::dataset::Format::Jsonl),
+        "j",
+        "export as JSON Lines",
+    )
+    .hint("JSONL"),
+    Binding::new(
+        &[Char('s')],
+        QueryCmd::ExportTo(crate::dataset::Format::Sqlite),
+        "s",
+        "export as a SQLite file",
+    )
+    .hint("SQLite"),
+    Binding::new(&[ESC], QueryCmd::ExportClose, "Esc", "no export").hint("back"),
+];
+
 /// The query pane's results grid.
 pub const QUERY_RESULTS: &[Binding<QueryCmd>] = &[
     Binding::new(
@@ -762,6 +800,14 @@ pub const QUERY_RESULTS: &[Binding<QueryCmd>] = &[
     Binding::new(&[Char('m')], QueryCmd::More, "m", "fetch the next page")
         .hint("more")
         .hint_when(query_has_more),
+    Binding::new(
+        &[Char('x')],
+        QueryCmd::Export,
+        "x",
+        "export the whole result (CSV, JSONL, SQLite)",
+    )
+    .hint("export")
+    .when(query_can_export),
     Binding::new(RUN_KEYS, QueryCmd::Run, "F5", "run again").when(query_idle),
     Binding::new(&[ESC], QueryCmd::Cancel, "Esc", "cancel the running query")
         .hint("cancel")
@@ -864,6 +910,7 @@ fn layer_docs(layer: Layer, state: &State) -> Vec<(Doc, Option<Pred>, Option<Pre
         Layer::List => docs(LIST),
         Layer::Picker => docs(PICKER),
         Layer::Form => docs(FORM),
+        Layer::Query if state.query.as_ref().is_some_and(|q| q.export_prompt) => docs(QUERY_EXPORT),
         Layer::Query if state.query.as_ref().is_some_and(|q| q.completion.is_some()) => {
             docs(QUERY_COMPLETION)
         }
@@ -941,6 +988,7 @@ pub fn markdown() -> String {
     row(&mut out, "query editor", &plain(docs(QUERY_EDITOR)));
     row(&mut out, "— completion", &plain(docs(QUERY_COMPLETION)));
     row(&mut out, "— query results", &plain(docs(QUERY_RESULTS)));
+    row(&mut out, "— export", &plain(docs(QUERY_EXPORT)));
     row(&mut out, "import dialog", &plain(docs(IMPORT_DIALOG)));
     row(&mut out, "import progress", &plain(docs(IMPORT_PROGRESS)));
     row(&mut out, "found connections", &plain(docs(DISCOVER)));

@@ -498,6 +498,10 @@ pub struct QueryState {
     pub draft: String,
     /// Tab's choices for the word before the cursor, when there are several.
     pub completion: Option<Completion>,
+    /// The statement of the last run (what `x` exports, run again).
+    pub last_sql: Option<String>,
+    /// `x` asked which format to export to.
+    pub export_prompt: bool,
 }
 
 /// The completion popup: candidates for the word at `row`, from char `start`
@@ -529,6 +533,8 @@ impl QueryState {
             history_pos: None,
             draft: String::new(),
             completion: None,
+            last_sql: None,
+            export_prompt: false,
         };
         q.set_sql(sql);
         q

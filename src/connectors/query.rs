@@ -138,6 +138,31 @@ pub fn has_statement_separator(text: &str) -> bool {
     false
 }
 
+/// Rows asked of the cursor at a time by [`drain`].
+const DRAIN_PAGE: usize = 5_000;
+
+/// Hands the cursor's columns and then every row to `sink` (the query
+/// pane's export through the dataset sinks); how many rows. A sink that
+/// gives up stops the query (the cursor is dropped, the server stops too).
+pub async fn drain(
+    mut cursor: Box<dyn QueryCursor>,
+    sink: &mut dyn super::RowSink,
+) -> Result<u64, ConnError> {
+    sink.columns(cursor.columns())?;
+    let mut n = 0u64;
+    loop {
+        let page = cursor.next_page(DRAIN_PAGE).await?;
+        let got = page.len();
+        for row in page {
+            sink.row(row)?;
+            n += 1;
+        }
+        if got < DRAIN_PAGE || cursor.is_done() {
+            return Ok(n);
+        }
+    }
+}
+
 /// Rows read ahead by a producer while the person looks at the last page.
 pub(crate) const READ_AHEAD: usize = 256;
 

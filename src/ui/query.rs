@@ -19,8 +19,47 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let [top, bottom] =
         Layout::vertical([Constraint::Length(editor_h), Constraint::Min(3)]).areas(area);
     draw_panes(f, top, bottom, state, q, theme);
-    // Over the results: the completion choices.
+    // Over the results: the completion choices, or the export's formats.
     super::query_complete::draw(f, area, top, q, theme);
+    if q.export_prompt {
+        draw_export(f, bottom, theme);
+    }
+}
+
+/// `x`: which format (the whole result is fetched again).
+fn draw_export(f: &mut Frame, area: Rect, theme: Theme) {
+    let lines = vec![
+        Line::from(Span::styled(
+            "The statement runs again (read-only) and every row is written",
+            theme.normal(),
+        )),
+        Line::from(Span::styled("to the datasets directory.", theme.normal())),
+        Line::from(vec![
+            Span::styled("c", theme.key()),
+            Span::raw(" CSV   "),
+            Span::styled("j", theme.key()),
+            Span::raw(" JSON Lines   "),
+            Span::styled("s", theme.key()),
+            Span::raw(" SQLite   "),
+            Span::styled("Esc", theme.key()),
+            Span::raw(" back"),
+        ]),
+    ];
+    let w = area.width.min(66);
+    let h = area.height.min(6);
+    let r = Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    );
+    f.render_widget(ratatui::widgets::Clear, r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(pane_block(" Export the whole result ".into(), true, theme)),
+        r,
+    );
 }
 
 fn draw_panes(f: &mut Frame, top: Rect, bottom: Rect, state: &State, q: &QueryState, theme: Theme) {

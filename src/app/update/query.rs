@@ -99,6 +99,12 @@ pub(super) fn query_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         state.screen = Screen::Browser;
         return vec![];
     };
+    if q.export_prompt {
+        return match lookup(keys::QUERY_EXPORT, state, &key) {
+            Some(cmd) => query_command(state, cmd),
+            None => vec![],
+        };
+    }
     match q.focus {
         QueryFocus::Editor if q.completion.is_some() => {
             if let Some(cmd) = lookup(keys::QUERY_COMPLETION, state, &key) {
@@ -128,9 +134,13 @@ pub(super) fn query_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
 }
 
 fn query_command(state: &mut State, cmd: QueryCmd) -> Vec<Effect> {
-    if cmd == QueryCmd::Complete {
-        complete(state);
-        return vec![];
+    match cmd {
+        QueryCmd::Complete => {
+            complete(state);
+            return vec![];
+        }
+        QueryCmd::ExportTo(format) => return export(state, format),
+        _ => {}
     }
     let page = state.query_page_rows.max(1);
     let now = state.now;
@@ -157,6 +167,7 @@ fn query_command(state: &mut State, cmd: QueryCmd) -> Vec<Effect> {
             q.col_offset = 0;
             q.history_pos = None;
             q.draft.clear();
+            q.last_sql = Some(sql.clone());
             let mut fx = vec![
                 Effect::QueryClose,
                 Effect::QueryRun {
@@ -234,6 +245,8 @@ fn query_command(state: &mut State, cmd: QueryCmd) -> Vec<Effect> {
             }
         }
         QueryCmd::CompleteClose => q.completion = None,
+        QueryCmd::Export => q.export_prompt = true,
+        QueryCmd::ExportClose | QueryCmd::ExportTo(_) => q.export_prompt = false,
         QueryCmd::Older | QueryCmd::Newer => {
             if let Err(why) = walk_history(q, cmd == QueryCmd::Older) {
                 set_status(state, StatusKind::Info, why);
@@ -254,6 +267,54 @@ fn query_command(state: &mut State, cmd: QueryCmd) -> Vec<Effect> {
         }
     }
     vec![]
+}
+
+/// `x` then a format: the last statement runs again (read-only, like the
+/// pane) and its whole result streams through the import's sinks into the
+/// datasets directory, shown by the import's progress (Esc cancels).
+fn export(state: &mut State, format: crate::dataset::Format) -> Vec<Effect> {
+    let now = state.now;
+    let task = state.task();
+    let (Some(q), Some(b)) = (state.query.as_mut(), state.browser.as_ref()) else {
+        return vec![];
+    };
+    q.export_prompt = false;
+    let Some(sql) = q.last_sql.clone() else {
+        return vec![];
+    };
+    if state.import.is_some() {
+        set_status(
+            state,
+            StatusKind::Error,
+            "an import is still shown: close it first",
+        );
+        return vec![];
+    }
+    let plan = crate::dataset::TablePlan::query("query", sql);
+    state.import = Some(ImportProgress {
+        task,
+        conn: b.conn.clone(),
+        format,
+        rows: vec![ImportRow {
+            table: "query result".into(),
+            rows: 0,
+            estimated: None,
+            rows_per_sec: 0.0,
+            eta: None,
+            status: ImportRowStatus::Waiting,
+        }],
+        running: Some(Running::new(task, now)),
+        finished: None,
+        cancelling: false,
+    });
+    vec![Effect::Import {
+        task,
+        conn: b.conn.clone(),
+        kind: b.kind,
+        tables: vec![plan],
+        format,
+        destination: None,
+    }]
 }
 
 /// The word before the editor's cursor, when Tab can complete it (a SQL
