@@ -717,3 +717,105 @@ async fn postgres_a_cancelled_export_stops_on_the_server_and_leaves_no_file() {
         "no partial file left"
     );
 }
+
+// ---- what the login may do (the pane's badge) ---------------------------------
+
+use varlor::connectors::query::LoginWrites;
+
+/// The read-only login of the fixtures (SELECT only on MariaDB, no grant at
+/// all on PostgreSQL), admitted over TLS.
+fn reader(env: &ServerEnv, kind: Kind) -> Option<Box<dyn Connector>> {
+    let (Some(user), Some(password)) = (env.tls_user.clone(), env.tls_password.clone()) else {
+        common::skip("no read-only (TLS) test user is configured");
+        return None;
+    };
+    let mut spec = env.spec(kind);
+    spec.user = user;
+    spec.tls = TlsMode::Require;
+    Some(
+        varlor::connectors::connector_for(
+            &spec,
+            Some(secrecy::SecretString::from(password)),
+            SessionOptions::default(),
+        )
+        .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn postgres_the_badge_tells_a_writer_from_a_reader() {
+    let Some(env) = common::pg() else { return };
+    match pg_connector(&env).login_writes().await.unwrap() {
+        LoginWrites::CanWrite { why } => assert!(why.contains("on "), "{why}"),
+        other => panic!("the owner of the tables can write: {other:?}"),
+    }
+    let Some(r) = reader(&env, Kind::Postgres) else {
+        return;
+    };
+    assert_eq!(r.login_writes().await.unwrap(), LoginWrites::ReadOnly);
+    // Granting one write privilege on one table turns the reader into a writer.
+    let Some(user) = env.tls_user.clone() else {
+        return;
+    };
+    if pg_super(
+        &env,
+        &format!("GRANT USAGE ON SCHEMA sales TO {user}; GRANT UPDATE ON sales.regions TO {user}"),
+    )
+    .is_none()
+    {
+        return;
+    }
+    let got = r.login_writes().await;
+    pg_super(
+        &env,
+        &format!(
+            "REVOKE UPDATE ON sales.regions FROM {user}; REVOKE USAGE ON SCHEMA sales FROM {user}"
+        ),
+    );
+    match got.unwrap() {
+        LoginWrites::CanWrite { why } => assert!(why.contains("sales.regions"), "{why}"),
+        other => panic!("UPDATE on sales.regions is a write: {other:?}"),
+    }
+    assert_eq!(r.login_writes().await.unwrap(), LoginWrites::ReadOnly);
+}
+
+#[tokio::test]
+async fn mariadb_the_badge_tells_a_writer_from_a_reader() {
+    let Some(env) = common::mysql() else { return };
+    match my_connector(&env).login_writes().await.unwrap() {
+        LoginWrites::CanWrite { why } => assert!(why.starts_with("ALL PRIVILEGES ON"), "{why}"),
+        other => panic!("varlor_test has ALL on its databases: {other:?}"),
+    }
+    let Some(r) = reader(&env, Kind::Mysql) else {
+        return;
+    };
+    assert_eq!(r.login_writes().await.unwrap(), LoginWrites::ReadOnly);
+}
+
+#[tokio::test]
+async fn sqlite_the_badge_follows_the_files_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x)")
+        .unwrap();
+    let c = |p: &std::path::Path| {
+        let mut spec = ConnSpec::new(Kind::Sqlite);
+        spec.database = p.display().to_string();
+        SqliteConnector::new(spec, SessionOptions::default())
+    };
+    assert!(matches!(
+        c(&path).login_writes().await.unwrap(),
+        LoginWrites::CanWrite { .. }
+    ));
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let got = c(&path).login_writes().await.unwrap();
+    // root may write any file, whatever its mode says.
+    if unsafe { libc::geteuid() } == 0 {
+        assert!(matches!(got, LoginWrites::CanWrite { .. }), "{got:?}");
+    } else {
+        assert_eq!(got, LoginWrites::ReadOnly);
+    }
+}

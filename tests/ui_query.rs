@@ -633,3 +633,48 @@ fn x_exports_the_whole_result_of_the_last_run_through_the_import() {
         "{fx:?}"
     );
 }
+
+#[test]
+fn the_badge_says_what_the_login_may_do() {
+    let mut s = browsing(Kind::Postgres, vec![table(Some("public"), "orders")]);
+    let fx = update(&mut s, ch('e'));
+    assert!(fx.iter().any(|e| matches!(e, Effect::LoginCheck)), "{fx:?}");
+    // Reopening the same pane does not ask again.
+    update(&mut s, key(KeyCode::Esc));
+    let fx = update(&mut s, ch('e'));
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::LoginCheck)),
+        "{fx:?}"
+    );
+    let login = |why: Option<&str>| Action::LoginWrites {
+        conn: "billing-prod".into(),
+        result: Ok(match why {
+            Some(w) => varlor::connectors::query::LoginWrites::CanWrite { why: w.into() },
+            None => varlor::connectors::query::LoginWrites::ReadOnly,
+        }),
+    };
+    update(&mut s, login(Some("superuser")));
+    snap("query_badge_writer", &s);
+    update(&mut s, login(None));
+    let screen = render(&s, 80, 24);
+    assert!(screen.contains("read-only login"), "{screen}");
+    assert!(!screen.contains("login can write"), "{screen}");
+    // Another connection's answer is not this pane's.
+    update(
+        &mut s,
+        Action::LoginWrites {
+            conn: "other".into(),
+            result: Ok(varlor::connectors::query::LoginWrites::CanWrite { why: "x".into() }),
+        },
+    );
+    assert!(render(&s, 80, 24).contains("read-only login"));
+    // A failed check leaves the plain "read-only".
+    update(
+        &mut s,
+        Action::LoginWrites {
+            conn: "billing-prod".into(),
+            result: Err(ConnError::new(ErrorKind::PermissionDenied, "no")),
+        },
+    );
+    assert!(render(&s, 80, 24).contains("read-only login"));
+}

@@ -128,6 +128,8 @@ pub enum Effect {
     },
     /// Drops the query's cursor (its connection and transaction go with it).
     QueryClose,
+    /// Asks the server what the open connection's login may do (the badge).
+    LoginCheck,
     /// Reads the statements run earlier on `conn` (Ctrl-P / Ctrl-N).
     QueryHistoryLoad {
         conn: String,
@@ -164,6 +166,7 @@ impl std::fmt::Debug for Effect {
             Effect::QueryRun { .. } => "QueryRun",
             Effect::QueryMore { .. } => "QueryMore",
             Effect::QueryClose => "QueryClose",
+            Effect::LoginCheck => "LoginCheck",
             Effect::QueryHistoryLoad { .. } => "QueryHistoryLoad",
             Effect::QueryRemember { .. } => "QueryRemember",
         };
@@ -426,6 +429,10 @@ impl EffectRunner {
                 let old = lock(&self.cursor).take();
                 drop(old);
             }
+            Effect::LoginCheck => self.on_open(|conn, c, _, tx| async move {
+                let result = c.login_writes().await;
+                let _ = tx.send(Action::LoginWrites { conn, result });
+            }),
             Effect::QueryHistoryLoad { conn } => self.blocking(move |p, tx| {
                 let result = p.query_history(&conn).map_err(|e| e.to_string());
                 let _ = tx.send(Action::QueryHistory { conn, result });

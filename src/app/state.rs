@@ -502,6 +502,8 @@ pub struct QueryState {
     pub last_sql: Option<String>,
     /// `x` asked which format to export to.
     pub export_prompt: bool,
+    /// What the login may do (the badge), once the server said.
+    pub login: Option<crate::connectors::query::LoginWrites>,
 }
 
 /// The completion popup: candidates for the word at `row`, from char `start`
@@ -535,6 +537,7 @@ impl QueryState {
             completion: None,
             last_sql: None,
             export_prompt: false,
+            login: None,
         };
         q.set_sql(sql);
         q

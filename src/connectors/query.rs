@@ -138,6 +138,84 @@ pub fn has_statement_separator(text: &str) -> bool {
     false
 }
 
+/// What the login of a connection may do, whatever Varlor does with it (the
+/// query pane's badge): Varlor keeps every session read-only either way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginWrites {
+    /// No write privilege found.
+    ReadOnly,
+    /// The login can write; `why` names one reason ("superuser",
+    /// "INSERT, UPDATE… on public.orders", "ALL PRIVILEGES ON `shop`.*").
+    CanWrite { why: String },
+    /// The engine cannot tell (no check for it yet).
+    Unknown,
+}
+
+impl LoginWrites {
+    /// The badge's words.
+    pub fn badge(&self) -> Option<&'static str> {
+        match self {
+            LoginWrites::ReadOnly => Some("read-only login"),
+            LoginWrites::CanWrite { .. } => {
+                Some("login can write — Varlor keeps this session read-only")
+            }
+            LoginWrites::Unknown => None,
+        }
+    }
+
+    /// The badge where the full words do not fit.
+    pub fn short_badge(&self) -> Option<&'static str> {
+        match self {
+            LoginWrites::ReadOnly => Some("read-only login"),
+            LoginWrites::CanWrite { .. } => Some("login can write"),
+            LoginWrites::Unknown => None,
+        }
+    }
+}
+
+/// MySQL/MariaDB privileges that do not change data or schema.
+const MYSQL_READ_PRIVILEGES: &[&str] = &[
+    "USAGE",
+    "SELECT",
+    "SHOW VIEW",
+    "SHOW DATABASES",
+    "PROCESS",
+    "REPLICATION CLIENT",
+    "BINLOG MONITOR",
+    "SLAVE MONITOR",
+    "REPLICA MONITOR",
+    "LOCK TABLES",
+    "REFERENCES",
+    "PROXY",
+];
+
+/// The first write privilege in the lines of `SHOW GRANTS` (`GRANT <privs>
+/// ON <what> TO …`), as "<privilege> ON <what>"; `None` when every grant
+/// only reads. A privilege that is not known to only read counts as a write
+/// (a new server's privilege is not assumed harmless).
+pub fn mysql_write_grant(grants: &[String]) -> Option<String> {
+    for line in grants {
+        let Some(rest) = line.trim().strip_prefix("GRANT ") else {
+            continue;
+        };
+        // A role granted (`GRANT role TO user`) has no ON: its own grants
+        // are listed under the role, not here.
+        let Some((privs, on)) = rest.split_once(" ON ") else {
+            continue;
+        };
+        let what = on.split(" TO ").next().unwrap_or(on).trim();
+        for p in privs.split(',') {
+            // Column privileges: `UPDATE (`a`, `b`)` → UPDATE.
+            let name = p.split('(').next().unwrap_or(p).trim().to_ascii_uppercase();
+            if name.is_empty() || MYSQL_READ_PRIVILEGES.contains(&name.as_str()) {
+                continue;
+            }
+            return Some(format!("{name} ON {what}"));
+        }
+    }
+    None
+}
+
 /// Rows asked of the cursor at a time by [`drain`].
 const DRAIN_PAGE: usize = 5_000;
 
@@ -345,6 +423,34 @@ mod tests {
             single_statement(" ; ").unwrap_err().detail,
             "nothing to run"
         );
+    }
+
+    #[test]
+    fn mysql_grants_that_write_are_found_and_reads_are_not() {
+        let g = |lines: &[&str]| {
+            mysql_write_grant(&lines.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            g(&[
+                "GRANT USAGE ON *.* TO `ro`@`%`",
+                "GRANT SELECT, SHOW VIEW ON `shop`.* TO `ro`@`%`",
+                "GRANT `reporting` TO `ro`@`%`",
+            ]),
+            None
+        );
+        assert_eq!(
+            g(&[
+                "GRANT USAGE ON *.* TO `w`@`%` IDENTIFIED BY PASSWORD '*AB'",
+                "GRANT ALL PRIVILEGES ON `shop`.* TO `w`@`%`",
+            ])
+            .as_deref(),
+            Some("ALL PRIVILEGES ON `shop`.*")
+        );
+        assert_eq!(
+            g(&["GRANT SELECT, UPDATE (`note`) ON `shop`.`orders` TO `w`@`%`"]).as_deref(),
+            Some("UPDATE ON `shop`.`orders`")
+        );
+        assert!(g(&["GRANT DELETE HISTORY ON *.* TO `w`@`%`"]).is_some());
     }
 
     #[test]

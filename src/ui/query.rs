@@ -11,6 +11,7 @@ use super::theme::{elapsed, spinner, Theme};
 use super::{fit, preview};
 use crate::app::state::{QueryFocus, QueryState, State};
 use crate::commands::browse::group_digits;
+use crate::connectors::query::LoginWrites;
 
 pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let Some(q) = &state.query else { return };
@@ -63,8 +64,28 @@ fn draw_export(f: &mut Frame, area: Rect, theme: Theme) {
 }
 
 fn draw_panes(f: &mut Frame, top: Rect, bottom: Rect, state: &State, q: &QueryState, theme: Theme) {
-    let title = format!(" SQL · {} · read-only ", fit(&q.conn, 24));
-    let block = pane_block(title, q.focus == QueryFocus::Editor, theme);
+    // The badge first (its full words when they fit beside a short name),
+    // then the connection's name in what is left.
+    let avail = (top.width as usize).saturating_sub(3);
+    let style = match &q.login {
+        Some(LoginWrites::CanWrite { .. }) => theme.warn(),
+        Some(LoginWrites::ReadOnly) => theme.ok(),
+        _ => theme.dim(),
+    };
+    let full = q.login.as_ref().and_then(LoginWrites::badge);
+    let badge = match full {
+        Some(b) if b.chars().count() + 2 + 20 <= avail => b,
+        _ => q
+            .login
+            .as_ref()
+            .and_then(LoginWrites::short_badge)
+            .unwrap_or("read-only"),
+    };
+    let badge = format!(" {} ", fit(badge, avail.saturating_sub(2)));
+    let name_room = avail.saturating_sub(badge.chars().count() + 8);
+    let title = format!(" SQL · {} ", fit(&q.conn, name_room.min(24)));
+    let block = pane_block(title, q.focus == QueryFocus::Editor, theme)
+        .title_top(Line::from(Span::styled(badge, style)).right_aligned());
     let inner = block.inner(top);
     f.render_widget(block, top);
     f.render_widget(&q.editor, inner);

@@ -136,6 +136,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::FoundImported(result) => discover::on_imported(state, result),
         Action::QueryPage { task, result } => query::on_query_page(state, task, result),
         Action::QueryHistory { conn, result } => query::on_query_history(state, conn, result),
+        Action::LoginWrites { conn, result } => query::on_login_writes(state, conn, result),
     }
 }
 

@@ -37,7 +37,7 @@ pub(super) fn open_query(state: &mut State) -> Vec<Effect> {
         let conn = b.conn.clone();
         state.query = Some(QueryState::new(conn.clone(), &sql));
         state.screen = Screen::Query;
-        return vec![Effect::QueryHistoryLoad { conn }];
+        return vec![Effect::QueryHistoryLoad { conn }, Effect::LoginCheck];
     }
     state.screen = Screen::Query;
     vec![]
@@ -66,6 +66,22 @@ pub(super) fn on_query_history(
             StatusKind::Error,
             format!("query history unavailable: {e}"),
         ),
+    }
+    vec![]
+}
+
+/// The login's badge; a check that failed leaves the pane's plain
+/// "read-only" (the session is read-only either way).
+pub(super) fn on_login_writes(
+    state: &mut State,
+    conn: String,
+    result: Result<crate::connectors::query::LoginWrites, ConnError>,
+) -> Vec<Effect> {
+    if let Some(q) = state.query.as_mut().filter(|q| q.conn == conn) {
+        match result {
+            Ok(l) => q.login = Some(l),
+            Err(e) => tracing::info!(kind = ?e.kind, "the login's privileges could not be read"),
+        }
     }
     vec![]
 }
