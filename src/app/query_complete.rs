@@ -51,6 +51,9 @@ pub struct Word {
     pub qualifier: Option<String>,
     /// The word follows FROM, JOIN, INTO, UPDATE or TABLE: only tables.
     pub wants_table: bool,
+    /// It began with an opening quote: matched case-sensitively, as the
+    /// server will.
+    pub quoted: bool,
 }
 
 /// Keywords offered (upper-case; typed lower-case, they complete lower-case).
@@ -269,6 +272,7 @@ pub fn word_at(line: &str, col: usize, dialect: Dialect) -> Option<Word> {
         prefix,
         qualifier,
         wants_table: BEFORE_TABLE.contains(&before.as_str()),
+        quoted: quoted_from.is_some(),
     })
 }
 
@@ -282,7 +286,7 @@ pub struct Known<'a> {
     pub default_schemas: Vec<String>,
 }
 
-fn matches(name: &str, prefix: &str) -> bool {
+fn matches_any_case(name: &str, prefix: &str) -> bool {
     name.len() >= prefix.len()
         && name
             .chars()
@@ -300,6 +304,13 @@ pub fn candidates(word: &Word, known: &Known<'_>) -> Vec<Candidate> {
         }
     };
     let p = word.prefix.as_str();
+    let matches = |name: &str, p: &str| {
+        if word.quoted {
+            name.starts_with(p)
+        } else {
+            matches_any_case(name, p)
+        }
+    };
     if let Some(q) = &word.qualifier {
         // `schema.` → its tables; `table.` → its columns.
         for t in &known.tables {
@@ -370,7 +381,7 @@ pub fn candidates(word: &Word, known: &Known<'_>) -> Vec<Candidate> {
             what: What::Schema,
         });
     }
-    if !word.wants_table && !p.is_empty() {
+    if !word.wants_table && !word.quoted && !p.is_empty() {
         let lower = p.chars().all(|c| !c.is_uppercase());
         for k in KEYWORDS.iter().filter(|k| matches(k, p)) {
             push(Candidate {
@@ -465,6 +476,11 @@ mod tests {
         let c = candidates(&w, &known);
         assert_eq!(c.len(), 2, "{c:?}");
         assert_eq!(c[1].insert, "\"Note\"");
+        // Inside a quote the case is the server's: "My matches, "my does not.
+        let w = word_at("SELECT * FROM \"M", 16, Dialect::Ansi).unwrap();
+        let c = candidates(&w, &known);
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(c[0].insert, "sales.\"My Orders\"");
         let w = word_at("SELECT x FROM sales.m", 21, Dialect::Ansi).unwrap();
         let c = candidates(&w, &known);
         assert_eq!(c.len(), 1);
