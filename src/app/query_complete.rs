@@ -450,7 +450,7 @@ mod tests {
 
     #[test]
     fn a_table_with_a_space_completes_quoted_and_qualified_outside_the_default_schema() {
-        let tables = vec![t(Some("public"), "my table"), t(Some("sales"), "My Orders")];
+        let tables = [t(Some("public"), "my table"), t(Some("sales"), "My Orders")];
         let known = Known {
             dialect: Dialect::Ansi,
             tables: tables.iter().collect(),
