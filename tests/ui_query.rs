@@ -84,6 +84,22 @@ fn run_effect(fx: &[Effect]) -> (TaskId, String, usize) {
         .unwrap_or_else(|| panic!("no QueryRun in {fx:?}"))
 }
 
+/// The first 500 rows of a longer result arrive for `task`.
+fn first_page(s: &mut State, task: TaskId) {
+    update(
+        s,
+        Action::QueryPage {
+            task,
+            result: Ok(QueryPage {
+                columns: Some(columns()),
+                rows: rows(1, 500),
+                done: false,
+                elapsed: Duration::from_millis(42),
+            }),
+        },
+    );
+}
+
 fn columns() -> Vec<ColumnMeta> {
     ["id", "name", "note"]
         .iter()
@@ -154,18 +170,7 @@ fn f5_and_ctrl_enter_run_and_pages_come_on_demand() {
     // Running: F5 does nothing more.
     assert!(update(&mut s, key(KeyCode::F(5))).is_empty());
 
-    update(
-        &mut s,
-        Action::QueryPage {
-            task,
-            result: Ok(QueryPage {
-                columns: Some(columns()),
-                rows: rows(1, 500),
-                done: false,
-                elapsed: Duration::from_millis(42),
-            }),
-        },
-    );
+    first_page(&mut s, task);
     let q = s.query.as_ref().unwrap();
     assert!(q.running.is_none());
     assert_eq!(q.focus, QueryFocus::Results);
@@ -442,18 +447,7 @@ fn snapshots_of_the_editor_and_the_results() {
     update(&mut s, Action::Tick { now, now_unix: 0 });
     snap("query_running", &s);
 
-    update(
-        &mut s,
-        Action::QueryPage {
-            task,
-            result: Ok(QueryPage {
-                columns: Some(columns()),
-                rows: rows(1, 500),
-                done: false,
-                elapsed: Duration::from_millis(42),
-            }),
-        },
-    );
+    first_page(&mut s, task);
     snap("query_results", &s);
 }
 
@@ -494,18 +488,19 @@ fn browsing_odd_names(kind: Kind) -> State {
     s
 }
 
+fn choices(s: &State) -> Completion {
+    s.query
+        .as_ref()
+        .and_then(|q| q.completion.clone())
+        .expect("choices")
+}
+
 #[test]
 fn tab_completes_tables_quoted_columns_and_keywords() {
     let mut s = browsing_odd_names(Kind::Postgres);
     type_text(&mut s, "SELECT * FROM my");
     update(&mut s, key(KeyCode::Tab));
-    let c = s
-        .query
-        .as_ref()
-        .unwrap()
-        .completion
-        .clone()
-        .expect("choices");
+    let c = choices(&s);
     let inserts: Vec<&str> = c.items.iter().map(|i| i.insert.as_str()).collect();
     assert_eq!(inserts, vec!["\"my table\"", "sales.\"My Orders\""]);
     snap("query_completion", &s);
@@ -528,13 +523,7 @@ fn tab_completes_tables_quoted_columns_and_keywords() {
     // A keyword keeps the case typed.
     type_text(&mut s, " ord");
     update(&mut s, key(KeyCode::Tab));
-    let c = s
-        .query
-        .as_ref()
-        .unwrap()
-        .completion
-        .clone()
-        .expect("choices");
+    let c = choices(&s);
     assert!(c.items.iter().any(|i| i.insert == "order"), "{c:?}");
     // Any other key closes the choices and still types.
     update(&mut s, ch('e'));
@@ -573,18 +562,7 @@ fn x_exports_the_whole_result_of_the_last_run_through_the_import() {
     s.query.as_mut().unwrap().focus = QueryFocus::Editor;
 
     let (task, ..) = run_effect(&update(&mut s, key(KeyCode::F(5))));
-    update(
-        &mut s,
-        Action::QueryPage {
-            task,
-            result: Ok(QueryPage {
-                columns: Some(columns()),
-                rows: rows(1, 500),
-                done: false,
-                elapsed: Duration::from_millis(42),
-            }),
-        },
-    );
+    first_page(&mut s, task);
     // The text changes after the run: the export is of what ran.
     s.query.as_mut().unwrap().set_sql("SELECT 'edited'");
     assert_eq!(s.query.as_ref().unwrap().focus, QueryFocus::Results);

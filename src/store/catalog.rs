@@ -198,6 +198,15 @@ pub fn os_user() -> String {
     }
 }
 
+/// The row id of the connection named `name`.
+fn connection_id(conn: &rusqlite::Connection, name: &str) -> Result<i64, CatalogError> {
+    conn.query_row("SELECT id FROM connections WHERE name = ?1", [name], |r| {
+        r.get(0)
+    })
+    .optional()?
+    .ok_or_else(|| CatalogError::NotFound(name.to_string()))
+}
+
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _)
         if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
@@ -692,12 +701,7 @@ impl Catalog {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let id: i64 = tx
-            .query_row("SELECT id FROM connections WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()?
-            .ok_or_else(|| CatalogError::NotFound(name.to_string()))?;
+        let id = connection_id(&tx, name)?;
         let latency = outcome.latency_ms.map(|l| l.min(i64::MAX as u64) as i64);
         tx.execute(
             "UPDATE connections SET last_test_at = ?2, last_test_ok = ?3, last_test_status = ?4, \
@@ -760,12 +764,7 @@ impl Catalog {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let id: i64 = tx
-            .query_row("SELECT id FROM connections WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()?
-            .ok_or_else(|| CatalogError::NotFound(name.to_string()))?;
+        let id = connection_id(&tx, name)?;
         let newest: Option<String> = tx
             .query_row(
                 "SELECT sql FROM query_history WHERE connection_id = ?1 ORDER BY id DESC LIMIT 1",
