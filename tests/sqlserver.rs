@@ -1029,3 +1029,97 @@ async fn real_server_wrong_password_is_invalid_credentials() {
     assert_eq!(e.kind, ErrorKind::InvalidCredentials, "{}", e.full());
     assert!(!e.full().contains("definitely-wrong-Pw-42"));
 }
+
+#[tokio::test]
+async fn fixture_a_typed_query_runs_in_a_transaction_that_is_rolled_back() {
+    let set = result_set(
+        &[("id", Ty::Int), ("status", Ty::NVarChar)],
+        &(1..=7)
+            .map(|i| vec![V::I(i), s("paid")])
+            .collect::<Vec<_>>(),
+    );
+    let fx = tds::start(
+        tds::accept_all(),
+        vec![reply("SELECT id, status FROM [dbo].[orders]", set)],
+    );
+    let c = conn(&spec(fx.port));
+    let mut cur = c
+        .query("SELECT id, status FROM [dbo].[orders];")
+        .await
+        .expect("query");
+    let names: Vec<_> = cur.columns().iter().map(|c| c.name.clone()).collect();
+    assert_eq!(names, ["id", "status"]);
+    assert_eq!(cur.next_page(5).await.unwrap().len(), 5);
+    let rest = cur.next_page(5).await.unwrap();
+    assert_eq!(rest.len(), 2);
+    assert_eq!(rest[1], vec![Cell::Int(7), Cell::Text("paid".into())]);
+    assert!(cur.is_done());
+    // The batches: the transaction with its lock timeout, the statement as
+    // typed (without its ';'), then the rollback.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while fx.batches().len() < 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let b = fx.batches();
+    assert_eq!(b.len(), 3, "{b:?}");
+    assert!(
+        b[0].contains("SET XACT_ABORT ON")
+            && b[0].contains("SET LOCK_TIMEOUT 15000")
+            && b[0].contains("BEGIN TRANSACTION"),
+        "{b:?}"
+    );
+    assert_eq!(b[1], "SELECT id, status FROM [dbo].[orders]");
+    assert!(b[2].contains("ROLLBACK TRANSACTION"), "{b:?}");
+}
+
+#[tokio::test]
+async fn fixture_a_typed_query_that_could_write_is_refused_before_anything_is_sent() {
+    let fx = tds::start(tds::accept_all(), vec![]);
+    let c = conn(&spec(fx.port));
+    for bad in [
+        "DELETE FROM [dbo].[orders]",
+        "SELECT 1 DELETE FROM [dbo].[orders]",
+        "SELECT 1 COMMIT DELETE FROM [dbo].[orders]",
+        "SELECT 1 EXEC('COMMIT; DELETE FROM dbo.orders')",
+        "SELECT * INTO dbo.copy FROM [dbo].[orders]",
+        "SELECT NEXT VALUE FOR dbo.seq",
+        "sp_who",
+        "SELECT 1; SELECT 2",
+    ] {
+        let e = match c.query(bad).await {
+            Ok(_) => panic!("{bad}: accepted"),
+            Err(e) => e,
+        };
+        assert!(
+            e.kind == ErrorKind::ReadOnly || e.detail.contains("one statement at a time"),
+            "{bad}: {}",
+            e.full()
+        );
+    }
+    assert!(fx.logins().is_empty(), "nothing reached the server");
+    assert!(fx.batches().is_empty());
+}
+
+#[tokio::test]
+async fn fixture_a_dropped_typed_query_is_attended() {
+    let mut slow = reply(
+        "SELECT [slow] FROM [dbo].[t]",
+        result_set(&[("slow", Ty::BigInt)], &[vec![V::I(1)]]),
+    );
+    slow.delay = Duration::from_millis(2500);
+    let fx = tds::start(tds::accept_all(), vec![slow]);
+    let c = conn(&spec(fx.port));
+    let r = tokio::time::timeout(Duration::from_millis(600), async {
+        let mut cur = c.query("SELECT [slow] FROM [dbo].[t]").await?;
+        cur.next_page(10).await
+    })
+    .await;
+    assert!(r.is_err(), "still running when dropped");
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while *fx.attentions.lock().unwrap() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(*fx.attentions.lock().unwrap(), 1);
+    // It was never rolled back by a batch of ours: the closed connection is.
+    assert!(!fx.batches().iter().any(|b| b.contains("ROLLBACK")));
+}

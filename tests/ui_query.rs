@@ -656,3 +656,10 @@ fn the_badge_says_what_the_login_may_do() {
     );
     assert!(render(&s, 80, 24).contains("read-only login"));
 }
+
+#[test]
+fn sql_server_starts_with_top_not_limit() {
+    let mut s = browsing(Kind::Sqlserver, vec![table(Some("dbo"), "order]s")]);
+    update(&mut s, ch('e'));
+    assert_eq!(sql(&s), "SELECT TOP (100) * FROM [dbo].[order]]s]");
+}

@@ -216,6 +216,154 @@ pub fn mysql_write_grant(grants: &[String]) -> Option<String> {
     None
 }
 
+/// Words refused outside quotes and comments in a typed SQL Server query:
+/// SQL Server has no read-only transaction, and T-SQL needs no separator
+/// between statements (`SELECT 1 DELETE FROM t` is two), so a `COMMIT`
+/// (even inside `EXEC('…')`) would end the transaction that is meant to be
+/// rolled back. Writes, schema and permission changes, transaction control,
+/// running code, server commands, `SELECT … INTO`, sequences and remote
+/// sources are refused before anything is sent; a name that is one of these
+/// words can be written in `[brackets]`.
+const TSQL_REFUSED: &[&str] = &[
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "MERGE",
+    "TRUNCATE",
+    "DROP",
+    "CREATE",
+    "ALTER",
+    "GRANT",
+    "REVOKE",
+    "DENY",
+    "COMMIT",
+    "ROLLBACK",
+    "SAVE",
+    "BEGIN",
+    "EXEC",
+    "EXECUTE",
+    "SP_EXECUTESQL",
+    "KILL",
+    "SHUTDOWN",
+    "RECONFIGURE",
+    "BACKUP",
+    "RESTORE",
+    "DBCC",
+    "CHECKPOINT",
+    "INTO",
+    "NEXT",
+    "OPENQUERY",
+    "OPENROWSET",
+    "OPENDATASOURCE",
+    "OPENXML",
+    "USE",
+    "SET",
+    "DECLARE",
+    "BULK",
+    "UPDATETEXT",
+    "WRITETEXT",
+    "ENABLE",
+    "DISABLE",
+    "GO",
+    "RECEIVE",
+    "SEND",
+    "MOVE",
+    "GET",
+];
+
+/// The words of `text` outside string literals, quoted or bracketed names
+/// and comments, upper-cased.
+fn bare_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut chars = text.chars().peekable();
+    let flush = |w: &mut String, words: &mut Vec<String>| {
+        if !w.is_empty() {
+            words.push(std::mem::take(w).to_ascii_uppercase());
+        }
+    };
+    while let Some(c) = chars.next() {
+        let close = match c {
+            '\'' | '"' => Some(c),
+            '[' => Some(']'),
+            _ => None,
+        };
+        if let Some(close) = close {
+            flush(&mut word, &mut words);
+            // A doubled closing character re-enters the same literal.
+            for d in chars.by_ref() {
+                if d == close {
+                    break;
+                }
+            }
+            continue;
+        }
+        if c == '-' && chars.peek() == Some(&'-') {
+            flush(&mut word, &mut words);
+            for d in chars.by_ref() {
+                if d == '\n' {
+                    break;
+                }
+            }
+            continue;
+        }
+        if c == '/' && chars.peek() == Some(&'*') {
+            flush(&mut word, &mut words);
+            chars.next();
+            let mut prev = ' ';
+            for d in chars.by_ref() {
+                if prev == '*' && d == '/' {
+                    break;
+                }
+                prev = d;
+            }
+            continue;
+        }
+        if c.is_alphanumeric() || c == '_' || c == '@' || c == '#' || c == '$' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut words);
+        }
+    }
+    flush(&mut word, &mut words);
+    words
+}
+
+/// A typed SQL Server query that may be sent: one SELECT (or WITH …
+/// SELECT) without any word of [`TSQL_REFUSED`] outside quotes and
+/// comments. What runs is still inside a transaction that is rolled back.
+pub fn tsql_read_only(sql: &str) -> Result<&str, ConnError> {
+    let text = single_statement(sql)?;
+    let refuse = |why: String| {
+        Err(ConnError::new(
+            ErrorKind::ReadOnly,
+            format!("{why}; nothing was sent"),
+        ))
+    };
+    let first = first_keyword(text);
+    if first != "SELECT" && first != "WITH" {
+        return refuse(format!(
+            "SQL Server has no read-only session: a typed query starts with SELECT or WITH, \
+             not {}",
+            if first.is_empty() {
+                "this"
+            } else {
+                first.as_str()
+            }
+        ));
+    }
+    if let Some(w) = bare_words(text)
+        .into_iter()
+        .find(|w| TSQL_REFUSED.contains(&w.as_str()))
+    {
+        return refuse(format!(
+            "{w} is refused in a SQL Server query (it could write, end the transaction \
+             that is rolled back, or run code); a name spelled so goes in [brackets]"
+        ));
+    }
+    Ok(text)
+}
+
 /// Rows asked of the cursor at a time by [`drain`].
 const DRAIN_PAGE: usize = 5_000;
 
@@ -423,6 +571,36 @@ mod tests {
             single_statement(" ; ").unwrap_err().detail,
             "nothing to run"
         );
+    }
+
+    #[test]
+    fn tsql_reads_pass_and_anything_that_could_write_is_refused() {
+        for ok in [
+            "SELECT TOP (5) * FROM [dbo].[orders]",
+            "  select 'DELETE FROM t; COMMIT' AS [update], [exec] FROM t -- drop\n",
+            "WITH a AS (SELECT 1 AS n) SELECT n FROM a /* INSERT */",
+            "(SELECT 1)",
+        ] {
+            assert!(tsql_read_only(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "DELETE FROM t",
+            "SELECT 1 DELETE FROM t",
+            "SELECT 1 COMMIT DELETE FROM t",
+            "SELECT 1 EXEC('COMMIT; DELETE FROM t')",
+            "SELECT * INTO copy FROM t",
+            "SELECT NEXT VALUE FOR dbo.s",
+            "SELECT * FROM OPENROWSET('SQLNCLI', 'x', 'y')",
+            "sp_who",
+            "WITH d AS (SELECT 1 AS n) UPDATE t SET x = 1",
+            "SELECT 1 SHUTDOWN WITH NOWAIT",
+            "SELECT 1 waitfor delay '0:0:1' truncate table t",
+        ] {
+            let e = tsql_read_only(bad).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::ReadOnly, "{bad}: {e:?}");
+            assert!(e.detail.contains("nothing was sent"), "{bad}: {e:?}");
+        }
+        assert!(tsql_read_only("SELECT 1; SELECT 2").is_err());
     }
 
     #[test]

@@ -24,6 +24,7 @@ use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 use super::engine::{Capabilities, Engine, SQL_CAPABILITIES};
 use super::error::classify_io;
 use super::ident::{self, Dialect};
+use super::query::{ChannelCursor, QueryCursor, READ_AHEAD};
 use super::spec::{parse_network_url, SpecError};
 use super::{
     Cell, ColumnInfo, ColumnMeta, ConnError, ConnSpec, Connector, ErrorKind, Logical, RowSet,
@@ -52,7 +53,7 @@ pub const ENGINE: Engine = Engine {
     user_required: true,
     dialect: Some(Dialect::Bracket),
     capabilities: Capabilities {
-        read_only: "reads only; filters run in a transaction that is rolled back",
+        read_only: "reads only; filters and typed queries run in a transaction that is rolled back",
         ..SQL_CAPABILITIES
     },
     open: Ok(|spec, password, opts| {
@@ -1322,6 +1323,106 @@ impl Connector for SqlServerConnector {
             }
             Err(Fail::Sink(e)) => Err(e.scrub(self.secret())),
         }
+    }
+
+    /// A typed query: checked by `tsql_read_only` (one SELECT, nothing that
+    /// could write, end the transaction or run code), then run on a
+    /// connection of its own inside `SET XACT_ABORT ON; SET LOCK_TIMEOUT …;
+    /// BEGIN TRANSACTION` … `ROLLBACK`. A task reads the rows into the
+    /// cursor's bounded channel; dropping the cursor aborts it, and the
+    /// dropped `Attend` sends an Attention and closes the connection (the
+    /// server rolls back with it).
+    async fn query(&self, sql: &str) -> Result<Box<dyn QueryCursor>, ConnError> {
+        let text = super::query::tsql_read_only(sql)?.to_string();
+        let mut client = self.connect(None).await?;
+        let begin = format!(
+            "SET XACT_ABORT ON; {}BEGIN TRANSACTION",
+            lock_timeout_prefix(self.opts.statement_timeout)
+        );
+        let setup = async { client.simple_query(begin).await?.into_results().await };
+        if let Err(e) = setup.await {
+            return Err(self.err(&e));
+        }
+        let (cols_tx, cols_rx) = tokio::sync::oneshot::channel();
+        let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
+        let password = self.password.clone();
+        let map = move |e: &tiberius::error::Error| {
+            map_error(e).scrub(password.as_ref().map(|p| p.expose_secret()))
+        };
+        let timeout = self.spec.connect_timeout();
+        let producer = tokio::spawn(async move {
+            let mut guard = Attend {
+                client: Some(client),
+                timeout,
+            };
+            let mut cols_tx = Some(cols_tx);
+            let run = async {
+                let mut stream = guard.client().simple_query(text).await?;
+                let mut first = None;
+                while let Some(item) = stream.try_next().await? {
+                    match item {
+                        QueryItem::Metadata(m) if first.is_none() => {
+                            first = Some(m.result_index());
+                            let cols = m.columns().iter().map(column_meta).collect();
+                            if let Some(c) = cols_tx.take() {
+                                if c.send(Ok(cols)).is_err() {
+                                    return Ok(false);
+                                }
+                            }
+                        }
+                        QueryItem::Row(r) if Some(r.result_index()) == first => {
+                            let Ok(()) = tx.send(Ok(row_cells(r))).await else {
+                                return Ok(false);
+                            };
+                        }
+                        _ => {}
+                    }
+                }
+                Ok::<_, tiberius::error::Error>(true)
+            }
+            .await;
+            match run {
+                Ok(complete) => {
+                    if let Some(c) = cols_tx.take() {
+                        let _ = c.send(Ok(Vec::new()));
+                    }
+                    drop(tx);
+                    if complete {
+                        // Read to the end: roll back on the same connection.
+                        let mut client = guard.done();
+                        let _ = tokio::time::timeout(timeout, async {
+                            if let Ok(s) = client
+                                .simple_query("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION")
+                                .await
+                            {
+                                let _ = s.into_results().await;
+                            }
+                            let _ = client.close().await;
+                        })
+                        .await;
+                    }
+                }
+                Err(e) => match cols_tx.take() {
+                    Some(c) => {
+                        let _ = c.send(Err(map(&e)));
+                    }
+                    None => {
+                        let _ = tx.send(Err(map(&e))).await;
+                    }
+                },
+            }
+            // Otherwise `guard` drops armed: Attention, close, server rollback.
+        });
+        struct Stop(tokio::task::AbortHandle);
+        impl Drop for Stop {
+            fn drop(&mut self) {
+                self.0.abort();
+            }
+        }
+        let stop = Stop(producer.abort_handle());
+        let cursor =
+            ChannelCursor::start(cols_rx, rx, Box::new(stop), self.opts.statement_timeout).await?;
+        Ok(Box::new(cursor))
     }
 
     async fn reset(&self) {

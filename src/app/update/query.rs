@@ -9,10 +9,15 @@ use crate::app::query_complete::{candidates, word_at, Known, Word};
 use crate::app::state::{table_key, Completion};
 use crate::connectors::{ConnError, RowSet, TableRef};
 
-/// `SELECT * FROM <table> LIMIT 100`, the name quoted in the engine's way
-/// (empty for engines without SQL).
+/// `SELECT * FROM <table> LIMIT 100` (SQL Server: `SELECT TOP (100) *`),
+/// the name quoted in the engine's way (empty for engines without SQL).
 pub fn starter_sql(kind: Kind, table: Option<&crate::connectors::TableRef>) -> String {
+    use crate::connectors::ident::Dialect;
     match (kind.engine().dialect, table) {
+        (Some(d @ Dialect::Bracket), Some(t)) => format!(
+            "SELECT TOP (100) * FROM {}",
+            crate::connectors::ident::qualified(d, t)
+        ),
         (Some(d), Some(t)) => format!(
             "SELECT * FROM {} LIMIT 100",
             crate::connectors::ident::qualified(d, t)
