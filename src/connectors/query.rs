@@ -97,43 +97,51 @@ pub fn refuse_lock(text: &str) -> Result<(), ConnError> {
 pub fn has_statement_separator(text: &str) -> bool {
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
-        match c {
-            ';' => return true,
-            '\'' | '"' | '`' => {
-                // A doubled closing quote is an escaped quote: the scan just
-                // re-enters the same kind of literal, which is equivalent.
-                for d in chars.by_ref() {
-                    if d == c {
-                        break;
-                    }
-                }
-            }
-            '[' => {
-                for d in chars.by_ref() {
-                    if d == ']' {
-                        break;
-                    }
-                }
-            }
-            '-' if chars.peek() == Some(&'-') => {
-                for d in chars.by_ref() {
-                    if d == '\n' {
-                        break;
-                    }
-                }
-            }
-            '/' if chars.peek() == Some(&'*') => {
-                chars.next();
-                let mut prev = ' ';
-                for d in chars.by_ref() {
-                    if prev == '*' && d == '/' {
-                        break;
-                    }
-                    prev = d;
-                }
-            }
-            _ => {}
+        if c == ';' {
+            return true;
         }
+        skip_quoted_or_comment(c, &mut chars, &['\'', '"', '`', '[']);
+    }
+    false
+}
+
+/// When `c` opens a literal or quoted name (one of `quotes`; `[` closes
+/// with `]`) or a comment, consumes it from `chars` and says so. A doubled
+/// closing quote is an escaped quote: the scan just re-enters the same kind
+/// of literal, which is equivalent. A comment ends at the first `*/`, so a
+/// nested one (SQL Server) only makes more of the text count as code.
+fn skip_quoted_or_comment(
+    c: char,
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    quotes: &[char],
+) -> bool {
+    if quotes.contains(&c) {
+        let close = if c == '[' { ']' } else { c };
+        for d in chars.by_ref() {
+            if d == close {
+                break;
+            }
+        }
+        return true;
+    }
+    if c == '-' && chars.peek() == Some(&'-') {
+        for d in chars.by_ref() {
+            if d == '\n' {
+                break;
+            }
+        }
+        return true;
+    }
+    if c == '/' && chars.peek() == Some(&'*') {
+        chars.next();
+        let mut prev = ' ';
+        for d in chars.by_ref() {
+            if prev == '*' && d == '/' {
+                break;
+            }
+            prev = d;
+        }
+        return true;
     }
     false
 }
@@ -277,55 +285,20 @@ fn bare_words(text: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut word = String::new();
     let mut chars = text.chars().peekable();
-    let flush = |w: &mut String, words: &mut Vec<String>| {
-        if !w.is_empty() {
-            words.push(std::mem::take(w).to_ascii_uppercase());
-        }
-    };
     while let Some(c) = chars.next() {
-        let close = match c {
-            '\'' | '"' => Some(c),
-            '[' => Some(']'),
-            _ => None,
-        };
-        if let Some(close) = close {
-            flush(&mut word, &mut words);
-            // A doubled closing character re-enters the same literal.
-            for d in chars.by_ref() {
-                if d == close {
-                    break;
-                }
-            }
-            continue;
-        }
-        if c == '-' && chars.peek() == Some(&'-') {
-            flush(&mut word, &mut words);
-            for d in chars.by_ref() {
-                if d == '\n' {
-                    break;
-                }
-            }
-            continue;
-        }
-        if c == '/' && chars.peek() == Some(&'*') {
-            flush(&mut word, &mut words);
-            chars.next();
-            let mut prev = ' ';
-            for d in chars.by_ref() {
-                if prev == '*' && d == '/' {
-                    break;
-                }
-                prev = d;
-            }
-            continue;
-        }
         if c.is_alphanumeric() || c == '_' || c == '@' || c == '#' || c == '$' {
             word.push(c);
-        } else {
-            flush(&mut word, &mut words);
+            continue;
         }
+        if !word.is_empty() {
+            words.push(std::mem::take(&mut word).to_ascii_uppercase());
+        }
+        // T-SQL quotes: '…', "…", […] (a backtick is no quote there).
+        skip_quoted_or_comment(c, &mut chars, &['\'', '"', '[']);
     }
-    flush(&mut word, &mut words);
+    if !word.is_empty() {
+        words.push(word.to_ascii_uppercase());
+    }
     words
 }
 
@@ -595,6 +568,9 @@ mod tests {
             "WITH d AS (SELECT 1 AS n) UPDATE t SET x = 1",
             "SELECT 1 SHUTDOWN WITH NOWAIT",
             "SELECT 1 waitfor delay '0:0:1' truncate table t",
+            // No backtick quotes in T-SQL, and a comment ends at its first */.
+            "SELECT 1 `x DELETE FROM t`",
+            "SELECT 1 /* /* */ DELETE FROM t */",
         ] {
             let e = tsql_read_only(bad).unwrap_err();
             assert_eq!(e.kind, ErrorKind::ReadOnly, "{bad}: {e:?}");
