@@ -331,6 +331,16 @@ impl Profile {
         Ok(self.catalog.record_test(name, outcome, false)?)
     }
 
+    /// Remembers a statement typed for `name` (its text only).
+    pub fn record_query(&mut self, name: &str, sql: &str) -> Result<(), ProfileError> {
+        Ok(self.catalog.record_query(name, sql)?)
+    }
+
+    /// The statements typed for `name`, newest first.
+    pub fn query_history(&self, name: &str) -> Result<Vec<String>, ProfileError> {
+        Ok(self.catalog.query_history(name)?)
+    }
+
     /// Drops audit rows older than `days`; how many went.
     pub fn prune_audit(&mut self, days: u32) -> Result<usize, ProfileError> {
         Ok(self.catalog.audit_prune(days)?)

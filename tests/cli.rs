@@ -1563,6 +1563,21 @@ fn query_the_demo_reads_and_refuses_writes_in_words() {
 }
 
 #[test]
+fn query_adds_its_text_to_the_connections_history() {
+    let h = Home::new();
+    h.run(&["query", "demo", "SELECT 1 AS one"]).code_is(0);
+    h.run(&["query", "demo", "SELECT 1 AS one"]).code_is(0);
+    h.run_stdin(&["query", "demo", "-", "--json"], "SELECT 2 AS two\n")
+        .code_is(0);
+    let catalog =
+        varlor::store::Catalog::open(&h.home.join("data/profiles/default/catalog.db")).unwrap();
+    assert_eq!(
+        catalog.query_history("demo").unwrap(),
+        vec!["SELECT 2 AS two", "SELECT 1 AS one"]
+    );
+}
+
+#[test]
 fn postgres_query_streams_every_row_and_cannot_write() {
     let Some(s) = pg() else { return };
     let h = Home::new();

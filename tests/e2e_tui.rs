@@ -453,8 +453,39 @@ fn query_pane_open_type_run_see_rows_and_cancel() {
     for shown in ["Hana Nakamura", "Viktor Novák", "NULL"] {
         assert!(screen.contains(shown), "{shown}:\n{screen}");
     }
-    // A query that never ends: Esc stops it (interrupt) and says so.
+    // The demo file may be written by this user: the badge says so.
+    assert!(
+        screen.contains("login can write — Varlor keeps this session read-only"),
+        "badge:\n{screen}"
+    );
+    // x: the whole result again, through the import's CSV sink.
+    tmux.keys(s, &["x"]);
+    tmux.wait_text(s, "Export the whole result");
+    tmux.keys(s, &["c"]);
+    let screen = tmux.wait_text(s, "Import ok: 1 of 1 tables, 3 rows");
+    assert!(screen.contains("query result"), "{screen}");
+    let csv = std::fs::read_dir(home.path().join("data/datasets"))
+        .expect("datasets dir")
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-csv"))
+        .expect("the export's directory")
+        .join("query.csv");
+    let text = std::fs::read_to_string(&csv).expect("query.csv");
+    assert_eq!(text.lines().count(), 4, "{text}");
+    assert!(text.contains("Viktor Novák"), "{text}");
+    tmux.keys(s, &["Enter"]);
+    // Tab completes: a table name with a space comes back quoted.
     tmux.keys(s, &["Tab", "C-a", "C-k"]);
+    tmux.type_text(s, "SELECT count(*) AS n FROM \"Ord");
+    tmux.keys(s, &["Tab"]);
+    tmux.wait_text(s, "FROM \"Order Notes ✓\"");
+    tmux.keys(s, &["F5"]);
+    tmux.wait_text(s, "1 rows · first page");
+    // Ctrl-P brings back the statement before.
+    tmux.keys(s, &["Tab", "C-p", "C-p"]);
+    tmux.wait_text(s, "SELECT name, phone FROM customers ORDER BY id LIMIT 3");
+    // A query that never ends: Esc stops it (interrupt) and says so.
+    tmux.keys(s, &["C-a", "C-k"]);
     tmux.type_text(
         s,
         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",

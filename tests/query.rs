@@ -531,3 +531,291 @@ async fn sqlite_typed_queries_read_and_never_write() {
     assert_eq!(std::fs::read(&path).unwrap(), before, "the file changed");
     assert!(!dir.path().join("other.sqlite").exists());
 }
+
+// ---- export of a result (the query pane's `x`) --------------------------------
+
+/// Exports the whole result of `sql` through the import's sinks in each
+/// format; returns the rows found in each written file.
+async fn export_everywhere(
+    c: std::sync::Arc<dyn Connector>,
+    kind: Kind,
+    sql: &str,
+) -> Vec<(String, u64, i64)> {
+    use varlor::dataset::{run_import, Format, ImportPlan, TablePlan};
+    let dir = tempfile::tempdir().unwrap();
+    let mut found = Vec::new();
+    for format in Format::ALL {
+        let destination = dir.path().join(format!("out-{}", format.id()));
+        let plan = ImportPlan {
+            connection: "test".into(),
+            kind,
+            tables: vec![TablePlan::query("query", sql.to_string())],
+            destination: destination.clone(),
+            format,
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let started = Instant::now();
+        let summary = run_import(
+            c.clone(),
+            plan,
+            tx,
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .await;
+        let mut progress = 0;
+        while let Ok(ev) = rx.try_recv() {
+            if matches!(ev, varlor::dataset::ImportEvent::Progress { .. }) {
+                progress += 1;
+            }
+        }
+        assert_eq!(summary.outcome().id(), "ok", "{format}: {summary:?}");
+        assert!(progress > 0, "{format}: no progress was reported");
+        // Count and sum what the file holds (not what the summary says).
+        let (rows, sum) = match format {
+            Format::Sqlite => {
+                let db = rusqlite::Connection::open(&destination).unwrap();
+                db.query_row("SELECT COUNT(*), SUM(n) FROM \"query\"", [], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)?))
+                })
+                .unwrap()
+            }
+            Format::Csv => {
+                let mut rd = csv::Reader::from_path(destination.join("query.csv")).unwrap();
+                let mut n = 0;
+                let mut sum = 0i64;
+                for r in rd.records() {
+                    sum += r.unwrap()[0].parse::<i64>().unwrap();
+                    n += 1;
+                }
+                (n, sum)
+            }
+            Format::Jsonl => {
+                let text = std::fs::read_to_string(destination.join("query.jsonl")).unwrap();
+                let mut n = 0;
+                let mut sum = 0i64;
+                for line in text.lines() {
+                    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                    // An unsigned BIGINT (MariaDB's seq) is kept as a string.
+                    sum += v["n"]
+                        .as_i64()
+                        .or_else(|| v["n"].as_str().and_then(|s| s.parse().ok()))
+                        .unwrap_or_else(|| panic!("{line}"));
+                    n += 1;
+                }
+                (n, sum)
+            }
+        };
+        assert_eq!(summary.total_rows(), rows, "{format}");
+        println!(
+            "export {format}: {rows} rows in {} ms",
+            started.elapsed().as_millis()
+        );
+        found.push((format.id().to_string(), rows, sum));
+    }
+    found
+}
+
+const EXPORT_ROWS: i64 = 100_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_export_of_a_result_has_every_row() {
+    let Some(env) = common::pg() else { return };
+    let c: std::sync::Arc<dyn Connector> = std::sync::Arc::new(pg_connector(&env));
+    let sql =
+        format!("SELECT g AS n, repeat('x', 20) AS pad FROM generate_series(1, {EXPORT_ROWS}) g");
+    let want_sum = EXPORT_ROWS * (EXPORT_ROWS + 1) / 2;
+    for (format, rows, sum) in export_everywhere(c, Kind::Postgres, &sql).await {
+        assert_eq!((rows, sum), (EXPORT_ROWS as u64, want_sum), "{format}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_export_of_a_result_has_every_row() {
+    let Some(env) = common::mysql() else { return };
+    let c: std::sync::Arc<dyn Connector> = std::sync::Arc::new(my_connector(&env));
+    // MariaDB's sequence engine: the numbers 1..N without a table.
+    let sql = format!("SELECT seq AS n, REPEAT('x', 20) AS pad FROM seq_1_to_{EXPORT_ROWS}");
+    let want_sum = EXPORT_ROWS * (EXPORT_ROWS + 1) / 2;
+    for (format, rows, sum) in export_everywhere(c, Kind::Mysql, &sql).await {
+        assert_eq!((rows, sum), (EXPORT_ROWS as u64, want_sum), "{format}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_export_cannot_write_and_fails_in_words() {
+    use varlor::dataset::{run_import, Format, ImportPlan, TablePlan};
+    let Some(env) = common::pg() else { return };
+    let c: std::sync::Arc<dyn Connector> = std::sync::Arc::new(pg_connector(&env));
+    let dir = tempfile::tempdir().unwrap();
+    let plan = ImportPlan {
+        connection: "test".into(),
+        kind: Kind::Postgres,
+        tables: vec![TablePlan::query(
+            "query",
+            "WITH d AS (DELETE FROM public.orders RETURNING id) SELECT id FROM d".into(),
+        )],
+        destination: dir.path().join("x.sqlite"),
+        format: Format::Sqlite,
+    };
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let summary = run_import(c, plan, tx, tokio_util::sync::CancellationToken::new()).await;
+    assert_eq!(summary.outcome().id(), "failed");
+    let text = format!("{:?}", summary.tables[0].outcome);
+    assert!(text.contains("read-only"), "{text}");
+    assert!(!dir.path().join("x.sqlite").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_cancelled_export_stops_on_the_server_and_leaves_no_file() {
+    use varlor::dataset::{run_import, Format, ImportPlan, TablePlan};
+    let Some(env) = common::pg() else { return };
+    if pg_super(&env, "SELECT 1").is_none() {
+        return;
+    }
+    let c: std::sync::Arc<dyn Connector> = std::sync::Arc::new(pg_connector(&env));
+    let dir = tempfile::tempdir().unwrap();
+    let destination = dir.path().join("x.sqlite");
+    let plan = ImportPlan {
+        connection: "test".into(),
+        kind: Kind::Postgres,
+        tables: vec![TablePlan::query(
+            "query",
+            "SELECT pg_sleep(60) AS export_cancel_probe".into(),
+        )],
+        destination: destination.clone(),
+        format: Format::Sqlite,
+    };
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let job = tokio::spawn(run_import(c, plan, tx, cancel.clone()));
+    let seen_at = Instant::now();
+    while !pg_running(&env) {
+        assert!(
+            seen_at.elapsed() < Duration::from_secs(5),
+            "the export's query never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cancel.cancel();
+    let cancelled = Instant::now();
+    let summary = tokio::time::timeout(Duration::from_secs(2), job)
+        .await
+        .expect("the export ends promptly on cancel")
+        .unwrap();
+    assert_eq!(summary.outcome().id(), "cancelled");
+    while pg_running(&env) {
+        assert!(
+            cancelled.elapsed() < Duration::from_secs(1),
+            "pg_sleep(60) still running 1 s after the cancel"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!destination.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no partial file left"
+    );
+}
+
+// ---- what the login may do (the pane's badge) ---------------------------------
+
+use varlor::connectors::query::LoginWrites;
+
+/// The read-only login of the fixtures (SELECT only on MariaDB, no grant at
+/// all on PostgreSQL), admitted over TLS.
+fn reader(env: &ServerEnv, kind: Kind) -> Option<Box<dyn Connector>> {
+    let (Some(user), Some(password)) = (env.tls_user.clone(), env.tls_password.clone()) else {
+        common::skip("no read-only (TLS) test user is configured");
+        return None;
+    };
+    let mut spec = env.spec(kind);
+    spec.user = user;
+    spec.tls = TlsMode::Require;
+    Some(
+        varlor::connectors::connector_for(
+            &spec,
+            Some(secrecy::SecretString::from(password)),
+            SessionOptions::default(),
+        )
+        .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn postgres_the_badge_tells_a_writer_from_a_reader() {
+    let Some(env) = common::pg() else { return };
+    match pg_connector(&env).login_writes().await.unwrap() {
+        LoginWrites::CanWrite { why } => assert!(why.contains("on "), "{why}"),
+        other => panic!("the owner of the tables can write: {other:?}"),
+    }
+    let Some(r) = reader(&env, Kind::Postgres) else {
+        return;
+    };
+    assert_eq!(r.login_writes().await.unwrap(), LoginWrites::ReadOnly);
+    // Granting one write privilege on one table turns the reader into a writer.
+    let Some(user) = env.tls_user.clone() else {
+        return;
+    };
+    if pg_super(
+        &env,
+        &format!("GRANT USAGE ON SCHEMA sales TO {user}; GRANT UPDATE ON sales.regions TO {user}"),
+    )
+    .is_none()
+    {
+        return;
+    }
+    let got = r.login_writes().await;
+    pg_super(
+        &env,
+        &format!(
+            "REVOKE UPDATE ON sales.regions FROM {user}; REVOKE USAGE ON SCHEMA sales FROM {user}"
+        ),
+    );
+    match got.unwrap() {
+        LoginWrites::CanWrite { why } => assert!(why.contains("sales.regions"), "{why}"),
+        other => panic!("UPDATE on sales.regions is a write: {other:?}"),
+    }
+    assert_eq!(r.login_writes().await.unwrap(), LoginWrites::ReadOnly);
+}
+
+#[tokio::test]
+async fn mariadb_the_badge_tells_a_writer_from_a_reader() {
+    let Some(env) = common::mysql() else { return };
+    match my_connector(&env).login_writes().await.unwrap() {
+        LoginWrites::CanWrite { why } => assert!(why.starts_with("ALL PRIVILEGES ON"), "{why}"),
+        other => panic!("varlor_test has ALL on its databases: {other:?}"),
+    }
+    let Some(r) = reader(&env, Kind::Mysql) else {
+        return;
+    };
+    assert_eq!(r.login_writes().await.unwrap(), LoginWrites::ReadOnly);
+}
+
+#[tokio::test]
+async fn sqlite_the_badge_follows_the_files_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x)")
+        .unwrap();
+    let c = |p: &std::path::Path| {
+        let mut spec = ConnSpec::new(Kind::Sqlite);
+        spec.database = p.display().to_string();
+        SqliteConnector::new(spec, SessionOptions::default())
+    };
+    assert!(matches!(
+        c(&path).login_writes().await.unwrap(),
+        LoginWrites::CanWrite { .. }
+    ));
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let got = c(&path).login_writes().await.unwrap();
+    // root may write any file, whatever its mode says.
+    if unsafe { libc::geteuid() } == 0 {
+        assert!(matches!(got, LoginWrites::CanWrite { .. }), "{got:?}");
+    } else {
+        assert_eq!(got, LoginWrites::ReadOnly);
+    }
+}

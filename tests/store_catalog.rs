@@ -47,8 +47,8 @@ fn migrations_are_recorded_once() {
     let c = open(tmp.path());
     let applied = c.applied_migrations().unwrap();
     let versions: Vec<i64> = applied.iter().map(|m| m.0).collect();
-    assert_eq!(versions, vec![1, 2]);
-    assert_eq!(c.schema_version().unwrap(), 2);
+    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(c.schema_version().unwrap(), 3);
     assert!(
         applied.iter().all(|m| m.1 > 1_600_000_000),
         "applied_at set"
@@ -258,6 +258,46 @@ fn audit_log_lists_since_and_prunes() {
     assert_eq!(c.audit_prune(30).unwrap(), 1);
     assert_eq!(c.audit_prune(30).unwrap(), 0);
     assert_eq!(c.counts().unwrap().audit, 2);
+}
+
+#[test]
+fn query_history_is_kept_per_connection_across_reopening_and_capped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = open(tmp.path());
+    c.insert(&pg("a"), None).unwrap();
+    c.insert(&pg("b"), None).unwrap();
+    c.record_query("a", "SELECT 1").unwrap();
+    c.record_query("a", "SELECT 1").unwrap(); // the same again: one entry
+    c.record_query("a", "SELECT *\nFROM \"my table\"").unwrap();
+    c.record_query("a", "SELECT 1").unwrap();
+    c.record_query("b", "SELECT 'b'").unwrap();
+    assert!(matches!(
+        c.record_query("nope", "SELECT 1"),
+        Err(CatalogError::NotFound(_))
+    ));
+    drop(c);
+    let mut c = open(tmp.path());
+    assert_eq!(
+        c.query_history("a").unwrap(),
+        vec!["SELECT 1", "SELECT *\nFROM \"my table\"", "SELECT 1"]
+    );
+    assert_eq!(c.query_history("b").unwrap(), vec!["SELECT 'b'"]);
+    // Capped: the oldest go.
+    let cap = varlor::store::catalog::QUERIES_PER_CONNECTION as usize;
+    for i in 0..cap + 7 {
+        c.record_query("b", &format!("SELECT {i}")).unwrap();
+    }
+    let b = c.query_history("b").unwrap();
+    assert_eq!(b.len(), cap);
+    assert_eq!(b[0], format!("SELECT {}", cap + 6));
+    assert_eq!(b[cap - 1], "SELECT 7");
+    // Deleting a connection deletes its history.
+    c.delete("a").unwrap();
+    let left: i64 = c
+        .connection()
+        .query_row("SELECT COUNT(*) FROM query_history", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, cap as i64);
 }
 
 #[test]

@@ -103,6 +103,16 @@ pub enum Action {
         task: TaskId,
         result: Result<QueryPage, ConnError>,
     },
+    /// What the login of `conn` may do (the query pane's badge).
+    LoginWrites {
+        conn: String,
+        result: Result<crate::connectors::query::LoginWrites, ConnError>,
+    },
+    /// The statements run earlier on `conn`, newest first (from the catalog).
+    QueryHistory {
+        conn: String,
+        result: Result<Vec<String>, String>,
+    },
 }
 
 /// Rows fetched by one `Effect::QueryRun` / `Effect::QueryMore`.

@@ -128,6 +128,17 @@ pub enum Effect {
     },
     /// Drops the query's cursor (its connection and transaction go with it).
     QueryClose,
+    /// Asks the server what the open connection's login may do (the badge).
+    LoginCheck,
+    /// Reads the statements run earlier on `conn` (Ctrl-P / Ctrl-N).
+    QueryHistoryLoad {
+        conn: String,
+    },
+    /// Records a statement run on `conn` in the catalog (its text only).
+    QueryRemember {
+        conn: String,
+        sql: String,
+    },
 }
 
 impl std::fmt::Debug for Effect {
@@ -155,6 +166,9 @@ impl std::fmt::Debug for Effect {
             Effect::QueryRun { .. } => "QueryRun",
             Effect::QueryMore { .. } => "QueryMore",
             Effect::QueryClose => "QueryClose",
+            Effect::LoginCheck => "LoginCheck",
+            Effect::QueryHistoryLoad { .. } => "QueryHistoryLoad",
+            Effect::QueryRemember { .. } => "QueryRemember",
         };
         f.write_str(name)
     }
@@ -415,6 +429,19 @@ impl EffectRunner {
                 let old = lock(&self.cursor).take();
                 drop(old);
             }
+            Effect::LoginCheck => self.on_open(|conn, c, _, tx| async move {
+                let result = c.login_writes().await;
+                let _ = tx.send(Action::LoginWrites { conn, result });
+            }),
+            Effect::QueryHistoryLoad { conn } => self.blocking(move |p, tx| {
+                let result = p.query_history(&conn).map_err(|e| e.to_string());
+                let _ = tx.send(Action::QueryHistory { conn, result });
+            }),
+            Effect::QueryRemember { conn, sql } => self.blocking(move |p, _| {
+                if let Err(e) = p.record_query(&conn, &sql) {
+                    tracing::warn!(error = %e, "could not record the query in the history");
+                }
+            }),
         }
     }
 

@@ -259,6 +259,20 @@ pub enum QueryCmd {
     Last,
     Enter,
     More,
+    /// The previous (older) statement of the history.
+    Older,
+    /// The next (newer) one, then the text being typed.
+    Newer,
+    /// Tab on a word: complete it (a popup when there are several choices).
+    Complete,
+    CompleteNext,
+    CompletePrev,
+    CompleteAccept,
+    CompleteClose,
+    /// `x`: export the whole result (asks the format).
+    Export,
+    ExportTo(crate::dataset::Format),
+    ExportClose,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -664,7 +678,88 @@ pub const QUERY_EDITOR: &[Binding<QueryCmd>] = &[
     Binding::new(&[ESC], QueryCmd::Back, "Esc", "back to the browser")
         .hint("back")
         .when(query_idle),
-    Binding::new(&[TAB], QueryCmd::Focus, "Tab", "editor / results").hint("results"),
+    Binding::new(
+        &[TAB],
+        QueryCmd::Complete,
+        "Tab",
+        "complete a name or keyword (after a blank: results)",
+    )
+    .hint("complete")
+    .when(query_can_complete),
+    Binding::new(&[TAB], QueryCmd::Focus, "Tab", "editor / results")
+        .hint("results")
+        .when(query_cannot_complete),
+    Binding::new(
+        &[Key::Ctrl('p')],
+        QueryCmd::Older,
+        "Ctrl-P/N",
+        "older / newer statement (history)",
+    )
+    .hint_as("^P", "history"),
+    Binding::new(&[Key::Ctrl('n')], QueryCmd::Newer, "", ""),
+];
+
+fn query_can_complete(s: &State) -> bool {
+    crate::app::update::word_to_complete(s).is_some()
+}
+
+fn query_cannot_complete(s: &State) -> bool {
+    !query_can_complete(s)
+}
+
+/// The completion popup of the query editor (any other key closes it and
+/// goes on to the editor).
+pub const QUERY_COMPLETION: &[Binding<QueryCmd>] = &[
+    Binding::new(
+        &[TAB, DOWN],
+        QueryCmd::CompleteNext,
+        "Tab ↓ / S-Tab ↑",
+        "next / previous choice",
+    )
+    .hint_as("Tab", "next"),
+    Binding::new(&[BACKTAB, UP], QueryCmd::CompletePrev, "", ""),
+    Binding::new(
+        &[ENTER],
+        QueryCmd::CompleteAccept,
+        "Enter",
+        "insert the choice",
+    )
+    .hint("insert"),
+    Binding::new(&[ESC], QueryCmd::CompleteClose, "Esc", "close the choices").hint("close"),
+];
+
+fn query_can_export(s: &State) -> bool {
+    s.query.as_ref().is_some_and(|q| {
+        q.running.is_none()
+            && q.last_sql.is_some()
+            && q.result.as_ref().is_some_and(|r| !r.columns.is_empty())
+    })
+}
+
+/// `x` in the results: the format of the export.
+pub const QUERY_EXPORT: &[Binding<QueryCmd>] = &[
+    Binding::new(
+        &[Char('c')],
+        QueryCmd::ExportTo(crate::dataset::Format::Csv),
+        "c",
+        "export as CSV",
+    )
+    .hint("CSV"),
+    Binding::new(
+        &[Char('j')],
+        QueryCmd::ExportTo(crate::dataset::Format::Jsonl),
+        "j",
+        "export as JSON Lines",
+    )
+    .hint("JSONL"),
+    Binding::new(
+        &[Char('s')],
+        QueryCmd::ExportTo(crate::dataset::Format::Sqlite),
+        "s",
+        "export as a SQLite file",
+    )
+    .hint("SQLite"),
+    Binding::new(&[ESC], QueryCmd::ExportClose, "Esc", "no export").hint("back"),
 ];
 
 /// The query pane's results grid.
@@ -705,6 +800,14 @@ pub const QUERY_RESULTS: &[Binding<QueryCmd>] = &[
     Binding::new(&[Char('m')], QueryCmd::More, "m", "fetch the next page")
         .hint("more")
         .hint_when(query_has_more),
+    Binding::new(
+        &[Char('x')],
+        QueryCmd::Export,
+        "x",
+        "export the whole result (CSV, JSONL, SQLite)",
+    )
+    .hint("export")
+    .when(query_can_export),
     Binding::new(RUN_KEYS, QueryCmd::Run, "F5", "run again").when(query_idle),
     Binding::new(&[ESC], QueryCmd::Cancel, "Esc", "cancel the running query")
         .hint("cancel")
@@ -807,6 +910,10 @@ fn layer_docs(layer: Layer, state: &State) -> Vec<(Doc, Option<Pred>, Option<Pre
         Layer::List => docs(LIST),
         Layer::Picker => docs(PICKER),
         Layer::Form => docs(FORM),
+        Layer::Query if state.query.as_ref().is_some_and(|q| q.export_prompt) => docs(QUERY_EXPORT),
+        Layer::Query if state.query.as_ref().is_some_and(|q| q.completion.is_some()) => {
+            docs(QUERY_COMPLETION)
+        }
         Layer::Query => match state.query.as_ref().map(|q| q.focus) {
             Some(crate::app::state::QueryFocus::Results) => docs(QUERY_RESULTS),
             _ => docs(QUERY_EDITOR),
@@ -879,7 +986,9 @@ pub fn markdown() -> String {
     );
     row(&mut out, "— preview pane", &plain(docs(BROWSER_PREVIEW)));
     row(&mut out, "query editor", &plain(docs(QUERY_EDITOR)));
+    row(&mut out, "— completion", &plain(docs(QUERY_COMPLETION)));
     row(&mut out, "— query results", &plain(docs(QUERY_RESULTS)));
+    row(&mut out, "— export", &plain(docs(QUERY_EXPORT)));
     row(&mut out, "import dialog", &plain(docs(IMPORT_DIALOG)));
     row(&mut out, "import progress", &plain(docs(IMPORT_PROGRESS)));
     row(&mut out, "found connections", &plain(docs(DISCOVER)));

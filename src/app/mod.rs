@@ -5,6 +5,7 @@ pub mod action;
 pub mod discover;
 pub mod effect;
 pub mod keys;
+pub mod query_complete;
 pub mod state;
 pub mod update;
 

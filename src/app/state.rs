@@ -489,16 +489,38 @@ pub struct QueryState {
     pub elapsed: Duration,
     pub row: usize,
     pub col_offset: usize,
+    /// Statements run on this connection, newest first (the catalog's
+    /// history, then what was run since).
+    pub history: Vec<String>,
+    /// The entry shown by Ctrl-P / Ctrl-N (`None`: the person's own text).
+    pub history_pos: Option<usize>,
+    /// The text being typed before Ctrl-P walked the history.
+    pub draft: String,
+    /// Tab's choices for the word before the cursor, when there are several.
+    pub completion: Option<Completion>,
+    /// The statement of the last run (what `x` exports, run again).
+    pub last_sql: Option<String>,
+    /// `x` asked which format to export to.
+    pub export_prompt: bool,
+    /// What the login may do (the badge), once the server said.
+    pub login: Option<crate::connectors::query::LoginWrites>,
+}
+
+/// The completion popup: candidates for the word at `row`, from char `start`
+/// to the cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    pub items: Vec<super::query_complete::Candidate>,
+    pub selected: usize,
+    pub row: usize,
+    pub start: usize,
 }
 
 impl QueryState {
     pub fn new(conn: String, sql: &str) -> Self {
-        let mut editor = TextArea::from(sql.lines().map(str::to_string).collect::<Vec<_>>());
-        editor.move_cursor(tui_textarea::CursorMove::Bottom);
-        editor.move_cursor(tui_textarea::CursorMove::End);
-        QueryState {
+        let mut q = QueryState {
             conn,
-            editor,
+            editor: TextArea::default(),
             focus: QueryFocus::Editor,
             running: None,
             cursor_task: None,
@@ -509,7 +531,24 @@ impl QueryState {
             elapsed: Duration::ZERO,
             row: 0,
             col_offset: 0,
-        }
+            history: Vec::new(),
+            history_pos: None,
+            draft: String::new(),
+            completion: None,
+            last_sql: None,
+            export_prompt: false,
+            login: None,
+        };
+        q.set_sql(sql);
+        q
+    }
+
+    /// Replaces the editor's text (cursor at its end).
+    pub fn set_sql(&mut self, sql: &str) {
+        let mut editor = TextArea::from(sql.lines().map(str::to_string).collect::<Vec<_>>());
+        editor.move_cursor(tui_textarea::CursorMove::Bottom);
+        editor.move_cursor(tui_textarea::CursorMove::End);
+        self.editor = editor;
     }
 
     /// The editor's text.

@@ -46,6 +46,10 @@ pub async fn run(
     }
     let mut profile = ctx.open()?;
     let connector = open_connector(ctx, &mut profile, name).await?;
+    // The pane's Ctrl-P finds it too (its text only; a failure costs nothing).
+    if let Err(e) = profile.record_query(name, sql.trim()) {
+        tracing::warn!(error = %e, "could not record the query in the history");
+    }
     let started = Instant::now();
     let mut cursor = cancellable_query(ctx, connector.query(&sql)).await?;
     // Human output is a grid, measured before printing: one page by default.

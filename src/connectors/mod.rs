@@ -340,6 +340,11 @@ pub trait Connector: Send + Sync {
         let _ = sql;
         Err(ConnError::new(ErrorKind::NotAvailable, query::NOT_YET))
     }
+    /// What this login may do on the server (the query pane's badge), read
+    /// on the browsing session; engines without a check answer `Unknown`.
+    async fn login_writes(&self) -> Result<query::LoginWrites, ConnError> {
+        Ok(query::LoginWrites::Unknown)
+    }
     /// Drops the pooled session so the next call reconnects.
     async fn reset(&self);
     /// What this engine can do (filter language, structure source, …).

@@ -837,6 +837,17 @@ impl Connector for MysqlConnector {
         Ok(n.unwrap_or(0))
     }
 
+    async fn login_writes(&self) -> Result<super::query::LoginWrites, ConnError> {
+        let mut slot = self.session.lock().await;
+        let mut s = self.take_session(&mut slot).await?;
+        let r: Result<Vec<String>, _> = s.conn.query("SHOW GRANTS").await;
+        let grants = self.settle(&mut slot, s, r.map_err(Fail::Db))?;
+        Ok(match super::query::mysql_write_grant(&grants) {
+            Some(why) => super::query::LoginWrites::CanWrite { why },
+            None => super::query::LoginWrites::ReadOnly,
+        })
+    }
+
     async fn preview(&self, table: &TableRef, limit: usize) -> Result<RowSet, ConnError> {
         let sql = select_sql(table, None, Some(limit as u64));
         let start = Instant::now();

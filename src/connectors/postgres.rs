@@ -420,6 +420,40 @@ impl Connector for PostgresConnector {
         .await
     }
 
+    async fn login_writes(&self) -> Result<super::query::LoginWrites, ConnError> {
+        // Superuser, or any of INSERT/UPDATE/DELETE/TRUNCATE on a table or
+        // view of a schema this login can use (has_table_privilege counts
+        // grants to PUBLIC and to roles it inherits).
+        const SQL: &str = "SELECT r.rolsuper, (SELECT n.nspname || '.' || c.relname \
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'p', 'v', 'f') \
+             AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+             AND n.nspname NOT LIKE 'pg\\_toast%' \
+             AND pg_catalog.has_schema_privilege(n.oid, 'USAGE') \
+             AND pg_catalog.has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE') \
+             ORDER BY 1 LIMIT 1) \
+             FROM pg_catalog.pg_roles r WHERE r.rolname = current_user";
+        self.with_session(|s| async move {
+            let row = s
+                .client
+                .query_one(SQL, &[])
+                .await
+                .map_err(|e| self.err(e))?;
+            let superuser: bool = row.try_get(0).map_err(|e| self.err(e))?;
+            let table: Option<String> = row.try_get(1).map_err(|e| self.err(e))?;
+            Ok(match (superuser, table) {
+                (true, _) => super::query::LoginWrites::CanWrite {
+                    why: "superuser".into(),
+                },
+                (false, Some(t)) => super::query::LoginWrites::CanWrite {
+                    why: format!("INSERT, UPDATE, DELETE or TRUNCATE on {t}"),
+                },
+                (false, None) => super::query::LoginWrites::ReadOnly,
+            })
+        })
+        .await
+    }
+
     async fn preview(&self, table: &TableRef, limit: usize) -> Result<RowSet, ConnError> {
         // LIMIT without ORDER BY: the server stops after `limit` rows, never a full scan.
         let sql = format!(

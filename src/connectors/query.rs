@@ -97,45 +97,156 @@ pub fn refuse_lock(text: &str) -> Result<(), ConnError> {
 pub fn has_statement_separator(text: &str) -> bool {
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
-        match c {
-            ';' => return true,
-            '\'' | '"' | '`' => {
-                // A doubled closing quote is an escaped quote: the scan just
-                // re-enters the same kind of literal, which is equivalent.
-                for d in chars.by_ref() {
-                    if d == c {
-                        break;
-                    }
-                }
-            }
-            '[' => {
-                for d in chars.by_ref() {
-                    if d == ']' {
-                        break;
-                    }
-                }
-            }
-            '-' if chars.peek() == Some(&'-') => {
-                for d in chars.by_ref() {
-                    if d == '\n' {
-                        break;
-                    }
-                }
-            }
-            '/' if chars.peek() == Some(&'*') => {
-                chars.next();
-                let mut prev = ' ';
-                for d in chars.by_ref() {
-                    if prev == '*' && d == '/' {
-                        break;
-                    }
-                    prev = d;
-                }
-            }
-            _ => {}
+        if c == ';' {
+            return true;
         }
+        skip_quoted_or_comment(c, &mut chars, &['\'', '"', '`', '[']);
     }
     false
+}
+
+/// When `c` opens a literal or quoted name (one of `quotes`; `[` closes
+/// with `]`) or a comment, consumes it from `chars` and says so. A doubled
+/// closing quote is an escaped quote: the scan just re-enters the same kind
+/// of literal, which is equivalent. A comment ends at the first `*/`, so a
+/// nested one (SQL Server) only makes more of the text count as code.
+pub(crate) fn skip_quoted_or_comment(
+    c: char,
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    quotes: &[char],
+) -> bool {
+    if quotes.contains(&c) {
+        let close = if c == '[' { ']' } else { c };
+        for d in chars.by_ref() {
+            if d == close {
+                break;
+            }
+        }
+        return true;
+    }
+    if c == '-' && chars.peek() == Some(&'-') {
+        for d in chars.by_ref() {
+            if d == '\n' {
+                break;
+            }
+        }
+        return true;
+    }
+    if c == '/' && chars.peek() == Some(&'*') {
+        chars.next();
+        let mut prev = ' ';
+        for d in chars.by_ref() {
+            if prev == '*' && d == '/' {
+                break;
+            }
+            prev = d;
+        }
+        return true;
+    }
+    false
+}
+
+/// What the login of a connection may do, whatever Varlor does with it (the
+/// query pane's badge): Varlor keeps every session read-only either way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginWrites {
+    /// No write privilege found.
+    ReadOnly,
+    /// The login can write; `why` names one reason ("superuser",
+    /// "INSERT, UPDATE… on public.orders", "ALL PRIVILEGES ON `shop`.*").
+    CanWrite { why: String },
+    /// The engine cannot tell (no check for it yet).
+    Unknown,
+}
+
+impl LoginWrites {
+    /// The badge's words.
+    pub fn badge(&self) -> Option<&'static str> {
+        match self {
+            LoginWrites::ReadOnly => Some("read-only login"),
+            LoginWrites::CanWrite { .. } => {
+                Some("login can write — Varlor keeps this session read-only")
+            }
+            LoginWrites::Unknown => None,
+        }
+    }
+
+    /// The badge where the full words do not fit.
+    pub fn short_badge(&self) -> Option<&'static str> {
+        match self {
+            LoginWrites::ReadOnly => Some("read-only login"),
+            LoginWrites::CanWrite { .. } => Some("login can write"),
+            LoginWrites::Unknown => None,
+        }
+    }
+}
+
+/// MySQL/MariaDB privileges that do not change data or schema.
+const MYSQL_READ_PRIVILEGES: &[&str] = &[
+    "USAGE",
+    "SELECT",
+    "SHOW VIEW",
+    "SHOW DATABASES",
+    "PROCESS",
+    "REPLICATION CLIENT",
+    "BINLOG MONITOR",
+    "SLAVE MONITOR",
+    "REPLICA MONITOR",
+    "LOCK TABLES",
+    "REFERENCES",
+    "PROXY",
+];
+
+/// The first write privilege in the lines of `SHOW GRANTS` (`GRANT <privs>
+/// ON <what> TO …`), as "<privilege> ON <what>"; `None` when every grant
+/// only reads. A privilege that is not known to only read counts as a write
+/// (a new server's privilege is not assumed harmless).
+pub fn mysql_write_grant(grants: &[String]) -> Option<String> {
+    for line in grants {
+        let Some(rest) = line.trim().strip_prefix("GRANT ") else {
+            continue;
+        };
+        // A role granted (`GRANT role TO user`) has no ON: its own grants
+        // are listed under the role, not here.
+        let Some((privs, on)) = rest.split_once(" ON ") else {
+            continue;
+        };
+        let what = on.split(" TO ").next().unwrap_or(on).trim();
+        for p in privs.split(',') {
+            // Column privileges: `UPDATE (`a`, `b`)` → UPDATE.
+            let name = p.split('(').next().unwrap_or(p).trim().to_ascii_uppercase();
+            if name.is_empty() || MYSQL_READ_PRIVILEGES.contains(&name.as_str()) {
+                continue;
+            }
+            return Some(format!("{name} ON {what}"));
+        }
+    }
+    None
+}
+
+/// Rows asked of the cursor at a time by [`drain`].
+const DRAIN_PAGE: usize = 5_000;
+
+/// Hands the cursor's columns and then every row to `sink` (the query
+/// pane's export through the dataset sinks); how many rows. A sink that
+/// gives up stops the query (the cursor is dropped, the server stops too).
+pub async fn drain(
+    mut cursor: Box<dyn QueryCursor>,
+    sink: &mut dyn super::RowSink,
+) -> Result<u64, ConnError> {
+    sink.columns(cursor.columns())?;
+    let mut n = 0u64;
+    loop {
+        let page = cursor.next_page(DRAIN_PAGE).await?;
+        let got = page.len();
+        for row in page {
+            sink.row(row)?;
+            n += 1;
+        }
+        if got < DRAIN_PAGE || cursor.is_done() {
+            return Ok(n);
+        }
+    }
 }
 
 /// Rows read ahead by a producer while the person looks at the last page.
@@ -320,6 +431,34 @@ mod tests {
             single_statement(" ; ").unwrap_err().detail,
             "nothing to run"
         );
+    }
+
+    #[test]
+    fn mysql_grants_that_write_are_found_and_reads_are_not() {
+        let g = |lines: &[&str]| {
+            mysql_write_grant(&lines.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            g(&[
+                "GRANT USAGE ON *.* TO `ro`@`%`",
+                "GRANT SELECT, SHOW VIEW ON `shop`.* TO `ro`@`%`",
+                "GRANT `reporting` TO `ro`@`%`",
+            ]),
+            None
+        );
+        assert_eq!(
+            g(&[
+                "GRANT USAGE ON *.* TO `w`@`%` IDENTIFIED BY PASSWORD '*AB'",
+                "GRANT ALL PRIVILEGES ON `shop`.* TO `w`@`%`",
+            ])
+            .as_deref(),
+            Some("ALL PRIVILEGES ON `shop`.*")
+        );
+        assert_eq!(
+            g(&["GRANT SELECT, UPDATE (`note`) ON `shop`.`orders` TO `w`@`%`"]).as_deref(),
+            Some("UPDATE ON `shop`.`orders`")
+        );
+        assert!(g(&["GRANT DELETE HISTORY ON *.* TO `w`@`%`"]).is_some());
     }
 
     #[test]

@@ -658,6 +658,24 @@ impl Connector for SqliteConnector {
         .await
     }
 
+    async fn login_writes(&self) -> Result<super::query::LoginWrites, ConnError> {
+        // Whether this OS user may write the file (Varlor opens it
+        // read-only all the same); access(2) asks without opening it.
+        use std::os::unix::ffi::OsStrExt;
+        let path = self.path()?;
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| ConnError::new(ErrorKind::Config, "path: contains a NUL byte"))?;
+        // SAFETY: `c` is a valid NUL-terminated path for the call's duration.
+        let writable = unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0;
+        Ok(if writable {
+            super::query::LoginWrites::CanWrite {
+                why: "this user may write the file".into(),
+            }
+        } else {
+            super::query::LoginWrites::ReadOnly
+        })
+    }
+
     async fn preview(&self, table: &TableRef, limit: usize) -> Result<RowSet, ConnError> {
         let sql = select_sql(table, None, Some(limit as u64));
         let t = table.clone();

@@ -55,7 +55,7 @@ pub const ENGINE: Engine = Engine {
     dialect: Some(Dialect::Bracket),
     row_limit: RowLimit::Top,
     capabilities: Capabilities {
-        read_only: "reads only; filters run in a transaction that is rolled back",
+        read_only: "reads only; filters and typed queries run in a transaction that is rolled back",
         ..SQL_CAPABILITIES
     },
     open: Ok(|spec, password, opts| {

@@ -12,6 +12,7 @@
 //! string literals, quoted names and comments. The server's own guard (a
 //! rolled-back transaction, a read-only one) still stands behind this check.
 
+use super::query::skip_quoted_or_comment;
 use super::{ConnError, ErrorKind};
 
 /// How an engine's text is scanned.
@@ -19,8 +20,6 @@ use super::{ConnError, ErrorKind};
 pub struct Lexicon {
     /// `[name]` is a quoted name (SQL Server).
     pub brackets: bool,
-    /// `/* /* */ */` nests (SQL Server); elsewhere the first `*/` ends it.
-    pub nested_comments: bool,
     /// Words that refuse the statement wherever they appear.
     pub refused: &'static [&'static str],
     /// Word sequences that refuse it (e.g. `NEXT VALUE FOR`).
@@ -33,7 +32,6 @@ pub struct Lexicon {
 /// creates a table).
 pub const TSQL: Lexicon = Lexicon {
     brackets: true,
-    nested_comments: true,
     refused: &[
         "INSERT",
         "UPDATE",
@@ -74,6 +72,11 @@ pub const TSQL: Lexicon = Lexicon {
         "ENABLE",
         "DISABLE",
         "GO",
+        "DECLARE",
+        "OPENXML",
+        "SP_EXECUTESQL",
+        "MOVE",
+        "GET",
     ],
     refused_runs: &[&["NEXT", "VALUE", "FOR"]],
 };
@@ -82,7 +85,6 @@ pub const TSQL: Lexicon = Lexicon {
 /// DML; what remains is what would end it or write beside it.
 pub const ORACLE: Lexicon = Lexicon {
     brackets: false,
-    nested_comments: false,
     refused: &["NEXTVAL", "INTO"],
     refused_runs: &[
         &["WITH", "FUNCTION"],
@@ -92,73 +94,32 @@ pub const ORACLE: Lexicon = Lexicon {
 };
 
 /// The words of `text`, upper-cased, outside literals, quoted names and
-/// comments. An unclosed literal or comment swallows the rest, which the
-/// server would refuse anyway.
+/// comments (the scanner of the `;` check). A comment ends at its first
+/// `*/`: SQL Server nests comments, so there the scan only counts more of
+/// the text as code, which refuses more, never less. An unclosed literal or
+/// comment swallows the rest, which the server would refuse anyway.
 pub fn words(text: &str, lex: &Lexicon) -> Vec<String> {
+    let quotes: &[char] = if lex.brackets {
+        &['\'', '"', '[']
+    } else {
+        &['\'', '"']
+    };
     let mut out = Vec::new();
     let mut word = String::new();
     let mut chars = text.chars().peekable();
-    let flush = |word: &mut String, out: &mut Vec<String>| {
-        if !word.is_empty() {
-            out.push(std::mem::take(word).to_ascii_uppercase());
-        }
-    };
     while let Some(c) = chars.next() {
-        match c {
-            c if c.is_alphanumeric() || c == '_' || c == '$' || c == '#' || c == '@' => {
-                word.push(c)
-            }
-            '\'' | '"' => {
-                flush(&mut word, &mut out);
-                // A doubled quote re-enters the same literal: equivalent.
-                for d in chars.by_ref() {
-                    if d == c {
-                        break;
-                    }
-                }
-            }
-            '[' if lex.brackets => {
-                flush(&mut word, &mut out);
-                for d in chars.by_ref() {
-                    if d == ']' {
-                        break;
-                    }
-                }
-            }
-            '-' if chars.peek() == Some(&'-') => {
-                flush(&mut word, &mut out);
-                for d in chars.by_ref() {
-                    if d == '\n' {
-                        break;
-                    }
-                }
-            }
-            '/' if chars.peek() == Some(&'*') => {
-                flush(&mut word, &mut out);
-                chars.next();
-                let mut depth = 1;
-                let mut prev = ' ';
-                for d in chars.by_ref() {
-                    if prev == '*' && d == '/' {
-                        depth -= 1;
-                        if depth == 0 {
-                            break;
-                        }
-                        prev = ' ';
-                        continue;
-                    }
-                    if lex.nested_comments && prev == '/' && d == '*' {
-                        depth += 1;
-                        prev = ' ';
-                        continue;
-                    }
-                    prev = d;
-                }
-            }
-            _ => flush(&mut word, &mut out),
+        if c.is_alphanumeric() || matches!(c, '_' | '$' | '#' | '@') {
+            word.push(c);
+            continue;
         }
+        if !word.is_empty() {
+            out.push(std::mem::take(&mut word).to_ascii_uppercase());
+        }
+        skip_quoted_or_comment(c, &mut chars, quotes);
     }
-    flush(&mut word, &mut out);
+    if !word.is_empty() {
+        out.push(word.to_ascii_uppercase());
+    }
     out
 }
 
@@ -209,7 +170,7 @@ mod tests {
             "WITH x AS (SELECT 1 AS a) SELECT a FROM x",
             "SELECT [insert], \"update\" FROM [drop table]",
             "SELECT 1 -- DELETE FROM t\n",
-            "SELECT 1 /* outer /* COMMIT */ still comment */",
+            "  select 'DELETE FROM t; COMMIT' AS [update], [exec] FROM t -- drop\n",
             "(SELECT 1)",
             "SELECT * FROM t ORDER BY id OFFSET 0 ROWS FETCH NEXT 10 ROWS ONLY",
         ] {
@@ -235,6 +196,9 @@ mod tests {
             "SET IMPLICIT_TRANSACTIONS OFF",
             "SELECT 1\nGO\nDROP TABLE t",
             "WAITFOR RECEIVE TOP (1) * FROM q",
+            "SELECT 1 EXEC('COMMIT; DELETE FROM t')",
+            "SELECT 1 SHUTDOWN WITH NOWAIT",
+            "SELECT 1 waitfor delay '0:0:1' truncate table t",
         ] {
             let e = tsql(bad).expect_err(bad);
             assert_eq!(e.kind, ErrorKind::ReadOnly, "{bad}");
@@ -243,11 +207,14 @@ mod tests {
     }
 
     #[test]
-    fn nested_comments_follow_the_engine() {
-        // T-SQL nests: DELETE is inside the comment. Oracle does not: it is code.
+    fn a_comment_ends_at_its_first_close_so_nesting_only_refuses_more() {
+        // SQL Server nests comments (DELETE is commented out there); the scan
+        // counts it as code, which can only refuse more.
         let t = "SELECT 1 /* /* */ DELETE */";
-        assert!(!words(t, &TSQL).contains(&"DELETE".to_string()));
+        assert!(words(t, &TSQL).contains(&"DELETE".to_string()));
         assert!(words(t, &ORACLE).contains(&"DELETE".to_string()));
+        // No backtick quotes in T-SQL.
+        assert!(tsql("SELECT 1 `x DELETE FROM t`").is_err());
     }
 
     #[test]

@@ -216,7 +216,7 @@ async fn estimate(
 ) -> Option<u64> {
     let mut est = tp.table.estimated_rows.and_then(|n| u64::try_from(n).ok());
     // A local file counts cheaply: an exact total makes the progress honest.
-    if est.is_none() && kind.engine().file_based && tp.filter.is_none() {
+    if est.is_none() && kind.engine().file_based && tp.filter.is_none() && tp.query.is_none() {
         est = tokio::select! {
             biased;
             _ = cancel.cancelled() => None,
@@ -259,7 +259,12 @@ async fn import_table(
     let streamed = tokio::select! {
         biased;
         _ = cancel.cancelled() => None,
-        r = connector.stream_rows(&tp.table, &opts, &mut sink) => Some(r),
+        r = async {
+            match &tp.query {
+                Some(sql) => crate::connectors::query::drain(connector.query(sql).await?, &mut sink).await,
+                None => connector.stream_rows(&tp.table, &opts, &mut sink).await,
+            }
+        } => Some(r),
     };
     let rows = sink.rows;
     if let Some(e) = sink.write_error.take() {

@@ -176,6 +176,10 @@ pub struct TablePlan {
     /// A user-typed `WHERE` condition (without the keyword); the connector
     /// runs it only inside a read-only session.
     pub filter: Option<String>,
+    /// A typed query whose whole result is the source instead of `table`
+    /// (the query pane's export: run again through `Connector::query`, so
+    /// read-only like the pane); `table` then only names the target.
+    pub query: Option<String>,
 }
 
 impl TablePlan {
@@ -184,6 +188,21 @@ impl TablePlan {
             table,
             limit: None,
             filter: None,
+            query: None,
+        }
+    }
+
+    /// The whole result of `sql`, written under `name`.
+    pub fn query(name: &str, sql: String) -> Self {
+        TablePlan {
+            query: Some(sql),
+            ..TablePlan::new(TableRef {
+                schema: None,
+                name: name.to_string(),
+                kind: crate::connectors::TableKind::View,
+                estimated_rows: None,
+                system: false,
+            })
         }
     }
 }

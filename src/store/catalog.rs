@@ -113,10 +113,14 @@ use crate::connectors::{Kind, TlsMode};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_indexes.sql")),
+    (3, include_str!("migrations/0003_query_history.sql")),
 ];
 
 /// Test results kept per connection (older ones are dropped as new ones arrive).
 const HISTORY_PER_CONNECTION: i64 = 200;
+
+/// Typed statements kept per connection (the oldest go as new ones arrive).
+pub const QUERIES_PER_CONNECTION: i64 = 500;
 
 /// Settings key holding the vault key version the secrets are encrypted with.
 pub const SETTING_VAULT_KEY_VERSION: &str = "vault_key_version";
@@ -192,6 +196,15 @@ pub fn os_user() -> String {
             }
         }
     }
+}
+
+/// The row id of the connection named `name`.
+fn connection_id(conn: &rusqlite::Connection, name: &str) -> Result<i64, CatalogError> {
+    conn.query_row("SELECT id FROM connections WHERE name = ?1", [name], |r| {
+        r.get(0)
+    })
+    .optional()?
+    .ok_or_else(|| CatalogError::NotFound(name.to_string()))
 }
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
@@ -688,12 +701,7 @@ impl Catalog {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let id: i64 = tx
-            .query_row("SELECT id FROM connections WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()?
-            .ok_or_else(|| CatalogError::NotFound(name.to_string()))?;
+        let id = connection_id(&tx, name)?;
         let latency = outcome.latency_ms.map(|l| l.min(i64::MAX as u64) as i64);
         tx.execute(
             "UPDATE connections SET last_test_at = ?2, last_test_ok = ?3, last_test_status = ?4, \
@@ -746,6 +754,46 @@ impl Catalog {
                 tls: None,
             })
         })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records a statement run on `name` (its text only), unless it is the
+    /// same as the newest one, and keeps the newest
+    /// [`QUERIES_PER_CONNECTION`].
+    pub fn record_query(&mut self, name: &str, sql: &str) -> Result<(), CatalogError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let id = connection_id(&tx, name)?;
+        let newest: Option<String> = tx
+            .query_row(
+                "SELECT sql FROM query_history WHERE connection_id = ?1 ORDER BY id DESC LIMIT 1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if newest.as_deref() != Some(sql) {
+            tx.execute(
+                "INSERT INTO query_history (connection_id, at, sql) VALUES (?1, ?2, ?3)",
+                params![id, now(), sql],
+            )?;
+            tx.execute(
+                "DELETE FROM query_history WHERE connection_id = ?1 AND id NOT IN \
+                 (SELECT id FROM query_history WHERE connection_id = ?1 ORDER BY id DESC LIMIT ?2)",
+                params![id, QUERIES_PER_CONNECTION],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The statements run on `name`, newest first.
+    pub fn query_history(&self, name: &str) -> Result<Vec<String>, CatalogError> {
+        let conn = self.get(name)?;
+        let mut st = self
+            .conn
+            .prepare("SELECT sql FROM query_history WHERE connection_id = ?1 ORDER BY id DESC")?;
+        let rows = st.query_map([conn.id], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

@@ -9,6 +9,7 @@ pub mod import;
 pub mod picker;
 pub mod preview;
 pub mod query;
+pub mod query_complete;
 pub mod theme;
 pub mod unlock;
 

@@ -9,8 +9,9 @@ use ratatui::Frame;
 use super::browser::{error_lines, pane_block};
 use super::theme::{elapsed, spinner, Theme};
 use super::{fit, preview};
-use crate::app::state::{QueryFocus, State};
+use crate::app::state::{QueryFocus, QueryState, State};
 use crate::commands::browse::group_digits;
+use crate::connectors::query::LoginWrites;
 
 pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let Some(q) = &state.query else { return };
@@ -18,9 +19,73 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let editor_h = (lines + 2).clamp(3, (area.height / 3).max(3));
     let [top, bottom] =
         Layout::vertical([Constraint::Length(editor_h), Constraint::Min(3)]).areas(area);
+    draw_panes(f, top, bottom, state, q, theme);
+    // Over the results: the completion choices, or the export's formats.
+    super::query_complete::draw(f, area, top, q, theme);
+    if q.export_prompt {
+        draw_export(f, bottom, theme);
+    }
+}
 
-    let title = format!(" SQL · {} · read-only ", fit(&q.conn, 24));
-    let block = pane_block(title, q.focus == QueryFocus::Editor, theme);
+/// `x`: which format (the whole result is fetched again).
+fn draw_export(f: &mut Frame, area: Rect, theme: Theme) {
+    let lines = vec![
+        Line::from(Span::styled(
+            "The statement runs again (read-only) and every row is written",
+            theme.normal(),
+        )),
+        Line::from(Span::styled("to the datasets directory.", theme.normal())),
+        Line::from(vec![
+            Span::styled("c", theme.key()),
+            Span::raw(" CSV   "),
+            Span::styled("j", theme.key()),
+            Span::raw(" JSON Lines   "),
+            Span::styled("s", theme.key()),
+            Span::raw(" SQLite   "),
+            Span::styled("Esc", theme.key()),
+            Span::raw(" back"),
+        ]),
+    ];
+    let w = area.width.min(66);
+    let h = area.height.min(6);
+    let r = Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    );
+    f.render_widget(ratatui::widgets::Clear, r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(pane_block(" Export the whole result ".into(), true, theme)),
+        r,
+    );
+}
+
+fn draw_panes(f: &mut Frame, top: Rect, bottom: Rect, state: &State, q: &QueryState, theme: Theme) {
+    // The badge first (its full words when they fit beside a short name),
+    // then the connection's name in what is left.
+    let avail = (top.width as usize).saturating_sub(3);
+    let style = match &q.login {
+        Some(LoginWrites::CanWrite { .. }) => theme.warn(),
+        Some(LoginWrites::ReadOnly) => theme.ok(),
+        _ => theme.dim(),
+    };
+    let full = q.login.as_ref().and_then(LoginWrites::badge);
+    let badge = match full {
+        Some(b) if b.chars().count() + 2 + 20 <= avail => b,
+        _ => q
+            .login
+            .as_ref()
+            .and_then(LoginWrites::short_badge)
+            .unwrap_or("read-only"),
+    };
+    let badge = format!(" {} ", fit(badge, avail.saturating_sub(2)));
+    let name_room = avail.saturating_sub(badge.chars().count() + 8);
+    let title = format!(" SQL · {} ", fit(&q.conn, name_room.min(24)));
+    let block = pane_block(title, q.focus == QueryFocus::Editor, theme)
+        .title_top(Line::from(Span::styled(badge, style)).right_aligned());
     let inner = block.inner(top);
     f.render_widget(block, top);
     f.render_widget(&q.editor, inner);

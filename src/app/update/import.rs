@@ -114,9 +114,9 @@ pub(super) fn start_import(state: &mut State) -> Vec<Effect> {
         .iter()
         .enumerate()
         .map(|(i, t)| crate::dataset::TablePlan {
-            table: t.clone(),
             limit,
             filter: d.filter(i),
+            ..crate::dataset::TablePlan::new(t.clone())
         })
         .collect();
     let rows = tables

@@ -40,7 +40,7 @@ use unlock::*;
 pub use browser::{full_value, fuzzy_match, refilter_browser};
 pub use form::{edit_form, form_spec, new_form};
 pub use list::{answer_line, set_connections};
-pub use query::starter_sql;
+pub use query::{starter_sql, word_to_complete};
 pub use unlock::new_unlock_prompt;
 
 /// Opens the browser of the saved connection `name` (`varlor open NAME`).
@@ -135,6 +135,8 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Discovered(result) => discover::on_discovered(state, result),
         Action::FoundImported(result) => discover::on_imported(state, result),
         Action::QueryPage { task, result } => query::on_query_page(state, task, result),
+        Action::QueryHistory { conn, result } => query::on_query_history(state, conn, result),
+        Action::LoginWrites { conn, result } => query::on_login_writes(state, conn, result),
     }
 }
 

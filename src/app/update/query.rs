@@ -5,7 +5,9 @@
 use super::*;
 use crate::app::action::QueryPage;
 use crate::app::keys::QueryCmd;
-use crate::connectors::{ConnError, RowSet};
+use crate::app::query_complete::{candidates, word_at, Known, Word};
+use crate::app::state::{table_key, Completion};
+use crate::connectors::{ConnError, RowSet, TableRef};
 
 /// `SELECT * FROM <table> LIMIT 100` in the engine's SQL (`TOP (100)`,
 /// `FETCH FIRST`), the name quoted in its way (empty for engines without SQL).
@@ -32,10 +34,80 @@ pub(super) fn open_query(state: &mut State) -> Vec<Effect> {
     }
     if state.query.as_ref().is_none_or(|q| q.conn != b.conn) {
         let sql = starter_sql(b.kind, b.highlighted());
-        state.query = Some(QueryState::new(b.conn.clone(), &sql));
+        let conn = b.conn.clone();
+        state.query = Some(QueryState::new(conn.clone(), &sql));
+        state.screen = Screen::Query;
+        return vec![Effect::QueryHistoryLoad { conn }, Effect::LoginCheck];
     }
     state.screen = Screen::Query;
     vec![]
+}
+
+/// The catalog's history of the pane's connection: behind what was run
+/// since the pane opened.
+pub(super) fn on_query_history(
+    state: &mut State,
+    conn: String,
+    result: Result<Vec<String>, String>,
+) -> Vec<Effect> {
+    let Some(q) = state.query.as_mut().filter(|q| q.conn == conn) else {
+        return vec![];
+    };
+    match result {
+        Ok(older) => {
+            for sql in older {
+                if q.history.last() != Some(&sql) {
+                    q.history.push(sql);
+                }
+            }
+        }
+        Err(e) => set_status(
+            state,
+            StatusKind::Error,
+            format!("query history unavailable: {e}"),
+        ),
+    }
+    vec![]
+}
+
+/// The login's badge; a check that failed leaves the pane's plain
+/// "read-only" (the session is read-only either way).
+pub(super) fn on_login_writes(
+    state: &mut State,
+    conn: String,
+    result: Result<crate::connectors::query::LoginWrites, ConnError>,
+) -> Vec<Effect> {
+    if let Some(q) = state.query.as_mut().filter(|q| q.conn == conn) {
+        match result {
+            Ok(l) => q.login = Some(l),
+            Err(e) => tracing::info!(kind = ?e.kind, "the login's privileges could not be read"),
+        }
+    }
+    vec![]
+}
+
+/// Ctrl-P (`older`) / Ctrl-N: the editor shows the next entry of the
+/// history; past the newest comes back the text being typed.
+fn walk_history(q: &mut QueryState, older: bool) -> Result<(), &'static str> {
+    let next = match (q.history_pos, older) {
+        (None, true) if q.history.is_empty() => return Err("no statements run here yet"),
+        (None, true) => {
+            q.draft = q.sql();
+            Some(0)
+        }
+        (Some(i), true) if i + 1 < q.history.len() => Some(i + 1),
+        (Some(_), true) => return Err("the oldest statement of the history"),
+        (Some(0), false) => None,
+        (Some(i), false) => Some(i - 1),
+        (None, false) => return Ok(()),
+    };
+    q.history_pos = next;
+    let text = match next {
+        Some(i) => q.history[i].clone(),
+        None => std::mem::take(&mut q.draft),
+    };
+    q.set_sql(&text);
+    Ok(())
 }
 
 pub(super) fn query_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
@@ -43,7 +115,23 @@ pub(super) fn query_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         state.screen = Screen::Browser;
         return vec![];
     };
+    if q.export_prompt {
+        return match lookup(keys::QUERY_EXPORT, state, &key) {
+            Some(cmd) => query_command(state, cmd),
+            None => vec![],
+        };
+    }
     match q.focus {
+        QueryFocus::Editor if q.completion.is_some() => {
+            if let Some(cmd) = lookup(keys::QUERY_COMPLETION, state, &key) {
+                return query_command(state, cmd);
+            }
+            // Any other key closes the choices and goes on to the editor.
+            if let Some(q) = &mut state.query {
+                q.completion = None;
+            }
+            query_key(state, key)
+        }
         QueryFocus::Editor => {
             if let Some(cmd) = lookup(keys::QUERY_EDITOR, state, &key) {
                 return query_command(state, cmd);
@@ -62,6 +150,14 @@ pub(super) fn query_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
 }
 
 fn query_command(state: &mut State, cmd: QueryCmd) -> Vec<Effect> {
+    match cmd {
+        QueryCmd::Complete => {
+            complete(state);
+            return vec![];
+        }
+        QueryCmd::ExportTo(format) => return export(state, format),
+        _ => {}
+    }
     let page = state.query_page_rows.max(1);
     let now = state.now;
     let task = state.task();
@@ -85,7 +181,25 @@ fn query_command(state: &mut State, cmd: QueryCmd) -> Vec<Effect> {
             q.done = false;
             q.row = 0;
             q.col_offset = 0;
-            return vec![Effect::QueryClose, Effect::QueryRun { task, sql, page }];
+            q.history_pos = None;
+            q.draft.clear();
+            q.last_sql = Some(sql.clone());
+            let mut fx = vec![
+                Effect::QueryClose,
+                Effect::QueryRun {
+                    task,
+                    sql: sql.clone(),
+                    page,
+                },
+            ];
+            if q.history.first() != Some(&sql) {
+                q.history.insert(0, sql.clone());
+                fx.push(Effect::QueryRemember {
+                    conn: q.conn.clone(),
+                    sql,
+                });
+            }
+            return fx;
         }
         QueryCmd::Cancel => {
             if let Some(r) = q.running.take() {
@@ -131,6 +245,29 @@ fn query_command(state: &mut State, cmd: QueryCmd) -> Vec<Effect> {
         QueryCmd::First => q.col_offset = 0,
         QueryCmd::Last => q.col_offset = ncols.saturating_sub(1),
         QueryCmd::More => return more(state, task, page),
+        QueryCmd::Complete => {}
+        QueryCmd::CompleteNext | QueryCmd::CompletePrev => {
+            if let Some(c) = &mut q.completion {
+                let delta = if cmd == QueryCmd::CompleteNext { 1 } else { -1 };
+                c.selected = (c.selected as isize + delta).rem_euclid(c.items.len().max(1) as isize)
+                    as usize;
+            }
+        }
+        QueryCmd::CompleteAccept => {
+            if let Some(c) = q.completion.take() {
+                if let Some(item) = c.items.get(c.selected) {
+                    replace_word(q, c.row, c.start, &item.insert);
+                }
+            }
+        }
+        QueryCmd::CompleteClose => q.completion = None,
+        QueryCmd::Export => q.export_prompt = true,
+        QueryCmd::ExportClose | QueryCmd::ExportTo(_) => q.export_prompt = false,
+        QueryCmd::Older | QueryCmd::Newer => {
+            if let Err(why) = walk_history(q, cmd == QueryCmd::Older) {
+                set_status(state, StatusKind::Info, why);
+            }
+        }
         QueryCmd::Enter => {
             let popup = q.result.as_ref().and_then(|rs| {
                 let col = rs.columns.get(q.col_offset)?;
@@ -146,6 +283,145 @@ fn query_command(state: &mut State, cmd: QueryCmd) -> Vec<Effect> {
         }
     }
     vec![]
+}
+
+/// `x` then a format: the last statement runs again (read-only, like the
+/// pane) and its whole result streams through the import's sinks into the
+/// datasets directory, shown by the import's progress (Esc cancels).
+fn export(state: &mut State, format: crate::dataset::Format) -> Vec<Effect> {
+    let now = state.now;
+    let task = state.task();
+    let (Some(q), Some(b)) = (state.query.as_mut(), state.browser.as_ref()) else {
+        return vec![];
+    };
+    q.export_prompt = false;
+    let Some(sql) = q.last_sql.clone() else {
+        return vec![];
+    };
+    if state.import.is_some() {
+        set_status(
+            state,
+            StatusKind::Error,
+            "an import is still shown: close it first",
+        );
+        return vec![];
+    }
+    let plan = crate::dataset::TablePlan::query("query", sql);
+    state.import = Some(ImportProgress {
+        task,
+        conn: b.conn.clone(),
+        format,
+        rows: vec![ImportRow {
+            table: "query result".into(),
+            rows: 0,
+            estimated: None,
+            rows_per_sec: 0.0,
+            eta: None,
+            status: ImportRowStatus::Waiting,
+        }],
+        running: Some(Running::new(task, now)),
+        finished: None,
+        cancelling: false,
+    });
+    vec![Effect::Import {
+        task,
+        conn: b.conn.clone(),
+        kind: b.kind,
+        tables: vec![plan],
+        format,
+        destination: None,
+    }]
+}
+
+/// The word before the editor's cursor, when Tab can complete it (a SQL
+/// engine, the editor focused, a name or keyword being typed).
+pub fn word_to_complete(state: &State) -> Option<Word> {
+    let q = state.query.as_ref()?;
+    let b = state.browser.as_ref().filter(|b| b.conn == q.conn)?;
+    let dialect = b.kind.engine().dialect?;
+    let (row, col) = q.editor.cursor();
+    word_at(q.editor.lines().get(row)?, col, dialect)
+}
+
+/// What the browser knows of the pane's connection: its tables (system
+/// ones only when shown), the columns of every cached structure, and the
+/// schemas whose tables need no qualifier.
+fn known(state: &State) -> Option<Known<'_>> {
+    let b = state.browser.as_ref()?;
+    let dialect = b.kind.engine().dialect?;
+    let mut columns: Vec<_> = state
+        .cache
+        .get(&b.conn)
+        .map(|c| {
+            c.structures
+                .values()
+                .map(|s| {
+                    let names = s.info.columns.iter().map(|c| c.name.as_str()).collect();
+                    (&s.info.table, names)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    // The highlighted table's columns first, then by name (a stable order).
+    let first = b.highlighted().map(crate::app::state::table_key);
+    columns
+        .sort_by_key(|(t, _): &(&TableRef, Vec<&str>)| (Some(table_key(t)) != first, table_key(t)));
+    let mut default_schemas: Vec<String> = vec!["public".into(), "main".into(), "dbo".into()];
+    if let Some(c) = state.connections.iter().find(|c| c.name == b.conn) {
+        if !c.spec.database.is_empty() {
+            default_schemas.push(c.spec.database.clone());
+        }
+    }
+    Some(Known {
+        dialect,
+        tables: b
+            .tables
+            .iter()
+            .filter(|t| b.show_system || !t.system)
+            .collect(),
+        columns,
+        default_schemas,
+    })
+}
+
+/// Tab: one candidate is inserted, several open the choices, none says so.
+fn complete(state: &mut State) {
+    let Some(word) = word_to_complete(state) else {
+        return;
+    };
+    let Some(known) = known(state) else { return };
+    let items = candidates(&word, &known);
+    let Some(q) = state.query.as_mut() else {
+        return;
+    };
+    let (row, _) = q.editor.cursor();
+    match items.len() {
+        0 => set_status(
+            state,
+            StatusKind::Info,
+            format!("nothing known starts with '{}'", word.prefix),
+        ),
+        1 => replace_word(q, row, word.start, &items[0].insert),
+        _ => {
+            q.completion = Some(Completion {
+                items,
+                selected: 0,
+                row,
+                start: word.start,
+            })
+        }
+    }
+}
+
+/// Replaces the text of line `row` from char `start` to the cursor.
+fn replace_word(q: &mut QueryState, row: usize, start: usize, text: &str) {
+    let (_, col) = q.editor.cursor();
+    q.editor.move_cursor(tui_textarea::CursorMove::Jump(
+        row.min(u16::MAX as usize) as u16,
+        start.min(u16::MAX as usize) as u16,
+    ));
+    q.editor.delete_str(col.saturating_sub(start));
+    q.editor.insert_str(text);
 }
 
 /// The next page, when there is one and nothing is fetching.
