@@ -1858,3 +1858,49 @@ fn open_goes_straight_to_a_connections_browser() {
     assert!(varlor::app::update::open_connection(&mut s, "nope").is_empty());
     assert_eq!(s.status.as_ref().unwrap().kind, StatusKind::Error);
 }
+
+#[test]
+fn ssh_via_is_typed_or_picked_from_the_ssh_config_and_reaches_the_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config");
+    std::fs::write(
+        &cfg,
+        "Host bastion\n  HostName 10.0.0.1\nHost *.internal\n  User x\nHost jump db-gw\n",
+    )
+    .unwrap();
+    // Only this test of this binary reads the variable.
+    std::env::set_var("VARLOR_SSH_CONFIG", &cfg);
+    let spec_of = |fx: &[Effect]| match fx {
+        [Effect::TestForm { spec, .. }] => spec.clone(),
+        other => panic!("{other:?}"),
+    };
+
+    let mut s = state_with(&[]);
+    filled_pg_form(&mut s);
+    focus_field(&mut s, FieldId::Conn(Field::SshVia));
+    let text = |s: &State| s.form.as_ref().unwrap().text(FieldId::Conn(Field::SshVia));
+    // Ctrl-O walks the aliases (wildcards left out) and wraps.
+    for want in ["bastion", "jump", "db-gw", "bastion"] {
+        update(&mut s, ctrl('o'));
+        assert_eq!(text(&s), want);
+    }
+    let spec = spec_of(&update(&mut s, ctrl('t')));
+    assert_eq!(spec.options.get("ssh").map(String::as_str), Some("bastion"));
+
+    // Typed by hand: user@host:port.
+    let mut s = state_with(&[]);
+    filled_pg_form(&mut s);
+    focus_field(&mut s, FieldId::Conn(Field::SshVia));
+    typed(&mut s, "ops@gw.example:2222");
+    let spec = spec_of(&update(&mut s, ctrl('t')));
+    assert_eq!(
+        spec.options.get("ssh").map(String::as_str),
+        Some("ops@gw.example:2222")
+    );
+
+    // Empty: no tunnel.
+    let mut s = state_with(&[]);
+    filled_pg_form(&mut s);
+    let spec = spec_of(&update(&mut s, ctrl('t')));
+    assert_eq!(spec.options.get("ssh"), None);
+}

@@ -197,6 +197,7 @@ pub enum FormCmd {
     Back,
     Details,
     Activate,
+    PickSshHost,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -412,6 +413,13 @@ fn password_focused(s: &State) -> bool {
         .as_ref()
         .is_some_and(|f| f.focused_field() == Some(FieldId::Conn(Field::Password)))
 }
+fn ssh_via_focused(s: &State) -> bool {
+    use crate::app::state::FieldId;
+    use crate::connectors::Field;
+    s.form
+        .as_ref()
+        .is_some_and(|f| f.focused_field() == Some(FieldId::Conn(Field::SshVia)))
+}
 fn stored_password_focused(s: &State) -> bool {
     password_focused(s) && s.form.as_ref().is_some_and(|f| f.had_secret)
 }
@@ -480,6 +488,14 @@ pub const FORM: &[Binding<FormCmd>] = &[
     )
     .hint_as("^E", "details")
     .hint_when(form_failed),
+    Binding::new(
+        &[Ctrl('o')],
+        FormCmd::PickSshHost,
+        "Ctrl-O",
+        "next Host alias of ~/.ssh/config (SSH via)",
+    )
+    .hint_as("^O", "ssh hosts")
+    .when(ssh_via_focused),
     Binding::new(&[BACKTAB, UP], FormCmd::Prev, "S-Tab ↑", "previous field"),
     Binding::new(
         &[ENTER],

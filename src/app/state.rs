@@ -132,6 +132,7 @@ impl FieldId {
                 Field::ServiceName => "Service name",
                 Field::ConnectBy => "Connect by",
                 Field::Driver => "Driver",
+                Field::SshVia => "SSH via",
             },
         }
     }
@@ -155,6 +156,7 @@ impl FieldId {
                 Field::ServiceName => "service_name",
                 Field::ConnectBy => "connect_by",
                 Field::Driver => "driver",
+                Field::SshVia => "ssh",
             },
         }
     }

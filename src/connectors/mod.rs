@@ -66,6 +66,9 @@ pub enum Field {
     /// Oracle: the thin (built-in) or thick (Instant Client) driver (a
     /// selector; `options["driver"] = "thick"`).
     Driver,
+    /// Network engines: an SSH alias or `user@host[:port]` to tunnel
+    /// through (`options["ssh"]`, see `src/ssh/`).
+    SshVia,
 }
 
 impl Kind {

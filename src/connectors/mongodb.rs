@@ -52,6 +52,7 @@ pub const ENGINE: Engine = Engine {
         Field::AuthSource,
         Field::TlsMode,
         Field::CaFile,
+        Field::SshVia,
     ],
     url_schemes: &["mongodb", "mongodb+srv"],
     parse_url: parse_mongo_url,

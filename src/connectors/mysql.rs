@@ -40,6 +40,7 @@ pub const ENGINE: Engine = Engine {
         Field::Password,
         Field::TlsMode,
         Field::CaFile,
+        Field::SshVia,
     ],
     url_schemes: &["mysql", "mariadb"],
     parse_url: parse_network_url,

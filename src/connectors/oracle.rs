@@ -49,6 +49,7 @@ pub const ENGINE: Engine = Engine {
         Field::TlsMode,
         Field::CaFile,
         Field::Driver,
+        Field::SshVia,
     ],
     url_schemes: &["oracle"],
     parse_url: parse::parse,

@@ -47,6 +47,7 @@ pub const ENGINE: Engine = Engine {
         Field::Password,
         Field::TlsMode,
         Field::CaFile,
+        Field::SshVia,
     ],
     url_schemes: &["postgres", "postgresql", "pg"],
     parse_url: parse_network_url,

@@ -46,6 +46,7 @@ pub const ENGINE: Engine = Engine {
         Field::Password,
         Field::TlsMode,
         Field::CaFile,
+        Field::SshVia,
     ],
     url_schemes: &["sqlserver", "mssql"],
     parse_url,

@@ -51,6 +51,11 @@ pub(super) fn field_text(spec: &ConnSpec, f: Field) -> String {
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
         Field::AuthSource => spec.options.get("authSource").cloned().unwrap_or_default(),
+        Field::SshVia => spec
+            .options
+            .get(crate::ssh::OPTION)
+            .cloned()
+            .unwrap_or_default(),
     }
 }
 
@@ -225,6 +230,7 @@ pub(super) fn form_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 }
             };
         }
+        Some(FormCmd::PickSshHost) => pick_ssh_host(state),
         Some(FormCmd::SelectorPrev) => change_selector(state, -1),
         Some(FormCmd::SelectorNext) => change_selector(state, 1),
         None => type_into_field(state, key),
@@ -272,6 +278,34 @@ fn form_back(state: &mut State) -> Vec<Effect> {
     state.form = None;
     state.screen = Screen::List;
     vec![]
+}
+
+/// Ctrl-O in "SSH via": the next `Host` alias of the person's ssh config
+/// (read on demand: a small local file, like the app's own config).
+fn pick_ssh_host(state: &mut State) {
+    let hosts = crate::ssh::hosts::config_path()
+        .map(|p| crate::ssh::hosts::aliases(&p))
+        .unwrap_or_default();
+    let Some(form) = &mut state.form else { return };
+    let id = FieldId::Conn(Field::SshVia);
+    let current = form.text(id);
+    let next = match hosts.iter().position(|h| *h == current.trim()) {
+        Some(i) => hosts.get(i + 1).or(hosts.first()),
+        None => hosts.first(),
+    };
+    let Some(next) = next.cloned() else {
+        set_status(
+            state,
+            StatusKind::Info,
+            "no Host alias in ~/.ssh/config: type user@host[:port]",
+        );
+        return;
+    };
+    if let Some(f) = form.field_mut(id) {
+        f.input = text_input(&next);
+    }
+    form.answer_fresh = false;
+    validate_form(state);
 }
 
 fn change_selector(state: &mut State, delta: isize) {
@@ -443,6 +477,7 @@ pub fn form_spec(form: &FormState) -> Result<ConnSpec, SpecError> {
                         .insert("authSource".into(), text.trim().to_string());
                 }
             }
+            Field::SshVia => crate::ssh::set_via(&mut spec, Some(text.trim())),
             // Selectors: already in the options of `form.base`.
             Field::Password | Field::TlsMode | Field::ConnectBy | Field::Driver => {}
         }
