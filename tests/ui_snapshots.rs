@@ -825,3 +825,24 @@ fn hostile_error_detail_is_escaped() {
     let frame = assert_frame_clean("error detail", &s, 80, 24);
     assert!(frame.contains("evil␛]0;pwned␇"), "{frame}");
 }
+
+#[test]
+fn browser_filter_matching_nothing_empties_both_panes() {
+    let mut s = browser();
+    with_structure_and_preview(&mut s);
+    typed(&mut s, "/zzz");
+    let now = s.now;
+    update(&mut s, Action::Tick { now, now_unix: NOW });
+    let frame = render(&s, 80, 24);
+    assert_eq!(
+        frame.matches("Nothing matches the filter.").count(),
+        3,
+        "tables, structure and preview say so:\n{frame}"
+    );
+    assert!(!frame.contains("ana@example"), "no rows of the last table:\n{frame}");
+    insta::assert_snapshot!("browser_filter_nothing_80x24", frame);
+    // `/` again shows the kept text selected.
+    update(&mut s, key(KeyCode::Enter));
+    update(&mut s, key(KeyCode::Char('/')));
+    insta::assert_snapshot!("browser_filter_reopened_80x24", render(&s, 80, 24));
+}

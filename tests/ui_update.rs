@@ -1858,3 +1858,137 @@ fn open_goes_straight_to_a_connections_browser() {
     assert!(varlor::app::update::open_connection(&mut s, "nope").is_empty());
     assert_eq!(s.status.as_ref().unwrap().kind, StatusKind::Error);
 }
+
+fn preview_task(fx: &[Effect]) -> Option<(TaskId, String)> {
+    fx.iter().find_map(|e| match e {
+        Effect::Preview { task, table, .. } => Some((*task, table.name.clone())),
+        _ => None,
+    })
+}
+
+#[test]
+fn slash_again_selects_the_filter_typing_replaces_it_arrow_keeps_it() {
+    let mut s = state_with(&["a"]);
+    open_browser(
+        &mut s,
+        vec![
+            table("public", "orders", false),
+            table("public", "order_items", false),
+            table("public", "customers", false),
+        ],
+    );
+    update(&mut s, ch('/'));
+    typed(&mut s, "ord");
+    update(&mut s, key(KeyCode::Enter));
+    // `/` again: the old text is selected, a new name replaces it.
+    update(&mut s, ch('/'));
+    assert!(s.browser.as_ref().unwrap().filter_selected);
+    typed(&mut s, "cust");
+    let b = s.browser.as_ref().unwrap();
+    assert_eq!(b.filter, "cust");
+    assert_eq!(b.highlighted().unwrap().name, "customers");
+    // `/` then → keeps the text and edits its end.
+    update(&mut s, key(KeyCode::Enter));
+    update(&mut s, ch('/'));
+    update(&mut s, key(KeyCode::Right));
+    typed(&mut s, "omers");
+    assert_eq!(s.browser.as_ref().unwrap().filter, "custguomers".replace("gu", ""));
+    assert!(!s.browser.as_ref().unwrap().filter_selected);
+    // Ctrl-U erases to the start, as in a shell.
+    update(&mut s, ctrl('u'));
+    assert_eq!(s.browser.as_ref().unwrap().filter, "");
+    // The list's filter behaves the same.
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, ch('q'));
+    assert_eq!(s.screen, Screen::List, "q in the browser goes back to the list");
+    assert!(!s.quit);
+    update(&mut s, ch('/'));
+    typed(&mut s, "zz");
+    update(&mut s, key(KeyCode::Enter));
+    update(&mut s, ch('/'));
+    typed(&mut s, "a");
+    assert_eq!(s.filter, "a");
+    assert_eq!(highlighted(&s), "a");
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, ch('q'));
+    assert!(s.quit, "q on the list quits");
+}
+
+#[test]
+fn after_the_filter_changes_the_panes_follow_the_highlight() {
+    let mut s = state_with(&["a"]);
+    open_browser(
+        &mut s,
+        vec![
+            table("public", "alpha", false),
+            table("public", "beta", false),
+            table("public", "gamma", false),
+        ],
+    );
+    let fx = tick(&mut s, Duration::from_millis(100));
+    assert_eq!(preview_task(&fx).unwrap().1, "alpha");
+    update(&mut s, ch('/'));
+    typed(&mut s, "gam");
+    let fx = tick(&mut s, Duration::from_millis(100));
+    assert_eq!(preview_task(&fx).unwrap().1, "gamma");
+    // Nothing matches: the old preview is cancelled and dropped.
+    typed(&mut s, "zzz");
+    let fx = tick(&mut s, Duration::from_millis(100));
+    assert!(fx.iter().any(|e| matches!(e, Effect::Cancel { .. })), "{fx:?}");
+    assert!(s.browser.as_ref().unwrap().preview.is_none());
+    assert!(s.browser.as_ref().unwrap().highlighted().is_none());
+    // Back to "gam", kept; then Esc clears it: the highlight stays on gamma.
+    for _ in 0..3 {
+        update(&mut s, key(KeyCode::Backspace));
+    }
+    update(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.browser.as_ref().unwrap().highlighted().unwrap().name, "gamma");
+    update(&mut s, key(KeyCode::Esc));
+    let b = s.browser.as_ref().unwrap();
+    assert_eq!(b.filter, "");
+    assert_eq!(b.highlighted().unwrap().name, "gamma", "kept after clearing");
+    assert!(b.load_due || b.preview.as_ref().is_some_and(|p| p.table.1 == "gamma"));
+    let fx = tick(&mut s, Duration::from_millis(100));
+    if let Some((_, name)) = preview_task(&fx) {
+        assert_eq!(name, "gamma");
+    }
+    assert_eq!(
+        s.browser.as_ref().unwrap().preview.as_ref().unwrap().table.1,
+        "gamma"
+    );
+}
+
+#[test]
+fn r_keeps_the_highlighted_table() {
+    let mut s = state_with(&["a"]);
+    open_browser(
+        &mut s,
+        vec![
+            table("public", "a1", false),
+            table("public", "a2", false),
+            table("public", "a3", false),
+        ],
+    );
+    update(&mut s, ch('j'));
+    update(&mut s, ch('j'));
+    let fx = update(&mut s, ch('r'));
+    let task = match &fx[..] {
+        [Effect::Reconnect { task }] => *task,
+        other => panic!("unexpected {other:?}"),
+    };
+    update(
+        &mut s,
+        Action::TablesLoaded {
+            task,
+            conn: "a".into(),
+            // A new table sorts before it: the index moves, the table does not.
+            result: Ok(vec![
+                table("public", "a0", false),
+                table("public", "a1", false),
+                table("public", "a2", false),
+                table("public", "a3", false),
+            ]),
+        },
+    );
+    assert_eq!(s.browser.as_ref().unwrap().highlighted().unwrap().name, "a3");
+}

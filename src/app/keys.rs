@@ -171,6 +171,10 @@ pub enum FilterCmd {
     Keep,
     Clear,
     Erase,
+    /// Ctrl-U: erase to the start, as in a shell.
+    EraseAll,
+    /// Keep the text of a filter opened again (`/` selects it) and edit its end.
+    EditEnd,
     Up,
     Down,
 }
@@ -355,6 +359,15 @@ pub const DISCOVER: &[Binding<DiscoverCmd>] = &[
     Binding::new(&[Char('k'), UP], DiscoverCmd::Up, "", ""),
 ];
 
+fn filter_selected(s: &State) -> bool {
+    match s.screen {
+        crate::app::state::Screen::Browser => {
+            s.browser.as_ref().is_some_and(|b| b.filter_selected)
+        }
+        _ => s.filter_selected,
+    }
+}
+
 /// Typing a filter (connection list and table browser).
 pub const FILTER: &[Binding<FilterCmd>] = &[
     Binding::new(&[Key::AnyChar], FilterCmd::Type, "type", "filter").hint("filter"),
@@ -366,6 +379,15 @@ pub const FILTER: &[Binding<FilterCmd>] = &[
         "Backspace",
         "erase",
     ),
+    Binding::new(&[Ctrl('u')], FilterCmd::EraseAll, "Ctrl-U", "erase to the start"),
+    Binding::new(
+        &[RIGHT, END],
+        FilterCmd::EditEnd,
+        "→ End",
+        "edit the filter (`/` again selects it: typing replaces it)",
+    )
+    .hint_as("→", "edit")
+    .hint_when(filter_selected),
     Binding::new(&[UP], FilterCmd::Up, "↑↓", "move"),
     Binding::new(&[DOWN], FilterCmd::Down, "", ""),
 ];
@@ -620,7 +642,12 @@ pub const BROWSER: &[Binding<BrowserCmd>] = &[
     Binding::new(&[Char('?')], BrowserCmd::Help, "?", "this help")
         .hint("help")
         .hint_when(not_preview),
-    Binding::new(&[Char('q')], BrowserCmd::Quit, "q", "quit"),
+    Binding::new(
+        &[Char('q')],
+        BrowserCmd::Quit,
+        "q",
+        "back to the list (q there quits)",
+    ),
     Binding::new(&[BACKTAB], BrowserCmd::PrevPane, "S-Tab", "previous pane"),
     Binding::new(
         &[Char('e')],

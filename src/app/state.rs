@@ -419,6 +419,8 @@ pub struct BrowserState {
     pub show_system: bool,
     pub filter: String,
     pub filter_active: bool,
+    /// The filter was opened again: its text is selected, typing replaces it.
+    pub filter_selected: bool,
     /// Tables chosen with space (consumed by the import).
     pub chosen: BTreeSet<TableKey>,
     pub focus: BrowserFocus,
@@ -445,6 +447,7 @@ impl BrowserState {
             show_system,
             filter: String::new(),
             filter_active: false,
+            filter_selected: false,
             chosen: BTreeSet::new(),
             focus: BrowserFocus::Tables,
             structure_loading: None,
@@ -595,6 +598,8 @@ pub struct State {
     pub selected: usize,
     pub filter: String,
     pub filter_active: bool,
+    /// The filter was opened again: its text is selected, typing replaces it.
+    pub filter_selected: bool,
     pub picker: usize,
     pub form: Option<FormState>,
     /// Tests started from the list, by connection name.
@@ -694,6 +699,7 @@ impl State {
             selected: 0,
             filter: String::new(),
             filter_active: false,
+            filter_selected: false,
             picker: 0,
             form: None,
             tests: HashMap::new(),

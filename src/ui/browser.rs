@@ -98,14 +98,13 @@ fn tables(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: The
     let width = inner.width as usize;
     let mut lines: Vec<Line> = Vec::new();
     if b.filter_active || !b.filter.is_empty() {
-        let cursor = if b.filter_active { "▏" } else { "" };
-        lines.push(Line::from(vec![
-            Span::styled("/", theme.key()),
-            Span::raw(fit(
-                &format!(" {}{cursor}", b.filter),
-                width.saturating_sub(1),
-            )),
-        ]));
+        lines.push(super::filter_line(
+            &b.filter,
+            b.filter_active,
+            b.filter_selected,
+            width,
+            theme,
+        ));
     }
     if let Some(r) = &b.loading {
         lines.push(Line::from(Span::styled(

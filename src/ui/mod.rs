@@ -241,6 +241,30 @@ pub fn pad(s: &str, width: usize) -> String {
     t
 }
 
+/// The `/ filter▏` line of the list and the browser: a filter opened again
+/// shows its text selected (typing replaces it).
+pub fn filter_line(
+    filter: &str,
+    active: bool,
+    selected: bool,
+    width: usize,
+    theme: Theme,
+) -> Line<'static> {
+    let cursor = if active && !selected { "▏" } else { "" };
+    let text = fit(filter, width.saturating_sub(3 + cursor.len().min(1)));
+    let style = if active && selected {
+        theme.selected()
+    } else {
+        theme.normal()
+    };
+    Line::from(vec![
+        Span::styled("/", theme.key()),
+        Span::raw(" "),
+        Span::styled(text, style),
+        Span::raw(cursor),
+    ])
+}
+
 pub fn styled_line(text: impl Into<String>, style: Style) -> Line<'static> {
     Line::from(Span::styled(text.into(), style))
 }

@@ -19,7 +19,7 @@ const MAX_COL_W: usize = 24;
 pub fn structure(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: Theme) {
     let focused = b.focus == BrowserFocus::Structure;
     let Some(t) = b.highlighted() else {
-        f.render_widget(pane_block(" Structure ".into(), focused, theme), area);
+        no_table(f, area, " Structure ", focused, b, theme);
         return;
     };
     let key = table_key(t);
@@ -137,6 +137,24 @@ pub fn structure(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, the
     f.render_widget(Paragraph::new(lines), inner);
 }
 
+/// A pane with no highlighted table says why.
+fn no_table(f: &mut Frame, area: Rect, title: &str, focused: bool, b: &BrowserState, theme: Theme) {
+    let block = pane_block(title.into(), focused, theme);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let why = if b.tables.is_empty() || b.loading.is_some() || b.error.is_some() {
+        return;
+    } else if !b.filter.trim().is_empty() {
+        "Nothing matches the filter."
+    } else {
+        "No table to show."
+    };
+    f.render_widget(
+        Paragraph::new(Span::styled(why, theme.dim())).wrap(Wrap { trim: true }),
+        inner,
+    );
+}
+
 /// A sampled structure (documents): per field path, how often it is present
 /// and the BSON types seen, e.g. `  address.city   75%  string 90%, int 10%`.
 fn sampled_fields(
@@ -193,7 +211,12 @@ pub fn cell_text(c: &Cell) -> String {
 
 pub fn grid(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: Theme) {
     let focused = b.focus == BrowserFocus::Preview;
-    let Some(p) = &b.preview else {
+    let Some(t) = b.highlighted() else {
+        no_table(f, area, " Preview ", focused, b, theme);
+        return;
+    };
+    // Rows of another table (the highlight moved, its load is due) are never shown.
+    let Some(p) = b.preview.as_ref().filter(|p| p.table == table_key(t)) else {
         f.render_widget(pane_block(" Preview ".into(), focused, theme), area);
         return;
     };

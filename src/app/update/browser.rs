@@ -30,7 +30,12 @@ pub fn fuzzy_match(needle: &str, hay: &str) -> bool {
         .all(|n| hay.any(|h| h == n))
 }
 
+/// Applies the system toggle and the filter. With a filter the highlight
+/// lands on the best match; without one it stays on the table it was on.
+/// When the highlighted table changes (or nothing matches any more), its
+/// structure and preview are due.
 pub fn refilter_browser(b: &mut BrowserState) {
+    let before = b.highlighted().map(crate::app::state::table_key);
     let needle = b.filter.trim().to_string();
     b.visible = b
         .tables
@@ -54,9 +59,21 @@ pub fn refilter_browser(b: &mut BrowserState) {
             .min_by_key(|(_, &i)| match_rank(&needle, &b.tables[i]))
             .map(|(pos, _)| pos);
         b.selected = best.unwrap_or(0);
+    } else if let Some(k) = &before {
+        if let Some(pos) = b
+            .visible
+            .iter()
+            .position(|&i| crate::app::state::table_key(&b.tables[i]) == *k)
+        {
+            b.selected = pos;
+        }
     }
     if b.selected >= b.visible.len() {
         b.selected = b.visible.len().saturating_sub(1);
+    }
+    if b.highlighted().map(crate::app::state::table_key) != before || b.visible.is_empty() {
+        b.load_due = true;
+        b.structure_scroll = 0;
     }
 }
 
@@ -118,28 +135,28 @@ pub(super) fn browser_filter_key(state: &mut State, key: KeyEvent) -> Vec<Effect
     let Some(b) = &mut state.browser else {
         return vec![];
     };
+    let Some(cmd) = cmd else {
+        return vec![];
+    };
     match cmd {
-        Some(FilterCmd::Clear) => {
+        FilterCmd::Clear => {
             b.filter_active = false;
+            b.filter_selected = false;
             b.filter.clear();
             refilter_browser(b);
         }
-        Some(FilterCmd::Keep) => b.filter_active = false,
-        Some(FilterCmd::Erase) => {
-            b.filter.pop();
-            refilter_browser(b);
+        FilterCmd::Keep => {
+            b.filter_active = false;
+            b.filter_selected = false;
         }
-        Some(FilterCmd::Up) => move_sel(&mut b.selected, b.visible.len(), -1),
-        Some(FilterCmd::Down) => move_sel(&mut b.selected, b.visible.len(), 1),
-        Some(FilterCmd::Type) => {
-            let KeyCode::Char(c) = key.code else {
-                return vec![];
-            };
-            b.filter.push(c);
-            b.selected = 0;
-            refilter_browser(b);
+        FilterCmd::Up => move_sel(&mut b.selected, b.visible.len(), -1),
+        FilterCmd::Down => move_sel(&mut b.selected, b.visible.len(), 1),
+        _ => {
+            if edit_filter(&mut b.filter, &mut b.filter_selected, cmd, &key) {
+                refilter_browser(b);
+            }
+            return vec![];
         }
-        None => return vec![],
     }
     b.load_due = true;
     vec![]
@@ -180,7 +197,7 @@ fn browser_command(state: &mut State, cmd: BrowserCmd) -> Vec<Effect> {
         return vec![];
     };
     match cmd {
-        BrowserCmd::Quit => state.quit = true,
+        BrowserCmd::Quit => return close_browser(state),
         BrowserCmd::Query => return super::query::open_query(state),
         BrowserCmd::Help => state.help = true,
         BrowserCmd::Back => return browser_back(state),
@@ -216,6 +233,7 @@ fn browser_command(state: &mut State, cmd: BrowserCmd) -> Vec<Effect> {
         }
         BrowserCmd::Filter => {
             b.filter_active = true;
+            b.filter_selected = !b.filter.is_empty();
             b.focus = BrowserFocus::Tables;
         }
         BrowserCmd::Import => open_import_dialog(state),
@@ -449,7 +467,19 @@ pub(super) fn load_highlighted(state: &mut State) -> Vec<Effect> {
         return vec![];
     };
     let Some(table) = b.highlighted().cloned() else {
-        return vec![];
+        // Nothing matches: no pane keeps showing the last table.
+        let mut effects = vec![];
+        let Some(b) = &mut state.browser else {
+            return effects;
+        };
+        if let Some((_, r)) = b.structure_loading.take() {
+            effects.push(Effect::Cancel { task: r.task });
+        }
+        if let Some(r) = b.preview.take().and_then(|p| p.loading) {
+            effects.push(Effect::Cancel { task: r.task });
+        }
+        b.structure_error = None;
+        return effects;
     };
     let key = table_key(&table);
     let fresh = state
@@ -560,10 +590,19 @@ pub(super) fn on_tables_loaded(
             tables.sort_by(|a, b| {
                 (a.system, &a.schema, &a.name).cmp(&(b.system, &b.schema, &b.name))
             });
+            // A reload (`r`) keeps the highlighted table when it still exists.
+            let kept = b.highlighted().map(table_key);
             b.tables = tables;
             b.error = None;
             b.selected = 0;
             refilter_browser(b);
+            if let Some(pos) = kept.and_then(|k| {
+                b.visible
+                    .iter()
+                    .position(|&i| table_key(&b.tables[i]) == k)
+            }) {
+                b.selected = pos;
+            }
             b.load_due = true;
         }
         Err(e) => b.error = Some(e),

@@ -180,6 +180,54 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     }
 }
 
+/// A key that edits a filter's text (list and browser alike); true when the
+/// text changed. A filter opened again with `/` starts selected: a typed
+/// character replaces it, Backspace erases it, → / End keep it for editing.
+pub(super) fn edit_filter(
+    filter: &mut String,
+    selected: &mut bool,
+    cmd: keys::FilterCmd,
+    key: &KeyEvent,
+) -> bool {
+    use keys::FilterCmd;
+    let was_selected = std::mem::replace(selected, false);
+    match cmd {
+        FilterCmd::Type => {
+            let KeyCode::Char(c) = key.code else {
+                return false;
+            };
+            if was_selected {
+                filter.clear();
+            }
+            filter.push(c);
+            true
+        }
+        FilterCmd::Erase if was_selected => {
+            filter.clear();
+            true
+        }
+        FilterCmd::Erase => filter.pop().is_some(),
+        FilterCmd::EraseAll => {
+            let changed = !filter.is_empty();
+            filter.clear();
+            changed
+        }
+        FilterCmd::Up | FilterCmd::Down => {
+            *selected = was_selected;
+            false
+        }
+        FilterCmd::EditEnd | FilterCmd::Keep | FilterCmd::Clear => false,
+    }
+}
+
+/// Paste into a filter: replaces a selected filter, else appends.
+pub(super) fn paste_filter(filter: &mut String, selected: &mut bool, text: &str) {
+    if std::mem::replace(selected, false) {
+        filter.clear();
+    }
+    filter.push_str(text);
+}
+
 pub(super) fn move_sel(sel: &mut usize, len: usize, delta: isize) {
     if len == 0 {
         *sel = 0;
@@ -255,16 +303,14 @@ pub(super) fn on_paste(state: &mut State, text: &str) -> Vec<Effect> {
             }
         }
         Screen::List if state.filter_active => {
-            state.filter.push_str(&one_line);
+            paste_filter(&mut state.filter, &mut state.filter_selected, &one_line);
             refilter(state);
         }
         Screen::Browser => {
             if let Some(b) = &mut state.browser {
                 if b.filter_active {
-                    b.filter.push_str(&one_line);
-                    b.selected = 0;
+                    paste_filter(&mut b.filter, &mut b.filter_selected, &one_line);
                     refilter_browser(b);
-                    b.load_due = true;
                 }
             }
         }
