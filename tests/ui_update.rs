@@ -1587,6 +1587,8 @@ fn esc_on_the_form_leaves_no_typed_password() {
     let mut s = state_with(&[]);
     type_canary_password(&mut s);
     update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.confirm, Some(Confirm::DiscardForm), "changed: asks first");
+    update(&mut s, ch('y'));
     assert!(s.form.is_none());
     assert!(!all_text(&s).contains(CANARY));
 }
@@ -1618,6 +1620,8 @@ fn a_password_in_a_pasted_url_does_not_linger() {
     assert_eq!(f.text(FieldId::Conn(Field::Password)), CANARY);
     assert!(!f.text(FieldId::Url).contains(CANARY), "URL field scrubbed");
     update(&mut s, key(KeyCode::Esc));
+    update(&mut s, ch('y'));
+    assert!(s.form.is_none());
     assert!(!all_text(&s).contains(CANARY));
 }
 
@@ -1991,4 +1995,98 @@ fn r_keeps_the_highlighted_table() {
         },
     );
     assert_eq!(s.browser.as_ref().unwrap().highlighted().unwrap().name, "a3");
+}
+
+
+#[test]
+fn f1_opens_help_on_every_screen_and_question_mark_types_in_the_form() {
+    let mut s = state_with(&["a"]);
+    new_pg_form(&mut s);
+    update(&mut s, ch('?'));
+    assert!(!s.help);
+    assert_eq!(s.form.as_ref().unwrap().text(FieldId::Name), "?");
+    update(&mut s, key(KeyCode::F(1)));
+    assert!(s.help);
+    assert!(varlor::app::keys::help(&s)
+        .iter()
+        .any(|(k, _)| *k == "Ctrl-T"), "the form's keys");
+    assert!(varlor::ui::hints(&s).contains(&("F1", "help")) || {
+        s.help = false;
+        let h = varlor::ui::hints(&s);
+        s.help = true;
+        h.contains(&("F1", "help"))
+    });
+    update(&mut s, key(KeyCode::F(1)));
+    assert!(!s.help, "F1 closes it too");
+    // Over a dialog, help describes the dialog.
+    s.confirm = Some(Confirm::DiscardForm);
+    update(&mut s, key(KeyCode::F(1)));
+    assert!(varlor::app::keys::help(&s).iter().any(|(k, _)| *k == "y"));
+    // q closes the help; it never quits from there.
+    update(&mut s, ch('q'));
+    assert!(!s.help && !s.quit);
+}
+
+#[test]
+fn esc_on_a_changed_form_asks_before_discarding() {
+    let mut s = state_with(&["a"]);
+    new_pg_form(&mut s);
+    // Unchanged: Esc leaves at once.
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.screen, Screen::List);
+    assert!(s.confirm.is_none());
+    new_pg_form(&mut s);
+    typed(&mut s, "mine");
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.confirm, Some(Confirm::DiscardForm));
+    update(&mut s, ch('n'));
+    assert_eq!(s.screen, Screen::Form, "n keeps editing");
+    assert_eq!(s.form.as_ref().unwrap().text(FieldId::Name), "mine");
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, ch('y'));
+    assert_eq!(s.screen, Screen::List);
+    assert!(s.form.is_none());
+    // A selector change counts as a change too; undoing it does not.
+    new_pg_form(&mut s);
+    focus_field(&mut s, FieldId::Environment);
+    update(&mut s, key(KeyCode::Right));
+    update(&mut s, key(KeyCode::Left));
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.screen, Screen::List, "back as opened: no question");
+}
+
+#[test]
+fn ctrl_u_erases_to_the_start_of_the_field_as_in_a_shell() {
+    let mut s = state_with(&["a"]);
+    new_pg_form(&mut s);
+    typed(&mut s, "hello world");
+    update(&mut s, key(KeyCode::Left));
+    update(&mut s, key(KeyCode::Left));
+    update(&mut s, ctrl('u'));
+    assert_eq!(s.form.as_ref().unwrap().text(FieldId::Name), "ld");
+    update(&mut s, key(KeyCode::End));
+    typed(&mut s, " two");
+    update(&mut s, ctrl('w'));
+    assert_eq!(s.form.as_ref().unwrap().text(FieldId::Name), "ld ");
+    // The password field too, leaving nothing to yank back.
+    focus_field(&mut s, FieldId::Conn(Field::Password));
+    typed(&mut s, "s3cret");
+    update(&mut s, ctrl('u'));
+    let f = s.form.as_ref().unwrap();
+    assert_eq!(f.text(FieldId::Conn(Field::Password)), "");
+    assert_eq!(
+        f.field(FieldId::Conn(Field::Password)).unwrap().input.yank_text(),
+        ""
+    );
+}
+
+#[test]
+fn a_fresh_form_is_not_touched_until_the_person_acts() {
+    let mut s = state_with(&["a"]);
+    new_pg_form(&mut s);
+    let f = s.form.as_ref().unwrap();
+    assert!(f.error.is_some(), "still invalid");
+    assert!(!f.touched, "but nothing is shouted yet");
+    update(&mut s, ctrl('s'));
+    assert!(s.form.as_ref().unwrap().touched, "Save shows why not");
 }

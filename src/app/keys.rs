@@ -201,6 +201,9 @@ pub enum FormCmd {
     Back,
     Details,
     Activate,
+    Help,
+    /// Line editing keys of the focused text field (documented here, done by the input).
+    Edit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -495,6 +498,15 @@ pub const FORM: &[Binding<FormCmd>] = &[
         "Enter",
         "press the button / next field",
     ),
+    Binding::new(
+        &[Code(KeyCode::F(1))],
+        FormCmd::Help,
+        "F1",
+        "this help (`?` types into the field)",
+    )
+    .hint("help"),
+    Binding::new(&[Ctrl('u')], FormCmd::Edit, "Ctrl-U", "erase to the start of the field"),
+    Binding::new(&[Ctrl('w')], FormCmd::Edit, "Ctrl-W", "erase the word before the cursor"),
 ];
 
 fn creating_vault(s: &State) -> bool {
@@ -521,15 +533,12 @@ pub const POPUP: &[Binding<OverlayCmd>] = &[Binding::new(
 )
 .hint_as("Esc", "close")];
 
-pub const HELP: &[Binding<OverlayCmd>] = &[
-    Binding::new(
-        &[ESC, Char('?'), ENTER],
-        OverlayCmd::Close,
-        "Esc ? Enter",
-        "close the help",
-    ),
-    Binding::new(&[Char('q')], OverlayCmd::Quit, "q", "quit"),
-];
+pub const HELP: &[Binding<OverlayCmd>] = &[Binding::new(
+    &[ESC, Char('?'), Char('q'), ENTER],
+    OverlayCmd::Close,
+    "Esc ? q Enter",
+    "close the help",
+)];
 
 pub const CONFIRM: &[Binding<OverlayCmd>] = &[
     Binding::new(&[Char('y'), Char('Y')], OverlayCmd::Yes, "y", "yes").hint("yes"),
@@ -805,11 +814,18 @@ pub const BROWSER_PREVIEW: &[Binding<PaneCmd>] = &[
 ];
 
 /// Keys that work everywhere (handled before any layer).
-pub const EVERYWHERE: &[Doc] = &[Doc {
-    label: "Ctrl-C",
-    help: "quit from anywhere",
-    hint: None,
-}];
+pub const EVERYWHERE: &[Doc] = &[
+    Doc {
+        label: "Ctrl-C",
+        help: "quit from anywhere",
+        hint: None,
+    },
+    Doc {
+        label: "F1",
+        help: "help, also where `?` would be typed",
+        hint: None,
+    },
+];
 
 // ------------------------------------------------------------------ per layer
 
@@ -867,9 +883,18 @@ pub fn hints(state: &State) -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
-/// Every key of the layer under the help overlay, for `?`.
+/// The layer the help describes: the topmost dialog under the help, else the screen.
+pub fn help_layer(state: &State) -> Layer {
+    state
+        .overlays()
+        .into_iter()
+        .find(|l| *l != Layer::Help)
+        .unwrap_or_else(|| state.screen_layer())
+}
+
+/// Every key of the layer under the help overlay, for `?` and F1.
 pub fn help(state: &State) -> Vec<(&'static str, &'static str)> {
-    let mut out: Vec<(&str, &str)> = layer_docs(state.screen_layer(), state)
+    let mut out: Vec<(&str, &str)> = layer_docs(help_layer(state), state)
         .into_iter()
         .map(|(d, _, _)| (d.label, d.help))
         .filter(|(label, _)| !label.is_empty())

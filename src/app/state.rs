@@ -247,6 +247,12 @@ pub struct FormState {
     /// The person's answer for a changed target: keep (true) or drop the
     /// stored password when saving with this target.
     pub secret_choice: Option<(crate::connectors::Target, bool)>,
+    /// The person changed something, or pressed Test or Save: validation
+    /// errors show from then on (not "a name is required" at first sight).
+    pub touched: bool,
+    /// What the form held when it opened (`update::form` fingerprint): Esc
+    /// with changes asks before discarding them.
+    pub pristine: u64,
 }
 
 impl FormState {
@@ -331,6 +337,8 @@ pub enum Confirm {
         from: String,
         to: String,
     },
+    /// Esc on a form with changes: discard them?
+    DiscardForm,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -160,9 +160,11 @@ fn draw_confirm(f: &mut Frame, area: Rect, c: &Confirm, theme: Theme) {
         Confirm::KeepPassword { from, to } => format!(
             "The stored password was saved for {from}. Send it to {to} too?"
         ),
+        Confirm::DiscardForm => "Leave the form and discard your changes?".to_string(),
     };
     let (yes, no) = match c {
         Confirm::KeepPassword { .. } => (" keep it   ", " drop it   Esc back"),
+        Confirm::DiscardForm => (" discard   ", " keep editing"),
         _ => (" yes   ", " no"),
     };
     let r = centered(area, 50, 7);

@@ -162,6 +162,11 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     }
     // A status message lasts until the next key.
     state.status = None;
+    // F1: help on every screen and dialog, even where `?` is typed text.
+    if key.code == KeyCode::F(1) && state.unlock.is_none() {
+        state.help = !state.help;
+        return vec![];
+    }
     match state.layer() {
         Layer::Unlock => unlock_key(state, key),
         Layer::Popup => overlays::popup_key(state, key),
@@ -178,6 +183,19 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         Layer::Browser => browser_key(state, key),
         Layer::Query => query_key(state, key),
     }
+}
+
+/// A key for a single-line text input, with the shell's Ctrl-U (erase to
+/// the start of the line; tui-textarea binds it to undo) and Ctrl-W (erase
+/// the word before the cursor). True when the text changed.
+pub(super) fn edit_input(t: &mut TextArea<'static>, key: KeyEvent) -> bool {
+    if is_ctrl(&key, 'u') {
+        return t.delete_line_by_head();
+    }
+    if is_ctrl(&key, 'w') {
+        return t.delete_word();
+    }
+    t.input(key)
 }
 
 /// A key that edits a filter's text (list and browser alike); true when the
