@@ -276,6 +276,16 @@ fn create_vault_prompt() {
         },
     );
     snap("unlock_create", &s);
+    // Enter on the first field moves to "Again": dialog and bar both say so,
+    // then both say what Enter does there; no label touches the bullets.
+    typed(&mut s, "pw");
+    let frame = render(&s, 80, 24);
+    assert_eq!(frame.matches("Enter next field").count(), 2, "{frame}");
+    assert!(frame.contains("›Passphrase  ••"), "{frame}");
+    update(&mut s, key(KeyCode::Enter));
+    let frame = render(&s, 80, 24);
+    assert_eq!(frame.matches("Enter create the vault").count(), 2, "{frame}");
+    insta::assert_snapshot!("unlock_create_again_80x24", frame);
 }
 
 #[test]

@@ -513,8 +513,42 @@ fn creating_vault(s: &State) -> bool {
     s.unlock.as_ref().is_some_and(|p| p.create)
 }
 
+fn unlocking_vault(s: &State) -> bool {
+    s.unlock
+        .as_ref()
+        .is_some_and(|p| !p.create && p.connection.is_none())
+}
+fn asking_password(s: &State) -> bool {
+    s.unlock.as_ref().is_some_and(|p| p.connection.is_some())
+}
+fn create_first_field(s: &State) -> bool {
+    s.unlock
+        .as_ref()
+        .is_some_and(|p| p.create && !p.focus_confirm)
+}
+fn create_confirm_field(s: &State) -> bool {
+    s.unlock.as_ref().is_some_and(|p| p.create && p.focus_confirm)
+}
+
+/// The passphrase prompt; its dialog shows these same hints, so the two agree.
 pub const UNLOCK: &[Binding<UnlockCmd>] = &[
-    Binding::new(&[ENTER], UnlockCmd::Submit, "Enter", "unlock").hint("unlock"),
+    Binding::new(
+        &[ENTER],
+        UnlockCmd::Submit,
+        "Enter",
+        "unlock (creating: next field, then create)",
+    )
+    .hint("unlock")
+    .hint_when(unlocking_vault),
+    Binding::new(&[ENTER], UnlockCmd::Submit, "", "")
+        .hint_as("Enter", "connect")
+        .hint_when(asking_password),
+    Binding::new(&[ENTER], UnlockCmd::Submit, "", "")
+        .hint_as("Enter", "next field")
+        .hint_when(create_first_field),
+    Binding::new(&[ENTER], UnlockCmd::Submit, "", "")
+        .hint_as("Enter", "create the vault")
+        .hint_when(create_confirm_field),
     Binding::new(&[ESC], UnlockCmd::Cancel, "Esc", "cancel").hint("cancel"),
     Binding::new(
         &[TAB, BACKTAB],
