@@ -284,7 +284,11 @@ fn create_vault_prompt() {
     assert!(frame.contains("›Passphrase  ••"), "{frame}");
     update(&mut s, key(KeyCode::Enter));
     let frame = render(&s, 80, 24);
-    assert_eq!(frame.matches("Enter create the vault").count(), 2, "{frame}");
+    assert_eq!(
+        frame.matches("Enter create the vault").count(),
+        2,
+        "{frame}"
+    );
     insta::assert_snapshot!("unlock_create_again_80x24", frame);
 }
 
@@ -849,7 +853,10 @@ fn browser_filter_matching_nothing_empties_both_panes() {
         3,
         "tables, structure and preview say so:\n{frame}"
     );
-    assert!(!frame.contains("ana@example"), "no rows of the last table:\n{frame}");
+    assert!(
+        !frame.contains("ana@example"),
+        "no rows of the last table:\n{frame}"
+    );
     insta::assert_snapshot!("browser_filter_nothing_80x24", frame);
     // `/` again shows the kept text selected.
     update(&mut s, key(KeyCode::Enter));

@@ -1896,7 +1896,10 @@ fn slash_again_selects_the_filter_typing_replaces_it_arrow_keeps_it() {
     update(&mut s, ch('/'));
     update(&mut s, key(KeyCode::Right));
     typed(&mut s, "omers");
-    assert_eq!(s.browser.as_ref().unwrap().filter, "custguomers".replace("gu", ""));
+    assert_eq!(
+        s.browser.as_ref().unwrap().filter,
+        "custguomers".replace("gu", "")
+    );
     assert!(!s.browser.as_ref().unwrap().filter_selected);
     // Ctrl-U erases to the start, as in a shell.
     update(&mut s, ctrl('u'));
@@ -1904,7 +1907,11 @@ fn slash_again_selects_the_filter_typing_replaces_it_arrow_keeps_it() {
     // The list's filter behaves the same.
     update(&mut s, key(KeyCode::Esc));
     update(&mut s, ch('q'));
-    assert_eq!(s.screen, Screen::List, "q in the browser goes back to the list");
+    assert_eq!(
+        s.screen,
+        Screen::List,
+        "q in the browser goes back to the list"
+    );
     assert!(!s.quit);
     update(&mut s, ch('/'));
     typed(&mut s, "zz");
@@ -1938,7 +1945,10 @@ fn after_the_filter_changes_the_panes_follow_the_highlight() {
     // Nothing matches: the old preview is cancelled and dropped.
     typed(&mut s, "zzz");
     let fx = tick(&mut s, Duration::from_millis(100));
-    assert!(fx.iter().any(|e| matches!(e, Effect::Cancel { .. })), "{fx:?}");
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::Cancel { .. })),
+        "{fx:?}"
+    );
     assert!(s.browser.as_ref().unwrap().preview.is_none());
     assert!(s.browser.as_ref().unwrap().highlighted().is_none());
     // Back to "gam", kept; then Esc clears it: the highlight stays on gamma.
@@ -1946,18 +1956,32 @@ fn after_the_filter_changes_the_panes_follow_the_highlight() {
         update(&mut s, key(KeyCode::Backspace));
     }
     update(&mut s, key(KeyCode::Enter));
-    assert_eq!(s.browser.as_ref().unwrap().highlighted().unwrap().name, "gamma");
+    assert_eq!(
+        s.browser.as_ref().unwrap().highlighted().unwrap().name,
+        "gamma"
+    );
     update(&mut s, key(KeyCode::Esc));
     let b = s.browser.as_ref().unwrap();
     assert_eq!(b.filter, "");
-    assert_eq!(b.highlighted().unwrap().name, "gamma", "kept after clearing");
+    assert_eq!(
+        b.highlighted().unwrap().name,
+        "gamma",
+        "kept after clearing"
+    );
     assert!(b.load_due || b.preview.as_ref().is_some_and(|p| p.table.1 == "gamma"));
     let fx = tick(&mut s, Duration::from_millis(100));
     if let Some((_, name)) = preview_task(&fx) {
         assert_eq!(name, "gamma");
     }
     assert_eq!(
-        s.browser.as_ref().unwrap().preview.as_ref().unwrap().table.1,
+        s.browser
+            .as_ref()
+            .unwrap()
+            .preview
+            .as_ref()
+            .unwrap()
+            .table
+            .1,
         "gamma"
     );
 }
@@ -1994,9 +2018,11 @@ fn r_keeps_the_highlighted_table() {
             ]),
         },
     );
-    assert_eq!(s.browser.as_ref().unwrap().highlighted().unwrap().name, "a3");
+    assert_eq!(
+        s.browser.as_ref().unwrap().highlighted().unwrap().name,
+        "a3"
+    );
 }
-
 
 #[test]
 fn f1_opens_help_on_every_screen_and_question_mark_types_in_the_form() {
@@ -2007,15 +2033,20 @@ fn f1_opens_help_on_every_screen_and_question_mark_types_in_the_form() {
     assert_eq!(s.form.as_ref().unwrap().text(FieldId::Name), "?");
     update(&mut s, key(KeyCode::F(1)));
     assert!(s.help);
-    assert!(varlor::app::keys::help(&s)
-        .iter()
-        .any(|(k, _)| *k == "Ctrl-T"), "the form's keys");
-    assert!(varlor::ui::hints(&s).contains(&("F1", "help")) || {
-        s.help = false;
-        let h = varlor::ui::hints(&s);
-        s.help = true;
-        h.contains(&("F1", "help"))
-    });
+    assert!(
+        varlor::app::keys::help(&s)
+            .iter()
+            .any(|(k, _)| *k == "Ctrl-T"),
+        "the form's keys"
+    );
+    assert!(
+        varlor::ui::hints(&s).contains(&("F1", "help")) || {
+            s.help = false;
+            let h = varlor::ui::hints(&s);
+            s.help = true;
+            h.contains(&("F1", "help"))
+        }
+    );
     update(&mut s, key(KeyCode::F(1)));
     assert!(!s.help, "F1 closes it too");
     // Over a dialog, help describes the dialog.
@@ -2075,7 +2106,10 @@ fn ctrl_u_erases_to_the_start_of_the_field_as_in_a_shell() {
     let f = s.form.as_ref().unwrap();
     assert_eq!(f.text(FieldId::Conn(Field::Password)), "");
     assert_eq!(
-        f.field(FieldId::Conn(Field::Password)).unwrap().input.yank_text(),
+        f.field(FieldId::Conn(Field::Password))
+            .unwrap()
+            .input
+            .yank_text(),
         ""
     );
 }

@@ -364,9 +364,7 @@ pub const DISCOVER: &[Binding<DiscoverCmd>] = &[
 
 fn filter_selected(s: &State) -> bool {
     match s.screen {
-        crate::app::state::Screen::Browser => {
-            s.browser.as_ref().is_some_and(|b| b.filter_selected)
-        }
+        crate::app::state::Screen::Browser => s.browser.as_ref().is_some_and(|b| b.filter_selected),
         _ => s.filter_selected,
     }
 }
@@ -382,7 +380,12 @@ pub const FILTER: &[Binding<FilterCmd>] = &[
         "Backspace",
         "erase",
     ),
-    Binding::new(&[Ctrl('u')], FilterCmd::EraseAll, "Ctrl-U", "erase to the start"),
+    Binding::new(
+        &[Ctrl('u')],
+        FilterCmd::EraseAll,
+        "Ctrl-U",
+        "erase to the start",
+    ),
     Binding::new(
         &[RIGHT, END],
         FilterCmd::EditEnd,
@@ -505,8 +508,18 @@ pub const FORM: &[Binding<FormCmd>] = &[
         "this help (`?` types into the field)",
     )
     .hint("help"),
-    Binding::new(&[Ctrl('u')], FormCmd::Edit, "Ctrl-U", "erase to the start of the field"),
-    Binding::new(&[Ctrl('w')], FormCmd::Edit, "Ctrl-W", "erase the word before the cursor"),
+    Binding::new(
+        &[Ctrl('u')],
+        FormCmd::Edit,
+        "Ctrl-U",
+        "erase to the start of the field",
+    ),
+    Binding::new(
+        &[Ctrl('w')],
+        FormCmd::Edit,
+        "Ctrl-W",
+        "erase the word before the cursor",
+    ),
 ];
 
 fn creating_vault(s: &State) -> bool {
@@ -527,7 +540,9 @@ fn create_first_field(s: &State) -> bool {
         .is_some_and(|p| p.create && !p.focus_confirm)
 }
 fn create_confirm_field(s: &State) -> bool {
-    s.unlock.as_ref().is_some_and(|p| p.create && p.focus_confirm)
+    s.unlock
+        .as_ref()
+        .is_some_and(|p| p.create && p.focus_confirm)
 }
 
 /// The passphrase prompt; its dialog shows these same hints, so the two agree.

@@ -96,8 +96,8 @@ impl TestAnswer {
             },
             Err(e) if e.kind == crate::connectors::ErrorKind::Cancelled => TestAnswer::Cancelled,
             Err(e) => TestAnswer::Failed {
-                message: e.kind.message().to_string(),
-                hint: e.kind.hint().to_string(),
+                message: e.headline(),
+                hint: e.hint().to_string(),
                 detail: e.detail.clone(),
             },
         }

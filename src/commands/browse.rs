@@ -71,9 +71,9 @@ pub fn conn_err(ctx: &Ctx, e: ConnError) -> CliError {
     let msg = if ctx.verbose && !e.detail.is_empty() {
         e.full()
     } else {
-        e.kind.message().to_string()
+        e.headline()
     };
-    CliError::failed(msg).hint(e.kind.hint())
+    CliError::failed(msg).hint(e.hint())
 }
 
 /// Runs a connector call; Ctrl-C cancels it.
@@ -103,7 +103,7 @@ pub(super) async fn cancellable_query<T>(
             conn_err(ctx, e)
         } else {
             CliError::failed(format!("{}: {}", e.kind.message(), display_text(&e.detail)))
-                .hint(e.kind.hint())
+                .hint(e.hint())
         }
     })
 }

@@ -107,7 +107,7 @@ impl From<crate::connectors::SpecError> for CliError {
 
 impl From<ConnError> for CliError {
     fn from(e: ConnError) -> Self {
-        CliError::failed(e.to_string()).hint(e.kind.hint())
+        CliError::failed(e.to_string()).hint(e.hint())
     }
 }
 

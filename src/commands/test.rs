@@ -156,8 +156,8 @@ fn report(
                 "target": target, "saved": saved, "kind": kind.id(), "ok": false,
                 "server_version": null, "latency_ms": null, "tls": null,
                 "error": {
-                    "kind": e.kind, "message": e.kind.message(),
-                    "hint": e.kind.hint(), "detail": e.detail,
+                    "kind": e.kind, "message": e.headline(),
+                    "hint": e.hint(), "detail": e.detail,
                 },
             }),
         };
@@ -173,14 +173,18 @@ fn report(
                 if info.tls { "TLS" } else { "no TLS" }
             ),
             Err(e) => {
-                let hint = e.kind.hint();
+                let hint = e.hint();
                 if hint.is_empty() {
-                    println!("{} {}", paint(colour, Style::Red, "✗"), e.kind.message());
+                    println!(
+                        "{} {}",
+                        paint(colour, Style::Red, "✗"),
+                        display_text(&e.headline())
+                    );
                 } else {
                     println!(
                         "{} {} — {}",
                         paint(colour, Style::Red, "✗"),
-                        e.kind.message(),
+                        display_text(&e.headline()),
                         hint
                     );
                 }

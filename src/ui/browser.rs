@@ -47,11 +47,11 @@ pub fn pane_block(title: String, focused: bool, theme: Theme) -> Block<'static> 
 
 pub fn error_lines(e: &ConnError, theme: Theme) -> Vec<Line<'static>> {
     let mut v = vec![Line::from(Span::styled(
-        format!("✗ {}", e.kind.message()),
+        format!("✗ {}", e.headline()),
         theme.error(),
     ))];
-    if !e.kind.hint().is_empty() {
-        v.push(Line::from(e.kind.hint().to_string()));
+    if !e.hint().is_empty() {
+        v.push(Line::from(e.hint().to_string()));
     }
     if !e.detail.is_empty() {
         v.push(Line::from(Span::styled(

@@ -596,11 +596,9 @@ pub(super) fn on_tables_loaded(
             b.error = None;
             b.selected = 0;
             refilter_browser(b);
-            if let Some(pos) = kept.and_then(|k| {
-                b.visible
-                    .iter()
-                    .position(|&i| table_key(&b.tables[i]) == k)
-            }) {
+            if let Some(pos) =
+                kept.and_then(|k| b.visible.iter().position(|&i| table_key(&b.tables[i]) == k))
+            {
                 b.selected = pos;
             }
             b.load_due = true;
