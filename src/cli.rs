@@ -261,6 +261,10 @@ pub struct TestArgs {
     /// Read the password from stdin (URL tests, or connections that ask every time).
     #[arg(long)]
     pub password_stdin: bool,
+    /// Connect timeout in seconds for this test only (1..=3600; a saved
+    /// connection keeps its own).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1603,3 +1603,102 @@ fn open_of_an_unknown_connection_is_a_usage_error_before_the_terminal_is_taken()
     r.code_is(2);
     assert!(r.err.contains("nosuch"), "{}", r.all());
 }
+
+#[test]
+fn add_of_a_sqlite_file_that_does_not_exist_is_refused() {
+    let h = Home::new();
+    let before = h.list_json();
+    let missing = h.home.parent().unwrap().join("nope.db");
+    let r = h.run(&[
+        "add",
+        "lite",
+        "--kind",
+        "sqlite",
+        "--database",
+        missing.to_str().unwrap(),
+    ]);
+    r.code_is(2);
+    assert!(r.err.contains("no file at"), "{}", r.all());
+    assert_eq!(h.list_json(), before, "nothing saved");
+    let file = h.write("there.db", "");
+    h.run(&["add", "lite", "--kind", "sqlite", "--database", file.to_str().unwrap()])
+        .code_is(0);
+}
+
+#[test]
+fn edit_kind_says_what_the_new_engine_drops() {
+    let h = Home::new();
+    h.run(&[
+        "add", "pg", "--kind", "postgres", "--host", "db.internal", "--user", "app",
+        "--database", "shop", "--tls", "verify-full", "--no-password",
+    ])
+    .code_is(0);
+    let file = h.write("shop.db", "");
+    let r = h.run(&[
+        "edit", "pg", "--kind", "sqlite", "--database", file.to_str().unwrap(),
+    ]);
+    r.code_is(0);
+    assert!(
+        r.out.contains("Engine changed from PostgreSQL to SQLite; dropped: host db.internal, port 5432, user app, TLS verify-full (now disable)"),
+        "{}",
+        r.all()
+    );
+    let pg = find(&h.list_json(), "pg").clone();
+    assert_eq!(pg["kind"], "sqlite");
+}
+
+/// A port that accepts TCP connections and never answers.
+fn silent_port() -> (std::net::TcpListener, u16) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    (l, port)
+}
+
+#[test]
+fn test_url_takes_a_timeout() {
+    let h = Home::new();
+    let (_l, port) = silent_port();
+    let url = format!("postgres://u@127.0.0.1:{port}/d?sslmode=disable");
+    h.run(&["test", &url, "--timeout", "0"]).code_is(2);
+    let started = std::time::Instant::now();
+    let r = h.run_stdin(&["test", &url, "--timeout", "1", "--password-stdin"], "pw\n");
+    r.code_is(1);
+    assert!(r.out.contains("Connection timeout"), "{}", r.all());
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(8), "{took:?}");
+}
+
+#[test]
+fn a_test_that_outlives_rm_says_the_connection_was_removed() {
+    let h = Home::new();
+    let (_l, port) = silent_port();
+    h.run(&[
+        "add", "gone", "--kind", "postgres", "--host", "127.0.0.1", "--port",
+        &port.to_string(), "--user", "u", "--database", "d", "--tls", "disable",
+        "--no-password",
+    ])
+    .code_is(0);
+    let running = std::process::Command::new(env!("CARGO_BIN_EXE_varlor"))
+        .args(["test", "gone", "--timeout", "4"])
+        .env("VARLOR_HOME", &h.home)
+        .env("VARLOR_PASSPHRASE_FILE", &h.pass_file)
+        .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+        .env("VARLOR_NO_AGENT", "1")
+        .env("NO_COLOR", "1")
+        .env_remove("VARLOR_PROFILE")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    h.run(&["rm", "gone", "--yes"]).code_is(0);
+    let out = Run::from(running.wait_with_output().unwrap());
+    out.code_is(1);
+    assert!(
+        out.err.contains("'gone' was removed while it was being tested"),
+        "{}",
+        out.all()
+    );
+    assert!(!out.all().contains("no connection named"), "{}", out.all());
+}

@@ -27,6 +27,9 @@ use crate::display::display_text;
 use crate::profile::{Profile, ProfileError};
 
 pub async fn run(ctx: &Ctx, a: TestArgs) -> Result<(), CliError> {
+    if a.timeout.is_some_and(|t| t == 0 || t > 3600) {
+        return Err(CliError::usage("timeout: between 1 and 3600 seconds"));
+    }
     let mut profile = ctx.open()?;
     let looks_like_url = a.target.contains("://") || a.target.starts_with("sqlite:");
     if looks_like_url && profile.get(&a.target).is_err() {
@@ -40,6 +43,9 @@ async fn test_url(ctx: &Ctx, profile: &Profile, a: &TestArgs) -> Result<(), CliE
         ConnSpec::from_url(&a.target).map_err(|e| CliError::usage(e.to_string()))?;
     if !a.target.contains("onnect_timeout") {
         spec.connect_timeout_secs = profile.config.connect_timeout_secs;
+    }
+    if let Some(t) = a.timeout {
+        spec.connect_timeout_secs = t;
     }
     spec.validate()
         .map_err(|e| CliError::usage(e.to_string()))?;
@@ -97,9 +103,26 @@ async fn test_saved(ctx: &Ctx, profile: &mut Profile, a: &TestArgs) -> Result<()
         },
     )?;
     let scrub_with = job.password.clone();
-    let result = run_test(&job.connection.spec, job.password, ctx, profile).await;
+    let mut spec = job.connection.spec.clone();
+    if let Some(t) = a.timeout {
+        spec.connect_timeout_secs = t;
+    }
+    let result = match spec.validate() {
+        Ok(()) => run_test(&spec, job.password, ctx, profile).await,
+        Err(e) => Err(ConnError::new(ErrorKind::Config, e.to_string())),
+    };
     // Record even when the user interrupted, so the in-flight guard is released.
-    let recorded = crate::ops::finish_test(profile, name, &result);
+    let recorded = match crate::ops::finish_test(profile, name, &result) {
+        // `varlor rm` ran while this test was connecting: nothing to record.
+        Err(ProfileError::Catalog(crate::store::catalog::CatalogError::NotFound(_))) => {
+            eprintln!(
+                "note: '{}' was removed while it was being tested; the result is not recorded",
+                display_text(name)
+            );
+            Ok(())
+        }
+        r => r,
+    };
     tracing::info!(
         connection = %name,
         kind = conn.spec.kind.id(),
