@@ -939,6 +939,9 @@ fn import_where_cannot_write() {
         assert_ne!(r.code, 0, "{filter}: {}", r.all());
         assert_eq!(r.json()["outcome"], "failed", "{filter}");
         assert!(ids.is_empty(), "{filter}: no rows imported");
+        // A filter problem is named as one, not as the connection's settings.
+        assert!(r.all().contains("\"invalid_filter\""), "{filter}: {}", r.all());
+        assert!(!r.all().contains("connection settings"), "{}", r.all());
     }
     // Parentheses balanced so the text after `;` is a whole statement: the
     // session only ever runs the one SELECT, whatever it does with the rest.

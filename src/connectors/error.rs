@@ -36,6 +36,8 @@ pub enum ErrorKind {
     Cancelled,
     /// The connection settings are invalid (bad CA file, bad URL…).
     Config,
+    /// An import filter (`--where`, the dialog's Where) was refused before running.
+    InvalidFilter,
     Other,
     /// The account is locked (Oracle ORA-28000).
     AccountLocked,
@@ -65,6 +67,7 @@ impl ErrorKind {
             ErrorKind::NotAvailable => "Not available in this build",
             ErrorKind::Cancelled => "Cancelled",
             ErrorKind::Config => "Invalid connection settings",
+            ErrorKind::InvalidFilter => "Filter refused",
             ErrorKind::Other => "Error",
             ErrorKind::AccountLocked => "Account locked",
             ErrorKind::PasswordExpired => "Password expired",
@@ -112,6 +115,9 @@ impl ErrorKind {
             }
             ErrorKind::Cancelled => "",
             ErrorKind::Config => "Fix the field named in the details.",
+            ErrorKind::InvalidFilter => {
+                "A filter is one condition without WHERE (no ';'): see the details for what was wrong."
+            }
             ErrorKind::Other => "See the details for the server's own words.",
             ErrorKind::AccountLocked => {
                 "Ask a DBA to unlock the account (too many failed logins?)."

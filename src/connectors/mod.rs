@@ -284,7 +284,7 @@ impl StreamOptions {
             .filter(|f| !f.is_empty());
         if filter.is_some() && !read_only {
             return Err(ConnError::new(
-                ErrorKind::Config,
+                ErrorKind::InvalidFilter,
                 "filter: a filter only runs in a read-only session",
             ));
         }

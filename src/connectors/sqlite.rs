@@ -695,7 +695,7 @@ impl Connector for SqliteConnector {
         let filter = opts.checked_filter(self.opts.read_only)?;
         if filter.is_some_and(has_statement_separator) {
             return Err(ConnError::new(
-                ErrorKind::Config,
+                ErrorKind::InvalidFilter,
                 "filter: one condition only; a ';' (a second statement) is not allowed",
             ));
         }

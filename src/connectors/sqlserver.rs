@@ -1118,7 +1118,7 @@ async fn collect_first(
 /// hide it, no statement separator, every quote closed. The server checks the
 /// rest, inside a transaction that is rolled back.
 pub fn check_filter(filter: &str) -> Result<(), ConnError> {
-    let bad = |why: &str| ConnError::new(ErrorKind::Config, format!("filter: {why}"));
+    let bad = |why: &str| ConnError::new(ErrorKind::InvalidFilter, format!("filter: {why}"));
     let chars: Vec<char> = filter.chars().collect();
     let mut depth = 0i32;
     let mut i = 0;
