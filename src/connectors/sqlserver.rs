@@ -1590,7 +1590,7 @@ mod tests {
             "name = 'open",
         ] {
             let e = check_filter(bad).unwrap_err();
-            assert_eq!(e.kind, ErrorKind::Config, "{bad}");
+            assert_eq!(e.kind, ErrorKind::InvalidFilter, "{bad}");
         }
     }
 
