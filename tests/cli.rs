@@ -940,7 +940,11 @@ fn import_where_cannot_write() {
         assert_eq!(r.json()["outcome"], "failed", "{filter}");
         assert!(ids.is_empty(), "{filter}: no rows imported");
         // A filter problem is named as one, not as the connection's settings.
-        assert!(r.all().contains("\"invalid_filter\""), "{filter}: {}", r.all());
+        assert!(
+            r.all().contains("\"invalid_filter\""),
+            "{filter}: {}",
+            r.all()
+        );
         assert!(!r.all().contains("connection settings"), "{}", r.all());
     }
     // Parentheses balanced so the text after `;` is a whole statement: the
@@ -1624,21 +1628,44 @@ fn add_of_a_sqlite_file_that_does_not_exist_is_refused() {
     assert!(r.err.contains("no file at"), "{}", r.all());
     assert_eq!(h.list_json(), before, "nothing saved");
     let file = h.write("there.db", "");
-    h.run(&["add", "lite", "--kind", "sqlite", "--database", file.to_str().unwrap()])
-        .code_is(0);
+    h.run(&[
+        "add",
+        "lite",
+        "--kind",
+        "sqlite",
+        "--database",
+        file.to_str().unwrap(),
+    ])
+    .code_is(0);
 }
 
 #[test]
 fn edit_kind_says_what_the_new_engine_drops() {
     let h = Home::new();
     h.run(&[
-        "add", "pg", "--kind", "postgres", "--host", "db.internal", "--user", "app",
-        "--database", "shop", "--tls", "verify-full", "--no-password",
+        "add",
+        "pg",
+        "--kind",
+        "postgres",
+        "--host",
+        "db.internal",
+        "--user",
+        "app",
+        "--database",
+        "shop",
+        "--tls",
+        "verify-full",
+        "--no-password",
     ])
     .code_is(0);
     let file = h.write("shop.db", "");
     let r = h.run(&[
-        "edit", "pg", "--kind", "sqlite", "--database", file.to_str().unwrap(),
+        "edit",
+        "pg",
+        "--kind",
+        "sqlite",
+        "--database",
+        file.to_str().unwrap(),
     ]);
     r.code_is(0);
     assert!(
@@ -1664,7 +1691,10 @@ fn test_url_takes_a_timeout() {
     let url = format!("postgres://u@127.0.0.1:{port}/d?sslmode=disable");
     h.run(&["test", &url, "--timeout", "0"]).code_is(2);
     let started = std::time::Instant::now();
-    let r = h.run_stdin(&["test", &url, "--timeout", "1", "--password-stdin"], "pw\n");
+    let r = h.run_stdin(
+        &["test", &url, "--timeout", "1", "--password-stdin"],
+        "pw\n",
+    );
     r.code_is(1);
     assert!(r.out.contains("Connection timeout"), "{}", r.all());
     let took = started.elapsed();
@@ -1676,8 +1706,20 @@ fn a_test_that_outlives_rm_says_the_connection_was_removed() {
     let h = Home::new();
     let (_l, port) = silent_port();
     h.run(&[
-        "add", "gone", "--kind", "postgres", "--host", "127.0.0.1", "--port",
-        &port.to_string(), "--user", "u", "--database", "d", "--tls", "disable",
+        "add",
+        "gone",
+        "--kind",
+        "postgres",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--user",
+        "u",
+        "--database",
+        "d",
+        "--tls",
+        "disable",
         "--no-password",
     ])
     .code_is(0);
@@ -1699,9 +1741,73 @@ fn a_test_that_outlives_rm_says_the_connection_was_removed() {
     let out = Run::from(running.wait_with_output().unwrap());
     out.code_is(1);
     assert!(
-        out.err.contains("'gone' was removed while it was being tested"),
+        out.err
+            .contains("'gone' was removed while it was being tested"),
         "{}",
         out.all()
     );
     assert!(!out.all().contains("no connection named"), "{}", out.all());
+}
+
+#[test]
+fn describe_of_a_broken_sqlite_view_says_the_view_is_broken() {
+    let h = Home::new();
+    let path = h.home.parent().unwrap().join("broken.db");
+    let db = rusqlite::Connection::open(&path).unwrap();
+    db.execute_batch("CREATE TABLE t(a INT); CREATE VIEW v AS SELECT a FROM t; DROP TABLE t;")
+        .unwrap();
+    drop(db);
+    h.run(&[
+        "add",
+        "lite",
+        "--kind",
+        "sqlite",
+        "--database",
+        path.to_str().unwrap(),
+    ])
+    .code_is(0);
+    let r = h.run(&["describe", "lite", "v"]);
+    r.code_is(1);
+    assert!(
+        r.err
+            .contains("the view v is broken: no such table: main.t"),
+        "{}",
+        r.all()
+    );
+}
+
+#[test]
+fn describe_of_a_view_without_columns_is_a_failure_that_says_why() {
+    let Some(s) = mysql() else { return };
+    let h = Home::new();
+    add_server(&h, "my", "mysql", &s, &s.password).code_is(0);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = format!(
+        "mysql://{}:{}@{}:{}/{}",
+        s.user, s.password, s.host, s.port, s.db
+    );
+    let run = |sql: &'static str| {
+        rt.block_on(async {
+            use mysql_async::prelude::Queryable;
+            let mut c = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
+            c.query_drop(sql).await.unwrap();
+            c.disconnect().await.unwrap();
+        })
+    };
+    run("DROP VIEW IF EXISTS nc_broken_v");
+    run("DROP TABLE IF EXISTS nc_broken_t");
+    run("CREATE TABLE nc_broken_t (a INT)");
+    run("CREATE VIEW nc_broken_v AS SELECT a FROM nc_broken_t");
+    run("DROP TABLE nc_broken_t");
+    let r = h.run(&["describe", "my", "nc_broken_v"]);
+    let j = h.run(&["describe", "my", "nc_broken_v", "--json"]);
+    run("DROP VIEW nc_broken_v");
+    r.code_is(1);
+    assert!(r.err.contains("the view may be broken"), "{}", r.all());
+    j.code_is(1);
+    assert_eq!(j.json()["columns"], serde_json::json!([]));
+    assert!(j.json()["problem"]
+        .as_str()
+        .unwrap()
+        .contains("No columns visible"));
 }

@@ -207,12 +207,23 @@ pub async fn describe(ctx: &Ctx, name: &str, table: &str, json: bool) -> Result<
     let t = resolve_table(ctx, connector.as_ref(), name, table).await?;
     let info = cancellable(ctx, connector.describe(&t)).await?;
     let indexes = cancellable(ctx, connector.indexes(&t)).await?;
+    // No column at all is a problem to name (a broken view, missing
+    // privileges), not an empty success.
+    let problem = info
+        .columns
+        .is_empty()
+        .then(|| info.table.kind.no_columns_reason());
     if json {
         let mut out = json!({
             "table": table_json(&info.table),
             "estimated_rows": info.estimated_rows,
             "columns": info.columns,
         });
+        if let Some(p) = problem {
+            out["problem"] = json!(p);
+            print_json(&out)?;
+            return Err(CliError::silent(super::EXIT_FAILED));
+        }
         if let Some(n) = info.sampled {
             out["sampled"] = json!(n);
         }
@@ -261,6 +272,14 @@ pub async fn describe(ctx: &Ctx, name: &str, table: &str, json: bool) -> Result<
         info.table.kind.label(),
         rows_label(info.estimated_rows)
     );
+    if let Some(p) = problem {
+        return Err(CliError::failed(format!(
+            "{}: {p}",
+            display_text(&info.table.display_name())
+        )));
+    }
+    // On a terminal, a long type name is cut to a third of its width.
+    let type_w = terminal_width().map_or(usize::MAX, |w| (w / 3).max(12));
     let rows: Vec<Vec<String>> = info
         .columns
         .iter()
@@ -274,7 +293,7 @@ pub async fn describe(ctx: &Ctx, name: &str, table: &str, json: bool) -> Result<
             }
             vec![
                 display_string(&c.name),
-                display_string(&c.data_type),
+                truncate(&display_text(&c.data_type), type_w),
                 if c.nullable { "yes" } else { "no" }.to_string(),
                 truncate(&display_text(c.default.as_deref().unwrap_or("")), 30),
                 key.join(" "),
@@ -287,6 +306,20 @@ pub async fn describe(ctx: &Ctx, name: &str, table: &str, json: bool) -> Result<
         colour_stdout(),
     );
     Ok(())
+}
+
+/// Columns of the terminal stdout writes to, if it is one.
+fn terminal_width() -> Option<usize> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    if let Some(w) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        return Some(w);
+    }
+    crossterm::terminal::size()
+        .ok()
+        .map(|(w, _)| usize::from(w))
 }
 
 pub async fn preview(

@@ -178,6 +178,8 @@ impl ConnError {
     pub fn hint(&self) -> &'static str {
         match self.cert_reason() {
             Some(r) => r.hint(),
+            // The headline already is the server's own words.
+            None if self.kind == ErrorKind::Other && !self.detail.trim().is_empty() => "",
             None => self.kind.hint(),
         }
     }

@@ -575,7 +575,18 @@ impl Connector for SqliteConnector {
                 rows.collect::<Result<Vec<_>, _>>()
                     .map_err(|e| flags.map(e))
             };
-            let cols = table_info(&q)?;
+            let cols = table_info(&q).map_err(|e| {
+                // A view over a dropped table: say it is the view that is
+                // broken, with SQLite's words ("no such table: main.t").
+                if e.kind == ErrorKind::NotFound && table.kind == TableKind::View {
+                    ConnError::new(
+                        ErrorKind::Other,
+                        format!("the view {} is broken: {}", table.name, e.detail),
+                    )
+                } else {
+                    e
+                }
+            })?;
             if cols.is_empty() {
                 return Err(ConnError::new(
                     ErrorKind::NotFound,

@@ -14,6 +14,8 @@ use crate::display::display_text;
 
 /// Below this width only the focused pane is shown.
 const SPLIT_MIN_WIDTH: u16 = 70;
+/// The table list never takes more columns than this.
+const LIST_MAX_WIDTH: u16 = 52;
 
 pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let Some(b) = &state.browser else { return };
@@ -25,8 +27,11 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
         }
         return;
     }
+    // The table list needs a name's width, not a third of a wide terminal:
+    // the rest goes to the structure and the preview.
+    let left_w = ((u32::from(area.width) * 38 + 50) / 100).min(u32::from(LIST_MAX_WIDTH)) as u16;
     let [left, right] =
-        Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)]).areas(area);
+        Layout::horizontal([Constraint::Length(left_w), Constraint::Min(0)]).areas(area);
     let [top, bottom] =
         Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(right);
     tables(f, left, state, b, theme);
@@ -47,7 +52,7 @@ pub fn pane_block(title: String, focused: bool, theme: Theme) -> Block<'static> 
 
 pub fn error_lines(e: &ConnError, theme: Theme) -> Vec<Line<'static>> {
     let mut v = vec![Line::from(Span::styled(
-        format!("✗ {}", e.headline()),
+        format!("✗ {}", display_text(&e.headline())),
         theme.error(),
     ))];
     if !e.hint().is_empty() {

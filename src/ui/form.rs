@@ -229,7 +229,11 @@ fn draw_input(f: &mut Frame, area: Rect, form: &FormState, i: usize, focused: bo
             // (then it moves to the password field).
             let text = field.text();
             let shown = crate::connectors::error::sanitize(&text, None);
-            if shown == text {
+            if !focused && !shown.is_empty() {
+                // A long URL shows its start (scheme, user, host), not the
+                // end the cursor was left at.
+                f.render_widget(Paragraph::new(fit(&shown, area.width as usize)), area);
+            } else if shown == text {
                 input(f, area, &field.input, focused, theme);
             } else {
                 let mut masked = field.input.clone();
@@ -254,6 +258,14 @@ fn input(
     theme: Theme,
 ) {
     let empty = t.lines().iter().all(|l| l.is_empty());
+    if !focused && !empty && t.mask_char().is_none() {
+        // Unfocused text shows its start, wherever the cursor was left.
+        f.render_widget(
+            Paragraph::new(fit(&t.lines().join(""), area.width as usize)),
+            area,
+        );
+        return;
+    }
     if focused && empty {
         let hint = t.placeholder_text().to_string();
         f.render_widget(

@@ -126,17 +126,30 @@ fn draw_hints(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
         used += text.width();
         spans.push(Span::styled(text, theme.key()));
     }
-    let width = area.width as usize;
-    for (k, what) in hints(state) {
+    let width = (area.width as usize).saturating_sub(used);
+    spans.extend(hint_spans(&hints(state), width, theme));
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// Key hints as `key what` pairs within `width` columns: a hint that does
+/// not fit is dropped whole (and those after it), never cut mid-word.
+pub fn hint_spans(
+    hints: &[(&'static str, &'static str)],
+    width: usize,
+    theme: Theme,
+) -> Vec<Span<'static>> {
+    let mut spans = vec![];
+    let mut used = 0;
+    for (k, what) in hints {
         let w = k.width() + what.width() + 2;
         if used + w > width {
             break;
         }
-        spans.push(Span::styled(k, theme.key()));
+        spans.push(Span::styled(*k, theme.key()));
         spans.push(Span::styled(format!(" {what} "), theme.dim()));
         used += w;
     }
-    f.render_widget(Paragraph::new(Line::from(spans)), area);
+    spans
 }
 
 /// A rectangle of at most `w`×`h` centred in `area`.

@@ -95,11 +95,7 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
         );
     } else {
         // The status bar's hints, so the dialog and the bar say the same.
-        let mut spans = vec![];
-        for (k, what) in crate::app::keys::hints(state) {
-            spans.push(Span::styled(k, theme.key()));
-            spans.push(Span::raw(format!(" {what}  ")));
-        }
-        line(f, y, Line::from(spans));
+        let hints = crate::app::keys::hints(state);
+        line(f, y, Line::from(super::hint_spans(&hints, w, theme)));
     }
 }

@@ -381,8 +381,20 @@ fn tables_pane(state: &mut State, cmd: PaneCmd) {
 
 fn structure_pane(state: &mut State, cmd: PaneCmd) {
     let Some(b) = &mut state.browser else { return };
+    // Scrolling stops at the last column (drawing keeps the pane full).
+    let columns = b
+        .highlighted()
+        .and_then(|t| {
+            state
+                .cache
+                .get(&b.conn)
+                .and_then(|c| c.structures.get(&table_key(t)))
+        })
+        .map_or(0, |s| s.info.columns.len());
     match cmd {
-        PaneCmd::Down => b.structure_scroll += 1,
+        PaneCmd::Down => {
+            b.structure_scroll = (b.structure_scroll + 1).min(columns.saturating_sub(1))
+        }
         PaneCmd::Up => b.structure_scroll = b.structure_scroll.saturating_sub(1),
         PaneCmd::First => b.structure_scroll = 0,
         PaneCmd::Left => b.focus = BrowserFocus::Tables,
