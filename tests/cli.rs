@@ -1811,3 +1811,41 @@ fn describe_of_a_view_without_columns_is_a_failure_that_says_why() {
         .unwrap()
         .contains("No columns visible"));
 }
+
+#[test]
+fn preview_tells_null_from_the_word_and_from_an_empty_string() {
+    let h = Home::new();
+    let path = h.home.parent().unwrap().join("nulls.db");
+    let db = rusqlite::Connection::open(&path).unwrap();
+    db.execute_batch(
+        "CREATE TABLE t(id INTEGER, a TEXT, r REAL);
+         INSERT INTO t VALUES (1, NULL, 1e308), (2, '', NULL), (3, 'NULL', 0.5);",
+    )
+    .unwrap();
+    drop(db);
+    h.run(&[
+        "add",
+        "n",
+        "--kind",
+        "sqlite",
+        "--database",
+        path.to_str().unwrap(),
+    ])
+    .code_is(0);
+    let csv = h.run(&["preview", "n", "t", "--csv"]);
+    csv.code_is(0);
+    assert_eq!(
+        csv.out, "id,a,r\r\n1,,1e308\r\n2,\"\",\r\n3,NULL,0.5\r\n",
+        "NULL empty, '' quoted, as an import writes them"
+    );
+    let human = h.run(&["preview", "n", "t"]);
+    human.code_is(0);
+    let lines: Vec<&str> = human.out.lines().collect();
+    assert!(
+        lines[1].contains("NULL") && !lines[1].contains("'NULL'"),
+        "{}",
+        human.out
+    );
+    assert!(lines[1].contains("1e308"), "{}", human.out);
+    assert!(lines[3].contains("'NULL'"), "{}", human.out);
+}

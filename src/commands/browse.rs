@@ -42,7 +42,7 @@ pub fn human_cells(rows: &[Vec<Cell>], colour: bool) -> Vec<Vec<String>> {
             r.iter()
                 .map(|c| match c {
                     Cell::Null => paint(colour, Style::Dim, "NULL"),
-                    other => truncate(&display_text(&other.display()), CELL_WIDTH),
+                    other => truncate(&display_text(&other.display_grid()), CELL_WIDTH),
                 })
                 .collect()
         })
@@ -346,28 +346,12 @@ pub async fn preview(
         }));
     }
     if csv {
-        // Exact bytes into a file or a pipe; on a terminal a person reads it,
-        // so it is escaped like every other human output.
-        let to_terminal = std::io::stdout().is_terminal();
-        let shown = |s: String| {
-            if to_terminal {
-                display_string(&s)
-            } else {
-                s
-            }
-        };
-        let mut w = csv::Writer::from_writer(std::io::stdout().lock());
-        let fail = |e: csv::Error| CliError::failed(format!("cannot write CSV: {e}"));
-        w.write_record(rs.columns.iter().map(|c| shown(c.name.clone())))
-            .map_err(fail)?;
+        let mut buf = Vec::new();
+        let mut w = crate::dataset::CsvRows::new(&rs.columns, &mut buf);
         for row in &rs.rows {
-            w.write_record(row.iter().map(|c| match c {
-                Cell::Null => String::new(),
-                other => shown(other.display_full()),
-            }))
-            .map_err(fail)?;
+            w.row(&mut buf, row);
         }
-        w.flush()?;
+        write_csv(&buf)?;
         return Ok(());
     }
     let colour = colour_stdout();
@@ -383,21 +367,21 @@ pub async fn preview(
     Ok(())
 }
 
-pub(super) trait FullText {
-    fn display_full(&self) -> String;
-}
-
-impl FullText for Cell {
-    /// Like `display`, but bytes in full (CSV must not lose data).
-    fn display_full(&self) -> String {
-        match self {
-            Cell::Bytes(b) => {
-                let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-                format!("\\x{hex}")
-            }
-            other => other.display(),
-        }
-    }
+/// CSV bytes to stdout: exact into a file or a pipe; on a terminal a person
+/// reads it, so it is escaped like every other human output.
+pub(super) fn write_csv(buf: &[u8]) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let r = if out.is_terminal() {
+        let text = String::from_utf8_lossy(buf);
+        let text = text.strip_suffix("\r\n").unwrap_or(&text);
+        text.split("\r\n")
+            .try_for_each(|record| writeln!(out, "{}", display_text(record)))
+    } else {
+        out.write_all(buf)
+    };
+    r.and_then(|_| out.flush())
+        .map_err(|e| CliError::failed(format!("cannot write CSV: {e}")))
 }
 
 pub async fn count(ctx: &Ctx, name: &str, table: &str, json: bool) -> Result<(), CliError> {
@@ -425,8 +409,44 @@ mod tests {
     }
 
     #[test]
-    fn bytes_are_kept_whole_for_csv() {
-        let c = Cell::Bytes(vec![0; 20]);
-        assert_eq!(c.display_full().len(), 2 + 40);
+    fn preview_csv_keeps_null_and_empty_apart_and_bytes_whole() {
+        use crate::connectors::ColumnMeta;
+        let meta = |n: &str| ColumnMeta {
+            name: n.into(),
+            type_name: "text".into(),
+            logical: Default::default(),
+        };
+        let mut buf = Vec::new();
+        let mut w =
+            crate::dataset::CsvRows::new(&[meta("a"), meta("b"), meta("c"), meta("d")], &mut buf);
+        w.row(
+            &mut buf,
+            &[
+                Cell::Null,
+                Cell::Text(String::new()),
+                Cell::Text("NULL".into()),
+                Cell::Bytes(vec![0; 20]),
+            ],
+        );
+        let text = String::from_utf8(buf).unwrap();
+        assert_eq!(
+            text,
+            "a,b,c,d\r\n,\"\",NULL,AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n"
+        );
+    }
+
+    #[test]
+    fn the_human_grid_tells_null_from_the_word() {
+        let rows = human_cells(
+            &[vec![
+                Cell::Null,
+                Cell::Text("NULL".into()),
+                Cell::Text("null".into()),
+            ]],
+            false,
+        );
+        assert_eq!(rows[0], vec!["NULL", "'NULL'", "'null'"]);
+        let big = human_cells(&[vec![Cell::Float(1e308), Cell::Float(-1.5e-300)]], false);
+        assert_eq!(big[0], vec!["1e308", "-1.5e-300"]);
     }
 }

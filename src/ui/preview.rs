@@ -241,8 +241,8 @@ fn sampled_fields(
 /// control character escaped (newlines as ↵), so widths are measured on it.
 pub fn cell_text(c: &Cell) -> String {
     match c {
-        Cell::Text(t) => display_text(t).into_owned(),
-        other => display_text(&other.display()).into_owned(),
+        Cell::Text(t) if !t.trim().eq_ignore_ascii_case("null") => display_text(t).into_owned(),
+        other => display_text(&other.display_grid()).into_owned(),
     }
 }
 
