@@ -74,8 +74,12 @@ pub enum Command {
         #[command(subcommand)]
         command: AgentCommand,
     },
-    /// Open the terminal UI straight on this connection's table browser.
+    /// Open the terminal UI straight on this connection's table browser
+    /// (`varlor NAME` does the same when NAME is no subcommand).
     Open { name: String },
+    /// `varlor NAME`: a word that is no subcommand names a connection to open.
+    #[command(external_subcommand)]
+    Bare(Vec<String>),
     /// Print a shell completion script: `varlor completions bash > /etc/bash_completion.d/varlor`.
     Completions {
         /// bash, zsh, fish, elvish or powershell.

@@ -1849,3 +1849,16 @@ fn preview_tells_null_from_the_word_and_from_an_empty_string() {
     assert!(lines[1].contains("1e308"), "{}", human.out);
     assert!(lines[3].contains("'NULL'"), "{}", human.out);
 }
+
+#[test]
+fn a_bare_word_that_is_no_command_or_connection_is_a_usage_error() {
+    let h = Home::new();
+    let r = h.run(&["nosuch"]);
+    r.code_is(2);
+    assert!(
+        r.err.contains("no command or connection named 'nosuch'"),
+        "{}",
+        r.all()
+    );
+    h.run(&["two", "words"]).code_is(2);
+}
