@@ -541,6 +541,13 @@ fn bare_name_opens_and_the_filter_lands_on_the_exact_table_among_look_alikes() {
     tmux.keys(s, &["Enter"]);
     let screen = tmux.wait_text(s, "plural-row");
     assert!(!screen.contains("the-album-row"), "{screen}");
+    // y copies the cell to the clipboard through the terminal: tmux (with
+    // set-clipboard on) keeps it as its newest paste buffer.
+    tmux.cmd(&["set-option", "-g", "set-clipboard", "on"]);
+    tmux.keys(s, &["Tab", "Tab", "y"]);
+    tmux.wait_text(s, "Copied 10 bytes (x, row 1)");
+    let pasted = tmux.cmd(&["show-buffer"]);
+    assert_eq!(pasted, "plural-row");
     tmux.keys(s, &["q"]);
     tmux.wait_text(s, "Enter open");
     tmux.keys(s, &["q"]);

@@ -2124,3 +2124,62 @@ fn a_fresh_form_is_not_touched_until_the_person_acts() {
     update(&mut s, ctrl('s'));
     assert!(s.form.as_ref().unwrap().touched, "Save shows why not");
 }
+
+#[test]
+fn y_copies_the_highlighted_cell_and_shift_y_its_row() {
+    let mut s = state_with(&["a"]);
+    open_browser(&mut s, vec![table("public", "t", false)]);
+    let (ptask, _) = preview_task(&tick(&mut s, Duration::from_millis(100))).unwrap();
+    let meta = |n: &str| ColumnMeta {
+        name: n.into(),
+        type_name: "text".into(),
+        logical: Default::default(),
+    };
+    update(
+        &mut s,
+        Action::Previewed {
+            task: ptask,
+            table: (Some("public".into()), "t".into()),
+            result: Ok(RowSet {
+                columns: vec![meta("id"), meta("note"), meta("secret_col")],
+                rows: vec![
+                    vec![
+                        Cell::Int(1),
+                        Cell::Text("plain".into()),
+                        Cell::Text("s1".into()),
+                    ],
+                    vec![
+                        Cell::Int(2),
+                        Cell::Text("evil\x1b]0;x\x07\tand\nmore".into()),
+                        Cell::Null,
+                    ],
+                ],
+                elapsed: Duration::ZERO,
+            }),
+        },
+    );
+    // Not in the preview pane: y does nothing.
+    update(&mut s, ch('y'));
+    assert!(s.clipboard.is_none());
+    update(&mut s, key(KeyCode::Enter));
+    update(&mut s, ch('j'));
+    update(&mut s, ch('l'));
+    update(&mut s, ch('y'));
+    // The raw value of the chosen column only (the terminal gets it base64).
+    assert_eq!(
+        s.clipboard.take().as_deref(),
+        Some("evil\x1b]0;x\x07\tand\nmore")
+    );
+    let st = s.status.as_ref().unwrap();
+    assert!(
+        st.text.contains("Copied 19 bytes (note, row 2)"),
+        "{}",
+        st.text
+    );
+    assert!(varlor::ui::hints(&s).contains(&("y/Y", "copy")));
+    update(&mut s, ch('Y'));
+    assert_eq!(
+        s.clipboard.take().as_deref(),
+        Some("2\t\"evil\x1b]0;x\x07\tand\nmore\"\t")
+    );
+}

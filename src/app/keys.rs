@@ -279,6 +279,10 @@ pub enum PaneCmd {
     Right,
     Left,
     Enter,
+    /// `y`: the highlighted cell to the clipboard (OSC 52).
+    Copy,
+    /// `Y`: the highlighted row, tab-separated.
+    CopyRow,
 }
 
 // ------------------------------------------------------------------ tables
@@ -860,6 +864,19 @@ pub const BROWSER_PREVIEW: &[Binding<PaneCmd>] = &[
         "first / last column",
     ),
     Binding::new(&[Char('$'), END], PaneCmd::Last, "", ""),
+    Binding::new(
+        &[Char('y')],
+        PaneCmd::Copy,
+        "y",
+        "copy the highlighted cell to your clipboard (through the terminal, OSC 52)",
+    )
+    .hint_as("y/Y", "copy"),
+    Binding::new(
+        &[Char('Y')],
+        PaneCmd::CopyRow,
+        "Y",
+        "copy the highlighted row, tab-separated",
+    ),
 ];
 
 /// Keys that work everywhere (handled before any layer).

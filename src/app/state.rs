@@ -639,6 +639,8 @@ pub struct State {
     pub preview_rows: usize,
     pub structure_cache: Duration,
     pub show_system_default: bool,
+    /// Text to put on the person's clipboard (OSC 52) after the next frame.
+    pub clipboard: Option<String>,
 }
 
 impl State {
@@ -732,6 +734,7 @@ impl State {
             preview_rows: 10,
             structure_cache: Duration::from_secs(300),
             show_system_default: false,
+            clipboard: None,
         }
     }
 
