@@ -1862,3 +1862,41 @@ fn a_bare_word_that_is_no_command_or_connection_is_a_usage_error() {
     );
     h.run(&["two", "words"]).code_is(2);
 }
+
+#[test]
+fn json_numbers_are_numbers_for_every_engine_where_exact() {
+    let sql =
+        "SELECT CAST(12.50 AS DECIMAL(10,2)) AS d, 5 AS i, CAST(1.5 AS DOUBLE PRECISION) AS f";
+    let mut checked = 0;
+    for (kind, server) in [("mysql", mysql()), ("postgres", pg())] {
+        let Some(s) = server else { continue };
+        let h = Home::new();
+        add_server(&h, "srv", kind, &s, &s.password).code_is(0);
+        let sql = if kind == "mysql" {
+            sql.replace("DOUBLE PRECISION", "DOUBLE")
+        } else {
+            sql.to_string()
+        };
+        let r = h.run(&["query", "srv", &sql, "--json"]);
+        r.code_is(0);
+        let row = &r.json()["rows"][0];
+        assert_eq!(
+            row[0],
+            serde_json::json!("12.50"),
+            "{kind}: decimals stay exact text"
+        );
+        assert_eq!(row[1], serde_json::json!(5), "{kind}: {}", r.out);
+        assert_eq!(row[2], serde_json::json!(1.5), "{kind}: {}", r.out);
+        checked += 1;
+    }
+    let h = Home::new();
+    let r = h.run(&[
+        "query",
+        "demo",
+        "SELECT 5 AS i, 1.5 AS f, 'x' AS t",
+        "--json",
+    ]);
+    r.code_is(0);
+    assert_eq!(r.json()["rows"][0], serde_json::json!([5, 1.5, "x"]));
+    let _ = checked;
+}

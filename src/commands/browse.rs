@@ -342,7 +342,7 @@ pub async fn preview(
         return print_json(&json!({
             "table": t.display_name(),
             "columns": rs.columns.iter().map(|c| json!({"name": c.name, "type": c.type_name})).collect::<Vec<_>>(),
-            "rows": rs.rows,
+            "rows": rs.rows.iter().map(|r| json_cells(&rs.columns, r)).collect::<Vec<_>>(),
         }));
     }
     if csv {
@@ -365,6 +365,36 @@ pub async fn preview(
         rs.elapsed.as_millis()
     );
     Ok(())
+}
+
+/// One row for `--json`: what a column's logical type says is a number is
+/// a JSON number whenever that is exact (engines that send numbers as text,
+/// like MySQL's text protocol); decimals stay exact strings.
+pub fn json_cells(
+    columns: &[crate::connectors::ColumnMeta],
+    row: &[Cell],
+) -> Vec<serde_json::Value> {
+    use crate::connectors::Logical;
+    row.iter()
+        .enumerate()
+        .map(|(i, cell)| {
+            let logical = columns.get(i).map(|c| c.logical).unwrap_or_default();
+            match (cell, logical) {
+                (Cell::Text(t), Logical::Integer) => t
+                    .parse::<i64>()
+                    .map(serde_json::Value::from)
+                    .or_else(|_| t.parse::<u64>().map(serde_json::Value::from))
+                    .unwrap_or_else(|_| json!(t)),
+                (Cell::Text(t), Logical::Real) => t
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(serde_json::Number::from_f64)
+                    .map(serde_json::Value::Number)
+                    .unwrap_or_else(|| json!(t)),
+                (other, _) => json!(other),
+            }
+        })
+        .collect()
 }
 
 /// CSV bytes to stdout: exact into a file or a pipe; on a terminal a person

@@ -90,7 +90,7 @@ pub async fn run(
                 if n > 0 {
                     out.write_all(b",").map_err(fail)?;
                 }
-                serde_json::to_writer(&mut out, &row)
+                serde_json::to_writer(&mut out, &super::browse::json_cells(&columns, &row))
                     .map_err(|e| CliError::failed(format!("cannot write JSON: {e}")))?;
             } else if let Some(w) = csv_w.as_mut() {
                 w.row(&mut csv_buf, &row);
