@@ -80,8 +80,12 @@ pub enum Command {
         #[command(subcommand)]
         command: AgentCommand,
     },
-    /// Open the terminal UI straight on this connection's table browser.
+    /// Open the terminal UI straight on this connection's table browser
+    /// (`varlor NAME` does the same when NAME is no subcommand).
     Open { name: String },
+    /// `varlor NAME`: a word that is no subcommand names a connection to open.
+    #[command(external_subcommand)]
+    Bare(Vec<String>),
     /// Print a shell completion script: `varlor completions bash > /etc/bash_completion.d/varlor`.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -275,6 +279,10 @@ pub struct TestArgs {
     /// instead of the saved one; "" tests without SSH.
     #[arg(long, value_name = "HOST")]
     pub ssh: Option<String>,
+    /// Connect timeout in seconds for this test only (1..=3600; a saved
+    /// connection keeps its own).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

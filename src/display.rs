@@ -106,6 +106,18 @@ pub fn display_lines(s: &str) -> Cow<'_, str> {
     escape_with(s, true)
 }
 
+/// The OSC 52 sequence that asks the terminal to put `text` on the person's
+/// own clipboard (works over SSH, and in tmux with `set-clipboard on`). The
+/// value travels base64-encoded, so whatever it holds (escape sequences,
+/// BEL, C1 controls) cannot end the sequence or drive the terminal.
+pub fn osc52_copy(text: &str) -> String {
+    use base64::Engine;
+    format!(
+        "\x1b]52;c;{}\x07",
+        base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
+    )
+}
+
 /// `display_text` into an owned `String` (for rows built as `Vec<String>`).
 pub fn display_string(s: &str) -> String {
     display_text(s).into_owned()
@@ -219,5 +231,23 @@ mod tests {
         assert_ne!(raw.width(), shown.width());
         assert_eq!(display_text("x\u{9b}").width(), 1 + 6);
         assert_eq!(display_text("日\u{202e}").width(), 2 + 8);
+    }
+
+    #[test]
+    fn osc52_carries_hostile_text_only_as_base64() {
+        use base64::Engine;
+        let hostile = "a\x1b]0;pwned\x07b\u{9b}2J\n\u{202e}";
+        let seq = osc52_copy(hostile);
+        let body = seq
+            .strip_prefix("\x1b]52;c;")
+            .and_then(|s| s.strip_suffix('\x07'))
+            .expect("one OSC 52 sequence");
+        assert!(body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c)));
+        let back = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap();
+        assert_eq!(back, hostile.as_bytes(), "the raw value, exactly");
     }
 }

@@ -41,6 +41,21 @@ fn main() -> ExitCode {
         if let Some(varlor::cli::Command::Open { name }) = &cli.command {
             let name = name.clone();
             run_tui(cli, Some(name)).await
+        } else if let Some(varlor::cli::Command::Bare(words)) = &cli.command {
+            // `varlor NAME`: one word naming a saved connection.
+            match &words[..] {
+                [name] => {
+                    let name = name.clone();
+                    run_tui(cli, Some(name)).await
+                }
+                _ => Err(CliError::usage(format!(
+                    "unknown command '{}'",
+                    display_text(&words.join(" "))
+                ))
+                .hint(
+                    "`varlor --help` lists the commands; `varlor NAME` opens a saved connection",
+                )),
+            }
         } else if cli.command.is_none() {
             run_tui(cli, None).await
         } else {
@@ -63,7 +78,13 @@ async fn run_tui(cli: Cli, open: Option<String>) -> Result<i32, CliError> {
         .map_err(|e| CliError::failed(format!("cannot open profile '{}': {e}", cli.profile)))?;
     if let Some(name) = &open {
         // Before the terminal is taken: a typo is an ordinary usage error.
-        profile.get(name)?;
+        if profile.get(name).is_err() {
+            return Err(CliError::usage(format!(
+                "no command or connection named '{}'",
+                display_text(name)
+            ))
+            .hint("`varlor list` shows the saved connections, `varlor --help` the commands"));
+        }
     }
     // `--identity` / VARLOR_PASSPHRASE_FILE work for the TUI too (no prompt
     // then), but the unlock (scrypt, seconds) runs inside the app after the

@@ -939,6 +939,13 @@ fn import_where_cannot_write() {
         assert_ne!(r.code, 0, "{filter}: {}", r.all());
         assert_eq!(r.json()["outcome"], "failed", "{filter}");
         assert!(ids.is_empty(), "{filter}: no rows imported");
+        // A filter problem is named as one, not as the connection's settings.
+        assert!(
+            r.all().contains("\"invalid_filter\""),
+            "{filter}: {}",
+            r.all()
+        );
+        assert!(!r.all().contains("connection settings"), "{}", r.all());
     }
     // Parentheses balanced so the text after `;` is a whole statement: the
     // session only ever runs the one SELECT, whatever it does with the rest.
@@ -1617,4 +1624,294 @@ fn open_of_an_unknown_connection_is_a_usage_error_before_the_terminal_is_taken()
     let r = h.run(&["open", "nosuch"]);
     r.code_is(2);
     assert!(r.err.contains("nosuch"), "{}", r.all());
+}
+
+#[test]
+fn add_of_a_sqlite_file_that_does_not_exist_is_refused() {
+    let h = Home::new();
+    let before = h.list_json();
+    let missing = h.home.parent().unwrap().join("nope.db");
+    let r = h.run(&[
+        "add",
+        "lite",
+        "--kind",
+        "sqlite",
+        "--database",
+        missing.to_str().unwrap(),
+    ]);
+    r.code_is(2);
+    assert!(r.err.contains("no file at"), "{}", r.all());
+    assert_eq!(h.list_json(), before, "nothing saved");
+    let file = h.write("there.db", "");
+    h.run(&[
+        "add",
+        "lite",
+        "--kind",
+        "sqlite",
+        "--database",
+        file.to_str().unwrap(),
+    ])
+    .code_is(0);
+}
+
+#[test]
+fn edit_kind_says_what_the_new_engine_drops() {
+    let h = Home::new();
+    h.run(&[
+        "add",
+        "pg",
+        "--kind",
+        "postgres",
+        "--host",
+        "db.internal",
+        "--user",
+        "app",
+        "--database",
+        "shop",
+        "--tls",
+        "verify-full",
+        "--no-password",
+    ])
+    .code_is(0);
+    let file = h.write("shop.db", "");
+    let r = h.run(&[
+        "edit",
+        "pg",
+        "--kind",
+        "sqlite",
+        "--database",
+        file.to_str().unwrap(),
+    ]);
+    r.code_is(0);
+    assert!(
+        r.out.contains("Engine changed from PostgreSQL to SQLite; dropped: host db.internal, port 5432, user app, TLS verify-full (now disable)"),
+        "{}",
+        r.all()
+    );
+    let pg = find(&h.list_json(), "pg").clone();
+    assert_eq!(pg["kind"], "sqlite");
+}
+
+/// A port that accepts TCP connections and never answers.
+fn silent_port() -> (std::net::TcpListener, u16) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    (l, port)
+}
+
+#[test]
+fn test_url_takes_a_timeout() {
+    let h = Home::new();
+    let (_l, port) = silent_port();
+    let url = format!("postgres://u@127.0.0.1:{port}/d?sslmode=disable");
+    h.run(&["test", &url, "--timeout", "0"]).code_is(2);
+    let started = std::time::Instant::now();
+    let r = h.run_stdin(
+        &["test", &url, "--timeout", "1", "--password-stdin"],
+        "pw\n",
+    );
+    r.code_is(1);
+    assert!(r.out.contains("Connection timeout"), "{}", r.all());
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(8), "{took:?}");
+}
+
+#[test]
+fn a_test_that_outlives_rm_says_the_connection_was_removed() {
+    let h = Home::new();
+    let (_l, port) = silent_port();
+    h.run(&[
+        "add",
+        "gone",
+        "--kind",
+        "postgres",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--user",
+        "u",
+        "--database",
+        "d",
+        "--tls",
+        "disable",
+        "--no-password",
+    ])
+    .code_is(0);
+    let running = std::process::Command::new(env!("CARGO_BIN_EXE_varlor"))
+        .args(["test", "gone", "--timeout", "4"])
+        .env("VARLOR_HOME", &h.home)
+        .env("VARLOR_PASSPHRASE_FILE", &h.pass_file)
+        .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+        .env("VARLOR_NO_AGENT", "1")
+        .env("NO_COLOR", "1")
+        .env_remove("VARLOR_PROFILE")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    h.run(&["rm", "gone", "--yes"]).code_is(0);
+    let out = Run::from(running.wait_with_output().unwrap());
+    out.code_is(1);
+    assert!(
+        out.err
+            .contains("'gone' was removed while it was being tested"),
+        "{}",
+        out.all()
+    );
+    assert!(!out.all().contains("no connection named"), "{}", out.all());
+}
+
+#[test]
+fn describe_of_a_broken_sqlite_view_says_the_view_is_broken() {
+    let h = Home::new();
+    let path = h.home.parent().unwrap().join("broken.db");
+    let db = rusqlite::Connection::open(&path).unwrap();
+    db.execute_batch("CREATE TABLE t(a INT); CREATE VIEW v AS SELECT a FROM t; DROP TABLE t;")
+        .unwrap();
+    drop(db);
+    h.run(&[
+        "add",
+        "lite",
+        "--kind",
+        "sqlite",
+        "--database",
+        path.to_str().unwrap(),
+    ])
+    .code_is(0);
+    let r = h.run(&["describe", "lite", "v"]);
+    r.code_is(1);
+    assert!(
+        r.err
+            .contains("the view v is broken: no such table: main.t"),
+        "{}",
+        r.all()
+    );
+}
+
+#[test]
+fn describe_of_a_view_without_columns_is_a_failure_that_says_why() {
+    let Some(s) = mysql() else { return };
+    let h = Home::new();
+    add_server(&h, "my", "mysql", &s, &s.password).code_is(0);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = format!(
+        "mysql://{}:{}@{}:{}/{}",
+        s.user, s.password, s.host, s.port, s.db
+    );
+    let run = |sql: &'static str| {
+        rt.block_on(async {
+            use mysql_async::prelude::Queryable;
+            let mut c = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
+            c.query_drop(sql).await.unwrap();
+            c.disconnect().await.unwrap();
+        })
+    };
+    run("DROP VIEW IF EXISTS nc_broken_v");
+    run("DROP TABLE IF EXISTS nc_broken_t");
+    run("CREATE TABLE nc_broken_t (a INT)");
+    run("CREATE VIEW nc_broken_v AS SELECT a FROM nc_broken_t");
+    run("DROP TABLE nc_broken_t");
+    let r = h.run(&["describe", "my", "nc_broken_v"]);
+    let j = h.run(&["describe", "my", "nc_broken_v", "--json"]);
+    run("DROP VIEW nc_broken_v");
+    r.code_is(1);
+    assert!(r.err.contains("the view may be broken"), "{}", r.all());
+    j.code_is(1);
+    assert_eq!(j.json()["columns"], serde_json::json!([]));
+    assert!(j.json()["problem"]
+        .as_str()
+        .unwrap()
+        .contains("No columns visible"));
+}
+
+#[test]
+fn preview_tells_null_from_the_word_and_from_an_empty_string() {
+    let h = Home::new();
+    let path = h.home.parent().unwrap().join("nulls.db");
+    let db = rusqlite::Connection::open(&path).unwrap();
+    db.execute_batch(
+        "CREATE TABLE t(id INTEGER, a TEXT, r REAL);
+         INSERT INTO t VALUES (1, NULL, 1e308), (2, '', NULL), (3, 'NULL', 0.5);",
+    )
+    .unwrap();
+    drop(db);
+    h.run(&[
+        "add",
+        "n",
+        "--kind",
+        "sqlite",
+        "--database",
+        path.to_str().unwrap(),
+    ])
+    .code_is(0);
+    let csv = h.run(&["preview", "n", "t", "--csv"]);
+    csv.code_is(0);
+    assert_eq!(
+        csv.out, "id,a,r\r\n1,,1e308\r\n2,\"\",\r\n3,NULL,0.5\r\n",
+        "NULL empty, '' quoted, as an import writes them"
+    );
+    let human = h.run(&["preview", "n", "t"]);
+    human.code_is(0);
+    let lines: Vec<&str> = human.out.lines().collect();
+    assert!(
+        lines[1].contains("NULL") && !lines[1].contains("'NULL'"),
+        "{}",
+        human.out
+    );
+    assert!(lines[1].contains("1e308"), "{}", human.out);
+    assert!(lines[3].contains("'NULL'"), "{}", human.out);
+}
+
+#[test]
+fn a_bare_word_that_is_no_command_or_connection_is_a_usage_error() {
+    let h = Home::new();
+    let r = h.run(&["nosuch"]);
+    r.code_is(2);
+    assert!(
+        r.err.contains("no command or connection named 'nosuch'"),
+        "{}",
+        r.all()
+    );
+    h.run(&["two", "words"]).code_is(2);
+}
+
+#[test]
+fn json_numbers_are_numbers_for_every_engine_where_exact() {
+    let sql =
+        "SELECT CAST(12.50 AS DECIMAL(10,2)) AS d, 5 AS i, CAST(1.5 AS DOUBLE PRECISION) AS f";
+    let mut checked = 0;
+    for (kind, server) in [("mysql", mysql()), ("postgres", pg())] {
+        let Some(s) = server else { continue };
+        let h = Home::new();
+        add_server(&h, "srv", kind, &s, &s.password).code_is(0);
+        let sql = if kind == "mysql" {
+            sql.replace("DOUBLE PRECISION", "DOUBLE")
+        } else {
+            sql.to_string()
+        };
+        let r = h.run(&["query", "srv", &sql, "--json"]);
+        r.code_is(0);
+        let row = &r.json()["rows"][0];
+        assert_eq!(
+            row[0],
+            serde_json::json!("12.50"),
+            "{kind}: decimals stay exact text"
+        );
+        assert_eq!(row[1], serde_json::json!(5), "{kind}: {}", r.out);
+        assert_eq!(row[2], serde_json::json!(1.5), "{kind}: {}", r.out);
+        checked += 1;
+    }
+    let h = Home::new();
+    let r = h.run(&[
+        "query",
+        "demo",
+        "SELECT 5 AS i, 1.5 AS f, 'x' AS t",
+        "--json",
+    ]);
+    r.code_is(0);
+    assert_eq!(r.json()["rows"][0], serde_json::json!([5, 1.5, "x"]));
+    let _ = checked;
 }

@@ -297,7 +297,10 @@ fn add_test_save_relaunch_and_wrong_password() {
     });
     assert!(screen.contains("Invalid credentials"), "{screen}");
     assert!(!screen.contains("definitely-wrong"));
+    // The form was changed: Esc asks before discarding.
     tmux.keys(s, &["Escape"]);
+    tmux.wait_text(s, "discard your changes");
+    tmux.keys(s, &["y"]);
     tmux.wait_text(s, "Enter open");
     tmux.keys(s, &["q"]);
     assert_restored(&tmux.wait_text(s, "MODE="));
@@ -501,6 +504,9 @@ fn query_pane_open_type_run_see_rows_and_cancel() {
     tmux.wait_text(s, "Read-only session");
     tmux.keys(s, &["Escape"]);
     tmux.wait_text(s, "Tab pane");
+    // q goes back to the list; q there quits.
+    tmux.keys(s, &["q"]);
+    tmux.wait_text(s, "Enter open");
     tmux.keys(s, &["q"]);
     assert_restored(&tmux.wait_text(s, "MODE="));
 }
@@ -517,6 +523,64 @@ fn open_name_starts_on_the_connections_browser() {
     });
     assert!(!screen.contains("Last test"), "{screen}");
     tmux.keys("open", &["q"]);
+    tmux.wait_text("open", "Enter open");
+    tmux.keys("open", &["q"]);
     let screen = tmux.wait_text("open", "MODE=");
     assert_restored(&screen);
+}
+
+#[test]
+fn bare_name_opens_and_the_filter_lands_on_the_exact_table_among_look_alikes() {
+    let Some((tmux, home, passfile)) = setup("albums") else {
+        return;
+    };
+    let db = home.path().join("albums.db");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute_batch(
+        "CREATE TABLE AlbumArtistBridge(x TEXT); INSERT INTO AlbumArtistBridge VALUES ('bridge-row');
+         CREATE TABLE A_l_b_u_m(x TEXT); INSERT INTO A_l_b_u_m VALUES ('spaced-row');
+         CREATE TABLE Albums(x TEXT); INSERT INTO Albums VALUES ('plural-row');
+         CREATE TABLE Album(x TEXT); INSERT INTO Album VALUES ('the-album-row');",
+    )
+    .unwrap();
+    drop(c);
+    let out = std::process::Command::new(binary())
+        .args(["add", "music", "--kind", "sqlite", "--database"])
+        .arg(&db)
+        .env("VARLOR_HOME", home.path())
+        .env("VARLOR_PASSPHRASE_FILE", &passfile)
+        .env("VARLOR_NO_AGENT", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let s = "albums";
+    // `varlor music`: no subcommand of that name, so it opens the connection.
+    tmux.launch_with(s, home.path(), &passfile, "music");
+    tmux.wait_for(s, "the tables", |x| {
+        x.contains("music ·") && x.contains("Albums")
+    });
+    tmux.keys(s, &["/"]);
+    tmux.type_text(s, "Album");
+    tmux.keys(s, &["Enter"]);
+    let screen = tmux.wait_text(s, "the-album-row");
+    for other in ["bridge-row", "spaced-row", "plural-row"] {
+        assert!(!screen.contains(other), "{other}:\n{screen}");
+    }
+    // `/` again and a look-alike's full name: the panes follow.
+    tmux.keys(s, &["/"]);
+    tmux.type_text(s, "Albums");
+    tmux.keys(s, &["Enter"]);
+    let screen = tmux.wait_text(s, "plural-row");
+    assert!(!screen.contains("the-album-row"), "{screen}");
+    // y copies the cell to the clipboard through the terminal: tmux (with
+    // set-clipboard on) keeps it as its newest paste buffer.
+    tmux.cmd(&["set-option", "-g", "set-clipboard", "on"]);
+    tmux.keys(s, &["Tab", "Tab", "y"]);
+    tmux.wait_text(s, "Copied 10 bytes (x, row 1)");
+    let pasted = tmux.cmd(&["show-buffer"]);
+    assert_eq!(pasted, "plural-row");
+    tmux.keys(s, &["q"]);
+    tmux.wait_text(s, "Enter open");
+    tmux.keys(s, &["q"]);
+    assert_restored(&tmux.wait_text(s, "MODE="));
 }

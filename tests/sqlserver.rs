@@ -697,7 +697,7 @@ async fn fixture_import_filter_runs_in_a_transaction_that_is_rolled_back() {
         )
         .await
         .unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Config, "{}", e.full());
+    assert_eq!(e.kind, ErrorKind::InvalidFilter, "{}", e.full());
     assert_eq!(fx.logins().len(), before);
 }
 

@@ -276,6 +276,20 @@ fn create_vault_prompt() {
         },
     );
     snap("unlock_create", &s);
+    // Enter on the first field moves to "Again": dialog and bar both say so,
+    // then both say what Enter does there; no label touches the bullets.
+    typed(&mut s, "pw");
+    let frame = render(&s, 80, 24);
+    assert_eq!(frame.matches("Enter next field").count(), 2, "{frame}");
+    assert!(frame.contains("›Passphrase  ••"), "{frame}");
+    update(&mut s, key(KeyCode::Enter));
+    let frame = render(&s, 80, 24);
+    assert_eq!(
+        frame.matches("Enter create the vault").count(),
+        2,
+        "{frame}"
+    );
+    insta::assert_snapshot!("unlock_create_again_80x24", frame);
 }
 
 #[test]
@@ -824,4 +838,190 @@ fn hostile_error_detail_is_escaped() {
     );
     let frame = assert_frame_clean("error detail", &s, 80, 24);
     assert!(frame.contains("evil␛]0;pwned␇"), "{frame}");
+}
+
+#[test]
+fn browser_filter_matching_nothing_empties_both_panes() {
+    let mut s = browser();
+    with_structure_and_preview(&mut s);
+    typed(&mut s, "/zzz");
+    let now = s.now;
+    update(&mut s, Action::Tick { now, now_unix: NOW });
+    let frame = render(&s, 80, 24);
+    assert_eq!(
+        frame.matches("Nothing matches the filter.").count(),
+        3,
+        "tables, structure and preview say so:\n{frame}"
+    );
+    assert!(
+        !frame.contains("ana@example"),
+        "no rows of the last table:\n{frame}"
+    );
+    insta::assert_snapshot!("browser_filter_nothing_80x24", frame);
+    // `/` again shows the kept text selected.
+    update(&mut s, key(KeyCode::Enter));
+    update(&mut s, key(KeyCode::Char('/')));
+    insta::assert_snapshot!("browser_filter_reopened_80x24", render(&s, 80, 24));
+}
+
+/// The highlighted table's structure replaced by `columns`.
+fn described(s: &mut State, columns: Vec<ColumnInfo>) {
+    let b = s.browser.as_ref().unwrap();
+    let t = b.highlighted().unwrap().clone();
+    let at = s.now;
+    update(
+        s,
+        Action::Described {
+            conn: b.conn.clone(),
+            table: (t.schema.clone(), t.name.clone()),
+            result: Ok(TableInfo {
+                table: t,
+                columns,
+                sampled: None,
+                estimated_rows: None,
+            }),
+            at,
+        },
+    );
+}
+
+#[test]
+fn structure_columns_never_run_into_each_other() {
+    let mut s = browser();
+    with_structure_and_preview(&mut s);
+    described(
+        &mut s,
+        vec![
+            col(
+                "created_at_with_a_very_long_name",
+                "timestamp with time zone",
+                false,
+                false,
+                None,
+                None,
+            ),
+            col("id", "bigint", false, true, None, None),
+        ],
+    );
+    for (w, h) in [(80, 24), (200, 60)] {
+        let frame = render(&s, w, h);
+        let row = frame
+            .lines()
+            .find(|l| l.contains("not null") && l.contains("timestamp"))
+            .unwrap_or_else(|| panic!("{frame}"));
+        assert!(
+            row.contains("… not null")
+                || row.contains("zone not null")
+                || row.contains("  not null"),
+            "a space before `not null`: {row}"
+        );
+        assert!(!row.contains("…not null"), "{row}");
+    }
+    // 200 wide: the whole type and name show.
+    let wide = render(&s, 200, 60);
+    assert!(wide.contains("timestamp with time zone"), "{wide}");
+    assert!(wide.contains("created_at_with_a_very_long_name"), "{wide}");
+}
+
+#[test]
+fn structure_scroll_stops_with_the_pane_full() {
+    let mut s = browser();
+    with_structure_and_preview(&mut s);
+    let columns: Vec<ColumnInfo> = (0..30)
+        .map(|i| col(&format!("c{i:02}"), "integer", true, false, None, None))
+        .collect();
+    described(&mut s, columns);
+    update(&mut s, key(KeyCode::Tab));
+    for _ in 0..200 {
+        update(&mut s, key(KeyCode::Char('j')));
+    }
+    let frame = render(&s, 80, 24);
+    assert!(frame.contains("c29"), "the last column shows:\n{frame}");
+    let shown = (0..30)
+        .filter(|i| frame.contains(&format!("c{i:02} ")))
+        .count();
+    assert!(
+        shown >= 6,
+        "the pane stays full ({shown} columns):\n{frame}"
+    );
+    // And one k shows the column before the window at once.
+    let first_shown = (0..30)
+        .find(|i| frame.contains(&format!("c{i:02} ")))
+        .unwrap();
+    for _ in 0..30 {
+        update(&mut s, key(KeyCode::Char('k')));
+    }
+    assert!(render(&s, 80, 24).contains("c00 "));
+    assert!(first_shown > 0);
+}
+
+#[test]
+fn a_view_without_columns_says_why() {
+    let mut s = browser();
+    with_structure_and_preview(&mut s);
+    update(&mut s, key(KeyCode::Char('j')));
+    assert_eq!(
+        s.browser.as_ref().unwrap().highlighted().unwrap().name,
+        "order_totals"
+    );
+    described(&mut s, vec![]);
+    let frame = render(&s, 80, 24);
+    assert!(frame.contains("No columns visible"), "{frame}");
+    assert!(frame.contains("view may be"), "{frame}");
+}
+
+#[test]
+fn wide_terminals_show_more_preview_columns() {
+    let mut s = browser();
+    with_structure_and_preview(&mut s);
+    let narrow = render(&s, 80, 24);
+    let wide = render(&s, 200, 60);
+    for name in ["region_id", "avatar", "notes"] {
+        assert!(wide.contains(name), "{name} at 200×60:\n{wide}");
+    }
+    assert!(!narrow.contains("notes"), "80 columns cannot hold them all");
+    // The list takes a name's width, not a third of the screen.
+    let header = wide.lines().nth(1).unwrap();
+    let list_w = header.find("┐┌").unwrap();
+    assert!(list_w < 60 * 3, "{header}");
+}
+
+#[test]
+fn status_bar_drops_whole_hints() {
+    let s = listed();
+    for w in [40u16, 52, 61, 80] {
+        let frame = render(&s, w, 15);
+        let bar = frame.lines().nth(13).unwrap();
+        let after = bar
+            .split(" │ ")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches(['│', '"', ' ']);
+        let mut expected = String::new();
+        for (k, what) in varlor::ui::hints(&s) {
+            let next = format!("{expected}{k} {what} ");
+            if next.trim_end().len() > after.len() {
+                break;
+            }
+            expected = next;
+        }
+        assert_eq!(after, expected.trim_end(), "at {w} columns: {bar}");
+    }
+}
+
+#[test]
+fn an_unfocused_url_shows_its_start() {
+    let mut s = listed();
+    update(&mut s, key(KeyCode::Char('n')));
+    update(&mut s, key(KeyCode::Enter));
+    update(&mut s, key(KeyCode::Tab));
+    let long = format!(
+        "postgres://reporting_user@analytics-replica.db.internal:5432/warehouse?sslmode=verify-full&application_name={}",
+        "x".repeat(60)
+    );
+    update(&mut s, Action::Paste(long));
+    update(&mut s, key(KeyCode::Tab));
+    let frame = render(&s, 80, 24);
+    let row = frame.lines().find(|l| l.contains(" URL ")).unwrap();
+    assert!(row.contains("postgres://reporting_user@analytics"), "{row}");
 }

@@ -1587,6 +1587,8 @@ fn esc_on_the_form_leaves_no_typed_password() {
     let mut s = state_with(&[]);
     type_canary_password(&mut s);
     update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.confirm, Some(Confirm::DiscardForm), "changed: asks first");
+    update(&mut s, ch('y'));
     assert!(s.form.is_none());
     assert!(!all_text(&s).contains(CANARY));
 }
@@ -1618,6 +1620,8 @@ fn a_password_in_a_pasted_url_does_not_linger() {
     assert_eq!(f.text(FieldId::Conn(Field::Password)), CANARY);
     assert!(!f.text(FieldId::Url).contains(CANARY), "URL field scrubbed");
     update(&mut s, key(KeyCode::Esc));
+    update(&mut s, ch('y'));
+    assert!(s.form.is_none());
     assert!(!all_text(&s).contains(CANARY));
 }
 
@@ -1903,4 +1907,325 @@ fn ssh_via_is_typed_or_picked_from_the_ssh_config_and_reaches_the_spec() {
     filled_pg_form(&mut s);
     let spec = spec_of(&update(&mut s, ctrl('t')));
     assert_eq!(spec.options.get("ssh"), None);
+}
+
+fn preview_task(fx: &[Effect]) -> Option<(TaskId, String)> {
+    fx.iter().find_map(|e| match e {
+        Effect::Preview { task, table, .. } => Some((*task, table.name.clone())),
+        _ => None,
+    })
+}
+
+#[test]
+fn slash_again_selects_the_filter_typing_replaces_it_arrow_keeps_it() {
+    let mut s = state_with(&["a"]);
+    open_browser(
+        &mut s,
+        vec![
+            table("public", "orders", false),
+            table("public", "order_items", false),
+            table("public", "customers", false),
+        ],
+    );
+    update(&mut s, ch('/'));
+    typed(&mut s, "ord");
+    update(&mut s, key(KeyCode::Enter));
+    // `/` again: the old text is selected, a new name replaces it.
+    update(&mut s, ch('/'));
+    assert!(s.browser.as_ref().unwrap().filter_selected);
+    typed(&mut s, "cust");
+    let b = s.browser.as_ref().unwrap();
+    assert_eq!(b.filter, "cust");
+    assert_eq!(b.highlighted().unwrap().name, "customers");
+    // `/` then → keeps the text and edits its end.
+    update(&mut s, key(KeyCode::Enter));
+    update(&mut s, ch('/'));
+    update(&mut s, key(KeyCode::Right));
+    typed(&mut s, "omers");
+    assert_eq!(
+        s.browser.as_ref().unwrap().filter,
+        "custguomers".replace("gu", "")
+    );
+    assert!(!s.browser.as_ref().unwrap().filter_selected);
+    // Ctrl-U erases to the start, as in a shell.
+    update(&mut s, ctrl('u'));
+    assert_eq!(s.browser.as_ref().unwrap().filter, "");
+    // The list's filter behaves the same.
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, ch('q'));
+    assert_eq!(
+        s.screen,
+        Screen::List,
+        "q in the browser goes back to the list"
+    );
+    assert!(!s.quit);
+    update(&mut s, ch('/'));
+    typed(&mut s, "zz");
+    update(&mut s, key(KeyCode::Enter));
+    update(&mut s, ch('/'));
+    typed(&mut s, "a");
+    assert_eq!(s.filter, "a");
+    assert_eq!(highlighted(&s), "a");
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, ch('q'));
+    assert!(s.quit, "q on the list quits");
+}
+
+#[test]
+fn after_the_filter_changes_the_panes_follow_the_highlight() {
+    let mut s = state_with(&["a"]);
+    open_browser(
+        &mut s,
+        vec![
+            table("public", "alpha", false),
+            table("public", "beta", false),
+            table("public", "gamma", false),
+        ],
+    );
+    let fx = tick(&mut s, Duration::from_millis(100));
+    assert_eq!(preview_task(&fx).unwrap().1, "alpha");
+    update(&mut s, ch('/'));
+    typed(&mut s, "gam");
+    let fx = tick(&mut s, Duration::from_millis(100));
+    assert_eq!(preview_task(&fx).unwrap().1, "gamma");
+    // Nothing matches: the old preview is cancelled and dropped.
+    typed(&mut s, "zzz");
+    let fx = tick(&mut s, Duration::from_millis(100));
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::Cancel { .. })),
+        "{fx:?}"
+    );
+    assert!(s.browser.as_ref().unwrap().preview.is_none());
+    assert!(s.browser.as_ref().unwrap().highlighted().is_none());
+    // Back to "gam", kept; then Esc clears it: the highlight stays on gamma.
+    for _ in 0..3 {
+        update(&mut s, key(KeyCode::Backspace));
+    }
+    update(&mut s, key(KeyCode::Enter));
+    assert_eq!(
+        s.browser.as_ref().unwrap().highlighted().unwrap().name,
+        "gamma"
+    );
+    update(&mut s, key(KeyCode::Esc));
+    let b = s.browser.as_ref().unwrap();
+    assert_eq!(b.filter, "");
+    assert_eq!(
+        b.highlighted().unwrap().name,
+        "gamma",
+        "kept after clearing"
+    );
+    assert!(b.load_due || b.preview.as_ref().is_some_and(|p| p.table.1 == "gamma"));
+    let fx = tick(&mut s, Duration::from_millis(100));
+    if let Some((_, name)) = preview_task(&fx) {
+        assert_eq!(name, "gamma");
+    }
+    assert_eq!(
+        s.browser
+            .as_ref()
+            .unwrap()
+            .preview
+            .as_ref()
+            .unwrap()
+            .table
+            .1,
+        "gamma"
+    );
+}
+
+#[test]
+fn r_keeps_the_highlighted_table() {
+    let mut s = state_with(&["a"]);
+    open_browser(
+        &mut s,
+        vec![
+            table("public", "a1", false),
+            table("public", "a2", false),
+            table("public", "a3", false),
+        ],
+    );
+    update(&mut s, ch('j'));
+    update(&mut s, ch('j'));
+    let fx = update(&mut s, ch('r'));
+    let task = match &fx[..] {
+        [Effect::Reconnect { task }] => *task,
+        other => panic!("unexpected {other:?}"),
+    };
+    update(
+        &mut s,
+        Action::TablesLoaded {
+            task,
+            conn: "a".into(),
+            // A new table sorts before it: the index moves, the table does not.
+            result: Ok(vec![
+                table("public", "a0", false),
+                table("public", "a1", false),
+                table("public", "a2", false),
+                table("public", "a3", false),
+            ]),
+        },
+    );
+    assert_eq!(
+        s.browser.as_ref().unwrap().highlighted().unwrap().name,
+        "a3"
+    );
+}
+
+#[test]
+fn f1_opens_help_on_every_screen_and_question_mark_types_in_the_form() {
+    let mut s = state_with(&["a"]);
+    new_pg_form(&mut s);
+    update(&mut s, ch('?'));
+    assert!(!s.help);
+    assert_eq!(s.form.as_ref().unwrap().text(FieldId::Name), "?");
+    update(&mut s, key(KeyCode::F(1)));
+    assert!(s.help);
+    assert!(
+        varlor::app::keys::help(&s)
+            .iter()
+            .any(|(k, _)| *k == "Ctrl-T"),
+        "the form's keys"
+    );
+    assert!(
+        varlor::ui::hints(&s).contains(&("F1", "help")) || {
+            s.help = false;
+            let h = varlor::ui::hints(&s);
+            s.help = true;
+            h.contains(&("F1", "help"))
+        }
+    );
+    update(&mut s, key(KeyCode::F(1)));
+    assert!(!s.help, "F1 closes it too");
+    // Over a dialog, help describes the dialog.
+    s.confirm = Some(Confirm::DiscardForm);
+    update(&mut s, key(KeyCode::F(1)));
+    assert!(varlor::app::keys::help(&s).iter().any(|(k, _)| *k == "y"));
+    // q closes the help; it never quits from there.
+    update(&mut s, ch('q'));
+    assert!(!s.help && !s.quit);
+}
+
+#[test]
+fn esc_on_a_changed_form_asks_before_discarding() {
+    let mut s = state_with(&["a"]);
+    new_pg_form(&mut s);
+    // Unchanged: Esc leaves at once.
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.screen, Screen::List);
+    assert!(s.confirm.is_none());
+    new_pg_form(&mut s);
+    typed(&mut s, "mine");
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.confirm, Some(Confirm::DiscardForm));
+    update(&mut s, ch('n'));
+    assert_eq!(s.screen, Screen::Form, "n keeps editing");
+    assert_eq!(s.form.as_ref().unwrap().text(FieldId::Name), "mine");
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, ch('y'));
+    assert_eq!(s.screen, Screen::List);
+    assert!(s.form.is_none());
+    // A selector change counts as a change too; undoing it does not.
+    new_pg_form(&mut s);
+    focus_field(&mut s, FieldId::Environment);
+    update(&mut s, key(KeyCode::Right));
+    update(&mut s, key(KeyCode::Left));
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.screen, Screen::List, "back as opened: no question");
+}
+
+#[test]
+fn ctrl_u_erases_to_the_start_of_the_field_as_in_a_shell() {
+    let mut s = state_with(&["a"]);
+    new_pg_form(&mut s);
+    typed(&mut s, "hello world");
+    update(&mut s, key(KeyCode::Left));
+    update(&mut s, key(KeyCode::Left));
+    update(&mut s, ctrl('u'));
+    assert_eq!(s.form.as_ref().unwrap().text(FieldId::Name), "ld");
+    update(&mut s, key(KeyCode::End));
+    typed(&mut s, " two");
+    update(&mut s, ctrl('w'));
+    assert_eq!(s.form.as_ref().unwrap().text(FieldId::Name), "ld ");
+    // The password field too, leaving nothing to yank back.
+    focus_field(&mut s, FieldId::Conn(Field::Password));
+    typed(&mut s, "s3cret");
+    update(&mut s, ctrl('u'));
+    let f = s.form.as_ref().unwrap();
+    assert_eq!(f.text(FieldId::Conn(Field::Password)), "");
+    assert_eq!(
+        f.field(FieldId::Conn(Field::Password))
+            .unwrap()
+            .input
+            .yank_text(),
+        ""
+    );
+}
+
+#[test]
+fn a_fresh_form_is_not_touched_until_the_person_acts() {
+    let mut s = state_with(&["a"]);
+    new_pg_form(&mut s);
+    let f = s.form.as_ref().unwrap();
+    assert!(f.error.is_some(), "still invalid");
+    assert!(!f.touched, "but nothing is shouted yet");
+    update(&mut s, ctrl('s'));
+    assert!(s.form.as_ref().unwrap().touched, "Save shows why not");
+}
+
+#[test]
+fn y_copies_the_highlighted_cell_and_shift_y_its_row() {
+    let mut s = state_with(&["a"]);
+    open_browser(&mut s, vec![table("public", "t", false)]);
+    let (ptask, _) = preview_task(&tick(&mut s, Duration::from_millis(100))).unwrap();
+    let meta = |n: &str| ColumnMeta {
+        name: n.into(),
+        type_name: "text".into(),
+        logical: Default::default(),
+    };
+    update(
+        &mut s,
+        Action::Previewed {
+            task: ptask,
+            table: (Some("public".into()), "t".into()),
+            result: Ok(RowSet {
+                columns: vec![meta("id"), meta("note"), meta("secret_col")],
+                rows: vec![
+                    vec![
+                        Cell::Int(1),
+                        Cell::Text("plain".into()),
+                        Cell::Text("s1".into()),
+                    ],
+                    vec![
+                        Cell::Int(2),
+                        Cell::Text("evil\x1b]0;x\x07\tand\nmore".into()),
+                        Cell::Null,
+                    ],
+                ],
+                elapsed: Duration::ZERO,
+            }),
+        },
+    );
+    // Not in the preview pane: y does nothing.
+    update(&mut s, ch('y'));
+    assert!(s.clipboard.is_none());
+    update(&mut s, key(KeyCode::Enter));
+    update(&mut s, ch('j'));
+    update(&mut s, ch('l'));
+    update(&mut s, ch('y'));
+    // The raw value of the chosen column only (the terminal gets it base64).
+    assert_eq!(
+        s.clipboard.take().as_deref(),
+        Some("evil\x1b]0;x\x07\tand\nmore")
+    );
+    let st = s.status.as_ref().unwrap();
+    assert!(
+        st.text.contains("Copied 19 bytes (note, row 2)"),
+        "{}",
+        st.text
+    );
+    assert!(varlor::ui::hints(&s).contains(&("y/Y", "copy")));
+    update(&mut s, ch('Y'));
+    assert_eq!(
+        s.clipboard.take().as_deref(),
+        Some("2\t\"evil\x1b]0;x\x07\tand\nmore\"\t")
+    );
 }

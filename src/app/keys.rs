@@ -171,6 +171,10 @@ pub enum FilterCmd {
     Keep,
     Clear,
     Erase,
+    /// Ctrl-U: erase to the start, as in a shell.
+    EraseAll,
+    /// Keep the text of a filter opened again (`/` selects it) and edit its end.
+    EditEnd,
     Up,
     Down,
 }
@@ -198,6 +202,9 @@ pub enum FormCmd {
     Details,
     Activate,
     PickSshHost,
+    Help,
+    /// Line editing keys of the focused text field (documented here, done by the input).
+    Edit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,6 +294,10 @@ pub enum PaneCmd {
     Right,
     Left,
     Enter,
+    /// `y`: the highlighted cell to the clipboard (OSC 52).
+    Copy,
+    /// `Y`: the highlighted row, tab-separated.
+    CopyRow,
 }
 
 // ------------------------------------------------------------------ tables
@@ -370,6 +381,13 @@ pub const DISCOVER: &[Binding<DiscoverCmd>] = &[
     Binding::new(&[Char('k'), UP], DiscoverCmd::Up, "", ""),
 ];
 
+fn filter_selected(s: &State) -> bool {
+    match s.screen {
+        crate::app::state::Screen::Browser => s.browser.as_ref().is_some_and(|b| b.filter_selected),
+        _ => s.filter_selected,
+    }
+}
+
 /// Typing a filter (connection list and table browser).
 pub const FILTER: &[Binding<FilterCmd>] = &[
     Binding::new(&[Key::AnyChar], FilterCmd::Type, "type", "filter").hint("filter"),
@@ -381,6 +399,20 @@ pub const FILTER: &[Binding<FilterCmd>] = &[
         "Backspace",
         "erase",
     ),
+    Binding::new(
+        &[Ctrl('u')],
+        FilterCmd::EraseAll,
+        "Ctrl-U",
+        "erase to the start",
+    ),
+    Binding::new(
+        &[RIGHT, END],
+        FilterCmd::EditEnd,
+        "→ End",
+        "edit the filter (`/` again selects it: typing replaces it)",
+    )
+    .hint_as("→", "edit")
+    .hint_when(filter_selected),
     Binding::new(&[UP], FilterCmd::Up, "↑↓", "move"),
     Binding::new(&[DOWN], FilterCmd::Down, "", ""),
 ];
@@ -503,14 +535,69 @@ pub const FORM: &[Binding<FormCmd>] = &[
         "Enter",
         "press the button / next field",
     ),
+    Binding::new(
+        &[Code(KeyCode::F(1))],
+        FormCmd::Help,
+        "F1",
+        "this help (`?` types into the field)",
+    )
+    .hint("help"),
+    Binding::new(
+        &[Ctrl('u')],
+        FormCmd::Edit,
+        "Ctrl-U",
+        "erase to the start of the field",
+    ),
+    Binding::new(
+        &[Ctrl('w')],
+        FormCmd::Edit,
+        "Ctrl-W",
+        "erase the word before the cursor",
+    ),
 ];
 
 fn creating_vault(s: &State) -> bool {
     s.unlock.as_ref().is_some_and(|p| p.create)
 }
 
+fn unlocking_vault(s: &State) -> bool {
+    s.unlock
+        .as_ref()
+        .is_some_and(|p| !p.create && p.connection.is_none())
+}
+fn asking_password(s: &State) -> bool {
+    s.unlock.as_ref().is_some_and(|p| p.connection.is_some())
+}
+fn create_first_field(s: &State) -> bool {
+    s.unlock
+        .as_ref()
+        .is_some_and(|p| p.create && !p.focus_confirm)
+}
+fn create_confirm_field(s: &State) -> bool {
+    s.unlock
+        .as_ref()
+        .is_some_and(|p| p.create && p.focus_confirm)
+}
+
+/// The passphrase prompt; its dialog shows these same hints, so the two agree.
 pub const UNLOCK: &[Binding<UnlockCmd>] = &[
-    Binding::new(&[ENTER], UnlockCmd::Submit, "Enter", "unlock").hint("unlock"),
+    Binding::new(
+        &[ENTER],
+        UnlockCmd::Submit,
+        "Enter",
+        "unlock (creating: next field, then create)",
+    )
+    .hint("unlock")
+    .hint_when(unlocking_vault),
+    Binding::new(&[ENTER], UnlockCmd::Submit, "", "")
+        .hint_as("Enter", "connect")
+        .hint_when(asking_password),
+    Binding::new(&[ENTER], UnlockCmd::Submit, "", "")
+        .hint_as("Enter", "next field")
+        .hint_when(create_first_field),
+    Binding::new(&[ENTER], UnlockCmd::Submit, "", "")
+        .hint_as("Enter", "create the vault")
+        .hint_when(create_confirm_field),
     Binding::new(&[ESC], UnlockCmd::Cancel, "Esc", "cancel").hint("cancel"),
     Binding::new(
         &[TAB, BACKTAB],
@@ -529,15 +616,12 @@ pub const POPUP: &[Binding<OverlayCmd>] = &[Binding::new(
 )
 .hint_as("Esc", "close")];
 
-pub const HELP: &[Binding<OverlayCmd>] = &[
-    Binding::new(
-        &[ESC, Char('?'), ENTER],
-        OverlayCmd::Close,
-        "Esc ? Enter",
-        "close the help",
-    ),
-    Binding::new(&[Char('q')], OverlayCmd::Quit, "q", "quit"),
-];
+pub const HELP: &[Binding<OverlayCmd>] = &[Binding::new(
+    &[ESC, Char('?'), Char('q'), ENTER],
+    OverlayCmd::Close,
+    "Esc ? q Enter",
+    "close the help",
+)];
 
 pub const CONFIRM: &[Binding<OverlayCmd>] = &[
     Binding::new(&[Char('y'), Char('Y')], OverlayCmd::Yes, "y", "yes").hint("yes"),
@@ -650,7 +734,12 @@ pub const BROWSER: &[Binding<BrowserCmd>] = &[
     Binding::new(&[Char('?')], BrowserCmd::Help, "?", "this help")
         .hint("help")
         .hint_when(not_preview),
-    Binding::new(&[Char('q')], BrowserCmd::Quit, "q", "quit"),
+    Binding::new(
+        &[Char('q')],
+        BrowserCmd::Quit,
+        "q",
+        "back to the list (q there quits)",
+    ),
     Binding::new(&[BACKTAB], BrowserCmd::PrevPane, "S-Tab", "previous pane"),
     Binding::new(
         &[Char('e')],
@@ -894,14 +983,34 @@ pub const BROWSER_PREVIEW: &[Binding<PaneCmd>] = &[
         "first / last column",
     ),
     Binding::new(&[Char('$'), END], PaneCmd::Last, "", ""),
+    Binding::new(
+        &[Char('y')],
+        PaneCmd::Copy,
+        "y",
+        "copy the highlighted cell to your clipboard (through the terminal, OSC 52)",
+    )
+    .hint_as("y/Y", "copy"),
+    Binding::new(
+        &[Char('Y')],
+        PaneCmd::CopyRow,
+        "Y",
+        "copy the highlighted row, tab-separated",
+    ),
 ];
 
 /// Keys that work everywhere (handled before any layer).
-pub const EVERYWHERE: &[Doc] = &[Doc {
-    label: "Ctrl-C",
-    help: "quit from anywhere",
-    hint: None,
-}];
+pub const EVERYWHERE: &[Doc] = &[
+    Doc {
+        label: "Ctrl-C",
+        help: "quit from anywhere",
+        hint: None,
+    },
+    Doc {
+        label: "F1",
+        help: "help, also where `?` would be typed",
+        hint: None,
+    },
+];
 
 // ------------------------------------------------------------------ per layer
 
@@ -963,9 +1072,18 @@ pub fn hints(state: &State) -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
-/// Every key of the layer under the help overlay, for `?`.
+/// The layer the help describes: the topmost dialog under the help, else the screen.
+pub fn help_layer(state: &State) -> Layer {
+    state
+        .overlays()
+        .into_iter()
+        .find(|l| *l != Layer::Help)
+        .unwrap_or_else(|| state.screen_layer())
+}
+
+/// Every key of the layer under the help overlay, for `?` and F1.
 pub fn help(state: &State) -> Vec<(&'static str, &'static str)> {
-    let mut out: Vec<(&str, &str)> = layer_docs(state.screen_layer(), state)
+    let mut out: Vec<(&str, &str)> = layer_docs(help_layer(state), state)
         .into_iter()
         .map(|(d, _, _)| (d.label, d.help))
         .filter(|(label, _)| !label.is_empty())

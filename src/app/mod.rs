@@ -152,6 +152,15 @@ pub async fn run(
         if let Err(e) = terminal.draw(|f| crate::ui::draw(f, &state)) {
             break Err(e);
         }
+        if let Some(text) = state.clipboard.take() {
+            // Between frames, so the sequence never lands inside one.
+            use std::io::Write;
+            let out = terminal.backend_mut();
+            let sent = zeroize::Zeroizing::new(crate::display::osc52_copy(&text));
+            if let Err(e) = out.write_all(sent.as_bytes()).and_then(|_| out.flush()) {
+                break Err(e);
+            }
+        }
         let action = tokio::select! {
             ev = events.next() => match ev {
                 Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => Action::Key(k),

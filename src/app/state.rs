@@ -96,8 +96,8 @@ impl TestAnswer {
             },
             Err(e) if e.kind == crate::connectors::ErrorKind::Cancelled => TestAnswer::Cancelled,
             Err(e) => TestAnswer::Failed {
-                message: e.kind.message().to_string(),
-                hint: e.kind.hint().to_string(),
+                message: e.headline(),
+                hint: e.hint().to_string(),
                 detail: e.detail.clone(),
             },
         }
@@ -249,6 +249,12 @@ pub struct FormState {
     /// The person's answer for a changed target: keep (true) or drop the
     /// stored password when saving with this target.
     pub secret_choice: Option<(crate::connectors::Target, bool)>,
+    /// The person changed something, or pressed Test or Save: validation
+    /// errors show from then on (not "a name is required" at first sight).
+    pub touched: bool,
+    /// What the form held when it opened (`update::form` fingerprint): Esc
+    /// with changes asks before discarding them.
+    pub pristine: u64,
 }
 
 impl FormState {
@@ -333,6 +339,8 @@ pub enum Confirm {
         from: String,
         to: String,
     },
+    /// Esc on a form with changes: discard them?
+    DiscardForm,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -421,6 +429,8 @@ pub struct BrowserState {
     pub show_system: bool,
     pub filter: String,
     pub filter_active: bool,
+    /// The filter was opened again: its text is selected, typing replaces it.
+    pub filter_selected: bool,
     /// Tables chosen with space (consumed by the import).
     pub chosen: BTreeSet<TableKey>,
     pub focus: BrowserFocus,
@@ -447,6 +457,7 @@ impl BrowserState {
             show_system,
             filter: String::new(),
             filter_active: false,
+            filter_selected: false,
             chosen: BTreeSet::new(),
             focus: BrowserFocus::Tables,
             structure_loading: None,
@@ -636,6 +647,8 @@ pub struct State {
     pub selected: usize,
     pub filter: String,
     pub filter_active: bool,
+    /// The filter was opened again: its text is selected, typing replaces it.
+    pub filter_selected: bool,
     pub picker: usize,
     pub form: Option<FormState>,
     /// Tests started from the list, by connection name.
@@ -667,6 +680,8 @@ pub struct State {
     pub preview_rows: usize,
     pub structure_cache: Duration,
     pub show_system_default: bool,
+    /// Text to put on the person's clipboard (OSC 52) after the next frame.
+    pub clipboard: Option<String>,
 }
 
 impl State {
@@ -735,6 +750,7 @@ impl State {
             selected: 0,
             filter: String::new(),
             filter_active: false,
+            filter_selected: false,
             picker: 0,
             form: None,
             tests: HashMap::new(),
@@ -759,6 +775,7 @@ impl State {
             preview_rows: 10,
             structure_cache: Duration::from_secs(300),
             show_system_default: false,
+            clipboard: None,
         }
     }
 

@@ -42,7 +42,7 @@ pub fn human_cells(rows: &[Vec<Cell>], colour: bool) -> Vec<Vec<String>> {
             r.iter()
                 .map(|c| match c {
                     Cell::Null => paint(colour, Style::Dim, "NULL"),
-                    other => truncate(&display_text(&other.display()), CELL_WIDTH),
+                    other => truncate(&display_text(&other.display_grid()), CELL_WIDTH),
                 })
                 .collect()
         })
@@ -71,9 +71,9 @@ pub fn conn_err(ctx: &Ctx, e: ConnError) -> CliError {
     let msg = if ctx.verbose && !e.detail.is_empty() {
         e.full()
     } else {
-        e.kind.message().to_string()
+        e.headline()
     };
-    CliError::failed(msg).hint(e.kind.hint())
+    CliError::failed(msg).hint(e.hint())
 }
 
 /// Runs a connector call; Ctrl-C cancels it.
@@ -103,7 +103,7 @@ pub(super) async fn cancellable_query<T>(
             conn_err(ctx, e)
         } else {
             CliError::failed(format!("{}: {}", e.kind.message(), display_text(&e.detail)))
-                .hint(e.kind.hint())
+                .hint(e.hint())
         }
     })
 }
@@ -207,12 +207,23 @@ pub async fn describe(ctx: &Ctx, name: &str, table: &str, json: bool) -> Result<
     let t = resolve_table(ctx, connector.as_ref(), name, table).await?;
     let info = cancellable(ctx, connector.describe(&t)).await?;
     let indexes = cancellable(ctx, connector.indexes(&t)).await?;
+    // No column at all is a problem to name (a broken view, missing
+    // privileges), not an empty success.
+    let problem = info
+        .columns
+        .is_empty()
+        .then(|| info.table.kind.no_columns_reason());
     if json {
         let mut out = json!({
             "table": table_json(&info.table),
             "estimated_rows": info.estimated_rows,
             "columns": info.columns,
         });
+        if let Some(p) = problem {
+            out["problem"] = json!(p);
+            print_json(&out)?;
+            return Err(CliError::silent(super::EXIT_FAILED));
+        }
         if let Some(n) = info.sampled {
             out["sampled"] = json!(n);
         }
@@ -261,6 +272,14 @@ pub async fn describe(ctx: &Ctx, name: &str, table: &str, json: bool) -> Result<
         info.table.kind.label(),
         rows_label(info.estimated_rows)
     );
+    if let Some(p) = problem {
+        return Err(CliError::failed(format!(
+            "{}: {p}",
+            display_text(&info.table.display_name())
+        )));
+    }
+    // On a terminal, a long type name is cut to a third of its width.
+    let type_w = terminal_width().map_or(usize::MAX, |w| (w / 3).max(12));
     let rows: Vec<Vec<String>> = info
         .columns
         .iter()
@@ -274,7 +293,7 @@ pub async fn describe(ctx: &Ctx, name: &str, table: &str, json: bool) -> Result<
             }
             vec![
                 display_string(&c.name),
-                display_string(&c.data_type),
+                truncate(&display_text(&c.data_type), type_w),
                 if c.nullable { "yes" } else { "no" }.to_string(),
                 truncate(&display_text(c.default.as_deref().unwrap_or("")), 30),
                 key.join(" "),
@@ -287,6 +306,20 @@ pub async fn describe(ctx: &Ctx, name: &str, table: &str, json: bool) -> Result<
         colour_stdout(),
     );
     Ok(())
+}
+
+/// Columns of the terminal stdout writes to, if it is one.
+fn terminal_width() -> Option<usize> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    if let Some(w) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        return Some(w);
+    }
+    crossterm::terminal::size()
+        .ok()
+        .map(|(w, _)| usize::from(w))
 }
 
 pub async fn preview(
@@ -309,32 +342,16 @@ pub async fn preview(
         return print_json(&json!({
             "table": t.display_name(),
             "columns": rs.columns.iter().map(|c| json!({"name": c.name, "type": c.type_name})).collect::<Vec<_>>(),
-            "rows": rs.rows,
+            "rows": rs.rows.iter().map(|r| json_cells(&rs.columns, r)).collect::<Vec<_>>(),
         }));
     }
     if csv {
-        // Exact bytes into a file or a pipe; on a terminal a person reads it,
-        // so it is escaped like every other human output.
-        let to_terminal = std::io::stdout().is_terminal();
-        let shown = |s: String| {
-            if to_terminal {
-                display_string(&s)
-            } else {
-                s
-            }
-        };
-        let mut w = csv::Writer::from_writer(std::io::stdout().lock());
-        let fail = |e: csv::Error| CliError::failed(format!("cannot write CSV: {e}"));
-        w.write_record(rs.columns.iter().map(|c| shown(c.name.clone())))
-            .map_err(fail)?;
+        let mut buf = Vec::new();
+        let mut w = crate::dataset::CsvRows::new(&rs.columns, &mut buf);
         for row in &rs.rows {
-            w.write_record(row.iter().map(|c| match c {
-                Cell::Null => String::new(),
-                other => shown(other.display_full()),
-            }))
-            .map_err(fail)?;
+            w.row(&mut buf, row);
         }
-        w.flush()?;
+        write_csv(&buf)?;
         return Ok(());
     }
     let colour = colour_stdout();
@@ -350,21 +367,51 @@ pub async fn preview(
     Ok(())
 }
 
-pub(super) trait FullText {
-    fn display_full(&self) -> String;
+/// One row for `--json`: what a column's logical type says is a number is
+/// a JSON number whenever that is exact (engines that send numbers as text,
+/// like MySQL's text protocol); decimals stay exact strings.
+pub fn json_cells(
+    columns: &[crate::connectors::ColumnMeta],
+    row: &[Cell],
+) -> Vec<serde_json::Value> {
+    use crate::connectors::Logical;
+    row.iter()
+        .enumerate()
+        .map(|(i, cell)| {
+            let logical = columns.get(i).map(|c| c.logical).unwrap_or_default();
+            match (cell, logical) {
+                (Cell::Text(t), Logical::Integer) => t
+                    .parse::<i64>()
+                    .map(serde_json::Value::from)
+                    .or_else(|_| t.parse::<u64>().map(serde_json::Value::from))
+                    .unwrap_or_else(|_| json!(t)),
+                (Cell::Text(t), Logical::Real) => t
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(serde_json::Number::from_f64)
+                    .map(serde_json::Value::Number)
+                    .unwrap_or_else(|| json!(t)),
+                (other, _) => json!(other),
+            }
+        })
+        .collect()
 }
 
-impl FullText for Cell {
-    /// Like `display`, but bytes in full (CSV must not lose data).
-    fn display_full(&self) -> String {
-        match self {
-            Cell::Bytes(b) => {
-                let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-                format!("\\x{hex}")
-            }
-            other => other.display(),
-        }
-    }
+/// CSV bytes to stdout: exact into a file or a pipe; on a terminal a person
+/// reads it, so it is escaped like every other human output.
+pub(super) fn write_csv(buf: &[u8]) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let r = if out.is_terminal() {
+        let text = String::from_utf8_lossy(buf);
+        let text = text.strip_suffix("\r\n").unwrap_or(&text);
+        text.split("\r\n")
+            .try_for_each(|record| writeln!(out, "{}", display_text(record)))
+    } else {
+        out.write_all(buf)
+    };
+    r.and_then(|_| out.flush())
+        .map_err(|e| CliError::failed(format!("cannot write CSV: {e}")))
 }
 
 pub async fn count(ctx: &Ctx, name: &str, table: &str, json: bool) -> Result<(), CliError> {
@@ -392,8 +439,44 @@ mod tests {
     }
 
     #[test]
-    fn bytes_are_kept_whole_for_csv() {
-        let c = Cell::Bytes(vec![0; 20]);
-        assert_eq!(c.display_full().len(), 2 + 40);
+    fn preview_csv_keeps_null_and_empty_apart_and_bytes_whole() {
+        use crate::connectors::ColumnMeta;
+        let meta = |n: &str| ColumnMeta {
+            name: n.into(),
+            type_name: "text".into(),
+            logical: Default::default(),
+        };
+        let mut buf = Vec::new();
+        let mut w =
+            crate::dataset::CsvRows::new(&[meta("a"), meta("b"), meta("c"), meta("d")], &mut buf);
+        w.row(
+            &mut buf,
+            &[
+                Cell::Null,
+                Cell::Text(String::new()),
+                Cell::Text("NULL".into()),
+                Cell::Bytes(vec![0; 20]),
+            ],
+        );
+        let text = String::from_utf8(buf).unwrap();
+        assert_eq!(
+            text,
+            "a,b,c,d\r\n,\"\",NULL,AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n"
+        );
+    }
+
+    #[test]
+    fn the_human_grid_tells_null_from_the_word() {
+        let rows = human_cells(
+            &[vec![
+                Cell::Null,
+                Cell::Text("NULL".into()),
+                Cell::Text("null".into()),
+            ]],
+            false,
+        );
+        assert_eq!(rows[0], vec!["NULL", "'NULL'", "'null'"]);
+        let big = human_cells(&[vec![Cell::Float(1e308), Cell::Float(-1.5e-300)]], false);
+        assert_eq!(big[0], vec!["1e308", "-1.5e-300"]);
     }
 }

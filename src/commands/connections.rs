@@ -27,7 +27,7 @@ use super::{
 };
 use crate::cli::{AddArgs, EditArgs, PasswordArgs, SpecArgs};
 use crate::config::Config;
-use crate::connectors::{ConnSpec, Environment, Kind, PasswordSource, SpecError, TlsMode};
+use crate::connectors::{ConnSpec, Environment, Field, Kind, PasswordSource, SpecError, TlsMode};
 use crate::display::{display_string, display_text};
 use crate::store::{NewConnection, SavedConnection};
 
@@ -189,18 +189,7 @@ pub fn build_spec(
             None => None,
         };
         let spec = match (base, kind) {
-            (Some(b), Some(k)) if k != b.kind => {
-                let mut s = b.clone();
-                s.kind = k;
-                if s.port.is_none() || s.port == b.kind.default_port() {
-                    s.port = k.default_port();
-                }
-                if k.engine().file_based {
-                    s.host.clear();
-                    s.port = None;
-                }
-                s
-            }
+            (Some(b), Some(k)) if k != b.kind => change_engine(b, k),
             (Some(b), _) => b.clone(),
             (None, Some(k)) => {
                 let mut s = ConnSpec::new(k);
@@ -298,6 +287,7 @@ pub fn add(ctx: &Ctx, a: AddArgs) -> Result<(), CliError> {
         .hint("choose another name, or `varlor edit` the existing one"));
     }
     let (spec, url_password) = build_spec(&a.spec, None, &profile.config)?;
+    check_file_exists(&spec)?;
     let environment = parse_env(a.spec.env.as_deref(), Environment::None)?;
     let flagged = source_from_flags(&a.password)?;
     let source = match flagged {
@@ -399,6 +389,9 @@ pub fn edit(ctx: &Ctx, a: EditArgs) -> Result<(), CliError> {
         )));
     }
     let (spec, url_password) = build_spec(&a.spec, Some(&old.spec), &profile.config)?;
+    if spec.database != old.spec.database || spec.kind != old.spec.kind {
+        check_file_exists(&spec)?;
+    }
     let environment = parse_env(a.spec.env.as_deref(), old.environment)?;
     let flagged = source_from_flags(&a.password)?;
     if url_password.is_some() && flagged.is_some() {
@@ -489,6 +482,102 @@ fn save(
 
 /// What an edit changed that a person must know: a target change and what
 /// became of the stored password, a weaker TLS setting, a reset test status.
+/// `edit --kind`: the settings carried to another engine. What the new
+/// engine has no field for is dropped (host and port of a file, the user of
+/// SQLite, Oracle's connect-by and driver, MongoDB's auth source, TLS of a
+/// file); [`engine_change_note`] says what went.
+fn change_engine(b: &ConnSpec, k: Kind) -> ConnSpec {
+    let mut s = b.clone();
+    s.kind = k;
+    if s.port.is_none() || s.port == b.kind.default_port() {
+        s.port = k.default_port();
+    }
+    let has = |f: Field| k.fields().contains(&f);
+    if k.engine().file_based {
+        s.host.clear();
+        s.port = None;
+        s.tls = TlsMode::Disable;
+        s.ca_file = None;
+    }
+    if !has(Field::User) {
+        s.user.clear();
+    }
+    for (field, key) in [
+        (Field::AuthSource, "authSource"),
+        (Field::ConnectBy, "connect_by"),
+        (Field::Driver, "driver"),
+    ] {
+        if !has(field) {
+            s.options.remove(key);
+        }
+    }
+    s
+}
+
+/// What an engine change left behind, in one line; None when the engine
+/// did not change or nothing was lost.
+fn engine_change_note(old: &ConnSpec, new: &ConnSpec) -> Option<String> {
+    if old.kind == new.kind {
+        return None;
+    }
+    let mut dropped = Vec::new();
+    if !old.host.is_empty() && new.host.is_empty() {
+        dropped.push(format!("host {}", old.host));
+    }
+    if let (Some(p), q) = (old.port, new.port) {
+        if q != Some(p) {
+            dropped.push(match q {
+                Some(q) => format!("port {p} (now {q}, the new engine's default)"),
+                None => format!("port {p}"),
+            });
+        }
+    }
+    if !old.user.is_empty() && new.user.is_empty() {
+        dropped.push(format!("user {}", old.user));
+    }
+    if old.tls != new.tls {
+        dropped.push(format!("TLS {} (now {})", old.tls.id(), new.tls.id()));
+    }
+    if let (Some(ca), None) = (&old.ca_file, &new.ca_file) {
+        dropped.push(format!("CA file {}", ca.display()));
+    }
+    for (k, v) in &old.options {
+        if !new.options.contains_key(k) {
+            dropped.push(format!("{k}={v}"));
+        }
+    }
+    let change = format!(
+        "Engine changed from {} to {}",
+        old.kind.display_name(),
+        new.kind.display_name()
+    );
+    Some(if dropped.is_empty() {
+        format!("{change}; every setting was kept.")
+    } else {
+        format!("{change}; dropped: {}.", display_text(&dropped.join(", ")))
+    })
+}
+
+/// A file-based engine (SQLite) opens existing files only: say so at `add`
+/// or `edit`, not at the first test.
+fn check_file_exists(spec: &ConnSpec) -> Result<(), CliError> {
+    if !spec.kind.engine().file_based || spec.database.is_empty() {
+        return Ok(());
+    }
+    let path = std::path::Path::new(&spec.database);
+    if path.is_file() {
+        return Ok(());
+    }
+    let shown = display_text(&spec.database).into_owned();
+    Err(if path.exists() {
+        CliError::usage(format!("path: '{shown}' is not a file"))
+    } else {
+        CliError::usage(format!("path: no file at '{shown}'")).hint(
+            "Varlor opens existing database files read-only: check the path, or create the file first (sqlite3 FILE 'VACUUM')",
+        )
+    })
+}
+
 fn edit_notes(
     old: &SavedConnection,
     saved: &SavedConnection,
@@ -496,6 +585,7 @@ fn edit_notes(
     weakened: Option<String>,
 ) -> Vec<String> {
     let mut notes = Vec::new();
+    notes.extend(engine_change_note(&old.spec, &saved.spec));
     let (from, to) = (old.spec.target(), saved.spec.target());
     if from != to {
         notes.push(format!(

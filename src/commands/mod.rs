@@ -108,7 +108,7 @@ impl From<crate::connectors::SpecError> for CliError {
 
 impl From<ConnError> for CliError {
     fn from(e: ConnError) -> Self {
-        CliError::failed(e.to_string()).hint(e.kind.hint())
+        CliError::failed(e.to_string()).hint(e.hint())
     }
 }
 
@@ -164,7 +164,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Agent { command } => agent::run(&ctx, command),
         Command::Doctor { json } => doctor::run(&ctx, json),
         // main.rs opens the TUI for `open`; reaching here is a wiring bug.
-        Command::Open { .. } => Err(CliError::failed("open runs the terminal UI")),
+        Command::Open { .. } | Command::Bare(_) => {
+            Err(CliError::failed("open runs the terminal UI"))
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = crate::cli::Cli::command();

@@ -9,13 +9,12 @@
 //! - `--json`: `{ "columns": [{ "name", "type" }], "rows": [[…]], "complete": true }`,
 //!   every row unless `--limit` (then `complete` says whether more were left).
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::time::Instant;
 
-use super::browse::{cancellable_query, human_cells, open_connector, rows_text, FullText};
+use super::browse::{cancellable_query, human_cells, open_connector, rows_text};
 use super::{colour_stdout, print_table, CliError, Ctx};
 use crate::connectors::{Cell, DEFAULT_PAGE_ROWS};
-use crate::display::display_string;
 
 /// The SQL argument, or stdin for `-`.
 fn sql_text(arg: &str) -> Result<String, CliError> {
@@ -59,22 +58,11 @@ pub async fn run(
         (None, true) => None,
     };
     let columns = cursor.columns().to_vec();
-    let to_terminal = std::io::stdout().is_terminal();
-    let shown = |s: String| {
-        if to_terminal {
-            display_string(&s)
-        } else {
-            s
-        }
-    };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    // CSV goes through its own (buffered) writer; `out` only carries JSON.
-    let mut csv_w = csv.then(|| csv::Writer::from_writer(std::io::stdout()));
+    // CSV as an import writes it, a page at a time; `out` only carries JSON.
+    let mut csv_buf = Vec::new();
+    let mut csv_w = csv.then(|| crate::dataset::CsvRows::new(&columns, &mut csv_buf));
     let fail = |e: std::io::Error| CliError::failed(format!("cannot write: {e}"));
-    if let Some(w) = csv_w.as_mut() {
-        w.write_record(columns.iter().map(|c| shown(c.name.clone())))
-            .map_err(|e| CliError::failed(format!("cannot write CSV: {e}")))?;
-    }
     if json {
         let cols: Vec<_> = columns
             .iter()
@@ -106,18 +94,18 @@ pub async fn run(
                 if n > 0 {
                     out.write_all(b",").map_err(fail)?;
                 }
-                serde_json::to_writer(&mut out, &row)
+                serde_json::to_writer(&mut out, &super::browse::json_cells(&columns, &row))
                     .map_err(|e| CliError::failed(format!("cannot write JSON: {e}")))?;
             } else if let Some(w) = csv_w.as_mut() {
-                w.write_record(row.iter().map(|c| match c {
-                    Cell::Null => String::new(),
-                    other => shown(other.display_full()),
-                }))
-                .map_err(|e| CliError::failed(format!("cannot write CSV: {e}")))?;
+                w.row(&mut csv_buf, &row);
             } else {
                 human.push(row);
             }
             n += 1;
+        }
+        if csv {
+            super::browse::write_csv(&csv_buf)?;
+            csv_buf.clear();
         }
         if got < want {
             break true;
@@ -126,8 +114,8 @@ pub async fn run(
     if json {
         writeln!(out, "],\"complete\":{complete}}}").map_err(fail)?;
     }
-    if let Some(mut w) = csv_w.take() {
-        w.flush().map_err(fail)?;
+    if csv {
+        super::browse::write_csv(&csv_buf)?;
     }
     out.flush().map_err(fail)?;
     drop(out);

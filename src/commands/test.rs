@@ -35,6 +35,9 @@ use crate::profile::{Profile, ProfileError};
 use crate::ssh::{Stage, StagedTest};
 
 pub async fn run(ctx: &Ctx, a: TestArgs) -> Result<(), CliError> {
+    if a.timeout.is_some_and(|t| t == 0 || t > 3600) {
+        return Err(CliError::usage("timeout: between 1 and 3600 seconds"));
+    }
     let mut profile = ctx.open()?;
     let looks_like_url = a.target.contains("://") || a.target.starts_with("sqlite:");
     if looks_like_url && profile.get(&a.target).is_err() {
@@ -51,6 +54,9 @@ async fn test_url(ctx: &Ctx, profile: &Profile, a: &TestArgs) -> Result<(), CliE
     }
     if let Some(via) = &a.ssh {
         crate::ssh::set_via(&mut spec, Some(via));
+    }
+    if let Some(t) = a.timeout {
+        spec.connect_timeout_secs = t;
     }
     spec.validate()
         .map_err(|e| CliError::usage(e.to_string()))?;
@@ -115,13 +121,30 @@ async fn test_saved(ctx: &Ctx, profile: &mut Profile, a: &TestArgs) -> Result<()
     let mut spec = job.connection.spec.clone();
     if let Some(via) = &a.ssh {
         crate::ssh::set_via(&mut spec, Some(via));
-        spec.validate()
-            .map_err(|e| CliError::usage(e.to_string()))?;
     }
-    let staged = run_test(&spec, job.password, ctx, profile).await;
+    if let Some(t) = a.timeout {
+        spec.connect_timeout_secs = t;
+    }
+    let staged = match spec.validate() {
+        Ok(()) => run_test(&spec, job.password, ctx, profile).await,
+        Err(e) => crate::ssh::connector::StagedTest {
+            stages: Vec::new(),
+            result: Err(ConnError::new(ErrorKind::Config, e.to_string())),
+        },
+    };
     let result = &staged.result;
     // Record even when the user interrupted, so the in-flight guard is released.
-    let recorded = crate::ops::finish_test(profile, name, result);
+    let recorded = match crate::ops::finish_test(profile, name, result) {
+        // `varlor rm` ran while this test was connecting: nothing to record.
+        Err(ProfileError::Catalog(crate::store::catalog::CatalogError::NotFound(_))) => {
+            eprintln!(
+                "note: '{}' was removed while it was being tested; the result is not recorded",
+                display_text(name)
+            );
+            Ok(())
+        }
+        r => r,
+    };
     tracing::info!(
         connection = %name,
         kind = conn.spec.kind.id(),
@@ -183,8 +206,8 @@ fn report(
                 "server_version": null, "latency_ms": null, "tls": null,
                 "ssh": ssh, "stages": stages_json(&stages),
                 "error": {
-                    "kind": e.kind, "message": e.kind.message(),
-                    "hint": e.kind.hint(), "detail": e.detail,
+                    "kind": e.kind, "message": e.headline(),
+                    "hint": e.hint(), "detail": e.detail,
                 },
             }),
         };
@@ -200,14 +223,18 @@ fn report(
                 if info.tls { "TLS" } else { "no TLS" }
             ),
             Err(e) => {
-                let hint = e.kind.hint();
+                let hint = e.hint();
                 if hint.is_empty() {
-                    println!("{} {}", paint(colour, Style::Red, "✗"), e.kind.message());
+                    println!(
+                        "{} {}",
+                        paint(colour, Style::Red, "✗"),
+                        display_text(&e.headline())
+                    );
                 } else {
                     println!(
                         "{} {} — {}",
                         paint(colour, Style::Red, "✗"),
-                        e.kind.message(),
+                        display_text(&e.headline()),
                         hint
                     );
                 }

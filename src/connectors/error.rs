@@ -36,6 +36,8 @@ pub enum ErrorKind {
     Cancelled,
     /// The connection settings are invalid (bad CA file, bad URL…).
     Config,
+    /// An import filter (`--where`, the dialog's Where) was refused before running.
+    InvalidFilter,
     Other,
     /// The account is locked (Oracle ORA-28000).
     AccountLocked,
@@ -80,6 +82,7 @@ impl ErrorKind {
             ErrorKind::NotAvailable => "Not available in this build",
             ErrorKind::Cancelled => "Cancelled",
             ErrorKind::Config => "Invalid connection settings",
+            ErrorKind::InvalidFilter => "Filter refused",
             ErrorKind::Other => "Error",
             ErrorKind::AccountLocked => "Account locked",
             ErrorKind::PasswordExpired => "Password expired",
@@ -134,6 +137,9 @@ impl ErrorKind {
             }
             ErrorKind::Cancelled => "",
             ErrorKind::Config => "Fix the field named in the details.",
+            ErrorKind::InvalidFilter => {
+                "A filter is one condition without WHERE (no ';'): see the details for what was wrong."
+            }
             ErrorKind::Other => "See the details for the server's own words.",
             ErrorKind::AccountLocked => {
                 "Ask a DBA to unlock the account (too many failed logins?)."
@@ -187,9 +193,13 @@ impl ConnError {
         self
     }
 
-    /// The one line a person reads: the kind's words, or for an error no
-    /// kind describes, the server's own words (first line, sanitized).
+    /// The one line a person reads: the kind's words (for an untrusted
+    /// certificate, with why), or for an error no kind describes, the
+    /// server's own words (first line, sanitized).
     pub fn headline(&self) -> String {
+        if let Some(reason) = self.cert_reason() {
+            return format!("{}: {}", self.kind.message(), reason.words());
+        }
         match self.kind {
             ErrorKind::Other if !self.detail.trim().is_empty() => {
                 let line = self.detail.lines().next().unwrap_or("").trim();
@@ -204,12 +214,113 @@ impl ConnError {
         }
     }
 
+    /// What the person can do: the kind's hint, or the one for the
+    /// certificate problem found in the driver's words.
+    pub fn hint(&self) -> &'static str {
+        match self.cert_reason() {
+            Some(r) => r.hint(),
+            // The headline already is the server's own words.
+            None if self.kind == ErrorKind::Other && !self.detail.trim().is_empty() => "",
+            None => self.kind.hint(),
+        }
+    }
+
+    /// Why a certificate was refused, read from the driver's words (rustls'
+    /// own error names, which every engine's detail carries).
+    pub fn cert_reason(&self) -> Option<CertReason> {
+        if self.kind != ErrorKind::CertificateNotTrusted {
+            return None;
+        }
+        CertReason::find(&self.detail)
+    }
+
     /// "Invalid credentials: <detail>" — for logs and `--verbose`.
     pub fn full(&self) -> String {
         if self.detail.is_empty() {
             self.kind.message().to_string()
         } else {
             format!("{}: {}", self.kind.message(), self.detail)
+        }
+    }
+}
+
+/// Why a server certificate was not trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertReason {
+    UnknownCa,
+    NameMismatch,
+    Expired,
+    NotYetValid,
+    Revoked,
+    NoCertificate,
+}
+
+impl CertReason {
+    /// Reads the reason from a driver's text (rustls' `Display` and `Debug`
+    /// words, OpenSSL-style words from other stacks).
+    pub fn find(detail: &str) -> Option<CertReason> {
+        let t = detail.to_ascii_lowercase();
+        let has = |words: &[&str]| words.iter().any(|w| t.contains(w));
+        Some(
+            if has(&[
+                "unknownissuer",
+                "unknown issuer",
+                "unknown ca",
+                "self signed",
+                "self-signed",
+                "unable to get local issuer",
+            ]) {
+                CertReason::UnknownCa
+            } else if has(&[
+                "notvalidforname",
+                "not valid for name",
+                "hostname mismatch",
+                "name mismatch",
+                "does not match",
+            ]) {
+                CertReason::NameMismatch
+            } else if has(&["notvalidyet", "not valid yet", "not yet valid"]) {
+                CertReason::NotYetValid
+            } else if has(&["expired"]) {
+                CertReason::Expired
+            } else if has(&["revoked"]) {
+                CertReason::Revoked
+            } else if has(&[
+                "nocertificatespresented",
+                "no certificates presented",
+                "sent no certificates",
+            ]) {
+                CertReason::NoCertificate
+            } else {
+                return None;
+            },
+        )
+    }
+
+    pub fn words(self) -> &'static str {
+        match self {
+            CertReason::UnknownCa => "signed by an unknown CA",
+            CertReason::NameMismatch => "issued for another host name",
+            CertReason::Expired => "expired",
+            CertReason::NotYetValid => "not valid yet",
+            CertReason::Revoked => "revoked",
+            CertReason::NoCertificate => "the server sent none",
+        }
+    }
+
+    pub fn hint(self) -> &'static str {
+        match self {
+            CertReason::UnknownCa => {
+                "Give the CA file that signed the server certificate (CA file / sslrootcert / ssl-ca)."
+            }
+            CertReason::NameMismatch => {
+                "Connect by a name the certificate lists (see the details), or fix the certificate."
+            }
+            CertReason::Expired | CertReason::NotYetValid => {
+                "The server's certificate is outside its dates: renew it, or check this machine's clock."
+            }
+            CertReason::Revoked => "The certificate was revoked: the server needs a new one.",
+            CertReason::NoCertificate => "The server offered TLS without a certificate: check its TLS setup.",
         }
     }
 }

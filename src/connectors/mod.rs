@@ -181,6 +181,17 @@ impl TableKind {
             TableKind::Collection => "collection",
         }
     }
+
+    /// Why a described table of this kind can have no column, in words
+    /// (the TUI's structure pane and `varlor describe` say the same).
+    pub fn no_columns_reason(self) -> &'static str {
+        match self {
+            TableKind::View | TableKind::MaterializedView => {
+                "No columns visible: the view may be broken (a table it reads was dropped) or you lack privileges on its columns."
+            }
+            _ => "No columns visible: you may lack privileges on its columns.",
+        }
+    }
 }
 
 /// A table or view as listed by the browser.
@@ -288,7 +299,7 @@ impl StreamOptions {
             .filter(|f| !f.is_empty());
         if filter.is_some() && !read_only {
             return Err(ConnError::new(
-                ErrorKind::Config,
+                ErrorKind::InvalidFilter,
                 "filter: a filter only runs in a read-only session",
             ));
         }

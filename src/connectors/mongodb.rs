@@ -813,9 +813,9 @@ impl MongoConnector {
         ENGINE
             .capabilities
             .check_filter(text)
-            .map_err(|m| ConnError::new(ErrorKind::Config, format!("filter: {m}")))?;
+            .map_err(|m| ConnError::new(ErrorKind::InvalidFilter, format!("filter: {m}")))?;
         let json: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| ConnError::new(ErrorKind::Config, format!("filter: {e}")))?;
+            .map_err(|e| ConnError::new(ErrorKind::InvalidFilter, format!("filter: {e}")))?;
         match Bson::try_from(json) {
             Ok(Bson::Document(d)) => Ok(d),
             Ok(_) => Err(ConnError::new(

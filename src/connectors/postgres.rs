@@ -862,8 +862,8 @@ fn map_error(e: &tokio_postgres::Error) -> ConnError {
             "the server asked for a password",
         );
     }
-    if let Some(kind) = tls::classify_tls(e) {
-        return ConnError::new(kind, text);
+    if let Some((kind, cause)) = tls::tls_cause(e) {
+        return ConnError::new(kind, format!("{text}: {cause}"));
     }
     if text.contains("server does not support TLS") {
         return ConnError::new(ErrorKind::TlsUnavailable, text);

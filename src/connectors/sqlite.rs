@@ -576,7 +576,18 @@ impl Connector for SqliteConnector {
                 rows.collect::<Result<Vec<_>, _>>()
                     .map_err(|e| flags.map(e))
             };
-            let cols = table_info(&q)?;
+            let cols = table_info(&q).map_err(|e| {
+                // A view over a dropped table: say it is the view that is
+                // broken, with SQLite's words ("no such table: main.t").
+                if e.kind == ErrorKind::NotFound && table.kind == TableKind::View {
+                    ConnError::new(
+                        ErrorKind::Other,
+                        format!("the view {} is broken: {}", table.name, e.detail),
+                    )
+                } else {
+                    e
+                }
+            })?;
             if cols.is_empty() {
                 return Err(ConnError::new(
                     ErrorKind::NotFound,
@@ -714,7 +725,7 @@ impl Connector for SqliteConnector {
         let filter = opts.checked_filter(self.opts.read_only)?;
         if filter.is_some_and(has_statement_separator) {
             return Err(ConnError::new(
-                ErrorKind::Config,
+                ErrorKind::InvalidFilter,
                 "filter: one condition only; a ';' (a second statement) is not allowed",
             ));
         }

@@ -1122,7 +1122,7 @@ async fn collect_first(
 /// hide it, no statement separator, every quote closed. The server checks the
 /// rest, inside a transaction that is rolled back.
 pub fn check_filter(filter: &str) -> Result<(), ConnError> {
-    let bad = |why: &str| ConnError::new(ErrorKind::Config, format!("filter: {why}"));
+    let bad = |why: &str| ConnError::new(ErrorKind::InvalidFilter, format!("filter: {why}"));
     let chars: Vec<char> = filter.chars().collect();
     let mut depth = 0i32;
     let mut i = 0;
@@ -1696,7 +1696,7 @@ mod tests {
             "name = 'open",
         ] {
             let e = check_filter(bad).unwrap_err();
-            assert_eq!(e.kind, ErrorKind::Config, "{bad}");
+            assert_eq!(e.kind, ErrorKind::InvalidFilter, "{bad}");
         }
     }
 

@@ -89,17 +89,24 @@ pub fn load_ca_file(path: &Path) -> Result<RootCertStore, ConnError> {
 /// io::Error, whose `source()` skips the wrapped error) and maps it:
 /// certificate problems → `CertificateNotTrusted`, anything else TLS → `Other`.
 pub fn classify_tls(err: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
+    tls_cause(err).map(|(kind, _)| kind)
+}
+
+/// [`classify_tls`] with the rustls error's own words ("invalid peer
+/// certificate: UnknownIssuer"), which drivers often leave out of their
+/// message ("error performing TLS handshake").
+pub fn tls_cause(err: &(dyn std::error::Error + 'static)) -> Option<(ErrorKind, String)> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = current {
-        if let Some(kind) = rustls_kind(e) {
-            return Some(kind);
+        if let Some(found) = rustls_kind(e) {
+            return Some(found);
         }
         if let Some(inner) = e
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
         {
-            if let Some(kind) = rustls_kind(inner) {
-                return Some(kind);
+            if let Some(found) = rustls_kind(inner) {
+                return Some(found);
             }
         }
         current = e.source();
@@ -107,14 +114,15 @@ pub fn classify_tls(err: &(dyn std::error::Error + 'static)) -> Option<ErrorKind
     None
 }
 
-fn rustls_kind(e: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
+fn rustls_kind(e: &(dyn std::error::Error + 'static)) -> Option<(ErrorKind, String)> {
     let e = e.downcast_ref::<rustls::Error>()?;
-    Some(match e {
+    let kind = match e {
         rustls::Error::InvalidCertificate(_)
         | rustls::Error::NoCertificatesPresented
         | rustls::Error::UnsupportedNameType => ErrorKind::CertificateNotTrusted,
         _ => ErrorKind::Other,
-    })
+    };
+    Some((kind, e.to_string()))
 }
 
 /// `require`/`prefer`: any certificate is accepted (libpq semantics), but the
@@ -213,5 +221,55 @@ mod tests {
         assert_eq!(classify_tls(&io), Some(ErrorKind::CertificateNotTrusted));
         let plain = std::io::Error::other("x");
         assert_eq!(classify_tls(&plain), None);
+    }
+
+    #[test]
+    fn every_certificate_reason_is_read_from_rustls_own_words() {
+        use crate::connectors::error::{CertReason, ConnError};
+        use rustls::CertificateError as C;
+        let name = rustls::pki_types::ServerName::try_from("db.example").unwrap();
+        let cases = [
+            (C::UnknownIssuer, CertReason::UnknownCa),
+            (C::NotValidForName, CertReason::NameMismatch),
+            (
+                C::NotValidForNameContext {
+                    expected: name.to_owned(),
+                    presented: vec!["DnsName(\"localhost\")".into()],
+                },
+                CertReason::NameMismatch,
+            ),
+            (C::Expired, CertReason::Expired),
+            (
+                C::ExpiredContext {
+                    time: rustls::pki_types::UnixTime::since_unix_epoch(
+                        std::time::Duration::from_secs(2_000_000_000),
+                    ),
+                    not_after: rustls::pki_types::UnixTime::since_unix_epoch(
+                        std::time::Duration::from_secs(1_000_000_000),
+                    ),
+                },
+                CertReason::Expired,
+            ),
+            (C::NotValidYet, CertReason::NotYetValid),
+            (C::Revoked, CertReason::Revoked),
+        ];
+        for (err, want) in cases {
+            let io = std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                rustls::Error::InvalidCertificate(err),
+            );
+            // As a driver wraps it: its own words first, the cause after.
+            let (kind, cause) = tls_cause(&io).expect("found in the chain");
+            let e = ConnError::new(kind, format!("error performing TLS handshake: {cause}"));
+            assert_eq!(e.cert_reason(), Some(want), "{cause}");
+            assert!(e.headline().contains(want.words()), "{}", e.headline());
+            assert_eq!(e.hint(), want.hint());
+        }
+        let none = rustls::Error::NoCertificatesPresented;
+        let (kind, cause) = tls_cause(&none).unwrap();
+        assert_eq!(
+            ConnError::new(kind, cause).cert_reason(),
+            Some(CertReason::NoCertificate)
+        );
     }
 }

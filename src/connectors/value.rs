@@ -45,10 +45,26 @@ impl Cell {
     }
 }
 
+impl Cell {
+    /// The text of a cell in a grid a person reads (the TUI and the CLI's
+    /// tables): like [`Cell::display`], but text that reads like NULL is
+    /// quoted, so without colour the string 'NULL' still differs from NULL.
+    pub fn display_grid(&self) -> String {
+        match self {
+            Cell::Text(t) if t.trim().eq_ignore_ascii_case("null") => format!("'{t}'"),
+            other => other.display(),
+        }
+    }
+}
+
 /// Shortest text that round-trips the float.
+/// Very large or very small magnitudes use exponent form ("1e308", not
+/// 309 digits that a grid cuts).
 pub fn format_float(f: f64) -> String {
     if f.is_finite() && f == f.trunc() && f.abs() < 1e15 {
         format!("{f:.1}")
+    } else if f.is_finite() && (f.abs() >= 1e15 || (f != 0.0 && f.abs() < 1e-6)) {
+        format!("{f:e}")
     } else {
         format!("{f}")
     }

@@ -98,6 +98,31 @@ mod sink_sqlite;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+
+/// Rows as CSV exactly as an import writes them (NULL an empty unquoted
+/// field, an empty string `""`, timestamps ISO 8601, bytes base64), for
+/// `varlor preview --csv` and `varlor query --csv`.
+pub struct CsvRows {
+    enc: sink_csv::CsvEncoder,
+}
+
+impl CsvRows {
+    /// Starts the CSV: the header line is appended to `out`.
+    pub fn new(columns: &[crate::connectors::ColumnMeta], out: &mut Vec<u8>) -> CsvRows {
+        use sink_files::Encoder;
+        let mut enc = sink_csv::CsvEncoder::default();
+        let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+        let kinds: Vec<convert::ColKind> = columns.iter().map(|c| c.logical).collect();
+        enc.header(out, &names, &kinds);
+        CsvRows { enc }
+    }
+
+    /// Appends one row (CRLF-terminated) to `out`.
+    pub fn row(&mut self, out: &mut Vec<u8>, row: &[crate::connectors::Cell]) {
+        use sink_files::Encoder;
+        self.enc.row(out, row);
+    }
+}
 use std::time::Duration;
 
 use serde::{Serialize, Serializer};

@@ -14,6 +14,8 @@ use crate::display::display_text;
 
 /// Below this width only the focused pane is shown.
 const SPLIT_MIN_WIDTH: u16 = 70;
+/// The table list never takes more columns than this.
+const LIST_MAX_WIDTH: u16 = 52;
 
 pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let Some(b) = &state.browser else { return };
@@ -25,8 +27,11 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
         }
         return;
     }
+    // The table list needs a name's width, not a third of a wide terminal:
+    // the rest goes to the structure and the preview.
+    let left_w = ((u32::from(area.width) * 38 + 50) / 100).min(u32::from(LIST_MAX_WIDTH)) as u16;
     let [left, right] =
-        Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)]).areas(area);
+        Layout::horizontal([Constraint::Length(left_w), Constraint::Min(0)]).areas(area);
     let [top, bottom] =
         Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(right);
     tables(f, left, state, b, theme);
@@ -47,11 +52,11 @@ pub fn pane_block(title: String, focused: bool, theme: Theme) -> Block<'static> 
 
 pub fn error_lines(e: &ConnError, theme: Theme) -> Vec<Line<'static>> {
     let mut v = vec![Line::from(Span::styled(
-        format!("✗ {}", e.kind.message()),
+        format!("✗ {}", display_text(&e.headline())),
         theme.error(),
     ))];
-    if !e.kind.hint().is_empty() {
-        v.push(Line::from(e.kind.hint().to_string()));
+    if !e.hint().is_empty() {
+        v.push(Line::from(e.hint().to_string()));
     }
     if !e.detail.is_empty() {
         v.push(Line::from(Span::styled(
@@ -98,14 +103,13 @@ fn tables(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: The
     let width = inner.width as usize;
     let mut lines: Vec<Line> = Vec::new();
     if b.filter_active || !b.filter.is_empty() {
-        let cursor = if b.filter_active { "▏" } else { "" };
-        lines.push(Line::from(vec![
-            Span::styled("/", theme.key()),
-            Span::raw(fit(
-                &format!(" {}{cursor}", b.filter),
-                width.saturating_sub(1),
-            )),
-        ]));
+        lines.push(super::filter_line(
+            &b.filter,
+            b.filter_active,
+            b.filter_selected,
+            width,
+            theme,
+        ));
     }
     if let Some(r) = &b.loading {
         lines.push(Line::from(Span::styled(

@@ -9,7 +9,6 @@ use ratatui::Frame;
 use super::theme::{ago, elapsed, env_label, spinner, Theme};
 use super::{fit, pad};
 use crate::app::state::{State, TestAnswer};
-use crate::display::display_text;
 use crate::store::SavedConnection;
 
 /// Which columns fit: (engine, summary, when). Name, env and status always show.
@@ -42,15 +41,18 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let width = area.width as usize;
     let mut lines: Vec<Line> = Vec::new();
     if state.filter_active || !state.filter.is_empty() {
-        let cursor = if state.filter_active { "▏" } else { "" };
-        lines.push(Line::from(vec![
-            Span::styled("/", theme.key()),
-            Span::raw(format!(" {}{cursor}", display_text(&state.filter))),
-            Span::styled(
-                format!("  {} of {}", state.visible.len(), state.connections.len()),
-                theme.dim(),
-            ),
-        ]));
+        let mut line = super::filter_line(
+            &state.filter,
+            state.filter_active,
+            state.filter_selected,
+            width.saturating_sub(12),
+            theme,
+        );
+        line.spans.push(Span::styled(
+            format!("  {} of {}", state.visible.len(), state.connections.len()),
+            theme.dim(),
+        ));
+        lines.push(line);
     }
     if let Some(e) = &state.load_error {
         lines.push(Line::from(Span::styled(

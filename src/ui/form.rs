@@ -44,7 +44,9 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     } else {
         0
     };
-    let error_field = form.error.as_ref().map(|e| e.field);
+    // Nothing is "required" before the person typed, tested or saved.
+    let error = form.error.as_ref().filter(|_| form.touched);
+    let error_field = error.map(|e| e.field);
     for (i, field) in form.fields.iter().enumerate().skip(start).take(fields_h) {
         if y >= bottom {
             break;
@@ -86,7 +88,7 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     // Footer: validation error, buttons, test answer.
     let footer_y = y.min(bottom.saturating_sub(footer_h));
     let mut footer: Vec<Line> = Vec::new();
-    match (&form.save_error, &form.error) {
+    match (&form.save_error, error) {
         (Some(e), _) => footer.push(Line::from(Span::styled(
             fit(&format!("✗ {e}"), width),
             theme.error(),
@@ -97,6 +99,10 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
                 width,
             ),
             theme.error(),
+        ))),
+        (None, None) if form.error.is_some() => footer.push(Line::from(Span::styled(
+            fit("Fill in the fields: ^T tests, ^S saves, F1 help", width),
+            theme.dim(),
         ))),
         (None, None) => footer.push(Line::from(Span::styled("✓ ready to save", theme.dim()))),
     }
@@ -223,8 +229,12 @@ fn draw_input(f: &mut Frame, area: Rect, form: &FormState, i: usize, focused: bo
             // (then it moves to the password field).
             let text = field.text();
             let shown = crate::connectors::error::sanitize(&text, None);
-            if shown == text {
-                f.render_widget(&field.input, area);
+            if !focused && !shown.is_empty() {
+                // A long URL shows its start (scheme, user, host), not the
+                // end the cursor was left at.
+                f.render_widget(Paragraph::new(fit(&shown, area.width as usize)), area);
+            } else if shown == text {
+                input(f, area, &field.input, focused, theme);
             } else {
                 let mut masked = field.input.clone();
                 masked.select_all();
@@ -234,8 +244,43 @@ fn draw_input(f: &mut Frame, area: Rect, form: &FormState, i: usize, focused: bo
                 f.render_widget(&masked, area);
             }
         }
-        _ => f.render_widget(&field.input, area),
+        _ => input(f, area, &field.input, focused, theme),
     }
+}
+
+/// A text input; a focused empty one shows its cursor before the placeholder
+/// (tui-textarea draws only the placeholder then, so the field looked inactive).
+fn input(
+    f: &mut Frame,
+    area: Rect,
+    t: &tui_textarea::TextArea<'static>,
+    focused: bool,
+    theme: Theme,
+) {
+    let empty = t.lines().iter().all(|l| l.is_empty());
+    if !focused && !empty && t.mask_char().is_none() {
+        // Unfocused text shows its start, wherever the cursor was left.
+        f.render_widget(
+            Paragraph::new(fit(&t.lines().join(""), area.width as usize)),
+            area,
+        );
+        return;
+    }
+    if focused && empty {
+        let hint = t.placeholder_text().to_string();
+        f.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::styled(" ", theme.selected()),
+                Span::styled(
+                    fit(&hint, (area.width as usize).saturating_sub(1)),
+                    theme.dim(),
+                ),
+            ])),
+            area,
+        );
+        return;
+    }
+    f.render_widget(t, area);
 }
 
 fn selector(

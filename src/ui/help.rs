@@ -11,13 +11,18 @@ use crate::app::state::State;
 
 pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let keys = crate::app::keys::help(state);
-    let r = centered(area, 56, keys.len() as u16 + 4);
+    // Above the status bar, which keeps showing the screen's hints.
+    let r = centered(
+        area,
+        56,
+        (keys.len() as u16 + 2).min(area.height.saturating_sub(3)),
+    );
     f.render_widget(Clear, r);
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.focused_border())
         .title(" Help ")
-        .title_bottom(Line::from(" Esc closes · q quits ").right_aligned());
+        .title_bottom(Line::from(" Esc closes ").right_aligned());
     // The widest key label and a space, within half the box.
     let widest = keys
         .iter()

@@ -127,17 +127,30 @@ fn draw_hints(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
         used += text.width();
         spans.push(Span::styled(text, theme.key()));
     }
-    let width = area.width as usize;
-    for (k, what) in hints(state) {
+    let width = (area.width as usize).saturating_sub(used);
+    spans.extend(hint_spans(&hints(state), width, theme));
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// Key hints as `key what` pairs within `width` columns: a hint that does
+/// not fit is dropped whole (and those after it), never cut mid-word.
+pub fn hint_spans(
+    hints: &[(&'static str, &'static str)],
+    width: usize,
+    theme: Theme,
+) -> Vec<Span<'static>> {
+    let mut spans = vec![];
+    let mut used = 0;
+    for (k, what) in hints {
         let w = k.width() + what.width() + 2;
         if used + w > width {
             break;
         }
-        spans.push(Span::styled(k, theme.key()));
+        spans.push(Span::styled(*k, theme.key()));
         spans.push(Span::styled(format!(" {what} "), theme.dim()));
         used += w;
     }
-    f.render_widget(Paragraph::new(Line::from(spans)), area);
+    spans
 }
 
 /// A rectangle of at most `w`×`h` centred in `area`.
@@ -161,9 +174,11 @@ fn draw_confirm(f: &mut Frame, area: Rect, c: &Confirm, theme: Theme) {
         Confirm::KeepPassword { from, to } => format!(
             "The stored password was saved for {from}. Send it to {to} too?"
         ),
+        Confirm::DiscardForm => "Leave the form and discard your changes?".to_string(),
     };
     let (yes, no) = match c {
         Confirm::KeepPassword { .. } => (" keep it   ", " drop it   Esc back"),
+        Confirm::DiscardForm => (" discard   ", " keep editing"),
         _ => (" yes   ", " no"),
     };
     let r = centered(area, 50, 7);
@@ -240,6 +255,30 @@ pub fn pad(s: &str, width: usize) -> String {
     let w = t.width();
     t.extend(std::iter::repeat_n(' ', width.saturating_sub(w)));
     t
+}
+
+/// The `/ filter▏` line of the list and the browser: a filter opened again
+/// shows its text selected (typing replaces it).
+pub fn filter_line(
+    filter: &str,
+    active: bool,
+    selected: bool,
+    width: usize,
+    theme: Theme,
+) -> Line<'static> {
+    let cursor = if active && !selected { "▏" } else { "" };
+    let text = fit(filter, width.saturating_sub(3 + cursor.len().min(1)));
+    let style = if active && selected {
+        theme.selected()
+    } else {
+        theme.normal()
+    };
+    Line::from(vec![
+        Span::styled("/", theme.key()),
+        Span::raw(" "),
+        Span::styled(text, style),
+        Span::raw(cursor),
+    ])
 }
 
 pub fn styled_line(text: impl Into<String>, style: Style) -> Line<'static> {

@@ -19,7 +19,7 @@ const MAX_COL_W: usize = 24;
 pub fn structure(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: Theme) {
     let focused = b.focus == BrowserFocus::Structure;
     let Some(t) = b.highlighted() else {
-        f.render_widget(pane_block(" Structure ".into(), focused, theme), area);
+        no_table(f, area, " Structure ", focused, b, theme);
         return;
     };
     let key = table_key(t);
@@ -92,6 +92,16 @@ pub fn structure(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, the
         f.render_widget(Paragraph::new(lines), inner);
         return;
     }
+    if s.info.columns.is_empty() {
+        lines.push(Line::from(Span::styled(
+            t.kind.no_columns_reason(),
+            theme.warn(),
+        )));
+        f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
+        return;
+    }
+    // Wide terminals give names and types more room; every column keeps a
+    // space after it, so a cut type never runs into "not null".
     let name_w = s
         .info
         .columns
@@ -99,7 +109,7 @@ pub fn structure(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, the
         .map(|c| display_text(&c.name).width())
         .max()
         .unwrap_or(4)
-        .clamp(4, 20);
+        .clamp(4, (width / 4).max(20));
     let type_w = s
         .info
         .columns
@@ -107,15 +117,30 @@ pub fn structure(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, the
         .map(|c| display_text(&c.data_type).width())
         .max()
         .unwrap_or(4)
-        .clamp(4, 18);
-    for c in s.info.columns.iter().skip(b.structure_scroll) {
+        .clamp(4, (width / 4).max(18));
+    // Narrow: name and type share what "PK " and "not null " leave.
+    let avail = width.saturating_sub(3 + 2 + 9);
+    let (name_w, type_w) = if name_w + type_w > avail {
+        let name_w = name_w
+            .min(avail.saturating_sub(type_w).max(avail / 2))
+            .max(1);
+        (name_w, type_w.min(avail.saturating_sub(name_w)).max(1))
+    } else {
+        (name_w, type_w)
+    };
+    let room = (inner.height as usize).saturating_sub(lines.len());
+    for c in s.info.columns.iter().skip(structure_skip(
+        b.structure_scroll,
+        s.info.columns.len(),
+        room,
+    )) {
         if lines.len() >= inner.height as usize {
             break;
         }
         let mut spans = vec![
             Span::styled(if c.primary_key { "PK " } else { "   " }, theme.key()),
-            Span::styled(pad(&c.name, name_w + 1), theme.bold()),
-            Span::raw(pad(&c.data_type, type_w + 1)),
+            Span::styled(pad(&c.name, name_w) + " ", theme.bold()),
+            Span::raw(pad(&c.data_type, type_w) + " "),
             Span::styled(
                 if c.nullable { "null     " } else { "not null " },
                 theme.dim(),
@@ -135,6 +160,30 @@ pub fn structure(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, the
         lines.push(Line::from(spans));
     }
     f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The first column shown when scrolled by `scroll`: never past the point
+/// where the last column reaches the bottom, so the pane stays full.
+pub fn structure_skip(scroll: usize, columns: usize, room: usize) -> usize {
+    scroll.min(columns.saturating_sub(room))
+}
+
+/// A pane with no highlighted table says why.
+fn no_table(f: &mut Frame, area: Rect, title: &str, focused: bool, b: &BrowserState, theme: Theme) {
+    let block = pane_block(title.into(), focused, theme);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let why = if b.tables.is_empty() || b.loading.is_some() || b.error.is_some() {
+        return;
+    } else if !b.filter.trim().is_empty() {
+        "Nothing matches the filter."
+    } else {
+        "No table to show."
+    };
+    f.render_widget(
+        Paragraph::new(Span::styled(why, theme.dim())).wrap(Wrap { trim: true }),
+        inner,
+    );
 }
 
 /// A sampled structure (documents): per field path, how often it is present
@@ -164,7 +213,13 @@ fn sampled_fields(
         .max()
         .unwrap_or(4)
         .clamp(4, 28);
-    for c in s.info.columns.iter().skip(scroll) {
+    let room = (inner.height as usize).saturating_sub(lines.len());
+    for c in s
+        .info
+        .columns
+        .iter()
+        .skip(structure_skip(scroll, s.info.columns.len(), room))
+    {
         if lines.len() >= inner.height as usize {
             break;
         }
@@ -172,7 +227,7 @@ fn sampled_fields(
         let used = 3 + name_w + 1 + 6;
         let mut spans = vec![
             Span::styled(if c.primary_key { "PK " } else { "   " }, theme.key()),
-            Span::styled(pad(&c.name, name_w + 1), theme.bold()),
+            Span::styled(pad(&c.name, name_w) + " ", theme.bold()),
             Span::styled(format!("{present:>5} "), theme.accent()),
         ];
         if width > used {
@@ -186,14 +241,19 @@ fn sampled_fields(
 /// control character escaped (newlines as ↵), so widths are measured on it.
 pub fn cell_text(c: &Cell) -> String {
     match c {
-        Cell::Text(t) => display_text(t).into_owned(),
-        other => display_text(&other.display()).into_owned(),
+        Cell::Text(t) if !t.trim().eq_ignore_ascii_case("null") => display_text(t).into_owned(),
+        other => display_text(&other.display_grid()).into_owned(),
     }
 }
 
 pub fn grid(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: Theme) {
     let focused = b.focus == BrowserFocus::Preview;
-    let Some(p) = &b.preview else {
+    let Some(t) = b.highlighted() else {
+        no_table(f, area, " Preview ", focused, b, theme);
+        return;
+    };
+    // Rows of another table (the highlight moved, its load is due) are never shown.
+    let Some(p) = b.preview.as_ref().filter(|p| p.table == table_key(t)) else {
         f.render_widget(pane_block(" Preview ".into(), focused, theme), area);
         return;
     };
@@ -276,26 +336,48 @@ pub fn rows_grid(
     let window = first..(first + h).min(rows.len());
     // Column widths from the header and the values, capped.
     let start = col_offset.min(columns.len() - 1);
-    let mut cols: Vec<(usize, usize)> = Vec::new();
-    let mut used = 0;
-    for (ci, col) in columns.iter().enumerate().skip(start) {
-        let w = rows
-            .iter()
+    let natural = |ci: usize| {
+        rows.iter()
             .take(MEASURE_ROWS)
             .chain(rows.get(window.clone()).unwrap_or(&[]))
             .filter_map(|r| r.get(ci))
             .map(|c| cell_text(c).width())
-            .chain(std::iter::once(display_text(&col.name).width()))
+            .chain(std::iter::once(display_text(&columns[ci].name).width()))
             .max()
             .unwrap_or(1)
-            .clamp(1, MAX_COL_W);
+            .max(1)
+    };
+    // (column, width shown, width it would like)
+    let mut cols: Vec<(usize, usize, usize)> = Vec::new();
+    let mut used = 0;
+    for ci in start..columns.len() {
+        let want = natural(ci);
+        let w = want.min(MAX_COL_W);
         let w = if cols.is_empty() { w.min(width) } else { w };
         if !cols.is_empty() && used + w + 1 > width {
+            // A wide terminal shows part of the next column rather than
+            // leaving its room empty.
+            let left = width.saturating_sub(used + 1);
+            if left >= 6 {
+                cols.push((ci, left, want));
+                used += left + 1;
+            }
             break;
         }
-        cols.push((ci, w));
+        cols.push((ci, w, want));
         used += w + 1;
     }
+    // Every column fits and room is left: widen the cut ones.
+    let mut spare = width.saturating_sub(used);
+    for c in cols.iter_mut() {
+        if spare == 0 {
+            break;
+        }
+        let more = c.2.saturating_sub(c.1).min(spare);
+        c.1 += more;
+        spare -= more;
+    }
+    let cols: Vec<(usize, usize)> = cols.into_iter().map(|(ci, w, _)| (ci, w)).collect();
     let mut lines = vec![Line::from(
         cols.iter()
             .map(|&(ci, w)| Span::styled(pad(&columns[ci].name, w) + " ", theme.bold()))

@@ -55,14 +55,15 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
         Rect::new(inner.x, y, inner.width, intro_h.min(inner.height)),
     );
     y += intro_h + 1;
-    let label_w = 10u16.min(inner.width);
+    // The focus marker, the label, and a gap before the bullets.
+    let label_w = 13u16.min(inner.width);
     let input = |f: &mut Frame, y: u16, label: &str, ta: &tui_textarea::TextArea, focused: bool| {
         if y >= inner.y + inner.height {
             return;
         }
         f.render_widget(
             Paragraph::new(Span::styled(
-                label.to_string(),
+                format!("{}{label}", if focused { "›" } else { " " }),
                 if focused { theme.key() } else { theme.normal() },
             )),
             Rect::new(inner.x, y, label_w, 1),
@@ -93,15 +94,8 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
             Line::from(Span::styled(fit(&format!("✗ {e}"), w), theme.error())),
         );
     } else {
-        line(
-            f,
-            y,
-            Line::from(vec![
-                Span::styled("Enter", theme.key()),
-                Span::raw(" confirm  "),
-                Span::styled("Esc", theme.key()),
-                Span::raw(" cancel"),
-            ]),
-        );
+        // The status bar's hints, so the dialog and the bar say the same.
+        let hints = crate::app::keys::hints(state);
+        line(f, y, Line::from(super::hint_spans(&hints, w, theme)));
     }
 }

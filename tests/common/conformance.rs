@@ -480,6 +480,14 @@ pub async fn verify_full_without_the_ca_is_not_trusted(h: &impl Harness) {
         .await
         .expect_err("an unknown CA must fail");
     assert_eq!(err.kind, ErrorKind::CertificateNotTrusted, "{}", err.full());
+    // The person reads why, in the one line and its hint.
+    assert_eq!(
+        err.cert_reason(),
+        Some(varlor::connectors::error::CertReason::UnknownCa),
+        "{}",
+        err.full()
+    );
+    assert!(err.headline().contains("unknown CA"), "{}", err.headline());
     assert_no_secret(&err, &[&real_password(h)]);
 }
 

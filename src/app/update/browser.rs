@@ -30,7 +30,12 @@ pub fn fuzzy_match(needle: &str, hay: &str) -> bool {
         .all(|n| hay.any(|h| h == n))
 }
 
+/// Applies the system toggle and the filter. With a filter the highlight
+/// lands on the best match; without one it stays on the table it was on.
+/// When the highlighted table changes (or nothing matches any more), its
+/// structure and preview are due.
 pub fn refilter_browser(b: &mut BrowserState) {
+    let before = b.highlighted().map(crate::app::state::table_key);
     let needle = b.filter.trim().to_string();
     b.visible = b
         .tables
@@ -54,9 +59,21 @@ pub fn refilter_browser(b: &mut BrowserState) {
             .min_by_key(|(_, &i)| match_rank(&needle, &b.tables[i]))
             .map(|(pos, _)| pos);
         b.selected = best.unwrap_or(0);
+    } else if let Some(k) = &before {
+        if let Some(pos) = b
+            .visible
+            .iter()
+            .position(|&i| crate::app::state::table_key(&b.tables[i]) == *k)
+        {
+            b.selected = pos;
+        }
     }
     if b.selected >= b.visible.len() {
         b.selected = b.visible.len().saturating_sub(1);
+    }
+    if b.highlighted().map(crate::app::state::table_key) != before || b.visible.is_empty() {
+        b.load_due = true;
+        b.structure_scroll = 0;
     }
 }
 
@@ -118,28 +135,28 @@ pub(super) fn browser_filter_key(state: &mut State, key: KeyEvent) -> Vec<Effect
     let Some(b) = &mut state.browser else {
         return vec![];
     };
+    let Some(cmd) = cmd else {
+        return vec![];
+    };
     match cmd {
-        Some(FilterCmd::Clear) => {
+        FilterCmd::Clear => {
             b.filter_active = false;
+            b.filter_selected = false;
             b.filter.clear();
             refilter_browser(b);
         }
-        Some(FilterCmd::Keep) => b.filter_active = false,
-        Some(FilterCmd::Erase) => {
-            b.filter.pop();
-            refilter_browser(b);
+        FilterCmd::Keep => {
+            b.filter_active = false;
+            b.filter_selected = false;
         }
-        Some(FilterCmd::Up) => move_sel(&mut b.selected, b.visible.len(), -1),
-        Some(FilterCmd::Down) => move_sel(&mut b.selected, b.visible.len(), 1),
-        Some(FilterCmd::Type) => {
-            let KeyCode::Char(c) = key.code else {
-                return vec![];
-            };
-            b.filter.push(c);
-            b.selected = 0;
-            refilter_browser(b);
+        FilterCmd::Up => move_sel(&mut b.selected, b.visible.len(), -1),
+        FilterCmd::Down => move_sel(&mut b.selected, b.visible.len(), 1),
+        _ => {
+            if edit_filter(&mut b.filter, &mut b.filter_selected, cmd, &key) {
+                refilter_browser(b);
+            }
+            return vec![];
         }
-        None => return vec![],
     }
     b.load_due = true;
     vec![]
@@ -180,7 +197,7 @@ fn browser_command(state: &mut State, cmd: BrowserCmd) -> Vec<Effect> {
         return vec![];
     };
     match cmd {
-        BrowserCmd::Quit => state.quit = true,
+        BrowserCmd::Quit => return close_browser(state),
         BrowserCmd::Query => return super::query::open_query(state),
         BrowserCmd::Help => state.help = true,
         BrowserCmd::Back => return browser_back(state),
@@ -216,6 +233,7 @@ fn browser_command(state: &mut State, cmd: BrowserCmd) -> Vec<Effect> {
         }
         BrowserCmd::Filter => {
             b.filter_active = true;
+            b.filter_selected = !b.filter.is_empty();
             b.focus = BrowserFocus::Tables;
         }
         BrowserCmd::Import => open_import_dialog(state),
@@ -353,7 +371,7 @@ fn tables_pane(state: &mut State, cmd: PaneCmd) {
         PaneCmd::PageDown => move_sel(&mut b.selected, n, PAGE as isize),
         PaneCmd::PageUp => move_sel(&mut b.selected, n, -(PAGE as isize)),
         PaneCmd::Enter | PaneCmd::Right => b.focus = BrowserFocus::Preview,
-        PaneCmd::Left => {}
+        PaneCmd::Left | PaneCmd::Copy | PaneCmd::CopyRow => {}
     }
     if b.selected != before {
         b.load_due = true;
@@ -363,8 +381,20 @@ fn tables_pane(state: &mut State, cmd: PaneCmd) {
 
 fn structure_pane(state: &mut State, cmd: PaneCmd) {
     let Some(b) = &mut state.browser else { return };
+    // Scrolling stops at the last column (drawing keeps the pane full).
+    let columns = b
+        .highlighted()
+        .and_then(|t| {
+            state
+                .cache
+                .get(&b.conn)
+                .and_then(|c| c.structures.get(&table_key(t)))
+        })
+        .map_or(0, |s| s.info.columns.len());
     match cmd {
-        PaneCmd::Down => b.structure_scroll += 1,
+        PaneCmd::Down => {
+            b.structure_scroll = (b.structure_scroll + 1).min(columns.saturating_sub(1))
+        }
         PaneCmd::Up => b.structure_scroll = b.structure_scroll.saturating_sub(1),
         PaneCmd::First => b.structure_scroll = 0,
         PaneCmd::Left => b.focus = BrowserFocus::Tables,
@@ -411,7 +441,75 @@ fn preview_pane(state: &mut State, cmd: PaneCmd) {
                 state.popup = popup;
             }
         }
+        PaneCmd::Copy | PaneCmd::CopyRow => copy_from_preview(state, cmd == PaneCmd::CopyRow),
         PaneCmd::PageDown | PaneCmd::PageUp => {}
+    }
+}
+
+/// Largest value sent through the terminal (terminals drop longer OSC 52).
+const COPY_LIMIT: usize = 100_000;
+
+/// `y` / `Y`: the highlighted cell (or its row) onto the clipboard, raw.
+fn copy_from_preview(state: &mut State, row_too: bool) {
+    let Some(p) = state.browser.as_ref().and_then(|b| b.preview.as_ref()) else {
+        return;
+    };
+    let Some(rs) = &p.rows else { return };
+    let Some(cells) = rs.rows.get(p.row) else {
+        return;
+    };
+    let (text, what) = if row_too {
+        let text: Vec<String> = cells.iter().map(|c| tsv_field(&copy_text(c))).collect();
+        (text.join("\t"), format!("row {}", p.row + 1))
+    } else {
+        let (Some(col), Some(cell)) = (rs.columns.get(p.col_offset), cells.get(p.col_offset))
+        else {
+            return;
+        };
+        (copy_text(cell), format!("{}, row {}", col.name, p.row + 1))
+    };
+    if text.len() > COPY_LIMIT {
+        set_status(
+            state,
+            StatusKind::Error,
+            format!(
+                "Not copied: {} bytes is more than a terminal takes ({COPY_LIMIT}); use varlor preview --csv",
+                text.len()
+            ),
+        );
+        return;
+    }
+    let n = text.len();
+    state.clipboard = Some(text);
+    set_status(
+        state,
+        StatusKind::Info,
+        format!("Copied {n} bytes ({what}) to your clipboard through the terminal (OSC 52)"),
+    );
+}
+
+/// A cell's value as copied: the raw text (NULL empty, bytes in hex).
+fn copy_text(cell: &crate::connectors::Cell) -> String {
+    use crate::connectors::Cell;
+    match cell {
+        Cell::Null => String::new(),
+        Cell::Text(t) => t.clone(),
+        Cell::Json(v) => v.to_string(),
+        Cell::Bytes(b) => {
+            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            format!("\\x{hex}")
+        }
+        other => other.display(),
+    }
+}
+
+/// One field of a tab-separated row: quoted (quotes doubled) when it holds a
+/// tab, a quote or a line break, as spreadsheets read it.
+fn tsv_field(s: &str) -> String {
+    if s.contains(['\t', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
     }
 }
 
@@ -449,7 +547,19 @@ pub(super) fn load_highlighted(state: &mut State) -> Vec<Effect> {
         return vec![];
     };
     let Some(table) = b.highlighted().cloned() else {
-        return vec![];
+        // Nothing matches: no pane keeps showing the last table.
+        let mut effects = vec![];
+        let Some(b) = &mut state.browser else {
+            return effects;
+        };
+        if let Some((_, r)) = b.structure_loading.take() {
+            effects.push(Effect::Cancel { task: r.task });
+        }
+        if let Some(r) = b.preview.take().and_then(|p| p.loading) {
+            effects.push(Effect::Cancel { task: r.task });
+        }
+        b.structure_error = None;
+        return effects;
     };
     let key = table_key(&table);
     let fresh = state
@@ -560,10 +670,17 @@ pub(super) fn on_tables_loaded(
             tables.sort_by(|a, b| {
                 (a.system, &a.schema, &a.name).cmp(&(b.system, &b.schema, &b.name))
             });
+            // A reload (`r`) keeps the highlighted table when it still exists.
+            let kept = b.highlighted().map(table_key);
             b.tables = tables;
             b.error = None;
             b.selected = 0;
             refilter_browser(b);
+            if let Some(pos) =
+                kept.and_then(|k| b.visible.iter().position(|&i| table_key(&b.tables[i]) == k))
+            {
+                b.selected = pos;
+            }
             b.load_due = true;
         }
         Err(e) => b.error = Some(e),

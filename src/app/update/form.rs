@@ -120,9 +120,37 @@ pub fn new_form(kind: Kind, no_color: bool) -> FormState {
         save_error: None,
         original: None,
         secret_choice: None,
+        touched: false,
+        pristine: 0,
     };
     restyle(&mut form, no_color);
+    form.pristine = fingerprint(&form);
     form
+}
+
+/// What the person can change in the form, summarised to tell "changed"
+/// from "as opened". Secret inputs count only by their length: no digest of
+/// a password is kept.
+pub(super) fn fingerprint(form: &FormState) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    form.kind.hash(&mut h);
+    form.tls.id().hash(&mut h);
+    form.environment.id().hash(&mut h);
+    form.clear_password.hash(&mut h);
+    for (k, v) in &form.base.options {
+        (k, v).hash(&mut h);
+    }
+    for f in &form.fields {
+        f.id.spec_name().hash(&mut h);
+        let text = zeroize::Zeroizing::new(f.text());
+        if f.holds_secret() {
+            text.chars().count().hash(&mut h);
+        } else {
+            text.as_str().hash(&mut h);
+        }
+    }
+    h.finish()
 }
 
 pub fn edit_form(conn: &SavedConnection, no_color: bool) -> FormState {
@@ -143,6 +171,7 @@ pub fn edit_form(conn: &SavedConnection, no_color: bool) -> FormState {
         });
     }
     restyle(&mut form, no_color);
+    form.pristine = fingerprint(&form);
     form
 }
 
@@ -233,7 +262,8 @@ pub(super) fn form_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         Some(FormCmd::PickSshHost) => pick_ssh_host(state),
         Some(FormCmd::SelectorPrev) => change_selector(state, -1),
         Some(FormCmd::SelectorNext) => change_selector(state, 1),
-        None => type_into_field(state, key),
+        Some(FormCmd::Help) => state.help = true,
+        Some(FormCmd::Edit) | None => type_into_field(state, key),
     }
     vec![]
 }
@@ -267,17 +297,27 @@ fn toggle_clear_password(state: &mut State) {
     restyle(form, state.no_color);
 }
 
-/// Esc: cancel the running test, else leave the form.
+/// Esc: cancel the running test, else leave the form (asking first when
+/// something was changed).
 fn form_back(state: &mut State) -> Vec<Effect> {
     if let Some(form) = &mut state.form {
         if let Some(r) = form.test.take() {
             form.answer = Some(TestAnswer::Cancelled);
             return vec![Effect::Cancel { task: r.task }];
         }
+        if fingerprint(form) != form.pristine {
+            state.confirm = Some(Confirm::DiscardForm);
+            return vec![];
+        }
     }
+    discard_form(state);
+    vec![]
+}
+
+/// Leaves the form, dropping what was typed (its inputs wipe themselves).
+pub(super) fn discard_form(state: &mut State) {
     state.form = None;
     state.screen = Screen::List;
-    vec![]
 }
 
 /// Ctrl-O in "SSH via": the next `Host` alias of the person's ssh config
@@ -310,6 +350,7 @@ fn pick_ssh_host(state: &mut State) {
 
 fn change_selector(state: &mut State, delta: isize) {
     let Some(form) = &mut state.form else { return };
+    form.touched = true;
     match form.focused_field() {
         Some(FieldId::Environment) => {
             form.environment = cycle(&Environment::ALL, form.environment, delta)
@@ -351,7 +392,7 @@ fn type_into_field(state: &mut State, key: KeyEvent) {
     let changed = form
         .field_mut(id)
         .map(|f| {
-            let changed = f.input.input(key);
+            let changed = edit_input(&mut f.input, key);
             if f.holds_secret() {
                 forget_yank(&mut f.input);
             }
@@ -366,6 +407,7 @@ fn type_into_field(state: &mut State, key: KeyEvent) {
 pub(super) fn field_changed(state: &mut State, id: FieldId) {
     if let Some(f) = &mut state.form {
         f.answer_fresh = false;
+        f.touched = true;
     }
     if id == FieldId::Conn(Field::Password) {
         if let Some(f) = &mut state.form {
@@ -525,6 +567,7 @@ pub(super) fn start_form_test(state: &mut State) -> Vec<Effect> {
     let Some(form) = &mut state.form else {
         return vec![];
     };
+    form.touched = true;
     if form.test.is_some() {
         return vec![];
     }
@@ -573,6 +616,7 @@ pub(super) fn start_save(state: &mut State) -> Vec<Effect> {
     let Some(form) = &mut state.form else {
         return vec![];
     };
+    form.touched = true;
     if form.saving {
         return vec![];
     }

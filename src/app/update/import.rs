@@ -61,11 +61,11 @@ pub(super) fn import_dialog_key(state: &mut State, key: KeyEvent) -> Vec<Effect>
         _ if key.modifiers.contains(KeyModifiers::CONTROL)
             && matches!(key.code, KeyCode::Char('m' | 'j')) => {}
         _ if d.focus == 1 => {
-            d.destination.input(key);
+            edit_input(&mut d.destination, key);
         }
         _ if d.focus == 4 => {
             if let Some(f) = d.filters.get_mut(d.current) {
-                f.input(key);
+                edit_input(f, key);
             }
         }
         (_, KeyCode::Char(c)) if d.focus == 2 && plain(&key) && c.is_ascii_digit() => {

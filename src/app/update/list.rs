@@ -70,27 +70,28 @@ pub fn answer_line(a: &TestAnswer) -> String {
 }
 
 pub(super) fn list_filter_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
-    match lookup(keys::FILTER, state, &key) {
-        Some(FilterCmd::Clear) => {
+    let Some(cmd) = lookup(keys::FILTER, state, &key) else {
+        return vec![];
+    };
+    match cmd {
+        FilterCmd::Clear => {
             state.filter_active = false;
+            state.filter_selected = false;
             state.filter.clear();
             refilter(state);
         }
-        Some(FilterCmd::Keep) => state.filter_active = false,
-        Some(FilterCmd::Erase) => {
-            state.filter.pop();
-            refilter(state);
+        FilterCmd::Keep => {
+            state.filter_active = false;
+            state.filter_selected = false;
         }
-        Some(FilterCmd::Up) => move_sel(&mut state.selected, state.visible.len(), -1),
-        Some(FilterCmd::Down) => move_sel(&mut state.selected, state.visible.len(), 1),
-        Some(FilterCmd::Type) => {
-            if let KeyCode::Char(c) = key.code {
-                state.filter.push(c);
+        FilterCmd::Up => move_sel(&mut state.selected, state.visible.len(), -1),
+        FilterCmd::Down => move_sel(&mut state.selected, state.visible.len(), 1),
+        _ => {
+            if edit_filter(&mut state.filter, &mut state.filter_selected, cmd, &key) {
                 state.selected = 0;
                 refilter(state);
             }
         }
-        None => {}
     }
     vec![]
 }
@@ -115,7 +116,10 @@ pub(super) fn list_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             });
             return vec![Effect::Discover];
         }
-        ListCmd::Filter => state.filter_active = true,
+        ListCmd::Filter => {
+            state.filter_active = true;
+            state.filter_selected = !state.filter.is_empty();
+        }
         ListCmd::Help => state.help = true,
         ListCmd::New => {
             state.screen = Screen::Picker;

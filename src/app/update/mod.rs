@@ -164,6 +164,11 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     }
     // A status message lasts until the next key.
     state.status = None;
+    // F1: help on every screen and dialog, even where `?` is typed text.
+    if key.code == KeyCode::F(1) && state.unlock.is_none() {
+        state.help = !state.help;
+        return vec![];
+    }
     match state.layer() {
         Layer::Unlock => unlock_key(state, key),
         Layer::Popup => overlays::popup_key(state, key),
@@ -180,6 +185,67 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         Layer::Browser => browser_key(state, key),
         Layer::Query => query_key(state, key),
     }
+}
+
+/// A key for a single-line text input, with the shell's Ctrl-U (erase to
+/// the start of the line; tui-textarea binds it to undo) and Ctrl-W (erase
+/// the word before the cursor). True when the text changed.
+pub(super) fn edit_input(t: &mut TextArea<'static>, key: KeyEvent) -> bool {
+    if is_ctrl(&key, 'u') {
+        return t.delete_line_by_head();
+    }
+    if is_ctrl(&key, 'w') {
+        return t.delete_word();
+    }
+    t.input(key)
+}
+
+/// A key that edits a filter's text (list and browser alike); true when the
+/// text changed. A filter opened again with `/` starts selected: a typed
+/// character replaces it, Backspace erases it, → / End keep it for editing.
+pub(super) fn edit_filter(
+    filter: &mut String,
+    selected: &mut bool,
+    cmd: keys::FilterCmd,
+    key: &KeyEvent,
+) -> bool {
+    use keys::FilterCmd;
+    let was_selected = std::mem::replace(selected, false);
+    match cmd {
+        FilterCmd::Type => {
+            let KeyCode::Char(c) = key.code else {
+                return false;
+            };
+            if was_selected {
+                filter.clear();
+            }
+            filter.push(c);
+            true
+        }
+        FilterCmd::Erase if was_selected => {
+            filter.clear();
+            true
+        }
+        FilterCmd::Erase => filter.pop().is_some(),
+        FilterCmd::EraseAll => {
+            let changed = !filter.is_empty();
+            filter.clear();
+            changed
+        }
+        FilterCmd::Up | FilterCmd::Down => {
+            *selected = was_selected;
+            false
+        }
+        FilterCmd::EditEnd | FilterCmd::Keep | FilterCmd::Clear => false,
+    }
+}
+
+/// Paste into a filter: replaces a selected filter, else appends.
+pub(super) fn paste_filter(filter: &mut String, selected: &mut bool, text: &str) {
+    if std::mem::replace(selected, false) {
+        filter.clear();
+    }
+    filter.push_str(text);
 }
 
 pub(super) fn move_sel(sel: &mut usize, len: usize, delta: isize) {
@@ -257,16 +323,14 @@ pub(super) fn on_paste(state: &mut State, text: &str) -> Vec<Effect> {
             }
         }
         Screen::List if state.filter_active => {
-            state.filter.push_str(&one_line);
+            paste_filter(&mut state.filter, &mut state.filter_selected, &one_line);
             refilter(state);
         }
         Screen::Browser => {
             if let Some(b) = &mut state.browser {
                 if b.filter_active {
-                    b.filter.push_str(&one_line);
-                    b.selected = 0;
+                    paste_filter(&mut b.filter, &mut b.filter_selected, &one_line);
                     refilter_browser(b);
-                    b.load_due = true;
                 }
             }
         }

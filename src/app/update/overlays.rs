@@ -33,6 +33,10 @@ pub(super) fn confirm_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         (Some(OverlayCmd::Yes), Confirm::KeepPassword { .. }) => answer_keep_password(state, true),
         // "No" to keeping a password is an answer (drop it and save); Esc goes back.
         (Some(OverlayCmd::No), Confirm::KeepPassword { .. }) => answer_keep_password(state, false),
+        (Some(OverlayCmd::Yes), Confirm::DiscardForm) => {
+            discard_form(state);
+            vec![]
+        }
         _ => vec![],
     }
 }

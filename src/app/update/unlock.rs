@@ -96,7 +96,7 @@ pub(super) fn unlock_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             } else {
                 &mut p.input
             };
-            t.input(key);
+            edit_input(t, key);
             forget_yank(t);
             vec![]
         }
