@@ -201,6 +201,15 @@ fn form_test_failure_and_success() {
     let mut s = valid_form();
     let task = s.next_task;
     update(&mut s, ctrl('t'));
+    // The hops come first; the failed one is named, and outside text in it
+    // (a host name) goes through the display step.
+    update(
+        &mut s,
+        Action::TestStages {
+            task,
+            line: "SSH bastion ✓ 41 ms (publickey) → tunnel to db\u{1b}[2J.internal:5432 ✓ → PostgreSQL login ✗".into(),
+        },
+    );
     update(
         &mut s,
         Action::TestDone {
@@ -212,7 +221,12 @@ fn form_test_failure_and_success() {
             )),
         },
     );
+    assert!(
+        !render(&s, 80, 24).contains('\u{1b}'),
+        "no raw escape on screen"
+    );
     snap("form_test_failed", &s);
+    // A new test drops the old hops until its own arrive.
     let task = s.next_task;
     update(&mut s, ctrl('t'));
     update(

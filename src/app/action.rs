@@ -25,6 +25,11 @@ pub enum Action {
         select: Option<String>,
     },
     /// A test finished (or was cancelled: `ErrorKind::Cancelled`).
+    /// The hops of a form test, sent just before its `TestDone`.
+    TestStages {
+        task: TaskId,
+        line: String,
+    },
     TestDone {
         task: TaskId,
         /// The saved connection tested, `None` for a test of the form.

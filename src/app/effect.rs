@@ -621,10 +621,20 @@ impl EffectRunner {
                     }
                 }
             };
+            // Hop by hop (SSH → tunnel → engine, or resolve → TCP → engine),
+            // so the form can say which one failed.
             let result = cancellable(&tasks, task, async move {
-                connector_for(&spec, password, session)?.test().await
+                let staged = crate::ssh::staged_test(&spec, password, session).await;
+                Ok((staged.line(), staged.result))
             })
             .await;
+            let result = match result {
+                Ok((line, result)) => {
+                    let _ = tx.send(Action::TestStages { task, line });
+                    result
+                }
+                Err(e) => Err(e),
+            };
             let _ = tx.send(Action::TestDone {
                 task,
                 name: None,

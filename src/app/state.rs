@@ -238,6 +238,8 @@ pub struct FormState {
     pub error: Option<SpecError>,
     pub test: Option<Running>,
     pub answer: Option<TestAnswer>,
+    /// The hops of the last test, in one line ("SSH bastion ✓ 40 ms → …").
+    pub stages: Option<String>,
     /// The answer still describes the fields as they are (nothing edited since).
     pub answer_fresh: bool,
     pub show_detail: bool,

@@ -20,7 +20,9 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let bottom = area.y + area.height;
 
     // Title (dropped when space is short).
-    let footer_h = 3u16;
+    // A fourth line names the hops of the last test (SSH → tunnel → engine).
+    let stages = form.stages.as_deref().filter(|_| form.test.is_none());
+    let footer_h = 3u16 + u16::from(stages.is_some());
     let with_title = area.height > form.fields.len() as u16 + footer_h;
     if with_title {
         let title = match &form.editing {
@@ -125,6 +127,9 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
         ),
     ]));
     footer.push(answer(form, state, theme, width));
+    if let Some(line) = stages {
+        footer.push(Line::from(Span::styled(fit(line, width), theme.dim())));
+    }
     f.render_widget(
         Paragraph::new(footer),
         Rect::new(

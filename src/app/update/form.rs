@@ -114,6 +114,7 @@ pub fn new_form(kind: Kind, no_color: bool) -> FormState {
         error: None,
         test: None,
         answer: None,
+        stages: None,
         answer_fresh: false,
         show_detail: false,
         saving: false,
@@ -603,6 +604,7 @@ pub(super) fn start_form_test(state: &mut State) -> Vec<Effect> {
         _ => FormPassword::None,
     };
     form.test = Some(Running::new(task, now));
+    form.stages = None;
     form.answer = None;
     vec![Effect::TestForm {
         task,
@@ -730,6 +732,16 @@ pub(super) fn on_saved(state: &mut State, result: Result<SavedConnection, String
             vec![]
         }
     }
+}
+
+/// The hops of the form's running test (drawn under its answer).
+pub(super) fn on_test_stages(state: &mut State, task: TaskId, line: String) -> Vec<Effect> {
+    if let Some(form) = &mut state.form {
+        if form.test.as_ref().is_some_and(|r| r.task == task) {
+            form.stages = Some(line).filter(|l| !l.is_empty());
+        }
+    }
+    vec![]
 }
 
 /// A test of the form's settings finished.

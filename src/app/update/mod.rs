@@ -71,6 +71,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::ConnectionsLoaded { result, select } => {
             list::on_connections_loaded(state, result, select)
         }
+        Action::TestStages { task, line } => form::on_test_stages(state, task, line),
         Action::TestDone { task, name, result } => match name {
             Some(name) => list::on_test_done(state, task, name, result),
             None => form::on_test_done(state, task, result),
