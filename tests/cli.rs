@@ -1584,6 +1584,59 @@ fn postgres_query_streams_every_row_and_cannot_write() {
 }
 
 #[test]
+fn mongodb_query_streams_documents_and_refuses_writes() {
+    let Some(s) = common::mongo() else { return };
+    let h = Home::new();
+    let ca = s.ca.clone().expect("a CA for the MongoDB test server");
+    let url = format!(
+        "mongodb://{}@{}:{}/{}?tls=true&tlsCAFile={}&directConnection=true",
+        s.user,
+        s.host,
+        s.port,
+        s.db,
+        ca.display()
+    );
+    h.run_stdin(
+        &["add", "mg", "--url", &url, "--password-stdin"],
+        &format!("{}\n", s.password),
+    )
+    .code_is(0);
+    // The fixture's `orders`: 5,000 documents, `_id` 1…5000.
+    let r = h.run(&[
+        "query",
+        "mg",
+        "db.orders.find({_id: {$lte: 1200}}, {status: 1}).sort({_id: -1})",
+        "--json",
+    ]);
+    r.code_is(0);
+    let v: Value = serde_json::from_str(&r.out).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1200);
+    assert_eq!(rows[0][0], 1200);
+    assert_eq!(v["columns"][1]["name"], "status");
+    assert_eq!(v["complete"], true);
+    let r = h.run(&[
+        "query",
+        "mg",
+        r#"db.orders.aggregate([{"$group": {"_id": null, "n": {"$sum": 1}}}])"#,
+        "--csv",
+    ]);
+    r.code_is(0);
+    assert_eq!(r.out, "_id,n\n,5000\n");
+    let r = h.run(&["query", "mg", r#"db.orders.aggregate([{"$out": "stolen"}])"#]);
+    r.code_is(1);
+    assert!(r.err.contains("$out writes"), "{}", r.err);
+    let r = h.run(&["query", "mg", "db.orders.deleteMany({})"]);
+    r.code_is(1);
+    assert!(r.err.contains("deleteMany"), "{}", r.err);
+    let r = h.run(&["query", "mg", "db.orders.countDocuments({})"]);
+    assert!(r.err.contains("only find, findOne and aggregate"), "{}", r.err);
+    let r = h.run(&["query", "mg", r#"db.orders.aggregate([{"$count": "n"}])"#]);
+    r.code_is(0);
+    assert!(r.out.contains("5000"), "{}", r.out);
+}
+
+#[test]
 fn completions_generate_for_the_three_shells() {
     let h = Home::new();
     for shell in ["bash", "zsh", "fish"] {

@@ -335,3 +335,28 @@ fn snapshots_of_the_editor_and_the_results() {
     );
     snap("query_results", &s);
 }
+
+#[test]
+fn mongodb_opens_the_editor_with_a_find_and_runs_it() {
+    let mut coll = table(Some("shop"), "orders");
+    coll.kind = TableKind::Collection;
+    let mut other = table(Some("logs"), "odd name");
+    other.kind = TableKind::Collection;
+    let mut s = browsing(Kind::Mongodb, vec![coll]);
+    update(&mut s, ch('e'));
+    assert_eq!(s.screen, Screen::Query);
+    // `db` is the connection's own database ("shop").
+    assert_eq!(sql(&s), "db.orders.find({}).limit(100)");
+    let frame = render(&s, 80, 24);
+    assert!(frame.contains("MongoDB · billing-prod · read-only"), "{frame}");
+    let (_, text, _) = run_effect(&update(&mut s, key(KeyCode::F(5))));
+    assert_eq!(text, "db.orders.find({}).limit(100)");
+
+    // A collection of another database, with a name that is no identifier.
+    let mut s = browsing(Kind::Mongodb, vec![other]);
+    update(&mut s, ch('e'));
+    assert_eq!(
+        sql(&s),
+        r#"db.getSiblingDB("logs").getCollection("odd name").find({}).limit(100)"#
+    );
+}

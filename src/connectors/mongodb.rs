@@ -2,8 +2,10 @@
 //!
 //! Read-only by construction: every command Varlor sends is built in
 //! [`read`] below (hello, buildInfo, listDatabases, listCollections, count,
-//! aggregate with `$sample` / `$count`, listIndexes, find). Nothing else in
-//! this file talks to the server, so a reviewer checks one module.
+//! aggregate with `$sample` / `$count`, listIndexes, find, and a typed
+//! query's find or aggregate — whose pipeline is a [`query::ReadPipeline`],
+//! proven free of `$out` / `$merge`). Nothing else talks to the server, so a
+//! reviewer checks one module.
 //!
 //! `test` and the browsing session connect the same way: the configured
 //! connect timeout bounds both the TCP/TLS connect and server selection, and a
@@ -74,6 +76,8 @@ pub const DEFAULT_SAMPLE: u32 = 1000;
 const STREAM_BATCH: u32 = 1000;
 /// `spec.options` key remembering a `mongodb+srv://` URI (not a driver option).
 const SRV_OPTION: &str = "srv";
+
+pub mod query;
 
 // --- URI parsing ----------------------------------------------------------
 
@@ -430,6 +434,69 @@ mod read {
     ) -> mongodb::error::Result<Cursor<Document>> {
         c.database(db)
             .run_cursor_command(doc! { "listIndexes": coll })
+            .await
+    }
+
+    /// A typed query's `find` (filter, projection, sort, skip, limit).
+    pub async fn find_query(
+        c: &Client,
+        db: &str,
+        coll: &str,
+        q: &super::query::FindSpec,
+        batch: u32,
+        t: Duration,
+    ) -> mongodb::error::Result<Cursor<Document>> {
+        let mut cmd = doc! { "find": coll, "filter": q.filter.clone(), "batchSize": batch as i64 };
+        if let Some(p) = &q.projection {
+            cmd.insert("projection", p.clone());
+        }
+        if let Some(s) = &q.sort {
+            cmd.insert("sort", s.clone());
+        }
+        if let Some(n) = q.skip.filter(|n| *n > 0) {
+            cmd.insert("skip", n);
+        }
+        if let Some(n) = q.limit.filter(|n| *n > 0) {
+            cmd.insert("limit", n);
+        }
+        if !t.is_zero() {
+            cmd.insert("maxTimeMS", max_ms(t));
+        }
+        c.database(db)
+            .run_cursor_command(cmd)
+            .batch_size(batch)
+            .await
+    }
+
+    /// A typed query's `aggregate`: only a [`ReadPipeline`] (no `$out`,
+    /// no `$merge`) and the read options the parser allowed.
+    ///
+    /// [`ReadPipeline`]: super::query::ReadPipeline
+    pub async fn aggregate(
+        c: &Client,
+        db: &str,
+        coll: &str,
+        pipeline: &super::query::ReadPipeline,
+        options: &Document,
+        batch: u32,
+        t: Duration,
+    ) -> mongodb::error::Result<Cursor<Document>> {
+        let mut cmd = doc! {
+            "aggregate": coll,
+            "pipeline": pipeline.stages().to_vec(),
+            "cursor": { "batchSize": batch as i64 },
+        };
+        for (k, v) in options {
+            if !cmd.contains_key(k) {
+                cmd.insert(k.clone(), v.clone());
+            }
+        }
+        if !t.is_zero() {
+            cmd.insert("maxTimeMS", max_ms(t));
+        }
+        c.database(db)
+            .run_cursor_command(cmd)
+            .batch_size(batch)
             .await
     }
 
@@ -980,6 +1047,36 @@ impl Connector for MongoConnector {
             return Ok(Vec::new());
         }
         self.index_lines(table).await
+    }
+
+    /// A typed find or aggregate (see [`query`]); refused in words before
+    /// anything is sent when it would write. Dropping the cursor closes it
+    /// on the server; `maxTimeMS` is the statement timeout.
+    async fn query(&self, text: &str) -> Result<Box<dyn super::QueryCursor>, ConnError> {
+        let q = query::parse(text)?;
+        let db = match q.db.as_deref() {
+            Some(d) => d.to_string(),
+            None if !self.own_database().is_empty() => self.own_database().to_string(),
+            None => {
+                return Err(ConnError::new(
+                    ErrorKind::Other,
+                    "this connection names no database: write db.getSiblingDB(\"name\").…",
+                ))
+            }
+        };
+        let c = self.client().await?;
+        let batch = query::FIRST_PAGE as u32;
+        let t = self.opts.statement_timeout;
+        let cursor = match &q.op {
+            query::Op::Find(f) => read::find_query(&c, &db, &q.coll, f, batch, t).await,
+            query::Op::Aggregate { pipeline, options } => {
+                read::aggregate(&c, &db, &q.coll, pipeline, options, batch, t).await
+            }
+        }
+        .map_err(|e| self.err(e))?;
+        Ok(Box::new(
+            query::DocCursor::start(cursor, self.password.clone()).await?,
+        ))
     }
 
     async fn reset(&self) {

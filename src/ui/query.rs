@@ -19,7 +19,12 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let [top, bottom] =
         Layout::vertical([Constraint::Length(editor_h), Constraint::Min(3)]).areas(area);
 
-    let title = format!(" SQL · {} · read-only ", fit(&q.conn, 24));
+    let language = state
+        .browser
+        .as_ref()
+        .and_then(|b| b.kind.engine().query_language())
+        .map_or("SQL", |l| l.name());
+    let title = format!(" {language} · {} · read-only ", fit(&q.conn, 24));
     let block = pane_block(title, q.focus == QueryFocus::Editor, theme);
     let inner = block.inner(top);
     f.render_widget(block, top);

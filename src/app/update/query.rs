@@ -7,17 +7,17 @@ use crate::app::action::QueryPage;
 use crate::app::keys::QueryCmd;
 use crate::connectors::{ConnError, RowSet};
 
-/// `SELECT * FROM <table> LIMIT 100`, the name quoted in the engine's way
-/// (empty for engines without SQL).
-pub fn starter_sql(kind: Kind, table: Option<&crate::connectors::TableRef>) -> String {
-    match (kind.engine().dialect, table) {
-        (Some(d), Some(t)) => format!(
-            "SELECT * FROM {} LIMIT 100",
-            crate::connectors::ident::qualified(d, t)
-        ),
-        (Some(_), None) => "SELECT ".into(),
-        (None, _) => String::new(),
-    }
+/// `SELECT * FROM <table> LIMIT 100`, the name quoted in the engine's way;
+/// `db.<coll>.find({}).limit(100)` for MongoDB (empty for engines without a
+/// query language). `own_db`: the connection's database.
+pub fn starter_sql(
+    kind: Kind,
+    table: Option<&crate::connectors::TableRef>,
+    own_db: Option<&str>,
+) -> String {
+    kind.engine()
+        .query_language()
+        .map_or_else(String::new, |l| l.starter(table, own_db))
 }
 
 /// `e` in the browser: the query pane of the open connection (kept, with
@@ -31,7 +31,12 @@ pub(super) fn open_query(state: &mut State) -> Vec<Effect> {
         return vec![];
     }
     if state.query.as_ref().is_none_or(|q| q.conn != b.conn) {
-        let sql = starter_sql(b.kind, b.highlighted());
+        let own_db = state
+            .connections
+            .iter()
+            .find(|c| c.name == b.conn)
+            .map(|c| c.spec.database.as_str());
+        let sql = starter_sql(b.kind, b.highlighted(), own_db);
         state.query = Some(QueryState::new(b.conn.clone(), &sql));
     }
     state.screen = Screen::Query;
