@@ -148,7 +148,9 @@ pub enum Command {
         command: ConnectionsCommand,
     },
     /// Run one read-only SQL statement (it can never write; a second
-    /// statement is refused). SQL `-` reads it from stdin.
+    /// statement is refused). SQL `-` reads it from stdin. On MongoDB:
+    /// db.COLL.find({…}, {…}).sort({…}).limit(N) or db.COLL.aggregate([…])
+    /// ($out, $merge and write methods are refused).
     Query {
         name: String,
         sql: String,
@@ -361,8 +363,11 @@ pub struct ImportArgs {
     /// A row filter for one table: TABLE=CONDITION, split at the first `=`
     /// outside double quotes, e.g. --where "orders=status = 'paid'".
     /// TABLE is one of the TABLE arguments (any spelling naming the same
-    /// table); CONDITION is SQL without the WHERE keyword and runs only
-    /// inside the read-only session. Repeat for other tables, one per table.
+    /// table). For SQL engines CONDITION is SQL without the WHERE keyword
+    /// and runs only inside the read-only session; for MongoDB it is a JSON
+    /// query document, not SQL, e.g. --where 'orders={"status": "paid"}'
+    /// (Extended JSON such as {"$oid": "…"} understood; anything else is
+    /// refused). Repeat for other tables, one per table.
     #[arg(long = "where", value_name = "TABLE=CONDITION")]
     pub filters: Vec<String>,
     /// Machine-readable JSON output (shapes in the docs of src/commands).

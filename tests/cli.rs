@@ -1584,6 +1584,21 @@ fn postgres_query_streams_every_row_and_cannot_write() {
 }
 
 #[test]
+fn where_help_says_mongodb_takes_a_json_filter_not_sql() {
+    let h = Home::new();
+    let r = h.run(&["import", "--help"]);
+    r.code_is(0);
+    let text = r.out.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        text.contains("for MongoDB it is a JSON query document, not SQL"),
+        "{}",
+        r.out
+    );
+    let r = h.run(&["query", "--help"]);
+    assert!(r.out.contains("db.COLL.aggregate"), "{}", r.out);
+}
+
+#[test]
 fn mongodb_query_streams_documents_and_refuses_writes() {
     let Some(s) = common::mongo() else { return };
     let h = Home::new();
