@@ -515,6 +515,16 @@ async fn preview_renders_every_bson_type_faithfully() {
         Cell::Json(serde_json::json!({"$numberDouble": "NaN"}))
     );
     assert_eq!(cell("min"), Cell::Json(serde_json::json!({"$minKey": 1})));
+    // The JSON view (`v`) shows the document as the driver's own relaxed
+    // Extended JSON, field order kept.
+    let own = Bson::Document(source.clone()).into_relaxed_extjson();
+    assert_eq!(rs.row_document(0), Some(own.clone()));
+    assert_eq!(
+        rs.row_json_text(0).unwrap(),
+        serde_json::to_string_pretty(&own).unwrap()
+    );
+    let keys: Vec<&String> = own.as_object().unwrap().keys().collect();
+    assert_eq!(keys, expected_names);
     c.database(&env.db)
         .collection::<Document>(&name)
         .drop()

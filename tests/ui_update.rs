@@ -1084,6 +1084,7 @@ fn highlight_loads_structure_and_preview_once_cached() {
                 }],
                 rows: vec![vec![Cell::Int(1)], vec![Cell::Null]],
                 elapsed: Duration::ZERO,
+                documents: Vec::new(),
             }),
         },
     );
@@ -1209,6 +1210,7 @@ fn preview_scrolls_and_enter_shows_a_full_cell() {
                 ],
                 rows: vec![vec![Cell::Null, Cell::Text(long.clone())]],
                 elapsed: Duration::ZERO,
+                documents: Vec::new(),
             }),
         },
     );

@@ -272,6 +272,8 @@ pub enum PaneCmd {
     Right,
     Left,
     Enter,
+    /// Grid / the highlighted row as JSON (preview).
+    Toggle,
 }
 
 // ------------------------------------------------------------------ tables
@@ -761,20 +763,41 @@ pub const BROWSER_PREVIEW: &[Binding<PaneCmd>] = &[
         &[Char('l'), RIGHT],
         PaneCmd::Right,
         "h/l ←→",
-        "scroll columns",
+        "scroll columns (JSON view: previous / next row)",
     )
     .hint_as("h/l", "scroll"),
     Binding::new(&[Char('h'), LEFT], PaneCmd::Left, "", ""),
-    Binding::new(&[Char('j'), DOWN], PaneCmd::Down, "j/k ↑↓", "row").hint_as("j/k", "row"),
+    Binding::new(
+        &[Char('j'), DOWN],
+        PaneCmd::Down,
+        "j/k ↑↓",
+        "row (JSON view: scroll)",
+    )
+    .hint_as("j/k", "row"),
     Binding::new(&[Char('k'), UP], PaneCmd::Up, "", ""),
-    Binding::new(&[ENTER], PaneCmd::Enter, "Enter", "full cell value").hint("full value"),
+    Binding::new(
+        &[Char('v')],
+        PaneCmd::Toggle,
+        "v",
+        "grid / the highlighted row (document) whole as JSON",
+    )
+    .hint("JSON"),
+    Binding::new(&[ENTER], PaneCmd::Enter, "Enter", "full cell value (JSON view: grid)")
+        .hint("full value"),
     Binding::new(
         &[Char('0'), HOME],
         PaneCmd::First,
         "0/$ Home/End",
-        "first / last column",
+        "first / last column (JSON view: top / bottom)",
     ),
     Binding::new(&[Char('$'), END], PaneCmd::Last, "", ""),
+    Binding::new(
+        &[PGDN],
+        PaneCmd::PageDown,
+        "PgDn/PgUp",
+        "JSON view: page down / up",
+    ),
+    Binding::new(&[PGUP], PaneCmd::PageUp, "", ""),
 ];
 
 /// Keys that work everywhere (handled before any layer).

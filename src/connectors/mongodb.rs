@@ -978,6 +978,10 @@ impl Connector for MongoConnector {
             columns: grid.columns(),
             rows,
             elapsed: started.elapsed(),
+            documents: docs
+                .into_iter()
+                .map(|d| Bson::Document(d).into_relaxed_extjson())
+                .collect(),
         })
     }
 

@@ -853,6 +853,7 @@ impl Connector for MysqlConnector {
                 columns: cols.iter().map(column_meta).collect(),
                 rows,
                 elapsed: Duration::ZERO,
+                documents: Vec::new(),
             })
         }
         .await;

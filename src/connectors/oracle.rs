@@ -983,6 +983,7 @@ impl Connector for OracleConnector {
             columns,
             rows,
             elapsed: start.elapsed(),
+            documents: Vec::new(),
         })
     }
 

@@ -444,6 +444,7 @@ impl Connector for PostgresConnector {
                     columns,
                     rows,
                     elapsed: started.elapsed(),
+                    documents: Vec::new(),
                 })
             }
         })

@@ -679,6 +679,7 @@ impl Connector for SqliteConnector {
                     columns,
                     rows,
                     elapsed: Duration::ZERO,
+                    documents: Vec::new(),
                 })
             })
             .await?;

@@ -1260,6 +1260,7 @@ impl Connector for SqlServerConnector {
             columns,
             rows,
             elapsed: start.elapsed(),
+            documents: Vec::new(),
         })
     }
 

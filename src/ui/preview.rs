@@ -198,7 +198,13 @@ pub fn grid(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: T
         return;
     };
     let mut title = " Preview ".to_string();
-    if let Some(rs) = &p.rows {
+    if let Some(rs) = p.rows.as_ref().filter(|_| p.json) {
+        title = format!(
+            " Preview · row {}/{} · JSON (v: grid) ",
+            (p.row + 1).min(rs.rows.len()),
+            rs.rows.len()
+        );
+    } else if let Some(rs) = &p.rows {
         if !rs.columns.is_empty() {
             title = format!(
                 " Preview · {} rows · col {}/{} ",
@@ -237,6 +243,14 @@ pub fn grid(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: T
         return;
     }
     let Some(rs) = &p.rows else { return };
+    if p.json {
+        let text = rs.row_json_text(p.row).unwrap_or_default();
+        f.render_widget(
+            Paragraph::new(json_lines(&text, p.json_scroll, inner, theme)),
+            inner,
+        );
+        return;
+    }
     rows_grid(
         f,
         inner,
@@ -247,6 +261,33 @@ pub fn grid(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: T
         focused,
         theme,
     );
+}
+
+/// The JSON view's lines from logical line `scroll` on: each made safe for
+/// the terminal (display.rs), then wrapped to the pane's width.
+fn json_lines(text: &str, scroll: usize, area: Rect, theme: Theme) -> Vec<Line<'static>> {
+    use unicode_width::UnicodeWidthChar;
+    let width = (area.width as usize).max(1);
+    let mut out = Vec::new();
+    for line in text.lines().skip(scroll) {
+        if out.len() >= area.height as usize {
+            break;
+        }
+        let safe = display_text(line);
+        let mut chunk = String::new();
+        let mut w = 0;
+        for c in safe.chars() {
+            let cw = c.width().unwrap_or(0);
+            if w + cw > width {
+                out.push(Line::from(Span::styled(std::mem::take(&mut chunk), theme.normal())));
+                w = 0;
+            }
+            chunk.push(c);
+            w += cw;
+        }
+        out.push(Line::from(Span::styled(chunk, theme.normal())));
+    }
+    out
 }
 
 /// Rows measured for column widths (and the visible window besides), so a

@@ -200,6 +200,7 @@ pub(super) fn on_query_page(
                         columns: columns.unwrap_or_default(),
                         rows: page.rows,
                         elapsed: page.elapsed,
+                        documents: Vec::new(),
                     });
                     if has_columns {
                         q.focus = QueryFocus::Results;
