@@ -117,6 +117,10 @@ pub enum Command {
         /// Machine-readable JSON output.
         #[arg(long)]
         json: bool,
+        /// MongoDB: documents sampled to infer the structure (default:
+        /// sample_documents from the config, 1,000; at most 100,000).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        sample: Option<u32>,
     },
     /// Show the first rows of a table.
     Preview {

@@ -1649,6 +1649,16 @@ fn mongodb_query_streams_documents_and_refuses_writes() {
     let r = h.run(&["query", "mg", r#"db.orders.aggregate([{"$count": "n"}])"#]);
     r.code_is(0);
     assert!(r.out.contains("5000"), "{}", r.out);
+    // describe --sample N: the structure from N documents, indexes with it.
+    let r = h.run(&["describe", "mg", "orders", "--sample", "20", "--json"]);
+    r.code_is(0);
+    let v: Value = serde_json::from_str(&r.out).unwrap();
+    assert_eq!(v["sampled"], 20);
+    assert!(v["indexes"][0].as_str().unwrap().starts_with("_id_: "), "{v}");
+    let r = h.run(&["describe", "mg", "orders", "--sample", "20"]);
+    r.code_is(0);
+    assert!(r.out.contains("structure sampled from 20 documents"), "{}", r.out);
+    h.run(&["describe", "mg", "orders", "--sample", "0"]).code_is(2);
 }
 
 #[test]

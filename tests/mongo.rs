@@ -440,6 +440,58 @@ async fn sampling_an_awkward_collection_gives_exact_shares() {
         .unwrap();
 }
 
+#[tokio::test]
+async fn the_sample_size_is_configurable_and_the_validator_and_indexes_come_with_the_structure() {
+    let Some(env) = common::mongo() else { return };
+    let c = driver(&env).await;
+    let name = unique("validated");
+    let db = c.database(&env.db);
+    db.collection::<Document>(&name).drop().await.unwrap();
+    let schema = doc! {
+        "bsonType": "object",
+        "required": ["qty"],
+        "properties": { "qty": { "bsonType": "int", "minimum": 0 }, "sku": { "bsonType": "string" } },
+    };
+    db.run_command(doc! { "create": &name, "validator": { "$jsonSchema": schema.clone() } })
+        .await
+        .unwrap();
+    let docs: Vec<Document> = (0..300).map(|i: i32| doc! { "_id": i, "qty": i, "sku": format!("s{i}") }).collect();
+    db.collection::<Document>(&name).insert_many(docs).await.unwrap();
+    let table = coll_ref(&env.db, &name);
+
+    let info = connector(&user_spec(&env), &env.password)
+        .describe(&table)
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.full()));
+    assert_eq!(info.sampled, Some(300), "the default (1,000) takes all 300");
+    assert_eq!(
+        info.validator,
+        Some(Bson::Document(schema).into_relaxed_extjson())
+    );
+    assert!(info.indexes.iter().any(|i| i.starts_with("_id_: ")), "{:?}", info.indexes);
+
+    let small = connector_for(
+        &user_spec(&env),
+        Some(SecretString::from(env.password.clone())),
+        SessionOptions {
+            sample_size: 50,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let info = small.describe(&table).await.unwrap();
+    assert_eq!(info.sampled, Some(50));
+    assert_eq!(info.estimated_rows, Some(300));
+    // A collection without a validator has none.
+    let plain = unique("unvalidated");
+    fresh(&c, &env.db, &plain, vec![doc! { "_id": 1 }]).await;
+    let info = small.describe(&coll_ref(&env.db, &plain)).await.unwrap();
+    assert_eq!(info.validator, None);
+    for n in [&name, &plain] {
+        db.collection::<Document>(n).drop().await.unwrap();
+    }
+}
+
 // ------------------------------------------------------------ values
 
 fn every_type() -> Document {

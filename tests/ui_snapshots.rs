@@ -358,6 +358,8 @@ fn with_structure_and_preview(s: &mut State) {
                 ],
                 estimated_rows: Some(52_000),
                 sampled: None,
+                indexes: Vec::new(),
+                validator: None,
             }),
             at: now,
         },
@@ -498,11 +500,32 @@ fn browser_sampled_structure() {
                 ],
                 estimated_rows: Some(2_400_000),
                 sampled: Some(1000),
+                indexes: vec![
+                    r#"_id_: {"_id":1}"#.into(),
+                    "email_1: {\"email\":1} unique".into(),
+                ],
+                validator: Some(serde_json::json!({
+                    "bsonType": "object",
+                    "required": ["email"],
+                    "properties": {"email": {"bsonType": "string", "pattern": "^\u{1b}[31m.+@"}}
+                })),
             }),
             at: now,
         },
     );
     snap("browser_sampled_structure", &s);
+    // The structure pane scrolls on to the indexes and the validator.
+    update(&mut s, key(KeyCode::Tab));
+    for _ in 0..5 {
+        update(&mut s, key(KeyCode::Char('j')));
+    }
+    snap("browser_sampled_structure_scrolled", &s);
+    for (w, h) in SIZES {
+        assert_frame_clean("the validator", &s, w, h);
+    }
+    let frame = render(&s, 80, 24);
+    assert!(frame.contains("validator ($jsonSchema)"), "{frame}");
+    assert!(frame.contains("email_1: {\"email\":1} unique"), "{frame}");
 }
 
 #[test]
@@ -740,6 +763,8 @@ fn hostile_browser() -> State {
                 ],
                 estimated_rows: Some(5),
                 sampled: None,
+                indexes: Vec::new(),
+                validator: None,
             }),
             at: now,
         },

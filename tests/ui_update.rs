@@ -1059,6 +1059,8 @@ fn highlight_loads_structure_and_preview_once_cached() {
             presence: None,
         }],
         sampled: None,
+        indexes: Vec::new(),
+        validator: None,
         estimated_rows: Some(42),
     };
     let at = s.now;

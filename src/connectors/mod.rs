@@ -245,6 +245,13 @@ pub struct TableInfo {
     /// when the engine declares its columns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sampled: Option<u64>,
+    /// Index lines (`name: {key spec}`) when the engine gives them with the
+    /// structure (MongoDB); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indexes: Vec<String>,
+    /// The collection validator's `$jsonSchema` (MongoDB), when one is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validator: Option<serde_json::Value>,
 }
 
 /// Options for a browsing session.
@@ -254,13 +261,19 @@ pub struct SessionOptions {
     pub statement_timeout: Duration,
     /// Browsing sessions are read-only unless explicitly not.
     pub read_only: bool,
+    /// Documents sampled for an inferred structure (MongoDB; default 1,000).
+    pub sample_size: u32,
 }
+
+/// Documents sampled for an inferred structure unless configured otherwise.
+pub const DEFAULT_SAMPLE: u32 = 1000;
 
 impl Default for SessionOptions {
     fn default() -> Self {
         SessionOptions {
             statement_timeout: Duration::from_secs(15),
             read_only: true,
+            sample_size: DEFAULT_SAMPLE,
         }
     }
 }

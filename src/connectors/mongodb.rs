@@ -2,7 +2,8 @@
 //!
 //! Read-only by construction: every command Varlor sends is built in
 //! [`read`] below (hello, buildInfo, listDatabases, listCollections, count,
-//! aggregate with `$sample` / `$count`, listIndexes, find, and a typed
+//! aggregate with `$sample` / `$count`, listIndexes, listCollections for one
+//! collection's validator, find, and a typed
 //! query's find or aggregate — whose pipeline is a [`query::ReadPipeline`],
 //! proven free of `$out` / `$merge`). Nothing else talks to the server, so a
 //! reviewer checks one module.
@@ -70,8 +71,7 @@ pub const ENGINE: Engine = Engine {
     open: Ok(|spec, password, opts| Box::new(MongoConnector::new(spec.clone(), password, opts))),
 };
 
-/// Documents sampled for a structure unless configured otherwise.
-pub const DEFAULT_SAMPLE: u32 = 1000;
+pub use super::DEFAULT_SAMPLE;
 /// Documents per batch while streaming (memory stays flat).
 const STREAM_BATCH: u32 = 1000;
 /// `spec.options` key remembering a `mongodb+srv://` URI (not a driver option).
@@ -377,6 +377,19 @@ mod read {
         c.database(db)
             .run_cursor_command(doc! {
                 "listCollections": 1, "nameOnly": true, "authorizedCollections": true,
+            })
+            .await
+    }
+
+    /// One collection's listCollections entry (its options: the validator).
+    pub async fn collection_info(
+        c: &Client,
+        db: &str,
+        coll: &str,
+    ) -> mongodb::error::Result<Cursor<Document>> {
+        c.database(db)
+            .run_cursor_command(doc! {
+                "listCollections": 1, "filter": { "name": coll }, "authorizedCollections": true,
             })
             .await
     }
@@ -838,18 +851,55 @@ impl MongoConnector {
         };
         let mut table = table.clone();
         table.estimated_rows = estimated.or(table.estimated_rows);
+        // Indexes and the validator complete the picture; a server that
+        // refuses them still gives the sampled fields.
+        let (indexes, validator) = if table.kind == TableKind::View {
+            (Vec::new(), None)
+        } else {
+            (
+                self.index_lines(c, &table).await.unwrap_or_default(),
+                self.validator(c, &table).await.unwrap_or_default(),
+            )
+        };
         Ok(TableInfo {
             columns: shape.columns(),
             estimated_rows: table.estimated_rows,
             sampled: Some(shape.docs),
+            indexes,
+            validator,
             table,
         })
     }
 
+    /// The validator of a collection (its `$jsonSchema` when it has one,
+    /// else the whole validator) as relaxed Extended JSON.
+    async fn validator(
+        &self,
+        c: &Client,
+        table: &TableRef,
+    ) -> Result<Option<serde_json::Value>, ConnError> {
+        let cursor = read::collection_info(c, self.db_of(table), &table.name)
+            .await
+            .map_err(|e| self.err(e))?;
+        let specs: Vec<Document> = cursor.try_collect().await.map_err(|e| self.err(e))?;
+        let validator = specs
+            .iter()
+            .find(|s| s.get_str("name") == Ok(table.name.as_str()))
+            .and_then(|s| s.get_document("options").ok())
+            .and_then(|o| o.get_document("validator").ok())
+            .filter(|v| !v.is_empty());
+        Ok(validator.map(|v| {
+            let shown = match v.get_document("$jsonSchema") {
+                Ok(schema) => Bson::Document(schema.clone()),
+                Err(_) => Bson::Document(v.clone()),
+            };
+            shown.into_relaxed_extjson()
+        }))
+    }
+
     /// The indexes of a collection, one line each (`name: {key spec}`).
-    async fn index_lines(&self, table: &TableRef) -> Result<Vec<String>, ConnError> {
-        let c = self.client().await?;
-        let cursor = read::list_indexes(&c, self.db_of(table), &table.name)
+    async fn index_lines(&self, c: &Client, table: &TableRef) -> Result<Vec<String>, ConnError> {
+        let cursor = read::list_indexes(c, self.db_of(table), &table.name)
             .await
             .map_err(|e| self.err(e))?;
         let docs: Vec<Document> = cursor.try_collect().await.map_err(|e| self.err(e))?;
@@ -933,7 +983,8 @@ impl Connector for MongoConnector {
 
     async fn describe(&self, table: &TableRef) -> Result<TableInfo, ConnError> {
         let c = self.client().await?;
-        self.sample_structure(&c, table, DEFAULT_SAMPLE).await
+        self.sample_structure(&c, table, self.opts.sample_size.max(1))
+            .await
     }
 
     async fn count_rows(&self, table: &TableRef) -> Result<u64, ConnError> {
@@ -1050,7 +1101,8 @@ impl Connector for MongoConnector {
         if table.kind == TableKind::View {
             return Ok(Vec::new());
         }
-        self.index_lines(table).await
+        let c = self.client().await?;
+        self.index_lines(&c, table).await
     }
 
     /// A typed find or aggregate (see [`query`]); refused in words before

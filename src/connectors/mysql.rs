@@ -819,6 +819,8 @@ impl Connector for MysqlConnector {
             columns,
             estimated_rows,
             sampled: None,
+            indexes: Vec::new(),
+            validator: None,
         })
     }
 

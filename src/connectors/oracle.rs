@@ -952,6 +952,8 @@ impl Connector for OracleConnector {
             columns,
             estimated_rows: estimated,
             sampled: None,
+            indexes: Vec::new(),
+            validator: None,
         })
     }
 

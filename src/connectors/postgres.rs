@@ -390,6 +390,8 @@ impl Connector for PostgresConnector {
                 columns,
                 estimated_rows,
                 sampled: None,
+                indexes: Vec::new(),
+                validator: None,
             })
         })
         .await

@@ -638,6 +638,8 @@ impl Connector for SqliteConnector {
                 columns,
                 estimated_rows: None,
                 sampled: None,
+                indexes: Vec::new(),
+                validator: None,
             })
         })
         .await

@@ -1240,6 +1240,8 @@ impl Connector for SqlServerConnector {
             columns,
             estimated_rows,
             sampled: None,
+            indexes: Vec::new(),
+            validator: None,
         })
     }
 

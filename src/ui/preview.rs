@@ -164,10 +164,8 @@ fn sampled_fields(
         .max()
         .unwrap_or(4)
         .clamp(4, 28);
-    for c in s.info.columns.iter().skip(scroll) {
-        if lines.len() >= inner.height as usize {
-            break;
-        }
+    let room = (inner.height as usize).saturating_sub(lines.len());
+    let fields = s.info.columns.iter().map(|c| {
         let present = c.presence_label();
         let used = 3 + name_w + 1 + 6;
         let mut spans = vec![
@@ -178,8 +176,27 @@ fn sampled_fields(
         if width > used {
             spans.push(Span::raw(fit(&c.data_type, width - used)));
         }
-        lines.push(Line::from(spans));
+        Line::from(spans)
+    });
+    // Then the indexes and the validator, scrolled with the fields.
+    let mut tail: Vec<Line<'static>> = Vec::new();
+    if !s.info.indexes.is_empty() {
+        tail.push(Line::from(Span::styled("indexes", theme.dim())));
+        for i in &s.info.indexes {
+            tail.push(Line::from(Span::raw(fit(&format!("   {i}"), width))));
+        }
     }
+    if let Some(v) = &s.info.validator {
+        tail.push(Line::from(Span::styled(
+            "validator ($jsonSchema)",
+            theme.dim(),
+        )));
+        let text = serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string());
+        for l in text.lines() {
+            tail.push(Line::from(Span::raw(fit(&format!("   {l}"), width))));
+        }
+    }
+    lines.extend(fields.chain(tail).skip(scroll).take(room));
 }
 
 /// One-line text of a cell for the grid, as the terminal will show it: every
