@@ -107,12 +107,17 @@ mod tests {
     fn the_structure_sample_is_bounded() {
         assert_eq!(Config::parse("").unwrap().sample_documents, 1000);
         assert_eq!(
-            Config::parse("sample_documents = 250").unwrap().sample_documents,
+            Config::parse("sample_documents = 250")
+                .unwrap()
+                .sample_documents,
             250
         );
         for bad in ["sample_documents = 0", "sample_documents = 100001"] {
             let e = Config::parse(bad).unwrap_err();
-            assert!(e.contains("sample_documents must be between 1 and 100000"), "{e}");
+            assert!(
+                e.contains("sample_documents must be between 1 and 100000"),
+                "{e}"
+            );
         }
     }
 

@@ -1638,14 +1638,22 @@ fn mongodb_query_streams_documents_and_refuses_writes() {
     ]);
     r.code_is(0);
     assert_eq!(r.out, "_id,n\n,5000\n");
-    let r = h.run(&["query", "mg", r#"db.orders.aggregate([{"$out": "stolen"}])"#]);
+    let r = h.run(&[
+        "query",
+        "mg",
+        r#"db.orders.aggregate([{"$out": "stolen"}])"#,
+    ]);
     r.code_is(1);
     assert!(r.err.contains("$out writes"), "{}", r.err);
     let r = h.run(&["query", "mg", "db.orders.deleteMany({})"]);
     r.code_is(1);
     assert!(r.err.contains("deleteMany"), "{}", r.err);
     let r = h.run(&["query", "mg", "db.orders.countDocuments({})"]);
-    assert!(r.err.contains("only find, findOne and aggregate"), "{}", r.err);
+    assert!(
+        r.err.contains("only find, findOne and aggregate"),
+        "{}",
+        r.err
+    );
     let r = h.run(&["query", "mg", r#"db.orders.aggregate([{"$count": "n"}])"#]);
     r.code_is(0);
     assert!(r.out.contains("5000"), "{}", r.out);
@@ -1654,11 +1662,19 @@ fn mongodb_query_streams_documents_and_refuses_writes() {
     r.code_is(0);
     let v: Value = serde_json::from_str(&r.out).unwrap();
     assert_eq!(v["sampled"], 20);
-    assert!(v["indexes"][0].as_str().unwrap().starts_with("_id_: "), "{v}");
+    assert!(
+        v["indexes"][0].as_str().unwrap().starts_with("_id_: "),
+        "{v}"
+    );
     let r = h.run(&["describe", "mg", "orders", "--sample", "20"]);
     r.code_is(0);
-    assert!(r.out.contains("structure sampled from 20 documents"), "{}", r.out);
-    h.run(&["describe", "mg", "orders", "--sample", "0"]).code_is(2);
+    assert!(
+        r.out.contains("structure sampled from 20 documents"),
+        "{}",
+        r.out
+    );
+    h.run(&["describe", "mg", "orders", "--sample", "0"])
+        .code_is(2);
 }
 
 #[test]

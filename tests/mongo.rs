@@ -455,8 +455,13 @@ async fn the_sample_size_is_configurable_and_the_validator_and_indexes_come_with
     db.run_command(doc! { "create": &name, "validator": { "$jsonSchema": schema.clone() } })
         .await
         .unwrap();
-    let docs: Vec<Document> = (0..300).map(|i: i32| doc! { "_id": i, "qty": i, "sku": format!("s{i}") }).collect();
-    db.collection::<Document>(&name).insert_many(docs).await.unwrap();
+    let docs: Vec<Document> = (0..300)
+        .map(|i: i32| doc! { "_id": i, "qty": i, "sku": format!("s{i}") })
+        .collect();
+    db.collection::<Document>(&name)
+        .insert_many(docs)
+        .await
+        .unwrap();
     let table = coll_ref(&env.db, &name);
 
     let info = connector(&user_spec(&env), &env.password)
@@ -468,7 +473,11 @@ async fn the_sample_size_is_configurable_and_the_validator_and_indexes_come_with
         info.validator,
         Some(Bson::Document(schema).into_relaxed_extjson())
     );
-    assert!(info.indexes.iter().any(|i| i.starts_with("_id_: ")), "{:?}", info.indexes);
+    assert!(
+        info.indexes.iter().any(|i| i.starts_with("_id_: ")),
+        "{:?}",
+        info.indexes
+    );
 
     let small = connector_for(
         &user_spec(&env),
@@ -1173,7 +1182,10 @@ async fn typed_find_and_aggregate_stream_their_documents_into_pages() {
     )
     .await;
     assert_eq!(cols, ["_id", "n", "tag"]);
-    let mut expected: Vec<(i32, i32)> = (0..1200).filter(|i| i % 7 >= 5).map(|i| (i, i % 7)).collect();
+    let mut expected: Vec<(i32, i32)> = (0..1200)
+        .filter(|i| i % 7 >= 5)
+        .map(|i| (i, i % 7))
+        .collect();
     expected.sort_by_key(|(i, n)| (-n, *i));
     let expected: Vec<Vec<Cell>> = expected[2..302]
         .iter()
@@ -1189,7 +1201,12 @@ async fn typed_find_and_aggregate_stream_their_documents_into_pages() {
 
     // More than the first page: every document arrives; fields first seen
     // after the first page are kept in the last column, not lost.
-    let (cols, rows) = query_all(v.as_ref(), &format!("db.getCollection(\"{name}\").find({{}})"), 500).await;
+    let (cols, rows) = query_all(
+        v.as_ref(),
+        &format!("db.getCollection(\"{name}\").find({{}})"),
+        500,
+    )
+    .await;
     assert_eq!(cols.last().map(String::as_str), Some("…other fields"));
     assert_eq!(rows.len(), 1200);
     let (cols, _) = query_all(
@@ -1216,7 +1233,10 @@ async fn typed_find_and_aggregate_stream_their_documents_into_pages() {
     .await;
     // Sorted by _id, the first 500 documents have no `late`: it comes later.
     assert_eq!(rows[0].len(), 4);
-    assert_eq!(rows[700][3], Cell::Json(serde_json::json!({"late": {"i": 700}})));
+    assert_eq!(
+        rows[700][3],
+        Cell::Json(serde_json::json!({"late": {"i": 700}}))
+    );
 
     // An aggregation, and one reading another collection ($lookup, $unionWith).
     let (cols, rows) = query_all(

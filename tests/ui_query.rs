@@ -348,7 +348,10 @@ fn mongodb_opens_the_editor_with_a_find_and_runs_it() {
     // `db` is the connection's own database ("shop").
     assert_eq!(sql(&s), "db.orders.find({}).limit(100)");
     let frame = render(&s, 80, 24);
-    assert!(frame.contains("MongoDB · billing-prod · read-only"), "{frame}");
+    assert!(
+        frame.contains("MongoDB · billing-prod · read-only"),
+        "{frame}"
+    );
     let (_, text, _) = run_effect(&update(&mut s, key(KeyCode::F(5))));
     assert_eq!(text, "db.orders.find({}).limit(100)");
 

@@ -782,8 +782,13 @@ pub const BROWSER_PREVIEW: &[Binding<PaneCmd>] = &[
         "grid / the highlighted row (document) whole as JSON",
     )
     .hint("JSON"),
-    Binding::new(&[ENTER], PaneCmd::Enter, "Enter", "full cell value (JSON view: grid)")
-        .hint("full value"),
+    Binding::new(
+        &[ENTER],
+        PaneCmd::Enter,
+        "Enter",
+        "full cell value (JSON view: grid)",
+    )
+    .hint("full value"),
     Binding::new(
         &[Char('0'), HOME],
         PaneCmd::First,

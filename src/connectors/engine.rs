@@ -118,10 +118,9 @@ impl QueryLanguage {
     /// highlighted. `own_db` is the connection's database (MongoDB's `db`).
     pub fn starter(self, table: Option<&TableRef>, own_db: Option<&str>) -> String {
         match (self, table) {
-            (QueryLanguage::Sql(d), Some(t)) => format!(
-                "SELECT * FROM {} LIMIT 100",
-                super::ident::qualified(d, t)
-            ),
+            (QueryLanguage::Sql(d), Some(t)) => {
+                format!("SELECT * FROM {} LIMIT 100", super::ident::qualified(d, t))
+            }
             (QueryLanguage::Sql(_), None) => "SELECT ".into(),
             (QueryLanguage::Mongo, t) => super::mongodb::query::starter(t, own_db),
         }

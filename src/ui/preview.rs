@@ -296,7 +296,10 @@ fn json_lines(text: &str, scroll: usize, area: Rect, theme: Theme) -> Vec<Line<'
         for c in safe.chars() {
             let cw = c.width().unwrap_or(0);
             if w + cw > width {
-                out.push(Line::from(Span::styled(std::mem::take(&mut chunk), theme.normal())));
+                out.push(Line::from(Span::styled(
+                    std::mem::take(&mut chunk),
+                    theme.normal(),
+                )));
                 w = 0;
             }
             chunk.push(c);

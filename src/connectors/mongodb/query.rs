@@ -192,7 +192,9 @@ fn is_identifier(s: &str) -> bool {
 
 /// Parses the typed text (one query; a trailing `;` is allowed).
 pub fn parse(text: &str) -> Result<MongoQuery, ConnError> {
-    let text = text.trim().trim_end_matches(|c: char| c == ';' || c.is_whitespace());
+    let text = text
+        .trim()
+        .trim_end_matches(|c: char| c == ';' || c.is_whitespace());
     if text.is_empty() {
         return Err(ConnError::new(ErrorKind::Other, "nothing to run"));
     }
@@ -367,7 +369,9 @@ fn finish(
                 }
             }
             if let Some(s) = writing_stage(&options) {
-                return Err(refused(format!("{s} in the options: refused; nothing was sent")));
+                return Err(refused(format!(
+                    "{s} in the options: refused; nothing was sent"
+                )));
             }
             if args.len() > 2 {
                 return Err(syntax("aggregate takes a pipeline and options"));
@@ -663,7 +667,9 @@ fn helper(name: &str, arg: &str) -> Result<String, ConnError> {
         Ok(Bson::Int64(i)) => i.to_string(),
         Ok(Bson::Double(f)) => f.to_string(),
         _ if arg.is_empty() && name == "ISODate" => {
-            return Err(syntax("ISODate() needs a date: ISODate(\"2024-01-31T00:00:00Z\")"))
+            return Err(syntax(
+                "ISODate() needs a date: ISODate(\"2024-01-31T00:00:00Z\")",
+            ))
         }
         _ => return Err(syntax(format!("{name}(…) takes one value in quotes"))),
     };
@@ -789,8 +795,9 @@ impl QueryCursor for DocCursor {
                 Ok(None) => self.cursor = None,
                 Err(e) => {
                     self.cursor = None;
-                    return Err(map_error(&e)
-                        .scrub(self.secret.as_ref().map(|s| s.expose_secret())));
+                    return Err(
+                        map_error(&e).scrub(self.secret.as_ref().map(|s| s.expose_secret()))
+                    );
                 }
             }
         }
@@ -879,7 +886,13 @@ mod tests {
             assert_eq!(q.coll, t.1, "{text}");
             let db = q.db.or(t.2.map(str::to_string));
             assert_eq!(db.as_deref(), Some(t.0), "{text}");
-            assert_eq!(q.op, Op::Find(FindSpec { limit: Some(100), ..FindSpec::default() }));
+            assert_eq!(
+                q.op,
+                Op::Find(FindSpec {
+                    limit: Some(100),
+                    ..FindSpec::default()
+                })
+            );
         }
     }
 
@@ -898,9 +911,14 @@ mod tests {
             let e = parse(text).unwrap_err();
             assert_eq!(e.kind, ErrorKind::ReadOnly, "{text}: {e:?}");
             assert!(e.detail.contains("nothing was sent"), "{text}: {e:?}");
-            assert!(e.detail.contains("$out") || e.detail.contains("$merge"), "{e:?}");
+            assert!(
+                e.detail.contains("$out") || e.detail.contains("$merge"),
+                "{e:?}"
+            );
         }
-        assert!(ReadPipeline::new(vec![doc! {"$project": {"x": {"$literal": {"$out": 1}}}}]).is_err());
+        assert!(
+            ReadPipeline::new(vec![doc! {"$project": {"x": {"$literal": {"$out": 1}}}}]).is_err()
+        );
         assert!(ReadPipeline::new(vec![doc! {"$match": {"out": 1}}]).is_ok());
     }
 
