@@ -450,7 +450,9 @@ mod read {
             .await
     }
 
-    /// A typed query's `find` (filter, projection, sort, skip, limit).
+    /// A `find` (filter, projection, sort, skip, limit; a limit of 0 or
+    /// none means all), for typed queries and, in natural order, for
+    /// previews and imports.
     pub async fn find_query(
         c: &Client,
         db: &str,
@@ -472,13 +474,7 @@ mod read {
         if let Some(n) = q.limit.filter(|n| *n > 0) {
             cmd.insert("limit", n);
         }
-        if !t.is_zero() {
-            cmd.insert("maxTimeMS", max_ms(t));
-        }
-        c.database(db)
-            .run_cursor_command(cmd)
-            .batch_size(batch)
-            .await
+        cursor(c, db, cmd, batch, t).await
     }
 
     /// A typed query's `aggregate`: only a [`ReadPipeline`] (no `$out`,
@@ -504,13 +500,7 @@ mod read {
                 cmd.insert(k.clone(), v.clone());
             }
         }
-        if !t.is_zero() {
-            cmd.insert("maxTimeMS", max_ms(t));
-        }
-        c.database(db)
-            .run_cursor_command(cmd)
-            .batch_size(batch)
-            .await
+        cursor(c, db, cmd, batch, t).await
     }
 
     /// `find` in natural order; `limit` 0 means all. No maxTimeMS when
@@ -524,10 +514,22 @@ mod read {
         batch: u32,
         t: Duration,
     ) -> mongodb::error::Result<Cursor<Document>> {
-        let mut cmd = doc! { "find": coll, "filter": filter, "batchSize": batch as i64 };
-        if limit > 0 {
-            cmd.insert("limit", limit);
-        }
+        let spec = super::query::FindSpec {
+            filter,
+            limit: Some(limit),
+            ..Default::default()
+        };
+        find_query(c, db, coll, &spec, batch, t).await
+    }
+
+    /// Runs a cursor command built above, with maxTimeMS unless `t` is zero.
+    async fn cursor(
+        c: &Client,
+        db: &str,
+        mut cmd: Document,
+        batch: u32,
+        t: Duration,
+    ) -> mongodb::error::Result<Cursor<Document>> {
         if !t.is_zero() {
             cmd.insert("maxTimeMS", max_ms(t));
         }
