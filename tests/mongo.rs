@@ -1391,3 +1391,27 @@ async fn a_cancelled_typed_query_closes_its_server_cursor() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn names_for_resolving_a_table_come_without_a_count_per_collection() {
+    let Some(env) = common::mongo() else { return };
+    let v = connector(&user_spec(&env), &env.password);
+    let full = v.list_tables().await.unwrap();
+    let names = v.list_table_names().await.unwrap();
+    let key = |t: &TableRef| (t.schema.clone(), t.name.clone(), t.kind.label());
+    let mut a: Vec<_> = full.iter().map(key).collect();
+    let mut b: Vec<_> = names.iter().map(key).collect();
+    a.sort();
+    b.sort();
+    // Tests run in parallel and make collections: compare the fixture's.
+    let fixture = |v: &[(Option<String>, String, &'static str)]| -> Vec<_> {
+        v.iter()
+            .filter(|(_, n, _)| matches!(n.as_str(), "orders" | "customers" | "Weird Name" | "sales.regions"))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(fixture(&a), fixture(&b));
+    assert_eq!(fixture(&b).len(), 4);
+    assert!(full.iter().any(|t| t.name == "orders" && t.estimated_rows == Some(5000)));
+    assert!(names.iter().all(|t| t.estimated_rows.is_none()));
+}

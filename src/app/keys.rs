@@ -628,7 +628,7 @@ pub const BROWSER: &[Binding<BrowserCmd>] = &[
         &[Char('e')],
         BrowserCmd::Query,
         "e",
-        "query editor (read-only SQL)",
+        "query editor (read-only SQL; MongoDB find / aggregate)",
     )
     .hint("query")
     .hint_when(not_preview),

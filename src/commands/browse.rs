@@ -126,7 +126,7 @@ async fn resolve_table(
     name: &str,
     text: &str,
 ) -> Result<TableRef, CliError> {
-    let tables = cancellable(ctx, connector.list_tables()).await?;
+    let tables = cancellable(ctx, connector.list_table_names()).await?;
     match find(&tables, text) {
         Lookup::Found(t) => Ok(t.clone()),
         Lookup::NotFound => Err(CliError::usage(format!(

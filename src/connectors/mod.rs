@@ -327,6 +327,11 @@ pub trait Connector: Send + Sync {
     /// Opens a fresh connection, round-trips once, closes it.
     async fn test(&self) -> Result<ServerInfo, ConnError>;
     async fn list_tables(&self) -> Result<Vec<TableRef>, ConnError>;
+    /// Tables and views for finding one by a typed name: estimates may be
+    /// missing (an engine paying a round trip per table for them skips it).
+    async fn list_table_names(&self) -> Result<Vec<TableRef>, ConnError> {
+        self.list_tables().await
+    }
     async fn describe(&self, table: &TableRef) -> Result<TableInfo, ConnError>;
     /// Exact `COUNT(*)`; cancel by dropping the future (the server query is cancelled too).
     async fn count_rows(&self, table: &TableRef) -> Result<u64, ConnError>;

@@ -775,7 +775,14 @@ impl MongoConnector {
         }
     }
 
-    async fn collections(&self, c: &Client, db: &str) -> Result<Vec<TableRef>, ConnError> {
+    /// The collections and views of `db`, with estimated counts when
+    /// `estimates` (one `count` each, eight at a time).
+    async fn collections(
+        &self,
+        c: &Client,
+        db: &str,
+        estimates: bool,
+    ) -> Result<Vec<TableRef>, ConnError> {
         let cursor = read::list_collections(c, db)
             .await
             .map_err(|e| self.err(e))?;
@@ -798,6 +805,10 @@ impl MongoConnector {
                 })
             })
             .collect();
+        if !estimates {
+            out.sort_by(|a, b| a.name.cmp(&b.name));
+            return Ok(out);
+        }
         // Estimates from metadata, a few at a time (never a scan).
         let t = self.opts.statement_timeout;
         let jobs: Vec<(String, bool)> = out
@@ -825,6 +836,21 @@ impl MongoConnector {
             tr.estimated_rows = n;
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Every readable database's collections (see [`Self::collections`]).
+    async fn list(&self, estimates: bool) -> Result<Vec<TableRef>, ConnError> {
+        let c = self.client().await?;
+        let mut out = Vec::new();
+        for db in self.databases(&c).await? {
+            match self.collections(&c, &db, estimates).await {
+                Ok(mut v) => out.append(&mut v),
+                // A database listed but not readable: skip it, keep the rest.
+                Err(e) if e.kind == ErrorKind::PermissionDenied => {}
+                Err(e) => return Err(e),
+            }
+        }
         Ok(out)
     }
 
@@ -970,17 +996,11 @@ impl Connector for MongoConnector {
     }
 
     async fn list_tables(&self) -> Result<Vec<TableRef>, ConnError> {
-        let c = self.client().await?;
-        let mut out = Vec::new();
-        for db in self.databases(&c).await? {
-            match self.collections(&c, &db).await {
-                Ok(mut v) => out.append(&mut v),
-                // A database listed but not readable: skip it, keep the rest.
-                Err(e) if e.kind == ErrorKind::PermissionDenied => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        self.list(true).await
+    }
+
+    async fn list_table_names(&self) -> Result<Vec<TableRef>, ConnError> {
+        self.list(false).await
     }
 
     async fn describe(&self, table: &TableRef) -> Result<TableInfo, ConnError> {
