@@ -1406,12 +1406,19 @@ async fn names_for_resolving_a_table_come_without_a_count_per_collection() {
     // Tests run in parallel and make collections: compare the fixture's.
     let fixture = |v: &[(Option<String>, String, &'static str)]| -> Vec<_> {
         v.iter()
-            .filter(|(_, n, _)| matches!(n.as_str(), "orders" | "customers" | "Weird Name" | "sales.regions"))
+            .filter(|(_, n, _)| {
+                matches!(
+                    n.as_str(),
+                    "orders" | "customers" | "Weird Name" | "sales.regions"
+                )
+            })
             .cloned()
             .collect()
     };
     assert_eq!(fixture(&a), fixture(&b));
     assert_eq!(fixture(&b).len(), 4);
-    assert!(full.iter().any(|t| t.name == "orders" && t.estimated_rows == Some(5000)));
+    assert!(full
+        .iter()
+        .any(|t| t.name == "orders" && t.estimated_rows == Some(5000)));
     assert!(names.iter().all(|t| t.estimated_rows.is_none()));
 }
