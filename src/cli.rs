@@ -127,6 +127,10 @@ pub enum Command {
         /// Machine-readable JSON output.
         #[arg(long)]
         json: bool,
+        /// MongoDB: documents sampled to infer the structure (default:
+        /// sample_documents from the config, 1,000; at most 100,000).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        sample: Option<u32>,
     },
     /// Show the first rows of a table.
     Preview {
@@ -158,7 +162,9 @@ pub enum Command {
         command: ConnectionsCommand,
     },
     /// Run one read-only SQL statement (it can never write; a second
-    /// statement is refused). SQL `-` reads it from stdin.
+    /// statement is refused). SQL `-` reads it from stdin. On MongoDB:
+    /// db.COLL.find({…}, {…}).sort({…}).limit(N) or db.COLL.aggregate([…])
+    /// ($out, $merge and write methods are refused).
     Query {
         name: String,
         sql: String,
@@ -383,8 +389,11 @@ pub struct ImportArgs {
     /// A row filter for one table: TABLE=CONDITION, split at the first `=`
     /// outside double quotes, e.g. --where "orders=status = 'paid'".
     /// TABLE is one of the TABLE arguments (any spelling naming the same
-    /// table); CONDITION is SQL without the WHERE keyword and runs only
-    /// inside the read-only session. Repeat for other tables, one per table.
+    /// table). For SQL engines CONDITION is SQL without the WHERE keyword
+    /// and runs only inside the read-only session; for MongoDB it is a JSON
+    /// query document, not SQL, e.g. --where 'orders={"status": "paid"}'
+    /// (Extended JSON such as {"$oid": "…"} understood; anything else is
+    /// refused). Repeat for other tables, one per table.
     #[arg(long = "where", value_name = "TABLE=CONDITION")]
     pub filters: Vec<String>,
     /// Machine-readable JSON output (shapes in the docs of src/commands).

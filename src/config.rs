@@ -16,6 +16,9 @@ pub enum ConfigError {
     Parse { path: String, message: String },
 }
 
+/// The largest structure sample (`sample_documents`, `--sample`).
+pub const MAX_SAMPLE: u32 = 100_000;
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -33,6 +36,9 @@ pub struct Config {
     pub structure_cache_secs: u64,
     /// Rows per page of a typed query in the query pane (default 500).
     pub query_page_rows: usize,
+    /// Documents sampled to infer a MongoDB collection's structure (default
+    /// 1,000; `varlor describe --sample N` overrides it).
+    pub sample_documents: u32,
     /// The agent forgets every identity and exits after this many idle
     /// seconds (default 900); 0 = never start or use an agent.
     pub agent_timeout_secs: u64,
@@ -45,6 +51,7 @@ impl Default for Config {
             statement_timeout_secs: 15,
             preview_rows: 10,
             query_page_rows: crate::connectors::DEFAULT_PAGE_ROWS,
+            sample_documents: crate::connectors::DEFAULT_SAMPLE,
             show_system_schemas: false,
             log_level: "info".into(),
             structure_cache_secs: 300,
@@ -77,6 +84,11 @@ impl Config {
         if c.query_page_rows == 0 || c.query_page_rows > 100_000 {
             return Err("query_page_rows must be between 1 and 100000".into());
         }
+        if !(1..=MAX_SAMPLE).contains(&c.sample_documents) {
+            return Err(format!(
+                "sample_documents must be between 1 and {MAX_SAMPLE}"
+            ));
+        }
         if c.preview_rows == 0 || c.preview_rows > 10_000 {
             return Err("preview_rows must be between 1 and 10000".into());
         }
@@ -90,6 +102,24 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_structure_sample_is_bounded() {
+        assert_eq!(Config::parse("").unwrap().sample_documents, 1000);
+        assert_eq!(
+            Config::parse("sample_documents = 250")
+                .unwrap()
+                .sample_documents,
+            250
+        );
+        for bad in ["sample_documents = 0", "sample_documents = 100001"] {
+            let e = Config::parse(bad).unwrap_err();
+            assert!(
+                e.contains("sample_documents must be between 1 and 100000"),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn example_config_parses() {

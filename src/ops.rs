@@ -79,6 +79,7 @@ pub fn session_options(config: &Config) -> SessionOptions {
     SessionOptions {
         statement_timeout: std::time::Duration::from_secs(config.statement_timeout_secs.max(1)),
         read_only: true,
+        sample_size: config.sample_documents.max(1),
     }
 }
 

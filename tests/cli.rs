@@ -1606,6 +1606,100 @@ fn postgres_query_streams_every_row_and_cannot_write() {
 }
 
 #[test]
+fn where_help_says_mongodb_takes_a_json_filter_not_sql() {
+    let h = Home::new();
+    let r = h.run(&["import", "--help"]);
+    r.code_is(0);
+    let text = r.out.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        text.contains("for MongoDB it is a JSON query document, not SQL"),
+        "{}",
+        r.out
+    );
+    let r = h.run(&["query", "--help"]);
+    assert!(r.out.contains("db.COLL.aggregate"), "{}", r.out);
+}
+
+#[test]
+fn mongodb_query_streams_documents_and_refuses_writes() {
+    let Some(s) = common::mongo() else { return };
+    let h = Home::new();
+    let ca = s.ca.clone().expect("a CA for the MongoDB test server");
+    let url = format!(
+        "mongodb://{}@{}:{}/{}?tls=true&tlsCAFile={}&directConnection=true",
+        s.user,
+        s.host,
+        s.port,
+        s.db,
+        ca.display()
+    );
+    h.run_stdin(
+        &["add", "mg", "--url", &url, "--password-stdin"],
+        &format!("{}\n", s.password),
+    )
+    .code_is(0);
+    // The fixture's `orders`: 5,000 documents, `_id` 1…5000.
+    let r = h.run(&[
+        "query",
+        "mg",
+        "db.orders.find({_id: {$lte: 1200}}, {status: 1}).sort({_id: -1})",
+        "--json",
+    ]);
+    r.code_is(0);
+    let v: Value = serde_json::from_str(&r.out).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1200);
+    assert_eq!(rows[0][0], 1200);
+    assert_eq!(v["columns"][1]["name"], "status");
+    assert_eq!(v["complete"], true);
+    let r = h.run(&[
+        "query",
+        "mg",
+        r#"db.orders.aggregate([{"$group": {"_id": null, "n": {"$sum": 1}}}])"#,
+        "--csv",
+    ]);
+    r.code_is(0);
+    assert_eq!(r.out, "_id,n\n,5000\n");
+    let r = h.run(&[
+        "query",
+        "mg",
+        r#"db.orders.aggregate([{"$out": "stolen"}])"#,
+    ]);
+    r.code_is(1);
+    assert!(r.err.contains("$out writes"), "{}", r.err);
+    let r = h.run(&["query", "mg", "db.orders.deleteMany({})"]);
+    r.code_is(1);
+    assert!(r.err.contains("deleteMany"), "{}", r.err);
+    let r = h.run(&["query", "mg", "db.orders.countDocuments({})"]);
+    assert!(
+        r.err.contains("only find, findOne and aggregate"),
+        "{}",
+        r.err
+    );
+    let r = h.run(&["query", "mg", r#"db.orders.aggregate([{"$count": "n"}])"#]);
+    r.code_is(0);
+    assert!(r.out.contains("5000"), "{}", r.out);
+    // describe --sample N: the structure from N documents, indexes with it.
+    let r = h.run(&["describe", "mg", "orders", "--sample", "20", "--json"]);
+    r.code_is(0);
+    let v: Value = serde_json::from_str(&r.out).unwrap();
+    assert_eq!(v["sampled"], 20);
+    assert!(
+        v["indexes"][0].as_str().unwrap().starts_with("_id_: "),
+        "{v}"
+    );
+    let r = h.run(&["describe", "mg", "orders", "--sample", "20"]);
+    r.code_is(0);
+    assert!(
+        r.out.contains("structure sampled from 20 documents"),
+        "{}",
+        r.out
+    );
+    h.run(&["describe", "mg", "orders", "--sample", "0"])
+        .code_is(2);
+}
+
+#[test]
 fn completions_generate_for_the_three_shells() {
     let h = Home::new();
     for shell in ["bash", "zsh", "fish"] {

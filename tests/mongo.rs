@@ -440,6 +440,67 @@ async fn sampling_an_awkward_collection_gives_exact_shares() {
         .unwrap();
 }
 
+#[tokio::test]
+async fn the_sample_size_is_configurable_and_the_validator_and_indexes_come_with_the_structure() {
+    let Some(env) = common::mongo() else { return };
+    let c = driver(&env).await;
+    let name = unique("validated");
+    let db = c.database(&env.db);
+    db.collection::<Document>(&name).drop().await.unwrap();
+    let schema = doc! {
+        "bsonType": "object",
+        "required": ["qty"],
+        "properties": { "qty": { "bsonType": "int", "minimum": 0 }, "sku": { "bsonType": "string" } },
+    };
+    db.run_command(doc! { "create": &name, "validator": { "$jsonSchema": schema.clone() } })
+        .await
+        .unwrap();
+    let docs: Vec<Document> = (0..300)
+        .map(|i: i32| doc! { "_id": i, "qty": i, "sku": format!("s{i}") })
+        .collect();
+    db.collection::<Document>(&name)
+        .insert_many(docs)
+        .await
+        .unwrap();
+    let table = coll_ref(&env.db, &name);
+
+    let info = connector(&user_spec(&env), &env.password)
+        .describe(&table)
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.full()));
+    assert_eq!(info.sampled, Some(300), "the default (1,000) takes all 300");
+    assert_eq!(
+        info.validator,
+        Some(Bson::Document(schema).into_relaxed_extjson())
+    );
+    assert!(
+        info.indexes.iter().any(|i| i.starts_with("_id_: ")),
+        "{:?}",
+        info.indexes
+    );
+
+    let small = connector_for(
+        &user_spec(&env),
+        Some(SecretString::from(env.password.clone())),
+        SessionOptions {
+            sample_size: 50,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let info = small.describe(&table).await.unwrap();
+    assert_eq!(info.sampled, Some(50));
+    assert_eq!(info.estimated_rows, Some(300));
+    // A collection without a validator has none.
+    let plain = unique("unvalidated");
+    fresh(&c, &env.db, &plain, vec![doc! { "_id": 1 }]).await;
+    let info = small.describe(&coll_ref(&env.db, &plain)).await.unwrap();
+    assert_eq!(info.validator, None);
+    for n in [&name, &plain] {
+        db.collection::<Document>(n).drop().await.unwrap();
+    }
+}
+
 // ------------------------------------------------------------ values
 
 fn every_type() -> Document {
@@ -515,6 +576,16 @@ async fn preview_renders_every_bson_type_faithfully() {
         Cell::Json(serde_json::json!({"$numberDouble": "NaN"}))
     );
     assert_eq!(cell("min"), Cell::Json(serde_json::json!({"$minKey": 1})));
+    // The JSON view (`v`) shows the document as the driver's own relaxed
+    // Extended JSON, field order kept.
+    let own = Bson::Document(source.clone()).into_relaxed_extjson();
+    assert_eq!(rs.row_document(0), Some(own.clone()));
+    assert_eq!(
+        rs.row_json_text(0).unwrap(),
+        serde_json::to_string_pretty(&own).unwrap()
+    );
+    let keys: Vec<&String> = own.as_object().unwrap().keys().collect();
+    assert_eq!(keys, expected_names);
     c.database(&env.db)
         .collection::<Document>(&name)
         .drop()
@@ -1055,4 +1126,299 @@ async fn server_stopped_mid_import_fails_clearly_and_keeps_earlier_collections()
         )
         .unwrap();
     assert_eq!(others, 0);
+}
+
+// ------------------------------------------------------------ typed queries
+
+/// Every row of a typed query, a page at a time.
+async fn query_all(v: &dyn Connector, text: &str, page: usize) -> (Vec<String>, Vec<Vec<Cell>>) {
+    let mut cur = v
+        .query(text)
+        .await
+        .unwrap_or_else(|e| panic!("{text}: {}", e.full()));
+    let cols = cur.columns().iter().map(|c| c.name.clone()).collect();
+    let mut rows = Vec::new();
+    loop {
+        let p = cur.next_page(page).await.unwrap();
+        let n = p.len();
+        rows.extend(p);
+        if n < page {
+            break;
+        }
+    }
+    assert!(cur.is_done());
+    (cols, rows)
+}
+
+/// 1,200 documents `{_id: i, n: i % 7, tag: "t{i%3}"}`; from 600 on they
+/// also carry `late` (a field the first page never saw).
+fn query_docs() -> Vec<Document> {
+    (0..1200)
+        .map(|i: i32| {
+            let mut d = doc! { "_id": i, "n": i % 7, "tag": format!("t{}", i % 3) };
+            if i >= 600 {
+                d.insert("late", doc! { "i": i });
+            }
+            d
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn typed_find_and_aggregate_stream_their_documents_into_pages() {
+    let Some(env) = common::mongo() else { return };
+    let c = driver(&env).await;
+    let name = unique("typed_query");
+    fresh(&c, &env.db, &name, query_docs()).await;
+    let v = connector(&user_spec(&env), &env.password);
+
+    // find with filter, projection, sort (two keys: order matters), skip, limit.
+    let (cols, rows) = query_all(
+        v.as_ref(),
+        &format!(
+            "db.{name}.find({{n: {{$gte: 5}}}}, {{tag: 1, n: 1}}).sort({{n: -1, _id: 1}}).skip(2).limit(300)"
+        ),
+        128,
+    )
+    .await;
+    assert_eq!(cols, ["_id", "n", "tag"]);
+    let mut expected: Vec<(i32, i32)> = (0..1200)
+        .filter(|i| i % 7 >= 5)
+        .map(|i| (i, i % 7))
+        .collect();
+    expected.sort_by_key(|(i, n)| (-n, *i));
+    let expected: Vec<Vec<Cell>> = expected[2..302]
+        .iter()
+        .map(|(i, n)| {
+            vec![
+                Cell::Int(*i as i64),
+                Cell::Int(*n as i64),
+                Cell::Text(format!("t{}", i % 3)),
+            ]
+        })
+        .collect();
+    assert_eq!(rows, expected);
+
+    // More than the first page: every document arrives; fields first seen
+    // after the first page are kept in the last column, not lost.
+    let (cols, rows) = query_all(
+        v.as_ref(),
+        &format!("db.getCollection(\"{name}\").find({{}})"),
+        500,
+    )
+    .await;
+    assert_eq!(cols.last().map(String::as_str), Some("…other fields"));
+    assert_eq!(rows.len(), 1200);
+    let (cols, _) = query_all(
+        v.as_ref(),
+        &format!("db.{name}.find({{}}).sort({{_id: -1}})"),
+        500,
+    )
+    .await;
+    assert_eq!(cols, ["_id", "n", "tag", "late", "…other fields"]);
+    let (cols, rows) = query_all(
+        v.as_ref(),
+        &format!("db.{name}.find({{}}, {{late: 0}}).sort({{_id: -1}})"),
+        500,
+    )
+    .await;
+    assert_eq!(cols, ["_id", "n", "tag", "…other fields"]);
+    assert_eq!(rows.len(), 1200);
+    assert!(rows.iter().all(|r| r[3] == Cell::Null));
+    let (_, rows) = query_all(
+        v.as_ref(),
+        &format!("db.{name}.find({{}}).sort({{_id: 1}})"),
+        500,
+    )
+    .await;
+    // Sorted by _id, the first 500 documents have no `late`: it comes later.
+    assert_eq!(rows[0].len(), 4);
+    assert_eq!(
+        rows[700][3],
+        Cell::Json(serde_json::json!({"late": {"i": 700}}))
+    );
+
+    // An aggregation, and one reading another collection ($lookup, $unionWith).
+    let (cols, rows) = query_all(
+        v.as_ref(),
+        &format!(
+            r#"db.{name}.aggregate([{{"$match": {{"n": {{"$lt": 3}}}}}}, {{"$group": {{"_id": "$tag", "c": {{"$sum": 1}}}}}}, {{"$sort": {{"_id": 1}}}}])"#
+        ),
+        500,
+    )
+    .await;
+    assert_eq!(cols, ["_id", "c"]);
+    let count = |t: i32| (0..1200).filter(|i| i % 7 < 3 && i % 3 == t).count() as i64;
+    assert_eq!(
+        rows,
+        (0..3)
+            .map(|t| vec![Cell::Text(format!("t{t}")), Cell::Int(count(t))])
+            .collect::<Vec<_>>()
+    );
+    let (_, rows) = query_all(
+        v.as_ref(),
+        &format!(
+            r#"db.{name}.aggregate([{{"$match": {{"_id": {{"$lt": 3}}}}}}, {{"$unionWith": {{"coll": "{name}", "pipeline": [{{"$match": {{"_id": 5}}}}]}}}}, {{"$project": {{"_id": 1}}}}])"#
+        ),
+        500,
+    )
+    .await;
+    assert_eq!(rows.len(), 4);
+    c.database(&env.db)
+        .collection::<Document>(&name)
+        .drop()
+        .await
+        .unwrap();
+}
+
+/// Count, a checksum of every document (canonical Extended JSON in `_id`
+/// order) and the database's collection names.
+async fn query_evidence(c: &mongodb::Client, db: &str, name: &str) -> (u64, u64, Vec<String>) {
+    use std::hash::{Hash, Hasher};
+    let coll = c.database(db).collection::<Document>(name);
+    let n = coll.count_documents(doc! {}).await.unwrap();
+    let docs = source_docs(c, db, name, doc! {}).await;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for d in &docs {
+        canonical(d).hash(&mut h);
+    }
+    let mut names = c.database(db).list_collection_names().await.unwrap();
+    names.sort();
+    (n, h.finish(), names)
+}
+
+#[tokio::test]
+async fn typed_writes_and_out_or_merge_anywhere_are_refused_and_change_nothing() {
+    let Some(env) = common::mongo() else { return };
+    let c = driver(&env).await;
+    let name = unique("typed_refuse");
+    let target = unique("typed_refuse_copy");
+    fresh(&c, &env.db, &name, query_docs()).await;
+    let before = query_evidence(&c, &env.db, &name).await;
+    // As the admin too: a refusal must not depend on the user's privileges.
+    for v in [
+        connector(&user_spec(&env), &env.password),
+        admin_connector(&env),
+    ] {
+        let db = format!("db.getSiblingDB(\"{}\")", env.db);
+        for text in [
+            format!(r#"{db}.{name}.aggregate([{{"$match": {{}}}}, {{"$out": "{target}"}}])"#),
+            format!(r#"{db}.{name}.aggregate([{{"$merge": {{"into": "{target}"}}}}])"#),
+            format!(r#"{db}.{name}.aggregate([{{"$facet": {{"a": [{{"$out": "{target}"}}]}}}}])"#),
+            format!(
+                r#"{db}.{name}.aggregate([{{"$lookup": {{"from": "{name}", "pipeline": [{{"$merge": "{target}"}}], "as": "x"}}}}])"#
+            ),
+            format!(
+                r#"{db}.{name}.aggregate([{{"$unionWith": {{"coll": "{name}", "pipeline": [{{"$out": "{target}"}}]}}}}])"#
+            ),
+            format!("{db}.{name}.insertOne({{a: 1}})"),
+            format!("{db}.{name}.deleteMany({{}})"),
+            format!("{db}.{name}.updateMany({{}}, {{$set: {{n: 0}}}})"),
+            format!("{db}.{name}.drop()"),
+            format!("{db}.runCommand({{drop: \"{name}\"}})"),
+            format!("{db}.{name}.find({{}}); {db}.{name}.drop()"),
+        ] {
+            let e = match v.query(&text).await {
+                Ok(_) => panic!("{text}: was run"),
+                Err(e) => e,
+            };
+            assert!(
+                e.detail.contains("refused") || e.detail.contains("one statement"),
+                "{text}: {}",
+                e.full()
+            );
+        }
+    }
+    assert_eq!(query_evidence(&c, &env.db, &name).await, before);
+    assert!(!before.2.contains(&target));
+    c.database(&env.db)
+        .collection::<Document>(&name)
+        .drop()
+        .await
+        .unwrap();
+}
+
+/// The server's idle cursors on one namespace (`currentOp` as the admin).
+async fn open_cursors(c: &mongodb::Client, ns: &str) -> usize {
+    let r = c
+        .database("admin")
+        .run_command(doc! { "currentOp": 1, "idleCursors": true })
+        .await
+        .unwrap();
+    r.get_array("inprog")
+        .unwrap()
+        .iter()
+        .filter_map(|o| o.as_document())
+        .filter(|o| o.get_str("type") == Ok("idleCursor") && o.get_str("ns") == Ok(ns))
+        .count()
+}
+
+#[tokio::test]
+async fn a_cancelled_typed_query_closes_its_server_cursor() {
+    let Some(env) = common::mongo() else { return };
+    let c = driver(&env).await;
+    let name = unique("typed_cancel");
+    fresh(&c, &env.db, &name, query_docs()).await;
+    let ns = format!("{}.{name}", env.db);
+    let v = connector(&user_spec(&env), &env.password);
+    for text in [
+        format!("db.{name}.find({{}})"),
+        format!("db.{name}.aggregate([{{$match: {{}}}}])"),
+    ] {
+        let mut cur = v.query(&text).await.unwrap();
+        assert_eq!(cur.next_page(10).await.unwrap().len(), 10);
+        assert!(!cur.is_done());
+        assert_eq!(open_cursors(&c, &ns).await, 1, "{text}: the result is open");
+        // Cancel mid-fetch (the pane drops the task holding the cursor).
+        let mid = tokio::time::timeout(Duration::from_millis(1), cur.next_page(1100)).await;
+        assert!(mid.is_err() || !cur.is_done(), "{text}");
+        let started = Instant::now();
+        drop(cur);
+        while open_cursors(&c, &ns).await > 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "{text}: the server cursor is still open"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // The connection still answers after a cancel.
+    let (_, rows) = query_all(v.as_ref(), &format!("db.{name}.find({{_id: 3}})"), 10).await;
+    assert_eq!(rows.len(), 1);
+    c.database(&env.db)
+        .collection::<Document>(&name)
+        .drop()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn names_for_resolving_a_table_come_without_a_count_per_collection() {
+    let Some(env) = common::mongo() else { return };
+    let v = connector(&user_spec(&env), &env.password);
+    let full = v.list_tables().await.unwrap();
+    let names = v.list_table_names().await.unwrap();
+    let key = |t: &TableRef| (t.schema.clone(), t.name.clone(), t.kind.label());
+    let mut a: Vec<_> = full.iter().map(key).collect();
+    let mut b: Vec<_> = names.iter().map(key).collect();
+    a.sort();
+    b.sort();
+    // Tests run in parallel and make collections: compare the fixture's.
+    let fixture = |v: &[(Option<String>, String, &'static str)]| -> Vec<_> {
+        v.iter()
+            .filter(|(_, n, _)| {
+                matches!(
+                    n.as_str(),
+                    "orders" | "customers" | "Weird Name" | "sales.regions"
+                )
+            })
+            .cloned()
+            .collect()
+    };
+    assert_eq!(fixture(&a), fixture(&b));
+    assert_eq!(fixture(&b).len(), 4);
+    assert!(full
+        .iter()
+        .any(|t| t.name == "orders" && t.estimated_rows == Some(5000)));
+    assert!(names.iter().all(|t| t.estimated_rows.is_none()));
 }

@@ -490,6 +490,8 @@ fn browsing_odd_names(kind: Kind) -> State {
                 columns: vec![col("id"), col("customer_id"), col("Created At")],
                 estimated_rows: None,
                 sampled: None,
+                indexes: Vec::new(),
+                validator: None,
             }),
             at,
         },
@@ -669,8 +671,27 @@ fn the_badge_says_what_the_login_may_do() {
 }
 
 #[test]
-fn sql_server_starts_with_top_not_limit() {
-    let mut s = browsing(Kind::Sqlserver, vec![table(Some("dbo"), "order]s")]);
+fn mongodb_opens_the_editor_with_a_find_and_runs_it() {
+    let mut coll = table(Some("shop"), "orders");
+    coll.kind = TableKind::Collection;
+    let mut other = table(Some("logs"), "odd name");
+    other.kind = TableKind::Collection;
+    let mut s = browsing(Kind::Mongodb, vec![coll]);
     update(&mut s, ch('e'));
-    assert_eq!(sql(&s), "SELECT TOP (100) * FROM [dbo].[order]]s]");
+    assert_eq!(s.screen, Screen::Query);
+    // `db` is the connection's own database ("shop").
+    assert_eq!(sql(&s), "db.orders.find({}).limit(100)");
+    let frame = render(&s, 80, 24);
+    assert!(frame.contains("MongoDB · billing-prod"), "{frame}");
+    assert!(frame.contains("read-only"), "{frame}");
+    let (_, text, _) = run_effect(&update(&mut s, key(KeyCode::F(5))));
+    assert_eq!(text, "db.orders.find({}).limit(100)");
+
+    // A collection of another database, with a name that is no identifier.
+    let mut s = browsing(Kind::Mongodb, vec![other]);
+    update(&mut s, ch('e'));
+    assert_eq!(
+        sql(&s),
+        r#"db.getSiblingDB("logs").getCollection("odd name").find({}).limit(100)"#
+    );
 }

@@ -386,6 +386,8 @@ fn with_structure_and_preview(s: &mut State) {
                 ],
                 estimated_rows: Some(52_000),
                 sampled: None,
+                indexes: Vec::new(),
+                validator: None,
             }),
             at: now,
         },
@@ -428,6 +430,7 @@ fn with_structure_and_preview(s: &mut State) {
                     ],
                 ],
                 elapsed: Duration::from_millis(4),
+                documents: Vec::new(),
             }),
         },
     );
@@ -525,11 +528,32 @@ fn browser_sampled_structure() {
                 ],
                 estimated_rows: Some(2_400_000),
                 sampled: Some(1000),
+                indexes: vec![
+                    r#"_id_: {"_id":1}"#.into(),
+                    "email_1: {\"email\":1} unique".into(),
+                ],
+                validator: Some(serde_json::json!({
+                    "bsonType": "object",
+                    "required": ["email"],
+                    "properties": {"email": {"bsonType": "string", "pattern": "^\u{1b}[31m.+@"}}
+                })),
             }),
             at: now,
         },
     );
     snap("browser_sampled_structure", &s);
+    // The structure pane scrolls on to the indexes and the validator.
+    update(&mut s, key(KeyCode::Tab));
+    for _ in 0..5 {
+        update(&mut s, key(KeyCode::Char('j')));
+    }
+    snap("browser_sampled_structure_scrolled", &s);
+    for (w, h) in SIZES {
+        assert_frame_clean("the validator", &s, w, h);
+    }
+    let frame = render(&s, 80, 24);
+    assert!(frame.contains("validator ($jsonSchema)"), "{frame}");
+    assert!(frame.contains("email_1: {\"email\":1} unique"), "{frame}");
 }
 
 #[test]
@@ -767,6 +791,8 @@ fn hostile_browser() -> State {
                 ],
                 estimated_rows: Some(5),
                 sampled: None,
+                indexes: Vec::new(),
+                validator: None,
             }),
             at: now,
         },
@@ -795,6 +821,7 @@ fn hostile_browser() -> State {
                     .map(|(i, v)| vec![Cell::Int(i as i64 + 1), Cell::Text((*v).into())])
                     .collect(),
                 elapsed: Duration::from_millis(3),
+                documents: Vec::new(),
             }),
         },
     );
@@ -893,6 +920,8 @@ fn described(s: &mut State, columns: Vec<ColumnInfo>) {
                 columns,
                 sampled: None,
                 estimated_rows: None,
+                indexes: Vec::new(),
+                validator: None,
             }),
             at,
         },
@@ -1038,4 +1067,100 @@ fn an_unfocused_url_shows_its_start() {
     let frame = render(&s, 80, 24);
     let row = frame.lines().find(|l| l.contains(" URL ")).unwrap();
     assert!(row.contains("postgres://reporting_user@analytics"), "{row}");
+}
+
+/// The preview of a MongoDB-like result: the rows' whole documents known.
+fn with_documents(s: &mut State) {
+    with_structure_and_preview(s);
+    let rs = s
+        .browser
+        .as_mut()
+        .and_then(|b| b.preview.as_mut())
+        .and_then(|p| p.rows.as_mut())
+        .expect("preview rows");
+    rs.documents = vec![
+        serde_json::json!({
+            "_id": {"$oid": "65a1b2c3d4e5f60718293a4b"},
+            "email": "ana@example.com",
+            "name": "Ana \u{202e}Łukasiewicz\u{1b}[31m",
+            "address": {"city": "Kraków", "geo": [19.94, 50.06]},
+            "orders": [{"sku": "A-1", "qty": 2}, {"sku": "B-7", "qty": {"$numberLong": "9007199254740993"}}],
+            "since": {"$date": {"$numberLong": "-14182940000"}},
+            "score": {"$numberDouble": "NaN"},
+            "note": "a very long note that goes on and on and on past the edge of a small terminal"
+        }),
+        serde_json::json!({"_id": {"$oid": "65a1b2c3d4e5f60718293a4c"}, "email": "王小明@example.cn"}),
+    ];
+}
+
+#[test]
+fn preview_json_view_of_the_highlighted_document() {
+    let mut s = browser();
+    with_documents(&mut s);
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, key(KeyCode::Char('v')));
+    snap("preview_json", &s);
+    for (w, h) in SIZES {
+        assert_frame_clean("the JSON view", &s, w, h);
+    }
+    for _ in 0..4 {
+        update(&mut s, key(KeyCode::Char('j')));
+    }
+    snap("preview_json_scrolled", &s);
+}
+
+#[test]
+fn v_toggles_the_preview_between_grid_and_json_and_keys_follow_the_view() {
+    let mut s = browser();
+    with_documents(&mut s);
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, key(KeyCode::Tab));
+    let p = |s: &State| s.browser.as_ref().unwrap().preview.clone().unwrap();
+    assert!(!p(&s).json);
+    update(&mut s, key(KeyCode::Char('v')));
+    assert!(p(&s).json);
+    assert!(render(&s, 80, 24).contains("\"$oid\": \"65a1b2c3d4e5f60718293a4b\""));
+    // j/k scroll the document (never past its last line), not the rows.
+    for _ in 0..100 {
+        update(&mut s, key(KeyCode::Char('j')));
+    }
+    let lines = p(&s)
+        .rows
+        .unwrap()
+        .row_json_text(0)
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(p(&s).row, 0);
+    assert_eq!(p(&s).json_scroll, lines - 1);
+    update(&mut s, key(KeyCode::Char('k')));
+    assert_eq!(p(&s).json_scroll, lines - 2);
+    update(&mut s, key(KeyCode::Home));
+    assert_eq!(p(&s).json_scroll, 0);
+    // l: the next document, from its top; there is no third.
+    update(&mut s, key(KeyCode::PageDown));
+    update(&mut s, key(KeyCode::Char('l')));
+    assert_eq!((p(&s).row, p(&s).json_scroll), (1, 0));
+    update(&mut s, key(KeyCode::Char('l')));
+    assert_eq!(p(&s).row, 1);
+    assert!(render(&s, 80, 24).contains("王小明@example.cn"));
+    assert!(render(&s, 80, 24).contains("row 2/2 · JSON"));
+    // v again: the grid, on the same row; l scrolls columns again.
+    update(&mut s, key(KeyCode::Char('v')));
+    assert!(!p(&s).json);
+    assert_eq!(p(&s).row, 1);
+    update(&mut s, key(KeyCode::Char('l')));
+    assert_eq!(p(&s).col_offset, 1);
+    // A SQL row has no document: its columns in order, as a JSON object.
+    let mut s = browser();
+    with_structure_and_preview(&mut s);
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, key(KeyCode::Char('v')));
+    let frame = render(&s, 80, 24);
+    assert!(frame.contains("\"email\": \"ana@example.com\","), "{frame}");
+    // Enter in the JSON view goes back to the grid.
+    update(&mut s, key(KeyCode::Enter));
+    assert!(!p(&s).json);
 }

@@ -1059,6 +1059,8 @@ fn highlight_loads_structure_and_preview_once_cached() {
             presence: None,
         }],
         sampled: None,
+        indexes: Vec::new(),
+        validator: None,
         estimated_rows: Some(42),
     };
     let at = s.now;
@@ -1084,6 +1086,7 @@ fn highlight_loads_structure_and_preview_once_cached() {
                 }],
                 rows: vec![vec![Cell::Int(1)], vec![Cell::Null]],
                 elapsed: Duration::ZERO,
+                documents: Vec::new(),
             }),
         },
     );
@@ -1209,6 +1212,7 @@ fn preview_scrolls_and_enter_shows_a_full_cell() {
                 ],
                 rows: vec![vec![Cell::Null, Cell::Text(long.clone())]],
                 elapsed: Duration::ZERO,
+                documents: Vec::new(),
             }),
         },
     );
@@ -2201,6 +2205,7 @@ fn y_copies_the_highlighted_cell_and_shift_y_its_row() {
                     ],
                 ],
                 elapsed: Duration::ZERO,
+                documents: Vec::new(),
             }),
         },
     );

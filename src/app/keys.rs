@@ -298,6 +298,8 @@ pub enum PaneCmd {
     Copy,
     /// `Y`: the highlighted row, tab-separated.
     CopyRow,
+    /// Grid / the highlighted row as JSON (preview).
+    Toggle,
 }
 
 // ------------------------------------------------------------------ tables
@@ -745,7 +747,7 @@ pub const BROWSER: &[Binding<BrowserCmd>] = &[
         &[Char('e')],
         BrowserCmd::Query,
         "e",
-        "query editor (read-only SQL)",
+        "query editor (read-only SQL; MongoDB find / aggregate)",
     )
     .hint("query")
     .hint_when(not_preview),
@@ -969,18 +971,37 @@ pub const BROWSER_PREVIEW: &[Binding<PaneCmd>] = &[
         &[Char('l'), RIGHT],
         PaneCmd::Right,
         "h/l ←→",
-        "scroll columns",
+        "scroll columns (JSON view: previous / next row)",
     )
     .hint_as("h/l", "scroll"),
     Binding::new(&[Char('h'), LEFT], PaneCmd::Left, "", ""),
-    Binding::new(&[Char('j'), DOWN], PaneCmd::Down, "j/k ↑↓", "row").hint_as("j/k", "row"),
+    Binding::new(
+        &[Char('j'), DOWN],
+        PaneCmd::Down,
+        "j/k ↑↓",
+        "row (JSON view: scroll)",
+    )
+    .hint_as("j/k", "row"),
     Binding::new(&[Char('k'), UP], PaneCmd::Up, "", ""),
-    Binding::new(&[ENTER], PaneCmd::Enter, "Enter", "full cell value").hint("full value"),
+    Binding::new(
+        &[Char('v')],
+        PaneCmd::Toggle,
+        "v",
+        "grid / the highlighted row (document) whole as JSON",
+    )
+    .hint("JSON"),
+    Binding::new(
+        &[ENTER],
+        PaneCmd::Enter,
+        "Enter",
+        "full cell value (JSON view: grid)",
+    )
+    .hint("full value"),
     Binding::new(
         &[Char('0'), HOME],
         PaneCmd::First,
         "0/$ Home/End",
-        "first / last column",
+        "first / last column (JSON view: top / bottom)",
     ),
     Binding::new(&[Char('$'), END], PaneCmd::Last, "", ""),
     Binding::new(
@@ -996,6 +1017,13 @@ pub const BROWSER_PREVIEW: &[Binding<PaneCmd>] = &[
         "Y",
         "copy the highlighted row, tab-separated",
     ),
+    Binding::new(
+        &[PGDN],
+        PaneCmd::PageDown,
+        "PgDn/PgUp",
+        "JSON view: page down / up",
+    ),
+    Binding::new(&[PGUP], PaneCmd::PageUp, "", ""),
 ];
 
 /// Keys that work everywhere (handled before any layer).

@@ -414,6 +414,10 @@ pub struct PreviewState {
     pub col_offset: usize,
     pub row: usize,
     pub col: usize,
+    /// The highlighted row shown whole as indented JSON instead of the grid.
+    pub json: bool,
+    /// First visible line of the JSON view.
+    pub json_scroll: usize,
 }
 
 #[derive(Debug, Clone)]

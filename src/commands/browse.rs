@@ -11,7 +11,8 @@
 //!   "columns": [{ "name", "data_type", "nullable", "default", "primary_key", "references" }] }`;
 //!   a sampled structure (MongoDB) adds `"sampled": 1000` and per column
 //!   `"presence": 0.75`, its `data_type` listing the observed BSON types with shares,
-//!   and `"indexes": ["_id_: {\"_id\":1}"]` when the engine lists them.
+//!   `"indexes": ["_id_: {\"_id\":1}"]` when the engine lists them, and
+//!   `"validator": {…}` (the collection's `$jsonSchema`) when one is set.
 //! - `preview --json`: `{ "table": "public.orders", "columns": [{ "name", "type" }],
 //!   "rows": [[1, "text", null, true, 1.5, "\\x0a0b"]] }` — exact text for
 //!   numerics/timestamps/json, bytes as `\x` hex text, NULL as null.
@@ -57,13 +58,24 @@ pub async fn open_connector(
     profile: &mut Profile,
     name: &str,
 ) -> Result<Box<dyn Connector>, CliError> {
+    let opts = ctx.session_options(profile);
+    open_connector_with(ctx, profile, name, opts).await
+}
+
+/// [`open_connector`] with session options of the caller's.
+pub async fn open_connector_with(
+    ctx: &Ctx,
+    profile: &mut Profile,
+    name: &str,
+    opts: crate::connectors::SessionOptions,
+) -> Result<Box<dyn Connector>, CliError> {
     let target = profile.get(name)?.spec.summary();
     let env = crate::ops::EnvUnlock::disabled();
     let (conn, password) = fulfil(ctx, profile, &target, NO_TERMINAL, None, |p, prompted| {
         Ok(crate::ops::prepare_connection(p, name, prompted, &env)?)
     })?;
     tracing::info!(connection = %name, kind = conn.spec.kind.id(), "browsing session");
-    connector_for(&conn.spec, password, ctx.session_options(profile)).map_err(|e| conn_err(ctx, e))
+    connector_for(&conn.spec, password, opts).map_err(|e| conn_err(ctx, e))
 }
 
 /// The short message and hint; the sanitized detail with -v.
@@ -114,7 +126,7 @@ async fn resolve_table(
     name: &str,
     text: &str,
 ) -> Result<TableRef, CliError> {
-    let tables = cancellable(ctx, connector.list_tables()).await?;
+    let tables = cancellable(ctx, connector.list_table_names()).await?;
     match find(&tables, text) {
         Lookup::Found(t) => Ok(t.clone()),
         Lookup::NotFound => Err(CliError::usage(format!(
@@ -201,12 +213,26 @@ pub async fn tables(ctx: &Ctx, name: &str, json: bool, all: bool) -> Result<(), 
     Ok(())
 }
 
-pub async fn describe(ctx: &Ctx, name: &str, table: &str, json: bool) -> Result<(), CliError> {
+pub async fn describe(
+    ctx: &Ctx,
+    name: &str,
+    table: &str,
+    json: bool,
+    sample: Option<u32>,
+) -> Result<(), CliError> {
     let mut profile = ctx.open()?;
-    let connector = open_connector(ctx, &mut profile, name).await?;
+    let mut opts = ctx.session_options(&profile);
+    if let Some(n) = sample {
+        opts.sample_size = n;
+    }
+    let connector = open_connector_with(ctx, &mut profile, name, opts).await?;
     let t = resolve_table(ctx, connector.as_ref(), name, table).await?;
     let info = cancellable(ctx, connector.describe(&t)).await?;
-    let indexes = cancellable(ctx, connector.indexes(&t)).await?;
+    let indexes = if info.indexes.is_empty() {
+        cancellable(ctx, connector.indexes(&t)).await?
+    } else {
+        info.indexes.clone()
+    };
     // No column at all is a problem to name (a broken view, missing
     // privileges), not an empty success.
     let problem = info
@@ -229,6 +255,9 @@ pub async fn describe(ctx: &Ctx, name: &str, table: &str, json: bool) -> Result<
         }
         if !indexes.is_empty() {
             out["indexes"] = json!(indexes);
+        }
+        if let Some(v) = &info.validator {
+            out["validator"] = v.clone();
         }
         return print_json(&out);
     }
@@ -262,6 +291,13 @@ pub async fn describe(ctx: &Ctx, name: &str, table: &str, json: bool) -> Result<
             println!("\nindexes:");
             for i in &indexes {
                 println!("  {}", display_text(i));
+            }
+        }
+        if let Some(v) = &info.validator {
+            println!("\nvalidator ($jsonSchema):");
+            let text = serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string());
+            for l in text.lines() {
+                println!("  {}", display_text(l));
             }
         }
         return Ok(());

@@ -175,9 +175,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Audit { since, prune, json } => audit::run(&ctx, since.as_deref(), prune, json),
         Command::Tables { name, json, all } => browse::tables(&ctx, &name, json, all).await,
-        Command::Describe { name, table, json } => {
-            browse::describe(&ctx, &name, &table, json).await
-        }
+        Command::Describe {
+            name,
+            table,
+            json,
+            sample,
+        } => browse::describe(&ctx, &name, &table, json, sample).await,
         Command::Preview {
             name,
             table,

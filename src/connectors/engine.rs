@@ -10,7 +10,7 @@ use secrecy::SecretString;
 
 use super::ident::Dialect;
 use super::spec::SpecError;
-use super::{ConnSpec, Connector, Field, Kind, SessionOptions};
+use super::{ConnSpec, Connector, Field, Kind, SessionOptions, TableRef};
 
 /// Builds a connector bound to a spec and its password.
 pub type OpenFn = fn(&ConnSpec, Option<SecretString>, SessionOptions) -> Box<dyn Connector>;
@@ -116,6 +116,55 @@ impl RowLimit {
             RowLimit::Limit => format!("SELECT * FROM {from} LIMIT {n}"),
             RowLimit::Top => format!("SELECT TOP ({n}) * FROM {from}"),
             RowLimit::FetchFirst => format!("SELECT * FROM {from} FETCH FIRST {n} ROWS ONLY"),
+        }
+    }
+}
+
+/// What the query pane and `varlor query` take for this engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryLanguage {
+    /// One SQL statement, identifiers quoted in this dialect.
+    Sql(Dialect),
+    /// mongosh's read methods: `db.coll.find(…)…` and `db.coll.aggregate([…])`.
+    Mongo,
+}
+
+impl QueryLanguage {
+    /// The language's name for titles and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            QueryLanguage::Sql(_) => "SQL",
+            QueryLanguage::Mongo => "MongoDB",
+        }
+    }
+
+    /// The text a new query pane starts with: a look at `table` when one is
+    /// highlighted. `own_db` is the connection's database (MongoDB's `db`).
+    /// `limit`: how the engine's SQL asks for its first rows.
+    pub fn starter(
+        self,
+        table: Option<&TableRef>,
+        own_db: Option<&str>,
+        limit: RowLimit,
+    ) -> String {
+        match (self, table) {
+            (QueryLanguage::Sql(d), Some(t)) => {
+                limit.select_all(&super::ident::qualified(d, t), 100)
+            }
+            (QueryLanguage::Sql(_), None) => "SELECT ".into(),
+            (QueryLanguage::Mongo, t) => super::mongodb::query::starter(t, own_db),
+        }
+    }
+}
+
+impl Engine {
+    /// The query language, if the engine has one: SQL engines by their
+    /// dialect, document engines (a JSON filter language) the MongoDB one.
+    pub fn query_language(&self) -> Option<QueryLanguage> {
+        match (self.dialect, self.capabilities.filter) {
+            (Some(d), _) => Some(QueryLanguage::Sql(d)),
+            (None, FilterLanguage::Document) => Some(QueryLanguage::Mongo),
+            (None, FilterLanguage::Sql) => None,
         }
     }
 }

@@ -260,6 +260,13 @@ pub struct TableInfo {
     /// when the engine declares its columns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sampled: Option<u64>,
+    /// Index lines (`name: {key spec}`) when the engine gives them with the
+    /// structure (MongoDB); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indexes: Vec<String>,
+    /// The collection validator's `$jsonSchema` (MongoDB), when one is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validator: Option<serde_json::Value>,
 }
 
 /// Options for a browsing session.
@@ -269,13 +276,19 @@ pub struct SessionOptions {
     pub statement_timeout: Duration,
     /// Browsing sessions are read-only unless explicitly not.
     pub read_only: bool,
+    /// Documents sampled for an inferred structure (MongoDB; default 1,000).
+    pub sample_size: u32,
 }
+
+/// Documents sampled for an inferred structure unless configured otherwise.
+pub const DEFAULT_SAMPLE: u32 = 1000;
 
 impl Default for SessionOptions {
     fn default() -> Self {
         SessionOptions {
             statement_timeout: Duration::from_secs(15),
             read_only: true,
+            sample_size: DEFAULT_SAMPLE,
         }
     }
 }
@@ -329,6 +342,11 @@ pub trait Connector: Send + Sync {
     /// Opens a fresh connection, round-trips once, closes it.
     async fn test(&self) -> Result<ServerInfo, ConnError>;
     async fn list_tables(&self) -> Result<Vec<TableRef>, ConnError>;
+    /// Tables and views for finding one by a typed name: estimates may be
+    /// missing (an engine paying a round trip per table for them skips it).
+    async fn list_table_names(&self) -> Result<Vec<TableRef>, ConnError> {
+        self.list_tables().await
+    }
     async fn describe(&self, table: &TableRef) -> Result<TableInfo, ConnError>;
     /// Exact `COUNT(*)`; cancel by dropping the future (the server query is cancelled too).
     async fn count_rows(&self, table: &TableRef) -> Result<u64, ConnError>;

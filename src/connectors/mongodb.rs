@@ -2,8 +2,11 @@
 //!
 //! Read-only by construction: every command Varlor sends is built in
 //! [`read`] below (hello, buildInfo, listDatabases, listCollections, count,
-//! aggregate with `$sample` / `$count`, listIndexes, find). Nothing else in
-//! this file talks to the server, so a reviewer checks one module.
+//! aggregate with `$sample` / `$count`, listIndexes, listCollections for one
+//! collection's validator, find, and a typed
+//! query's find or aggregate — whose pipeline is a [`query::ReadPipeline`],
+//! proven free of `$out` / `$merge`). Nothing else talks to the server, so a
+//! reviewer checks one module.
 //!
 //! `test` and the browsing session connect the same way: the configured
 //! connect timeout bounds both the TCP/TLS connect and server selection, and a
@@ -70,12 +73,13 @@ pub const ENGINE: Engine = Engine {
     open: Ok(|spec, password, opts| Box::new(MongoConnector::new(spec.clone(), password, opts))),
 };
 
-/// Documents sampled for a structure unless configured otherwise.
-pub const DEFAULT_SAMPLE: u32 = 1000;
+pub use super::DEFAULT_SAMPLE;
 /// Documents per batch while streaming (memory stays flat).
 const STREAM_BATCH: u32 = 1000;
 /// `spec.options` key remembering a `mongodb+srv://` URI (not a driver option).
 const SRV_OPTION: &str = "srv";
+
+pub mod query;
 
 // --- URI parsing ----------------------------------------------------------
 
@@ -379,6 +383,19 @@ mod read {
             .await
     }
 
+    /// One collection's listCollections entry (its options: the validator).
+    pub async fn collection_info(
+        c: &Client,
+        db: &str,
+        coll: &str,
+    ) -> mongodb::error::Result<Cursor<Document>> {
+        c.database(db)
+            .run_cursor_command(doc! {
+                "listCollections": 1, "filter": { "name": coll }, "authorizedCollections": true,
+            })
+            .await
+    }
+
     /// `count` without a query: the collection's metadata count, no scan.
     pub async fn estimated_count(
         c: &Client,
@@ -435,6 +452,59 @@ mod read {
             .await
     }
 
+    /// A `find` (filter, projection, sort, skip, limit; a limit of 0 or
+    /// none means all), for typed queries and, in natural order, for
+    /// previews and imports.
+    pub async fn find_query(
+        c: &Client,
+        db: &str,
+        coll: &str,
+        q: &super::query::FindSpec,
+        batch: u32,
+        t: Duration,
+    ) -> mongodb::error::Result<Cursor<Document>> {
+        let mut cmd = doc! { "find": coll, "filter": q.filter.clone(), "batchSize": batch as i64 };
+        if let Some(p) = &q.projection {
+            cmd.insert("projection", p.clone());
+        }
+        if let Some(s) = &q.sort {
+            cmd.insert("sort", s.clone());
+        }
+        if let Some(n) = q.skip.filter(|n| *n > 0) {
+            cmd.insert("skip", n);
+        }
+        if let Some(n) = q.limit.filter(|n| *n > 0) {
+            cmd.insert("limit", n);
+        }
+        cursor(c, db, cmd, batch, t).await
+    }
+
+    /// A typed query's `aggregate`: only a [`ReadPipeline`] (no `$out`,
+    /// no `$merge`) and the read options the parser allowed.
+    ///
+    /// [`ReadPipeline`]: super::query::ReadPipeline
+    pub async fn aggregate(
+        c: &Client,
+        db: &str,
+        coll: &str,
+        pipeline: &super::query::ReadPipeline,
+        options: &Document,
+        batch: u32,
+        t: Duration,
+    ) -> mongodb::error::Result<Cursor<Document>> {
+        let mut cmd = doc! {
+            "aggregate": coll,
+            "pipeline": pipeline.stages().to_vec(),
+            "cursor": { "batchSize": batch as i64 },
+        };
+        for (k, v) in options {
+            if !cmd.contains_key(k) {
+                cmd.insert(k.clone(), v.clone());
+            }
+        }
+        cursor(c, db, cmd, batch, t).await
+    }
+
     /// `find` in natural order; `limit` 0 means all. No maxTimeMS when
     /// `t` is zero (imports are long by nature and cancelled by dropping).
     pub async fn find(
@@ -446,10 +516,22 @@ mod read {
         batch: u32,
         t: Duration,
     ) -> mongodb::error::Result<Cursor<Document>> {
-        let mut cmd = doc! { "find": coll, "filter": filter, "batchSize": batch as i64 };
-        if limit > 0 {
-            cmd.insert("limit", limit);
-        }
+        let spec = super::query::FindSpec {
+            filter,
+            limit: Some(limit),
+            ..Default::default()
+        };
+        find_query(c, db, coll, &spec, batch, t).await
+    }
+
+    /// Runs a cursor command built above, with maxTimeMS unless `t` is zero.
+    async fn cursor(
+        c: &Client,
+        db: &str,
+        mut cmd: Document,
+        batch: u32,
+        t: Duration,
+    ) -> mongodb::error::Result<Cursor<Document>> {
         if !t.is_zero() {
             cmd.insert("maxTimeMS", max_ms(t));
         }
@@ -695,7 +777,14 @@ impl MongoConnector {
         }
     }
 
-    async fn collections(&self, c: &Client, db: &str) -> Result<Vec<TableRef>, ConnError> {
+    /// The collections and views of `db`, with estimated counts when
+    /// `estimates` (one `count` each, eight at a time).
+    async fn collections(
+        &self,
+        c: &Client,
+        db: &str,
+        estimates: bool,
+    ) -> Result<Vec<TableRef>, ConnError> {
         let cursor = read::list_collections(c, db)
             .await
             .map_err(|e| self.err(e))?;
@@ -718,6 +807,10 @@ impl MongoConnector {
                 })
             })
             .collect();
+        if !estimates {
+            out.sort_by(|a, b| a.name.cmp(&b.name));
+            return Ok(out);
+        }
         // Estimates from metadata, a few at a time (never a scan).
         let t = self.opts.statement_timeout;
         let jobs: Vec<(String, bool)> = out
@@ -748,6 +841,21 @@ impl MongoConnector {
         Ok(out)
     }
 
+    /// Every readable database's collections (see [`Self::collections`]).
+    async fn list(&self, estimates: bool) -> Result<Vec<TableRef>, ConnError> {
+        let c = self.client().await?;
+        let mut out = Vec::new();
+        for db in self.databases(&c).await? {
+            match self.collections(&c, &db, estimates).await {
+                Ok(mut v) => out.append(&mut v),
+                // A database listed but not readable: skip it, keep the rest.
+                Err(e) if e.kind == ErrorKind::PermissionDenied => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
     async fn sample_structure(
         &self,
         c: &Client,
@@ -773,18 +881,55 @@ impl MongoConnector {
         };
         let mut table = table.clone();
         table.estimated_rows = estimated.or(table.estimated_rows);
+        // Indexes and the validator complete the picture; a server that
+        // refuses them still gives the sampled fields.
+        let (indexes, validator) = if table.kind == TableKind::View {
+            (Vec::new(), None)
+        } else {
+            (
+                self.index_lines(c, &table).await.unwrap_or_default(),
+                self.validator(c, &table).await.unwrap_or_default(),
+            )
+        };
         Ok(TableInfo {
             columns: shape.columns(),
             estimated_rows: table.estimated_rows,
             sampled: Some(shape.docs),
+            indexes,
+            validator,
             table,
         })
     }
 
+    /// The validator of a collection (its `$jsonSchema` when it has one,
+    /// else the whole validator) as relaxed Extended JSON.
+    async fn validator(
+        &self,
+        c: &Client,
+        table: &TableRef,
+    ) -> Result<Option<serde_json::Value>, ConnError> {
+        let cursor = read::collection_info(c, self.db_of(table), &table.name)
+            .await
+            .map_err(|e| self.err(e))?;
+        let specs: Vec<Document> = cursor.try_collect().await.map_err(|e| self.err(e))?;
+        let validator = specs
+            .iter()
+            .find(|s| s.get_str("name") == Ok(table.name.as_str()))
+            .and_then(|s| s.get_document("options").ok())
+            .and_then(|o| o.get_document("validator").ok())
+            .filter(|v| !v.is_empty());
+        Ok(validator.map(|v| {
+            let shown = match v.get_document("$jsonSchema") {
+                Ok(schema) => Bson::Document(schema.clone()),
+                Err(_) => Bson::Document(v.clone()),
+            };
+            shown.into_relaxed_extjson()
+        }))
+    }
+
     /// The indexes of a collection, one line each (`name: {key spec}`).
-    async fn index_lines(&self, table: &TableRef) -> Result<Vec<String>, ConnError> {
-        let c = self.client().await?;
-        let cursor = read::list_indexes(&c, self.db_of(table), &table.name)
+    async fn index_lines(&self, c: &Client, table: &TableRef) -> Result<Vec<String>, ConnError> {
+        let cursor = read::list_indexes(c, self.db_of(table), &table.name)
             .await
             .map_err(|e| self.err(e))?;
         let docs: Vec<Document> = cursor.try_collect().await.map_err(|e| self.err(e))?;
@@ -853,22 +998,17 @@ impl Connector for MongoConnector {
     }
 
     async fn list_tables(&self) -> Result<Vec<TableRef>, ConnError> {
-        let c = self.client().await?;
-        let mut out = Vec::new();
-        for db in self.databases(&c).await? {
-            match self.collections(&c, &db).await {
-                Ok(mut v) => out.append(&mut v),
-                // A database listed but not readable: skip it, keep the rest.
-                Err(e) if e.kind == ErrorKind::PermissionDenied => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        self.list(true).await
+    }
+
+    async fn list_table_names(&self) -> Result<Vec<TableRef>, ConnError> {
+        self.list(false).await
     }
 
     async fn describe(&self, table: &TableRef) -> Result<TableInfo, ConnError> {
         let c = self.client().await?;
-        self.sample_structure(&c, table, DEFAULT_SAMPLE).await
+        self.sample_structure(&c, table, self.opts.sample_size.max(1))
+            .await
     }
 
     async fn count_rows(&self, table: &TableRef) -> Result<u64, ConnError> {
@@ -913,6 +1053,10 @@ impl Connector for MongoConnector {
             columns: grid.columns(),
             rows,
             elapsed: started.elapsed(),
+            documents: docs
+                .into_iter()
+                .map(|d| Bson::Document(d).into_relaxed_extjson())
+                .collect(),
         })
     }
 
@@ -981,7 +1125,38 @@ impl Connector for MongoConnector {
         if table.kind == TableKind::View {
             return Ok(Vec::new());
         }
-        self.index_lines(table).await
+        let c = self.client().await?;
+        self.index_lines(&c, table).await
+    }
+
+    /// A typed find or aggregate (see [`query`]); refused in words before
+    /// anything is sent when it would write. Dropping the cursor closes it
+    /// on the server; `maxTimeMS` is the statement timeout.
+    async fn query(&self, text: &str) -> Result<Box<dyn super::QueryCursor>, ConnError> {
+        let q = query::parse(text)?;
+        let db = match q.db.as_deref() {
+            Some(d) => d.to_string(),
+            None if !self.own_database().is_empty() => self.own_database().to_string(),
+            None => {
+                return Err(ConnError::new(
+                    ErrorKind::Other,
+                    "this connection names no database: write db.getSiblingDB(\"name\").…",
+                ))
+            }
+        };
+        let c = self.client().await?;
+        let batch = query::FIRST_PAGE as u32;
+        let t = self.opts.statement_timeout;
+        let cursor = match &q.op {
+            query::Op::Find(f) => read::find_query(&c, &db, &q.coll, f, batch, t).await,
+            query::Op::Aggregate { pipeline, options } => {
+                read::aggregate(&c, &db, &q.coll, pipeline, options, batch, t).await
+            }
+        }
+        .map_err(|e| self.err(e))?;
+        Ok(Box::new(
+            query::DocCursor::start(cursor, self.password.clone()).await?,
+        ))
     }
 
     async fn reset(&self) {

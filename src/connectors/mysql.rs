@@ -821,6 +821,8 @@ impl Connector for MysqlConnector {
             columns,
             estimated_rows,
             sampled: None,
+            indexes: Vec::new(),
+            validator: None,
         })
     }
 
@@ -866,6 +868,7 @@ impl Connector for MysqlConnector {
                 columns: cols.iter().map(column_meta).collect(),
                 rows,
                 elapsed: Duration::ZERO,
+                documents: Vec::new(),
             })
         }
         .await;

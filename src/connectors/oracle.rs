@@ -957,6 +957,8 @@ impl Connector for OracleConnector {
             columns,
             estimated_rows: estimated,
             sampled: None,
+            indexes: Vec::new(),
+            validator: None,
         })
     }
 
@@ -988,6 +990,7 @@ impl Connector for OracleConnector {
             columns,
             rows,
             elapsed: start.elapsed(),
+            documents: Vec::new(),
         })
     }
 

@@ -392,6 +392,8 @@ impl Connector for PostgresConnector {
                 columns,
                 estimated_rows,
                 sampled: None,
+                indexes: Vec::new(),
+                validator: None,
             })
         })
         .await
@@ -480,6 +482,7 @@ impl Connector for PostgresConnector {
                     columns,
                     rows,
                     elapsed: started.elapsed(),
+                    documents: Vec::new(),
                 })
             }
         })

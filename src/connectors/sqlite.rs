@@ -650,6 +650,8 @@ impl Connector for SqliteConnector {
                 columns,
                 estimated_rows: None,
                 sampled: None,
+                indexes: Vec::new(),
+                validator: None,
             })
         })
         .await
@@ -709,6 +711,7 @@ impl Connector for SqliteConnector {
                     columns,
                     rows,
                     elapsed: Duration::ZERO,
+                    documents: Vec::new(),
                 })
             })
             .await?;

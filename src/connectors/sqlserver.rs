@@ -1244,6 +1244,8 @@ impl Connector for SqlServerConnector {
             columns,
             estimated_rows,
             sampled: None,
+            indexes: Vec::new(),
+            validator: None,
         })
     }
 
@@ -1264,6 +1266,7 @@ impl Connector for SqlServerConnector {
             columns,
             rows,
             elapsed: start.elapsed(),
+            documents: Vec::new(),
         })
     }
 

@@ -86,6 +86,41 @@ pub struct RowSet {
     pub rows: Vec<Vec<Cell>>,
     #[serde(skip)]
     pub elapsed: Duration,
+    /// The rows' whole documents as relaxed Extended JSON, one per row, from
+    /// an engine that has them (MongoDB); empty otherwise. The JSON view
+    /// shows these, so every BSON type is what the driver says it is.
+    #[serde(skip)]
+    pub documents: Vec<serde_json::Value>,
+}
+
+impl RowSet {
+    /// Row `i` as one JSON object: the engine's own document when there is
+    /// one, else the columns in order with their cells' values.
+    pub fn row_document(&self, i: usize) -> Option<serde_json::Value> {
+        if let Some(d) = self.documents.get(i) {
+            return Some(d.clone());
+        }
+        let row = self.rows.get(i)?;
+        let map = self
+            .columns
+            .iter()
+            .zip(row)
+            .map(|(c, v)| {
+                let v = match v {
+                    Cell::Float(f) if !f.is_finite() => serde_json::Value::String(f.to_string()),
+                    other => serde_json::to_value(other).unwrap_or(serde_json::Value::Null),
+                };
+                (c.name.clone(), v)
+            })
+            .collect();
+        Some(serde_json::Value::Object(map))
+    }
+
+    /// Row `i` as indented JSON text (raw: the terminal escapes it).
+    pub fn row_json_text(&self, i: usize) -> Option<String> {
+        self.row_document(i)
+            .map(|v| serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string()))
+    }
 }
 
 mod bytes_hex {
@@ -103,5 +138,40 @@ mod bytes_hex {
             .step_by(2)
             .map(|i| u8::from_str_radix(&h[i..i + 2], 16).map_err(serde::de::Error::custom))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_as_json_keeps_column_order_and_prefers_the_document() {
+        let col = |n: &str| ColumnMeta {
+            name: n.into(),
+            type_name: "t".into(),
+            logical: Default::default(),
+        };
+        let mut rs = RowSet {
+            columns: vec![col("z"), col("a"), col("b"), col("nan")],
+            rows: vec![vec![
+                Cell::Int(1),
+                Cell::Null,
+                Cell::Bytes(vec![0xab]),
+                Cell::Float(f64::NAN),
+            ]],
+            elapsed: Duration::ZERO,
+            documents: Vec::new(),
+        };
+        assert_eq!(
+            rs.row_json_text(0).unwrap(),
+            "{\n  \"z\": 1,\n  \"a\": null,\n  \"b\": \"\\\\xab\",\n  \"nan\": \"NaN\"\n}"
+        );
+        assert_eq!(rs.row_json_text(1), None);
+        rs.documents = vec![serde_json::json!({"_id": {"$oid": "65a1b2c3d4e5f60718293a4b"}})];
+        assert_eq!(
+            rs.row_document(0).unwrap(),
+            serde_json::json!({"_id": {"$oid": "65a1b2c3d4e5f60718293a4b"}})
+        );
     }
 }

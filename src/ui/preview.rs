@@ -214,15 +214,7 @@ fn sampled_fields(
         .unwrap_or(4)
         .clamp(4, 28);
     let room = (inner.height as usize).saturating_sub(lines.len());
-    for c in s
-        .info
-        .columns
-        .iter()
-        .skip(structure_skip(scroll, s.info.columns.len(), room))
-    {
-        if lines.len() >= inner.height as usize {
-            break;
-        }
+    let fields = s.info.columns.iter().map(|c| {
         let present = c.presence_label();
         let used = 3 + name_w + 1 + 6;
         let mut spans = vec![
@@ -233,8 +225,29 @@ fn sampled_fields(
         if width > used {
             spans.push(Span::raw(fit(&c.data_type, width - used)));
         }
-        lines.push(Line::from(spans));
+        Line::from(spans)
+    });
+    // Then the indexes and the validator, scrolled with the fields.
+    let mut tail: Vec<Line<'static>> = Vec::new();
+    if !s.info.indexes.is_empty() {
+        tail.push(Line::from(Span::styled("indexes", theme.dim())));
+        for i in &s.info.indexes {
+            tail.push(Line::from(Span::raw(fit(&format!("   {i}"), width))));
+        }
     }
+    if let Some(v) = &s.info.validator {
+        tail.push(Line::from(Span::styled(
+            "validator ($jsonSchema)",
+            theme.dim(),
+        )));
+        let text = serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string());
+        for l in text.lines() {
+            tail.push(Line::from(Span::raw(fit(&format!("   {l}"), width))));
+        }
+    }
+    // Scrolling stops with the pane full (as for declared structures).
+    let skip = structure_skip(scroll, s.info.columns.len() + tail.len(), room);
+    lines.extend(fields.chain(tail).skip(skip).take(room));
 }
 
 /// One-line text of a cell for the grid, as the terminal will show it: every
@@ -258,7 +271,13 @@ pub fn grid(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: T
         return;
     };
     let mut title = " Preview ".to_string();
-    if let Some(rs) = &p.rows {
+    if let Some(rs) = p.rows.as_ref().filter(|_| p.json) {
+        title = format!(
+            " Preview · row {}/{} · JSON (v: grid) ",
+            (p.row + 1).min(rs.rows.len()),
+            rs.rows.len()
+        );
+    } else if let Some(rs) = &p.rows {
         if !rs.columns.is_empty() {
             title = format!(
                 " Preview · {} rows · col {}/{} ",
@@ -297,6 +316,14 @@ pub fn grid(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: T
         return;
     }
     let Some(rs) = &p.rows else { return };
+    if p.json {
+        let text = rs.row_json_text(p.row).unwrap_or_default();
+        f.render_widget(
+            Paragraph::new(json_lines(&text, p.json_scroll, inner, theme)),
+            inner,
+        );
+        return;
+    }
     rows_grid(
         f,
         inner,
@@ -307,6 +334,36 @@ pub fn grid(f: &mut Frame, area: Rect, state: &State, b: &BrowserState, theme: T
         focused,
         theme,
     );
+}
+
+/// The JSON view's lines from logical line `scroll` on: each made safe for
+/// the terminal (display.rs), then wrapped to the pane's width.
+fn json_lines(text: &str, scroll: usize, area: Rect, theme: Theme) -> Vec<Line<'static>> {
+    use unicode_width::UnicodeWidthChar;
+    let width = (area.width as usize).max(1);
+    let mut out = Vec::new();
+    for line in text.lines().skip(scroll) {
+        if out.len() >= area.height as usize {
+            break;
+        }
+        let safe = display_text(line);
+        let mut chunk = String::new();
+        let mut w = 0;
+        for c in safe.chars() {
+            let cw = c.width().unwrap_or(0);
+            if w + cw > width {
+                out.push(Line::from(Span::styled(
+                    std::mem::take(&mut chunk),
+                    theme.normal(),
+                )));
+                w = 0;
+            }
+            chunk.push(c);
+            w += cw;
+        }
+        out.push(Line::from(Span::styled(chunk, theme.normal())));
+    }
+    out
 }
 
 /// Rows measured for column widths (and the visible window besides), so a

@@ -83,7 +83,12 @@ fn draw_panes(f: &mut Frame, top: Rect, bottom: Rect, state: &State, q: &QuerySt
     };
     let badge = format!(" {} ", fit(badge, avail.saturating_sub(2)));
     let name_room = avail.saturating_sub(badge.chars().count() + 8);
-    let title = format!(" SQL · {} ", fit(&q.conn, name_room.min(24)));
+    let language = state
+        .browser
+        .as_ref()
+        .and_then(|b| b.kind.engine().query_language())
+        .map_or("SQL", |l| l.name());
+    let title = format!(" {language} · {} ", fit(&q.conn, name_room.min(24)));
     let block = pane_block(title, q.focus == QueryFocus::Editor, theme)
         .title_top(Line::from(Span::styled(badge, style)).right_aligned());
     let inner = block.inner(top);

@@ -373,6 +373,7 @@ fn with_timeout(h: &impl Harness, statement_timeout: Duration) -> Box<dyn Connec
         SessionOptions {
             statement_timeout,
             read_only: true,
+            ..Default::default()
         },
     )
 }

@@ -371,7 +371,7 @@ fn tables_pane(state: &mut State, cmd: PaneCmd) {
         PaneCmd::PageDown => move_sel(&mut b.selected, n, PAGE as isize),
         PaneCmd::PageUp => move_sel(&mut b.selected, n, -(PAGE as isize)),
         PaneCmd::Enter | PaneCmd::Right => b.focus = BrowserFocus::Preview,
-        PaneCmd::Left | PaneCmd::Copy | PaneCmd::CopyRow => {}
+        PaneCmd::Left | PaneCmd::Copy | PaneCmd::CopyRow | PaneCmd::Toggle => {}
     }
     if b.selected != before {
         b.load_due = true;
@@ -415,6 +415,40 @@ fn preview_pane(state: &mut State, cmd: PaneCmd) {
         .as_ref()
         .map(|r| (r.rows.len(), r.columns.len()))
         .unwrap_or((0, 0));
+    if cmd == PaneCmd::Toggle {
+        p.json = !p.json && nrows > 0;
+        p.json_scroll = 0;
+        return;
+    }
+    if p.json {
+        // The JSON view: j/k scroll it, h/l go to the previous / next row.
+        let lines = p
+            .rows
+            .as_ref()
+            .and_then(|r| r.row_json_text(p.row))
+            .map_or(0, |t| t.lines().count());
+        let last = lines.saturating_sub(1);
+        match cmd {
+            PaneCmd::Down => p.json_scroll = (p.json_scroll + 1).min(last),
+            PaneCmd::Up => p.json_scroll = p.json_scroll.saturating_sub(1),
+            PaneCmd::PageDown => p.json_scroll = (p.json_scroll + PAGE).min(last),
+            PaneCmd::PageUp => p.json_scroll = p.json_scroll.saturating_sub(PAGE),
+            PaneCmd::First => p.json_scroll = 0,
+            PaneCmd::Last => p.json_scroll = last,
+            PaneCmd::Right if p.row + 1 < nrows => {
+                p.row += 1;
+                p.json_scroll = 0;
+            }
+            PaneCmd::Left if p.row > 0 => {
+                p.row -= 1;
+                p.json_scroll = 0;
+            }
+            PaneCmd::Left => b.focus = BrowserFocus::Tables,
+            PaneCmd::Enter => p.json = false,
+            _ => {}
+        }
+        return;
+    }
     match cmd {
         PaneCmd::Down => move_sel(&mut p.row, nrows, 1),
         PaneCmd::Up => move_sel(&mut p.row, nrows, -1),
@@ -442,7 +476,7 @@ fn preview_pane(state: &mut State, cmd: PaneCmd) {
             }
         }
         PaneCmd::Copy | PaneCmd::CopyRow => copy_from_preview(state, cmd == PaneCmd::CopyRow),
-        PaneCmd::PageDown | PaneCmd::PageUp => {}
+        PaneCmd::PageDown | PaneCmd::PageUp | PaneCmd::Toggle => {}
     }
 }
 
@@ -601,6 +635,8 @@ pub(super) fn load_highlighted(state: &mut State) -> Vec<Effect> {
         col_offset: 0,
         row: 0,
         col: 0,
+        json: false,
+        json_scroll: 0,
     });
     effects.push(Effect::Preview {
         task: preview_task,

@@ -10,16 +10,18 @@ use crate::app::state::{table_key, Completion};
 use crate::connectors::{ConnError, RowSet, TableRef};
 
 /// `SELECT * FROM <table> LIMIT 100` in the engine's SQL (`TOP (100)`,
-/// `FETCH FIRST`), the name quoted in its way (empty for engines without SQL).
-pub fn starter_sql(kind: Kind, table: Option<&crate::connectors::TableRef>) -> String {
+/// `FETCH FIRST`), the name quoted in its way; `db.<coll>.find({}).limit(100)`
+/// for MongoDB (empty for engines without a query language). `own_db`: the
+/// connection's database.
+pub fn starter_sql(
+    kind: Kind,
+    table: Option<&crate::connectors::TableRef>,
+    own_db: Option<&str>,
+) -> String {
     let engine = kind.engine();
-    match (engine.dialect, table) {
-        (Some(d), Some(t)) => engine
-            .row_limit
-            .select_all(&crate::connectors::ident::qualified(d, t), 100),
-        (Some(_), None) => "SELECT ".into(),
-        (None, _) => String::new(),
-    }
+    engine
+        .query_language()
+        .map_or_else(String::new, |l| l.starter(table, own_db, engine.row_limit))
 }
 
 /// `e` in the browser: the query pane of the open connection (kept, with
@@ -33,7 +35,12 @@ pub(super) fn open_query(state: &mut State) -> Vec<Effect> {
         return vec![];
     }
     if state.query.as_ref().is_none_or(|q| q.conn != b.conn) {
-        let sql = starter_sql(b.kind, b.highlighted());
+        let own_db = state
+            .connections
+            .iter()
+            .find(|c| c.name == b.conn)
+            .map(|c| c.spec.database.as_str());
+        let sql = starter_sql(b.kind, b.highlighted(), own_db);
         let conn = b.conn.clone();
         state.query = Some(QueryState::new(conn.clone(), &sql));
         state.screen = Screen::Query;
@@ -471,6 +478,7 @@ pub(super) fn on_query_page(
                         columns: columns.unwrap_or_default(),
                         rows: page.rows,
                         elapsed: page.elapsed,
+                        documents: Vec::new(),
                     });
                     if has_columns {
                         q.focus = QueryFocus::Results;
