@@ -34,6 +34,8 @@ enum T {
     Float,
     Bool,
     Timestamp,
+    /// numeric / decimal / bigint unsigned: exact decimal text from the source.
+    Numeric,
     Other,
 }
 
@@ -44,7 +46,7 @@ fn type_of(kind: Kind, type_name: &str) -> T {
     let t = type_name.to_ascii_lowercase();
     let base = t.split('(').next().unwrap_or("").trim();
     if t.contains("bigint unsigned") {
-        return T::Other;
+        return T::Numeric;
     }
     match base.trim_end_matches(" unsigned") {
         "int2" | "int4" | "int8" | "oid" | "tinyint" | "smallint" | "mediumint" | "int"
@@ -52,6 +54,7 @@ fn type_of(kind: Kind, type_name: &str) -> T {
         "float4" | "float8" | "float" | "double" | "real" => T::Float,
         "bool" | "boolean" => T::Bool,
         "timestamp" | "timestamptz" | "datetime" => T::Timestamp,
+        "numeric" | "decimal" => T::Numeric,
         _ => T::Other,
     }
 }
@@ -76,6 +79,24 @@ fn iso(s: &str) -> String {
         out.push_str(":00");
     }
     out
+}
+
+/// Significant digits of a plain decimal literal (zeros at either end do not count).
+fn significant_digits(s: &str) -> usize {
+    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+    digits.trim_start_matches('0').trim_end_matches('0').len()
+}
+
+/// A decimal a double or an i64 holds exactly, as a number.
+fn exact(s: &str) -> Option<serde_json::Number> {
+    if let Ok(i) = s.parse::<i64>() {
+        return Some(i.into());
+    }
+    let plain = s.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-');
+    let f: f64 = s.parse().ok()?;
+    (plain && significant_digits(s) <= 15 && f.is_finite())
+        .then(|| serde_json::Number::from_f64(f))
+        .flatten()
 }
 
 fn b64(b: &[u8]) -> String {
@@ -127,6 +148,21 @@ fn expect_sqlite(kind: Kind, c: &ColumnMeta, decl: &str, cell: &Cell) -> String 
                 Ok(f) if !f.is_nan() => format!("R:{f:?}"),
                 _ => format!("T:{s}"),
             },
+            // A numeric column is numbers (integral values as INTEGER under
+            // NUMERIC affinity), unless a value would lose digits: then it
+            // is TEXT with the source's exact digits.
+            (T::Numeric, "NUMERIC") => match exact(s) {
+                Some(n) if n.is_i64() => format!("I:{n}"),
+                Some(n) => {
+                    let f = n.as_f64().unwrap();
+                    if f.fract() == 0.0 && f.abs() < 9.0e18 {
+                        format!("I:{}", f as i64)
+                    } else {
+                        format!("R:{f:?}")
+                    }
+                }
+                None => format!("not exact but stored as a number: {s}"),
+            },
             (T::Bool, _) => match s.as_str() {
                 "t" | "true" | "1" => "I:1".into(),
                 "f" | "false" | "0" => "I:0".into(),
@@ -170,6 +206,7 @@ fn expect_json(kind: Kind, c: &ColumnMeta, cell: &Cell) -> serde_json::Value {
                 Ok(n @ J::Number(_)) => n,
                 _ => J::String(s.clone()),
             },
+            T::Numeric => exact(s).map_or_else(|| J::String(s.clone()), J::Number),
             T::Bool if s == "t" || s == "1" => J::Bool(true),
             T::Bool if s == "f" || s == "0" => J::Bool(false),
             T::Timestamp => J::String(iso(s)),
@@ -366,6 +403,124 @@ async fn import_and_compare(
     path
 }
 
+/// Every numeric column (integers, floats, decimals) of `tables`: the
+/// source's own `max`, `min`, `sum` and `ORDER BY` against the SQLite
+/// dataset's. Columns kept as TEXT must be named in the provenance; the
+/// others must be numbers. Returns how many columns were compared.
+async fn numeric_columns_agree(
+    connector: &dyn Connector,
+    kind: Kind,
+    tables: &[TableRef],
+    path: &Path,
+) -> usize {
+    use varlor::connectors::ident::{qualified, quote, Dialect};
+    let d = Dialect::of(kind);
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut compared = 0;
+    for t in tables {
+        let (cols, _) = source_rows(connector, t).await;
+        let target = t.display_name();
+        let decls = decls_of(path, &target);
+        let kept: String = conn
+            .query_row(
+                &format!("SELECT kept_as_text FROM {PROVENANCE_TABLE} WHERE dataset_table = ?1"),
+                [&target],
+                |r| r.get(0),
+            )
+            .unwrap();
+        for c in &cols {
+            let ty = type_of(kind, &c.type_name);
+            if !matches!(ty, T::Int | T::Float | T::Numeric) {
+                continue;
+            }
+            let decl = decls.get(&c.name).cloned().unwrap_or_default();
+            if decl == "TEXT" {
+                assert_eq!(ty, T::Numeric, "{target}.{}: only decimals may be TEXT", c.name);
+                assert!(kept.contains(&format!("\"{}\"", c.name)), "{target}.{}: {kept}", c.name);
+                continue;
+            }
+            assert!(
+                !kept.contains(&format!("\"column\":\"{}\"", c.name)),
+                "{target}.{} is {decl} but listed as kept as text: {kept}",
+                c.name
+            );
+            let (sc, lc) = (quote(d, &c.name), quote(Dialect::Ansi, &c.name));
+            let src_table = qualified(d, t);
+            let cast = |e: String| match kind {
+                Kind::Mysql => format!("CAST({e} AS CHAR)"),
+                _ => format!("CAST({e} AS TEXT)"),
+            };
+            let src_sql = format!(
+                "SELECT {}, {}, {} FROM {src_table}",
+                cast(format!("max({sc})")),
+                cast(format!("min({sc})")),
+                cast(format!("sum({sc})"))
+            );
+            let mut cur = connector.query(&src_sql).await.unwrap();
+            let row = cur.next_page(10).await.unwrap().remove(0);
+            let num = |cell: &Cell| -> Option<f64> {
+                match cell {
+                    Cell::Null => None,
+                    Cell::Int(i) => Some(*i as f64),
+                    Cell::Float(f) => Some(*f),
+                    Cell::Text(s) => Some(s.parse().unwrap()),
+                    other => panic!("{other:?}"),
+                }
+            };
+            let src: Vec<Option<f64>> = row.iter().map(num).collect();
+            if src.iter().flatten().any(|f| !f.is_finite()) {
+                continue; // NaN / infinities: SQLite keeps them as text, no sum to compare
+            }
+            let lite_table = sql_ident(&target);
+            let lite: Vec<Option<f64>> = conn
+                .query_row(
+                    &format!("SELECT max({lc}), min({lc}), sum({lc}) FROM {lite_table}"),
+                    [],
+                    |r| (0..3).map(|i| r.get::<_, Option<f64>>(i)).collect(),
+                )
+                .unwrap();
+            let close = |a: f64, b: f64| a == b || ((a - b) / a.abs().max(b.abs())).abs() < 1e-12;
+            for (what, (a, b)) in ["max", "min", "sum"].iter().zip(src.iter().zip(&lite)) {
+                match (a, b) {
+                    (Some(a), Some(b)) => {
+                        assert!(close(*a, *b), "{target}.{} {what}: source {a}, dataset {b}", c.name)
+                    }
+                    (a, b) => assert_eq!(a, b, "{target}.{} {what}", c.name),
+                }
+            }
+            // The order of the values, NULLs aside (engines put them at different ends).
+            let mut cur = connector
+                .query(&format!(
+                    "SELECT {} FROM {src_table} WHERE {sc} IS NOT NULL ORDER BY {sc}",
+                    cast(sc.clone())
+                ))
+                .await
+                .unwrap();
+            let mut src_order = Vec::new();
+            loop {
+                let page = cur.next_page(1000).await.unwrap();
+                let n = page.len();
+                src_order.extend(page.iter().map(|r| num(&r[0]).unwrap()));
+                if n < 1000 {
+                    break;
+                }
+            }
+            let lite_order: Vec<f64> = conn
+                .prepare(&format!(
+                    "SELECT {lc} FROM {lite_table} WHERE {lc} IS NOT NULL ORDER BY {lc}"
+                ))
+                .unwrap()
+                .query_map([], |r| r.get::<_, f64>(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert_eq!(src_order, lite_order, "{target}.{} ORDER BY", c.name);
+            compared += 1;
+        }
+    }
+    compared
+}
+
 fn sql_lit(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
@@ -412,13 +567,16 @@ async fn postgres_tables_import_faithfully() {
     }
     println!("postgres: {} tables: {listed:?}", tables.len());
     let dir = tempfile::tempdir().unwrap();
-    let path = import_and_compare(connector, Kind::Postgres, &tables, dir.path()).await;
+    let path = import_and_compare(connector.clone(), Kind::Postgres, &tables, dir.path()).await;
+    let compared = numeric_columns_agree(connector.as_ref(), Kind::Postgres, &tables, &path).await;
+    assert!(compared >= 10, "only {compared} numeric columns compared");
 
     // The type mapping, on the table of every common type.
     let d = decls_of(&path, "public.all_types");
     for (col, want) in [
         ("c_int8", "INTEGER"),
         ("c_numeric", "TEXT"),
+        ("c_real", "REAL"),
         ("c_double", "REAL"),
         ("c_bool", "INTEGER"),
         ("c_bytea", "BLOB"),
@@ -465,7 +623,9 @@ async fn mysql_tables_import_faithfully() {
         );
     }
     let dir = tempfile::tempdir().unwrap();
-    let path = import_and_compare(connector, Kind::Mysql, &tables, dir.path()).await;
+    let path = import_and_compare(connector.clone(), Kind::Mysql, &tables, dir.path()).await;
+    let compared = numeric_columns_agree(connector.as_ref(), Kind::Mysql, &tables, &path).await;
+    assert!(compared >= 5, "only {compared} numeric columns compared");
 
     // The type mapping, on the table of every common type.
     let table = format!("{}.all_types", env.db);

@@ -93,6 +93,7 @@ mod provenance;
 mod sink_csv;
 mod sink_files;
 mod sink_jsonl;
+mod sink_parquet;
 mod sink_sqlite;
 
 use std::fmt;
@@ -106,7 +107,7 @@ use crate::connectors::{ConnError, Kind, TableRef};
 
 pub use import::run_import;
 pub use partial::mark_process_start;
-pub use provenance::{read_sidecar, ProvenanceRecord, PROVENANCE_SIDECAR, PROVENANCE_TABLE};
+pub use provenance::{read_sidecar, KeptAsText, ProvenanceRecord, PROVENANCE_SIDECAR, PROVENANCE_TABLE};
 
 /// The shape of the dataset written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -115,10 +116,11 @@ pub enum Format {
     Sqlite,
     Csv,
     Jsonl,
+    Parquet,
 }
 
 impl Format {
-    pub const ALL: [Format; 3] = [Format::Sqlite, Format::Csv, Format::Jsonl];
+    pub const ALL: [Format; 4] = [Format::Sqlite, Format::Csv, Format::Jsonl, Format::Parquet];
 
     /// Stable identifier used on the command line and in JSON.
     pub fn id(self) -> &'static str {
@@ -126,6 +128,7 @@ impl Format {
             Format::Sqlite => "sqlite",
             Format::Csv => "csv",
             Format::Jsonl => "jsonl",
+            Format::Parquet => "parquet",
         }
     }
 
@@ -135,6 +138,7 @@ impl Format {
             "sqlite" | "sqlite3" | "db" => Some(Format::Sqlite),
             "csv" => Some(Format::Csv),
             "jsonl" | "ndjson" | "jsonlines" => Some(Format::Jsonl),
+            "parquet" | "pq" => Some(Format::Parquet),
             _ => None,
         }
     }
@@ -145,6 +149,7 @@ impl Format {
             Format::Sqlite => "sqlite",
             Format::Csv => "csv",
             Format::Jsonl => "jsonl",
+            Format::Parquet => "parquet",
         }
     }
 
@@ -163,7 +168,7 @@ impl fmt::Display for Format {
 impl FromStr for Format {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Format::parse(s).ok_or_else(|| format!("unknown format {s:?}: use sqlite, csv or jsonl"))
+        Format::parse(s).ok_or_else(|| format!("unknown format {s:?}: use sqlite, csv, jsonl or parquet"))
     }
 }
 
@@ -230,7 +235,7 @@ pub fn default_destination_on(
         };
         let name = match format {
             Format::Sqlite => format!("{base}.sqlite"),
-            Format::Csv | Format::Jsonl => format!("{base}-{}", format.id()),
+            Format::Csv | Format::Jsonl | Format::Parquet => format!("{base}-{}", format.id()),
         };
         datasets_dir.join(name)
     };
@@ -465,7 +470,8 @@ mod tests {
         }
         assert_eq!(Format::parse("NDJSON"), Some(Format::Jsonl));
         assert_eq!(Format::parse("xlsx"), None);
-        assert!("parquet".parse::<Format>().is_err());
+        assert_eq!("parquet".parse::<Format>(), Ok(Format::Parquet));
+        assert!("xlsx".parse::<Format>().is_err());
     }
 
     #[test]

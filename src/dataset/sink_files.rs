@@ -1,4 +1,4 @@
-//! A directory of one file per table (csv, jsonl): each written under a
+//! A directory of one file per table (csv, jsonl, parquet): each written under a
 //! temporary name and renamed into place when complete; the provenance
 //! sidecar is merged at the end.
 
@@ -10,7 +10,7 @@ use tempfile::NamedTempFile;
 use super::convert::ColKind;
 use super::import::{Destination, TableWriter};
 use super::names::{file_safe, unique_columns, Uniquer};
-use super::provenance::{write_sidecar, ProvenanceRecord};
+use super::provenance::{write_sidecar, KeptAsText, ProvenanceRecord};
 use super::{Format, ImportError};
 use crate::connectors::{Cell, ColumnMeta, TableRef};
 
@@ -25,6 +25,10 @@ pub(crate) trait Encoder: Send {
     /// Writes a whole-document stream as the documents themselves.
     fn takes_documents(&self) -> bool {
         false
+    }
+    /// Numeric columns some of whose values were written as text.
+    fn kept_as_text(&self) -> Vec<KeptAsText> {
+        Vec::new()
     }
 }
 
@@ -66,7 +70,9 @@ impl FilesDestination {
     fn encoder(&self) -> Box<dyn Encoder> {
         match self.format {
             Format::Jsonl => Box::new(super::sink_jsonl::JsonlEncoder::default()),
-            Format::Csv | Format::Sqlite => Box::new(super::sink_csv::CsvEncoder::default()),
+            Format::Csv | Format::Sqlite | Format::Parquet => {
+                Box::new(super::sink_csv::CsvEncoder::default())
+            }
         }
     }
 
@@ -95,6 +101,11 @@ impl Destination for FilesDestination {
         let final_path = self.dir.join(target);
         let temp = super::partial::create(&self.dir, target)
             .map_err(|e| ImportError::write(format!("{}: {e}", self.dir.display())))?;
+        if self.format == Format::Parquet {
+            return Ok(Box::new(super::sink_parquet::ParquetTable::new(
+                temp, final_path,
+            )));
+        }
         Ok(Box::new(FileTable {
             out: Some(BufWriter::with_capacity(BUFFER, temp)),
             final_path,
@@ -158,7 +169,7 @@ impl TableWriter for FileTable {
         self.encoder.takes_documents()
     }
 
-    fn finish(mut self: Box<Self>) -> Result<(), ImportError> {
+    fn finish(mut self: Box<Self>) -> Result<Vec<KeptAsText>, ImportError> {
         if !self.started {
             return Err(ImportError::write("the source sent no column list"));
         }
@@ -171,7 +182,7 @@ impl TableWriter for FileTable {
             .map_err(|e| io_err(&self.final_path, e))?;
         temp.persist(&self.final_path)
             .map_err(|e| io_err(&self.final_path, e.error))?;
-        Ok(())
+        Ok(self.encoder.kept_as_text())
     }
 }
 
