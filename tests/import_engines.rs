@@ -215,6 +215,187 @@ fn expect_json(kind: Kind, c: &ColumnMeta, cell: &Cell) -> serde_json::Value {
     }
 }
 
+/// Declared `(precision, scale)` of `numeric(p,s)` / `decimal(p,s)`, and
+/// MySQL's `bigint unsigned` as (20, 0).
+fn decimal_of(type_name: &str) -> Option<(u32, u32)> {
+    let t = type_name.to_ascii_lowercase();
+    if t.starts_with("bigint") && t.contains("unsigned") {
+        return Some((20, 0));
+    }
+    let inner = t.split_once('(')?.1.split_once(')')?.0;
+    let mut it = inner.split(',').map(|x| x.trim().parse::<u32>());
+    match (it.next(), it.next()) {
+        (Some(Ok(p)), None) => Some((p, 0)),
+        (Some(Ok(p)), Some(Ok(s))) => Some((p, s)),
+        _ => None,
+    }
+}
+
+/// Microseconds since the epoch of an engine's timestamp text (UTC when it
+/// carries an offset), through the `time` crate.
+fn ts_micros(s: &str) -> i64 {
+    use time::macros::format_description;
+    let (date_time, offset) = match s[19..].find(['+', '-']) {
+        Some(i) => s.split_at(19 + i),
+        None => (s, ""),
+    };
+    let date = time::Date::parse(&date_time[..10], format_description!("[year]-[month]-[day]"))
+        .unwrap();
+    let t = time::Time::parse(
+        &date_time[11..],
+        format_description!("[hour]:[minute]:[second][optional [.[subsecond]]]"),
+    )
+    .unwrap();
+    let offset_secs: i64 = if offset.is_empty() {
+        0
+    } else {
+        let sign = if offset.starts_with('-') { -1 } else { 1 };
+        sign * offset[1..]
+            .split(':')
+            .zip([3600, 60, 1])
+            .map(|(p, k)| p.parse::<i64>().unwrap() * k)
+            .sum::<i64>()
+    };
+    let utc = time::PrimitiveDateTime::new(date, t).assume_utc();
+    (utc.unix_timestamp_nanos() / 1000) as i64 - offset_secs * 1_000_000
+}
+
+fn days(s: &str) -> i32 {
+    use time::macros::format_description;
+    let d = time::Date::parse(s, format_description!("[year]-[month]-[day]")).unwrap();
+    d.to_julian_day() - time::macros::date!(1970 - 01 - 01).to_julian_day()
+}
+
+/// What a source cell becomes in the Parquet file, in the form `pq_field` prints.
+fn expect_parquet(kind: Kind, c: &ColumnMeta, cell: &Cell) -> String {
+    if cell.is_null() {
+        return "N".into();
+    }
+    let t = c.type_name.to_ascii_lowercase();
+    let text = |cell: &Cell| match cell {
+        Cell::Text(s) => s.clone(),
+        Cell::Int(i) => i.to_string(),
+        Cell::Float(f) => float_text(*f),
+        Cell::Bool(b) => b.to_string(),
+        Cell::Json(v) => v.to_string(),
+        Cell::Bytes(b) => b64(b),
+        Cell::Null => unreachable!(),
+    };
+    let float = |cell: &Cell| match cell {
+        Cell::Float(f) => format!("F:{f:?}"),
+        Cell::Int(i) => format!("F:{:?}", *i as f64),
+        other => format!("F:{:?}", text(other).parse::<f64>().unwrap()),
+    };
+    let int = |cell: &Cell| match cell {
+        Cell::Int(i) => format!("I:{i}"),
+        Cell::Bool(b) => format!("I:{}", *b as i64),
+        other => format!("I:{}", text(other).parse::<i64>().unwrap()),
+    };
+    if kind == Kind::Sqlite {
+        let u = t.to_ascii_uppercase();
+        return if u.contains("INT") {
+            int(cell)
+        } else if u.contains("CHAR") || u.contains("CLOB") || u.contains("TEXT") || u.is_empty() {
+            format!("T:{}", text(cell))
+        } else if u.contains("BLOB") {
+            match cell {
+                Cell::Bytes(b) => format!("X:{}", hex(b)),
+                other => format!("X:{}", hex(text(other).as_bytes())),
+            }
+        } else if u.contains("REAL") || u.contains("FLOA") || u.contains("DOUB") {
+            float(cell)
+        } else {
+            format!("T:{}", text(cell))
+        };
+    }
+    let base = t.split('(').next().unwrap_or("").trim().to_string();
+    match type_of(kind, &c.type_name) {
+        T::Int => int(cell),
+        T::Float => float(cell),
+        T::Bool => match cell {
+            Cell::Bool(b) => format!("B:{b}"),
+            other => format!("B:{}", matches!(text(other).as_str(), "t" | "true" | "1")),
+        },
+        T::Numeric => match decimal_of(&t) {
+            // The source prints every decimal of the declared scale.
+            Some((p, _)) if p <= 38 => format!("D:{}", text(cell)),
+            _ => format!("T:{}", text(cell)),
+        },
+        T::Timestamp => format!("TS:{}", ts_micros(&text(cell))),
+        _ if base == "date" => format!("Date:{}", days(&text(cell))),
+        _ if t.contains("blob") || t.contains("binary") || t == "bytea" => match cell {
+            Cell::Bytes(b) => format!("X:{}", hex(b)),
+            other => format!("X:{}", hex(text(other).as_bytes())),
+        },
+        _ => format!("T:{}", text(cell)),
+    }
+}
+
+/// A Parquet field as `expect_parquet` writes it.
+fn pq_field(f: &parquet::record::Field) -> String {
+    use parquet::record::Field as F;
+    match f {
+        F::Null => "N".into(),
+        F::Long(i) => format!("I:{i}"),
+        F::Double(d) => format!("F:{d:?}"),
+        F::Bool(b) => format!("B:{b}"),
+        F::Str(s) => format!("T:{s}"),
+        F::Bytes(b) => format!("X:{}", hex(b.data())),
+        F::Date(d) => format!("Date:{d}"),
+        F::TimestampMicros(m) => format!("TS:{m}"),
+        F::Decimal(d) => {
+            let bytes = d.data();
+            let mut v: i128 = if bytes.first().is_some_and(|b| b & 0x80 != 0) { -1 } else { 0 };
+            for b in bytes {
+                v = (v << 8) | i128::from(*b);
+            }
+            let scale = d.scale() as usize;
+            let digits = format!("{:0>width$}", v.unsigned_abs(), width = scale + 1);
+            let (i, frac) = digits.split_at(digits.len() - scale);
+            let sign = if v < 0 { "-" } else { "" };
+            if scale == 0 {
+                format!("D:{sign}{i}")
+            } else {
+                format!("D:{sign}{i}.{frac}")
+            }
+        }
+        other => panic!("unexpected parquet field {other:?}"),
+    }
+}
+
+/// Every table's Parquet file read back and compared row by row.
+fn compare_parquet(
+    kind: Kind,
+    sources: &[(Vec<ColumnMeta>, Vec<Vec<Cell>>)],
+    summary: &ImportSummary,
+    dir: &Path,
+) {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    for ((cols, rows), ts) in sources.iter().zip(&summary.tables) {
+        let path = dir.join(&ts.target);
+        let reader = SerializedFileReader::try_from(path.as_path()).unwrap();
+        let schema = reader.metadata().file_metadata().schema_descr_ptr();
+        assert_eq!(schema.num_columns(), cols.len(), "{}", ts.target);
+        let got: Vec<Vec<String>> = reader
+            .get_row_iter(None)
+            .unwrap()
+            .map(|r| {
+                r.unwrap()
+                    .get_column_iter()
+                    .map(|(_, f)| pq_field(f))
+                    .collect()
+            })
+            .collect();
+        let want: Vec<Vec<String>> = rows
+            .iter()
+            .map(|row| row.iter().zip(cols).map(|(cell, c)| expect_parquet(kind, c, cell)).collect())
+            .collect();
+        assert_eq!(got.len(), rows.len(), "parquet {}: row count", ts.target);
+        assert_eq!(sorted(got), sorted(want), "parquet {}", ts.target);
+    }
+    assert_eq!(read_sidecar(dir).len(), sources.len());
+}
+
 // ------------------------------------------------------------ harness
 
 fn arc(spec: &ConnSpec, password: Option<secrecy::SecretString>) -> Arc<dyn Connector> {
@@ -400,6 +581,11 @@ async fn import_and_compare(
         assert_eq!(got.len(), rows.len(), "jsonl {}: row count", ts.target);
         assert_eq!(sorted(got), sorted(want), "jsonl {}", ts.target);
     }
+
+    // Parquet
+    let pq_dir = dir.join("parquet");
+    let s = import(connector.clone(), kind, tables, &pq_dir, Format::Parquet).await;
+    compare_parquet(kind, &sources, &s, &pq_dir);
     path
 }
 
@@ -491,7 +677,8 @@ async fn numeric_columns_agree(
             // The order of the values, NULLs aside (engines put them at different ends).
             let mut cur = connector
                 .query(&format!(
-                    "SELECT {} FROM {src_table} WHERE {sc} IS NOT NULL ORDER BY {sc}",
+                    // Aliased: PostgreSQL would sort by an output column of the same name.
+                    "SELECT {} AS varlor_sorted FROM {src_table} WHERE {sc} IS NOT NULL ORDER BY {sc}",
                     cast(sc.clone())
                 ))
                 .await
