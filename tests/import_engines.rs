@@ -54,7 +54,11 @@ fn type_of(kind: Kind, type_name: &str) -> T {
         "float4" | "float8" | "float" | "double" | "real" => T::Float,
         "bool" | "boolean" => T::Bool,
         "timestamp" | "timestamptz" | "datetime" => T::Timestamp,
-        "numeric" | "decimal" => T::Numeric,
+        // Scale 0 and at most 18 digits fit an i64.
+        "numeric" | "decimal" => match decimal_of(&t) {
+            Some((p, 0)) if p <= 18 => T::Int,
+            _ => T::Numeric,
+        },
         _ => T::Other,
     }
 }
@@ -789,6 +793,35 @@ async fn postgres_tables_import_faithfully() {
     );
     assert!(tz.contains('T') && tz.ends_with(":00"), "{tz}");
     assert_eq!(bytea, [0xde, 0xad, 0xbe, 0xef, 0x00, 0xff]);
+
+    // Parquet column types: decimals as DECIMAL(p,s), instants adjusted to UTC.
+    {
+        use parquet::basic::LogicalType;
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let path = dir.path().join("parquet/public.all_types.parquet");
+        let reader = SerializedFileReader::try_from(path.as_path()).unwrap();
+        let schema = reader.metadata().file_metadata().schema_descr_ptr();
+        let column = |name: &str| {
+            (0..schema.num_columns())
+                .map(|i| schema.column(i))
+                .find(|c| c.name() == name)
+                .unwrap()
+        };
+        let numeric = column("c_numeric");
+        assert_eq!((numeric.type_precision(), numeric.type_scale()), (30, 10));
+        assert!(matches!(numeric.logical_type_ref(), Some(LogicalType::Decimal(_))));
+        match column("c_timestamptz").logical_type_ref() {
+            Some(LogicalType::Timestamp(t)) => assert!(t.is_adjusted_to_u_t_c),
+            other => panic!("{other:?}"),
+        }
+        match column("c_timestamp").logical_type_ref() {
+            Some(LogicalType::Timestamp(t)) => assert!(!t.is_adjusted_to_u_t_c),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(column("c_date").logical_type_ref(), Some(&LogicalType::Date));
+        assert_eq!(column("c_jsonb").logical_type_ref(), Some(&LogicalType::String));
+        assert_eq!(column("c_bytea").logical_type_ref(), None);
+    }
 
     // CSV: the row of NULLs has empty unquoted fields, the row of empty
     // strings has "" (the csv reader above cannot tell them apart).

@@ -237,7 +237,15 @@ impl PostgresConnector {
             .columns()
             .iter()
             .map(|c| {
-                let type_name = type_name(c.type_());
+                let type_name = match c.type_modifier() {
+                    // numeric(p,s): the modifier is ((p << 16) | s) + 4; -1 when undeclared.
+                    // Sinks need p and s (Parquet decimals, SQLite text of kept columns).
+                    m if *c.type_() == Type::NUMERIC && m >= 4 => {
+                        let m = m - 4;
+                        format!("numeric({},{})", (m >> 16) & 0xffff, m & 0xffff)
+                    }
+                    _ => type_name(c.type_()),
+                };
                 ColumnMeta {
                     name: c.name().to_string(),
                     logical: super::Logical::of_sql_type(&type_name, false),
@@ -555,7 +563,15 @@ impl Connector for PostgresConnector {
             .columns()
             .iter()
             .map(|c| {
-                let type_name = type_name(c.type_());
+                let type_name = match c.type_modifier() {
+                    // numeric(p,s): the modifier is ((p << 16) | s) + 4; -1 when undeclared.
+                    // Sinks need p and s (Parquet decimals, SQLite text of kept columns).
+                    m if *c.type_() == Type::NUMERIC && m >= 4 => {
+                        let m = m - 4;
+                        format!("numeric({},{})", (m >> 16) & 0xffff, m & 0xffff)
+                    }
+                    _ => type_name(c.type_()),
+                };
                 ColumnMeta {
                     name: c.name().to_string(),
                     logical: super::Logical::of_sql_type(&type_name, false),
