@@ -22,7 +22,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::engine::{Capabilities, Engine, SQL_CAPABILITIES};
 use super::error::classify_io;
-use super::ident::{qualified, Dialect};
+use super::ident::{qualified, quote, Dialect};
 use super::query::{BufferedCursor, QueryCursor};
 use super::spec::parse_network_url;
 use super::tls;
@@ -231,6 +231,48 @@ impl PostgresConnector {
     }
 
     /// Column names and type names of `sql` (a single SELECT), via Describe.
+    /// The dataset's CSV straight from the server: `COPY (…) TO STDOUT
+    /// (FORMAT csv)` over a select list that writes booleans, bytes and
+    /// timestamps the way the dataset's CSV does (see `csv_select_expr`);
+    /// only the record ends change, LF → CRLF. No row is built, which is
+    /// what lets it keep up with `psql \copy`.
+    async fn copy_csv(
+        &self,
+        client: &Client,
+        select: &str,
+        columns: &[ColumnMeta],
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, ConnError> {
+        let exprs: Vec<String> = columns.iter().map(csv_select_expr).collect();
+        let stream = client
+            .copy_out(&format!(
+                "COPY (SELECT {} FROM ({select}) AS varlor_rows) TO STDOUT (FORMAT csv)",
+                exprs.join(", ")
+            ))
+            .await
+            .map_err(|e| self.err(e))?;
+        futures::pin_mut!(stream);
+        const FLUSH: usize = 256 * 1024;
+        let mut out = Vec::with_capacity(FLUSH + 4096);
+        let mut in_quotes = false;
+        let (mut records, mut total) = (0u64, 0u64);
+        while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+            let chunk = chunk.map_err(|e| self.err(e))?;
+            records += lf_to_crlf(&chunk, &mut out, &mut in_quotes);
+            if out.len() >= FLUSH {
+                sink.csv_records(&out, records)?;
+                total += records;
+                records = 0;
+                out.clear();
+            }
+        }
+        if !out.is_empty() {
+            sink.csv_records(&out, records)?;
+            total += records;
+        }
+        Ok(total)
+    }
+
     async fn columns_of(&self, client: &Client, sql: &str) -> Result<Vec<ColumnMeta>, ConnError> {
         let stmt = client.prepare(sql).await.map_err(|e| self.err(e))?;
         Ok(stmt
@@ -484,6 +526,14 @@ impl Connector for PostgresConnector {
             .map_err(|e| self.err(e))?;
         let columns = self.columns_of(client, &select).await?;
         sink.columns(&columns)?;
+        if sink.takes_csv() && columns.len() > 1 {
+            let total = self.copy_csv(client, &select, &columns, sink).await?;
+            client
+                .batch_execute("ROLLBACK")
+                .await
+                .map_err(|e| self.err(e))?;
+            return Ok(total);
+        }
         // COPY … TO STDOUT streams the rows in one go, in the server's text
         // format (the same output functions as the text protocol), with no
         // round trip per batch. Memory stays flat: tokio-postgres hands
@@ -770,6 +820,56 @@ fn text_row(row: &tokio_postgres::SimpleQueryRow, columns: &[ColumnMeta]) -> Vec
         .collect()
 }
 
+/// The select-list expression that makes PostgreSQL's CSV of a column
+/// byte-identical to the dataset's: booleans `true`/`false`, bytea as
+/// unwrapped base64, timestamps as `convert::iso8601` writes them (`T`,
+/// `+01` → `+01:00`; BC, `infinity` and years past 9999 unchanged); any
+/// other type's text is already the same.
+fn csv_select_expr(c: &ColumnMeta) -> String {
+    let q = quote(Dialect::Ansi, &c.name);
+    match c.type_name.as_str() {
+        "bool" => format!("CASE WHEN {q} THEN 'true' WHEN NOT {q} THEN 'false' END"),
+        "bytea" => format!("translate(encode({q}, 'base64'), E'\\n', '')"),
+        "timestamp" | "timestamptz" => format!(
+            "CASE WHEN {q}::text ~ '^\\d{{4}}-\\d\\d-\\d\\d \\d\\d:\\d\\d' \
+             AND {q}::text !~ ' BC$' \
+             THEN regexp_replace(regexp_replace({q}::text, ' ', 'T'), '([+-]\\d\\d)$', '\\1:00') \
+             ELSE {q}::text END"
+        ),
+        _ => q,
+    }
+}
+
+/// Copies `chunk` of CSV into `out` with each record end (an LF outside
+/// quotes) written CRLF; returns how many records ended in it.
+fn lf_to_crlf(chunk: &[u8], out: &mut Vec<u8>, in_quotes: &mut bool) -> u64 {
+    let mut records = 0;
+    if !*in_quotes && !chunk.contains(&b'"') {
+        for (i, line) in chunk.split(|&b| b == b'\n').enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b"\r\n");
+                records += 1;
+            }
+            out.extend_from_slice(line);
+        }
+        return records;
+    }
+    for &b in chunk {
+        match b {
+            b'"' => {
+                *in_quotes = !*in_quotes;
+                out.push(b);
+            }
+            b'\n' if !*in_quotes => {
+                out.extend_from_slice(b"\r\n");
+                records += 1;
+            }
+            _ => out.push(b),
+        }
+    }
+    records
+}
+
 /// One line of `COPY … TO STDOUT` text format: tab-separated fields, `\N`
 /// for NULL, backslash escapes for tab, newline, carriage return and
 /// backslash. Unescaped fields are read in place.
@@ -932,6 +1032,20 @@ fn map_error(e: &tokio_postgres::Error) -> ConnError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_record_ends_become_crlf_outside_quotes_only() {
+        let mut out = Vec::new();
+        let mut q = false;
+        assert_eq!(lf_to_crlf(b"1,a\n2,b\n", &mut out, &mut q), 2);
+        assert_eq!(lf_to_crlf(b"3,\"x\n\"\"y\"\n4,\"", &mut out, &mut q), 1);
+        assert!(q, "a quoted field goes on in the next chunk");
+        assert_eq!(lf_to_crlf(b"\n\"\n", &mut out, &mut q), 1);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "1,a\r\n2,b\r\n3,\"x\n\"\"y\"\r\n4,\"\n\"\r\n"
+        );
+    }
 
     #[test]
     fn copy_text_rows_unescape_and_keep_null_apart_from_empty() {

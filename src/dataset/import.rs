@@ -46,6 +46,14 @@ pub(crate) trait TableWriter: Send {
     fn takes_documents(&self) -> bool {
         false
     }
+    /// Takes whole CSV records in the dataset's own CSV form (see
+    /// `RowSink::takes_csv`).
+    fn takes_csv(&self) -> bool {
+        false
+    }
+    fn csv_records(&mut self, _bytes: &[u8]) -> Result<(), ImportError> {
+        Err(ImportError::write("this table writer takes rows, not CSV"))
+    }
     /// Makes the table durable under its final name. Returns the numeric
     /// columns kept as text (for the provenance).
     fn finish(self: Box<Self>) -> Result<Vec<KeptAsText>, ImportError>;
@@ -321,6 +329,23 @@ impl RowSink for ImportSink<'_> {
 
     fn wants_documents(&self) -> bool {
         self.writer.takes_documents()
+    }
+
+    fn takes_csv(&self) -> bool {
+        self.writer.takes_csv()
+    }
+
+    fn csv_records(&mut self, bytes: &[u8], records: u64) -> Result<(), ConnError> {
+        if let Err(e) = self.writer.csv_records(bytes) {
+            return Err(self.give_up(e));
+        }
+        self.rows += records;
+        if self.cancel.is_cancelled() {
+            self.cancelled = true;
+            return Err(ConnError::new(ErrorKind::Cancelled, "import cancelled"));
+        }
+        self.progress.tick(self.rows);
+        Ok(())
     }
 
     fn row(&mut self, row: Vec<Cell>) -> Result<(), ConnError> {
