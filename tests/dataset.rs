@@ -703,7 +703,9 @@ async fn jsonl_dataset_round_trips_every_kind_and_hostile_name() {
     // The decimals past 15 digits are strings, and the provenance says so.
     assert_eq!(prov[0].kept_as_text.len(), 1, "{:?}", prov[0].kept_as_text);
     assert_eq!(prov[0].kept_as_text[0].column, "price");
-    assert!(prov[0].kept_as_text[0].reason.contains("significant digits"));
+    assert!(prov[0].kept_as_text[0]
+        .reason
+        .contains("significant digits"));
     assert!(raw.contains("\"price\":-0.0000000001,"), "{raw}");
 }
 
@@ -1147,9 +1149,21 @@ async fn decimals_are_numbers_in_sqlite_unless_a_value_would_lose_digits() {
                     t(if i == 3 {
                         "12345678901234567890.0123456789"
                     } else {
-                        ["1.5000000000", "-0.0000000001", "7.0000000000", "", "0.2500000000"][i]
+                        [
+                            "1.5000000000",
+                            "-0.0000000001",
+                            "7.0000000000",
+                            "",
+                            "0.2500000000",
+                        ][i]
                     }),
-                    t(["1", "18446744073709551615", "0", "42", "9223372036854775807"][i]),
+                    t([
+                        "1",
+                        "18446744073709551615",
+                        "0",
+                        "42",
+                        "9223372036854775807",
+                    ][i]),
                 ]
             })
             .collect(),
@@ -1206,12 +1220,19 @@ async fn decimals_are_numbers_in_sqlite_unless_a_value_would_lose_digits() {
         .map(|(a, b)| (a.to_string(), b.to_string()))
     );
     let kept: String = conn
-        .query_row(&format!("SELECT kept_as_text FROM {PROVENANCE_TABLE}"), [], |r| r.get(0))
+        .query_row(
+            &format!("SELECT kept_as_text FROM {PROVENANCE_TABLE}"),
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     let kept: Vec<serde_json::Value> = serde_json::from_str(&kept).unwrap();
     let cols: Vec<&str> = kept.iter().map(|k| k["column"].as_str().unwrap()).collect();
     assert_eq!(cols, ["big", "unsigned"]);
-    assert!(kept[0]["reason"].as_str().unwrap().contains("significant digits"));
+    assert!(kept[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("significant digits"));
 
     // JSON Lines: numbers where a double reader gets every digit back.
     let p = plan(dir.path(), Format::Jsonl, &[table.clone()], "jsonl");
@@ -1219,5 +1240,8 @@ async fn decimals_are_numbers_in_sqlite_unless_a_value_would_lose_digits() {
     let text = std::fs::read_to_string(summary.destination.join("invoices.jsonl")).unwrap();
     let first = text.lines().next().unwrap();
     assert_eq!(first, r#"{"total":9.91,"big":1.5000000000,"unsigned":1}"#);
-    assert!(text.contains(r#""unsigned":"18446744073709551615""#), "{text}");
+    assert!(
+        text.contains(r#""unsigned":"18446744073709551615""#),
+        "{text}"
+    );
 }

@@ -96,7 +96,9 @@ fn exact(s: &str) -> Option<serde_json::Number> {
     if let Ok(i) = s.parse::<i64>() {
         return Some(i.into());
     }
-    let plain = s.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-');
+    let plain = s
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == '.' || c == '-');
     let f: f64 = s.parse().ok()?;
     (plain && significant_digits(s) <= 15 && f.is_finite())
         .then(|| serde_json::Number::from_f64(f))
@@ -243,8 +245,11 @@ fn ts_micros(s: &str) -> i64 {
         Some(i) => s.split_at(19 + i),
         None => (s, ""),
     };
-    let date = time::Date::parse(&date_time[..10], format_description!("[year]-[month]-[day]"))
-        .unwrap();
+    let date = time::Date::parse(
+        &date_time[..10],
+        format_description!("[year]-[month]-[day]"),
+    )
+    .unwrap();
     let t = time::Time::parse(
         &date_time[11..],
         format_description!("[hour]:[minute]:[second][optional [.[subsecond]]]"),
@@ -349,7 +354,11 @@ fn pq_field(f: &parquet::record::Field) -> String {
         F::TimestampMicros(m) => format!("TS:{m}"),
         F::Decimal(d) => {
             let bytes = d.data();
-            let mut v: i128 = if bytes.first().is_some_and(|b| b & 0x80 != 0) { -1 } else { 0 };
+            let mut v: i128 = if bytes.first().is_some_and(|b| b & 0x80 != 0) {
+                -1
+            } else {
+                0
+            };
             for b in bytes {
                 v = (v << 8) | i128::from(*b);
             }
@@ -392,7 +401,12 @@ fn compare_parquet(
             .collect();
         let want: Vec<Vec<String>> = rows
             .iter()
-            .map(|row| row.iter().zip(cols).map(|(cell, c)| expect_parquet(kind, c, cell)).collect())
+            .map(|row| {
+                row.iter()
+                    .zip(cols)
+                    .map(|(cell, c)| expect_parquet(kind, c, cell))
+                    .collect()
+            })
             .collect();
         assert_eq!(got.len(), rows.len(), "parquet {}: row count", ts.target);
         assert_eq!(sorted(got), sorted(want), "parquet {}", ts.target);
@@ -625,8 +639,17 @@ async fn numeric_columns_agree(
             }
             let decl = decls.get(&c.name).cloned().unwrap_or_default();
             if decl == "TEXT" {
-                assert_eq!(ty, T::Numeric, "{target}.{}: only decimals may be TEXT", c.name);
-                assert!(kept.contains(&format!("\"{}\"", c.name)), "{target}.{}: {kept}", c.name);
+                assert_eq!(
+                    ty,
+                    T::Numeric,
+                    "{target}.{}: only decimals may be TEXT",
+                    c.name
+                );
+                assert!(
+                    kept.contains(&format!("\"{}\"", c.name)),
+                    "{target}.{}: {kept}",
+                    c.name
+                );
                 continue;
             }
             assert!(
@@ -673,7 +696,11 @@ async fn numeric_columns_agree(
             for (what, (a, b)) in ["max", "min", "sum"].iter().zip(src.iter().zip(&lite)) {
                 match (a, b) {
                     (Some(a), Some(b)) => {
-                        assert!(close(*a, *b), "{target}.{} {what}: source {a}, dataset {b}", c.name)
+                        assert!(
+                            close(*a, *b),
+                            "{target}.{} {what}: source {a}, dataset {b}",
+                            c.name
+                        )
                     }
                     (a, b) => assert_eq!(a, b, "{target}.{} {what}", c.name),
                 }
@@ -809,7 +836,10 @@ async fn postgres_tables_import_faithfully() {
         };
         let numeric = column("c_numeric");
         assert_eq!((numeric.type_precision(), numeric.type_scale()), (30, 10));
-        assert!(matches!(numeric.logical_type_ref(), Some(LogicalType::Decimal(_))));
+        assert!(matches!(
+            numeric.logical_type_ref(),
+            Some(LogicalType::Decimal(_))
+        ));
         match column("c_timestamptz").logical_type_ref() {
             Some(LogicalType::Timestamp(t)) => assert!(t.is_adjusted_to_u_t_c),
             other => panic!("{other:?}"),
@@ -818,8 +848,14 @@ async fn postgres_tables_import_faithfully() {
             Some(LogicalType::Timestamp(t)) => assert!(!t.is_adjusted_to_u_t_c),
             other => panic!("{other:?}"),
         }
-        assert_eq!(column("c_date").logical_type_ref(), Some(&LogicalType::Date));
-        assert_eq!(column("c_jsonb").logical_type_ref(), Some(&LogicalType::String));
+        assert_eq!(
+            column("c_date").logical_type_ref(),
+            Some(&LogicalType::Date)
+        );
+        assert_eq!(
+            column("c_jsonb").logical_type_ref(),
+            Some(&LogicalType::String)
+        );
         assert_eq!(column("c_bytea").logical_type_ref(), None);
     }
 

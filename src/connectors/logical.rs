@@ -123,7 +123,10 @@ pub fn temporal(type_name: &str) -> Option<Temporal> {
         "timestamptz" | "timestamp with time zone" | "datetimeoffset" => {
             Some(Temporal::TimestampTz)
         }
-        "timestamp" | "timestamp without time zone" | "datetime" | "datetime2"
+        "timestamp"
+        | "timestamp without time zone"
+        | "datetime"
+        | "datetime2"
         | "smalldatetime" => Some(Temporal::Timestamp),
         _ => None,
     }
@@ -213,10 +216,16 @@ mod tests {
         assert_eq!(decimal_params("bigint unsigned"), Some((20, 0)));
         assert_eq!(decimal_params("bigint"), None);
         assert_eq!(decimal_params("varchar(10)"), None);
-        assert_eq!(temporal("timestamp with time zone"), Some(Temporal::TimestampTz));
+        assert_eq!(
+            temporal("timestamp with time zone"),
+            Some(Temporal::TimestampTz)
+        );
         assert_eq!(temporal("timestamptz"), Some(Temporal::TimestampTz));
         assert_eq!(temporal("DATETIME(6)"), Some(Temporal::Timestamp));
-        assert_eq!(temporal("timestamp(3) without time zone"), Some(Temporal::Timestamp));
+        assert_eq!(
+            temporal("timestamp(3) without time zone"),
+            Some(Temporal::Timestamp)
+        );
         assert_eq!(temporal("date"), Some(Temporal::Date));
         assert_eq!(temporal("time"), None);
         assert_eq!(temporal("interval"), None);

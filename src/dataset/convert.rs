@@ -47,7 +47,9 @@ impl NotExact {
             NotExact::TooManyDigits => {
                 "values with more significant digits than a 64-bit integer or a 15-digit REAL keeps"
             }
-            NotExact::NotANumber => "values that are not finite numbers (NaN, Infinity, other text)",
+            NotExact::NotANumber => {
+                "values that are not finite numbers (NaN, Infinity, other text)"
+            }
         }
     }
 }
@@ -128,11 +130,13 @@ pub(crate) fn parse_date_days(s: &str) -> Option<i32> {
     }
     let num = |r: std::ops::Range<usize>| -> Option<i32> {
         let t = s.get(r)?;
-        t.bytes().all(|c| c.is_ascii_digit()).then(|| t.parse().ok())?
+        t.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| t.parse().ok())?
     };
     let month = time::Month::try_from(u8::try_from(num(5..7)?).ok()?).ok()?;
-    let date = time::Date::from_calendar_date(num(0..4)?, month, u8::try_from(num(8..10)?).ok()?)
-        .ok()?;
+    let date =
+        time::Date::from_calendar_date(num(0..4)?, month, u8::try_from(num(8..10)?).ok()?).ok()?;
     // 2440588 is the Julian day of 1970-01-01.
     Some(date.to_julian_day() - 2_440_588)
 }
@@ -151,7 +155,9 @@ pub(crate) fn parse_timestamp_micros(s: &str) -> Option<(i64, Option<i32>)> {
     let tb = t.as_bytes();
     let two = |i: usize| -> Option<i64> {
         let p = t.get(i..i + 2)?;
-        p.bytes().all(|c| c.is_ascii_digit()).then(|| p.parse().ok())?
+        p.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| p.parse().ok())?
     };
     let (h, m) = (two(0)?, two(3)?);
     if tb.get(2) != Some(&b':') {
@@ -188,7 +194,9 @@ pub(crate) fn parse_timestamp_micros(s: &str) -> Option<(i64, Option<i32>)> {
             let parts: Vec<&str> = z.split(':').collect();
             if parts.is_empty()
                 || parts.len() > 3
-                || parts.iter().any(|p| p.len() != 2 || !p.bytes().all(|c| c.is_ascii_digit()))
+                || parts
+                    .iter()
+                    .any(|p| p.len() != 2 || !p.bytes().all(|c| c.is_ascii_digit()))
             {
                 return None;
             }
@@ -361,9 +369,18 @@ mod tests {
         assert_eq!(exact_number("-42"), Ok(Int(-42)));
         assert_eq!(exact_number("123.00"), Ok(Real(123.0)));
         assert_eq!(exact_number("100000000000000000000"), Ok(Real(1e20)));
-        assert_eq!(exact_number("999999999999999.5"), Err(NotExact::TooManyDigits));
-        assert_eq!(exact_number("123456789012345.0000"), Ok(Real(123456789012345.0)));
-        assert_eq!(exact_number("0.000123456789012345"), Ok(Real(0.000123456789012345)));
+        assert_eq!(
+            exact_number("999999999999999.5"),
+            Err(NotExact::TooManyDigits)
+        );
+        assert_eq!(
+            exact_number("123456789012345.0000"),
+            Ok(Real(123456789012345.0))
+        );
+        assert_eq!(
+            exact_number("0.000123456789012345"),
+            Ok(Real(0.000123456789012345))
+        );
         assert_eq!(
             exact_number("18446744073709551615"),
             Err(NotExact::TooManyDigits)
@@ -372,12 +389,25 @@ mod tests {
             exact_number("12345678901234567890.0123456789"),
             Err(NotExact::TooManyDigits)
         );
-        for bad in ["NaN", "Infinity", "-Infinity", "", "-", ".", "$1.00", "1e999", "1e-400", "1,5"] {
+        for bad in [
+            "NaN",
+            "Infinity",
+            "-Infinity",
+            "",
+            "-",
+            ".",
+            "$1.00",
+            "1e999",
+            "1e-400",
+            "1,5",
+        ] {
             assert_eq!(exact_number(bad), Err(NotExact::NotANumber), "{bad}");
         }
         // Every accepted value prints back to the same number.
         for s in ["0.1", "3.14159265358979", "-7.5e-3", "1.5E10"] {
-            let Ok(Real(f)) = exact_number(s) else { panic!("{s}") };
+            let Ok(Real(f)) = exact_number(s) else {
+                panic!("{s}")
+            };
             assert_eq!(f, s.parse::<f64>().unwrap());
         }
     }
@@ -385,16 +415,25 @@ mod tests {
     #[test]
     fn decimals_dates_and_timestamps_parse_exactly() {
         assert_eq!(parse_decimal("-1.5", 2), Some(-150));
-        assert_eq!(parse_decimal("12345678901234567890.0123456789", 10), Some(123456789012345678900123456789));
+        assert_eq!(
+            parse_decimal("12345678901234567890.0123456789", 10),
+            Some(123456789012345678900123456789)
+        );
         assert_eq!(parse_decimal("0.1250", 3), Some(125));
         assert_eq!(parse_decimal("0.125", 2), None);
         assert_eq!(parse_decimal("NaN", 2), None);
-        assert_eq!(parse_decimal("18446744073709551615", 0), Some(18446744073709551615));
+        assert_eq!(
+            parse_decimal("18446744073709551615", 0),
+            Some(18446744073709551615)
+        );
         assert_eq!(parse_date_days("1970-01-02"), Some(1));
         assert_eq!(parse_date_days("2024-02-29"), Some(19782));
         assert_eq!(parse_date_days("0000-00-00"), None);
         assert_eq!(parse_date_days("2023-02-29"), None);
-        assert_eq!(parse_timestamp_micros("1970-01-01 00:00:01"), Some((1_000_000, None)));
+        assert_eq!(
+            parse_timestamp_micros("1970-01-01 00:00:01"),
+            Some((1_000_000, None))
+        );
         assert_eq!(
             parse_timestamp_micros("2024-06-30 12:00:00+02"),
             Some((1_719_741_600_000_000, Some(7200)))

@@ -124,7 +124,9 @@ use crate::connectors::{ConnError, Kind, TableRef};
 
 pub use import::run_import;
 pub use partial::mark_process_start;
-pub use provenance::{read_sidecar, KeptAsText, ProvenanceRecord, PROVENANCE_SIDECAR, PROVENANCE_TABLE};
+pub use provenance::{
+    read_sidecar, KeptAsText, ProvenanceRecord, PROVENANCE_SIDECAR, PROVENANCE_TABLE,
+};
 
 /// The shape of the dataset written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -185,7 +187,8 @@ impl fmt::Display for Format {
 impl FromStr for Format {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Format::parse(s).ok_or_else(|| format!("unknown format {s:?}: use sqlite, csv, jsonl or parquet"))
+        Format::parse(s)
+            .ok_or_else(|| format!("unknown format {s:?}: use sqlite, csv, jsonl or parquet"))
     }
 }
 

@@ -209,7 +209,9 @@ impl ParquetTable {
                 Data::F64(v) => cw.typed::<DoubleType>().write_batch(v, defs, None),
                 Data::Bool(v) => cw.typed::<BoolType>().write_batch(v, defs, None),
                 Data::Bytes(v) => cw.typed::<ByteArrayType>().write_batch(v, defs, None),
-                Data::Fixed(v) => cw.typed::<FixedLenByteArrayType>().write_batch(v, defs, None),
+                Data::Fixed(v) => cw
+                    .typed::<FixedLenByteArrayType>()
+                    .write_batch(v, defs, None),
             };
             written.map_err(pq_err)?;
             cw.close().map_err(pq_err)?;
@@ -310,7 +312,11 @@ fn push(col: &mut Column, cell: &Cell, scratch: &mut String) -> Result<usize, Im
             added = bytes.len();
             v.push(ByteArray::from(bytes));
         }
-        _ => return Err(ImportError::write("parquet: column buffer of the wrong type")),
+        _ => {
+            return Err(ImportError::write(
+                "parquet: column buffer of the wrong type",
+            ))
+        }
     }
     col.defs.push(1);
     Ok(added)
