@@ -1169,7 +1169,12 @@ async fn decimals_are_numbers_in_sqlite_unless_a_value_would_lose_digits() {
             .collect(),
         behavior: Behavior::Rows,
     };
-    let p = plan(dir.path(), Format::Sqlite, &[table.clone()], "set.sqlite");
+    let p = plan(
+        dir.path(),
+        Format::Sqlite,
+        std::slice::from_ref(&table),
+        "set.sqlite",
+    );
     let (summary, _) = import(vec![table.clone()], p, CancellationToken::new()).await;
     assert_eq!(summary.outcome(), ImportOutcome::Ok, "{summary:?}");
     let conn = rusqlite::Connection::open(&summary.destination).unwrap();
@@ -1235,7 +1240,12 @@ async fn decimals_are_numbers_in_sqlite_unless_a_value_would_lose_digits() {
         .contains("significant digits"));
 
     // JSON Lines: numbers where a double reader gets every digit back.
-    let p = plan(dir.path(), Format::Jsonl, &[table.clone()], "jsonl");
+    let p = plan(
+        dir.path(),
+        Format::Jsonl,
+        std::slice::from_ref(&table),
+        "jsonl",
+    );
     let (summary, _) = import(vec![table], p, CancellationToken::new()).await;
     let text = std::fs::read_to_string(summary.destination.join("invoices.jsonl")).unwrap();
     let first = text.lines().next().unwrap();
