@@ -399,15 +399,7 @@ fn compare_parquet(
                     .collect()
             })
             .collect();
-        let want: Vec<Vec<String>> = rows
-            .iter()
-            .map(|row| {
-                row.iter()
-                    .zip(cols)
-                    .map(|(cell, c)| expect_parquet(kind, c, cell))
-                    .collect()
-            })
-            .collect();
+        let want = expected(rows, cols, |c, cell| expect_parquet(kind, c, cell));
         assert_eq!(got.len(), rows.len(), "parquet {}: row count", ts.target);
         assert_eq!(sorted(got), sorted(want), "parquet {}", ts.target);
     }
@@ -467,6 +459,17 @@ async fn import(
     assert_eq!(summary.outcome(), ImportOutcome::Ok, "{summary:?}");
     assert!(summary.written);
     summary
+}
+
+/// Each source row mapped cell by cell.
+fn expected(
+    rows: &[Vec<Cell>],
+    cols: &[ColumnMeta],
+    f: impl Fn(&ColumnMeta, &Cell) -> String,
+) -> Vec<Vec<String>> {
+    rows.iter()
+        .map(|row| row.iter().zip(cols).map(|(cell, c)| f(c, cell)).collect())
+        .collect()
 }
 
 fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
@@ -552,15 +555,7 @@ async fn import_and_compare(
             .records()
             .map(|r| r.unwrap().iter().map(String::from).collect())
             .collect();
-        let want: Vec<Vec<String>> = rows
-            .iter()
-            .map(|row| {
-                row.iter()
-                    .zip(cols)
-                    .map(|(cell, c)| expect_csv(kind, c, cell))
-                    .collect()
-            })
-            .collect();
+        let want = expected(rows, cols, |c, cell| expect_csv(kind, c, cell));
         assert_eq!(got.len(), rows.len(), "csv {}: row count", ts.target);
         assert_eq!(sorted(got), sorted(want), "csv {}", ts.target);
     }
