@@ -232,8 +232,8 @@ impl PostgresConnector {
 
     /// Column names and type names of `sql` (a single SELECT), via Describe.
     /// The dataset's CSV straight from the server: `COPY (…) TO STDOUT
-    /// (FORMAT csv)` over a select list that writes booleans, bytes and
-    /// timestamps the way the dataset's CSV does (see `csv_select_expr`);
+    /// (FORMAT csv)` over a select list that writes booleans and bytes the
+    /// way the dataset's CSV does (see `csv_select_expr`);
     /// only the record ends change, LF → CRLF. No row is built, which is
     /// what lets it keep up with `psql \copy`.
     async fn copy_csv(
@@ -526,7 +526,15 @@ impl Connector for PostgresConnector {
             .map_err(|e| self.err(e))?;
         let columns = self.columns_of(client, &select).await?;
         sink.columns(&columns)?;
-        if sink.takes_csv() && columns.len() > 1 {
+        // Timestamps are left to the row path: rewriting them to ISO 8601 on
+        // the server (string functions per row) made COPY 2.4× slower than
+        // the plain copy on 1M rows, slower than building rows here.
+        let server_csv = sink.takes_csv()
+            && columns.len() > 1
+            && !columns
+                .iter()
+                .any(|c| matches!(c.type_name.as_str(), "timestamp" | "timestamptz"));
+        if server_csv {
             let total = self.copy_csv(client, &select, &columns, sink).await?;
             client
                 .batch_execute("ROLLBACK")
@@ -822,20 +830,13 @@ fn text_row(row: &tokio_postgres::SimpleQueryRow, columns: &[ColumnMeta]) -> Vec
 
 /// The select-list expression that makes PostgreSQL's CSV of a column
 /// byte-identical to the dataset's: booleans `true`/`false`, bytea as
-/// unwrapped base64, timestamps as `convert::iso8601` writes them (`T`,
-/// `+01` → `+01:00`; BC, `infinity` and years past 9999 unchanged); any
-/// other type's text is already the same.
+/// unwrapped base64; the text of the other types (timestamps aside, which
+/// never come here) is already the same.
 fn csv_select_expr(c: &ColumnMeta) -> String {
     let q = quote(Dialect::Ansi, &c.name);
     match c.type_name.as_str() {
         "bool" => format!("CASE WHEN {q} THEN 'true' WHEN NOT {q} THEN 'false' END"),
         "bytea" => format!("translate(encode({q}, 'base64'), E'\\n', '')"),
-        "timestamp" | "timestamptz" => format!(
-            "CASE WHEN {q}::text ~ '^\\d{{4}}-\\d\\d-\\d\\d \\d\\d:\\d\\d' \
-             AND {q}::text !~ ' BC$' \
-             THEN regexp_replace(regexp_replace({q}::text, ' ', 'T'), '([+-]\\d\\d)$', '\\1:00') \
-             ELSE {q}::text END"
-        ),
         _ => q,
     }
 }
