@@ -380,7 +380,7 @@ pub struct ImportArgs {
     /// `<data dir>/datasets/<connection>-<date>.sqlite` (or `-csv`/`-jsonl`).
     #[arg(long, value_name = "PATH")]
     pub to: Option<PathBuf>,
-    /// sqlite, csv or jsonl (default sqlite).
+    /// sqlite, csv, jsonl or parquet (default sqlite).
     #[arg(long, default_value = "sqlite", value_name = "FORMAT")]
     pub format: String,
     /// At most N rows per table.

@@ -400,6 +400,16 @@ fn expected_json(c: &ColumnMeta, cell: &Cell) -> serde_json::Value {
         Cell::Bool(b) => J::Bool(*b),
         Cell::Text(s) if is_bool(c) => J::Bool(s == "t"),
         Cell::Text(s) if is_timestamp(c) => J::String(iso(s)),
+        // Decimals a double holds exactly (≤ 15 significant digits) are
+        // numbers; longer ones stay strings, digit for digit.
+        Cell::Text(s) if c.type_name.starts_with("numeric") => {
+            let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+            if digits.trim_matches('0').len() <= 15 {
+                serde_json::from_str(s).unwrap()
+            } else {
+                J::String(s.clone())
+            }
+        }
         Cell::Text(s) => J::String(s.clone()),
         Cell::Bytes(b) => J::String(b64(b)),
         Cell::Json(v) => v.clone(),
@@ -688,7 +698,15 @@ async fn jsonl_dataset_round_trips_every_kind_and_hostile_name() {
         ),
         "{first}"
     );
-    assert_eq!(read_sidecar(&summary.destination).len(), tables.len());
+    let prov = read_sidecar(&summary.destination);
+    assert_eq!(prov.len(), tables.len());
+    // The decimals past 15 digits are strings, and the provenance says so.
+    assert_eq!(prov[0].kept_as_text.len(), 1, "{:?}", prov[0].kept_as_text);
+    assert_eq!(prov[0].kept_as_text[0].column, "price");
+    assert!(prov[0].kept_as_text[0]
+        .reason
+        .contains("significant digits"));
+    assert!(raw.contains("\"price\":-0.0000000001,"), "{raw}");
 }
 
 #[tokio::test]
@@ -760,6 +778,28 @@ async fn a_failed_table_is_reported_and_the_others_go_on() {
                 );
                 assert_eq!(read_sidecar(&summary.destination).len(), 2);
             }
+            Format::Parquet => {
+                // Read back with the parquet reader: the rows of the good tables.
+                use parquet::file::reader::FileReader;
+                for (t, name) in good.iter().zip(["one.parquet", "three.parquet"]) {
+                    let path = summary.destination.join(name);
+                    let reader =
+                        parquet::file::reader::SerializedFileReader::try_from(path.as_path())
+                            .unwrap();
+                    let rows: Vec<String> = reader
+                        .get_row_iter(None)
+                        .unwrap()
+                        .map(|r| r.unwrap().to_string())
+                        .collect();
+                    assert_eq!(rows.len(), t.rows.len(), "{name}");
+                    assert_eq!(rows[0], "{n: 0, label: \"row 0\"}", "{name}");
+                }
+                assert_eq!(
+                    dir_names(&summary.destination),
+                    [PROVENANCE_SIDECAR, "one.parquet", "three.parquet"]
+                );
+                assert_eq!(read_sidecar(&summary.destination).len(), 2);
+            }
         }
         // The audit line names every table and its outcome, never the filter text.
         let audit = summary.audit_detail();
@@ -827,7 +867,7 @@ async fn cancel_of_a_waiting_stream_leaves_no_partial_file() {
                 assert_eq!(dir_names(dir.path()), Vec::<String>::new());
             }
             // Files finished before the cancel stay, complete and described.
-            Format::Csv | Format::Jsonl => {
+            Format::Csv | Format::Jsonl | Format::Parquet => {
                 let ext = format.extension();
                 assert_eq!(
                     dir_names(&summary.destination),
@@ -1082,4 +1122,136 @@ async fn a_panic_mid_import_leaves_no_partial_file() {
             "{format}: {left:?}"
         );
     }
+}
+
+/// Decimals sort and sum as numbers in the SQLite dataset (the invoice
+/// totals whose text `max()` said 9.91 where the source says 25.86); a
+/// column where one value would lose digits becomes TEXT as a whole, with
+/// every value in the source's own digits, and the provenance says why.
+#[tokio::test]
+async fn decimals_are_numbers_in_sqlite_unless_a_value_would_lose_digits() {
+    let dir = tempfile::tempdir().unwrap();
+    let totals = ["9.91", "25.86", "100.00", "3.98", "-0.50"];
+    let table = FakeTable {
+        table: tref(None, "invoices", None),
+        columns: vec![
+            col("total", "numeric(10,2)"),
+            col("big", "numeric(30,10)"),
+            col("unsigned", "bigint unsigned"),
+        ],
+        rows: totals
+            .iter()
+            .enumerate()
+            .map(|(i, total)| {
+                vec![
+                    t(total),
+                    // Exact values first, then one that a REAL cannot hold.
+                    t(if i == 3 {
+                        "12345678901234567890.0123456789"
+                    } else {
+                        [
+                            "1.5000000000",
+                            "-0.0000000001",
+                            "7.0000000000",
+                            "",
+                            "0.2500000000",
+                        ][i]
+                    }),
+                    t([
+                        "1",
+                        "18446744073709551615",
+                        "0",
+                        "42",
+                        "9223372036854775807",
+                    ][i]),
+                ]
+            })
+            .collect(),
+        behavior: Behavior::Rows,
+    };
+    let p = plan(
+        dir.path(),
+        Format::Sqlite,
+        std::slice::from_ref(&table),
+        "set.sqlite",
+    );
+    let (summary, _) = import(vec![table.clone()], p, CancellationToken::new()).await;
+    assert_eq!(summary.outcome(), ImportOutcome::Ok, "{summary:?}");
+    let conn = rusqlite::Connection::open(&summary.destination).unwrap();
+    let decls: Vec<String> = conn
+        .prepare("SELECT type FROM pragma_table_info('invoices')")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(decls, ["NUMERIC", "TEXT", "TEXT"]);
+    let (max, sum, typ): (f64, f64, String) = conn
+        .query_row(
+            "SELECT max(total), sum(total), typeof(min(total)) FROM invoices",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(max, 100.0);
+    assert!((sum - 139.25).abs() < 1e-9, "{sum}");
+    assert_eq!(typ, "real");
+    let order: Vec<f64> = conn
+        .prepare("SELECT total FROM invoices ORDER BY total")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(order, [-0.5, 3.98, 9.91, 25.86, 100.0]);
+    // The TEXT columns hold the source's digits, also for the values
+    // written as numbers before the long one arrived.
+    let big: Vec<(String, String)> = conn
+        .prepare("SELECT big, unsigned FROM invoices ORDER BY rowid")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        big,
+        [
+            ("1.5000000000", "1"),
+            ("-0.0000000001", "18446744073709551615"),
+            ("7.0000000000", "0"),
+            ("12345678901234567890.0123456789", "42"),
+            ("0.2500000000", "9223372036854775807"),
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    let kept: String = conn
+        .query_row(
+            &format!("SELECT kept_as_text FROM {PROVENANCE_TABLE}"),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let kept: Vec<serde_json::Value> = serde_json::from_str(&kept).unwrap();
+    let cols: Vec<&str> = kept.iter().map(|k| k["column"].as_str().unwrap()).collect();
+    assert_eq!(cols, ["big", "unsigned"]);
+    assert!(kept[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("significant digits"));
+
+    // JSON Lines: numbers where a double reader gets every digit back.
+    let p = plan(
+        dir.path(),
+        Format::Jsonl,
+        std::slice::from_ref(&table),
+        "jsonl",
+    );
+    let (summary, _) = import(vec![table], p, CancellationToken::new()).await;
+    let text = std::fs::read_to_string(summary.destination.join("invoices.jsonl")).unwrap();
+    let first = text.lines().next().unwrap();
+    assert_eq!(first, r#"{"total":9.91,"big":1.5000000000,"unsigned":1}"#);
+    assert!(
+        text.contains(r#""unsigned":"18446744073709551615""#),
+        "{text}"
+    );
 }

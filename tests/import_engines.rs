@@ -34,6 +34,8 @@ enum T {
     Float,
     Bool,
     Timestamp,
+    /// numeric / decimal / bigint unsigned: exact decimal text from the source.
+    Numeric,
     Other,
 }
 
@@ -44,7 +46,7 @@ fn type_of(kind: Kind, type_name: &str) -> T {
     let t = type_name.to_ascii_lowercase();
     let base = t.split('(').next().unwrap_or("").trim();
     if t.contains("bigint unsigned") {
-        return T::Other;
+        return T::Numeric;
     }
     match base.trim_end_matches(" unsigned") {
         "int2" | "int4" | "int8" | "oid" | "tinyint" | "smallint" | "mediumint" | "int"
@@ -52,6 +54,11 @@ fn type_of(kind: Kind, type_name: &str) -> T {
         "float4" | "float8" | "float" | "double" | "real" => T::Float,
         "bool" | "boolean" => T::Bool,
         "timestamp" | "timestamptz" | "datetime" => T::Timestamp,
+        // Scale 0 and at most 18 digits fit an i64.
+        "numeric" | "decimal" => match decimal_of(&t) {
+            Some((p, 0)) if p <= 18 => T::Int,
+            _ => T::Numeric,
+        },
         _ => T::Other,
     }
 }
@@ -76,6 +83,26 @@ fn iso(s: &str) -> String {
         out.push_str(":00");
     }
     out
+}
+
+/// Significant digits of a plain decimal literal (zeros at either end do not count).
+fn significant_digits(s: &str) -> usize {
+    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+    digits.trim_start_matches('0').trim_end_matches('0').len()
+}
+
+/// A decimal a double or an i64 holds exactly, as a number.
+fn exact(s: &str) -> Option<serde_json::Number> {
+    if let Ok(i) = s.parse::<i64>() {
+        return Some(i.into());
+    }
+    let plain = s
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == '.' || c == '-');
+    let f: f64 = s.parse().ok()?;
+    (plain && significant_digits(s) <= 15 && f.is_finite())
+        .then(|| serde_json::Number::from_f64(f))
+        .flatten()
 }
 
 fn b64(b: &[u8]) -> String {
@@ -127,6 +154,21 @@ fn expect_sqlite(kind: Kind, c: &ColumnMeta, decl: &str, cell: &Cell) -> String 
                 Ok(f) if !f.is_nan() => format!("R:{f:?}"),
                 _ => format!("T:{s}"),
             },
+            // A numeric column is numbers (integral values as INTEGER under
+            // NUMERIC affinity), unless a value would lose digits: then it
+            // is TEXT with the source's exact digits.
+            (T::Numeric, "NUMERIC") => match exact(s) {
+                Some(n) if n.is_i64() => format!("I:{n}"),
+                Some(n) => {
+                    let f = n.as_f64().unwrap();
+                    if f.fract() == 0.0 && f.abs() < 9.0e18 {
+                        format!("I:{}", f as i64)
+                    } else {
+                        format!("R:{f:?}")
+                    }
+                }
+                None => format!("not exact but stored as a number: {s}"),
+            },
             (T::Bool, _) => match s.as_str() {
                 "t" | "true" | "1" => "I:1".into(),
                 "f" | "false" | "0" => "I:0".into(),
@@ -170,12 +212,198 @@ fn expect_json(kind: Kind, c: &ColumnMeta, cell: &Cell) -> serde_json::Value {
                 Ok(n @ J::Number(_)) => n,
                 _ => J::String(s.clone()),
             },
+            T::Numeric => exact(s).map_or_else(|| J::String(s.clone()), J::Number),
             T::Bool if s == "t" || s == "1" => J::Bool(true),
             T::Bool if s == "f" || s == "0" => J::Bool(false),
             T::Timestamp => J::String(iso(s)),
             _ => J::String(s.clone()),
         },
     }
+}
+
+/// Declared `(precision, scale)` of `numeric(p,s)` / `decimal(p,s)`, and
+/// MySQL's `bigint unsigned` as (20, 0).
+fn decimal_of(type_name: &str) -> Option<(u32, u32)> {
+    let t = type_name.to_ascii_lowercase();
+    if t.starts_with("bigint") && t.contains("unsigned") {
+        return Some((20, 0));
+    }
+    let inner = t.split_once('(')?.1.split_once(')')?.0;
+    let mut it = inner.split(',').map(|x| x.trim().parse::<u32>());
+    match (it.next(), it.next()) {
+        (Some(Ok(p)), None) => Some((p, 0)),
+        (Some(Ok(p)), Some(Ok(s))) => Some((p, s)),
+        _ => None,
+    }
+}
+
+/// Microseconds since the epoch of an engine's timestamp text (UTC when it
+/// carries an offset), through the `time` crate.
+fn ts_micros(s: &str) -> i64 {
+    use time::macros::format_description;
+    let (date_time, offset) = match s[19..].find(['+', '-']) {
+        Some(i) => s.split_at(19 + i),
+        None => (s, ""),
+    };
+    let date = time::Date::parse(
+        &date_time[..10],
+        format_description!("[year]-[month]-[day]"),
+    )
+    .unwrap();
+    let t = time::Time::parse(
+        &date_time[11..],
+        format_description!("[hour]:[minute]:[second][optional [.[subsecond]]]"),
+    )
+    .unwrap();
+    let offset_secs: i64 = if offset.is_empty() {
+        0
+    } else {
+        let sign = if offset.starts_with('-') { -1 } else { 1 };
+        sign * offset[1..]
+            .split(':')
+            .zip([3600, 60, 1])
+            .map(|(p, k)| p.parse::<i64>().unwrap() * k)
+            .sum::<i64>()
+    };
+    let utc = time::PrimitiveDateTime::new(date, t).assume_utc();
+    (utc.unix_timestamp_nanos() / 1000) as i64 - offset_secs * 1_000_000
+}
+
+fn days(s: &str) -> i32 {
+    use time::macros::format_description;
+    let d = time::Date::parse(s, format_description!("[year]-[month]-[day]")).unwrap();
+    d.to_julian_day() - time::macros::date!(1970 - 01 - 01).to_julian_day()
+}
+
+/// What a source cell becomes in the Parquet file, in the form `pq_field` prints.
+fn expect_parquet(kind: Kind, c: &ColumnMeta, cell: &Cell) -> String {
+    if cell.is_null() {
+        return "N".into();
+    }
+    let t = c.type_name.to_ascii_lowercase();
+    let text = |cell: &Cell| match cell {
+        Cell::Text(s) => s.clone(),
+        Cell::Int(i) => i.to_string(),
+        Cell::Float(f) => float_text(*f),
+        Cell::Bool(b) => b.to_string(),
+        Cell::Json(v) => v.to_string(),
+        Cell::Bytes(b) => b64(b),
+        Cell::Null => unreachable!(),
+    };
+    let float = |cell: &Cell| match cell {
+        Cell::Float(f) => format!("F:{f:?}"),
+        Cell::Int(i) => format!("F:{:?}", *i as f64),
+        other => format!("F:{:?}", text(other).parse::<f64>().unwrap()),
+    };
+    let int = |cell: &Cell| match cell {
+        Cell::Int(i) => format!("I:{i}"),
+        Cell::Bool(b) => format!("I:{}", *b as i64),
+        other => format!("I:{}", text(other).parse::<i64>().unwrap()),
+    };
+    if kind == Kind::Sqlite {
+        let u = t.to_ascii_uppercase();
+        return if u.contains("INT") {
+            int(cell)
+        } else if u.contains("CHAR") || u.contains("CLOB") || u.contains("TEXT") || u.is_empty() {
+            format!("T:{}", text(cell))
+        } else if u.contains("BLOB") {
+            match cell {
+                Cell::Bytes(b) => format!("X:{}", hex(b)),
+                other => format!("X:{}", hex(text(other).as_bytes())),
+            }
+        } else if u.contains("REAL") || u.contains("FLOA") || u.contains("DOUB") {
+            float(cell)
+        } else {
+            format!("T:{}", text(cell))
+        };
+    }
+    let base = t.split('(').next().unwrap_or("").trim().to_string();
+    match type_of(kind, &c.type_name) {
+        T::Int => int(cell),
+        T::Float => float(cell),
+        T::Bool => match cell {
+            Cell::Bool(b) => format!("B:{b}"),
+            other => format!("B:{}", matches!(text(other).as_str(), "t" | "true" | "1")),
+        },
+        T::Numeric => match decimal_of(&t) {
+            // The source prints every decimal of the declared scale.
+            Some((p, _)) if p <= 38 => format!("D:{}", text(cell)),
+            _ => format!("T:{}", text(cell)),
+        },
+        T::Timestamp => format!("TS:{}", ts_micros(&text(cell))),
+        _ if base == "date" => format!("Date:{}", days(&text(cell))),
+        _ if t.contains("blob") || t.contains("binary") || t == "bytea" => match cell {
+            Cell::Bytes(b) => format!("X:{}", hex(b)),
+            other => format!("X:{}", hex(text(other).as_bytes())),
+        },
+        _ => format!("T:{}", text(cell)),
+    }
+}
+
+/// A Parquet field as `expect_parquet` writes it.
+fn pq_field(f: &parquet::record::Field) -> String {
+    use parquet::record::Field as F;
+    match f {
+        F::Null => "N".into(),
+        F::Long(i) => format!("I:{i}"),
+        F::Double(d) => format!("F:{d:?}"),
+        F::Bool(b) => format!("B:{b}"),
+        F::Str(s) => format!("T:{s}"),
+        F::Bytes(b) => format!("X:{}", hex(b.data())),
+        F::Date(d) => format!("Date:{d}"),
+        F::TimestampMicros(m) => format!("TS:{m}"),
+        F::Decimal(d) => {
+            let bytes = d.data();
+            let mut v: i128 = if bytes.first().is_some_and(|b| b & 0x80 != 0) {
+                -1
+            } else {
+                0
+            };
+            for b in bytes {
+                v = (v << 8) | i128::from(*b);
+            }
+            let scale = d.scale() as usize;
+            let digits = format!("{:0>width$}", v.unsigned_abs(), width = scale + 1);
+            let (i, frac) = digits.split_at(digits.len() - scale);
+            let sign = if v < 0 { "-" } else { "" };
+            if scale == 0 {
+                format!("D:{sign}{i}")
+            } else {
+                format!("D:{sign}{i}.{frac}")
+            }
+        }
+        other => panic!("unexpected parquet field {other:?}"),
+    }
+}
+
+/// Every table's Parquet file read back and compared row by row.
+fn compare_parquet(
+    kind: Kind,
+    sources: &[(Vec<ColumnMeta>, Vec<Vec<Cell>>)],
+    summary: &ImportSummary,
+    dir: &Path,
+) {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    for ((cols, rows), ts) in sources.iter().zip(&summary.tables) {
+        let path = dir.join(&ts.target);
+        let reader = SerializedFileReader::try_from(path.as_path()).unwrap();
+        let schema = reader.metadata().file_metadata().schema_descr_ptr();
+        assert_eq!(schema.num_columns(), cols.len(), "{}", ts.target);
+        let got: Vec<Vec<String>> = reader
+            .get_row_iter(None)
+            .unwrap()
+            .map(|r| {
+                r.unwrap()
+                    .get_column_iter()
+                    .map(|(_, f)| pq_field(f))
+                    .collect()
+            })
+            .collect();
+        let want = expected(rows, cols, |c, cell| expect_parquet(kind, c, cell));
+        assert_eq!(got.len(), rows.len(), "parquet {}: row count", ts.target);
+        assert_eq!(sorted(got), sorted(want), "parquet {}", ts.target);
+    }
+    assert_eq!(read_sidecar(dir).len(), sources.len());
 }
 
 // ------------------------------------------------------------ harness
@@ -231,6 +459,17 @@ async fn import(
     assert_eq!(summary.outcome(), ImportOutcome::Ok, "{summary:?}");
     assert!(summary.written);
     summary
+}
+
+/// Each source row mapped cell by cell.
+fn expected(
+    rows: &[Vec<Cell>],
+    cols: &[ColumnMeta],
+    f: impl Fn(&ColumnMeta, &Cell) -> String,
+) -> Vec<Vec<String>> {
+    rows.iter()
+        .map(|row| row.iter().zip(cols).map(|(cell, c)| f(c, cell)).collect())
+        .collect()
 }
 
 fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
@@ -316,15 +555,7 @@ async fn import_and_compare(
             .records()
             .map(|r| r.unwrap().iter().map(String::from).collect())
             .collect();
-        let want: Vec<Vec<String>> = rows
-            .iter()
-            .map(|row| {
-                row.iter()
-                    .zip(cols)
-                    .map(|(cell, c)| expect_csv(kind, c, cell))
-                    .collect()
-            })
-            .collect();
+        let want = expected(rows, cols, |c, cell| expect_csv(kind, c, cell));
         assert_eq!(got.len(), rows.len(), "csv {}: row count", ts.target);
         assert_eq!(sorted(got), sorted(want), "csv {}", ts.target);
     }
@@ -363,7 +594,144 @@ async fn import_and_compare(
         assert_eq!(got.len(), rows.len(), "jsonl {}: row count", ts.target);
         assert_eq!(sorted(got), sorted(want), "jsonl {}", ts.target);
     }
+
+    // Parquet
+    let pq_dir = dir.join("parquet");
+    let s = import(connector.clone(), kind, tables, &pq_dir, Format::Parquet).await;
+    compare_parquet(kind, &sources, &s, &pq_dir);
     path
+}
+
+/// Every numeric column (integers, floats, decimals) of `tables`: the
+/// source's own `max`, `min`, `sum` and `ORDER BY` against the SQLite
+/// dataset's. Columns kept as TEXT must be named in the provenance; the
+/// others must be numbers. Returns how many columns were compared.
+async fn numeric_columns_agree(
+    connector: &dyn Connector,
+    kind: Kind,
+    tables: &[TableRef],
+    path: &Path,
+) -> usize {
+    use varlor::connectors::ident::{qualified, quote, Dialect};
+    let d = Dialect::of(kind);
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut compared = 0;
+    for t in tables {
+        let (cols, _) = source_rows(connector, t).await;
+        let target = t.display_name();
+        let decls = decls_of(path, &target);
+        let kept: String = conn
+            .query_row(
+                &format!("SELECT kept_as_text FROM {PROVENANCE_TABLE} WHERE dataset_table = ?1"),
+                [&target],
+                |r| r.get(0),
+            )
+            .unwrap();
+        for c in &cols {
+            let ty = type_of(kind, &c.type_name);
+            if !matches!(ty, T::Int | T::Float | T::Numeric) {
+                continue;
+            }
+            let decl = decls.get(&c.name).cloned().unwrap_or_default();
+            if decl == "TEXT" {
+                assert_eq!(
+                    ty,
+                    T::Numeric,
+                    "{target}.{}: only decimals may be TEXT",
+                    c.name
+                );
+                assert!(
+                    kept.contains(&format!("\"{}\"", c.name)),
+                    "{target}.{}: {kept}",
+                    c.name
+                );
+                continue;
+            }
+            assert!(
+                !kept.contains(&format!("\"column\":\"{}\"", c.name)),
+                "{target}.{} is {decl} but listed as kept as text: {kept}",
+                c.name
+            );
+            let (sc, lc) = (quote(d, &c.name), quote(Dialect::Ansi, &c.name));
+            let src_table = qualified(d, t);
+            let cast = |e: String| match kind {
+                Kind::Mysql => format!("CAST({e} AS CHAR)"),
+                _ => format!("CAST({e} AS TEXT)"),
+            };
+            let src_sql = format!(
+                "SELECT {}, {}, {} FROM {src_table}",
+                cast(format!("max({sc})")),
+                cast(format!("min({sc})")),
+                cast(format!("sum({sc})"))
+            );
+            let mut cur = connector.query(&src_sql).await.unwrap();
+            let row = cur.next_page(10).await.unwrap().remove(0);
+            let num = |cell: &Cell| -> Option<f64> {
+                match cell {
+                    Cell::Null => None,
+                    Cell::Int(i) => Some(*i as f64),
+                    Cell::Float(f) => Some(*f),
+                    Cell::Text(s) => Some(s.parse().unwrap()),
+                    other => panic!("{other:?}"),
+                }
+            };
+            let src: Vec<Option<f64>> = row.iter().map(num).collect();
+            if src.iter().flatten().any(|f| !f.is_finite()) {
+                continue; // NaN / infinities: SQLite keeps them as text, no sum to compare
+            }
+            let lite_table = sql_ident(&target);
+            let lite: Vec<Option<f64>> = conn
+                .query_row(
+                    &format!("SELECT max({lc}), min({lc}), sum({lc}) FROM {lite_table}"),
+                    [],
+                    |r| (0..3).map(|i| r.get::<_, Option<f64>>(i)).collect(),
+                )
+                .unwrap();
+            let close = |a: f64, b: f64| a == b || ((a - b) / a.abs().max(b.abs())).abs() < 1e-12;
+            for (what, (a, b)) in ["max", "min", "sum"].iter().zip(src.iter().zip(&lite)) {
+                match (a, b) {
+                    (Some(a), Some(b)) => {
+                        assert!(
+                            close(*a, *b),
+                            "{target}.{} {what}: source {a}, dataset {b}",
+                            c.name
+                        )
+                    }
+                    (a, b) => assert_eq!(a, b, "{target}.{} {what}", c.name),
+                }
+            }
+            // The order of the values, NULLs aside (engines put them at different ends).
+            let mut cur = connector
+                .query(&format!(
+                    // Aliased: PostgreSQL would sort by an output column of the same name.
+                    "SELECT {} AS varlor_sorted FROM {src_table} WHERE {sc} IS NOT NULL ORDER BY {sc}",
+                    cast(sc.clone())
+                ))
+                .await
+                .unwrap();
+            let mut src_order = Vec::new();
+            loop {
+                let page = cur.next_page(1000).await.unwrap();
+                let n = page.len();
+                src_order.extend(page.iter().map(|r| num(&r[0]).unwrap()));
+                if n < 1000 {
+                    break;
+                }
+            }
+            let lite_order: Vec<f64> = conn
+                .prepare(&format!(
+                    "SELECT {lc} FROM {lite_table} WHERE {lc} IS NOT NULL ORDER BY {lc}"
+                ))
+                .unwrap()
+                .query_map([], |r| r.get::<_, f64>(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert_eq!(src_order, lite_order, "{target}.{} ORDER BY", c.name);
+            compared += 1;
+        }
+    }
+    compared
 }
 
 fn sql_lit(s: &str) -> String {
@@ -412,13 +780,16 @@ async fn postgres_tables_import_faithfully() {
     }
     println!("postgres: {} tables: {listed:?}", tables.len());
     let dir = tempfile::tempdir().unwrap();
-    let path = import_and_compare(connector, Kind::Postgres, &tables, dir.path()).await;
+    let path = import_and_compare(connector.clone(), Kind::Postgres, &tables, dir.path()).await;
+    let compared = numeric_columns_agree(connector.as_ref(), Kind::Postgres, &tables, &path).await;
+    assert!(compared >= 10, "only {compared} numeric columns compared");
 
     // The type mapping, on the table of every common type.
     let d = decls_of(&path, "public.all_types");
     for (col, want) in [
         ("c_int8", "INTEGER"),
         ("c_numeric", "TEXT"),
+        ("c_real", "REAL"),
         ("c_double", "REAL"),
         ("c_bool", "INTEGER"),
         ("c_bytea", "BLOB"),
@@ -445,6 +816,44 @@ async fn postgres_tables_import_faithfully() {
     assert!(tz.contains('T') && tz.ends_with(":00"), "{tz}");
     assert_eq!(bytea, [0xde, 0xad, 0xbe, 0xef, 0x00, 0xff]);
 
+    // Parquet column types: decimals as DECIMAL(p,s), instants adjusted to UTC.
+    {
+        use parquet::basic::LogicalType;
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let path = dir.path().join("parquet/public.all_types.parquet");
+        let reader = SerializedFileReader::try_from(path.as_path()).unwrap();
+        let schema = reader.metadata().file_metadata().schema_descr_ptr();
+        let column = |name: &str| {
+            (0..schema.num_columns())
+                .map(|i| schema.column(i))
+                .find(|c| c.name() == name)
+                .unwrap()
+        };
+        let numeric = column("c_numeric");
+        assert_eq!((numeric.type_precision(), numeric.type_scale()), (30, 10));
+        assert!(matches!(
+            numeric.logical_type_ref(),
+            Some(LogicalType::Decimal(_))
+        ));
+        match column("c_timestamptz").logical_type_ref() {
+            Some(LogicalType::Timestamp(t)) => assert!(t.is_adjusted_to_u_t_c),
+            other => panic!("{other:?}"),
+        }
+        match column("c_timestamp").logical_type_ref() {
+            Some(LogicalType::Timestamp(t)) => assert!(!t.is_adjusted_to_u_t_c),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            column("c_date").logical_type_ref(),
+            Some(&LogicalType::Date)
+        );
+        assert_eq!(
+            column("c_jsonb").logical_type_ref(),
+            Some(&LogicalType::String)
+        );
+        assert_eq!(column("c_bytea").logical_type_ref(), None);
+    }
+
     // CSV: the row of NULLs has empty unquoted fields, the row of empty
     // strings has "" (the csv reader above cannot tell them apart).
     let raw = std::fs::read_to_string(dir.path().join("csv/public.all_types.csv")).unwrap();
@@ -465,7 +874,9 @@ async fn mysql_tables_import_faithfully() {
         );
     }
     let dir = tempfile::tempdir().unwrap();
-    let path = import_and_compare(connector, Kind::Mysql, &tables, dir.path()).await;
+    let path = import_and_compare(connector.clone(), Kind::Mysql, &tables, dir.path()).await;
+    let compared = numeric_columns_agree(connector.as_ref(), Kind::Mysql, &tables, &path).await;
+    assert!(compared >= 5, "only {compared} numeric columns compared");
 
     // The type mapping, on the table of every common type.
     let table = format!("{}.all_types", env.db);

@@ -234,7 +234,7 @@ impl Harness for Pg {
             pristine_evidence: Some("0"),
             stream_all: (table("public", "orders"), 5000, None),
             stream_names: vec![(0, "id")],
-            stream_types: vec![(2, "numeric")],
+            stream_types: vec![(2, "numeric(10,2)")],
             streams: vec![
                 StreamCase {
                     table: table("public", "orders"),
@@ -425,7 +425,7 @@ async fn every_common_type_previews_as_exact_text() {
     assert_eq!(r3[col("c_double")], Cell::Text("-Infinity".into()));
 
     let ty = |name: &str| rs.columns[col(name)].type_name.clone();
-    assert_eq!(ty("c_numeric"), "numeric");
+    assert_eq!(ty("c_numeric"), "numeric(30,10)");
     assert_eq!(ty("c_int_array"), "int4[]");
     assert_eq!(ty("c_text_array"), "text[]");
     assert_eq!(ty("c_enum"), "mood");

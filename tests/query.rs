@@ -604,6 +604,30 @@ async fn export_everywhere(
                 }
                 (n, sum)
             }
+            Format::Parquet => {
+                use parquet::file::reader::{FileReader, SerializedFileReader};
+                use parquet::record::Field as F;
+                let path = destination.join("query.parquet");
+                let reader = SerializedFileReader::try_from(path.as_path()).unwrap();
+                let mut n = 0;
+                let mut sum = 0i64;
+                for row in reader.get_row_iter(None).unwrap() {
+                    let row = row.unwrap();
+                    let (_, f) = row.get_column_iter().next().unwrap();
+                    sum += match f {
+                        F::Long(i) => *i,
+                        // An unsigned BIGINT (MariaDB's seq): DECIMAL(20,0).
+                        F::Decimal(d) => d
+                            .data()
+                            .iter()
+                            .fold(0i128, |v, b| (v << 8) | i128::from(*b))
+                            as i64,
+                        other => panic!("n: {other:?}"),
+                    };
+                    n += 1;
+                }
+                (n, sum)
+            }
         };
         assert_eq!(summary.total_rows(), rows, "{format}");
         println!(

@@ -1330,6 +1330,13 @@ fn i_imports_the_chosen_tables_with_progress_and_cancel() {
     update(&mut s, ch('i'));
     let d = s.import_dialog.as_ref().expect("dialog");
     assert_eq!(d.tables.len(), 2);
+    update(&mut s, key(KeyCode::Left));
+    assert_eq!(
+        s.import_dialog.as_ref().unwrap().format,
+        Format::Parquet,
+        "the choice wraps to the last format"
+    );
+    update(&mut s, key(KeyCode::Right));
     update(&mut s, key(KeyCode::Right));
     assert_eq!(s.import_dialog.as_ref().unwrap().format, Format::Csv);
     update(&mut s, key(KeyCode::Tab));

@@ -866,6 +866,13 @@ pub const QUERY_EXPORT: &[Binding<QueryCmd>] = &[
         "export as a SQLite file",
     )
     .hint("SQLite"),
+    Binding::new(
+        &[Char('p')],
+        QueryCmd::ExportTo(crate::dataset::Format::Parquet),
+        "p",
+        "export as a Parquet file",
+    )
+    .hint("Parquet"),
     Binding::new(&[ESC], QueryCmd::ExportClose, "Esc", "no export").hint("back"),
 ];
 
@@ -911,7 +918,7 @@ pub const QUERY_RESULTS: &[Binding<QueryCmd>] = &[
         &[Char('x')],
         QueryCmd::Export,
         "x",
-        "export the whole result (CSV, JSONL, SQLite)",
+        "export the whole result (CSV, JSONL, SQLite, Parquet)",
     )
     .hint("export")
     .when(query_can_export),

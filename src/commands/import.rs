@@ -1,4 +1,4 @@
-//! `varlor import NAME TABLE… [--to PATH] [--format sqlite|csv|jsonl] [--limit N]
+//! `varlor import NAME TABLE… [--to PATH] [--format sqlite|csv|jsonl|parquet] [--limit N]
 //! [--where TABLE=CONDITION]… [--json]`.
 //!
 //! `--where` filters one table's rows: the text before the first `=` outside
@@ -46,7 +46,7 @@ use crate::display::display_text;
 pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
     let format = Format::parse(&a.format).ok_or_else(|| {
         CliError::usage(format!(
-            "format: unknown format '{}' (expected sqlite, csv or jsonl)",
+            "format: unknown format '{}' (expected sqlite, csv, jsonl or parquet)",
             a.format
         ))
     })?;

@@ -79,6 +79,59 @@ impl Logical {
     }
 }
 
+/// Precision and scale of a `numeric(p, s)` / `decimal(p)` type name, when
+/// declared (`numeric` alone has none). For sinks that need them up front
+/// (Parquet decimals, the text form of a SQLite column kept as text).
+pub fn decimal_params(type_name: &str) -> Option<(u32, u32)> {
+    let t = type_name.trim().to_ascii_lowercase();
+    let (base, params) = split_params(&t);
+    let head = base.split_whitespace().next().unwrap_or("");
+    // MySQL's bigint unsigned: up to 18446744073709551615.
+    if head == "bigint" && base.contains("unsigned") {
+        return Some((20, 0));
+    }
+    if !matches!(head, "numeric" | "decimal" | "dec" | "fixed" | "number") {
+        return None;
+    }
+    let mut p = params.split(',').map(|s| s.trim().parse::<u32>().ok());
+    match (p.next().flatten(), p.next()) {
+        (Some(prec), None) => Some((prec, 0)),
+        (Some(prec), Some(Some(scale))) if scale <= prec => Some((prec, scale)),
+        _ => None,
+    }
+}
+
+/// What a date/time column holds, for formats with distinct types for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Temporal {
+    Date,
+    /// A wall-clock timestamp, no zone.
+    Timestamp,
+    /// An instant (`timestamptz`, `datetimeoffset`): values carry an offset.
+    TimestampTz,
+}
+
+/// From the engine's type name; `None` for anything else (time of day,
+/// intervals and MySQL `timestamp`, which is sent without its zone, are
+/// not instants with an offset).
+pub fn temporal(type_name: &str) -> Option<Temporal> {
+    let t = type_name.trim().to_ascii_lowercase();
+    let (base, _) = split_params(&t);
+    let base = base.split_whitespace().collect::<Vec<_>>().join(" ");
+    match base.as_str() {
+        "date" => Some(Temporal::Date),
+        "timestamptz" | "timestamp with time zone" | "datetimeoffset" => {
+            Some(Temporal::TimestampTz)
+        }
+        "timestamp"
+        | "timestamp without time zone"
+        | "datetime"
+        | "datetime2"
+        | "smalldatetime" => Some(Temporal::Timestamp),
+        _ => None,
+    }
+}
+
 /// `numeric(10, 2) unsigned` → ("numeric unsigned", "10, 2").
 fn split_params(t: &str) -> (String, String) {
     let mut base = String::with_capacity(t.len());
@@ -152,5 +205,29 @@ mod tests {
         assert_eq!(lite("DECIMAL(10,2)"), Affinity("NUMERIC"));
         assert_eq!(lite(""), Affinity(""));
         assert_eq!(lite("DOUBLE"), Affinity("REAL"));
+    }
+
+    #[test]
+    fn decimal_and_temporal_params() {
+        assert_eq!(decimal_params("numeric(10,2)"), Some((10, 2)));
+        assert_eq!(decimal_params("DECIMAL(30, 10)"), Some((30, 10)));
+        assert_eq!(decimal_params("decimal(12)"), Some((12, 0)));
+        assert_eq!(decimal_params("numeric"), None);
+        assert_eq!(decimal_params("bigint unsigned"), Some((20, 0)));
+        assert_eq!(decimal_params("bigint"), None);
+        assert_eq!(decimal_params("varchar(10)"), None);
+        assert_eq!(
+            temporal("timestamp with time zone"),
+            Some(Temporal::TimestampTz)
+        );
+        assert_eq!(temporal("timestamptz"), Some(Temporal::TimestampTz));
+        assert_eq!(temporal("DATETIME(6)"), Some(Temporal::Timestamp));
+        assert_eq!(
+            temporal("timestamp(3) without time zone"),
+            Some(Temporal::Timestamp)
+        );
+        assert_eq!(temporal("date"), Some(Temporal::Date));
+        assert_eq!(temporal("time"), None);
+        assert_eq!(temporal("interval"), None);
     }
 }

@@ -330,6 +330,21 @@ pub trait RowSink: Send {
     fn wants_documents(&self) -> bool {
         false
     }
+    /// The sink writes the dataset's CSV (RFC 4180, CRLF, NULL an empty
+    /// field and an empty string `""`, booleans `true`/`false`, bytes
+    /// base64, ISO 8601 timestamps): an engine that can have the server
+    /// produce exactly those bytes may send them with `csv_records`
+    /// instead of rows, after `columns`.
+    fn takes_csv(&self) -> bool {
+        false
+    }
+    /// `bytes` holds `records` whole CSV records, each ending in CRLF.
+    fn csv_records(&mut self, _bytes: &[u8], _records: u64) -> Result<(), ConnError> {
+        Err(ConnError::new(
+            ErrorKind::Other,
+            "this sink takes rows, not CSV",
+        ))
+    }
 }
 
 /// The one column of a whole-document stream (see [`RowSink::wants_documents`]).

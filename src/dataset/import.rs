@@ -9,7 +9,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use super::progress::Progress;
-use super::provenance::ProvenanceRecord;
+use super::provenance::{KeptAsText, ProvenanceRecord};
 use super::sink_files::FilesDestination;
 use super::sink_sqlite::SqliteDestination;
 use super::{
@@ -46,14 +46,23 @@ pub(crate) trait TableWriter: Send {
     fn takes_documents(&self) -> bool {
         false
     }
-    /// Makes the table durable under its final name.
-    fn finish(self: Box<Self>) -> Result<(), ImportError>;
+    /// Takes whole CSV records in the dataset's own CSV form (see
+    /// `RowSink::takes_csv`).
+    fn takes_csv(&self) -> bool {
+        false
+    }
+    fn csv_records(&mut self, _bytes: &[u8]) -> Result<(), ImportError> {
+        Err(ImportError::write("this table writer takes rows, not CSV"))
+    }
+    /// Makes the table durable under its final name. Returns the numeric
+    /// columns kept as text (for the provenance).
+    fn finish(self: Box<Self>) -> Result<Vec<KeptAsText>, ImportError>;
 }
 
 fn open_destination(plan: &ImportPlan) -> Result<Box<dyn Destination>, ImportError> {
     Ok(match plan.format {
         Format::Sqlite => Box::new(SqliteDestination::create(&plan.destination)?),
-        Format::Csv | Format::Jsonl => {
+        Format::Csv | Format::Jsonl | Format::Parquet => {
             Box::new(FilesDestination::create(&plan.destination, plan.format)?)
         }
     })
@@ -142,7 +151,7 @@ pub async fn run_import(
         .await;
         let elapsed = t0.elapsed();
         let (outcome, rows) = match result {
-            Ok((rows, columns)) => {
+            Ok((rows, columns, kept_as_text)) => {
                 dest.record(ProvenanceRecord {
                     target: target.clone(),
                     connection: plan.connection.clone(),
@@ -156,6 +165,7 @@ pub async fn run_import(
                     elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
                     columns,
                     varlor_version: env!("CARGO_PKG_VERSION").to_string(),
+                    kept_as_text,
                 });
                 let _ = events.send(ImportEvent::TableDone {
                     index,
@@ -237,7 +247,7 @@ async fn import_table(
     tp: &TablePlan,
     progress: Progress,
     cancel: &CancellationToken,
-) -> Result<(u64, Vec<ColumnMeta>), (u64, ImportError)> {
+) -> Result<(u64, Vec<ColumnMeta>, Vec<KeptAsText>), (u64, ImportError)> {
     let writer = dest.table(target).map_err(|e| (0, e))?;
     let mut sink = ImportSink {
         writer,
@@ -286,8 +296,8 @@ async fn import_table(
             Vec::new()
         }
     };
-    sink.writer.finish().map_err(|e| (rows, e))?;
-    Ok((rows, columns))
+    let kept_as_text = sink.writer.finish().map_err(|e| (rows, e))?;
+    Ok((rows, columns, kept_as_text))
 }
 
 /// The `RowSink` handed to the connector: counts, enforces the limit, checks
@@ -324,6 +334,23 @@ impl RowSink for ImportSink<'_> {
 
     fn wants_documents(&self) -> bool {
         self.writer.takes_documents()
+    }
+
+    fn takes_csv(&self) -> bool {
+        self.writer.takes_csv()
+    }
+
+    fn csv_records(&mut self, bytes: &[u8], records: u64) -> Result<(), ConnError> {
+        if let Err(e) = self.writer.csv_records(bytes) {
+            return Err(self.give_up(e));
+        }
+        self.rows += records;
+        if self.cancel.is_cancelled() {
+            self.cancelled = true;
+            return Err(ConnError::new(ErrorKind::Cancelled, "import cancelled"));
+        }
+        self.progress.tick(self.rows);
+        Ok(())
     }
 
     fn row(&mut self, row: Vec<Cell>) -> Result<(), ConnError> {

@@ -29,9 +29,15 @@
 //!   table is named after the source's display name (`schema.table`, e.g.
 //!   `public.customers`, always quoted), made unique case-insensitively
 //!   (`name #2`) and never `sqlite_…` (those get a leading `_`). Column
-//!   types: integers → INTEGER; floats → REAL; numeric/decimal → TEXT unless
-//!   scale 0 and precision ≤ 18 (then INTEGER), MySQL `bigint unsigned` →
-//!   TEXT, so no digit is ever lost; booleans → INTEGER 0/1; timestamps → ISO
+//!   types: integers → INTEGER; floats → REAL; numeric/decimal (scale 0 and
+//!   precision ≤ 18: INTEGER), money and MySQL `bigint unsigned` → NUMERIC,
+//!   each value bound as INTEGER (fits 64 bits) or REAL (≤ 15 significant
+//!   digits, which a double round-trips), so they sort, `max` and `sum` as
+//!   numbers. If any value of such a column would lose a digit (or is not
+//!   a finite number), the column is TEXT instead — rebuilt at the end of
+//!   the table, every value in the source's digits (values already stored
+//!   as numbers are written with the declared scale) — and the provenance
+//!   lists it in `kept_as_text` with the reason; booleans → INTEGER 0/1; timestamps → ISO
 //!   8601 TEXT (`2024-01-02T03:04:05+01:00`); json and everything else →
 //!   TEXT; bytea/blob → BLOB; an unknown/empty type → no declared type (the
 //!   value is stored as it came). A SQLite source keeps its column affinity.
@@ -50,9 +56,20 @@
 //!   integers/floats/booleans → JSON scalars, also when the engine sends
 //!   them as text (MySQL's text protocol, PostgreSQL floats: the digits are
 //!   copied verbatim; NaN/Infinity, which JSON lacks, stay strings); other
-//!   text (numerics, timestamps, json…) → strings; bytes → base64 strings.
+//!   text (timestamps, json…) → strings; bytes → base64 strings. Decimals
+//!   (numeric, money, bigint unsigned) → JSON numbers when a double reader
+//!   gets every digit back (an i64, or ≤ 15 significant digits; the digits
+//!   are copied verbatim), else strings, and such columns are listed in the
+//!   provenance's `kept_as_text`.
+//! - **parquet** (`Format::Parquet`): one `<name>.parquet` per table, typed
+//!   nullable columns, zstd, row groups of 65,536 rows written as rows
+//!   arrive; decimals as DECIMAL(p,s) when declared with p ≤ 38, else text
+//!   (in `kept_as_text`); timestamps with a zone as UTC-adjusted
+//!   TIMESTAMP(MICROS), without as local TIMESTAMP; dates as DATE; see
+//!   `sink_parquet.rs`. A value its column type cannot hold (NaN decimal,
+//!   `infinity` timestamp, zero date) fails that table with clear words.
 //!
-//! File names (csv/jsonl) are the display name with `%`, `/`, `\`, control
+//! File names (csv/jsonl/parquet) are the display name with `%`, `/`, `\`, control
 //! and Windows-reserved characters percent-encoded (`a/b` → `a%2Fb.csv`),
 //! unicode kept, made unique case-insensitively. Duplicate column names get a
 //! ` #2` suffix in every format.
@@ -63,7 +80,7 @@
 //! destination directory (removed on drop) and renamed into place when
 //! complete. SQLite: the file appears only at the end, with every table
 //! that succeeded; cancel discards it (an existing file at the destination
-//! is left untouched). CSV/JSONL: each table's file is renamed into place
+//! is left untouched). CSV/JSONL/Parquet: each table's file is renamed into place
 //! as soon as it is complete, so cancel keeps the tables finished before it
 //! and leaves nothing of the interrupted one (a csv/jsonl directory this
 //! import created and left empty is removed). Only a hard kill (SIGKILL,
@@ -76,9 +93,9 @@
 //! # Provenance
 //!
 //! Where each table came from (connection, kind, source schema and table,
-//! time, rows, filter, limit, source column types) is recorded in the
-//! `_varlor_import` table (SQLite) or the `_varlor_import.json` sidecar
-//! (csv/jsonl; entries of earlier imports into the same directory are kept
+//! time, rows, filter, limit, source column types, numeric columns kept as
+//! text and why) is recorded in the `_varlor_import` table (SQLite) or the
+//! `_varlor_import.json` sidecar (csv/jsonl/parquet; entries of earlier imports into the same directory are kept
 //! unless their file was replaced).
 //!
 //! Memory stays flat: rows are written as they arrive (SQLite in bounded
@@ -93,6 +110,7 @@ mod provenance;
 mod sink_csv;
 mod sink_files;
 mod sink_jsonl;
+mod sink_parquet;
 mod sink_sqlite;
 
 use std::fmt;
@@ -131,7 +149,9 @@ use crate::connectors::{ConnError, Kind, TableRef};
 
 pub use import::run_import;
 pub use partial::mark_process_start;
-pub use provenance::{read_sidecar, ProvenanceRecord, PROVENANCE_SIDECAR, PROVENANCE_TABLE};
+pub use provenance::{
+    read_sidecar, KeptAsText, ProvenanceRecord, PROVENANCE_SIDECAR, PROVENANCE_TABLE,
+};
 
 /// The shape of the dataset written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -140,10 +160,11 @@ pub enum Format {
     Sqlite,
     Csv,
     Jsonl,
+    Parquet,
 }
 
 impl Format {
-    pub const ALL: [Format; 3] = [Format::Sqlite, Format::Csv, Format::Jsonl];
+    pub const ALL: [Format; 4] = [Format::Sqlite, Format::Csv, Format::Jsonl, Format::Parquet];
 
     /// Stable identifier used on the command line and in JSON.
     pub fn id(self) -> &'static str {
@@ -151,6 +172,7 @@ impl Format {
             Format::Sqlite => "sqlite",
             Format::Csv => "csv",
             Format::Jsonl => "jsonl",
+            Format::Parquet => "parquet",
         }
     }
 
@@ -160,6 +182,7 @@ impl Format {
             "sqlite" | "sqlite3" | "db" => Some(Format::Sqlite),
             "csv" => Some(Format::Csv),
             "jsonl" | "ndjson" | "jsonlines" => Some(Format::Jsonl),
+            "parquet" | "pq" => Some(Format::Parquet),
             _ => None,
         }
     }
@@ -170,6 +193,7 @@ impl Format {
             Format::Sqlite => "sqlite",
             Format::Csv => "csv",
             Format::Jsonl => "jsonl",
+            Format::Parquet => "parquet",
         }
     }
 
@@ -188,7 +212,8 @@ impl fmt::Display for Format {
 impl FromStr for Format {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Format::parse(s).ok_or_else(|| format!("unknown format {s:?}: use sqlite, csv or jsonl"))
+        Format::parse(s)
+            .ok_or_else(|| format!("unknown format {s:?}: use sqlite, csv, jsonl or parquet"))
     }
 }
 
@@ -274,7 +299,7 @@ pub fn default_destination_on(
         };
         let name = match format {
             Format::Sqlite => format!("{base}.sqlite"),
-            Format::Csv | Format::Jsonl => format!("{base}-{}", format.id()),
+            Format::Csv | Format::Jsonl | Format::Parquet => format!("{base}-{}", format.id()),
         };
         datasets_dir.join(name)
     };
@@ -509,7 +534,8 @@ mod tests {
         }
         assert_eq!(Format::parse("NDJSON"), Some(Format::Jsonl));
         assert_eq!(Format::parse("xlsx"), None);
-        assert!("parquet".parse::<Format>().is_err());
+        assert_eq!("parquet".parse::<Format>(), Ok(Format::Parquet));
+        assert!("xlsx".parse::<Format>().is_err());
     }
 
     #[test]

@@ -34,6 +34,19 @@ pub struct ProvenanceRecord {
     /// The source's column names and engine types.
     pub columns: Vec<ColumnMeta>,
     pub varlor_version: String,
+    /// Numeric columns written as text because some value would have lost
+    /// digits as a number (SQLite, Parquet), or whose such values were
+    /// written as strings (JSON Lines).
+    #[serde(default)]
+    pub kept_as_text: Vec<KeptAsText>,
+}
+
+/// A numeric column kept as text, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptAsText {
+    /// The dataset column name.
+    pub column: String,
+    pub reason: String,
 }
 
 impl ProvenanceRecord {
@@ -43,7 +56,7 @@ impl ProvenanceRecord {
              dataset_table TEXT NOT NULL, connection TEXT NOT NULL, kind TEXT NOT NULL, \
              source_schema TEXT, source_table TEXT NOT NULL, imported_at TEXT NOT NULL, \
              rows INTEGER NOT NULL, filter TEXT, row_limit INTEGER, elapsed_ms INTEGER NOT NULL, \
-             columns TEXT NOT NULL, varlor_version TEXT NOT NULL)"
+             columns TEXT NOT NULL, varlor_version TEXT NOT NULL, kept_as_text TEXT NOT NULL)"
         )
     }
 
@@ -51,7 +64,8 @@ impl ProvenanceRecord {
         format!(
             "INSERT INTO \"{PROVENANCE_TABLE}\" (dataset_table, connection, kind, source_schema, \
              source_table, imported_at, rows, filter, row_limit, elapsed_ms, columns, \
-             varlor_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+             varlor_version, kept_as_text) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
         )
     }
 
@@ -70,6 +84,7 @@ impl ProvenanceRecord {
             i64::try_from(self.elapsed_ms).unwrap_or(i64::MAX),
             columns,
             self.varlor_version,
+            serde_json::to_string(&self.kept_as_text).unwrap_or_else(|_| "[]".into()),
         ])?;
         Ok(())
     }

@@ -48,6 +48,10 @@ fn field(out: &mut Vec<u8>, bytes: &[u8], quote_empty: bool) {
 }
 
 impl Encoder for CsvEncoder {
+    fn takes_csv(&self) -> bool {
+        true
+    }
+
     fn header(&mut self, out: &mut Vec<u8>, names: &[String], kinds: &[ColKind]) {
         self.kinds = kinds.to_vec();
         for (i, n) in names.iter().enumerate() {

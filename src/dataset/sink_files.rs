@@ -1,4 +1,4 @@
-//! A directory of one file per table (csv, jsonl): each written under a
+//! A directory of one file per table (csv, jsonl, parquet): each written under a
 //! temporary name and renamed into place when complete; the provenance
 //! sidecar is merged at the end.
 
@@ -10,7 +10,7 @@ use tempfile::NamedTempFile;
 use super::convert::ColKind;
 use super::import::{Destination, TableWriter};
 use super::names::{file_safe, unique_columns, Uniquer};
-use super::provenance::{write_sidecar, ProvenanceRecord};
+use super::provenance::{write_sidecar, KeptAsText, ProvenanceRecord};
 use super::{Format, ImportError};
 use crate::connectors::{Cell, ColumnMeta, TableRef};
 
@@ -25,6 +25,14 @@ pub(crate) trait Encoder: Send {
     /// Writes a whole-document stream as the documents themselves.
     fn takes_documents(&self) -> bool {
         false
+    }
+    /// Takes whole records in this crate's CSV form (the CSV encoder).
+    fn takes_csv(&self) -> bool {
+        false
+    }
+    /// Numeric columns some of whose values were written as text.
+    fn kept_as_text(&self) -> Vec<KeptAsText> {
+        Vec::new()
     }
 }
 
@@ -66,7 +74,9 @@ impl FilesDestination {
     fn encoder(&self) -> Box<dyn Encoder> {
         match self.format {
             Format::Jsonl => Box::new(super::sink_jsonl::JsonlEncoder::default()),
-            Format::Csv | Format::Sqlite => Box::new(super::sink_csv::CsvEncoder::default()),
+            Format::Csv | Format::Sqlite | Format::Parquet => {
+                Box::new(super::sink_csv::CsvEncoder::default())
+            }
         }
     }
 
@@ -95,12 +105,18 @@ impl Destination for FilesDestination {
         let final_path = self.dir.join(target);
         let temp = super::partial::create(&self.dir, target)
             .map_err(|e| ImportError::write(format!("{}: {e}", self.dir.display())))?;
+        if self.format == Format::Parquet {
+            return Ok(Box::new(super::sink_parquet::ParquetTable::new(
+                temp, final_path,
+            )));
+        }
         Ok(Box::new(FileTable {
             out: Some(BufWriter::with_capacity(BUFFER, temp)),
             final_path,
             encoder: self.encoder(),
             line: Vec::with_capacity(1024),
             started: false,
+            width: 0,
         }))
     }
 
@@ -124,6 +140,8 @@ struct FileTable {
     encoder: Box<dyn Encoder>,
     line: Vec<u8>,
     started: bool,
+    /// Columns of the table.
+    width: usize,
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> ImportError {
@@ -140,6 +158,7 @@ impl TableWriter for FileTable {
         out.write_all(&self.line)
             .map_err(|e| io_err(&self.final_path, e))?;
         self.started = true;
+        self.width = columns.len();
         Ok(())
     }
 
@@ -158,7 +177,22 @@ impl TableWriter for FileTable {
         self.encoder.takes_documents()
     }
 
-    fn finish(mut self: Box<Self>) -> Result<(), ImportError> {
+    fn takes_csv(&self) -> bool {
+        // A one-column table writes a NULL as `""` (an empty line would be
+        // skipped by readers), which a server's CSV does not.
+        self.started && self.width > 1 && self.encoder.takes_csv()
+    }
+
+    fn csv_records(&mut self, bytes: &[u8]) -> Result<(), ImportError> {
+        if !self.takes_csv() {
+            return Err(ImportError::write("this file does not take CSV records"));
+        }
+        let out = self.out.as_mut().ok_or_else(closed)?;
+        out.write_all(bytes)
+            .map_err(|e| io_err(&self.final_path, e))
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<Vec<KeptAsText>, ImportError> {
         if !self.started {
             return Err(ImportError::write("the source sent no column list"));
         }
@@ -171,7 +205,7 @@ impl TableWriter for FileTable {
             .map_err(|e| io_err(&self.final_path, e))?;
         temp.persist(&self.final_path)
             .map_err(|e| io_err(&self.final_path, e.error))?;
-        Ok(())
+        Ok(self.encoder.kept_as_text())
     }
 }
 

@@ -6,7 +6,10 @@ use std::io::Write;
 
 use base64::Engine;
 
-use super::convert::{float_text, is_json_number, iso8601, parse_bool, ColKind};
+use super::convert::{
+    exact_number, float_text, is_json_number, iso8601, parse_bool, ColKind, Exact, NotExact,
+};
+use super::provenance::KeptAsText;
 use super::sink_files::Encoder;
 use crate::connectors::Cell;
 
@@ -18,6 +21,9 @@ pub(crate) struct JsonlEncoder {
     scratch: String,
     /// A whole-document stream: each row's one JSON cell is the line.
     documents: bool,
+    names: Vec<String>,
+    /// Per column: why some numeric value was written as a string.
+    as_text: Vec<Option<NotExact>>,
 }
 
 fn json_str(out: &mut Vec<u8>, s: &str) {
@@ -28,6 +34,8 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
 impl Encoder for JsonlEncoder {
     fn header(&mut self, _out: &mut Vec<u8>, names: &[String], kinds: &[ColKind]) {
         self.kinds = kinds.to_vec();
+        self.names = names.to_vec();
+        self.as_text = vec![None; names.len()];
         self.documents = names.len() == 1
             && names[0] == crate::connectors::DOCUMENT_COLUMN
             && kinds == [ColKind::Json];
@@ -44,6 +52,19 @@ impl Encoder for JsonlEncoder {
 
     fn takes_documents(&self) -> bool {
         true
+    }
+
+    fn kept_as_text(&self) -> Vec<KeptAsText> {
+        self.names
+            .iter()
+            .zip(&self.as_text)
+            .filter_map(|(name, why)| {
+                why.map(|w| KeptAsText {
+                    column: name.clone(),
+                    reason: format!("{} are JSON strings", w.reason()),
+                })
+            })
+            .collect()
     }
 
     fn row(&mut self, out: &mut Vec<u8>, row: &[Cell]) {
@@ -84,6 +105,23 @@ impl Encoder for JsonlEncoder {
                 {
                     out.extend_from_slice(s.as_bytes())
                 }
+                // Decimals: a JSON number when a double reader gets every
+                // digit back, else the exact string (recorded).
+                Cell::Text(s) if kind == ColKind::Numeric => match exact_number(s) {
+                    Ok(_) if is_json_number(s) => out.extend_from_slice(s.as_bytes()),
+                    Ok(Exact::Int(v)) => {
+                        let _ = write!(out, "{v}");
+                    }
+                    Ok(Exact::Real(f)) => {
+                        let _ = serde_json::to_writer(&mut *out, &f);
+                    }
+                    Err(why) => {
+                        if let Some(slot) = self.as_text.get_mut(i) {
+                            slot.get_or_insert(why);
+                        }
+                        json_str(out, s)
+                    }
+                },
                 Cell::Text(s) if kind == ColKind::Bool => match parse_bool(s) {
                     Some(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
                     None => json_str(out, s),

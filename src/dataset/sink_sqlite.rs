@@ -8,10 +8,12 @@ use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, Statement};
 use tempfile::NamedTempFile;
 
-use super::convert::{float_text, iso8601, parse_bool, sqlite_decl, ColKind};
+use super::convert::{
+    exact_number, float_text, iso8601, parse_bool, sqlite_decl, ColKind, Exact, NotExact,
+};
 use super::import::{Destination, TableWriter};
 use super::names::{unique_columns, Uniquer};
-use super::provenance::{ProvenanceRecord, PROVENANCE_TABLE};
+use super::provenance::{KeptAsText, ProvenanceRecord, PROVENANCE_TABLE};
 use super::ImportError;
 use crate::connectors::ident::{quote, Dialect};
 use crate::connectors::{Cell, ColumnMeta, TableRef};
@@ -20,6 +22,9 @@ use crate::connectors::{Cell, ColumnMeta, TableRef};
 const MAX_VARS: usize = 30_000;
 /// Rows per multi-row insert.
 const MAX_BATCH: usize = 128;
+/// The scratch name of a table rebuilt with some columns as TEXT (reserved:
+/// no imported table gets it).
+const REBUILD_TABLE: &str = "_varlor_import_rebuild";
 
 pub(crate) struct SqliteDestination {
     final_path: PathBuf,
@@ -79,7 +84,7 @@ impl SqliteDestination {
             final_path: final_path.to_path_buf(),
             conn: Some(conn),
             temp: Some(temp),
-            names: Uniquer::new(&[PROVENANCE_TABLE]),
+            names: Uniquer::new(&[PROVENANCE_TABLE, REBUILD_TABLE]),
             records: Vec::new(),
         })
     }
@@ -152,6 +157,8 @@ impl Destination for SqliteDestination {
             conn,
             table: quote(Dialect::Ansi, target),
             kinds: Vec::new(),
+            columns: Vec::new(),
+            fallen: Vec::new(),
             batch: Vec::new(),
             batch_rows: 1,
             full_sql: String::new(),
@@ -213,6 +220,10 @@ struct SqliteTable<'a> {
     /// Quoted table name.
     table: String,
     kinds: Vec<ColKind>,
+    /// (dataset name, source type name) per column.
+    columns: Vec<(String, String)>,
+    /// Per numeric column: why it must end as TEXT (a value would lose digits).
+    fallen: Vec<Option<NotExact>>,
     batch: Vec<Vec<Cell>>,
     batch_rows: usize,
     /// The insert of a full batch, built once.
@@ -249,8 +260,8 @@ impl SqliteTable<'_> {
                     self.kinds.len()
                 )));
             }
-            for (cell, k) in row.iter().zip(&self.kinds) {
-                bind(&mut stmt, idx, cell, *k).map_err(sql_err)?;
+            for ((cell, k), fallen) in row.iter().zip(&self.kinds).zip(&mut self.fallen) {
+                bind(&mut stmt, idx, cell, *k, fallen).map_err(sql_err)?;
                 idx += 1;
             }
         }
@@ -261,10 +272,34 @@ impl SqliteTable<'_> {
     }
 }
 
-fn bind(stmt: &mut Statement<'_>, idx: usize, cell: &Cell, k: ColKind) -> rusqlite::Result<()> {
+/// Binds one value. `fallen` is the column's state for numeric columns: the
+/// first value that would lose digits as a number sets it, and from then on
+/// decimal text is bound as a BLOB of its UTF-8 (NUMERIC affinity would turn
+/// text into a 15-digit REAL; it leaves BLOBs alone) until the rebuild in
+/// `finish` makes the column TEXT.
+fn bind(
+    stmt: &mut Statement<'_>,
+    idx: usize,
+    cell: &Cell,
+    k: ColKind,
+    fallen: &mut Option<NotExact>,
+) -> rusqlite::Result<()> {
     let text_column = sqlite_decl(k) == "TEXT";
     let value: ToSqlOutput<'_> = match cell {
         Cell::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+        Cell::Text(s) if k == ColKind::Numeric => match (&*fallen, exact_number(s)) {
+            (None, Ok(Exact::Int(i))) => ToSqlOutput::Owned(Value::Integer(i)),
+            (None, Ok(Exact::Real(f))) => ToSqlOutput::Owned(Value::Real(f)),
+            (_, Err(why)) => {
+                fallen.get_or_insert(why);
+                ToSqlOutput::Borrowed(ValueRef::Blob(s.as_bytes()))
+            }
+            (Some(_), Ok(_)) => ToSqlOutput::Borrowed(ValueRef::Blob(s.as_bytes())),
+        },
+        Cell::Float(f) if k == ColKind::Numeric && !f.is_finite() => {
+            fallen.get_or_insert(NotExact::NotANumber);
+            ToSqlOutput::Owned(Value::Blob(float_text(*f).into_bytes()))
+        }
         Cell::Int(i) => ToSqlOutput::Owned(Value::Integer(*i)),
         // SQLite would store NaN as NULL, and render REAL into a TEXT column
         // with only 15 digits: use the exact text instead.
@@ -310,19 +345,15 @@ impl TableWriter for SqliteTable<'_> {
             ));
         }
         self.kinds = columns.iter().map(|c| c.logical).collect();
+        self.fallen = vec![None; columns.len()];
         let names = unique_columns(columns.iter().map(|c| c.name.as_str()));
-        let defs: Vec<String> = names
+        self.columns = names
             .iter()
-            .zip(&self.kinds)
-            .map(|(n, k)| {
-                let decl = sqlite_decl(*k);
-                if decl.is_empty() {
-                    quote(Dialect::Ansi, n)
-                } else {
-                    format!("{} {decl}", quote(Dialect::Ansi, n))
-                }
-            })
+            .cloned()
+            .zip(columns.iter().map(|c| c.type_name.clone()))
             .collect();
+        let decls: Vec<&str> = self.kinds.iter().map(|k| sqlite_decl(*k)).collect();
+        let defs = column_defs(&names, &decls);
         self.batch_rows = (MAX_VARS / columns.len()).clamp(1, MAX_BATCH);
         self.batch = Vec::with_capacity(self.batch_rows);
         self.full_sql = self.insert_sql(self.batch_rows);
@@ -349,7 +380,7 @@ impl TableWriter for SqliteTable<'_> {
         Ok(())
     }
 
-    fn finish(mut self: Box<Self>) -> Result<(), ImportError> {
+    fn finish(mut self: Box<Self>) -> Result<Vec<KeptAsText>, ImportError> {
         if !self.in_transaction {
             return Err(ImportError::write("the source sent no column list"));
         }
@@ -359,9 +390,87 @@ impl TableWriter for SqliteTable<'_> {
             self.batch.push(row);
             self.flush()?;
         }
+        let kept = self.rebuild_text_columns()?;
         self.conn.execute_batch("COMMIT").map_err(sql_err)?;
         self.in_transaction = false;
-        Ok(())
+        Ok(kept)
+    }
+}
+
+fn column_defs(names: &[String], decls: &[&str]) -> Vec<String> {
+    names
+        .iter()
+        .zip(decls)
+        .map(|(n, decl)| {
+            if decl.is_empty() {
+                quote(Dialect::Ansi, n)
+            } else {
+                format!("{} {decl}", quote(Dialect::Ansi, n))
+            }
+        })
+        .collect()
+}
+
+impl SqliteTable<'_> {
+    /// Numeric columns where some value would have lost digits become TEXT
+    /// (a column is numbers or text, never a mix that sorts apart): the
+    /// table is copied into one with those columns declared TEXT, inside the
+    /// table's transaction. Values bound before the first such value were
+    /// numbers: they are written with the column's declared scale
+    /// (`numeric(30,10)` → `-0.0000000001`), else in SQLite's text form.
+    fn rebuild_text_columns(&mut self) -> Result<Vec<KeptAsText>, ImportError> {
+        if self.fallen.iter().all(Option::is_none) {
+            return Ok(Vec::new());
+        }
+        let names: Vec<String> = self.columns.iter().map(|(n, _)| n.clone()).collect();
+        let decls: Vec<&str> = self
+            .kinds
+            .iter()
+            .zip(&self.fallen)
+            .map(|(k, f)| if f.is_some() { "TEXT" } else { sqlite_decl(*k) })
+            .collect();
+        let exprs: Vec<String> = self
+            .columns
+            .iter()
+            .zip(&self.fallen)
+            .map(|((name, type_name), f)| {
+                let c = quote(Dialect::Ansi, name);
+                match (f, crate::connectors::logical::decimal_params(type_name)) {
+                    (None, _) => c,
+                    (Some(_), Some((_, scale))) if scale > 0 => format!(
+                        "CASE typeof({c}) WHEN 'blob' THEN CAST({c} AS TEXT) \
+                         WHEN 'null' THEN NULL ELSE printf('%.{scale}f', {c}) END"
+                    ),
+                    (Some(_), _) => {
+                        format!("CASE typeof({c}) WHEN 'blob' THEN CAST({c} AS TEXT) ELSE {c} END")
+                    }
+                }
+            })
+            .collect();
+        let scratch = quote(Dialect::Ansi, REBUILD_TABLE);
+        self.conn
+            .execute_batch(&format!(
+                "CREATE TABLE {scratch} ({});
+                 INSERT INTO {scratch} SELECT {} FROM {};
+                 DROP TABLE {};
+                 ALTER TABLE {scratch} RENAME TO {};",
+                column_defs(&names, &decls).join(", "),
+                exprs.join(", "),
+                self.table,
+                self.table,
+                self.table
+            ))
+            .map_err(sql_err)?;
+        Ok(names
+            .into_iter()
+            .zip(&self.fallen)
+            .filter_map(|(column, f)| {
+                f.map(|why| KeptAsText {
+                    column,
+                    reason: format!("{}; the column is TEXT", why.reason()),
+                })
+            })
+            .collect())
     }
 }
 

@@ -65,14 +65,26 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
             )
         };
         let mut formats = vec![label(d.focus == 0, "Format")];
-        for fm in crate::dataset::Format::ALL {
-            let style = if fm == d.format {
-                theme.selected()
-            } else {
-                theme.dim()
-            };
-            formats.push(Span::styled(format!(" {} ", fm.id()), style));
-            formats.push(Span::raw(" "));
+        let all = crate::dataset::Format::ALL;
+        let every: usize = all.iter().map(|fm| fm.id().len() + 3).sum();
+        if 13 + every > w as usize {
+            // Too narrow for every choice: the chosen one, like the table row.
+            let n = all.iter().position(|fm| *fm == d.format).unwrap_or(0) + 1;
+            formats.push(Span::styled(
+                format!("‹ {} ›", d.format.id()),
+                theme.selected(),
+            ));
+            formats.push(Span::styled(format!(" {n}/{}", all.len()), theme.dim()));
+        } else {
+            for fm in all {
+                let style = if fm == d.format {
+                    theme.selected()
+                } else {
+                    theme.dim()
+                };
+                formats.push(Span::styled(format!(" {} ", fm.id()), style));
+                formats.push(Span::raw(" "));
+            }
         }
         f.render_widget(Paragraph::new(Line::from(formats)), row(2));
         let input = |f: &mut Frame, i: u16, text: &str, focus: usize, area: &TextArea| {

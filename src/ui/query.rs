@@ -42,6 +42,8 @@ fn draw_export(f: &mut Frame, area: Rect, theme: Theme) {
             Span::raw(" JSON Lines   "),
             Span::styled("s", theme.key()),
             Span::raw(" SQLite   "),
+            Span::styled("p", theme.key()),
+            Span::raw(" Parquet   "),
             Span::styled("Esc", theme.key()),
             Span::raw(" back"),
         ]),
