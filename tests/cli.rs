@@ -763,7 +763,7 @@ fn import_validates_its_input() {
     let h = Home::new();
     let out = h.home.parent().unwrap().join("out.sqlite");
     let to = out.to_str().unwrap();
-    let r = h.run(&["import", "demo", "x", "--to", to, "--format", "parquet"]);
+    let r = h.run(&["import", "demo", "x", "--to", to, "--format", "xlsx"]);
     r.code_is(2);
     assert!(r.err.contains("format"), "{}", r.err);
     h.run(&["import", "nope", "x", "--to", to]).code_is(2);
