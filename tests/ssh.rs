@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 use varlor::connectors::{
-    connector_for, ConnSpec, ErrorKind, Kind, SessionOptions, TableKind, TableRef,
+    connector_for, ConnSpec, ErrorKind, Kind, SessionOptions, TableKind, TableRef, TlsMode,
 };
 use varlor::ssh::askpass::{self, Prompter, Question};
 use varlor::ssh::{staged_test, StagedTest};
@@ -178,6 +178,35 @@ async fn postgres_and_mariadb_through_the_tunnel() {
     if let Some(my) = common::mysql() {
         let db = my.db.clone();
         browse_through("bastion", Kind::Mysql, &my, table(&db)).await;
+    }
+}
+
+/// verify-full through a tunnel: the database is named `localhost` (as the
+/// bastion sees it) and its certificate is checked for that name, not for
+/// the tunnel's loopback end.
+#[tokio::test]
+async fn verify_full_through_the_tunnel_checks_the_database_name() {
+    let Some((_s, _g)) = ssh() else { return };
+    askpass::set_prompter(None);
+    for (kind, server) in [
+        (Kind::Postgres, common::pg()),
+        (Kind::Mysql, common::mysql()),
+    ] {
+        let Some(server) = server else { continue };
+        let Some(ca) = server.ca.clone() else {
+            common::skip("no test CA (VARLOR_TEST_CA)");
+            continue;
+        };
+        let mut spec = server.spec(kind);
+        spec.host = "localhost".into();
+        spec.tls = TlsMode::VerifyFull;
+        spec.ca_file = Some(ca);
+        let t = staged(&via(spec, "bastion"), Some(server.secret())).await;
+        let info = t
+            .result
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{kind:?}: {} / {}", t.line(), e.full()));
+        assert!(info.tls, "{kind:?}: {}", t.line());
     }
 }
 

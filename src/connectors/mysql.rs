@@ -155,6 +155,11 @@ impl MysqlConnector {
                         .with_root_certs(vec![pem.into()])
                         .with_disable_built_in_roots(true);
                 }
+                // Through a tunnel the host is the loopback end: the
+                // certificate is checked for the database's own name.
+                if let Some(name) = self.spec.options.get(super::spec::TLS_SERVER_NAME) {
+                    ssl = ssl.with_danger_tls_hostname_override(Some(name.clone()));
+                }
                 Ok(Some(ssl))
             }
         }
@@ -1036,6 +1041,23 @@ impl Connector for MysqlConnector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn through_a_tunnel_the_certificate_is_checked_for_the_database_name() {
+        let mut spec = ConnSpec::new(Kind::Mysql);
+        spec.host = "127.0.0.1".into();
+        spec.tls = TlsMode::VerifyFull;
+        let c = MysqlConnector::new(spec.clone(), None, SessionOptions::default());
+        let ssl = c.ssl_opts().unwrap().unwrap();
+        assert_eq!(ssl.tls_hostname_override(), None);
+        spec.options.insert(
+            crate::connectors::spec::TLS_SERVER_NAME.into(),
+            "db.internal".into(),
+        );
+        let c = MysqlConnector::new(spec, None, SessionOptions::default());
+        let ssl = c.ssl_opts().unwrap().unwrap();
+        assert_eq!(ssl.tls_hostname_override(), Some("db.internal"));
+    }
 
     #[test]
     fn versions_read_well() {

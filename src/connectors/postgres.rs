@@ -106,8 +106,18 @@ impl PostgresConnector {
 
     fn config(&self) -> Config {
         let mut cfg = Config::new();
-        cfg.host(&self.spec.host)
-            .port(self.spec.effective_port())
+        // Through a tunnel: dial the loopback address, but check the
+        // certificate (and send SNI) for the database's own name.
+        let tunnel = self
+            .spec
+            .options
+            .get(super::spec::TLS_SERVER_NAME)
+            .zip(self.spec.host.parse::<std::net::IpAddr>().ok());
+        match tunnel {
+            Some((name, ip)) => cfg.host(name).hostaddr(ip),
+            None => cfg.host(&self.spec.host),
+        };
+        cfg.port(self.spec.effective_port())
             .user(&self.spec.user)
             .application_name("varlor")
             .connect_timeout(self.spec.connect_timeout())
@@ -1072,6 +1082,29 @@ fn map_error(e: &tokio_postgres::Error) -> ConnError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn through_a_tunnel_the_loopback_is_dialled_and_the_database_name_checked() {
+        use tokio_postgres::config::Host;
+        let mut spec = ConnSpec::new(Kind::Postgres);
+        spec.host = "127.0.0.1".into();
+        spec.port = Some(40123);
+        spec.tls = TlsMode::VerifyFull;
+        let plain = PostgresConnector::new(spec.clone(), None, SessionOptions::default()).config();
+        assert_eq!(plain.get_hosts(), [Host::Tcp("127.0.0.1".into())]);
+        assert!(plain.get_hostaddrs().is_empty());
+        spec.options.insert(
+            crate::connectors::spec::TLS_SERVER_NAME.into(),
+            "db.internal".into(),
+        );
+        let tunnelled = PostgresConnector::new(spec, None, SessionOptions::default()).config();
+        assert_eq!(tunnelled.get_hosts(), [Host::Tcp("db.internal".into())]);
+        assert_eq!(
+            tunnelled.get_hostaddrs(),
+            ["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert_eq!(tunnelled.get_ports(), [40123]);
+    }
 
     #[test]
     fn csv_record_ends_become_crlf_outside_quotes_only() {

@@ -13,6 +13,11 @@ use super::Kind;
 /// Default connect timeout; configurable per connection and in the config.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// `options` key: the name the server's certificate must carry when `host`
+/// is not that name — an SSH tunnel's loopback end (`ssh::connector`). Set
+/// at run time on the dialled spec, never stored.
+pub const TLS_SERVER_NAME: &str = "tls_server_name";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TlsMode {

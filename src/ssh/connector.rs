@@ -115,6 +115,11 @@ async fn open_tunnel(via: &Via, spec: &ConnSpec) -> Result<Tunnel, ConnError> {
 /// The spec the engine's connector dials: the tunnel's loopback end.
 fn through(spec: &ConnSpec, local_port: u16) -> ConnSpec {
     let mut s = spec.clone();
+    // The certificate still names the database host, not the loopback end.
+    s.options.insert(
+        crate::connectors::spec::TLS_SERVER_NAME.into(),
+        spec.host.clone(),
+    );
     s.host = "127.0.0.1".into();
     s.port = Some(local_port);
     s.options.remove(super::OPTION);
