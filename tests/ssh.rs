@@ -230,8 +230,10 @@ async fn an_alias_with_proxyjump_goes_through_the_second_sshd() {
 
 #[tokio::test]
 async fn ssh_failures_name_their_stage_in_words() {
-    let Some((_s, _g)) = ssh() else { return };
+    let Some((s, _g)) = ssh() else { return };
     askpass::set_prompter(None);
+    // The fingerprint test may have accepted the key ("yes") into this file.
+    std::fs::write(s.home.join(".ssh/unknown_hosts"), "").unwrap();
     let Some(pg) = common::pg() else { return };
     let spec = |alias| via(pg.spec(Kind::Postgres), alias);
     // BatchMode (no prompter): an unknown key is refused, not asked, and a
@@ -289,6 +291,8 @@ async fn unknown_host_key_asks_with_its_fingerprint() {
             failed_with(&t, ErrorKind::SshHostKeyUnknown, "SSH unknownkey");
         }
     }
+    // Leave the key unknown again for the other tests.
+    std::fs::write(&known, "").unwrap();
     // A changed key is refused even when the person would say yes.
     let p = Arc::new(Answer("yes", Mutex::new(Vec::new())));
     askpass::set_prompter(Some(p));
