@@ -198,6 +198,24 @@ pub fn os_user() -> String {
     }
 }
 
+/// Deletes all but the newest `keep` rows of a per-connection history
+/// table (`table` is one of this module's own names, never outside text).
+fn keep_newest(
+    tx: &rusqlite::Transaction<'_>,
+    table: &'static str,
+    connection_id: i64,
+    keep: i64,
+) -> Result<(), CatalogError> {
+    tx.execute(
+        &format!(
+            "DELETE FROM {table} WHERE connection_id = ?1 AND id NOT IN \
+             (SELECT id FROM {table} WHERE connection_id = ?1 ORDER BY id DESC LIMIT ?2)"
+        ),
+        params![connection_id, keep],
+    )?;
+    Ok(())
+}
+
 /// The row id of the connection named `name`.
 fn connection_id(conn: &rusqlite::Connection, name: &str) -> Result<i64, CatalogError> {
     conn.query_row("SELECT id FROM connections WHERE name = ?1", [name], |r| {
@@ -727,11 +745,7 @@ impl Catalog {
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![id, outcome.at, outcome.ok, outcome.status, latency],
         )?;
-        tx.execute(
-            "DELETE FROM test_history WHERE connection_id = ?1 AND id NOT IN \
-             (SELECT id FROM test_history WHERE connection_id = ?1 ORDER BY id DESC LIMIT ?2)",
-            params![id, HISTORY_PER_CONNECTION],
-        )?;
+        keep_newest(&tx, "test_history", id, HISTORY_PER_CONNECTION)?;
         tx.commit()?;
         Ok(())
     }
@@ -777,11 +791,7 @@ impl Catalog {
                 "INSERT INTO query_history (connection_id, at, sql) VALUES (?1, ?2, ?3)",
                 params![id, now(), sql],
             )?;
-            tx.execute(
-                "DELETE FROM query_history WHERE connection_id = ?1 AND id NOT IN \
-                 (SELECT id FROM query_history WHERE connection_id = ?1 ORDER BY id DESC LIMIT ?2)",
-                params![id, QUERIES_PER_CONNECTION],
-            )?;
+            keep_newest(&tx, "query_history", id, QUERIES_PER_CONNECTION)?;
         }
         tx.commit()?;
         Ok(())
