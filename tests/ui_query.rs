@@ -695,3 +695,27 @@ fn mongodb_opens_the_editor_with_a_find_and_runs_it() {
         r#"db.getSiblingDB("logs").getCollection("odd name").find({}).limit(100)"#
     );
 }
+
+#[test]
+fn y_and_shift_y_copy_a_result_cell_and_row_like_the_preview() {
+    let mut s = browsing(Kind::Postgres, vec![table(Some("public"), "big")]);
+    update(&mut s, ch('e'));
+    let (task, _, _) = run_effect(&update(&mut s, key(KeyCode::F(5))));
+    first_page(&mut s, task);
+    // The first page moves the focus to the results.
+    assert_eq!(s.query.as_ref().unwrap().focus, QueryFocus::Results);
+    update(&mut s, ch('j'));
+    update(&mut s, ch('l'));
+    update(&mut s, ch('y'));
+    assert_eq!(s.clipboard.take().as_deref(), Some("name 2"));
+    // The row: tab-separated, NULL empty.
+    update(&mut s, ch('Y'));
+    assert_eq!(s.clipboard.take().as_deref(), Some("2\tname 2\t"));
+    assert!(s.status.as_ref().unwrap().text.contains("OSC 52"));
+    // In the editor, y is a letter again.
+    s.query.as_mut().unwrap().focus = QueryFocus::Editor;
+    let before = sql(&s);
+    update(&mut s, ch('y'));
+    assert!(s.clipboard.is_none());
+    assert!(sql(&s).len() > before.len(), "{}", sql(&s));
+}

@@ -281,6 +281,9 @@ pub enum QueryCmd {
     Export,
     ExportTo(crate::dataset::Format),
     ExportClose,
+    /// `y` / `Y`: the highlighted cell / row to the clipboard (OSC 52).
+    Copy,
+    CopyRow,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -911,6 +914,19 @@ pub const QUERY_RESULTS: &[Binding<QueryCmd>] = &[
     ),
     Binding::new(&[Char('$'), END], QueryCmd::Last, "", ""),
     Binding::new(&[ENTER], QueryCmd::Enter, "Enter", "full cell value").hint("full value"),
+    Binding::new(
+        &[Char('y')],
+        QueryCmd::Copy,
+        "y",
+        "copy the highlighted cell to your clipboard (through the terminal, OSC 52)",
+    )
+    .hint_as("y/Y", "copy"),
+    Binding::new(
+        &[Char('Y')],
+        QueryCmd::CopyRow,
+        "Y",
+        "copy the highlighted row, tab-separated",
+    ),
     Binding::new(&[Char('m')], QueryCmd::More, "m", "fetch the next page")
         .hint("more")
         .hint_when(query_has_more),

@@ -480,71 +480,14 @@ fn preview_pane(state: &mut State, cmd: PaneCmd) {
     }
 }
 
-/// Largest value sent through the terminal (terminals drop longer OSC 52).
-const COPY_LIMIT: usize = 100_000;
-
 /// `y` / `Y`: the highlighted cell (or its row) onto the clipboard, raw.
 fn copy_from_preview(state: &mut State, row_too: bool) {
     let Some(p) = state.browser.as_ref().and_then(|b| b.preview.as_ref()) else {
         return;
     };
     let Some(rs) = &p.rows else { return };
-    let Some(cells) = rs.rows.get(p.row) else {
-        return;
-    };
-    let (text, what) = if row_too {
-        let text: Vec<String> = cells.iter().map(|c| tsv_field(&copy_text(c))).collect();
-        (text.join("\t"), format!("row {}", p.row + 1))
-    } else {
-        let (Some(col), Some(cell)) = (rs.columns.get(p.col_offset), cells.get(p.col_offset))
-        else {
-            return;
-        };
-        (copy_text(cell), format!("{}, row {}", col.name, p.row + 1))
-    };
-    if text.len() > COPY_LIMIT {
-        set_status(
-            state,
-            StatusKind::Error,
-            format!(
-                "Not copied: {} bytes is more than a terminal takes ({COPY_LIMIT}); use varlor preview --csv",
-                text.len()
-            ),
-        );
-        return;
-    }
-    let n = text.len();
-    state.clipboard = Some(text);
-    set_status(
-        state,
-        StatusKind::Info,
-        format!("Copied {n} bytes ({what}) to your clipboard through the terminal (OSC 52)"),
-    );
-}
-
-/// A cell's value as copied: the raw text (NULL empty, bytes in hex).
-fn copy_text(cell: &crate::connectors::Cell) -> String {
-    use crate::connectors::Cell;
-    match cell {
-        Cell::Null => String::new(),
-        Cell::Text(t) => t.clone(),
-        Cell::Json(v) => v.to_string(),
-        Cell::Bytes(b) => {
-            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-            format!("\\x{hex}")
-        }
-        other => other.display(),
-    }
-}
-
-/// One field of a tab-separated row: quoted (quotes doubled) when it holds a
-/// tab, a quote or a line break, as spreadsheets read it.
-fn tsv_field(s: &str) -> String {
-    if s.contains(['\t', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+    let copied = super::copy::cells(&rs.columns, &rs.rows, p.row, p.col_offset, row_too);
+    super::copy::to_clipboard(state, copied);
 }
 
 /// The whole value of a cell, for the popup.

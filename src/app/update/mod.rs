@@ -20,6 +20,7 @@ use super::state::*;
 const PAGE: usize = 10;
 
 mod browser;
+mod copy;
 mod discover;
 mod form;
 mod import;

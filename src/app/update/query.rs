@@ -275,6 +275,18 @@ fn query_command(state: &mut State, cmd: QueryCmd) -> Vec<Effect> {
                 set_status(state, StatusKind::Info, why);
             }
         }
+        QueryCmd::Copy | QueryCmd::CopyRow => {
+            let copied = q.result.as_ref().and_then(|rs| {
+                super::copy::cells(
+                    &rs.columns,
+                    &rs.rows,
+                    q.row,
+                    q.col_offset,
+                    cmd == QueryCmd::CopyRow,
+                )
+            });
+            super::copy::to_clipboard(state, copied);
+        }
         QueryCmd::Enter => {
             let popup = q.result.as_ref().and_then(|rs| {
                 let col = rs.columns.get(q.col_offset)?;
