@@ -287,26 +287,7 @@ impl PostgresConnector {
 
     async fn columns_of(&self, client: &Client, sql: &str) -> Result<Vec<ColumnMeta>, ConnError> {
         let stmt = client.prepare(sql).await.map_err(|e| self.err(e))?;
-        Ok(stmt
-            .columns()
-            .iter()
-            .map(|c| {
-                let type_name = match c.type_modifier() {
-                    // numeric(p,s): the modifier is ((p << 16) | s) + 4; -1 when undeclared.
-                    // Sinks need p and s (Parquet decimals, SQLite text of kept columns).
-                    m if *c.type_() == Type::NUMERIC && m >= 4 => {
-                        let m = m - 4;
-                        format!("numeric({},{})", (m >> 16) & 0xffff, m & 0xffff)
-                    }
-                    _ => type_name(c.type_()),
-                };
-                ColumnMeta {
-                    name: c.name().to_string(),
-                    logical: super::Logical::of_sql_type(&type_name, false),
-                    type_name,
-                }
-            })
-            .collect())
+        Ok(column_metas(&stmt))
     }
 }
 
@@ -666,26 +647,7 @@ impl Connector for PostgresConnector {
             .await
             .map_err(|e| self.err(e))?;
         let stmt = client.prepare(sql).await.map_err(|e| self.query_err(e))?;
-        let columns: Vec<ColumnMeta> = stmt
-            .columns()
-            .iter()
-            .map(|c| {
-                let type_name = match c.type_modifier() {
-                    // numeric(p,s): the modifier is ((p << 16) | s) + 4; -1 when undeclared.
-                    // Sinks need p and s (Parquet decimals, SQLite text of kept columns).
-                    m if *c.type_() == Type::NUMERIC && m >= 4 => {
-                        let m = m - 4;
-                        format!("numeric({},{})", (m >> 16) & 0xffff, m & 0xffff)
-                    }
-                    _ => type_name(c.type_()),
-                };
-                ColumnMeta {
-                    name: c.name().to_string(),
-                    logical: super::Logical::of_sql_type(&type_name, false),
-                    type_name,
-                }
-            })
-            .collect();
+        let columns = column_metas(&stmt);
         if columns.is_empty() {
             // No rows to page through: run the prepared statement itself.
             let r = client.execute(&stmt, &[]).await;
@@ -1077,6 +1039,29 @@ fn map_error(e: &tokio_postgres::Error) -> ConnError {
         return ConnError::new(ErrorKind::ConnectionLost, text);
     }
     ConnError::new(ErrorKind::Other, text)
+}
+
+/// A prepared statement's columns as the sinks read them; `numeric(p,s)`
+/// keeps its precision and scale (Parquet decimals, SQLite text of kept
+/// columns), read from the type modifier ((p << 16) | s) + 4 (-1: undeclared).
+fn column_metas(stmt: &tokio_postgres::Statement) -> Vec<ColumnMeta> {
+    stmt.columns()
+        .iter()
+        .map(|c| {
+            let type_name = match c.type_modifier() {
+                m if *c.type_() == Type::NUMERIC && m >= 4 => {
+                    let m = m - 4;
+                    format!("numeric({},{})", (m >> 16) & 0xffff, m & 0xffff)
+                }
+                _ => type_name(c.type_()),
+            };
+            ColumnMeta {
+                name: c.name().to_string(),
+                logical: super::Logical::of_sql_type(&type_name, false),
+                type_name,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
