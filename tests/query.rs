@@ -259,6 +259,10 @@ async fn postgres_results_come_a_page_at_a_time() {
 
 /// Whether a backend sleeps in a page of a typed query (as the superuser
 /// sees it: the running statement of a cursor is its FETCH).
+/// `pg_running` sees every session's sleeping cursor: the tests that wait
+/// for theirs to end take turns, or each sees the other's.
+static PG_SLEEPERS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn pg_running(env: &ServerEnv) -> bool {
     let n = pg_super(
         env,
@@ -271,6 +275,7 @@ fn pg_running(env: &ServerEnv) -> bool {
 
 #[tokio::test]
 async fn postgres_a_cancelled_query_stops_on_the_server_within_a_second() {
+    let _turn = PG_SLEEPERS.lock().await;
     let Some(env) = common::pg() else { return };
     if pg_super(&env, "SELECT 1").is_none() {
         return;
@@ -313,7 +318,15 @@ async fn postgres_a_cancelled_query_stops_on_the_server_within_a_second() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     probe.abort();
+    let _ = probe.await;
     assert!(seen, "the probe never saw the running query");
+    // The aborted probe's cursor is cancelled on the server too; wait for it,
+    // or its sleep outlives this test and another one sees it running.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pg_running(&env) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!pg_running(&env), "the aborted probe's query still runs");
 }
 
 // ---- MariaDB ------------------------------------------------------------------
@@ -692,6 +705,7 @@ async fn postgres_an_export_cannot_write_and_fails_in_words() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_cancelled_export_stops_on_the_server_and_leaves_no_file() {
     use varlor::dataset::{run_import, Format, ImportPlan, TablePlan};
+    let _turn = PG_SLEEPERS.lock().await;
     let Some(env) = common::pg() else { return };
     if pg_super(&env, "SELECT 1").is_none() {
         return;

@@ -14,7 +14,9 @@ pub(crate) struct Progress {
     index: usize,
     estimated: Option<u64>,
     started: Instant,
-    last: Instant,
+    /// When the last event went out (`None`: none yet, so the first rows
+    /// are shown at once, however fast the table is).
+    last: Option<Instant>,
 }
 
 impl Progress {
@@ -29,17 +31,21 @@ impl Progress {
             index,
             estimated,
             started: now,
-            last: now,
+            last: None,
         }
     }
 
-    /// Sends a progress event if the last one is at least [`EVERY`] old.
+    /// Sends a progress event: the first at once, then when the last one is
+    /// at least [`EVERY`] old.
     pub(crate) fn tick(&mut self, rows: u64) {
         let now = Instant::now();
-        if now.duration_since(self.last) < EVERY {
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < EVERY)
+        {
             return;
         }
-        self.last = now;
+        self.last = Some(now);
         let (rows_per_sec, eta) =
             rate_and_eta(rows, now.duration_since(self.started), self.estimated);
         // A closed receiver (UI gone) must not stop the import.
@@ -74,6 +80,20 @@ pub(crate) fn rate_and_eta(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_tick_is_sent_at_once_and_the_next_ones_throttled() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut p = Progress::new(tx, 0, None);
+        p.tick(1);
+        p.tick(2);
+        p.tick(3);
+        let mut rows = Vec::new();
+        while let Ok(ImportEvent::Progress { rows: r, .. }) = rx.try_recv() {
+            rows.push(r);
+        }
+        assert_eq!(rows, [1], "one event, the first, within {EVERY:?}");
+    }
 
     #[test]
     fn eta_from_average_rate() {
