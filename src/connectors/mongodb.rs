@@ -31,7 +31,7 @@ use mongodb::Client;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
-use super::engine::{Capabilities, Engine, FilterLanguage, RowLimit, StructureSource};
+use super::engine::{Capabilities, Engine, FilterLanguage, RowLimit, StructureSource, TunnelEnd};
 use super::error::classify_io;
 use super::spec::SpecError;
 use super::{
@@ -70,6 +70,7 @@ pub const ENGINE: Engine = Engine {
         exact_count: true,
         read_only: "only read commands are sent",
     },
+    tunnel: TunnelEnd::Socks5,
     open: Ok(|spec, password, opts| Box::new(MongoConnector::new(spec.clone(), password, opts))),
 };
 

@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
-use super::engine::{Capabilities, Engine, RowLimit, SQL_CAPABILITIES};
+use super::engine::{Capabilities, Engine, RowLimit, TunnelEnd, SQL_CAPABILITIES};
 use super::error::classify_io;
 use super::ident::{self, Dialect};
 use super::query::{single_statement, ChannelCursor, QueryCursor, READ_AHEAD};
@@ -59,6 +59,7 @@ pub const ENGINE: Engine = Engine {
         read_only: "reads only; filters and typed queries run in a transaction that is rolled back",
         ..SQL_CAPABILITIES
     },
+    tunnel: TunnelEnd::Socket,
     open: Ok(|spec, password, opts| {
         Box::new(SqlServerConnector::new(spec.clone(), password, opts))
     }),

@@ -17,8 +17,9 @@ use futures::future::BoxFuture;
 use secrecy::SecretString;
 use serde::Serialize;
 
+use super::gate::{self, Gate};
 use super::{Tunnel, Via};
-use crate::connectors::engine::OpenFn;
+use crate::connectors::engine::{OpenFn, TunnelEnd};
 use crate::connectors::{
     connector_for, error::classify_io, Capabilities, ConnError, ConnSpec, Connector, ErrorKind,
     QueryCursor, RowSet, RowSink, ServerInfo, SessionOptions, StreamOptions, TableInfo, TableRef,
@@ -27,6 +28,8 @@ use crate::connectors::{
 struct Live {
     inner: Arc<dyn Connector>,
     tunnel: Arc<Tunnel>,
+    /// The loopback gate of engines that cannot dial the socket.
+    _gate: Option<Gate>,
 }
 
 /// An engine's connector behind an SSH tunnel.
@@ -72,7 +75,22 @@ impl Tunnelled {
         }
         *live = None;
         let tunnel = Arc::new(open_tunnel(&self.via, &self.spec).await?);
-        let local = through(&self.spec, tunnel.local_port());
+        let (end, gate) = match self.spec.kind.engine().tunnel {
+            TunnelEnd::Socket => (End::Socket(tunnel.socket().to_path_buf()), None),
+            TunnelEnd::Loopback => {
+                let g = start_gate(&tunnel, gate::Mode::Relay).await?;
+                (End::Port(g.port()), Some(g))
+            }
+            TunnelEnd::Socks5 => {
+                let mode = gate::Mode::Socks5 {
+                    host: self.spec.host.clone(),
+                    port: self.spec.effective_port(),
+                };
+                let g = start_gate(&tunnel, mode).await?;
+                (End::Socks5(g.port()), Some(g))
+            }
+        };
+        let local = through(&self.spec, &end);
         let inner: Arc<dyn Connector> = Arc::from((self.open)(
             &local,
             self.password.clone(),
@@ -81,6 +99,7 @@ impl Tunnelled {
         *live = Some(Live {
             inner: inner.clone(),
             tunnel: tunnel.clone(),
+            _gate: gate,
         });
         Ok((inner, tunnel))
     }
@@ -112,17 +131,47 @@ async fn open_tunnel(via: &Via, spec: &ConnSpec) -> Result<Tunnel, ConnError> {
         .map_err(|e| ConnError::new(ErrorKind::SshFailed, format!("tunnel task failed: {e}")))?
 }
 
-/// The spec the engine's connector dials: the tunnel's loopback end.
-fn through(spec: &ConnSpec, local_port: u16) -> ConnSpec {
+/// Starts the loopback gate in front of the tunnel's socket.
+async fn start_gate(tunnel: &Tunnel, mode: gate::Mode) -> Result<Gate, ConnError> {
+    Gate::start(tunnel.socket().to_path_buf(), mode)
+        .await
+        .map_err(|e| ConnError::new(ErrorKind::SshFailed, format!("no local gate: {e}")))
+}
+
+/// What the engine's driver dials to reach the tunnel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum End {
+    /// The tunnel's Unix socket itself.
+    Socket(std::path::PathBuf),
+    /// The gate's loopback port, relaying.
+    Port(u16),
+    /// The gate's loopback port, speaking SOCKS5.
+    Socks5(u16),
+}
+
+/// The spec the engine's connector dials: the tunnel's end, with TLS still
+/// checked for the database's own name.
+fn through(spec: &ConnSpec, end: &End) -> ConnSpec {
+    use crate::connectors::spec::{SOCKS5_PROXY, TLS_SERVER_NAME, TUNNEL_SOCKET};
     let mut s = spec.clone();
-    // The certificate still names the database host, not the loopback end.
-    s.options.insert(
-        crate::connectors::spec::TLS_SERVER_NAME.into(),
-        spec.host.clone(),
-    );
-    s.host = "127.0.0.1".into();
-    s.port = Some(local_port);
     s.options.remove(super::OPTION);
+    // The certificate still names the database host, not the tunnel's end.
+    s.options.insert(TLS_SERVER_NAME.into(), spec.host.clone());
+    match end {
+        End::Socket(path) => {
+            s.options
+                .insert(TUNNEL_SOCKET.into(), path.to_string_lossy().into_owned());
+        }
+        End::Port(port) => {
+            s.host = "127.0.0.1".into();
+            s.port = Some(*port);
+        }
+        // The driver names the real host and port to the proxy.
+        End::Socks5(port) => {
+            s.options
+                .insert(SOCKS5_PROXY.into(), format!("127.0.0.1:{port}"));
+        }
+    }
     s
 }
 
@@ -508,11 +557,21 @@ mod tests {
 
     #[test]
     fn the_engine_dials_the_tunnel_end_without_the_ssh_option() {
+        use crate::connectors::spec::{SOCKS5_PROXY, TLS_SERVER_NAME, TUNNEL_SOCKET};
         let (spec, _) =
             ConnSpec::from_url("postgres://u@db.internal:6543/app?ssh=bastion").unwrap();
-        let s = through(&spec, 40000);
+        let name = |s: &ConnSpec| s.options.get(TLS_SERVER_NAME).cloned();
+        let s = through(&spec, &End::Port(40000));
         assert_eq!((s.host.as_str(), s.port), ("127.0.0.1", Some(40000)));
         assert!(!s.options.contains_key("ssh"));
         assert_eq!(s.database, "app");
+        assert_eq!(name(&s).as_deref(), Some("db.internal"));
+        let s = through(&spec, &End::Socket("/run/x/db.sock".into()));
+        assert_eq!((s.host.as_str(), s.port), ("db.internal", Some(6543)));
+        assert_eq!(s.options[TUNNEL_SOCKET], "/run/x/db.sock");
+        assert!(!s.options.contains_key("ssh"));
+        let s = through(&spec, &End::Socks5(40001));
+        assert_eq!((s.host.as_str(), s.port), ("db.internal", Some(6543)));
+        assert_eq!(s.options[SOCKS5_PROXY], "127.0.0.1:40001");
     }
 }

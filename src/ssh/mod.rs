@@ -2,9 +2,13 @@
 //! aliases, ProxyJump, the agent, known_hosts, hardware keys and
 //! certificates behave exactly as in the person's shell.
 //!
-//! - `tunnel` — one `ssh -N -L 127.0.0.1:PORT:db:port` child per open
-//!   connection, in its own session (process group) with a parent-death
+//! - `tunnel` — one `ssh -N -L /DIR/db.sock:db:port` child per open
+//!   connection (a Unix socket in a 0700 directory: only this user can
+//!   reach it), in its own session (process group) with a parent-death
 //!   signal, killed and reaped when the tunnel is dropped.
+//! - `gate` — for drivers that cannot dial that socket: a loopback TCP
+//!   relay (MySQL/MariaDB, Oracle) or SOCKS5 proxy (MongoDB) that lets only
+//!   this user's connections through.
 //! - `askpass` — prompts (host key, passphrase, password) reach the person
 //!   through `SSH_ASKPASS` = this binary, talking to its parent over a
 //!   private Unix socket; without a registered prompter ssh runs in BatchMode.
@@ -17,6 +21,7 @@
 
 pub mod askpass;
 pub mod connector;
+pub mod gate;
 pub mod hosts;
 pub mod tunnel;
 
