@@ -1,6 +1,6 @@
 //! SSH tunnels against the throwaway sshd of `scripts/testdb/sshd.sh`
-//! (bastion, ProxyJump hop, forwarding disabled) with the real PostgreSQL
-//! and MariaDB behind them. Every alias lives in one ssh config written
+//! (bastion, ProxyJump hop, forwarding disabled) with the real PostgreSQL,
+//! MariaDB and MongoDB (SecantusDB) behind them. Every alias lives in one ssh config written
 //! here (`VARLOR_SSH_CONFIG`, the `-F` of every tunnel), in a throwaway
 //! home: IdentityFile, UserKnownHostsFile and ProxyJump as a person writes them.
 //!
@@ -16,11 +16,12 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
+use varlor::connectors::Connector as _;
 use varlor::connectors::{
     connector_for, ConnSpec, ErrorKind, Kind, SessionOptions, TableKind, TableRef, TlsMode,
 };
 use varlor::ssh::askpass::{self, Prompter, Question};
-use varlor::ssh::{staged_test, StagedTest};
+use varlor::ssh::{staged_test, via_of, StagedTest, Tunnelled};
 
 struct Ssh {
     home: PathBuf,
@@ -555,4 +556,308 @@ fn pipe(mut cmd: Command, stdin: &str) -> std::process::Output {
         .write_all(stdin.as_bytes())
         .unwrap();
     child.wait_with_output().unwrap()
+}
+
+/// The socket inodes `pid` holds ("socket:[N]" links in /proc/PID/fd).
+fn socket_inodes(pid: i32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                .filter_map(|l| {
+                    let l = l.to_string_lossy().into_owned();
+                    l.strip_prefix("socket:[")
+                        .and_then(|r| r.strip_suffix(']'))
+                        .map(String::from)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The TCP listeners (IPv4 and IPv6) among `pid`'s sockets: "port (inode)".
+fn tcp_listeners_of(pid: i32) -> Vec<String> {
+    let mine = socket_inodes(pid);
+    let mut out = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for l in text.lines().skip(1) {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if f.len() > 9 && f[3] == "0A" && mine.iter().any(|i| i == f[9]) {
+                out.push(format!("{} ({})", f[1], f[9]));
+            }
+        }
+    }
+    out
+}
+
+/// The Unix listeners among `pid`'s sockets, by path.
+fn unix_listeners_of(pid: i32) -> Vec<String> {
+    let mine = socket_inodes(pid);
+    let text = std::fs::read_to_string("/proc/net/unix").unwrap();
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let listening = u32::from_str_radix(f.get(3)?, 16).ok()? & 0x10000 != 0;
+            (f.len() > 7 && listening && mine.iter().any(|i| i == f[6])).then(|| f[7].to_string())
+        })
+        .collect()
+}
+
+fn tunnelled(spec: &ConnSpec, server: &common::ServerEnv) -> Tunnelled {
+    let via = via_of(spec).unwrap().expect("an ssh hop");
+    let open = spec.kind.engine().open.expect("engine in this build");
+    Tunnelled::new(
+        spec,
+        via,
+        Some(server.secret()),
+        SessionOptions::default(),
+        open,
+    )
+}
+
+/// Opens a tunnel for `kind` and checks what only this user can reach: ssh
+/// listens on a Unix socket (0600, in a 0700 directory of this user) and on
+/// no TCP port; closing removes both. `knock` gets the gate's port, if the
+/// engine has one, while the tunnel is still open.
+async fn private_tunnel(
+    kind: Kind,
+    server: &common::ServerEnv,
+    knock: impl FnOnce(u16) + Send + 'static,
+) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let c = tunnelled(&via(server.spec(kind), "bastion"), server);
+    let info = c
+        .test()
+        .await
+        .unwrap_or_else(|e| panic!("{kind:?}: {}", e.full()));
+    assert!(!info.version.is_empty());
+    let pid = c.tunnel_pid().await.expect("a tunnel");
+    let socket = c.tunnel_socket().await.expect("its socket");
+    assert_eq!(
+        tcp_listeners_of(pid),
+        Vec::<String>::new(),
+        "{kind:?}: ssh listens on TCP"
+    );
+    assert_eq!(
+        unix_listeners_of(pid),
+        [socket.display().to_string()],
+        "{kind:?}: ssh's listeners"
+    );
+    let me = unsafe { libc::geteuid() };
+    let dir = socket.parent().unwrap().to_path_buf();
+    let dmeta = std::fs::metadata(&dir).unwrap();
+    assert_eq!(
+        (dmeta.permissions().mode() & 0o777, dmeta.uid()),
+        (0o700, me),
+        "{dir:?}"
+    );
+    let smeta = std::fs::symlink_metadata(&socket).unwrap();
+    assert_eq!(smeta.permissions().mode() & 0o777, 0o600, "{socket:?}");
+    if let Some(port) = c.gate_port().await {
+        // The gate is ours, not ssh's, and only on loopback.
+        assert!(tcp_listeners_of(std::process::id() as i32)
+            .iter()
+            .any(|l| l.starts_with(&format!("0100007F:{port:04X} "))));
+        // Off the runtime: the gate serves on it meanwhile.
+        tokio::task::spawn_blocking(move || knock(port))
+            .await
+            .unwrap();
+    }
+    drop(c);
+    assert!(
+        !socket.exists() && !dir.exists(),
+        "{dir:?} outlived the tunnel"
+    );
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists()
+            || processes_with("bastion")
+                .iter()
+                .all(|(p, st, _)| *p != pid || *st == 'Z'),
+        "ssh {pid} outlived the tunnel"
+    );
+}
+
+/// How many bytes a connection to 127.0.0.1:`port` reads within 3 s, made
+/// by `uid` (needs root to be another user).
+fn bytes_read_as(uid: u32, port: u16) -> usize {
+    use std::os::unix::process::CommandExt;
+    let out = Command::new("timeout")
+        .args([
+            "5",
+            "bash",
+            "-c",
+            "exec 3<>/dev/tcp/127.0.0.1/$0 && timeout 3 head -c 4 <&3 | wc -c",
+        ])
+        .arg(port.to_string())
+        .uid(uid)
+        .gid(uid)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+/// The tunnel is a socket only this user reaches: PostgreSQL dials it
+/// itself; MariaDB dials a loopback gate of this process, which another
+/// user's connection cannot pass (the server's greeting never reaches it).
+#[tokio::test]
+async fn the_tunnel_is_a_socket_only_this_user_reaches() {
+    let Some((_s, _g)) = ssh() else { return };
+    askpass::set_prompter(None);
+    if let Some(pg) = common::pg() {
+        private_tunnel(Kind::Postgres, &pg, |_| panic!("PostgreSQL needs no gate")).await;
+    }
+    if let Some(my) = common::mysql() {
+        let me = unsafe { libc::geteuid() };
+        private_tunnel(Kind::Mysql, &my, move |port| {
+            // This user: MariaDB's greeting comes through the gate.
+            assert_eq!(bytes_read_as(me, port), 4, "this user through the gate");
+            if me == 0 {
+                assert_eq!(
+                    bytes_read_as(65534, port),
+                    0,
+                    "another user passed the gate"
+                );
+            } else {
+                eprintln!("not root: the other-user knock on the gate is not tried");
+            }
+        })
+        .await;
+    }
+}
+
+/// A name that resolves to 127.0.0.1 here (so behind the bastion it
+/// reaches the test servers) but that the test certificate does not carry.
+fn uncertified_loopback_name() -> Option<String> {
+    let hosts = std::fs::read_to_string("/etc/hosts").ok()?;
+    hosts.lines().find_map(|l| {
+        let mut f = l.split('#').next()?.split_whitespace();
+        (f.next()? == "127.0.0.1")
+            .then(|| f.find(|n| !n.starts_with("localhost")).map(String::from))
+            .flatten()
+    })
+}
+
+/// MongoDB (SecantusDB, TLS required) reached only through the bastion:
+/// the staged test, list, structure, preview, count and an import; its
+/// certificate checked for the database's own name, not the tunnel's end.
+#[tokio::test]
+async fn mongodb_through_the_tunnel() {
+    let Some((_s, _g)) = ssh() else { return };
+    askpass::set_prompter(None);
+    let Some(mongo) = common::mongo() else { return };
+    let Some(ca) = mongo.ca.clone() else {
+        common::skip("no test CA (VARLOR_TEST_MONGO_CA)");
+        return;
+    };
+    let mut spec = mongo.spec(Kind::Mongodb);
+    spec.host = "localhost".into();
+    spec.tls = TlsMode::VerifyFull;
+    spec.ca_file = Some(ca);
+    let spec = via(spec, "bastion");
+    let t = staged(&spec, Some(mongo.secret())).await;
+    let info = t
+        .result
+        .as_ref()
+        .unwrap_or_else(|e| panic!("{} / {}", t.line(), e.full()));
+    assert!(info.tls, "{}", t.line());
+    assert_eq!(t.stages.len(), 3, "{}", t.line());
+    assert!(t.stages.iter().all(|s| s.ok), "{}", t.line());
+    assert!(t.line().contains(" → tunnel to localhost:"), "{}", t.line());
+
+    let c: Arc<dyn varlor::connectors::Connector> =
+        Arc::from(connector_for(&spec, Some(mongo.secret()), SessionOptions::default()).unwrap());
+    let tables = c.list_tables().await.unwrap();
+    let customers = tables
+        .iter()
+        .find(|t| t.name == "customers")
+        .unwrap_or_else(|| panic!("{tables:?}"))
+        .clone();
+    let info = c.describe(&customers).await.unwrap();
+    assert!(
+        info.columns.iter().any(|col| col.name == "email"),
+        "{:?}",
+        info.columns
+    );
+    assert_eq!(c.preview(&customers, 10).await.unwrap().rows.len(), 10);
+    assert_eq!(c.count_rows(&customers).await.unwrap(), 1000);
+    let dir = tempfile::tempdir().unwrap();
+    let plan = varlor::dataset::ImportPlan {
+        connection: "via-bastion".into(),
+        kind: Kind::Mongodb,
+        tables: vec![varlor::dataset::TablePlan::new(customers)],
+        destination: dir.path().join("out.sqlite"),
+        format: varlor::dataset::Format::Sqlite,
+    };
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let summary = varlor::dataset::run_import(
+        c.clone(),
+        plan,
+        tx,
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(
+        summary.outcome(),
+        varlor::dataset::ImportOutcome::Ok,
+        "{summary:?}"
+    );
+    let db = rusqlite::Connection::open(dir.path().join("out.sqlite")).unwrap();
+    let name: String = db
+        .query_row(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%customers'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let n: i64 = db
+        .query_row(&format!("SELECT count(*) FROM \"{name}\""), [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(n, 1000);
+    drop(c);
+
+    // The same server under a name its certificate does not carry: refused,
+    // so the name checked is the database's, never the tunnel's loopback end.
+    match uncertified_loopback_name() {
+        Some(other) => {
+            let mut wrong = spec.clone();
+            wrong.host = other.clone();
+            let t = staged(&wrong, Some(mongo.secret())).await;
+            let e = t.result.as_ref().expect_err(&t.line());
+            assert_eq!(
+                e.kind,
+                ErrorKind::CertificateNotTrusted,
+                "{other}: {} / {}",
+                t.line(),
+                e.full()
+            );
+        }
+        None => eprintln!(
+            "no other name for 127.0.0.1 in /etc/hosts: the wrong-name check is not tried"
+        ),
+    }
+}
+
+/// Through SSH a MongoDB host list or `+srv` address is refused in words.
+#[test]
+fn mongodb_host_lists_and_srv_are_refused_through_ssh() {
+    for url in [
+        "mongodb://u@a.example:27017,b.example:27017/app?ssh=bastion",
+        "mongodb+srv://u@cluster.example/app?ssh=bastion",
+    ] {
+        let (spec, _) = ConnSpec::from_url(url).unwrap();
+        let e = via_of(&spec).unwrap_err();
+        assert_eq!(e.field, "ssh", "{url}");
+        assert!(
+            e.message.contains("host list") || e.message.contains("mongodb+srv"),
+            "{url}: {}",
+            e.message
+        );
+    }
 }

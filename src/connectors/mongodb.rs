@@ -26,7 +26,7 @@ use futures::{StreamExt, TryStreamExt};
 use mongodb::bson::{self, spec::BinarySubtype, Bson, Document};
 use mongodb::event::sdam::SdamEvent;
 use mongodb::event::EventHandler;
-use mongodb::options::{ClientOptions, Credential, Tls, TlsOptions};
+use mongodb::options::{ClientOptions, Credential, Socks5Proxy, Tls, TlsOptions};
 use mongodb::Client;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
@@ -308,6 +308,23 @@ fn percent_encode(s: &str) -> String {
         .collect()
 }
 
+/// The driver's proxy setting for the SOCKS5 gate at "127.0.0.1:PORT"
+/// (`spec::SOCKS5_PROXY`, set by `ssh::connector`).
+fn socks5_gate(addr: &str) -> Result<Socks5Proxy, ConnError> {
+    let bad = || {
+        ConnError::new(
+            ErrorKind::Config,
+            "the SSH tunnel's gate address is malformed",
+        )
+    };
+    let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    Ok(Socks5Proxy::builder()
+        .host(host.to_string())
+        .port(port)
+        .build())
+}
+
 /// The URI handed to the driver's option parser: hosts, user, database and
 /// the kept options, never the password (it is set on the credential) nor
 /// the TLS settings (set from the spec's fields).
@@ -329,7 +346,9 @@ fn driver_uri(spec: &ConnSpec) -> String {
     let opts: Vec<String> = spec
         .options
         .iter()
-        .filter(|(k, _)| k.as_str() != SRV_OPTION)
+        .filter(|(k, _)| {
+            k.as_str() != SRV_OPTION && !super::spec::RUNTIME_OPTIONS.contains(&k.as_str())
+        })
         .map(|(k, v)| format!("{k}={}", percent_encode(v)))
         .collect();
     if !opts.is_empty() {
@@ -626,6 +645,13 @@ impl MongoConnector {
                 });
             }
             o.credential = Some(cred);
+        }
+        if let Some(gate) = self.spec.options.get(super::spec::SOCKS5_PROXY) {
+            // Through an SSH tunnel: the driver names the database's real
+            // host to the gate (which lets it reach that one only) and checks
+            // the certificate for that name. One server, no discovery.
+            o.socks5_proxy = Some(socks5_gate(gate)?);
+            o.direct_connection = Some(true);
         }
         let srv = self
             .spec

@@ -29,7 +29,7 @@ struct Live {
     inner: Arc<dyn Connector>,
     tunnel: Arc<Tunnel>,
     /// The loopback gate of engines that cannot dial the socket.
-    _gate: Option<Gate>,
+    gate: Option<Gate>,
 }
 
 /// An engine's connector behind an SSH tunnel.
@@ -63,6 +63,19 @@ impl Tunnelled {
     /// The running tunnel's ssh pid, if one is open (tests watch it).
     pub async fn tunnel_pid(&self) -> Option<i32> {
         self.live.lock().await.as_ref().map(|l| l.tunnel.pid())
+    }
+
+    /// The running tunnel's Unix socket, if one is open (tests watch it).
+    pub async fn tunnel_socket(&self) -> Option<std::path::PathBuf> {
+        let live = self.live.lock().await;
+        live.as_ref().map(|l| l.tunnel.socket().to_path_buf())
+    }
+
+    /// The loopback port of the gate in front of the socket, for engines
+    /// that have one (tests knock on it as another user).
+    pub async fn gate_port(&self) -> Option<u16> {
+        let live = self.live.lock().await;
+        live.as_ref().and_then(|l| l.gate.as_ref().map(Gate::port))
     }
 
     /// The live inner connector, opening (or reopening) the tunnel.
@@ -99,7 +112,7 @@ impl Tunnelled {
         *live = Some(Live {
             inner: inner.clone(),
             tunnel: tunnel.clone(),
-            _gate: gate,
+            gate,
         });
         Ok((inner, tunnel))
     }

@@ -115,6 +115,13 @@ pub fn via_of(spec: &ConnSpec) -> Result<Option<Via>, SpecError> {
                     "SSH tunnels reach one database host, not a host list",
                 ));
             }
+            if spec.options.get("srv").is_some_and(|v| v == "true") {
+                return Err(SpecError::new(
+                    "ssh",
+                    "a mongodb+srv address is looked up here, not behind the bastion: \
+                     give the database's host and port (mongodb://host:port) to go through SSH",
+                ));
+            }
             Via::parse(v).map(Some)
         }
     }
