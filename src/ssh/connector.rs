@@ -587,4 +587,102 @@ mod tests {
         assert_eq!((s.host.as_str(), s.port), ("db.internal", Some(6543)));
         assert_eq!(s.options[SOCKS5_PROXY], "127.0.0.1:40001");
     }
+
+    /// Reads what a connector sends first on the tunnel's socket.
+    async fn first_bytes(listener: &tokio::net::UnixListener) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let wait = Duration::from_secs(10);
+        let (mut s, _) = tokio::time::timeout(wait, listener.accept())
+            .await
+            .expect("the connector dialled the socket")
+            .unwrap();
+        let mut buf = vec![0u8; 8192];
+        let n = tokio::time::timeout(wait, s.read(&mut buf))
+            .await
+            .expect("it spoke")
+            .unwrap();
+        buf.truncate(n);
+        buf
+    }
+
+    fn holds(hay: &[u8], needle: &[u8]) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle)
+    }
+
+    /// A protocol fixture, not a server test (no SQL Server here): through
+    /// the tunnel tiberius dials its Unix socket, and TLS names the
+    /// database (SNI in the TDS 8 ClientHello), never the tunnel's end.
+    #[tokio::test]
+    async fn sql_server_fixture_dials_the_socket_and_names_the_database_for_tls() {
+        use crate::connectors::TlsMode;
+        for strict in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("db.sock");
+            let listener = tokio::net::UnixListener::bind(&path).unwrap();
+            let mut spec = ConnSpec::new(Kind::Sqlserver);
+            spec.host = "db.internal".into();
+            spec.port = Some(1433);
+            spec.user = "u".into();
+            spec.database = "app".into();
+            spec.tls = TlsMode::VerifyFull;
+            spec.connect_timeout_secs = 10;
+            if strict {
+                spec.options.insert("encrypt".into(), "strict".into());
+            }
+            spec.options.insert("ssh".into(), "bastion".into());
+            let dialled = through(&spec, &End::Socket(path.clone()));
+            let open = Kind::Sqlserver.engine().open.unwrap();
+            let c = open(&dialled, None, SessionOptions::default());
+            let client = tokio::spawn(async move { c.test().await });
+            let hello = first_bytes(&listener).await;
+            if strict {
+                assert_eq!(hello[0], 0x16, "TDS 8 strict: TLS first");
+                assert!(holds(&hello, b"db.internal"), "SNI names the database");
+            } else {
+                assert_eq!(hello[0], 0x12, "TDS 7: PRELOGIN first");
+            }
+            drop(listener);
+            assert!(client.await.unwrap().is_err());
+        }
+    }
+
+    /// A protocol fixture, not a server test (no Oracle here): the thin
+    /// driver dials the gate's loopback port and its TNS CONNECT reaches
+    /// the tunnel's socket behind it.
+    #[tokio::test]
+    async fn oracle_fixture_reaches_the_socket_through_the_gate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sock");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let g = Gate::start(path.clone(), gate::Mode::Relay).await.unwrap();
+        let mut spec = ConnSpec::new(Kind::Oracle);
+        spec.host = "db.internal".into();
+        spec.port = Some(1521);
+        spec.user = "u".into();
+        spec.database = "SVC".into();
+        spec.connect_timeout_secs = 10;
+        spec.options.insert("ssh".into(), "bastion".into());
+        let dialled = through(&spec, &End::Port(g.port()));
+        assert_eq!(
+            (dialled.host.as_str(), dialled.port),
+            ("127.0.0.1", Some(g.port()))
+        );
+        let open = Kind::Oracle.engine().open.unwrap();
+        let c = open(
+            &dialled,
+            Some(SecretString::from("pw")),
+            SessionOptions::default(),
+        );
+        let client = tokio::spawn(async move { c.test().await });
+        let connect = first_bytes(&listener).await;
+        // TNS header: packet type 1 is CONNECT.
+        assert_eq!(connect.get(4), Some(&1), "{connect:?}");
+        assert!(holds(&connect, b"SERVICE_NAME=SVC"));
+        assert!(holds(
+            &connect,
+            format!("(HOST=127.0.0.1)(PORT={})", g.port()).as_bytes()
+        ));
+        drop(listener);
+        assert!(client.await.unwrap().is_err());
+    }
 }

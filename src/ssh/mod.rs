@@ -25,7 +25,7 @@ pub mod gate;
 pub mod hosts;
 pub mod tunnel;
 
-use crate::connectors::{ConnError, ConnSpec, ErrorKind, SpecError};
+use crate::connectors::{ConnError, ConnSpec, ErrorKind, Kind, SpecError, TlsMode};
 
 pub use connector::{staged_test, stages_line, Stage, StagedTest, Tunnelled};
 pub use tunnel::Tunnel;
@@ -113,6 +113,26 @@ pub fn via_of(spec: &ConnSpec) -> Result<Option<Via>, SpecError> {
                 return Err(SpecError::new(
                     "ssh",
                     "SSH tunnels reach one database host, not a host list",
+                ));
+            }
+            if spec.kind == Kind::Sqlserver
+                && spec
+                    .options
+                    .contains_key(crate::connectors::sqlserver::OPT_INSTANCE)
+                && spec.port.is_none()
+            {
+                return Err(SpecError::new(
+                    "ssh",
+                    "a named instance without a port is found through SQL Browser (UDP 1434), \
+                     which an SSH tunnel does not carry: give the instance's port",
+                ));
+            }
+            if spec.kind == Kind::Oracle && spec.tls == TlsMode::VerifyFull {
+                return Err(SpecError::new(
+                    "ssh",
+                    "Oracle's driver checks a TCPS certificate for the address it dials, which \
+                     through SSH is this machine's end of the tunnel, not the database's name: \
+                     verify-full cannot hold there; use tls=require through the tunnel, or no SSH",
                 ));
             }
             if spec.options.get("srv").is_some_and(|v| v == "true") {
@@ -267,5 +287,30 @@ mod tests {
         assert!(via_of(&spec).is_err());
         set_via(&mut spec, None);
         assert_eq!(via_of(&spec).unwrap(), None);
+    }
+
+    #[test]
+    fn what_a_tunnel_cannot_carry_is_refused_in_words() {
+        let refused = |url: &str, words: &str| {
+            let (spec, _) = ConnSpec::from_url(url).unwrap();
+            let e = via_of(&spec).unwrap_err();
+            assert!(e.field == "ssh" && e.message.contains(words), "{url}: {e}");
+        };
+        refused(
+            "sqlserver://u@db.internal/app?instance=SQLEXPRESS&ssh=bastion",
+            "SQL Browser",
+        );
+        refused(
+            "oracle://u@db.internal:2484/SVC?tls=verify-full&ssh=bastion",
+            "verify-full",
+        );
+        // With the instance's port, and Oracle without verify-full: fine.
+        for ok in [
+            "sqlserver://u@db.internal:1434/app?instance=SQLEXPRESS&ssh=bastion",
+            "oracle://u@db.internal:1521/SVC?ssh=bastion",
+        ] {
+            let (spec, _) = ConnSpec::from_url(ok).unwrap();
+            assert!(via_of(&spec).unwrap().is_some(), "{ok}");
+        }
     }
 }
