@@ -184,7 +184,8 @@ async fn postgres_and_mariadb_through_the_tunnel() {
 
 /// verify-full through a tunnel: the database is named `localhost` (as the
 /// bastion sees it) and its certificate is checked for that name, not for
-/// the tunnel's loopback end.
+/// the tunnel's end (a socket for PostgreSQL, the loopback gate for
+/// MariaDB); under another name of the same address it is refused.
 #[tokio::test]
 async fn verify_full_through_the_tunnel_checks_the_database_name() {
     let Some((_s, _g)) = ssh() else { return };
@@ -202,12 +203,32 @@ async fn verify_full_through_the_tunnel_checks_the_database_name() {
         spec.host = "localhost".into();
         spec.tls = TlsMode::VerifyFull;
         spec.ca_file = Some(ca);
-        let t = staged(&via(spec, "bastion"), Some(server.secret())).await;
+        let spec = via(spec, "bastion");
+        let t = staged(&spec, Some(server.secret())).await;
         let info = t
             .result
             .as_ref()
             .unwrap_or_else(|e| panic!("{kind:?}: {} / {}", t.line(), e.full()));
         assert!(info.tls, "{kind:?}: {}", t.line());
+        // The same server under a name its certificate does not carry.
+        match uncertified_loopback_name() {
+            Some(other) => {
+                let mut wrong = spec.clone();
+                wrong.host = other.clone();
+                let t = staged(&wrong, Some(server.secret())).await;
+                let e = t.result.as_ref().expect_err(&t.line());
+                assert_eq!(
+                    e.kind,
+                    ErrorKind::CertificateNotTrusted,
+                    "{kind:?} as {other}: {} / {}",
+                    t.line(),
+                    e.full()
+                );
+            }
+            None => eprintln!(
+                "no other name for 127.0.0.1 in /etc/hosts: the wrong-name check is not tried"
+            ),
+        }
     }
 }
 
@@ -860,4 +881,108 @@ fn mongodb_host_lists_and_srv_are_refused_through_ssh() {
             e.message
         );
     }
+}
+
+/// The CLI with a saved MongoDB connection "SSH via" the bastion: the staged
+/// test, a preview and an import, TLS verified for the database's name.
+#[test]
+fn cli_mongodb_through_ssh() {
+    let Some((s, _g)) = ssh() else { return };
+    let Some(mongo) = common::mongo() else { return };
+    let Some(ca) = mongo.ca.clone() else {
+        common::skip("no test CA (VARLOR_TEST_MONGO_CA)");
+        return;
+    };
+    let home = common::temp_home();
+    let pass = home.path().join("pass");
+    std::fs::write(&pass, "ssh test passphrase\n").unwrap();
+    let varlor = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_varlor"));
+        c.env("VARLOR_HOME", home.path().join("h"))
+            .env("VARLOR_PASSPHRASE_FILE", &pass)
+            .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+            .env("VARLOR_NO_AGENT", "1")
+            .env("NO_COLOR", "1")
+            .env("VARLOR_SSH_CONFIG", s.home.join(".ssh/config"));
+        c
+    };
+    let url = format!(
+        "mongodb://{}@localhost:{}/{}?tls=true&tlsCAFile={}&ssh=bastion",
+        mongo.user,
+        mongo.port,
+        mongo.db,
+        ca.display()
+    );
+    let mut add = varlor();
+    add.args(["add", "mongoviassh", "--url", &url, "--password-stdin"]);
+    let out = pipe(add, &format!("{}\n", mongo.password));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = varlor().args(["test", "mongoviassh"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("SSH bastion ✓") && text.contains(" → tunnel to localhost:"),
+        "{text}"
+    );
+    assert!(text.contains("(TLS)"), "{text}");
+    let out = varlor()
+        .args(["preview", "mongoviassh", "customers", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("customer1@example.com"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let dest = home.path().join("out.sqlite");
+    let out = varlor()
+        .args(["import", "mongoviassh", "customers", "--to"])
+        .arg(&dest)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let db = rusqlite::Connection::open(&dest).unwrap();
+    let name: String = db
+        .query_row(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%customers'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let n: i64 = db
+        .query_row(&format!("SELECT count(*) FROM \"{name}\""), [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(n, 1000);
+    // A +srv address through SSH is refused in words when it is added.
+    let out = varlor()
+        .args([
+            "add",
+            "srvviassh",
+            "--url",
+            "mongodb+srv://u@cluster.example/app?ssh=bastion",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("mongodb+srv"), "{err}");
 }
