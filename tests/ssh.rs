@@ -283,6 +283,19 @@ async fn ssh_failures_name_their_stage_in_words() {
         c.list_tables().await.unwrap_err().kind,
         ErrorKind::RefusedBehindBastion
     );
+    // The same words behind the relay (MariaDB) and the SOCKS5 gate (MongoDB).
+    for (kind, server) in [
+        (Kind::Mysql, common::mysql()),
+        (Kind::Mongodb, common::mongo()),
+    ] {
+        let Some(server) = server else { continue };
+        let mut down = via(server.spec(kind), "bastion");
+        down.port = Some(common::closed_port());
+        let t = staged(&down, Some(server.secret())).await;
+        failed_with(&t, ErrorKind::RefusedBehindBastion, "tunnel to");
+        let t = staged(&via(server.spec(kind), "nofwd"), Some(server.secret())).await;
+        failed_with(&t, ErrorKind::SshForwardingRefused, "tunnel to");
+    }
 }
 
 #[tokio::test]
