@@ -450,18 +450,7 @@ fn cli_saved_connection_through_ssh_and_no_orphans() {
     let Some((s, _g)) = ssh() else { return };
     let Some(pg) = common::pg() else { return };
     let home = common::temp_home();
-    let pass = home.path().join("pass");
-    std::fs::write(&pass, "ssh test passphrase\n").unwrap();
-    let varlor = || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_varlor"));
-        c.env("VARLOR_HOME", home.path().join("h"))
-            .env("VARLOR_PASSPHRASE_FILE", &pass)
-            .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
-            .env("VARLOR_NO_AGENT", "1")
-            .env("NO_COLOR", "1")
-            .env("VARLOR_SSH_CONFIG", s.home.join(".ssh/config"));
-        c
-    };
+    let varlor = cli(s, home.path());
     let url = format!(
         "postgres://{}@127.0.0.1:{}/{}?ssh=bastion-kill",
         pg.user, pg.port, pg.db
@@ -509,40 +498,14 @@ fn cli_saved_connection_through_ssh_and_no_orphans() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["error"]["kind"], "ssh_auth_failed", "{v}");
 
-    let out = varlor()
-        .args(["preview", "viassh", "customers", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeds(varlor().args(["preview", "viassh", "customers", "--json"]));
     let dest = home.path().join("out.sqlite");
-    let out = varlor()
-        .args(["import", "viassh", "orders", "--to"])
-        .arg(&dest)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeds(
+        varlor()
+            .args(["import", "viassh", "orders", "--to"])
+            .arg(&dest),
     );
-    let db = rusqlite::Connection::open(&dest).unwrap();
-    let name: String = db
-        .query_row(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%orders'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let n: i64 = db
-        .query_row(&format!("SELECT count(*) FROM \"{name}\""), [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert_eq!(n, 5000);
+    assert_eq!(imported_rows(&dest, "orders"), 5000);
     assert!(
         live_ssh("bastion-kill").is_empty(),
         "a finished command left ssh running"
@@ -573,6 +536,51 @@ fn cli_saved_connection_through_ssh_and_no_orphans() {
         "ssh outlived kill -9: {:?}",
         live_ssh("bastion-kill")
     );
+}
+
+/// `varlor` for the CLI tests: a throwaway home and vault, the test ssh config.
+fn cli(s: &Ssh, home: &Path) -> impl Fn() -> Command {
+    let pass = home.join("pass");
+    std::fs::write(&pass, "ssh test passphrase\n").unwrap();
+    let (home, config) = (home.join("h"), s.home.join(".ssh/config"));
+    move || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_varlor"));
+        c.env("VARLOR_HOME", &home)
+            .env("VARLOR_PASSPHRASE_FILE", &pass)
+            .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+            .env("VARLOR_NO_AGENT", "1")
+            .env("NO_COLOR", "1")
+            .env("VARLOR_SSH_CONFIG", &config);
+        c
+    }
+}
+
+/// Runs `cmd` and insists that it succeeded; its stdout.
+fn succeeds(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The rows of the imported table whose name ends with `table` in the SQLite file.
+fn imported_rows(dest: &Path, table: &str) -> i64 {
+    let db = rusqlite::Connection::open(dest).unwrap();
+    let name: String = db
+        .query_row(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%' || ?1",
+            [table],
+            |r| r.get(0),
+        )
+        .unwrap();
+    db.query_row(&format!("SELECT count(*) FROM \"{name}\""), [], |r| {
+        r.get(0)
+    })
+    .unwrap()
 }
 
 fn pipe(mut cmd: Command, stdin: &str) -> std::process::Output {
@@ -840,20 +848,10 @@ async fn mongodb_through_the_tunnel() {
         varlor::dataset::ImportOutcome::Ok,
         "{summary:?}"
     );
-    let db = rusqlite::Connection::open(dir.path().join("out.sqlite")).unwrap();
-    let name: String = db
-        .query_row(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%customers'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let n: i64 = db
-        .query_row(&format!("SELECT count(*) FROM \"{name}\""), [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert_eq!(n, 1000);
+    assert_eq!(
+        imported_rows(&dir.path().join("out.sqlite"), "customers"),
+        1000
+    );
     drop(c);
 
     // The same server under a name its certificate does not carry: refused,
@@ -907,18 +905,7 @@ fn cli_mongodb_through_ssh() {
         return;
     };
     let home = common::temp_home();
-    let pass = home.path().join("pass");
-    std::fs::write(&pass, "ssh test passphrase\n").unwrap();
-    let varlor = || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_varlor"));
-        c.env("VARLOR_HOME", home.path().join("h"))
-            .env("VARLOR_PASSPHRASE_FILE", &pass)
-            .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
-            .env("VARLOR_NO_AGENT", "1")
-            .env("NO_COLOR", "1")
-            .env("VARLOR_SSH_CONFIG", s.home.join(".ssh/config"));
-        c
-    };
+    let varlor = cli(s, home.path());
     let url = format!(
         "mongodb://{}@localhost:{}/{}?tls=true&tlsCAFile={}&ssh=bastion",
         mongo.user,
@@ -934,57 +921,21 @@ fn cli_mongodb_through_ssh() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = varlor().args(["test", "mongoviassh"]).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = succeeds(varlor().args(["test", "mongoviassh"]));
     assert!(
         text.contains("SSH bastion ✓") && text.contains(" → tunnel to localhost:"),
         "{text}"
     );
     assert!(text.contains("(TLS)"), "{text}");
-    let out = varlor()
-        .args(["preview", "mongoviassh", "customers", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("customer1@example.com"),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let preview = succeeds(varlor().args(["preview", "mongoviassh", "customers", "--json"]));
+    assert!(preview.contains("customer1@example.com"), "{preview}");
     let dest = home.path().join("out.sqlite");
-    let out = varlor()
-        .args(["import", "mongoviassh", "customers", "--to"])
-        .arg(&dest)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeds(
+        varlor()
+            .args(["import", "mongoviassh", "customers", "--to"])
+            .arg(&dest),
     );
-    let db = rusqlite::Connection::open(&dest).unwrap();
-    let name: String = db
-        .query_row(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%customers'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let n: i64 = db
-        .query_row(&format!("SELECT count(*) FROM \"{name}\""), [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert_eq!(n, 1000);
+    assert_eq!(imported_rows(&dest, "customers"), 1000);
     // A +srv address through SSH is refused in words when it is added.
     let out = varlor()
         .args([
