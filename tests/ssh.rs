@@ -195,40 +195,16 @@ async fn verify_full_through_the_tunnel_checks_the_database_name() {
         (Kind::Mysql, common::mysql()),
     ] {
         let Some(server) = server else { continue };
-        let Some(ca) = server.ca.clone() else {
-            common::skip("no test CA (VARLOR_TEST_CA)");
+        let Some(spec) = verified_via_bastion(&server, kind) else {
             continue;
         };
-        let mut spec = server.spec(kind);
-        spec.host = "localhost".into();
-        spec.tls = TlsMode::VerifyFull;
-        spec.ca_file = Some(ca);
-        let spec = via(spec, "bastion");
         let t = staged(&spec, Some(server.secret())).await;
         let info = t
             .result
             .as_ref()
             .unwrap_or_else(|e| panic!("{kind:?}: {} / {}", t.line(), e.full()));
         assert!(info.tls, "{kind:?}: {}", t.line());
-        // The same server under a name its certificate does not carry.
-        match uncertified_loopback_name() {
-            Some(other) => {
-                let mut wrong = spec.clone();
-                wrong.host = other.clone();
-                let t = staged(&wrong, Some(server.secret())).await;
-                let e = t.result.as_ref().expect_err(&t.line());
-                assert_eq!(
-                    e.kind,
-                    ErrorKind::CertificateNotTrusted,
-                    "{kind:?} as {other}: {} / {}",
-                    t.line(),
-                    e.full()
-                );
-            }
-            None => eprintln!(
-                "no other name for 127.0.0.1 in /etc/hosts: the wrong-name check is not tried"
-            ),
-        }
+        wrong_name_is_refused(&spec, &server).await;
     }
 }
 
@@ -784,6 +760,43 @@ fn uncertified_loopback_name() -> Option<String> {
     })
 }
 
+/// `server` as the bastion sees it (`localhost`, the name its certificate
+/// carries), verify-full with the test CA, via the bastion; `None` (a skip
+/// notice) without the CA.
+fn verified_via_bastion(server: &common::ServerEnv, kind: Kind) -> Option<ConnSpec> {
+    let Some(ca) = server.ca.clone() else {
+        common::skip("no test CA (VARLOR_TEST_CA)");
+        return None;
+    };
+    let mut spec = server.spec(kind);
+    spec.host = "localhost".into();
+    spec.tls = TlsMode::VerifyFull;
+    spec.ca_file = Some(ca);
+    Some(via(spec, "bastion"))
+}
+
+/// The same server under a name its certificate does not carry is refused
+/// through the tunnel: the name checked is the database's, never the
+/// tunnel's end.
+async fn wrong_name_is_refused(spec: &ConnSpec, server: &common::ServerEnv) {
+    let Some(other) = uncertified_loopback_name() else {
+        eprintln!("no other name for 127.0.0.1 in /etc/hosts: the wrong-name check is not tried");
+        return;
+    };
+    let mut wrong = spec.clone();
+    wrong.host = other.clone();
+    let t = staged(&wrong, Some(server.secret())).await;
+    let e = t.result.as_ref().expect_err(&t.line());
+    assert_eq!(
+        e.kind,
+        ErrorKind::CertificateNotTrusted,
+        "{:?} as {other}: {} / {}",
+        spec.kind,
+        t.line(),
+        e.full()
+    );
+}
+
 /// MongoDB (SecantusDB, TLS required) reached only through the bastion:
 /// the staged test, list, structure, preview, count and an import; its
 /// certificate checked for the database's own name, not the tunnel's end.
@@ -792,15 +805,9 @@ async fn mongodb_through_the_tunnel() {
     let Some((_s, _g)) = ssh() else { return };
     askpass::set_prompter(None);
     let Some(mongo) = common::mongo() else { return };
-    let Some(ca) = mongo.ca.clone() else {
-        common::skip("no test CA (VARLOR_TEST_MONGO_CA)");
+    let Some(spec) = verified_via_bastion(&mongo, Kind::Mongodb) else {
         return;
     };
-    let mut spec = mongo.spec(Kind::Mongodb);
-    spec.host = "localhost".into();
-    spec.tls = TlsMode::VerifyFull;
-    spec.ca_file = Some(ca);
-    let spec = via(spec, "bastion");
     let t = staged(&spec, Some(mongo.secret())).await;
     let info = t
         .result
@@ -854,26 +861,7 @@ async fn mongodb_through_the_tunnel() {
     );
     drop(c);
 
-    // The same server under a name its certificate does not carry: refused,
-    // so the name checked is the database's, never the tunnel's loopback end.
-    match uncertified_loopback_name() {
-        Some(other) => {
-            let mut wrong = spec.clone();
-            wrong.host = other.clone();
-            let t = staged(&wrong, Some(mongo.secret())).await;
-            let e = t.result.as_ref().expect_err(&t.line());
-            assert_eq!(
-                e.kind,
-                ErrorKind::CertificateNotTrusted,
-                "{other}: {} / {}",
-                t.line(),
-                e.full()
-            );
-        }
-        None => eprintln!(
-            "no other name for 127.0.0.1 in /etc/hosts: the wrong-name check is not tried"
-        ),
-    }
+    wrong_name_is_refused(&spec, &mongo).await;
 }
 
 /// Through SSH a MongoDB host list or `+srv` address is refused in words.
