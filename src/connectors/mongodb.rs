@@ -1585,6 +1585,35 @@ mod tests {
         ConnSpec::from_url(s)
     }
 
+    #[tokio::test]
+    async fn through_a_tunnel_the_driver_names_the_real_host_to_the_gate() {
+        use crate::connectors::spec::{SOCKS5_PROXY, TLS_SERVER_NAME};
+        let mut spec = ConnSpec::new(Kind::Mongodb);
+        spec.host = "db.internal".into();
+        spec.port = Some(27018);
+        spec.tls = TlsMode::VerifyFull;
+        spec.options
+            .insert(TLS_SERVER_NAME.into(), "db.internal".into());
+        spec.options
+            .insert(SOCKS5_PROXY.into(), "127.0.0.1:40111".into());
+        let uri = driver_uri(&spec);
+        assert!(
+            !uri.contains("tls_server_name") && !uri.contains("socks5"),
+            "run-time options are no driver options: {uri}"
+        );
+        let c = MongoConnector::new(spec.clone(), None, SessionOptions::default());
+        let o = c.client_options().await.unwrap();
+        assert_eq!(o.hosts[0].to_string(), "db.internal:27018");
+        let p = o.socks5_proxy.clone().expect("the gate as proxy");
+        assert_eq!((p.host.as_str(), p.port), ("127.0.0.1", Some(40111)));
+        assert!(p.authentication.is_none());
+        assert_eq!(o.direct_connection, Some(true));
+        // No gate, no proxy.
+        spec.options.remove(SOCKS5_PROXY);
+        let c = MongoConnector::new(spec, None, SessionOptions::default());
+        assert!(c.client_options().await.unwrap().socks5_proxy.is_none());
+    }
+
     #[test]
     fn srv_uri_is_one_host_with_tls() {
         let (spec, pw) =

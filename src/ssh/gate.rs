@@ -40,7 +40,15 @@ impl Gate {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
-            while let Ok((stream, peer)) = listener.accept().await {
+            loop {
+                let (stream, peer) = match listener.accept().await {
+                    Ok(c) => c,
+                    // Out of descriptors and the like: the gate stays up.
+                    Err(_) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
                 if !same_user(peer, addr) {
                     tracing::warn!("ssh gate: refused a connection of another user");
                     continue;
