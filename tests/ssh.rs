@@ -938,3 +938,60 @@ fn cli_mongodb_through_ssh() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("mongodb+srv"), "{err}");
 }
+
+/// This user's PostgreSQL sessions asleep in pg_sleep, seen over a direct
+/// connection.
+async fn pg_sleeping(pg: &common::ServerEnv) -> i64 {
+    let mut cfg = tokio_postgres::Config::new();
+    cfg.host(&pg.host)
+        .port(pg.port)
+        .user(&pg.user)
+        .password(&pg.password)
+        .dbname(&pg.db);
+    let (client, conn) = cfg.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' \
+             AND usename = current_user AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// A query abandoned through the tunnel is cancelled on the server: the
+/// cancel request goes over the tunnel's socket (the driver cannot redial
+/// a socket it did not open).
+#[tokio::test]
+async fn a_query_dropped_through_the_tunnel_is_cancelled_on_the_server() {
+    let Some((_s, _g)) = ssh() else { return };
+    askpass::set_prompter(None);
+    let Some(pg) = common::pg() else { return };
+    let spec = via(pg.spec(Kind::Postgres), "bastion");
+    let c: Arc<dyn varlor::connectors::Connector> =
+        Arc::from(connector_for(&spec, Some(pg.secret()), SessionOptions::default()).unwrap());
+    let before = pg_sleeping(&pg).await;
+    let run = tokio::spawn({
+        let c = c.clone();
+        async move {
+            let mut cur = c.query("SELECT pg_sleep(60) AS ssh_cancel_probe").await?;
+            cur.next_page(500).await
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while pg_sleeping(&pg).await <= before {
+        assert!(Instant::now() < deadline, "the query never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    run.abort();
+    let dropped = Instant::now();
+    while pg_sleeping(&pg).await > before {
+        assert!(
+            dropped.elapsed() < Duration::from_secs(3),
+            "pg_sleep(60) still running 3 s after the query was dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
