@@ -1,7 +1,8 @@
 //! The connector of a connection with "SSH via": it opens its tunnel on
 //! first use (one per open connection, shared by every call), builds the
-//! engine's own connector against the tunnel's loopback port, and turns a
-//! failure that ssh explains (channel refused behind the bastion, forwarding
+//! engine's own connector against the tunnel's end as the engine's
+//! `TunnelEnd` says (the Unix socket itself, or a gate of this process in
+//! front of it: see `through`), and turns a failure that ssh explains (channel refused behind the bastion, forwarding
 //! prohibited, tunnel gone) into those words. Dropping it drops the tunnel:
 //! ssh is killed and reaped.
 //!
