@@ -25,6 +25,7 @@ pub mod gate;
 pub mod hosts;
 pub mod tunnel;
 
+use crate::connectors::oracle::ADDRESSES as ORACLE_ADDRESSES;
 use crate::connectors::{ConnError, ConnSpec, ErrorKind, Kind, SpecError, TlsMode};
 
 pub use connector::{staged_test, stages_line, Stage, StagedTest, Tunnelled};
@@ -127,13 +128,22 @@ pub fn via_of(spec: &ConnSpec) -> Result<Option<Via>, SpecError> {
                      which an SSH tunnel does not carry: give the instance's port",
                 ));
             }
-            if spec.kind == Kind::Oracle && spec.tls == TlsMode::VerifyFull {
-                return Err(SpecError::new(
-                    "ssh",
-                    "Oracle's driver checks a TCPS certificate for the address it dials, which \
-                     through SSH is this machine's end of the tunnel, not the database's name: \
-                     verify-full cannot hold there; use tls=require through the tunnel, or no SSH",
-                ));
+            if spec.kind == Kind::Oracle {
+                if spec.options.contains_key(ORACLE_ADDRESSES) {
+                    return Err(SpecError::new(
+                        "ssh",
+                        "SSH tunnels reach one database host, not a list of addresses",
+                    ));
+                }
+                if matches!(spec.tls, TlsMode::Require | TlsMode::VerifyFull) {
+                    return Err(SpecError::new(
+                        "ssh",
+                        "Oracle's driver checks a TCPS certificate for the address it dials, \
+                         which through SSH is this machine's end of the tunnel, not the \
+                         database's name, so TCPS cannot work there: use TCP through the tunnel \
+                         (ssh encrypts it up to the bastion), or no SSH",
+                    ));
+                }
             }
             if spec.options.get("srv").is_some_and(|v| v == "true") {
                 return Err(SpecError::new(
@@ -302,9 +312,20 @@ mod tests {
         );
         refused(
             "oracle://u@db.internal:2484/SVC?tls=verify-full&ssh=bastion",
-            "verify-full",
+            "TCPS",
         );
-        // With the instance's port, and Oracle without verify-full: fine.
+        refused(
+            "oracle://u@db.internal:2484/SVC?tls=require&ssh=bastion",
+            "TCPS",
+        );
+        let mut spec = ConnSpec::new(Kind::Oracle);
+        spec.host = "db1.internal".into();
+        spec.options
+            .insert(ORACLE_ADDRESSES.into(), "db2.internal:1521".into());
+        set_via(&mut spec, Some("bastion"));
+        let e = via_of(&spec).unwrap_err();
+        assert!(e.message.contains("list of addresses"), "{e}");
+        // With the instance's port, and Oracle over TCP: fine.
         for ok in [
             "sqlserver://u@db.internal:1434/app?instance=SQLEXPRESS&ssh=bastion",
             "oracle://u@db.internal:1521/SVC?ssh=bastion",
