@@ -4,7 +4,7 @@
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use ratatui::Frame;
 use unicode_width::UnicodeWidthStr;
 
@@ -14,12 +14,43 @@ use crate::app::state::State;
 use crate::display::display_lines;
 use crate::ssh::askpass::Question;
 
-/// Rows a text takes wrapped at `width` (an estimate: word wrapping may need more).
-fn rows(lines: &[&str], width: usize) -> usize {
-    lines
-        .iter()
-        .map(|l| l.width().div_ceil(width.max(1)).max(1))
-        .sum()
+/// `line` wrapped at `width` columns: at spaces, and a word longer than a
+/// row (a fingerprint on a narrow terminal) cut across rows, so every
+/// character is shown and the rows are counted exactly.
+fn wrap(line: &str, width: usize) -> Vec<String> {
+    use unicode_width::UnicodeWidthChar;
+    let width = width.max(1);
+    let mut rows: Vec<String> = vec![];
+    let mut cur = String::new();
+    for word in line.split(' ').filter(|w| !w.is_empty()) {
+        let ww = word.width();
+        let sep = usize::from(!cur.is_empty());
+        if cur.width() + sep + ww <= width {
+            if sep == 1 {
+                cur.push(' ');
+            }
+            cur.push_str(word);
+            continue;
+        }
+        if !cur.is_empty() {
+            rows.push(std::mem::take(&mut cur));
+        }
+        for c in word.chars() {
+            if cur.width() + c.width().unwrap_or(0) > width {
+                rows.push(std::mem::take(&mut cur));
+            }
+            cur.push(c);
+        }
+    }
+    if !cur.is_empty() || rows.is_empty() {
+        rows.push(cur);
+    }
+    rows
+}
+
+/// ssh's lines wrapped at `width`.
+fn wrapped(lines: &[&str], width: usize) -> Vec<String> {
+    lines.iter().flat_map(|l| wrap(l, width)).collect()
 }
 
 pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
@@ -42,13 +73,14 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     // Room for the frame, a gap, the answer and the hints.
     let room = area.height.saturating_sub(2 + 2 + 3) as usize;
     let mut lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    if rows(&lines, inner_w) > room {
+    if wrapped(&lines, inner_w).len() > room {
         // Small terminal: keep the fingerprint, drop what the answer line says anyway.
         lines.retain(|l| {
             !l.starts_with("Are you sure") && !l.starts_with("This key is not known")
         });
     }
-    let body_h = rows(&lines, inner_w).max(1);
+    let body = wrapped(&lines, inner_w);
+    let body_h = body.len().max(1);
     let queued = state.ssh_prompts.len() - 1;
     let h = (body_h + 3 + 2) as u16;
     let r = centered(area, w, h.min(area.height.saturating_sub(2)));
@@ -66,7 +98,7 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     // ssh's words, as it wrote them (escaped), above the answer.
     let body_rows = inner.height.saturating_sub(3);
     f.render_widget(
-        Paragraph::new(lines.join("\n")).wrap(Wrap { trim: false }),
+        Paragraph::new(body.join("\n")),
         Rect::new(inner.x, inner.y, inner.width, body_rows),
     );
     let y = inner.y + body_rows + 1;
@@ -96,5 +128,17 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
             )),
         };
         f.render_widget(Paragraph::new(line), Rect::new(inner.x, y, inner.width, 1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn wrapping_keeps_every_character_of_a_long_word() {
+        assert_eq!(wrap("key is SHA256:abcdefgh.", 8), ["key is", "SHA256:a", "bcdefgh."]);
+        assert_eq!(wrap("", 8), [""]);
+        assert_eq!(wrap("a  b", 8), ["a b"]);
     }
 }
