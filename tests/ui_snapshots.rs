@@ -1181,7 +1181,10 @@ fn ssh_questions() {
         let frame = render(&s, w, h);
         // The whole fingerprint, even where it wraps.
         let joined: String = frame.chars().filter(|c| !"│ \"\n".contains(*c)).collect();
-        assert!(joined.contains("SHA256:Xq1mN3Zp0d5kYQ7pE4m0vT1bW2c3d4e5f6g7h8i9j0k."), "{frame}");
+        assert!(
+            joined.contains("SHA256:Xq1mN3Zp0d5kYQ7pE4m0vT1bW2c3d4e5f6g7h8i9j0k."),
+            "{frame}"
+        );
         assert!(frame.contains("unknown host key"), "{frame}");
     }
     snap("ssh_host_key", &s);
@@ -1193,13 +1196,18 @@ fn ssh_questions() {
         &mut s,
         Action::SshQuestion {
             id: 2,
-            question: Question::Secret("Enter passphrase for key '/home/ops/.ssh/id_ed25519': ".into()),
+            question: Question::Secret(
+                "Enter passphrase for key '/home/ops/.ssh/id_ed25519': ".into(),
+            ),
         },
     );
     typed(&mut s, "hunter2");
     for (w, h) in SIZES {
         let frame = render(&s, w, h);
-        assert!(!frame.contains("hunter2") && !frame.contains("hunt"), "{frame}");
+        assert!(
+            !frame.contains("hunter2") && !frame.contains("hunt"),
+            "{frame}"
+        );
         assert!(frame.contains("•••••••"), "{frame}");
     }
     snap("ssh_passphrase", &s);
@@ -1213,6 +1221,9 @@ fn ssh_questions() {
         },
     );
     let frame = render(&s, 80, 24);
-    assert!(!frame.contains('\x1b') && !frame.contains('\x07'), "{frame}");
+    assert!(
+        !frame.contains('\x1b') && !frame.contains('\x07'),
+        "{frame}"
+    );
     assert!(frame.contains("SSH: password"), "{frame}");
 }

@@ -2253,10 +2253,9 @@ fn ssh_asks(s: &mut State, id: u64, q: varlor::ssh::askpass::Question) {
 /// The one `SshAnswer` among the effects: (id, answer in the clear).
 fn ssh_answer(out: &[Effect]) -> Option<(u64, Option<String>)> {
     out.iter().find_map(|e| match e {
-        Effect::SshAnswer { id, answer } => Some((
-            *id,
-            answer.as_ref().map(|a| a.expose_secret().to_string()),
-        )),
+        Effect::SshAnswer { id, answer } => {
+            Some((*id, answer.as_ref().map(|a| a.expose_secret().to_string())))
+        }
         _ => None,
     })
 }
@@ -2265,7 +2264,11 @@ fn ssh_answer(out: &[Effect]) -> Option<(u64, Option<String>)> {
 fn ssh_passphrase_question_is_typed_masked_and_enter_sends_it() {
     use varlor::ssh::askpass::Question;
     let mut s = state_with(&["prod"]);
-    ssh_asks(&mut s, 7, Question::Secret("Enter passphrase for key '/home/a/.ssh/id': ".into()));
+    ssh_asks(
+        &mut s,
+        7,
+        Question::Secret("Enter passphrase for key '/home/a/.ssh/id': ".into()),
+    );
     assert_eq!(s.layer(), Layer::SshPrompt);
     // Keys go to the answer, not the list below ('d' would ask to delete, 'q' quit).
     assert!(typed(&mut s, "dq s3cret").is_empty());
@@ -2284,7 +2287,11 @@ fn ssh_passphrase_question_is_typed_masked_and_enter_sends_it() {
 fn esc_refuses_ssh_s_question() {
     use varlor::ssh::askpass::Question;
     let mut s = state_with(&["prod"]);
-    ssh_asks(&mut s, 3, Question::Secret("varlor@bastion's password: ".into()));
+    ssh_asks(
+        &mut s,
+        3,
+        Question::Secret("varlor@bastion's password: ".into()),
+    );
     typed(&mut s, "half");
     let out = update(&mut s, key(KeyCode::Esc));
     assert_eq!(ssh_answer(&out), Some((3, None)));
@@ -2298,12 +2305,18 @@ fn a_host_key_needs_yes_typed_enter_alone_does_not_accept() {
     use varlor::ssh::askpass::Question;
     let mut s = state_with(&["prod"]);
     ssh_asks(&mut s, 1, Question::Confirm(HOST_KEY_QUESTION.into()));
-    assert!(update(&mut s, key(KeyCode::Enter)).is_empty(), "Enter alone accepts nothing");
+    assert!(
+        update(&mut s, key(KeyCode::Enter)).is_empty(),
+        "Enter alone accepts nothing"
+    );
     let p = s.ssh_prompts.front().unwrap();
     assert!(p.error.as_deref().unwrap().contains("yes or no"));
     assert_eq!(p.input.mask_char(), None, "yes/no is typed in the clear");
     typed(&mut s, "sure");
-    assert!(update(&mut s, key(KeyCode::Enter)).is_empty(), "only yes or no");
+    assert!(
+        update(&mut s, key(KeyCode::Enter)).is_empty(),
+        "only yes or no"
+    );
     assert_eq!(s.layer(), Layer::SshPrompt);
     for _ in 0..4 {
         update(&mut s, key(KeyCode::Backspace));
@@ -2340,7 +2353,11 @@ fn ssh_questions_come_one_after_the_other_above_every_overlay() {
     typed(&mut s, "vaultpw");
     s.help = true;
     ssh_asks(&mut s, 10, Question::Confirm(HOST_KEY_QUESTION.into()));
-    ssh_asks(&mut s, 11, Question::Secret("Enter passphrase for key 'k': ".into()));
+    ssh_asks(
+        &mut s,
+        11,
+        Question::Secret("Enter passphrase for key 'k': ".into()),
+    );
     assert_eq!(s.overlays().first(), Some(&Layer::SshPrompt));
     // F1 does not open help over it; Ctrl-U edits the answer.
     update(&mut s, key(KeyCode::F(1)));
@@ -2373,5 +2390,7 @@ fn an_expired_ssh_question_closes_its_overlay_only() {
     assert!(s.ssh_prompts.is_empty());
     assert!(s.status.as_ref().unwrap().text.contains("unanswered"));
     // An answer after that has nothing to answer.
-    assert!(update(&mut s, key(KeyCode::Enter)).iter().all(|e| !matches!(e, Effect::SshAnswer { .. })));
+    assert!(update(&mut s, key(KeyCode::Enter))
+        .iter()
+        .all(|e| !matches!(e, Effect::SshAnswer { .. })));
 }

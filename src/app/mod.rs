@@ -126,7 +126,9 @@ pub async fn run(
     let runner = EffectRunner::new(Arc::new(Mutex::new(profile)), tx, session, env);
     // ssh's questions (host key, passphrase, password) come to the overlay;
     // with a prompter registered, tunnels no longer run ssh in BatchMode.
-    crate::ssh::askpass::set_prompter(Some(runner.prompter() as Arc<dyn crate::ssh::askpass::Prompter>));
+    crate::ssh::askpass::set_prompter(Some(
+        runner.prompter() as Arc<dyn crate::ssh::askpass::Prompter>
+    ));
 
     // Chain a hook that restores the terminal before the panic message prints.
     let previous = std::panic::take_hook();

@@ -99,7 +99,11 @@ impl Prompter for TuiPrompter {
             Err(RecvTimeoutError::Timeout) => {
                 // An answer may have raced the deadline: take it if so.
                 let late = self.waiting().remove(&id).is_none();
-                let got = if late { answer.try_recv().ok().flatten() } else { None };
+                let got = if late {
+                    answer.try_recv().ok().flatten()
+                } else {
+                    None
+                };
                 if got.is_none() {
                     let _ = self.tx.send(Action::SshQuestionExpired { id });
                 }
@@ -157,7 +161,9 @@ mod tests {
         question(&mut rx);
         p.close();
         assert!(asker.join().unwrap().is_none());
-        assert!(p.ask(&Question::Confirm("again (yes/no)?".into())).is_none());
+        assert!(p
+            .ask(&Question::Confirm("again (yes/no)?".into()))
+            .is_none());
         assert!(rx.try_recv().is_err(), "a closed prompter asks nobody");
     }
 

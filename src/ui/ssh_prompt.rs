@@ -64,7 +64,9 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
             (" SSH: unknown host key ", "Answer")
         }
         Question::Confirm(_) => (" SSH asks ", "Answer"),
-        Question::Secret(_) if lower.contains("passphrase") => (" SSH: key passphrase ", "Passphrase"),
+        Question::Secret(_) if lower.contains("passphrase") => {
+            (" SSH: key passphrase ", "Passphrase")
+        }
         Question::Secret(_) if lower.contains("password") => (" SSH: password ", "Password"),
         Question::Secret(_) => (" SSH asks ", "Answer"),
     };
@@ -75,9 +77,7 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let mut lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     if wrapped(&lines, inner_w).len() > room {
         // Small terminal: keep the fingerprint, drop what the answer line says anyway.
-        lines.retain(|l| {
-            !l.starts_with("Are you sure") && !l.starts_with("This key is not known")
-        });
+        lines.retain(|l| !l.starts_with("Are you sure") && !l.starts_with("This key is not known"));
     }
     let body = wrapped(&lines, inner_w);
     let body_h = body.len().max(1);
@@ -137,7 +137,10 @@ mod tests {
 
     #[test]
     fn wrapping_keeps_every_character_of_a_long_word() {
-        assert_eq!(wrap("key is SHA256:abcdefgh.", 8), ["key is", "SHA256:a", "bcdefgh."]);
+        assert_eq!(
+            wrap("key is SHA256:abcdefgh.", 8),
+            ["key is", "SHA256:a", "bcdefgh."]
+        );
         assert_eq!(wrap("", 8), [""]);
         assert_eq!(wrap("a  b", 8), ["a b"]);
     }
