@@ -2394,3 +2394,16 @@ fn an_expired_ssh_question_closes_its_overlay_only() {
         .iter()
         .all(|e| !matches!(e, Effect::SshAnswer { .. })));
 }
+
+#[test]
+fn an_ssh_notice_is_a_status_line_not_a_question() {
+    let mut s = state_with(&["prod"]);
+    let text = "Confirm user presence for key ED25519-SK SHA256:abc\n".to_string();
+    assert!(update(&mut s, Action::SshNotice { text }).is_empty());
+    assert!(s.ssh_prompts.is_empty());
+    assert_eq!(s.layer(), Layer::List);
+    assert_eq!(
+        s.status.as_ref().unwrap().text,
+        "ssh: Confirm user presence for key ED25519-SK SHA256:abc"
+    );
+}

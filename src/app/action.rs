@@ -119,6 +119,10 @@ pub enum Action {
         id: u64,
         question: crate::ssh::askpass::Question,
     },
+    /// ssh tells something that needs no answer (touch the hardware key).
+    SshNotice {
+        text: String,
+    },
     /// Nobody answered question `id` in time: it was refused.
     SshQuestionExpired {
         id: u64,

@@ -112,6 +112,12 @@ impl Prompter for TuiPrompter {
             Err(RecvTimeoutError::Disconnected) => None,
         }
     }
+
+    fn notify(&self, text: &str) {
+        let _ = self.tx.send(Action::SshNotice {
+            text: text.to_string(),
+        });
+    }
 }
 
 #[cfg(test)]

@@ -142,6 +142,10 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::LoginWrites { conn, result } => query::on_login_writes(state, conn, result),
         Action::SshQuestion { id, question } => ssh_prompt::on_question(state, id, question),
         Action::SshQuestionExpired { id } => ssh_prompt::on_expired(state, id),
+        Action::SshNotice { text } => {
+            set_status(state, StatusKind::Info, format!("ssh: {}", text.trim_end()));
+            vec![]
+        }
     }
 }
 
