@@ -1226,4 +1226,20 @@ fn ssh_questions() {
         "{frame}"
     );
     assert!(frame.contains("SSH: password"), "{frame}");
+    // A server's keyboard-interactive text can be long: the answer line stays.
+    update(&mut s, key(KeyCode::Esc));
+    let long = "Welcome to the bastion.\n".repeat(40) + "Verification code: ";
+    update(
+        &mut s,
+        Action::SshQuestion {
+            id: 4,
+            question: Question::Secret(long),
+        },
+    );
+    for (w, h) in [(20, 6), (40, 15), (80, 24), (200, 60)] {
+        let frame = render(&s, w, h);
+        if h >= 15 {
+            assert!(frame.contains("›Answer"), "{w}x{h}:\n{frame}");
+        }
+    }
 }
