@@ -556,3 +556,50 @@ fn pipe(mut cmd: Command, stdin: &str) -> std::process::Output {
         .unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// The real binary as ssh's `SSH_ASKPASS`: with `SSH_ASKPASS_PROMPT=none`
+/// (a hardware key waiting for a touch) it shows the text and asks nothing;
+/// with `confirm` the question is a yes/no whatever its words; otherwise
+/// the answer is printed for ssh.
+#[test]
+fn the_askpass_child_follows_ssh_s_prompt_hint() {
+    struct Record(Mutex<Vec<String>>);
+    impl Prompter for Record {
+        fn ask(&self, q: &Question) -> Option<SecretString> {
+            self.0.lock().unwrap().push(format!("{q:?}"));
+            Some(SecretString::from("yes".to_string()))
+        }
+        fn notify(&self, text: &str) {
+            self.0.lock().unwrap().push(format!("notice {text}"));
+        }
+    }
+    let p = Arc::new(Record(Mutex::new(Vec::new())));
+    let server = askpass::Server::start(p.clone()).unwrap();
+    let child = |hint: Option<&str>, prompt: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_varlor"));
+        c.arg(prompt).env(askpass::SOCKET_ENV, server.socket());
+        match hint {
+            Some(h) => c.env("SSH_ASKPASS_PROMPT", h),
+            None => c.env_remove("SSH_ASKPASS_PROMPT"),
+        };
+        c.output().unwrap()
+    };
+    let out = child(
+        Some("none"),
+        "Confirm user presence for key ED25519-SK SHA256:x",
+    );
+    assert!(out.stdout.is_empty());
+    let out = child(Some("confirm"), "Allow shared connection to bastion? ");
+    assert_eq!(out.stdout, b"yes\n");
+    assert!(out.status.success());
+    let out = child(None, "Enter passphrase for key 'k': ");
+    assert_eq!(out.stdout, b"yes\n");
+    assert_eq!(
+        *p.0.lock().unwrap(),
+        [
+            "notice Confirm user presence for key ED25519-SK SHA256:x".to_string(),
+            "Confirm(\"Allow shared connection to bastion? \")".to_string(),
+            "Secret(\"Enter passphrase for key 'k': \")".to_string(),
+        ]
+    );
+}

@@ -1164,3 +1164,82 @@ fn v_toggles_the_preview_between_grid_and_json_and_keys_follow_the_view() {
     update(&mut s, key(KeyCode::Enter));
     assert!(!p(&s).json);
 }
+
+#[test]
+fn ssh_questions() {
+    use varlor::ssh::askpass::Question;
+    let text = "The authenticity of host '[127.0.0.1]:2222 ([127.0.0.1]:2222)' can't be established.\nED25519 key fingerprint is SHA256:Xq1mN3Zp0d5kYQ7pE4m0vT1bW2c3d4e5f6g7h8i9j0k.\nThis key is not known by any other names.\nAre you sure you want to continue connecting (yes/no/[fingerprint])? ";
+    let mut s = listed();
+    update(
+        &mut s,
+        Action::SshQuestion {
+            id: 1,
+            question: Question::Confirm(text.into()),
+        },
+    );
+    for (w, h) in SIZES {
+        let frame = render(&s, w, h);
+        // The whole fingerprint, even where it wraps.
+        let joined: String = frame.chars().filter(|c| !"│ \"\n".contains(*c)).collect();
+        assert!(
+            joined.contains("SHA256:Xq1mN3Zp0d5kYQ7pE4m0vT1bW2c3d4e5f6g7h8i9j0k."),
+            "{frame}"
+        );
+        assert!(frame.contains("unknown host key"), "{frame}");
+    }
+    snap("ssh_host_key", &s);
+    update(&mut s, key(KeyCode::Enter));
+    snap("ssh_host_key_enter_alone", &s);
+    typed(&mut s, "yes");
+    update(&mut s, key(KeyCode::Enter));
+    update(
+        &mut s,
+        Action::SshQuestion {
+            id: 2,
+            question: Question::Secret(
+                "Enter passphrase for key '/home/ops/.ssh/id_ed25519': ".into(),
+            ),
+        },
+    );
+    typed(&mut s, "hunter2");
+    for (w, h) in SIZES {
+        let frame = render(&s, w, h);
+        assert!(
+            !frame.contains("hunter2") && !frame.contains("hunt"),
+            "{frame}"
+        );
+        assert!(frame.contains("•••••••"), "{frame}");
+    }
+    snap("ssh_passphrase", &s);
+    // ssh's text is outside text: controls become visible escapes.
+    update(&mut s, key(KeyCode::Esc));
+    update(
+        &mut s,
+        Action::SshQuestion {
+            id: 3,
+            question: Question::Secret("ops@bastion's password:\x1b]0;pwned\x07 ".into()),
+        },
+    );
+    let frame = render(&s, 80, 24);
+    assert!(
+        !frame.contains('\x1b') && !frame.contains('\x07'),
+        "{frame}"
+    );
+    assert!(frame.contains("SSH: password"), "{frame}");
+    // A server's keyboard-interactive text can be long: the answer line stays.
+    update(&mut s, key(KeyCode::Esc));
+    let long = "Welcome to the bastion.\n".repeat(40) + "Verification code: ";
+    update(
+        &mut s,
+        Action::SshQuestion {
+            id: 4,
+            question: Question::Secret(long),
+        },
+    );
+    for (w, h) in [(20, 6), (40, 15), (80, 24), (200, 60)] {
+        let frame = render(&s, w, h);
+        if h >= 15 {
+            assert!(frame.contains("›Answer"), "{w}x{h}:\n{frame}");
+        }
+    }
+}

@@ -2241,3 +2241,169 @@ fn y_copies_the_highlighted_cell_and_shift_y_its_row() {
         Some("2\t\"evil\x1b]0;x\x07\tand\nmore\"\t")
     );
 }
+
+// ------------------------------------------------------------ ssh's questions
+
+const HOST_KEY_QUESTION: &str = "The authenticity of host '[127.0.0.1]:2222 ([127.0.0.1]:2222)' can't be established.\nED25519 key fingerprint is SHA256:Xq1mN3Zp0d5kYQ7pE4m0vT1bW2c3d4e5f6g7h8i9j0k.\nThis key is not known by any other names.\nAre you sure you want to continue connecting (yes/no/[fingerprint])? ";
+
+fn ssh_asks(s: &mut State, id: u64, q: varlor::ssh::askpass::Question) {
+    assert!(update(s, Action::SshQuestion { id, question: q }).is_empty());
+}
+
+/// The one `SshAnswer` among the effects: (id, answer in the clear).
+fn ssh_answer(out: &[Effect]) -> Option<(u64, Option<String>)> {
+    out.iter().find_map(|e| match e {
+        Effect::SshAnswer { id, answer } => {
+            Some((*id, answer.as_ref().map(|a| a.expose_secret().to_string())))
+        }
+        _ => None,
+    })
+}
+
+#[test]
+fn ssh_passphrase_question_is_typed_masked_and_enter_sends_it() {
+    use varlor::ssh::askpass::Question;
+    let mut s = state_with(&["prod"]);
+    ssh_asks(
+        &mut s,
+        7,
+        Question::Secret("Enter passphrase for key '/home/a/.ssh/id': ".into()),
+    );
+    assert_eq!(s.layer(), Layer::SshPrompt);
+    // Keys go to the answer, not the list below ('d' would ask to delete, 'q' quit).
+    assert!(typed(&mut s, "dq s3cret").is_empty());
+    assert!(s.confirm.is_none() && !s.quit);
+    let p = s.ssh_prompts.front().unwrap();
+    assert_eq!(p.input.mask_char(), Some(MASK), "typed masked");
+    assert_eq!(p.input.lines().join(""), "dq s3cret");
+    let out = update(&mut s, key(KeyCode::Enter));
+    assert_eq!(ssh_answer(&out), Some((7, Some("dq s3cret".into()))));
+    assert!(s.ssh_prompts.is_empty());
+    assert_eq!(s.layer(), Layer::List);
+    assert_eq!(highlighted(&s), "prod", "the list is as it was");
+}
+
+#[test]
+fn esc_refuses_ssh_s_question() {
+    use varlor::ssh::askpass::Question;
+    let mut s = state_with(&["prod"]);
+    ssh_asks(
+        &mut s,
+        3,
+        Question::Secret("varlor@bastion's password: ".into()),
+    );
+    typed(&mut s, "half");
+    let out = update(&mut s, key(KeyCode::Esc));
+    assert_eq!(ssh_answer(&out), Some((3, None)));
+    assert!(s.ssh_prompts.is_empty());
+    assert_eq!(s.layer(), Layer::List);
+    assert!(s.status.as_ref().unwrap().text.contains("Refused"));
+}
+
+#[test]
+fn a_host_key_needs_yes_typed_enter_alone_does_not_accept() {
+    use varlor::ssh::askpass::Question;
+    let mut s = state_with(&["prod"]);
+    ssh_asks(&mut s, 1, Question::Confirm(HOST_KEY_QUESTION.into()));
+    assert!(
+        update(&mut s, key(KeyCode::Enter)).is_empty(),
+        "Enter alone accepts nothing"
+    );
+    let p = s.ssh_prompts.front().unwrap();
+    assert!(p.error.as_deref().unwrap().contains("yes or no"));
+    assert_eq!(p.input.mask_char(), None, "yes/no is typed in the clear");
+    typed(&mut s, "sure");
+    assert!(
+        update(&mut s, key(KeyCode::Enter)).is_empty(),
+        "only yes or no"
+    );
+    assert_eq!(s.layer(), Layer::SshPrompt);
+    for _ in 0..4 {
+        update(&mut s, key(KeyCode::Backspace));
+    }
+    typed(&mut s, "YES");
+    let out = update(&mut s, key(KeyCode::Enter));
+    assert_eq!(ssh_answer(&out), Some((1, Some("yes".into()))));
+
+    ssh_asks(&mut s, 2, Question::Confirm(HOST_KEY_QUESTION.into()));
+    typed(&mut s, "n");
+    let out = update(&mut s, key(KeyCode::Enter));
+    assert_eq!(ssh_answer(&out), Some((2, Some("no".into()))));
+
+    // A pasted fingerprint is passed on for ssh to compare.
+    ssh_asks(&mut s, 4, Question::Confirm(HOST_KEY_QUESTION.into()));
+    update(&mut s, Action::Paste("SHA256:abc\x1b[2J".into()));
+    let out = update(&mut s, key(KeyCode::Enter));
+    assert_eq!(ssh_answer(&out), Some((4, Some("SHA256:abc[2J".into()))));
+}
+
+#[test]
+fn ssh_questions_come_one_after_the_other_above_every_overlay() {
+    use varlor::ssh::askpass::Question;
+    let mut s = state_with(&["prod"]);
+    update(
+        &mut s,
+        Action::NeedsUnlock {
+            initialised: true,
+            pending: Pending::TestConnection {
+                name: "prod".into(),
+            },
+        },
+    );
+    typed(&mut s, "vaultpw");
+    s.help = true;
+    ssh_asks(&mut s, 10, Question::Confirm(HOST_KEY_QUESTION.into()));
+    ssh_asks(
+        &mut s,
+        11,
+        Question::Secret("Enter passphrase for key 'k': ".into()),
+    );
+    assert_eq!(s.overlays().first(), Some(&Layer::SshPrompt));
+    // F1 does not open help over it; Ctrl-U edits the answer.
+    update(&mut s, key(KeyCode::F(1)));
+    typed(&mut s, "yes");
+    let out = update(&mut s, key(KeyCode::Enter));
+    assert_eq!(ssh_answer(&out), Some((10, Some("yes".into()))));
+    // The second question has its own overlay, with an empty answer.
+    let p = s.ssh_prompts.front().unwrap();
+    assert_eq!((p.id, p.input.lines().join("")), (11, String::new()));
+    assert!(p.secret());
+    typed(&mut s, "pp");
+    let out = update(&mut s, key(KeyCode::Enter));
+    assert_eq!(ssh_answer(&out), Some((11, Some("pp".into()))));
+    // Underneath, the passphrase prompt still holds what was typed.
+    assert_eq!(s.layer(), Layer::Unlock);
+    assert_eq!(s.unlock.as_ref().unwrap().input.lines().join(""), "vaultpw");
+}
+
+#[test]
+fn an_expired_ssh_question_closes_its_overlay_only() {
+    use varlor::ssh::askpass::Question;
+    let mut s = state_with(&["prod"]);
+    ssh_asks(&mut s, 5, Question::Secret("pw: ".into()));
+    ssh_asks(&mut s, 6, Question::Secret("pw2: ".into()));
+    typed(&mut s, "ab");
+    assert!(update(&mut s, Action::SshQuestionExpired { id: 6 }).is_empty());
+    assert_eq!(s.ssh_prompts.len(), 1);
+    assert_eq!(s.ssh_prompts[0].input.lines().join(""), "ab");
+    update(&mut s, Action::SshQuestionExpired { id: 5 });
+    assert!(s.ssh_prompts.is_empty());
+    assert!(s.status.as_ref().unwrap().text.contains("unanswered"));
+    // An answer after that has nothing to answer.
+    assert!(update(&mut s, key(KeyCode::Enter))
+        .iter()
+        .all(|e| !matches!(e, Effect::SshAnswer { .. })));
+}
+
+#[test]
+fn an_ssh_notice_is_a_status_line_not_a_question() {
+    let mut s = state_with(&["prod"]);
+    let text = "Confirm user presence for key ED25519-SK SHA256:abc\n".to_string();
+    assert!(update(&mut s, Action::SshNotice { text }).is_empty());
+    assert!(s.ssh_prompts.is_empty());
+    assert_eq!(s.layer(), Layer::List);
+    assert_eq!(
+        s.status.as_ref().unwrap().text,
+        "ssh: Confirm user presence for key ED25519-SK SHA256:abc"
+    );
+}

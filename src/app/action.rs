@@ -113,6 +113,20 @@ pub enum Action {
         conn: String,
         result: Result<crate::connectors::query::LoginWrites, ConnError>,
     },
+    /// ssh asks something (through `app::ssh_prompt::TuiPrompter`); the
+    /// tunnel waits until `Effect::SshAnswer { id, .. }`.
+    SshQuestion {
+        id: u64,
+        question: crate::ssh::askpass::Question,
+    },
+    /// ssh tells something that needs no answer (touch the hardware key).
+    SshNotice {
+        text: String,
+    },
+    /// Nobody answered question `id` in time: it was refused.
+    SshQuestionExpired {
+        id: u64,
+    },
     /// The statements run earlier on `conn`, newest first (from the catalog).
     QueryHistory {
         conn: String,

@@ -215,6 +215,12 @@ pub enum UnlockCmd {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SshPromptCmd {
+    Answer,
+    Refuse,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OverlayCmd {
     Close,
     Quit,
@@ -611,6 +617,35 @@ pub const UNLOCK: &[Binding<UnlockCmd>] = &[
         "passphrase / confirmation",
     )
     .when(creating_vault),
+];
+
+fn ssh_asks_secret(s: &State) -> bool {
+    s.ssh_prompts.front().is_some_and(|p| p.secret())
+}
+fn ssh_asks_yes_no(s: &State) -> bool {
+    !ssh_asks_secret(s)
+}
+
+/// ssh's question (host key, passphrase, password); other keys edit the answer.
+pub const SSH_PROMPT: &[Binding<SshPromptCmd>] = &[
+    Binding::new(
+        &[ENTER],
+        SshPromptCmd::Answer,
+        "Enter",
+        "send the answer to ssh (a host key needs yes or no typed first)",
+    )
+    .hint_as("Enter", "send")
+    .hint_when(ssh_asks_secret),
+    Binding::new(&[ENTER], SshPromptCmd::Answer, "", "")
+        .hint_as("yes/no Enter", "answer")
+        .hint_when(ssh_asks_yes_no),
+    Binding::new(
+        &[ESC],
+        SshPromptCmd::Refuse,
+        "Esc",
+        "refuse: ssh stops and the connection fails",
+    )
+    .hint("refuse"),
 ];
 
 pub const POPUP: &[Binding<OverlayCmd>] = &[Binding::new(
@@ -1075,6 +1110,7 @@ fn focus_of(s: &State) -> BrowserFocus {
 /// The bindings of a layer, documented (browser: the focused pane's first).
 fn layer_docs(layer: Layer, state: &State) -> Vec<(Doc, Option<Pred>, Option<Pred>)> {
     match layer {
+        Layer::SshPrompt => docs(SSH_PROMPT),
         Layer::Unlock => docs(UNLOCK),
         Layer::Popup => docs(POPUP),
         Layer::Help => docs(HELP),
@@ -1178,6 +1214,7 @@ pub fn markdown() -> String {
     row(&mut out, "import progress", &plain(docs(IMPORT_PROGRESS)));
     row(&mut out, "found connections", &plain(docs(DISCOVER)));
     row(&mut out, "passphrase prompt", &plain(docs(UNLOCK)));
+    row(&mut out, "ssh asks", &plain(docs(SSH_PROMPT)));
     row(&mut out, "question", &plain(docs(CONFIRM)));
     row(&mut out, "details popup", &plain(docs(POPUP)));
     row(&mut out, "help", &plain(docs(HELP)));

@@ -6,6 +6,7 @@ pub mod discover;
 pub mod effect;
 pub mod keys;
 pub mod query_complete;
+pub mod ssh_prompt;
 pub mod state;
 pub mod update;
 
@@ -123,6 +124,11 @@ pub async fn run(
     forward_termination(tx.clone());
     let env = crate::ops::EnvUnlock::new(identity);
     let runner = EffectRunner::new(Arc::new(Mutex::new(profile)), tx, session, env);
+    // ssh's questions (host key, passphrase, password) come to the overlay;
+    // with a prompter registered, tunnels no longer run ssh in BatchMode.
+    crate::ssh::askpass::set_prompter(Some(
+        runner.prompter() as Arc<dyn crate::ssh::askpass::Prompter>
+    ));
 
     // Chain a hook that restores the terminal before the panic message prints.
     let previous = std::panic::take_hook();
@@ -180,7 +186,9 @@ pub async fn run(
             break Ok(state.exit_code);
         }
     };
-    // Imports remove their partial files before the process exits.
+    crate::ssh::askpass::set_prompter(None);
+    // Imports remove their partial files before the process exits; ssh's
+    // waiting questions are refused.
     runner.shutdown(IMPORT_GRACE).await;
     result
 }
