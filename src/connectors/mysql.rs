@@ -566,10 +566,25 @@ fn column_meta(c: &Column) -> ColumnMeta {
 /// A text-protocol value as a cell: the server's own text, bytes for binary
 /// columns, NULL kept apart, BIT as its number.
 fn cell_of(v: Option<&Value>, c: &Column) -> Cell {
+    use ColumnType::*;
+    let timestamp = matches!(
+        c.column_type(),
+        MYSQL_TYPE_TIMESTAMP | MYSQL_TYPE_TIMESTAMP2 | MYSQL_TYPE_DATETIME | MYSQL_TYPE_DATETIME2
+    );
     let bytes = match v {
         None | Some(Value::NULL) => return Cell::Null,
+        Some(Value::Bytes(b)) if timestamp => {
+            return Cell::timestamp(&String::from_utf8_lossy(b));
+        }
         Some(Value::Bytes(b)) => b,
-        Some(other) => return Cell::Text(text_of(Some(other)).unwrap_or_default()),
+        Some(other) => {
+            let text = text_of(Some(other)).unwrap_or_default();
+            return if timestamp {
+                Cell::timestamp(&text)
+            } else {
+                Cell::Text(text)
+            };
+        }
     };
     if c.column_type() == ColumnType::MYSQL_TYPE_BIT {
         if bytes.len() <= 8 {
@@ -1148,5 +1163,20 @@ mod tests {
             Cell::Text("12345678901234567890.0123456789".into())
         );
         assert_eq!(cell_of(Some(&Value::NULL), &text), Cell::Null);
+        // Timestamps in the one form, from the text and the binary protocol;
+        // MariaDB's zero date keeps the same shape as the others.
+        let dt = Column::new(ColumnType::MYSQL_TYPE_DATETIME).with_character_set(BINARY_CHARSET);
+        assert_eq!(
+            cell_of(Some(&Value::Bytes(b"2024-01-02 03:04:05".to_vec())), &dt),
+            Cell::Text("2024-01-02T03:04:05".into())
+        );
+        assert_eq!(
+            cell_of(Some(&Value::Bytes(b"0000-00-00 00:00:00".to_vec())), &dt),
+            Cell::Text("0000-00-00T00:00:00".into())
+        );
+        assert_eq!(
+            cell_of(Some(&Value::Date(2024, 1, 2, 3, 4, 5, 500_000)), &dt),
+            Cell::Text("2024-01-02T03:04:05.500000".into())
+        );
     }
 }

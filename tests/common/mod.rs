@@ -18,6 +18,7 @@ pub mod tds;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
 use secrecy::SecretString;
 use varlor::connectors::{ConnSpec, Kind, TlsMode};
@@ -190,4 +191,37 @@ impl varlor::connectors::RowSink for Collect {
         self.rows.push(row);
         Ok(())
     }
+}
+
+/// Runs SQL as root over MariaDB's socket (`VARLOR_TEST_MYSQL_SOCKET`, the
+/// `mariadb` client), or says why it could not.
+pub fn mysql_root_sql(env: &ServerEnv, sql: &str) -> Result<String, String> {
+    let sock = env.socket.as_ref().ok_or("no root socket")?;
+    let mut child = Command::new("mariadb")
+        .args([
+            "--no-defaults",
+            "--default-character-set=utf8mb4",
+            "-N",
+            "-B",
+            "-u",
+            "root",
+            "-S",
+        ])
+        .arg(sock)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("mariadb client: {e}"))?;
+    child
+        .stdin
+        .take()
+        .ok_or("no stdin")?
+        .write_all(sql.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
