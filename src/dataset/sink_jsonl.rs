@@ -182,9 +182,10 @@ impl Encoder for JsonlEncoder {
                 Cell::Int(v) => {
                     let _ = write!(out, "{v}");
                 }
-                Cell::Float(f) if f.is_finite() => {
-                    let _ = serde_json::to_writer(&mut *out, f);
-                }
+                // The CSV's text (shortest round trip, `1e300`): a valid
+                // JSON number, and the same string if the column ends up
+                // rewritten as strings.
+                Cell::Float(f) if f.is_finite() => out.extend_from_slice(float_text(*f).as_bytes()),
                 Cell::Float(f) => json_str(out, &float_text(*f)),
                 Cell::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
                 Cell::Text(s) if kind == ColKind::Timestamp => json_str(out, &iso8601(s)),
@@ -202,9 +203,7 @@ impl Encoder for JsonlEncoder {
                     Ok(Exact::Int(v)) => {
                         let _ = write!(out, "{v}");
                     }
-                    Ok(Exact::Real(f)) => {
-                        let _ = serde_json::to_writer(&mut *out, &f);
-                    }
+                    Ok(Exact::Real(f)) => out.extend_from_slice(float_text(f).as_bytes()),
                     Err(why) => {
                         if let Some(slot) = self.as_text.get_mut(i) {
                             slot.get_or_insert(why);
