@@ -407,7 +407,10 @@ async fn every_common_type_previews_as_exact_text() {
     // Rendered in the server's TimeZone, with its offset as +HH:MM.
     let tz = txt("c_timestamptz");
     assert!(tz.starts_with("2024-06-30T"), "{tz}");
-    assert!(tz[11..].contains(['+', '-']) && tz.ends_with(":00"), "no zone offset: {tz}");
+    assert!(
+        tz[11..].contains(['+', '-']) && tz.ends_with(":00"),
+        "no zone offset: {tz}"
+    );
     assert_eq!(txt("c_interval"), "1 year 2 mons 3 days 04:05:06");
     assert_eq!(txt("c_uuid"), "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
     assert_eq!(txt("c_json"), r#"{"k": [1, 2, {"n": null}]}"#);

@@ -175,6 +175,28 @@ fn form_with_a_validation_error() {
     snap("form_error", &s);
 }
 
+#[test]
+fn sqlite_form_with_a_missing_file() {
+    let mut s = listed();
+    update(&mut s, key(KeyCode::Char('n')));
+    update(&mut s, key(KeyCode::Char('s')));
+    update(&mut s, key(KeyCode::Char('s')));
+    update(&mut s, key(KeyCode::Enter));
+    typed(&mut s, "lite");
+    while s.form.as_ref().unwrap().focused_field() != Some(FieldId::Conn(Field::Path)) {
+        update(&mut s, key(KeyCode::Tab));
+    }
+    typed(&mut s, "/nonexistent/varlor/app.db");
+    update(&mut s, ctrl('t'));
+    update(&mut s, ctrl('s'));
+    let out = render(&s, 80, 24);
+    assert!(
+        out.contains("no file at '/nonexistent/varlor/app.db'"),
+        "{out}"
+    );
+    snap("form_sqlite_missing_file", &s);
+}
+
 fn valid_form() -> State {
     let mut s = pg_form();
     for _ in 0..5 {

@@ -243,7 +243,11 @@ mod tests {
         assert_eq!(iso8601("12024-01-02 03:04:05"), "12024-01-02 03:04:05");
         assert_eq!(iso8601("2024-01-02"), "2024-01-02");
         // Its own output passes through untouched (sinks apply it again).
-        for s in ["2024-01-02 03:04:05+01", "2024-01-02 03:04:05.5", "0000-00-00 00:00:00"] {
+        for s in [
+            "2024-01-02 03:04:05+01",
+            "2024-01-02 03:04:05.5",
+            "0000-00-00 00:00:00",
+        ] {
             let once = iso8601(s).into_owned();
             assert!(matches!(iso8601(&once), Cow::Borrowed(_)), "{s}");
         }
