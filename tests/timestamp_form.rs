@@ -3,7 +3,7 @@
 //! JSON Lines, for PostgreSQL, MariaDB and a SQLite file; in-range values
 //! are ISO 8601 (`2024-01-02T03:04:05+02:00`) even in a column that also
 //! holds out-of-range ones (`infinity`, BC, MariaDB's zero date), which keep
-//! the engine's words.
+//! the engine's words. A typed query (`varlor query --json`) shows the same.
 //!
 //! Needs the servers of `scripts/test` (VARLOR_TEST_PG_* / VARLOR_TEST_MYSQL_*,
 //! MariaDB's root socket to create the table); skips with a notice without
@@ -82,11 +82,10 @@ impl Home {
 /// Column → values (in `id` order) as each front end shows them.
 type Columns = BTreeMap<String, Vec<Value>>;
 
-/// `preview --json`: the values of `cols`, rows ordered by the first column.
-fn preview_json(h: &Home, table: &str, cols: &[&str]) -> Columns {
-    let j: Value =
-        serde_json::from_str(&h.ok(&["preview", "src", table, "--json", "--limit", "100"], ""))
-            .unwrap();
+/// `preview --json` / `query --json` output: the values of `cols`, rows
+/// ordered by the first column.
+fn json_columns(text: &str, cols: &[&str]) -> Columns {
+    let j: Value = serde_json::from_str(text).unwrap();
     let names: Vec<&str> = j["columns"]
         .as_array()
         .unwrap()
@@ -217,6 +216,7 @@ fn is_iso(s: &str) -> bool {
 /// Every front end shows the same text; `want` is that text per column
 /// (`None` = NULL); in-range values are ISO 8601.
 fn check(h: &Home, table: &str, want: &[(&str, Vec<Option<&str>>)], iso: bool) {
+    let sql = format!("SELECT * FROM {table} ORDER BY id");
     let cols: Vec<&str> = want.iter().map(|(c, _)| *c).collect();
     let want: Columns = want
         .iter()
@@ -229,8 +229,19 @@ fn check(h: &Home, table: &str, want: &[(&str, Vec<Option<&str>>)], iso: bool) {
             )
         })
         .collect();
-    let shown = preview_json(h, table, &cols);
-    assert_eq!(shown, want, "preview --json of {table}");
+    let shown = h.ok(&["preview", "src", table, "--json", "--limit", "100"], "");
+    assert_eq!(
+        json_columns(&shown, &cols),
+        want,
+        "preview --json of {table}"
+    );
+    // A typed query's results (the query pane's cells) read the same.
+    let queried = h.ok(&["query", "src", &sql, "--json"], "");
+    assert_eq!(
+        json_columns(&queried, &cols),
+        want,
+        "query --json of {table}"
+    );
     let csv_preview = h.ok(&["preview", "src", table, "--csv", "--limit", "100"], "");
     assert_eq!(
         csv_columns(&csv_preview, &cols),

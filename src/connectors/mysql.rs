@@ -577,6 +577,18 @@ fn cell_of(v: Option<&Value>, c: &Column) -> Cell {
             return Cell::timestamp(&String::from_utf8_lossy(b));
         }
         Some(Value::Bytes(b)) => b,
+        // The binary protocol (typed queries) drops a zero time and the
+        // fraction's zeros: spelled out as the text protocol does, with the
+        // column's declared decimals, so both read the same.
+        Some(&Value::Date(y, mo, d, h, mi, s, us)) if timestamp => {
+            let mut t = format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}");
+            let decimals = usize::from(c.decimals()).min(6);
+            if decimals > 0 {
+                t.push('.');
+                t.push_str(&format!("{us:06}")[..decimals]);
+            }
+            return Cell::timestamp(&t);
+        }
         Some(other) => {
             let text = text_of(Some(other)).unwrap_or_default();
             return if timestamp {
@@ -1174,9 +1186,19 @@ mod tests {
             cell_of(Some(&Value::Bytes(b"0000-00-00 00:00:00".to_vec())), &dt),
             Cell::Text("0000-00-00T00:00:00".into())
         );
+        let dt6 = dt.clone().with_decimals(6);
         assert_eq!(
-            cell_of(Some(&Value::Date(2024, 1, 2, 3, 4, 5, 500_000)), &dt),
+            cell_of(Some(&Value::Date(2024, 1, 2, 3, 4, 5, 500_000)), &dt6),
             Cell::Text("2024-01-02T03:04:05.500000".into())
+        );
+        // A zero time and a zero date keep the text protocol's shape.
+        assert_eq!(
+            cell_of(Some(&Value::Date(1000, 1, 1, 0, 0, 0, 0)), &dt6),
+            Cell::Text("1000-01-01T00:00:00.000000".into())
+        );
+        assert_eq!(
+            cell_of(Some(&Value::Date(0, 0, 0, 0, 0, 0, 0)), &dt),
+            Cell::Text("0000-00-00T00:00:00".into())
         );
     }
 }
