@@ -28,21 +28,7 @@ fn browser(env: &ServerEnv) -> PostgresConnector {
     connector(env, |_| {})
 }
 
-/// A plain (not read-only) client for setting up and checking from outside.
-async fn admin(env: &ServerEnv) -> tokio_postgres::Client {
-    let mut cfg = tokio_postgres::Config::new();
-    cfg.host(&env.host)
-        .port(env.port)
-        .user(&env.user)
-        .password(&env.password)
-        .dbname(&env.db);
-    let (client, conn) = cfg
-        .connect(tokio_postgres::NoTls)
-        .await
-        .expect("admin connection");
-    tokio::spawn(conn);
-    client
-}
+use common::pg_admin as admin;
 
 fn table(schema: &str, name: &str) -> TableRef {
     tref(Some(schema), name)

@@ -55,27 +55,10 @@ impl Home {
     }
 
     fn add_server(&self, kind: &str, s: &common::ServerEnv, database: &str) {
-        let port = s.port.to_string();
-        self.ok(
-            &[
-                "add",
-                "src",
-                "--kind",
-                kind,
-                "--host",
-                &s.host,
-                "--port",
-                &port,
-                "--database",
-                database,
-                "--user",
-                &s.user,
-                "--tls",
-                "disable",
-                "--password-stdin",
-            ],
-            &format!("{}\n", s.password),
-        );
+        let mut args = common::add_server_args("src", kind, s, database);
+        args.extend(["--tls".to_string(), "disable".to_string()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.ok(&args, &format!("{}\n", s.password));
     }
 }
 
@@ -279,14 +262,7 @@ fn postgres_timestamps_read_the_same_everywhere() {
     let psql = |sql: &str| {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
-            let mut cfg = tokio_postgres::Config::new();
-            cfg.host(&s.host)
-                .port(s.port)
-                .user(&s.user)
-                .password(&s.password)
-                .dbname(&s.db);
-            let (client, conn) = cfg.connect(tokio_postgres::NoTls).await.unwrap();
-            tokio::spawn(conn);
+            let client = common::pg_admin(&s).await;
             client.batch_execute(sql).await.unwrap();
         });
     };

@@ -225,3 +225,42 @@ pub fn mysql_root_sql(env: &ServerEnv, sql: &str) -> Result<String, String> {
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+/// `varlor add NAME` arguments for this server (`--password-stdin`: the
+/// password goes on stdin), with `database` in place of the server's own.
+pub fn add_server_args(name: &str, kind: &str, s: &ServerEnv, database: &str) -> Vec<String> {
+    [
+        "add",
+        name,
+        "--kind",
+        kind,
+        "--host",
+        &s.host,
+        "--port",
+        &s.port.to_string(),
+        "--database",
+        database,
+        "--user",
+        &s.user,
+        "--password-stdin",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// A plain (not read-only) PostgreSQL client for setting up and checking
+/// from outside.
+pub async fn pg_admin(env: &ServerEnv) -> tokio_postgres::Client {
+    let mut cfg = tokio_postgres::Config::new();
+    cfg.host(&env.host)
+        .port(env.port)
+        .user(&env.user)
+        .password(&env.password)
+        .dbname(&env.db);
+    let (client, conn) = cfg
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("admin connection");
+    tokio::spawn(conn);
+    client
+}
