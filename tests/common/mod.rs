@@ -213,16 +213,18 @@ pub fn mysql_root_sql(env: &ServerEnv, sql: &str) -> Result<String, String> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("mariadb client: {e}"))?;
-    child
+    // A client that stops early (an SQL error) breaks the pipe: its own
+    // words say why, so they come first.
+    let wrote = child
         .stdin
         .take()
         .ok_or("no stdin")?
-        .write_all(sql.as_bytes())
-        .map_err(|e| e.to_string())?;
+        .write_all(sql.as_bytes());
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }
+    wrote.map_err(|e| e.to_string())?;
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
