@@ -28,21 +28,7 @@ fn browser(env: &ServerEnv) -> PostgresConnector {
     connector(env, |_| {})
 }
 
-/// A plain (not read-only) client for setting up and checking from outside.
-async fn admin(env: &ServerEnv) -> tokio_postgres::Client {
-    let mut cfg = tokio_postgres::Config::new();
-    cfg.host(&env.host)
-        .port(env.port)
-        .user(&env.user)
-        .password(&env.password)
-        .dbname(&env.db);
-    let (client, conn) = cfg
-        .connect(tokio_postgres::NoTls)
-        .await
-        .expect("admin connection");
-    tokio::spawn(conn);
-    client
-}
+use common::pg_admin as admin;
 
 fn table(schema: &str, name: &str) -> TableRef {
     tref(Some(schema), name)
@@ -402,11 +388,15 @@ async fn every_common_type_previews_as_exact_text() {
     );
     assert_eq!(txt("c_date"), "2024-02-29");
     assert_eq!(txt("c_time"), "23:59:58.123456");
-    assert_eq!(txt("c_timestamp"), "2024-01-02 03:04:05.678901");
-    // Rendered in the server's TimeZone, with its offset.
+    // Timestamps in the one form (ISO 8601) every front end shows.
+    assert_eq!(txt("c_timestamp"), "2024-01-02T03:04:05.678901");
+    // Rendered in the server's TimeZone, with its offset as +HH:MM.
     let tz = txt("c_timestamptz");
-    assert!(tz.starts_with("2024-06-30 "), "{tz}");
-    assert!(tz[11..].contains(['+', '-']), "no zone offset: {tz}");
+    assert!(tz.starts_with("2024-06-30T"), "{tz}");
+    assert!(
+        tz[11..].contains(['+', '-']) && tz.ends_with(":00"),
+        "no zone offset: {tz}"
+    );
     assert_eq!(txt("c_interval"), "1 year 2 mons 3 days 04:05:06");
     assert_eq!(txt("c_uuid"), "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
     assert_eq!(txt("c_json"), r#"{"k": [1, 2, {"n": null}]}"#);

@@ -175,6 +175,28 @@ fn form_with_a_validation_error() {
     snap("form_error", &s);
 }
 
+#[test]
+fn sqlite_form_with_a_missing_file() {
+    let mut s = listed();
+    update(&mut s, key(KeyCode::Char('n')));
+    update(&mut s, key(KeyCode::Char('s')));
+    update(&mut s, key(KeyCode::Char('s')));
+    update(&mut s, key(KeyCode::Enter));
+    typed(&mut s, "lite");
+    while s.form.as_ref().unwrap().focused_field() != Some(FieldId::Conn(Field::Path)) {
+        update(&mut s, key(KeyCode::Tab));
+    }
+    typed(&mut s, "/nonexistent/varlor/app.db");
+    update(&mut s, ctrl('t'));
+    update(&mut s, ctrl('s'));
+    let out = render(&s, 80, 24);
+    assert!(
+        out.contains("no file at '/nonexistent/varlor/app.db'"),
+        "{out}"
+    );
+    snap("form_sqlite_missing_file", &s);
+}
+
 fn valid_form() -> State {
     let mut s = pg_form();
     for _ in 0..5 {
@@ -311,6 +333,58 @@ fn help() {
     let mut s = listed();
     update(&mut s, key(KeyCode::Char('?')));
     snap("help", &s);
+}
+
+#[test]
+fn help_scrolls_when_it_does_not_fit() {
+    let mut s = listed();
+    update(
+        &mut s,
+        Action::Resize {
+            width: 40,
+            height: 15,
+        },
+    );
+    update(&mut s, key(KeyCode::Char('?')));
+    let top = render(&s, 40, 15);
+    assert!(
+        top.contains("more: j"),
+        "an indicator of more below:\n{top}"
+    );
+    assert!(!top.contains("↑ more"), "{top}");
+    update(&mut s, key(KeyCode::PageDown));
+    let paged = render(&s, 40, 15);
+    insta::assert_snapshot!("help_scrolled_40x15", paged);
+    assert!(paged.contains("↑ more"), "{paged}");
+    // The end shows the last line (F1, from every screen), nothing below.
+    update(&mut s, key(KeyCode::End));
+    let end = render(&s, 40, 15);
+    assert!(end.contains("F1"), "{end}");
+    assert!(!end.contains("more: j"), "{end}");
+    // One line up moves at once (the scroll never runs past the end).
+    update(&mut s, key(KeyCode::Char('k')));
+    assert_ne!(render(&s, 40, 15), end);
+    update(&mut s, key(KeyCode::Char('j')));
+    assert_eq!(render(&s, 40, 15), end);
+    update(&mut s, key(KeyCode::Down));
+    assert_eq!(render(&s, 40, 15), end);
+    update(&mut s, key(KeyCode::Home));
+    assert_eq!(render(&s, 40, 15), top);
+    update(&mut s, key(KeyCode::Char('j')));
+    update(&mut s, key(KeyCode::PageUp));
+    assert_eq!(render(&s, 40, 15), top);
+    // Closed and opened again: from the top.
+    update(&mut s, key(KeyCode::End));
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, key(KeyCode::Char('?')));
+    assert_eq!(render(&s, 40, 15), top);
+    // At 80x24 the list help fits: no indicator, nothing moves.
+    let mut wide = listed();
+    update(&mut wide, key(KeyCode::Char('?')));
+    let fits = render(&wide, 80, 24);
+    assert!(!fits.contains("more"), "{fits}");
+    update(&mut wide, key(KeyCode::PageDown));
+    assert_eq!(render(&wide, 80, 24), fits);
 }
 
 fn t(schema: &str, name: &str, kind: TableKind, rows: Option<i64>) -> TableRef {

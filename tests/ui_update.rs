@@ -369,6 +369,76 @@ fn form_has_kind_fields_and_default_port() {
     assert!(form.field(FieldId::Conn(Field::Host)).is_none());
 }
 
+/// A new SQLite form named `name` with `path` typed into its Path field.
+fn sqlite_form(s: &mut State, name: &str, path: &str) {
+    update(s, ch('n'));
+    update(s, ch('s'));
+    update(s, ch('s'));
+    update(s, key(KeyCode::Enter));
+    typed(s, name);
+    for _ in 0..10 {
+        if s.form.as_ref().unwrap().focused_field() == Some(FieldId::Conn(Field::Path)) {
+            break;
+        }
+        update(s, key(KeyCode::Tab));
+    }
+    assert_eq!(
+        s.form.as_ref().unwrap().focused_field(),
+        Some(FieldId::Conn(Field::Path))
+    );
+    typed(s, path);
+}
+
+#[test]
+fn a_sqlite_file_that_does_not_exist_is_refused_in_words_by_test_and_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nope.db");
+    let shown = path.display().to_string();
+    let mut s = state_with(&[]);
+    sqlite_form(&mut s, "lite", &shown);
+    // Test: nothing runs (opening would say "database not found" at best).
+    assert!(update(&mut s, ctrl('t')).is_empty());
+    match &s.form.as_ref().unwrap().answer {
+        Some(TestAnswer::Refused(m)) => {
+            assert!(m.contains(&format!("no file at '{shown}'")), "{m}");
+            assert!(m.contains("never creates"), "{m}");
+        }
+        other => panic!("no answer in words: {other:?}"),
+    }
+    // Save: nothing is saved, and the form says why.
+    assert!(update(&mut s, ctrl('s')).is_empty());
+    let form = s.form.as_ref().unwrap();
+    assert!(!form.saving);
+    let e = form.save_error.as_deref().unwrap_or_default();
+    assert!(
+        e.contains(&format!("cannot save: no file at '{shown}'")),
+        "{e}"
+    );
+    assert!(!path.exists(), "nothing created the file");
+    // A directory is not a database file either.
+    let mut d = state_with(&[]);
+    sqlite_form(&mut d, "dir", &dir.path().display().to_string());
+    assert!(update(&mut d, ctrl('s')).is_empty());
+    let e = d
+        .form
+        .as_ref()
+        .unwrap()
+        .save_error
+        .clone()
+        .unwrap_or_default();
+    assert!(e.contains("is not a file"), "{e}");
+    // Once the file exists, Test and Save go ahead.
+    std::fs::write(&path, b"").unwrap();
+    assert!(matches!(
+        &update(&mut s, ctrl('t'))[..],
+        [Effect::TestForm { .. }]
+    ));
+    assert!(matches!(
+        &update(&mut s, ctrl('s'))[..],
+        [Effect::Save { .. }]
+    ));
+}
+
 #[test]
 fn tab_and_shift_tab_move_through_fields_and_buttons() {
     let mut s = state_with(&[]);

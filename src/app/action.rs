@@ -18,7 +18,11 @@ pub enum Action {
         now: Instant,
         now_unix: i64,
     },
-    Resize,
+    /// The terminal's size in columns and rows (also sent once at start).
+    Resize {
+        width: u16,
+        height: u16,
+    },
     /// The connection list (re)loaded; `select` highlights that name.
     ConnectionsLoaded {
         result: Result<Vec<SavedConnection>, String>,

@@ -226,6 +226,13 @@ pub enum OverlayCmd {
     Quit,
     Yes,
     No,
+    /// Scrolling a help that does not fit.
+    Down,
+    Up,
+    PageDown,
+    PageUp,
+    Top,
+    Bottom,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -656,12 +663,35 @@ pub const POPUP: &[Binding<OverlayCmd>] = &[Binding::new(
 )
 .hint_as("Esc", "close")];
 
-pub const HELP: &[Binding<OverlayCmd>] = &[Binding::new(
-    &[ESC, Char('?'), Char('q'), ENTER],
-    OverlayCmd::Close,
-    "Esc ? q Enter",
-    "close the help",
-)];
+pub const HELP: &[Binding<OverlayCmd>] = &[
+    Binding::new(
+        &[ESC, Char('?'), Char('q'), ENTER],
+        OverlayCmd::Close,
+        "Esc ? q Enter",
+        "close the help",
+    ),
+    Binding::new(
+        &[Char('j'), DOWN],
+        OverlayCmd::Down,
+        "j/k ↓↑",
+        "scroll a help taller than the terminal",
+    ),
+    Binding::new(&[Char('k'), UP], OverlayCmd::Up, "", ""),
+    Binding::new(
+        &[PGDN],
+        OverlayCmd::PageDown,
+        "PgDn/PgUp",
+        "a page down / up",
+    ),
+    Binding::new(&[PGUP], OverlayCmd::PageUp, "", ""),
+    Binding::new(
+        &[HOME, Char('g')],
+        OverlayCmd::Top,
+        "Home/End g/G",
+        "top / bottom",
+    ),
+    Binding::new(&[END, Char('G')], OverlayCmd::Bottom, "", ""),
+];
 
 pub const CONFIRM: &[Binding<OverlayCmd>] = &[
     Binding::new(&[Char('y'), Char('Y')], OverlayCmd::Yes, "y", "yes").hint("yes"),
@@ -1166,6 +1196,20 @@ pub fn help_layer(state: &State) -> Layer {
         .into_iter()
         .find(|l| *l != Layer::Help)
         .unwrap_or_else(|| state.screen_layer())
+}
+
+/// Lines of help that fit on a terminal `height` rows high when there are
+/// `lines` of them: the box leaves 3 rows to the status bar, 2 to its border.
+pub fn help_visible(height: u16, lines: usize) -> usize {
+    (lines + 2)
+        .min(usize::from(height.saturating_sub(3)))
+        .saturating_sub(2)
+}
+
+/// The furthest the help can scroll on the terminal the app last drew on.
+pub fn help_max_scroll(state: &State) -> usize {
+    let lines = help(state).len();
+    lines.saturating_sub(help_visible(state.screen_size.1, lines))
 }
 
 /// Every key of the layer under the help overlay, for `?` and F1.

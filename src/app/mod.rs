@@ -154,6 +154,15 @@ pub async fn run(
         }
     }
 
+    if let Ok(size) = terminal.size() {
+        update(
+            &mut state,
+            Action::Resize {
+                width: size.width,
+                height: size.height,
+            },
+        );
+    }
     let result = loop {
         if let Err(e) = terminal.draw(|f| crate::ui::draw(f, &state)) {
             break Err(e);
@@ -171,7 +180,7 @@ pub async fn run(
             ev = events.next() => match ev {
                 Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => Action::Key(k),
                 Some(Ok(Event::Paste(s))) => Action::Paste(s),
-                Some(Ok(Event::Resize(..))) => Action::Resize,
+                Some(Ok(Event::Resize(width, height))) => Action::Resize { width, height },
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => break Err(e),
                 None => break Ok(state.exit_code),

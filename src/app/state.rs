@@ -693,6 +693,10 @@ pub struct State {
     pub ssh_prompts: std::collections::VecDeque<SshPrompt>,
     pub confirm: Option<Confirm>,
     pub help: bool,
+    /// The first help line shown when the help does not fit.
+    pub help_scroll: usize,
+    /// The terminal's columns and rows (`Action::Resize`).
+    pub screen_size: (u16, u16),
     pub popup: Option<Popup>,
     pub status: Option<Status>,
     pub browser: Option<BrowserState>,
@@ -799,6 +803,8 @@ impl State {
             unlocking: false,
             confirm: None,
             help: false,
+            help_scroll: 0,
+            screen_size: (80, 24),
             popup: None,
             status: None,
             browser: None,

@@ -967,6 +967,7 @@ fn text_cell(type_name: &str, text: &str) -> Cell {
         "bytea" => decode_bytea_hex(text)
             .map(Cell::Bytes)
             .unwrap_or_else(|| Cell::Text(text.to_string())),
+        "timestamp" | "timestamptz" => Cell::timestamp(text),
         _ => Cell::Text(text.to_string()),
     }
 }
@@ -1168,6 +1169,14 @@ mod tests {
             Cell::Text("12345678901234567890.0123456789".into())
         );
         assert_eq!(text_cell("float8", "NaN"), Cell::Text("NaN".into()));
+        assert_eq!(
+            text_cell("timestamptz", "2024-01-02 03:04:05+01"),
+            Cell::Text("2024-01-02T03:04:05+01:00".into())
+        );
+        assert_eq!(
+            text_cell("timestamp", "0044-03-15 12:00:00 BC"),
+            Cell::Text("0044-03-15 12:00:00 BC".into())
+        );
     }
 
     #[test]

@@ -69,7 +69,10 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             query::tick_query(state, now);
             browser::on_tick(state, now, now_unix)
         }
-        Action::Resize => vec![],
+        Action::Resize { width, height } => {
+            state.screen_size = (width, height);
+            vec![]
+        }
         Action::ConnectionsLoaded { result, select } => {
             list::on_connections_loaded(state, result, select)
         }
@@ -176,6 +179,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     // F1: help on every screen and dialog, even where `?` is typed text.
     if key.code == KeyCode::F(1) && state.unlock.is_none() && state.ssh_prompts.is_empty() {
         state.help = !state.help;
+        state.help_scroll = 0;
         return vec![];
     }
     match state.layer() {
