@@ -5,6 +5,7 @@ pub mod connect;
 pub mod engine;
 pub mod error;
 pub mod ident;
+pub mod lanes;
 pub mod logical;
 pub mod mongodb;
 pub mod mysql;
@@ -351,7 +352,8 @@ pub trait RowSink: Send {
 pub const DOCUMENT_COLUMN: &str = "$document";
 
 /// One engine, bound to one saved connection (spec + password). Holds at
-/// most one pooled session, opened lazily and reused across calls.
+/// most one pooled session, opened lazily and reused across calls
+/// (`connector_for` pairs two of them, see `lanes`).
 #[async_trait]
 pub trait Connector: Send + Sync {
     /// Opens a fresh connection, round-trips once, closes it.
@@ -399,9 +401,11 @@ pub trait Connector: Send + Sync {
 }
 
 /// Builds the connector of a spec's kind. `password` is `None` for engines or
-/// connections without one. A spec with "SSH via" gets the engine's
-/// connector behind its own tunnel (`crate::ssh`), opened on first use and
-/// closed when the connector is dropped.
+/// connections without one. Structure and rows get a session each
+/// (`lanes::browsing`) unless the engine's driver pools calls itself. A
+/// spec with "SSH via" gets the engine's connector behind its own tunnel
+/// (`crate::ssh`), opened on first use, shared by both sessions and closed
+/// when the connector is dropped.
 pub fn connector_for(
     spec: &ConnSpec,
     password: Option<SecretString>,
@@ -417,6 +421,6 @@ pub fn connector_for(
         Some(via) => Ok(Box::new(crate::ssh::Tunnelled::new(
             spec, via, password, opts, open,
         ))),
-        None => Ok(open(spec, password, opts)),
+        None => Ok(lanes::browsing(open, spec, password, opts)),
     }
 }
