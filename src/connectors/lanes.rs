@@ -206,6 +206,10 @@ mod tests {
         let preview = tokio::spawn(async move { l.preview(&tt, 10).await });
         let (l, tt) = (lanes.clone(), t.clone());
         let count = tokio::spawn(async move { l.count_rows(&tt).await });
+        // Both are running (hanging) on the rows lane before structure asks.
+        while r.calls.load(Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
         let got = tokio::time::timeout(Duration::from_secs(5), async {
             (lanes.describe(&t).await, lanes.list_tables().await)
         })

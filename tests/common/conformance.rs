@@ -958,7 +958,10 @@ pub async fn structure_answers_while_a_slow_preview_runs(h: &impl Harness) {
         }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!slow.is_finished(), "the slow {what} should still be running");
+    assert!(
+        !slow.is_finished(),
+        "the slow {what} should still be running"
+    );
     let info = tokio::time::timeout(Duration::from_secs(60), c.describe(&small))
         .await
         .unwrap_or_else(|_| panic!("the structure waited for the slow {what}"))
