@@ -13,7 +13,8 @@
 //! (read-only, statement timeout, TLS, login checks): the *structure* lane
 //! answers listings, structure, indexes and the login check; the *rows*
 //! lane previews, counts, streams and runs typed queries. Each lane opens
-//! its session lazily, so a CLI `describe` still opens one connection.
+//! its session lazily. CLI commands, whose calls never overlap, ask for one
+//! session (`SessionOptions::two_sessions`).
 //! Cancelling a call (dropping its future) reaches only its own lane's
 //! session. Dropping `Lanes` drops both connectors and with them both
 //! sessions. Behind SSH both lanes dial the same tunnel (`ssh::Tunnelled`
@@ -33,15 +34,16 @@ use super::{
 };
 
 /// Builds the browsing connector of `spec` with its engine's `open`: one
-/// connector when the engine's driver pools calls itself, [`Lanes`] of two
-/// otherwise.
+/// connector when the engine's driver pools calls itself or the caller
+/// asked for one session (`SessionOptions::two_sessions`, the CLI),
+/// [`Lanes`] of two otherwise.
 pub fn browsing(
     open: OpenFn,
     spec: &ConnSpec,
     password: Option<SecretString>,
     opts: SessionOptions,
 ) -> Box<dyn Connector> {
-    if spec.kind.engine().concurrent {
+    if spec.kind.engine().concurrent || !opts.two_sessions {
         return open(spec, password, opts);
     }
     Box::new(Lanes {
@@ -233,5 +235,53 @@ mod tests {
         assert_eq!(r.resets.load(Ordering::SeqCst), 1);
         preview.abort();
         count.abort();
+    }
+
+    /// On a real engine (SQLite: no server needed): with two sessions the
+    /// structure answers while a count runs forever; with one (the CLI's
+    /// choice) it waits behind it.
+    #[tokio::test]
+    async fn one_session_when_asked_two_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lanes.db");
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE small(id INTEGER PRIMARY KEY); \
+                 CREATE VIEW endless AS WITH RECURSIVE n(i) AS \
+                 (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i FROM n;",
+            )
+            .unwrap();
+        let mut spec = ConnSpec::new(Kind::Sqlite);
+        spec.database = path.display().to_string();
+        let open = Kind::Sqlite.engine().open.unwrap();
+        let small = TableRef {
+            name: "small".into(),
+            ..table()
+        };
+        let endless = TableRef {
+            name: "endless".into(),
+            kind: TableKind::View,
+            ..table()
+        };
+        for two in [true, false] {
+            let opts = SessionOptions {
+                statement_timeout: Duration::from_secs(3600),
+                two_sessions: two,
+                ..Default::default()
+            };
+            let c: Arc<dyn Connector> = Arc::from(browsing(open, &spec, None, opts));
+            c.describe(&small).await.unwrap();
+            let (rows, t) = (c.clone(), endless.clone());
+            let count = tokio::spawn(async move { rows.count_rows(&t).await });
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert!(!count.is_finished());
+            let answered = tokio::time::timeout(Duration::from_secs(2), c.describe(&small))
+                .await
+                .is_ok();
+            assert_eq!(answered, two, "two sessions: {two}");
+            count.abort();
+            let _ = count.await;
+        }
     }
 }

@@ -279,6 +279,10 @@ pub struct SessionOptions {
     pub read_only: bool,
     /// Documents sampled for an inferred structure (MongoDB; default 1,000).
     pub sample_size: u32,
+    /// Structure and rows get a session each (`lanes`), so a slow preview
+    /// never holds the structure: the TUI browser. A CLI command makes its
+    /// calls one after another and keeps to one session (one login).
+    pub two_sessions: bool,
 }
 
 /// Documents sampled for an inferred structure unless configured otherwise.
@@ -290,6 +294,7 @@ impl Default for SessionOptions {
             statement_timeout: Duration::from_secs(15),
             read_only: true,
             sample_size: DEFAULT_SAMPLE,
+            two_sessions: true,
         }
     }
 }
