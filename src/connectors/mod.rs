@@ -407,10 +407,10 @@ pub trait Connector: Send + Sync {
 
 /// Builds the connector of a spec's kind. `password` is `None` for engines or
 /// connections without one. Structure and rows get a session each
-/// (`lanes::browsing`) unless the engine's driver pools calls itself. A
-/// spec with "SSH via" gets the engine's connector behind its own tunnel
-/// (`crate::ssh`), opened on first use, shared by both sessions and closed
-/// when the connector is dropped.
+/// (`lanes::browsing`) unless the engine's driver pools calls itself or
+/// `opts.two_sessions` is off. A spec with "SSH via" gets the engine's
+/// connector behind its own tunnel (`crate::ssh`), opened on first use,
+/// shared by both sessions and closed when the connector is dropped.
 pub fn connector_for(
     spec: &ConnSpec,
     password: Option<SecretString>,
