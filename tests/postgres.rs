@@ -458,3 +458,46 @@ async fn no_password_at_all_is_password_required() {
     );
     assert_eq!(e.to_string(), "Password required");
 }
+
+#[tokio::test]
+async fn dropping_a_preview_cancels_it_on_the_server() {
+    let Some(env) = pg() else { return };
+    // A limit no other test uses names this preview in pg_stat_activity.
+    const RUNNING: &str = "SELECT count(*) FROM pg_stat_activity \
+         WHERE state = 'active' AND query LIKE '%FROM \"public\".\"slow_view\" LIMIT 7' \
+           AND pid <> pg_backend_pid()";
+    let c = std::sync::Arc::new(browser(&env));
+    let admin = admin(&env).await;
+    let running = || async {
+        admin
+            .query_one(RUNNING, &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    let started = std::time::Instant::now();
+    let rows = c.clone();
+    let preview = tokio::spawn(async move { rows.preview(&table("public", "slow_view"), 7).await });
+    while running().await == 0 {
+        assert!(!preview.is_finished(), "the slow preview ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    preview.abort();
+    // slow_view sleeps 5 s: gone well before that, the cancel landed.
+    while running().await > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "the server still runs the dropped preview"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The session is free for the next table at once.
+    let rs = tokio::time::timeout(
+        Duration::from_secs(3),
+        c.preview(&table("sales", "regions"), 10),
+    )
+    .await
+    .expect("the dropped preview still holds the session")
+    .unwrap_or_else(|e| panic!("{}", e.full()));
+    assert_eq!(rs.rows.len(), 3);
+}

@@ -156,6 +156,33 @@ async fn browse_through(alias: &str, kind: Kind, server: &common::ServerEnv, tab
         .await
         .unwrap();
     assert_eq!((n, sink.rows.len()), (1000, 1000));
+    // Structure and rows have a session each, both through the one tunnel:
+    // the structure answers while a slow preview runs on the other.
+    let c: Arc<dyn varlor::connectors::Connector> = Arc::from(c);
+    let slow = TableRef {
+        name: "slow_view".into(),
+        kind: TableKind::View,
+        ..table.clone()
+    };
+    let rows = c.clone();
+    let preview = tokio::spawn(async move { rows.preview(&slow, 10).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let info = c.describe(&table).await.unwrap();
+    assert!(!info.columns.is_empty());
+    assert!(
+        !preview.is_finished(),
+        "the structure waited for the preview"
+    );
+    let tunnels = live_ssh(alias);
+    assert_eq!(
+        tunnels.len(),
+        1,
+        "one tunnel per open connection: {tunnels:?}"
+    );
+    preview.abort();
+    let _ = preview.await;
+    drop(c);
+    assert!(live_ssh(alias).is_empty(), "closing ends the tunnel");
 }
 
 fn table(schema: &str) -> TableRef {

@@ -1180,6 +1180,49 @@ fn highlight_loads_structure_and_preview_once_cached() {
     assert!(fx.iter().any(|e| matches!(e, Effect::Describe { .. })));
 }
 
+/// Moving the highlight quickly queues nothing stale: keys between two
+/// ticks load only the table landed on, and what was still loading for the
+/// table left is cancelled (which drops it on its own session: structure and
+/// rows have one each, see connectors/lanes.rs).
+#[test]
+fn moving_on_cancels_the_stale_structure_and_preview() {
+    let mut s = state_with(&["a"]);
+    open_browser(
+        &mut s,
+        vec![
+            table("public", "a1", false),
+            table("public", "a2", false),
+            table("public", "a3", false),
+        ],
+    );
+    let fx = tick(&mut s, Duration::from_millis(100));
+    let (d1, p1) = match &fx[..] {
+        [Effect::Describe { task: d, .. }, Effect::Preview { task: p, .. }] => (*d, *p),
+        other => panic!("unexpected {other:?}"),
+    };
+    update(&mut s, ch('j'));
+    update(&mut s, ch('j'));
+    let fx = tick(&mut s, Duration::from_millis(100));
+    let cancelled: Vec<_> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Cancel { task } => Some(*task),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cancelled, vec![d1, p1], "{fx:?}");
+    let loads: Vec<_> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Describe { table, .. } => Some(("describe", table.name.as_str())),
+            Effect::Preview { table, .. } => Some(("preview", table.name.as_str())),
+            _ => None,
+        })
+        .collect();
+    // a2 was passed over: never asked for; structure goes out first.
+    assert_eq!(loads, vec![("describe", "a3"), ("preview", "a3")]);
+}
+
 #[test]
 fn count_runs_in_background_is_cancellable_and_remembered() {
     let mut s = state_with(&["a"]);

@@ -94,6 +94,10 @@ pub struct Engine {
     /// How a typed query asks for the first rows only.
     pub row_limit: RowLimit,
     pub capabilities: Capabilities,
+    /// The driver runs calls side by side on a pool of its own (MongoDB).
+    /// Otherwise a browsing connection gets two sessions, one for structure
+    /// and one for rows (`connectors::lanes`).
+    pub concurrent: bool,
     /// How to open a connector, or why this build cannot.
     pub open: Result<OpenFn, &'static str>,
 }

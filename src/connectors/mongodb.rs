@@ -70,6 +70,7 @@ pub const ENGINE: Engine = Engine {
         exact_count: true,
         read_only: "only read commands are sent",
     },
+    concurrent: true,
     open: Ok(|spec, password, opts| Box::new(MongoConnector::new(spec.clone(), password, opts))),
 };
 

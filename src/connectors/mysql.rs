@@ -50,6 +50,7 @@ pub const ENGINE: Engine = Engine {
     dialect: Some(Dialect::Backtick),
     row_limit: RowLimit::Limit,
     capabilities: SQL_CAPABILITIES,
+    concurrent: false,
     open: Ok(|spec, password, opts| Box::new(MysqlConnector::new(spec.clone(), password, opts))),
 };
 

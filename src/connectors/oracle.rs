@@ -62,6 +62,7 @@ pub const ENGINE: Engine = Engine {
         read_only: "SET TRANSACTION READ ONLY",
         ..SQL_CAPABILITIES
     },
+    concurrent: false,
     open: Ok(|spec, password, opts| Box::new(OracleConnector::new(spec.clone(), password, opts))),
 };
 

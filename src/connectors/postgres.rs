@@ -2,7 +2,9 @@
 //!
 //! `test` opens a fresh connection. Browsing shares one pooled session per
 //! connector, opened lazily, read-only and with a statement timeout, and
-//! re-opened once when the server went away. Values are read with the simple
+//! re-opened once when the server went away (an open connection has two such
+//! connectors, one for structure and one for rows: `lanes`). A dropped
+//! preview or count is cancelled on the server. Values are read with the simple
 //! query protocol, which returns the server's own text for every type, so
 //! nothing is lost in translation (numeric, timestamptz, arrays, json…).
 //! Streaming (import) uses its own connection and a cursor inside a
@@ -56,6 +58,7 @@ pub const ENGINE: Engine = Engine {
     dialect: Some(Dialect::Ansi),
     row_limit: RowLimit::Limit,
     capabilities: SQL_CAPABILITIES,
+    concurrent: false,
     open: Ok(|spec, password, opts| Box::new(PostgresConnector::new(spec.clone(), password, opts))),
 };
 
@@ -212,6 +215,10 @@ impl PostgresConnector {
 
     /// Runs a read on the pooled session; when the connection turns out to be
     /// lost, reconnects and tries once more (browsing reads are idempotent).
+    /// A cancel that reaches a caller still waiting was meant for another
+    /// call on the same session (a cancel request names the session, not
+    /// the query: a dropped count or preview whose answer was already on its
+    /// way cancels the query after it), so that read runs once more too.
     async fn with_session<T, F, Fut>(&self, op: F) -> Result<T, ConnError>
     where
         F: Fn(Arc<Session>) -> Fut,
@@ -228,6 +235,7 @@ impl PostgresConnector {
                     }
                     retried = true;
                 }
+                Err(e) if e.kind == ErrorKind::Cancelled && !retried => retried = true,
                 other => return other,
             }
         }
@@ -504,10 +512,19 @@ impl Connector for PostgresConnector {
             let sql = sql.clone();
             async move {
                 let started = Instant::now();
+                // A preview dropped mid-query (moving on, Esc) is cancelled
+                // on the server, so a slow view does not keep the session
+                // busy for the next table's rows.
+                let mut guard = CancelOnDrop {
+                    token: Some(s.client.cancel_token()),
+                    tls: s.tls.clone(),
+                };
                 // Both requests are pipelined on the one connection.
-                let (columns, msgs) = tokio::try_join!(self.columns_of(&s.client, &sql), async {
+                let answer = tokio::try_join!(self.columns_of(&s.client, &sql), async {
                     s.client.simple_query(&sql).await.map_err(|e| self.err(e))
-                })?;
+                });
+                guard.token = None;
+                let (columns, msgs) = answer?;
                 let rows = msgs
                     .iter()
                     .filter_map(|m| match m {

@@ -47,6 +47,7 @@ pub const ENGINE: Engine = Engine {
         read_only: "file opened read-only",
         ..SQL_CAPABILITIES
     },
+    concurrent: false,
     open: Ok(|spec, _password, opts| Box::new(SqliteConnector::new(spec.clone(), opts))),
 };
 

@@ -59,6 +59,7 @@ pub const ENGINE: Engine = Engine {
         read_only: "reads only; filters and typed queries run in a transaction that is rolled back",
         ..SQL_CAPABILITIES
     },
+    concurrent: false,
     open: Ok(|spec, password, opts| {
         Box::new(SqlServerConnector::new(spec.clone(), password, opts))
     }),

@@ -73,7 +73,9 @@ impl Tunnelled {
         *live = None;
         let tunnel = Arc::new(open_tunnel(&self.via, &self.spec).await?);
         let local = through(&self.spec, tunnel.local_port());
-        let inner: Arc<dyn Connector> = Arc::from((self.open)(
+        // Both lanes (structure, rows) dial this one tunnel.
+        let inner: Arc<dyn Connector> = Arc::from(crate::connectors::lanes::browsing(
+            self.open,
             &local,
             self.password.clone(),
             self.opts.clone(),
