@@ -157,6 +157,33 @@ async fn browse_through(alias: &str, kind: Kind, server: &common::ServerEnv, tab
         .await
         .unwrap();
     assert_eq!((n, sink.rows.len()), (1000, 1000));
+    // Structure and rows have a session each, both through the one tunnel:
+    // the structure answers while a slow preview runs on the other.
+    let c: Arc<dyn varlor::connectors::Connector> = Arc::from(c);
+    let slow = TableRef {
+        name: "slow_view".into(),
+        kind: TableKind::View,
+        ..table.clone()
+    };
+    let rows = c.clone();
+    let preview = tokio::spawn(async move { rows.preview(&slow, 10).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let info = c.describe(&table).await.unwrap();
+    assert!(!info.columns.is_empty());
+    assert!(
+        !preview.is_finished(),
+        "the structure waited for the preview"
+    );
+    let tunnels = live_ssh(alias);
+    assert_eq!(
+        tunnels.len(),
+        1,
+        "one tunnel per open connection: {tunnels:?}"
+    );
+    preview.abort();
+    let _ = preview.await;
+    drop(c);
+    assert!(live_ssh(alias).is_empty(), "closing ends the tunnel");
 }
 
 fn table(schema: &str) -> TableRef {
@@ -482,6 +509,12 @@ fn cli_saved_connection_through_ssh_and_no_orphans() {
             .arg(&dest),
     );
     assert_eq!(imported_rows(&dest, "orders"), 5000);
+    // The runtime is shut down without waiting for its tasks, so ssh may go
+    // with the process exit (parent-death signal) a moment after varlor.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !live_ssh("bastion-kill").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(
         live_ssh("bastion-kill").is_empty(),
         "a finished command left ssh running"
@@ -994,4 +1027,51 @@ async fn a_query_dropped_through_the_tunnel_is_cancelled_on_the_server() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The real binary as ssh's `SSH_ASKPASS`: with `SSH_ASKPASS_PROMPT=none`
+/// (a hardware key waiting for a touch) it shows the text and asks nothing;
+/// with `confirm` the question is a yes/no whatever its words; otherwise
+/// the answer is printed for ssh.
+#[test]
+fn the_askpass_child_follows_ssh_s_prompt_hint() {
+    struct Record(Mutex<Vec<String>>);
+    impl Prompter for Record {
+        fn ask(&self, q: &Question) -> Option<SecretString> {
+            self.0.lock().unwrap().push(format!("{q:?}"));
+            Some(SecretString::from("yes".to_string()))
+        }
+        fn notify(&self, text: &str) {
+            self.0.lock().unwrap().push(format!("notice {text}"));
+        }
+    }
+    let p = Arc::new(Record(Mutex::new(Vec::new())));
+    let server = askpass::Server::start(p.clone()).unwrap();
+    let child = |hint: Option<&str>, prompt: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_varlor"));
+        c.arg(prompt).env(askpass::SOCKET_ENV, server.socket());
+        match hint {
+            Some(h) => c.env("SSH_ASKPASS_PROMPT", h),
+            None => c.env_remove("SSH_ASKPASS_PROMPT"),
+        };
+        c.output().unwrap()
+    };
+    let out = child(
+        Some("none"),
+        "Confirm user presence for key ED25519-SK SHA256:x",
+    );
+    assert!(out.stdout.is_empty());
+    let out = child(Some("confirm"), "Allow shared connection to bastion? ");
+    assert_eq!(out.stdout, b"yes\n");
+    assert!(out.status.success());
+    let out = child(None, "Enter passphrase for key 'k': ");
+    assert_eq!(out.stdout, b"yes\n");
+    assert_eq!(
+        *p.0.lock().unwrap(),
+        [
+            "notice Confirm user presence for key ED25519-SK SHA256:x".to_string(),
+            "Confirm(\"Allow shared connection to bastion? \")".to_string(),
+            "Secret(\"Enter passphrase for key 'k': \")".to_string(),
+        ]
+    );
 }

@@ -96,6 +96,10 @@ pub struct Engine {
     pub capabilities: Capabilities,
     /// How the driver reaches an SSH tunnel (network engines).
     pub tunnel: TunnelEnd,
+    /// The driver runs calls side by side on a pool of its own (MongoDB).
+    /// Otherwise a browsing connection gets two sessions, one for structure
+    /// and one for rows (`connectors::lanes`).
+    pub concurrent: bool,
     /// How to open a connector, or why this build cannot.
     pub open: Result<OpenFn, &'static str>,
 }

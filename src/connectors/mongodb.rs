@@ -71,6 +71,7 @@ pub const ENGINE: Engine = Engine {
         read_only: "only read commands are sent",
     },
     tunnel: TunnelEnd::Socks5,
+    concurrent: true,
     open: Ok(|spec, password, opts| Box::new(MongoConnector::new(spec.clone(), password, opts))),
 };
 

@@ -63,6 +63,7 @@ pub const ENGINE: Engine = Engine {
         ..SQL_CAPABILITIES
     },
     tunnel: TunnelEnd::Loopback,
+    concurrent: false,
     open: Ok(|spec, password, opts| Box::new(OracleConnector::new(spec.clone(), password, opts))),
 };
 

@@ -2,7 +2,9 @@
 //!
 //! `test` opens a fresh connection. Browsing shares one pooled session per
 //! connector, opened lazily, read-only and with a statement timeout, and
-//! re-opened once when the server went away. Values are read with the simple
+//! re-opened once when the server went away (an open connection has two such
+//! connectors, one for structure and one for rows: `lanes`). A dropped
+//! preview or count is cancelled on the server. Values are read with the simple
 //! query protocol, which returns the server's own text for every type, so
 //! nothing is lost in translation (numeric, timestamptz, arrays, json…).
 //! Streaming (import) uses its own connection and a cursor inside a
@@ -60,6 +62,7 @@ pub const ENGINE: Engine = Engine {
     row_limit: RowLimit::Limit,
     capabilities: SQL_CAPABILITIES,
     tunnel: TunnelEnd::Socket,
+    concurrent: false,
     open: Ok(|spec, password, opts| Box::new(PostgresConnector::new(spec.clone(), password, opts))),
 };
 
@@ -306,6 +309,10 @@ impl PostgresConnector {
 
     /// Runs a read on the pooled session; when the connection turns out to be
     /// lost, reconnects and tries once more (browsing reads are idempotent).
+    /// A cancel that reaches a caller still waiting was meant for another
+    /// call on the same session (a cancel request names the session, not
+    /// the query: a dropped count or preview whose answer was already on its
+    /// way cancels the query after it), so that read runs once more too.
     async fn with_session<T, F, Fut>(&self, op: F) -> Result<T, ConnError>
     where
         F: Fn(Arc<Session>) -> Fut,
@@ -322,6 +329,7 @@ impl PostgresConnector {
                     }
                     retried = true;
                 }
+                Err(e) if e.kind == ErrorKind::Cancelled && !retried => retried = true,
                 other => return other,
             }
         }
@@ -595,10 +603,16 @@ impl Connector for PostgresConnector {
             let sql = sql.clone();
             async move {
                 let started = Instant::now();
+                // A preview dropped mid-query (moving on, Esc) is cancelled
+                // on the server, so a slow view does not keep the session
+                // busy for the next table's rows.
+                let mut guard = s.cancel_guard();
                 // Both requests are pipelined on the one connection.
-                let (columns, msgs) = tokio::try_join!(self.columns_of(&s.client, &sql), async {
+                let answer = tokio::try_join!(self.columns_of(&s.client, &sql), async {
                     s.client.simple_query(&sql).await.map_err(|e| self.err(e))
-                })?;
+                });
+                guard.token = None;
+                let (columns, msgs) = answer?;
                 let rows = msgs
                     .iter()
                     .filter_map(|m| match m {
@@ -1069,6 +1083,7 @@ fn text_cell(type_name: &str, text: &str) -> Cell {
         "bytea" => decode_bytea_hex(text)
             .map(Cell::Bytes)
             .unwrap_or_else(|| Cell::Text(text.to_string())),
+        "timestamp" | "timestamptz" => Cell::timestamp(text),
         _ => Cell::Text(text.to_string()),
     }
 }
@@ -1270,6 +1285,14 @@ mod tests {
             Cell::Text("12345678901234567890.0123456789".into())
         );
         assert_eq!(text_cell("float8", "NaN"), Cell::Text("NaN".into()));
+        assert_eq!(
+            text_cell("timestamptz", "2024-01-02 03:04:05+01"),
+            Cell::Text("2024-01-02T03:04:05+01:00".into())
+        );
+        assert_eq!(
+            text_cell("timestamp", "0044-03-15 12:00:00 BC"),
+            Cell::Text("0044-03-15 12:00:00 BC".into())
+        );
     }
 
     #[test]

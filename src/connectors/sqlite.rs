@@ -48,6 +48,7 @@ pub const ENGINE: Engine = Engine {
         ..SQL_CAPABILITIES
     },
     tunnel: TunnelEnd::Loopback,
+    concurrent: false,
     open: Ok(|spec, _password, opts| Box::new(SqliteConnector::new(spec.clone(), opts))),
 };
 

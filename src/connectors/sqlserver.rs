@@ -61,6 +61,7 @@ pub const ENGINE: Engine = Engine {
         ..SQL_CAPABILITIES
     },
     tunnel: TunnelEnd::Socket,
+    concurrent: false,
     open: Ok(|spec, password, opts| {
         Box::new(SqlServerConnector::new(spec.clone(), password, opts))
     }),

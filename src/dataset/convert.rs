@@ -2,7 +2,9 @@
 //! type, and the few value normalisations (timestamps to ISO 8601, boolean
 //! text to 0/1, non-finite floats) shared by every format.
 
-use std::borrow::Cow;
+/// The one timestamp form (connectors build cells with it; sinks apply it
+/// again, a no-op on its own output).
+pub(crate) use crate::connectors::value::iso8601;
 
 /// How a column is stored in a dataset: the connector's logical type.
 pub(crate) use crate::connectors::Logical as ColKind;
@@ -213,67 +215,6 @@ pub(crate) fn parse_timestamp_micros(s: &str) -> Option<(i64, Option<i32>)> {
     Some((local - i64::from(offset.unwrap_or(0)) * 1_000_000, offset))
 }
 
-/// `2024-01-02 03:04:05.5+01` → `2024-01-02T03:04:05.5+01:00`. Only text of
-/// exactly that shape is touched; anything else (BC dates, `infinity`,
-/// years past 9999) is returned unchanged.
-pub(crate) fn iso8601(s: &str) -> Cow<'_, str> {
-    let b = s.as_bytes();
-    let digits =
-        |r: std::ops::Range<usize>| b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
-    let date_ok = b.len() >= 16
-        && digits(0..4)
-        && b[4] == b'-'
-        && digits(5..7)
-        && b[7] == b'-'
-        && digits(8..10)
-        && (b[10] == b' ' || b[10] == b'T')
-        && digits(11..13)
-        && b[13] == b':'
-        && digits(14..16);
-    if !date_ok {
-        return Cow::Borrowed(s);
-    }
-    let mut i = 16;
-    if b.get(i) == Some(&b':') {
-        if !digits(i + 1..i + 3) {
-            return Cow::Borrowed(s);
-        }
-        i += 3;
-        if b.get(i) == Some(&b'.') {
-            i += 1;
-            let start = i;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-            if i == start {
-                return Cow::Borrowed(s);
-            }
-        }
-    }
-    let rest = &s[i..];
-    let zone = match rest.as_bytes() {
-        [] | [b'Z'] => rest.to_string(),
-        [sign @ (b'+' | b'-'), h1, h2] if h1.is_ascii_digit() && h2.is_ascii_digit() => {
-            format!("{}{}{}:00", *sign as char, *h1 as char, *h2 as char)
-        }
-        [b'+' | b'-', h1, h2, b':', m1, m2]
-            if [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()) =>
-        {
-            rest.to_string()
-        }
-        [b'+' | b'-', h1, h2, b':', m1, m2, b':', s1, s2]
-            if [h1, h2, m1, m2, s1, s2].iter().all(|c| c.is_ascii_digit()) =>
-        {
-            rest.to_string()
-        }
-        _ => return Cow::Borrowed(s),
-    };
-    if b[10] == b'T' && zone == rest {
-        return Cow::Borrowed(s);
-    }
-    Cow::Owned(format!("{}T{}{}", &s[..10], &s[11..i], zone))
-}
-
 /// Whether `s` is a JSON number as written (so it can be copied verbatim,
 /// digits and all): `-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?`.
 pub(crate) fn is_json_number(s: &str) -> bool {
@@ -336,29 +277,6 @@ pub(crate) fn float_text(f: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn iso8601_normalises_only_plain_timestamps() {
-        assert_eq!(
-            iso8601("2024-01-02 03:04:05+01"),
-            "2024-01-02T03:04:05+01:00"
-        );
-        assert_eq!(
-            iso8601("2024-01-02 03:04:05.123456+05:30"),
-            "2024-01-02T03:04:05.123456+05:30"
-        );
-        assert_eq!(iso8601("2024-01-02 03:04:05"), "2024-01-02T03:04:05");
-        assert_eq!(iso8601("2024-01-02T03:04:05Z"), "2024-01-02T03:04:05Z");
-        assert_eq!(
-            iso8601("1850-01-01 00:00:00+00:09:21"),
-            "1850-01-01T00:00:00+00:09:21"
-        );
-        assert_eq!(iso8601("infinity"), "infinity");
-        assert_eq!(iso8601("2024-01-02 03:04:05 BC"), "2024-01-02 03:04:05 BC");
-        assert_eq!(iso8601("0000-00-00 00:00:00"), "0000-00-00T00:00:00");
-        assert_eq!(iso8601("12024-01-02 03:04:05"), "12024-01-02 03:04:05");
-        assert_eq!(iso8601("2024-01-02"), "2024-01-02");
-    }
 
     #[test]
     fn exact_numbers() {

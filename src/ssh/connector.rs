@@ -105,7 +105,9 @@ impl Tunnelled {
             }
         };
         let local = through(&self.spec, &end);
-        let inner: Arc<dyn Connector> = Arc::from((self.open)(
+        // Both lanes (structure, rows) dial this one tunnel.
+        let inner: Arc<dyn Connector> = Arc::from(crate::connectors::lanes::browsing(
+            self.open,
             &local,
             self.password.clone(),
             self.opts.clone(),
