@@ -975,15 +975,8 @@ fn cli_mongodb_through_ssh() {
 /// This user's PostgreSQL sessions asleep in pg_sleep, seen over a direct
 /// connection.
 async fn pg_sleeping(pg: &common::ServerEnv) -> i64 {
-    let mut cfg = tokio_postgres::Config::new();
-    cfg.host(&pg.host)
-        .port(pg.port)
-        .user(&pg.user)
-        .password(&pg.password)
-        .dbname(&pg.db);
-    let (client, conn) = cfg.connect(tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
-    client
+    common::pg_admin(pg)
+        .await
         .query_one(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' \
              AND usename = current_user AND pid <> pg_backend_pid()",
