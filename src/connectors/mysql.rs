@@ -15,7 +15,7 @@ use mysql_async::{Column, Conn, DriverError, IoError, Opts, OptsBuilder, Row, Ss
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
-use super::engine::{Capabilities, Engine, RowLimit, SQL_CAPABILITIES};
+use super::engine::{Capabilities, Engine, RowLimit, TunnelEnd, SQL_CAPABILITIES};
 use super::error::classify_io;
 use super::ident::{self, Dialect};
 use super::query::{single_statement, ChannelCursor, QueryCursor, READ_AHEAD};
@@ -50,6 +50,7 @@ pub const ENGINE: Engine = Engine {
     dialect: Some(Dialect::Backtick),
     row_limit: RowLimit::Limit,
     capabilities: SQL_CAPABILITIES,
+    tunnel: TunnelEnd::Loopback,
     concurrent: false,
     open: Ok(|spec, password, opts| Box::new(MysqlConnector::new(spec.clone(), password, opts))),
 };

@@ -18,6 +18,20 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// at run time on the dialled spec, never stored.
 pub const TLS_SERVER_NAME: &str = "tls_server_name";
 
+/// `options` key: the Unix socket of an SSH tunnel that the engine's driver
+/// dials instead of `host:port` (engines whose `tunnel` is `Socket`). Set at
+/// run time on the dialled spec, never stored.
+pub const TUNNEL_SOCKET: &str = "tunnel_socket";
+
+/// `options` key: "127.0.0.1:PORT" of the SOCKS5 gate in front of an SSH
+/// tunnel (engines whose `tunnel` is `Socks5`: the driver names the real
+/// host and port to it). Set at run time on the dialled spec, never stored.
+pub const SOCKS5_PROXY: &str = "socks5_proxy";
+
+/// The option keys set at run time on a dialled spec, never a driver's own
+/// option nor stored.
+pub const RUNTIME_OPTIONS: [&str; 3] = [TLS_SERVER_NAME, TUNNEL_SOCKET, SOCKS5_PROXY];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TlsMode {
