@@ -468,3 +468,237 @@ async fn no_password_at_all_is_password_required() {
     );
     assert_eq!(e.to_string(), "Password required");
 }
+
+// ---- PostgreSQL → CSV: the server's CSV against the row path (issue 19) ----
+
+/// Collects what a stream sends: CSV bytes when `csv` (the server path),
+/// rows otherwise (the row path).
+struct Collect {
+    csv: bool,
+    columns: Vec<varlor::connectors::ColumnMeta>,
+    rows: Vec<Vec<Cell>>,
+    bytes: Vec<u8>,
+    records: u64,
+}
+
+impl varlor::connectors::RowSink for Collect {
+    fn columns(
+        &mut self,
+        columns: &[varlor::connectors::ColumnMeta],
+    ) -> Result<(), varlor::connectors::ConnError> {
+        self.columns = columns.to_vec();
+        Ok(())
+    }
+    fn row(&mut self, row: Vec<Cell>) -> Result<(), varlor::connectors::ConnError> {
+        self.rows.push(row);
+        Ok(())
+    }
+    fn takes_csv(&self) -> bool {
+        self.csv
+    }
+    fn csv_records(
+        &mut self,
+        bytes: &[u8],
+        records: u64,
+    ) -> Result<(), varlor::connectors::ConnError> {
+        assert!(bytes.ends_with(b"\r\n"), "a batch of whole records");
+        self.bytes.extend_from_slice(bytes);
+        self.records += records;
+        Ok(())
+    }
+}
+
+async fn collect(
+    c: &dyn Connector,
+    t: &TableRef,
+    csv: bool,
+    filter: Option<&str>,
+) -> Result<Collect, varlor::connectors::ConnError> {
+    let mut sink = Collect {
+        csv,
+        columns: Vec::new(),
+        rows: Vec::new(),
+        bytes: Vec::new(),
+        records: 0,
+    };
+    let opts = varlor::connectors::StreamOptions {
+        limit: None,
+        filter: filter.map(String::from),
+    };
+    c.stream_rows(t, &opts, &mut sink).await.map(|_| sink)
+}
+
+/// The edge values the fixtures lack, in a schema of this test's own.
+const EDGES: &str = r#"
+CREATE TABLE {s}."edge ""values"", too" (
+  id integer,
+  ts timestamp,
+  tstz timestamptz,
+  "flag, b" boolean,
+  data bytea,
+  note text,
+  doc jsonb,
+  tags text[],
+  day date,
+  amount numeric,
+  score float8);
+INSERT INTO {s}."edge ""values"", too" VALUES
+  (1, 'infinity', '-infinity', true, '\x', E'cr\r lf\n crlf\r\n "quoted", comma', '{"a": "b,c"}',
+   '{"x,y", "q\"z", NULL}', 'infinity', 'NaN', 'Infinity'),
+  (2, '0044-03-15 12:00:00 BC', '0044-03-15 12:00:00+00 BC', false, '\x00', '', '"s"', '{}',
+   '0001-01-01 BC', -0.000001, '-0'),
+  (3, '10000-01-01 00:00:00', '12345-06-07 08:09:10.5+00', NULL, NULL, NULL, NULL, NULL,
+   '10000-12-31', 1e30, 1e-300),
+  (4, '2024-02-29 23:59:59.999999', '1900-01-01 00:00:00+00', true, '\x0d0a22', '\.', 'null',
+   '{""}', '2024-02-29', 0, 2.718281828459045),
+  (5, NULL, NULL, NULL, NULL, 'ünïcödé 🎉 日本語', NULL, NULL, NULL, NULL, NULL),
+  (6, '2024-01-02 03:04:05', '2024-06-30 12:00:00.000001+02', false, '\xdeadbeef00ff', '"', '[]',
+   '{a}', '2024-01-02', 12345678901234567890.0123456789, 'NaN'),
+  (7, NULL, NULL, NULL, '\x', '', NULL, NULL, NULL, NULL, NULL);
+"#;
+
+/// Every table of the test database (and a table of edge values) exported
+/// to CSV both ways: the server's CSV rewritten as it streams must be byte
+/// for byte what the row path writes, and the import file must be exactly
+/// the row path's header and rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_csv_is_byte_identical_to_the_row_path() {
+    use futures::FutureExt;
+    let Some(env) = pg() else { return };
+    let admin = admin(&env).await;
+    let schema = format!("csv_edges_{}", std::process::id());
+    let s = format!("\"{schema}\"");
+    admin
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {s} CASCADE; CREATE SCHEMA {s}; {}",
+            EDGES.replace("{s}", &s)
+        ))
+        .await
+        .expect("edge table");
+    let result = std::panic::AssertUnwindSafe(compare_csv_paths(&env, &schema))
+        .catch_unwind()
+        .await;
+    let _ = admin
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {s} CASCADE"))
+        .await;
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
+}
+
+async fn compare_csv_paths(env: &ServerEnv, schema: &str) {
+    use varlor::dataset::{run_import, Format, ImportOutcome, ImportPlan, TablePlan};
+    let c = browser(env);
+    let tables: Vec<TableRef> = c
+        .list_tables()
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.full()))
+        .into_iter()
+        .filter(|t| !t.system && matches!(t.kind, TableKind::Table | TableKind::MaterializedView))
+        // Other tests' throwaway tables come and go.
+        .filter(|t| {
+            t.schema.as_deref() == Some(schema)
+                || !t.schema.as_deref().unwrap_or("").starts_with("csv_edges_")
+        })
+        .filter(|t| !t.name.starts_with("bench_") && !t.name.starts_with("many_"))
+        .collect();
+    assert!(
+        tables.iter().any(|t| t.schema.as_deref() == Some(schema)),
+        "the edge table is listed"
+    );
+    assert!(tables.len() >= 12, "{tables:?}");
+
+    // The import itself (the server path wherever it applies).
+    let dir = tempfile::tempdir().unwrap();
+    let plan = ImportPlan {
+        connection: "csv-paths".into(),
+        kind: Kind::Postgres,
+        tables: tables.iter().cloned().map(TablePlan::new).collect(),
+        destination: dir.path().to_path_buf(),
+        format: Format::Csv,
+    };
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let summary = run_import(
+        std::sync::Arc::new(browser(env)),
+        plan,
+        tx,
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(summary.outcome(), ImportOutcome::Ok, "{summary:?}");
+
+    let mut server_path_tables = 0;
+    for (t, ts) in tables.iter().zip(&summary.tables) {
+        let name = t.display_name();
+        let rows = collect(&c, t, false, None)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {}", e.full()));
+        assert!(rows.bytes.is_empty());
+        let mut want = Vec::new();
+        let mut enc = varlor::dataset::CsvRows::new(&rows.columns, &mut want);
+        let header_len = want.len();
+        for r in &rows.rows {
+            enc.row(&mut want, r);
+        }
+        let file = std::fs::read(dir.path().join(&ts.target)).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&file),
+            String::from_utf8_lossy(&want),
+            "{name}: the import file differs from the row path"
+        );
+        if rows.columns.len() > 1 {
+            let csv = collect(&c, t, true, None)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {}", e.full()));
+            assert!(csv.rows.is_empty(), "{name}: the server path built rows");
+            assert_eq!(csv.records, rows.rows.len() as u64, "{name}");
+            assert_eq!(
+                String::from_utf8_lossy(&csv.bytes),
+                String::from_utf8_lossy(&want[header_len..]),
+                "{name}: the server's CSV differs from the row path"
+            );
+            server_path_tables += 1;
+        }
+        println!("{name:?}: {} rows, same bytes", rows.rows.len());
+    }
+    assert!(server_path_tables >= 10, "{server_path_tables}");
+
+    // The edge table holds what it should: ISO 8601, infinity, BC, year > 9999.
+    let edge = tables
+        .iter()
+        .zip(&summary.tables)
+        .find(|(t, _)| t.schema.as_deref() == Some(schema))
+        .map(|(_, ts)| std::fs::read_to_string(dir.path().join(&ts.target)).unwrap())
+        .unwrap();
+    for piece in [
+        "1,infinity,-infinity,true,\"\",\"cr\r lf\n crlf\r\n \"\"quoted\"\", comma\"",
+        "0044-03-15 12:00:00 BC",
+        "10000-01-01 00:00:00",
+        "2024-02-29T23:59:59.999999,1900-01-01T00:00:00+00:00,true,DQoi,\\.,",
+        "\r\n7,,,,\"\",\"\",,,,,\r\n",
+        "3q2+7wD/",
+    ] {
+        assert!(edge.contains(piece), "{piece:?} not in {edge:?}");
+    }
+
+    // A filter stays inside the query: closing COPY's parenthesis to send
+    // the rows elsewhere or add a statement does not parse.
+    let weird = table("public", "Weird Name");
+    for filter in [
+        "true\n)) TO STDOUT (FORMAT text) --",
+        "true)) TO '/tmp/varlor-smuggled.csv' (FORMAT csv); SELECT (1",
+        "true); SELECT 1; --",
+    ] {
+        let err = match collect(&c, &weird, true, Some(filter)).await {
+            Ok(got) => panic!("{filter:?} ran: {:?}", String::from_utf8_lossy(&got.bytes)),
+            Err(e) => e,
+        };
+        assert_ne!(
+            err.kind,
+            varlor::connectors::ErrorKind::ConnectionLost,
+            "{}",
+            err.full()
+        );
+    }
+    assert!(!std::path::Path::new("/tmp/varlor-smuggled.csv").exists());
+}
