@@ -186,7 +186,11 @@ impl CsvRewriter {
             // NULL: an empty unquoted field.
             return;
         }
-        let text = String::from_utf8_lossy(&self.value);
+        // The row path reads invalid UTF-8 lossily too (the server sends UTF-8).
+        let text = match std::str::from_utf8(&self.value) {
+            Ok(t) => std::borrow::Cow::Borrowed(t),
+            Err(_) => String::from_utf8_lossy(&self.value),
+        };
         match rule {
             FieldRule::Keep => field(out, text.as_bytes(), true),
             FieldRule::Timestamp => {
@@ -198,6 +202,9 @@ impl CsvRewriter {
                     iso8601_into(&text, out);
                 }
             }
+            // PostgreSQL's own spelling first (`parse_bool` allocates).
+            FieldRule::Bool if &*text == "t" => out.extend_from_slice(b"true"),
+            FieldRule::Bool if &*text == "f" => out.extend_from_slice(b"false"),
             FieldRule::Bool => match parse_bool(&text) {
                 Some(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
                 None => field(out, text.as_bytes(), true),
