@@ -702,3 +702,91 @@ async fn compare_csv_paths(env: &ServerEnv, schema: &str) {
     }
     assert!(!std::path::Path::new("/tmp/varlor-smuggled.csv").exists());
 }
+
+/// Cancelling a CSV export (the server's CSV path) stops it on the server
+/// too, and leaves no file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_csv_export_stops_on_the_server() {
+    use futures::FutureExt;
+    use varlor::dataset::{run_import, Format, ImportEvent, ImportPlan, TablePlan};
+    let Some(env) = pg() else { return };
+    let admin = admin(&env).await;
+    let schema = format!("csv_cancel_{}", std::process::id());
+    let s = format!("\"{schema}\"");
+    admin
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {s} CASCADE; CREATE SCHEMA {s};
+             CREATE TABLE {s}.big AS SELECT i AS id, md5(i::text) AS name
+               FROM generate_series(1, 200000) AS i"
+        ))
+        .await
+        .expect("big table");
+    let run = async {
+        let mut plan = TablePlan::new(table(&schema, "big"));
+        // 50 ms every 1,000 rows: 10 s for the whole table.
+        plan.filter = Some("id % 1000 <> 0 OR pg_sleep(0.05)::text = ''".into());
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let job = tokio::spawn(run_import(
+            std::sync::Arc::new(browser(&env)),
+            ImportPlan {
+                connection: "csv-cancel".into(),
+                kind: Kind::Postgres,
+                tables: vec![plan],
+                destination: dir.path().to_path_buf(),
+                format: Format::Csv,
+            },
+            tx,
+            cancel.clone(),
+        ));
+        // Rows are arriving (CSV records counted) before the cancel.
+        let rows = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(ev) = rx.recv().await {
+                if let ImportEvent::Progress { rows, .. } = ev {
+                    if rows > 0 {
+                        return rows;
+                    }
+                }
+            }
+            0
+        })
+        .await
+        .expect("progress within 10 s");
+        assert!(rows > 0 && rows < 200_000, "{rows}");
+        cancel.cancel();
+        let cancelled = std::time::Instant::now();
+        let summary = tokio::time::timeout(Duration::from_secs(3), job)
+            .await
+            .expect("the export ends promptly on cancel")
+            .unwrap();
+        assert_eq!(summary.outcome().id(), "cancelled");
+        let running = format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' \
+             AND query LIKE '%{schema}%' AND pid <> pg_backend_pid()"
+        );
+        loop {
+            let n: i64 = admin.query_one(&running, &[]).await.unwrap().get(0);
+            if n == 0 {
+                break;
+            }
+            assert!(
+                cancelled.elapsed() < Duration::from_secs(2),
+                "the COPY still runs on the server 2 s after the cancel"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "files left behind: {left:?}");
+    };
+    let result = std::panic::AssertUnwindSafe(run).catch_unwind().await;
+    let _ = admin
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {s} CASCADE"))
+        .await;
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
+}

@@ -542,6 +542,14 @@ impl Connector for PostgresConnector {
         // session, and its transaction must not swallow the browser's queries.
         let session = self.open_session().await?;
         let client = &session.client;
+        // A stream ended early (cancel, a sink error, the future dropped)
+        // asks the server to stop: tokio-postgres reads a COPY to its end
+        // even after its stream is dropped, so the server would otherwise
+        // go on producing every row for nobody.
+        let mut guard = CancelOnDrop {
+            token: Some(client.cancel_token()),
+            tls: session.tls.clone(),
+        };
         let mut select = format!("SELECT * FROM {}", qualified(Dialect::Ansi, table));
         // The stream always runs in a READ ONLY transaction (below).
         if let Some(filter) = opts.checked_filter(true)? {
@@ -566,6 +574,7 @@ impl Connector for PostgresConnector {
         let server_csv = sink.takes_csv() && columns.len() > 1;
         if server_csv {
             let total = self.copy_csv(client, &select, &columns, sink).await?;
+            guard.token = None;
             client
                 .batch_execute("ROLLBACK")
                 .await
@@ -613,6 +622,7 @@ impl Connector for PostgresConnector {
             pending.clear();
             pending.extend_from_slice(&rest);
         }
+        guard.token = None;
         client
             .batch_execute("ROLLBACK")
             .await
