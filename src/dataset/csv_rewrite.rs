@@ -349,13 +349,7 @@ mod tests {
             ),
             (
                 "9,\"not, a \"\"time\"\"\",\"\",\"\\xzz\",\"\"\n",
-                vec![
-                    Cell::Int(9),
-                    t("not, a \"time\""),
-                    t(""),
-                    t("\\xzz"),
-                    t(""),
-                ],
+                vec![Cell::Int(9), t("not, a \"time\""), t(""), t("\\xzz"), t("")],
             ),
             (
                 "10,-infinity,t,\\xAbCd,last\n",
