@@ -563,19 +563,34 @@ INSERT INTO {s}."edge ""values"", too" VALUES
 /// the row path's header and rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_csv_is_byte_identical_to_the_row_path() {
-    use futures::FutureExt;
     let Some(env) = pg() else { return };
     let admin = admin(&env).await;
-    let schema = format!("csv_edges_{}", std::process::id());
+    with_own_schema(&admin, "csv_edges", EDGES, |schema| async move {
+        compare_csv_paths(&env, &schema).await
+    })
+    .await;
+}
+
+/// Runs `body` with a schema of its own (`{prefix}_{pid}`, filled by `setup`,
+/// in which `{s}` is the quoted schema name), dropped afterwards even when
+/// `body` panics.
+async fn with_own_schema<F: std::future::Future<Output = ()>>(
+    admin: &tokio_postgres::Client,
+    prefix: &str,
+    setup: &str,
+    body: impl FnOnce(String) -> F,
+) {
+    use futures::FutureExt;
+    let schema = format!("{prefix}_{}", std::process::id());
     let s = format!("\"{schema}\"");
     admin
         .batch_execute(&format!(
             "DROP SCHEMA IF EXISTS {s} CASCADE; CREATE SCHEMA {s}; {}",
-            EDGES.replace("{s}", &s)
+            setup.replace("{s}", &s)
         ))
         .await
-        .expect("edge table");
-    let result = std::panic::AssertUnwindSafe(compare_csv_paths(&env, &schema))
+        .expect("the test's schema");
+    let result = std::panic::AssertUnwindSafe(body(schema))
         .catch_unwind()
         .await;
     let _ = admin
@@ -707,21 +722,13 @@ async fn compare_csv_paths(env: &ServerEnv, schema: &str) {
 /// too, and leaves no file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_csv_export_stops_on_the_server() {
-    use futures::FutureExt;
     use varlor::dataset::{run_import, Format, ImportEvent, ImportPlan, TablePlan};
     let Some(env) = pg() else { return };
     let admin = admin(&env).await;
-    let schema = format!("csv_cancel_{}", std::process::id());
-    let s = format!("\"{schema}\"");
-    admin
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {s} CASCADE; CREATE SCHEMA {s};
-             CREATE TABLE {s}.big AS SELECT i AS id, md5(i::text) AS name
-               FROM generate_series(1, 200000) AS i"
-        ))
-        .await
-        .expect("big table");
-    let run = async {
+    let setup = "CREATE TABLE {s}.big AS SELECT i AS id, md5(i::text) AS name
+                 FROM generate_series(1, 200000) AS i";
+    let probe = &admin;
+    with_own_schema(&admin, "csv_cancel", setup, |schema| async move {
         let mut plan = TablePlan::new(table(&schema, "big"));
         // 50 ms every 1,000 rows: 10 s for the whole table.
         plan.filter = Some("id % 1000 <> 0 OR pg_sleep(0.05)::text = ''".into());
@@ -766,7 +773,7 @@ async fn a_cancelled_csv_export_stops_on_the_server() {
              AND query LIKE '%{schema}%' AND pid <> pg_backend_pid()"
         );
         loop {
-            let n: i64 = admin.query_one(&running, &[]).await.unwrap().get(0);
+            let n: i64 = probe.query_one(&running, &[]).await.unwrap().get(0);
             if n == 0 {
                 break;
             }
@@ -781,12 +788,6 @@ async fn a_cancelled_csv_export_stops_on_the_server() {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert!(left.is_empty(), "files left behind: {left:?}");
-    };
-    let result = std::panic::AssertUnwindSafe(run).catch_unwind().await;
-    let _ = admin
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS {s} CASCADE"))
-        .await;
-    if let Err(p) = result {
-        std::panic::resume_unwind(p);
-    }
+    })
+    .await;
 }
