@@ -471,55 +471,15 @@ async fn no_password_at_all_is_password_required() {
 
 // ---- PostgreSQL → CSV: the server's CSV against the row path (issue 19) ----
 
-/// Collects what a stream sends: CSV bytes when `csv` (the server path),
-/// rows otherwise (the row path).
-struct Collect {
-    csv: bool,
-    columns: Vec<varlor::connectors::ColumnMeta>,
-    rows: Vec<Vec<Cell>>,
-    bytes: Vec<u8>,
-    records: u64,
-}
-
-impl varlor::connectors::RowSink for Collect {
-    fn columns(
-        &mut self,
-        columns: &[varlor::connectors::ColumnMeta],
-    ) -> Result<(), varlor::connectors::ConnError> {
-        self.columns = columns.to_vec();
-        Ok(())
-    }
-    fn row(&mut self, row: Vec<Cell>) -> Result<(), varlor::connectors::ConnError> {
-        self.rows.push(row);
-        Ok(())
-    }
-    fn takes_csv(&self) -> bool {
-        self.csv
-    }
-    fn csv_records(
-        &mut self,
-        bytes: &[u8],
-        records: u64,
-    ) -> Result<(), varlor::connectors::ConnError> {
-        assert!(bytes.ends_with(b"\r\n"), "a batch of whole records");
-        self.bytes.extend_from_slice(bytes);
-        self.records += records;
-        Ok(())
-    }
-}
-
 async fn collect(
     c: &dyn Connector,
     t: &TableRef,
     csv: bool,
     filter: Option<&str>,
-) -> Result<Collect, varlor::connectors::ConnError> {
-    let mut sink = Collect {
+) -> Result<common::Collect, varlor::connectors::ConnError> {
+    let mut sink = common::Collect {
         csv,
-        columns: Vec::new(),
-        rows: Vec::new(),
-        bytes: Vec::new(),
-        records: 0,
+        ..Default::default()
     };
     let opts = varlor::connectors::StreamOptions {
         limit: None,
@@ -648,9 +608,9 @@ async fn compare_csv_paths(env: &ServerEnv, schema: &str) {
         let rows = collect(&c, t, false, None)
             .await
             .unwrap_or_else(|e| panic!("{name}: {}", e.full()));
-        assert!(rows.bytes.is_empty());
+        assert!(rows.csv_bytes.is_empty());
         let mut want = Vec::new();
-        let mut enc = varlor::dataset::CsvRows::new(&rows.columns, &mut want);
+        let mut enc = varlor::dataset::CsvRows::new(&rows.cols, &mut want);
         let header_len = want.len();
         for r in &rows.rows {
             enc.row(&mut want, r);
@@ -661,14 +621,14 @@ async fn compare_csv_paths(env: &ServerEnv, schema: &str) {
             String::from_utf8_lossy(&want),
             "{name}: the import file differs from the row path"
         );
-        if rows.columns.len() > 1 {
+        if rows.cols.len() > 1 {
             let csv = collect(&c, t, true, None)
                 .await
                 .unwrap_or_else(|e| panic!("{name}: {}", e.full()));
             assert!(csv.rows.is_empty(), "{name}: the server path built rows");
-            assert_eq!(csv.records, rows.rows.len() as u64, "{name}");
+            assert_eq!(csv.csv_records, rows.rows.len() as u64, "{name}");
             assert_eq!(
-                String::from_utf8_lossy(&csv.bytes),
+                String::from_utf8_lossy(&csv.csv_bytes),
                 String::from_utf8_lossy(&want[header_len..]),
                 "{name}: the server's CSV differs from the row path"
             );
@@ -705,7 +665,10 @@ async fn compare_csv_paths(env: &ServerEnv, schema: &str) {
         "true); SELECT 1; --",
     ] {
         let err = match collect(&c, &weird, true, Some(filter)).await {
-            Ok(got) => panic!("{filter:?} ran: {:?}", String::from_utf8_lossy(&got.bytes)),
+            Ok(got) => panic!(
+                "{filter:?} ran: {:?}",
+                String::from_utf8_lossy(&got.csv_bytes)
+            ),
             Err(e) => e,
         };
         assert_ne!(
