@@ -679,6 +679,19 @@ async fn compare_csv_paths(env: &ServerEnv, schema: &str) {
         );
     }
     assert!(!std::path::Path::new("/tmp/varlor-smuggled.csv").exists());
+
+    // The server's CSV runs in the READ ONLY transaction too: a filter
+    // calling a function that inserts is refused, and nothing is written.
+    let writes = "SELECT count(*) FROM public.write_log";
+    let probe = admin(env).await;
+    let before: i64 = probe.query_one(writes, &[]).await.unwrap().get(0);
+    let err = match collect(&c, &weird, true, Some("public.try_write() > 0")).await {
+        Ok(_) => panic!("a writing filter ran"),
+        Err(e) => e,
+    };
+    assert!(err.full().contains("read-only"), "{}", err.full());
+    let after: i64 = probe.query_one(writes, &[]).await.unwrap().get(0);
+    assert_eq!(after, before, "the CSV export wrote");
 }
 
 /// Cancelling a CSV export (the server's CSV path) stops it on the server
