@@ -80,6 +80,7 @@ pub fn session_options(config: &Config) -> SessionOptions {
         statement_timeout: std::time::Duration::from_secs(config.statement_timeout_secs.max(1)),
         read_only: true,
         sample_size: config.sample_documents.max(1),
+        two_sessions: true,
     }
 }
 

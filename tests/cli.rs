@@ -136,25 +136,9 @@ fn mysql() -> Option<Server> {
 }
 
 fn add_server(h: &Home, name: &str, kind: &str, s: &Server, password: &str) -> Run {
-    let port = s.port.to_string();
-    h.run_stdin(
-        &[
-            "add",
-            name,
-            "--kind",
-            kind,
-            "--host",
-            &s.host,
-            "--port",
-            &port,
-            "--database",
-            &s.db,
-            "--user",
-            &s.user,
-            "--password-stdin",
-        ],
-        &format!("{password}\n"),
-    )
+    let args = common::add_server_args(name, kind, s, &s.db);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    h.run_stdin(&args, &format!("{password}\n"))
 }
 
 // ------------------------------------------------------------------ basics

@@ -341,23 +341,10 @@ fn tables_of(path: &Path) -> Vec<String> {
 /// The same table on a real server: human output escaped, JSON exact.
 fn server_case(kind: &str, s: &common::ServerEnv, table: &str) {
     let h = Home::new();
-    let port = s.port.to_string();
+    let args = common::add_server_args("srv", kind, s, &s.db);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = h
-        .cmd(&[
-            "add",
-            "srv",
-            "--kind",
-            kind,
-            "--host",
-            &s.host,
-            "--port",
-            &port,
-            "--database",
-            &s.db,
-            "--user",
-            &s.user,
-            "--password-stdin",
-        ])
+        .cmd(&args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -416,6 +416,17 @@ fn expected_json(c: &ColumnMeta, cell: &Cell) -> serde_json::Value {
     }
 }
 
+fn json_type(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
 fn dataset_names(columns: &[ColumnMeta]) -> Vec<String> {
     // The fixture's "Name" collides case-insensitively with "name".
     columns
@@ -490,13 +501,44 @@ fn check_jsonl(dir: &Path, tables: &[FakeTable], summary: &ImportSummary) {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), f.rows.len(), "{}", ts.target);
         let names = dataset_names(&f.columns);
+        // One JSON type per column: where the values would be of several,
+        // every value is a string, the text CSV has.
+        let mixed: Vec<bool> = f
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let types: std::collections::BTreeSet<String> = f
+                    .rows
+                    .iter()
+                    .map(|r| expected_json(c, &r[i]))
+                    .filter(|v| !v.is_null())
+                    .map(|v| json_type(&v).to_string())
+                    .collect();
+                types.len() > 1
+            })
+            .collect();
         for (line, src) in lines.iter().zip(&f.rows) {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             let obj = v.as_object().unwrap();
             assert_eq!(obj.len(), names.len());
-            for ((cell, c), n) in src.iter().zip(&f.columns).zip(&names) {
-                assert_eq!(obj[n], expected_json(c, cell), "{} {n}", ts.target);
+            for (((cell, c), n), mixed) in src.iter().zip(&f.columns).zip(&names).zip(&mixed) {
+                let want = match expected_json(c, cell) {
+                    serde_json::Value::Null => serde_json::Value::Null,
+                    _ if *mixed => serde_json::Value::String(expected_csv(c, cell)),
+                    one => one,
+                };
+                assert_eq!(obj[n], want, "{} {n}", ts.target);
             }
+        }
+        for (i, n) in names.iter().enumerate() {
+            let types: std::collections::BTreeSet<&str> = lines
+                .iter()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()[n].clone())
+                .filter(|v| !v.is_null())
+                .map(|v| json_type(&v))
+                .collect();
+            assert!(types.len() <= 1, "{} {n} (#{i}): {types:?}", ts.target);
         }
     }
 }
@@ -700,13 +742,22 @@ async fn jsonl_dataset_round_trips_every_kind_and_hostile_name() {
     );
     let prov = read_sidecar(&summary.destination);
     assert_eq!(prov.len(), tables.len());
-    // The decimals past 15 digits are strings, and the provenance says so.
-    assert_eq!(prov[0].kept_as_text.len(), 1, "{:?}", prov[0].kept_as_text);
-    assert_eq!(prov[0].kept_as_text[0].column, "price");
+    // A decimal past 15 digits makes its column strings (the exact ones
+    // too), as do a float NaN and the mixed values of a typeless column;
+    // the provenance names each with its reason.
+    let kept: Vec<&str> = prov[0]
+        .kept_as_text
+        .iter()
+        .map(|k| k.column.as_str())
+        .collect();
+    assert_eq!(kept, ["price", "ratio", "loose"]);
     assert!(prov[0].kept_as_text[0]
         .reason
         .contains("significant digits"));
-    assert!(raw.contains("\"price\":-0.0000000001,"), "{raw}");
+    assert!(prov[0].kept_as_text[1]
+        .reason
+        .contains("more than one JSON type"));
+    assert!(raw.contains("\"price\":\"-0.0000000001\","), "{raw}");
 }
 
 #[tokio::test]
@@ -1239,7 +1290,8 @@ async fn decimals_are_numbers_in_sqlite_unless_a_value_would_lose_digits() {
         .unwrap()
         .contains("significant digits"));
 
-    // JSON Lines: numbers where a double reader gets every digit back.
+    // JSON Lines: numbers where a double reader gets every digit back from
+    // every value of the column; one that does not makes the column strings.
     let p = plan(
         dir.path(),
         Format::Jsonl,
@@ -1249,7 +1301,10 @@ async fn decimals_are_numbers_in_sqlite_unless_a_value_would_lose_digits() {
     let (summary, _) = import(vec![table], p, CancellationToken::new()).await;
     let text = std::fs::read_to_string(summary.destination.join("invoices.jsonl")).unwrap();
     let first = text.lines().next().unwrap();
-    assert_eq!(first, r#"{"total":9.91,"big":1.5000000000,"unsigned":1}"#);
+    assert_eq!(
+        first,
+        r#"{"total":9.91,"big":"1.5000000000","unsigned":"1"}"#
+    );
     assert!(
         text.contains(r#""unsigned":"18446744073709551615""#),
         "{text}"

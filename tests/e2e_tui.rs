@@ -88,11 +88,18 @@ impl Tmux {
 
     /// `launch` with arguments (a shell-quoted string) after the binary.
     fn launch_with(&self, session: &str, home: &Path, passfile: &Path, args: &str) {
+        self.launch_env(session, home, passfile, args, &[])
+    }
+
+    /// `launch_with` and more environment variables (`NAME=value`).
+    fn launch_env(&self, session: &str, home: &Path, passfile: &Path, args: &str, env: &[String]) {
         let script = format!(
             "'{}' {args}; echo VARLOR_EXIT=$?; stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | sed 's/^/MODE=/'; sleep 600",
             binary().display()
         );
-        self.cmd(&[
+        let home_env = format!("VARLOR_HOME={}", home.display());
+        let pass_env = format!("VARLOR_PASSPHRASE_FILE={}", passfile.display());
+        let mut cmd: Vec<&str> = vec![
             "new-session",
             "-d",
             "-x",
@@ -102,17 +109,19 @@ impl Tmux {
             "-s",
             session,
             "-e",
-            &format!("VARLOR_HOME={}", home.display()),
+            &home_env,
             "-e",
-            &format!("VARLOR_PASSPHRASE_FILE={}", passfile.display()),
+            &pass_env,
             "-e",
             "NO_COLOR=1",
             "-e",
             "TERM=xterm-256color",
-            "sh",
-            "-c",
-            &script,
-        ]);
+        ];
+        for e in env {
+            cmd.extend(["-e", e.as_str()]);
+        }
+        cmd.extend(["sh", "-c", &script]);
+        self.cmd(&cmd);
     }
 
     fn capture(&self, session: &str) -> String {
@@ -583,4 +592,337 @@ fn bare_name_opens_and_the_filter_lands_on_the_exact_table_among_look_alikes() {
     tmux.wait_text(s, "Enter open");
     tmux.keys(s, &["q"]);
     assert_restored(&tmux.wait_text(s, "MODE="));
+}
+
+/// The throwaway sshd of `scripts/testdb/sshd.sh` (VARLOR_TEST_SSH_*).
+struct Sshd {
+    port: String,
+    user: String,
+    key: PathBuf,
+    known_hosts: PathBuf,
+}
+
+fn sshd() -> Option<Sshd> {
+    let v = |k: &str| {
+        std::env::var(format!("VARLOR_TEST_SSH_{k}"))
+            .ok()
+            .filter(|v| !v.is_empty())
+    };
+    Some(Sshd {
+        port: v("PORT")?,
+        user: v("USER")?,
+        key: v("KEY")?.into(),
+        known_hosts: v("KNOWN_HOSTS")?.into(),
+    })
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run a setup command");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every regular file under `dir`.
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() && !p.is_symlink() {
+            files_under(&p, out);
+        } else if p.is_file() {
+            out.push(p);
+        }
+    }
+}
+
+/// Every process's argv as `ps -eo args` shows it (read from /proc, so
+/// no procps is needed): (pid, command line, zombie).
+fn all_argv() -> Vec<(String, String, bool)> {
+    let mut out = vec![];
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let (Ok(cmd), Ok(stat)) = (
+            std::fs::read(e.path().join("cmdline")),
+            std::fs::read_to_string(e.path().join("stat")),
+        ) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        let zombie = stat.rsplit(") ").next().is_some_and(|s| s.starts_with('Z'));
+        out.push((e.file_name().to_string_lossy().into_owned(), cmd, zombie));
+    }
+    out
+}
+
+/// Live ssh processes whose command line holds `needle`.
+fn live_ssh(needle: &str) -> Vec<(String, String)> {
+    all_argv()
+        .into_iter()
+        .filter(|(_, cmd, zombie)| cmd.starts_with("ssh ") && cmd.contains(needle) && !zombie)
+        .map(|(pid, cmd, _)| (pid, cmd))
+        .collect()
+}
+
+/// ssh's questions reach the person in the TUI (issue 16): a connection
+/// "SSH via" the bastion to the PostgreSQL test server, known_hosts empty.
+/// Test of the saved connection → the overlay shows the bastion's real
+/// fingerprint, Enter alone does nothing, `yes` → ✓ and the browser lists
+/// the tables. Again with the key unknown: the form's Test, `no` → "SSH host
+/// key unknown". A passphrase-protected key: the passphrase (a canary) is
+/// typed masked into the overlay, the browser opens, and the canary is in
+/// no screen or scrollback, no argv or ssh environment, no file under the
+/// throwaway HOME, XDG and TMPDIR. Ctrl-C while ssh asks quits at once and
+/// leaves no ssh behind.
+#[test]
+fn ssh_questions_are_asked_in_the_tui() {
+    let (Some(pg), Some(sshd)) = (pg(), sshd()) else {
+        skip("VARLOR_TEST_PG_* or VARLOR_TEST_SSH_* not set (run scripts/test)");
+        return;
+    };
+    let Some((tmux, dir, passfile)) = setup("sshask") else {
+        return;
+    };
+    let root = dir.path();
+    let home = root.join("home");
+    let dot = home.join(".ssh");
+    std::fs::create_dir_all(&dot).unwrap();
+    std::fs::create_dir_all(root.join("tmp")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::copy(&sshd.key, dot.join("id")).unwrap();
+    std::fs::copy(&sshd.key, dot.join("id_pass")).unwrap();
+    for k in ["id", "id_pass"] {
+        std::fs::set_permissions(dot.join(k), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let canary = format!(
+        "CANARYpp{}x{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    // ssh-keygen's argv holds it for a moment: before the TUI starts.
+    run_ok(
+        Command::new("ssh-keygen")
+            .args(["-q", "-p", "-P", "", "-N", &canary, "-f"])
+            .arg(dot.join("id_pass")),
+    );
+    std::fs::copy(&sshd.known_hosts, dot.join("known_ok")).unwrap();
+    let unknown = dot.join("known_hosts");
+    std::fs::write(&unknown, "").unwrap();
+    let fingerprint = run_ok(Command::new("ssh-keygen").arg("-lf").arg(&sshd.known_hosts))
+        .lines()
+        .find(|l| l.contains(&format!("[127.0.0.1]:{} ", sshd.port)))
+        .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .expect("the bastion's fingerprint");
+    let host = |alias: &str, id: &str, known: &Path| {
+        format!(
+            "Host {alias}\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  StrictHostKeyChecking ask\n  ConnectTimeout 5\n",
+            sshd.port,
+            sshd.user,
+            dot.join(id).display(),
+            known.display()
+        )
+    };
+    let config = dot.join("config");
+    std::fs::write(
+        &config,
+        host("hk-bastion", "id", &unknown) + &host("pk-bastion", "id_pass", &dot.join("known_ok")),
+    )
+    .unwrap();
+    let varlor_home = root.join("varlor");
+    let env: Vec<String> = [
+        ("HOME", home.clone()),
+        ("XDG_CONFIG_HOME", home.join(".config")),
+        ("XDG_DATA_HOME", home.join(".local/share")),
+        ("XDG_STATE_HOME", home.join(".local/state")),
+        ("XDG_CACHE_HOME", home.join(".cache")),
+        ("TMPDIR", root.join("tmp")),
+        ("VARLOR_SSH_CONFIG", config.clone()),
+    ]
+    .iter()
+    .map(|(k, v)| format!("{k}={}", v.display()))
+    .chain([
+        "VARLOR_NO_AGENT=1".to_string(),
+        "SSH_AUTH_SOCK=/nonexistent".to_string(),
+    ])
+    .collect();
+    for (name, alias) in [("hk", "hk-bastion"), ("pk", "pk-bastion")] {
+        let url = format!(
+            "postgres://{}@{}:{}/{}?ssh={alias}",
+            pg.user, pg.host, pg.port, pg.db
+        );
+        let mut add = Command::new(binary());
+        add.args([
+            "add",
+            name,
+            "--url",
+            &url,
+            "--tls",
+            "disable",
+            "--password-stdin",
+        ])
+        .env("VARLOR_HOME", &varlor_home)
+        .env("VARLOR_PASSPHRASE_FILE", &passfile)
+        .env("VARLOR_SCRYPT_WORK_FACTOR", "10")
+        .env("VARLOR_NO_AGENT", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+        let mut child = add.spawn().expect("varlor add");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{}\n", pg.password).as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let pick = |s: &str, name: &str| {
+        tmux.wait_text(s, "Enter open");
+        tmux.keys(s, &["/"]);
+        tmux.type_text(s, name);
+        tmux.keys(s, &["Enter"]);
+    };
+
+    // 1. Test of the saved connection: the fingerprint, Enter alone, yes.
+    let s = "yes";
+    tmux.launch_env(s, &varlor_home, &passfile, "", &env);
+    pick(s, "hk");
+    tmux.keys(s, &["t"]);
+    let screen = tmux.wait_text(s, "SSH: unknown host key");
+    let joined: String = screen.chars().filter(|c| !"│ \n".contains(*c)).collect();
+    assert!(joined.contains(&fingerprint), "{fingerprint} on\n{screen}");
+    tmux.keys(s, &["Enter"]);
+    let screen = tmux.wait_text(s, "Type yes or no");
+    assert!(
+        screen.contains("SSH: unknown host key"),
+        "still asking:\n{screen}"
+    );
+    tmux.type_text(s, "yes");
+    tmux.keys(s, &["Enter"]);
+    tmux.wait_for(s, "the test passed", |x| {
+        x.lines().any(|l| l.contains(" hk ") && l.contains('✓'))
+    });
+    assert!(
+        std::fs::read_to_string(&unknown)
+            .unwrap()
+            .contains(&format!("[127.0.0.1]:{}", sshd.port)),
+        "ssh recorded the accepted key"
+    );
+    // Browse: a tunnel of its own, the key now known, the tables listed.
+    tmux.keys(s, &["Enter"]);
+    tmux.wait_for(s, "the tables through the tunnel", |x| {
+        x.contains("customers")
+    });
+    tmux.keys(s, &["q"]);
+    tmux.wait_text(s, "Enter open");
+    tmux.keys(s, &["q"]);
+    assert_restored(&tmux.wait_text(s, "MODE="));
+
+    // 2. The form's Test, the key unknown again, answered no.
+    std::fs::write(&unknown, "").unwrap();
+    let s = "no";
+    tmux.launch_env(s, &varlor_home, &passfile, "", &env);
+    pick(s, "hk");
+    tmux.keys(s, &["e"]);
+    tmux.wait_text(s, "Edit 'hk'");
+    tmux.keys(s, &["C-t"]);
+    tmux.wait_text(s, "SSH: unknown host key");
+    tmux.type_text(s, "no");
+    tmux.keys(s, &["Enter"]);
+    let screen = tmux.wait_for(s, "the test answer", |x| {
+        x.contains("Connected to") || x.contains('✗')
+    });
+    assert!(screen.contains("SSH host key unknown"), "{screen}");
+    assert_eq!(
+        std::fs::read_to_string(&unknown).unwrap(),
+        "",
+        "nothing recorded"
+    );
+    tmux.keys(s, &["Escape"]);
+    tmux.wait_text(s, "Enter open");
+    tmux.keys(s, &["q"]);
+    assert_restored(&tmux.wait_text(s, "MODE="));
+
+    // 3. Ctrl-C while ssh asks: the app quits at once and ssh goes with it.
+    let s = "quit";
+    tmux.launch_env(s, &varlor_home, &passfile, "", &env);
+    pick(s, "hk");
+    tmux.keys(s, &["t"]);
+    tmux.wait_text(s, "SSH: unknown host key");
+    assert_eq!(
+        live_ssh("hk-bastion").len(),
+        1,
+        "the tunnel waits for the answer"
+    );
+    tmux.keys(s, &["C-c"]);
+    tmux.wait_within(s, "exit while ssh asks", Duration::from_secs(5), |x| {
+        x.contains("VARLOR_EXIT=130")
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !live_ssh("hk-bastion").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        live_ssh("hk-bastion").is_empty(),
+        "{:?}",
+        live_ssh("hk-bastion")
+    );
+
+    // 4. A passphrase-protected key: typed masked, the browser opens.
+    let s = "pass";
+    tmux.launch_env(s, &varlor_home, &passfile, "open pk", &env);
+    let screen = tmux.wait_text(s, "SSH: key passphrase");
+    assert!(screen.contains("id_pass"), "{screen}");
+    tmux.type_text(s, &canary);
+    let screen = tmux.wait_text(s, &"•".repeat(canary.chars().count()));
+    assert!(!screen.contains(&canary), "{screen}");
+    tmux.keys(s, &["Enter"]);
+    let screen = tmux.wait_for(s, "the tables through the tunnel", |x| {
+        x.contains("customers")
+    });
+    assert!(!screen.contains(&canary), "{screen}");
+    // While connected: no argv (ps) holds it, nor the ssh's environment.
+    let argv = all_argv();
+    assert!(argv.len() > 5, "{argv:?}");
+    assert!(
+        argv.iter().all(|(_, cmd, _)| !cmd.contains(&canary)),
+        "in an argv"
+    );
+    let tunnel = live_ssh("pk-bastion");
+    assert_eq!(tunnel.len(), 1, "{tunnel:?}");
+    for (pid, cmd) in &tunnel {
+        assert!(!cmd.contains(&canary));
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&environ).contains(&canary),
+            "ssh's environment"
+        );
+    }
+    tmux.keys(s, &["q"]);
+    tmux.wait_text(s, "Enter open");
+    tmux.keys(s, &["q"]);
+    assert_restored(&tmux.wait_text(s, "MODE="));
+    // Not in the scrollback of any run, nor in a file of the throwaway dirs.
+    for s in ["yes", "no", "quit", "pass"] {
+        let all = tmux.cmd(&["capture-pane", "-p", "-S", "-", "-E", "-", "-t", s]);
+        assert!(!all.contains(&canary), "scrollback of {s}");
+    }
+    let mut files = vec![];
+    files_under(root, &mut files);
+    assert!(files.len() > 3, "{files:?}");
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        let found = bytes.windows(canary.len()).any(|w| w == canary.as_bytes());
+        assert!(!found, "the passphrase is in {}", f.display());
+    }
 }

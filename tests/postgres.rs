@@ -28,21 +28,7 @@ fn browser(env: &ServerEnv) -> PostgresConnector {
     connector(env, |_| {})
 }
 
-/// A plain (not read-only) client for setting up and checking from outside.
-async fn admin(env: &ServerEnv) -> tokio_postgres::Client {
-    let mut cfg = tokio_postgres::Config::new();
-    cfg.host(&env.host)
-        .port(env.port)
-        .user(&env.user)
-        .password(&env.password)
-        .dbname(&env.db);
-    let (client, conn) = cfg
-        .connect(tokio_postgres::NoTls)
-        .await
-        .expect("admin connection");
-    tokio::spawn(conn);
-    client
-}
+use common::pg_admin as admin;
 
 fn table(schema: &str, name: &str) -> TableRef {
     tref(Some(schema), name)
@@ -402,11 +388,15 @@ async fn every_common_type_previews_as_exact_text() {
     );
     assert_eq!(txt("c_date"), "2024-02-29");
     assert_eq!(txt("c_time"), "23:59:58.123456");
-    assert_eq!(txt("c_timestamp"), "2024-01-02 03:04:05.678901");
-    // Rendered in the server's TimeZone, with its offset.
+    // Timestamps in the one form (ISO 8601) every front end shows.
+    assert_eq!(txt("c_timestamp"), "2024-01-02T03:04:05.678901");
+    // Rendered in the server's TimeZone, with its offset as +HH:MM.
     let tz = txt("c_timestamptz");
-    assert!(tz.starts_with("2024-06-30 "), "{tz}");
-    assert!(tz[11..].contains(['+', '-']), "no zone offset: {tz}");
+    assert!(tz.starts_with("2024-06-30T"), "{tz}");
+    assert!(
+        tz[11..].contains(['+', '-']) && tz.ends_with(":00"),
+        "no zone offset: {tz}"
+    );
     assert_eq!(txt("c_interval"), "1 year 2 mons 3 days 04:05:06");
     assert_eq!(txt("c_uuid"), "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
     assert_eq!(txt("c_json"), r#"{"k": [1, 2, {"n": null}]}"#);
@@ -766,4 +756,47 @@ async fn a_cancelled_csv_export_stops_on_the_server() {
         assert!(left.is_empty(), "files left behind: {left:?}");
     })
     .await;
+}
+
+#[tokio::test]
+async fn dropping_a_preview_cancels_it_on_the_server() {
+    let Some(env) = pg() else { return };
+    // A limit no other test uses names this preview in pg_stat_activity.
+    const RUNNING: &str = "SELECT count(*) FROM pg_stat_activity \
+         WHERE state = 'active' AND query LIKE '%FROM \"public\".\"slow_view\" LIMIT 7' \
+           AND pid <> pg_backend_pid()";
+    let c = std::sync::Arc::new(browser(&env));
+    let admin = admin(&env).await;
+    let running = || async {
+        admin
+            .query_one(RUNNING, &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    let started = std::time::Instant::now();
+    let rows = c.clone();
+    let preview = tokio::spawn(async move { rows.preview(&table("public", "slow_view"), 7).await });
+    while running().await == 0 {
+        assert!(!preview.is_finished(), "the slow preview ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    preview.abort();
+    // slow_view sleeps 5 s: gone well before that, the cancel landed.
+    while running().await > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "the server still runs the dropped preview"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The session is free for the next table at once.
+    let rs = tokio::time::timeout(
+        Duration::from_secs(3),
+        c.preview(&table("sales", "regions"), 10),
+    )
+    .await
+    .expect("the dropped preview still holds the session")
+    .unwrap_or_else(|e| panic!("{}", e.full()));
+    assert_eq!(rs.rows.len(), 3);
 }

@@ -6,8 +6,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::ServerEnv;
@@ -52,40 +51,13 @@ fn pg_super(env: &ServerEnv, sql: &str) -> Option<String> {
 
 /// Runs SQL as MariaDB root over the socket.
 fn my_root(env: &ServerEnv, sql: &str) -> Option<String> {
-    let Some(sock) = env.socket.as_ref() else {
+    if env.socket.is_none() {
         common::skip("VARLOR_TEST_MYSQL_SOCKET (root's socket) is not set");
         return None;
-    };
-    let mut child = Command::new("mariadb")
-        .args([
-            "--no-defaults",
-            "--default-character-set=utf8mb4",
-            "-N",
-            "-B",
-            "-u",
-            "root",
-            "-S",
-        ])
-        .arg(sock)
-        .arg(&env.db)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("mariadb client");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(sql.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "mariadb: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+    let out = common::mysql_root_sql(env, &format!("USE `{}`;\n{sql}", env.db))
+        .unwrap_or_else(|e| panic!("mariadb: {e}"));
+    Some(out.trim().to_string())
 }
 
 fn pg_connector(env: &ServerEnv) -> PostgresConnector {

@@ -175,6 +175,28 @@ fn form_with_a_validation_error() {
     snap("form_error", &s);
 }
 
+#[test]
+fn sqlite_form_with_a_missing_file() {
+    let mut s = listed();
+    update(&mut s, key(KeyCode::Char('n')));
+    update(&mut s, key(KeyCode::Char('s')));
+    update(&mut s, key(KeyCode::Char('s')));
+    update(&mut s, key(KeyCode::Enter));
+    typed(&mut s, "lite");
+    while s.form.as_ref().unwrap().focused_field() != Some(FieldId::Conn(Field::Path)) {
+        update(&mut s, key(KeyCode::Tab));
+    }
+    typed(&mut s, "/nonexistent/varlor/app.db");
+    update(&mut s, ctrl('t'));
+    update(&mut s, ctrl('s'));
+    let out = render(&s, 80, 24);
+    assert!(
+        out.contains("no file at '/nonexistent/varlor/app.db'"),
+        "{out}"
+    );
+    snap("form_sqlite_missing_file", &s);
+}
+
 fn valid_form() -> State {
     let mut s = pg_form();
     for _ in 0..5 {
@@ -311,6 +333,58 @@ fn help() {
     let mut s = listed();
     update(&mut s, key(KeyCode::Char('?')));
     snap("help", &s);
+}
+
+#[test]
+fn help_scrolls_when_it_does_not_fit() {
+    let mut s = listed();
+    update(
+        &mut s,
+        Action::Resize {
+            width: 40,
+            height: 15,
+        },
+    );
+    update(&mut s, key(KeyCode::Char('?')));
+    let top = render(&s, 40, 15);
+    assert!(
+        top.contains("more: j"),
+        "an indicator of more below:\n{top}"
+    );
+    assert!(!top.contains("↑ more"), "{top}");
+    update(&mut s, key(KeyCode::PageDown));
+    let paged = render(&s, 40, 15);
+    insta::assert_snapshot!("help_scrolled_40x15", paged);
+    assert!(paged.contains("↑ more"), "{paged}");
+    // The end shows the last line (F1, from every screen), nothing below.
+    update(&mut s, key(KeyCode::End));
+    let end = render(&s, 40, 15);
+    assert!(end.contains("F1"), "{end}");
+    assert!(!end.contains("more: j"), "{end}");
+    // One line up moves at once (the scroll never runs past the end).
+    update(&mut s, key(KeyCode::Char('k')));
+    assert_ne!(render(&s, 40, 15), end);
+    update(&mut s, key(KeyCode::Char('j')));
+    assert_eq!(render(&s, 40, 15), end);
+    update(&mut s, key(KeyCode::Down));
+    assert_eq!(render(&s, 40, 15), end);
+    update(&mut s, key(KeyCode::Home));
+    assert_eq!(render(&s, 40, 15), top);
+    update(&mut s, key(KeyCode::Char('j')));
+    update(&mut s, key(KeyCode::PageUp));
+    assert_eq!(render(&s, 40, 15), top);
+    // Closed and opened again: from the top.
+    update(&mut s, key(KeyCode::End));
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, key(KeyCode::Char('?')));
+    assert_eq!(render(&s, 40, 15), top);
+    // At 80x24 the list help fits: no indicator, nothing moves.
+    let mut wide = listed();
+    update(&mut wide, key(KeyCode::Char('?')));
+    let fits = render(&wide, 80, 24);
+    assert!(!fits.contains("more"), "{fits}");
+    update(&mut wide, key(KeyCode::PageDown));
+    assert_eq!(render(&wide, 80, 24), fits);
 }
 
 fn t(schema: &str, name: &str, kind: TableKind, rows: Option<i64>) -> TableRef {
@@ -1163,4 +1237,83 @@ fn v_toggles_the_preview_between_grid_and_json_and_keys_follow_the_view() {
     // Enter in the JSON view goes back to the grid.
     update(&mut s, key(KeyCode::Enter));
     assert!(!p(&s).json);
+}
+
+#[test]
+fn ssh_questions() {
+    use varlor::ssh::askpass::Question;
+    let text = "The authenticity of host '[127.0.0.1]:2222 ([127.0.0.1]:2222)' can't be established.\nED25519 key fingerprint is SHA256:Xq1mN3Zp0d5kYQ7pE4m0vT1bW2c3d4e5f6g7h8i9j0k.\nThis key is not known by any other names.\nAre you sure you want to continue connecting (yes/no/[fingerprint])? ";
+    let mut s = listed();
+    update(
+        &mut s,
+        Action::SshQuestion {
+            id: 1,
+            question: Question::Confirm(text.into()),
+        },
+    );
+    for (w, h) in SIZES {
+        let frame = render(&s, w, h);
+        // The whole fingerprint, even where it wraps.
+        let joined: String = frame.chars().filter(|c| !"│ \"\n".contains(*c)).collect();
+        assert!(
+            joined.contains("SHA256:Xq1mN3Zp0d5kYQ7pE4m0vT1bW2c3d4e5f6g7h8i9j0k."),
+            "{frame}"
+        );
+        assert!(frame.contains("unknown host key"), "{frame}");
+    }
+    snap("ssh_host_key", &s);
+    update(&mut s, key(KeyCode::Enter));
+    snap("ssh_host_key_enter_alone", &s);
+    typed(&mut s, "yes");
+    update(&mut s, key(KeyCode::Enter));
+    update(
+        &mut s,
+        Action::SshQuestion {
+            id: 2,
+            question: Question::Secret(
+                "Enter passphrase for key '/home/ops/.ssh/id_ed25519': ".into(),
+            ),
+        },
+    );
+    typed(&mut s, "hunter2");
+    for (w, h) in SIZES {
+        let frame = render(&s, w, h);
+        assert!(
+            !frame.contains("hunter2") && !frame.contains("hunt"),
+            "{frame}"
+        );
+        assert!(frame.contains("•••••••"), "{frame}");
+    }
+    snap("ssh_passphrase", &s);
+    // ssh's text is outside text: controls become visible escapes.
+    update(&mut s, key(KeyCode::Esc));
+    update(
+        &mut s,
+        Action::SshQuestion {
+            id: 3,
+            question: Question::Secret("ops@bastion's password:\x1b]0;pwned\x07 ".into()),
+        },
+    );
+    let frame = render(&s, 80, 24);
+    assert!(
+        !frame.contains('\x1b') && !frame.contains('\x07'),
+        "{frame}"
+    );
+    assert!(frame.contains("SSH: password"), "{frame}");
+    // A server's keyboard-interactive text can be long: the answer line stays.
+    update(&mut s, key(KeyCode::Esc));
+    let long = "Welcome to the bastion.\n".repeat(40) + "Verification code: ";
+    update(
+        &mut s,
+        Action::SshQuestion {
+            id: 4,
+            question: Question::Secret(long),
+        },
+    );
+    for (w, h) in [(20, 6), (40, 15), (80, 24), (200, 60)] {
+        let frame = render(&s, w, h);
+        if h >= 15 {
+            assert!(frame.contains("›Answer"), "{w}x{h}:\n{frame}");
+        }
+    }
 }

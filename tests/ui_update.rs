@@ -369,6 +369,76 @@ fn form_has_kind_fields_and_default_port() {
     assert!(form.field(FieldId::Conn(Field::Host)).is_none());
 }
 
+/// A new SQLite form named `name` with `path` typed into its Path field.
+fn sqlite_form(s: &mut State, name: &str, path: &str) {
+    update(s, ch('n'));
+    update(s, ch('s'));
+    update(s, ch('s'));
+    update(s, key(KeyCode::Enter));
+    typed(s, name);
+    for _ in 0..10 {
+        if s.form.as_ref().unwrap().focused_field() == Some(FieldId::Conn(Field::Path)) {
+            break;
+        }
+        update(s, key(KeyCode::Tab));
+    }
+    assert_eq!(
+        s.form.as_ref().unwrap().focused_field(),
+        Some(FieldId::Conn(Field::Path))
+    );
+    typed(s, path);
+}
+
+#[test]
+fn a_sqlite_file_that_does_not_exist_is_refused_in_words_by_test_and_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nope.db");
+    let shown = path.display().to_string();
+    let mut s = state_with(&[]);
+    sqlite_form(&mut s, "lite", &shown);
+    // Test: nothing runs (opening would say "database not found" at best).
+    assert!(update(&mut s, ctrl('t')).is_empty());
+    match &s.form.as_ref().unwrap().answer {
+        Some(TestAnswer::Refused(m)) => {
+            assert!(m.contains(&format!("no file at '{shown}'")), "{m}");
+            assert!(m.contains("never creates"), "{m}");
+        }
+        other => panic!("no answer in words: {other:?}"),
+    }
+    // Save: nothing is saved, and the form says why.
+    assert!(update(&mut s, ctrl('s')).is_empty());
+    let form = s.form.as_ref().unwrap();
+    assert!(!form.saving);
+    let e = form.save_error.as_deref().unwrap_or_default();
+    assert!(
+        e.contains(&format!("cannot save: no file at '{shown}'")),
+        "{e}"
+    );
+    assert!(!path.exists(), "nothing created the file");
+    // A directory is not a database file either.
+    let mut d = state_with(&[]);
+    sqlite_form(&mut d, "dir", &dir.path().display().to_string());
+    assert!(update(&mut d, ctrl('s')).is_empty());
+    let e = d
+        .form
+        .as_ref()
+        .unwrap()
+        .save_error
+        .clone()
+        .unwrap_or_default();
+    assert!(e.contains("is not a file"), "{e}");
+    // Once the file exists, Test and Save go ahead.
+    std::fs::write(&path, b"").unwrap();
+    assert!(matches!(
+        &update(&mut s, ctrl('t'))[..],
+        [Effect::TestForm { .. }]
+    ));
+    assert!(matches!(
+        &update(&mut s, ctrl('s'))[..],
+        [Effect::Save { .. }]
+    ));
+}
+
 #[test]
 fn tab_and_shift_tab_move_through_fields_and_buttons() {
     let mut s = state_with(&[]);
@@ -1108,6 +1178,49 @@ fn highlight_loads_structure_and_preview_once_cached() {
     update(&mut s, ch('k'));
     let fx = tick(&mut s, Duration::from_secs(301));
     assert!(fx.iter().any(|e| matches!(e, Effect::Describe { .. })));
+}
+
+/// Moving the highlight quickly queues nothing stale: keys between two
+/// ticks load only the table landed on, and what was still loading for the
+/// table left is cancelled (which drops it on its own session: structure and
+/// rows have one each, see connectors/lanes.rs).
+#[test]
+fn moving_on_cancels_the_stale_structure_and_preview() {
+    let mut s = state_with(&["a"]);
+    open_browser(
+        &mut s,
+        vec![
+            table("public", "a1", false),
+            table("public", "a2", false),
+            table("public", "a3", false),
+        ],
+    );
+    let fx = tick(&mut s, Duration::from_millis(100));
+    let (d1, p1) = match &fx[..] {
+        [Effect::Describe { task: d, .. }, Effect::Preview { task: p, .. }] => (*d, *p),
+        other => panic!("unexpected {other:?}"),
+    };
+    update(&mut s, ch('j'));
+    update(&mut s, ch('j'));
+    let fx = tick(&mut s, Duration::from_millis(100));
+    let cancelled: Vec<_> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Cancel { task } => Some(*task),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cancelled, vec![d1, p1], "{fx:?}");
+    let loads: Vec<_> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Describe { table, .. } => Some(("describe", table.name.as_str())),
+            Effect::Preview { table, .. } => Some(("preview", table.name.as_str())),
+            _ => None,
+        })
+        .collect();
+    // a2 was passed over: never asked for; structure goes out first.
+    assert_eq!(loads, vec![("describe", "a3"), ("preview", "a3")]);
 }
 
 #[test]
@@ -2239,5 +2352,171 @@ fn y_copies_the_highlighted_cell_and_shift_y_its_row() {
     assert_eq!(
         s.clipboard.take().as_deref(),
         Some("2\t\"evil\x1b]0;x\x07\tand\nmore\"\t")
+    );
+}
+
+// ------------------------------------------------------------ ssh's questions
+
+const HOST_KEY_QUESTION: &str = "The authenticity of host '[127.0.0.1]:2222 ([127.0.0.1]:2222)' can't be established.\nED25519 key fingerprint is SHA256:Xq1mN3Zp0d5kYQ7pE4m0vT1bW2c3d4e5f6g7h8i9j0k.\nThis key is not known by any other names.\nAre you sure you want to continue connecting (yes/no/[fingerprint])? ";
+
+fn ssh_asks(s: &mut State, id: u64, q: varlor::ssh::askpass::Question) {
+    assert!(update(s, Action::SshQuestion { id, question: q }).is_empty());
+}
+
+/// The one `SshAnswer` among the effects: (id, answer in the clear).
+fn ssh_answer(out: &[Effect]) -> Option<(u64, Option<String>)> {
+    out.iter().find_map(|e| match e {
+        Effect::SshAnswer { id, answer } => {
+            Some((*id, answer.as_ref().map(|a| a.expose_secret().to_string())))
+        }
+        _ => None,
+    })
+}
+
+#[test]
+fn ssh_passphrase_question_is_typed_masked_and_enter_sends_it() {
+    use varlor::ssh::askpass::Question;
+    let mut s = state_with(&["prod"]);
+    ssh_asks(
+        &mut s,
+        7,
+        Question::Secret("Enter passphrase for key '/home/a/.ssh/id': ".into()),
+    );
+    assert_eq!(s.layer(), Layer::SshPrompt);
+    // Keys go to the answer, not the list below ('d' would ask to delete, 'q' quit).
+    assert!(typed(&mut s, "dq s3cret").is_empty());
+    assert!(s.confirm.is_none() && !s.quit);
+    let p = s.ssh_prompts.front().unwrap();
+    assert_eq!(p.input.mask_char(), Some(MASK), "typed masked");
+    assert_eq!(p.input.lines().join(""), "dq s3cret");
+    let out = update(&mut s, key(KeyCode::Enter));
+    assert_eq!(ssh_answer(&out), Some((7, Some("dq s3cret".into()))));
+    assert!(s.ssh_prompts.is_empty());
+    assert_eq!(s.layer(), Layer::List);
+    assert_eq!(highlighted(&s), "prod", "the list is as it was");
+}
+
+#[test]
+fn esc_refuses_ssh_s_question() {
+    use varlor::ssh::askpass::Question;
+    let mut s = state_with(&["prod"]);
+    ssh_asks(
+        &mut s,
+        3,
+        Question::Secret("varlor@bastion's password: ".into()),
+    );
+    typed(&mut s, "half");
+    let out = update(&mut s, key(KeyCode::Esc));
+    assert_eq!(ssh_answer(&out), Some((3, None)));
+    assert!(s.ssh_prompts.is_empty());
+    assert_eq!(s.layer(), Layer::List);
+    assert!(s.status.as_ref().unwrap().text.contains("Refused"));
+}
+
+#[test]
+fn a_host_key_needs_yes_typed_enter_alone_does_not_accept() {
+    use varlor::ssh::askpass::Question;
+    let mut s = state_with(&["prod"]);
+    ssh_asks(&mut s, 1, Question::Confirm(HOST_KEY_QUESTION.into()));
+    assert!(
+        update(&mut s, key(KeyCode::Enter)).is_empty(),
+        "Enter alone accepts nothing"
+    );
+    let p = s.ssh_prompts.front().unwrap();
+    assert!(p.error.as_deref().unwrap().contains("yes or no"));
+    assert_eq!(p.input.mask_char(), None, "yes/no is typed in the clear");
+    typed(&mut s, "sure");
+    assert!(
+        update(&mut s, key(KeyCode::Enter)).is_empty(),
+        "only yes or no"
+    );
+    assert_eq!(s.layer(), Layer::SshPrompt);
+    for _ in 0..4 {
+        update(&mut s, key(KeyCode::Backspace));
+    }
+    typed(&mut s, "YES");
+    let out = update(&mut s, key(KeyCode::Enter));
+    assert_eq!(ssh_answer(&out), Some((1, Some("yes".into()))));
+
+    ssh_asks(&mut s, 2, Question::Confirm(HOST_KEY_QUESTION.into()));
+    typed(&mut s, "n");
+    let out = update(&mut s, key(KeyCode::Enter));
+    assert_eq!(ssh_answer(&out), Some((2, Some("no".into()))));
+
+    // A pasted fingerprint is passed on for ssh to compare.
+    ssh_asks(&mut s, 4, Question::Confirm(HOST_KEY_QUESTION.into()));
+    update(&mut s, Action::Paste("SHA256:abc\x1b[2J".into()));
+    let out = update(&mut s, key(KeyCode::Enter));
+    assert_eq!(ssh_answer(&out), Some((4, Some("SHA256:abc[2J".into()))));
+}
+
+#[test]
+fn ssh_questions_come_one_after_the_other_above_every_overlay() {
+    use varlor::ssh::askpass::Question;
+    let mut s = state_with(&["prod"]);
+    update(
+        &mut s,
+        Action::NeedsUnlock {
+            initialised: true,
+            pending: Pending::TestConnection {
+                name: "prod".into(),
+            },
+        },
+    );
+    typed(&mut s, "vaultpw");
+    s.help = true;
+    ssh_asks(&mut s, 10, Question::Confirm(HOST_KEY_QUESTION.into()));
+    ssh_asks(
+        &mut s,
+        11,
+        Question::Secret("Enter passphrase for key 'k': ".into()),
+    );
+    assert_eq!(s.overlays().first(), Some(&Layer::SshPrompt));
+    // F1 does not open help over it; Ctrl-U edits the answer.
+    update(&mut s, key(KeyCode::F(1)));
+    typed(&mut s, "yes");
+    let out = update(&mut s, key(KeyCode::Enter));
+    assert_eq!(ssh_answer(&out), Some((10, Some("yes".into()))));
+    // The second question has its own overlay, with an empty answer.
+    let p = s.ssh_prompts.front().unwrap();
+    assert_eq!((p.id, p.input.lines().join("")), (11, String::new()));
+    assert!(p.secret());
+    typed(&mut s, "pp");
+    let out = update(&mut s, key(KeyCode::Enter));
+    assert_eq!(ssh_answer(&out), Some((11, Some("pp".into()))));
+    // Underneath, the passphrase prompt still holds what was typed.
+    assert_eq!(s.layer(), Layer::Unlock);
+    assert_eq!(s.unlock.as_ref().unwrap().input.lines().join(""), "vaultpw");
+}
+
+#[test]
+fn an_expired_ssh_question_closes_its_overlay_only() {
+    use varlor::ssh::askpass::Question;
+    let mut s = state_with(&["prod"]);
+    ssh_asks(&mut s, 5, Question::Secret("pw: ".into()));
+    ssh_asks(&mut s, 6, Question::Secret("pw2: ".into()));
+    typed(&mut s, "ab");
+    assert!(update(&mut s, Action::SshQuestionExpired { id: 6 }).is_empty());
+    assert_eq!(s.ssh_prompts.len(), 1);
+    assert_eq!(s.ssh_prompts[0].input.lines().join(""), "ab");
+    update(&mut s, Action::SshQuestionExpired { id: 5 });
+    assert!(s.ssh_prompts.is_empty());
+    assert!(s.status.as_ref().unwrap().text.contains("unanswered"));
+    // An answer after that has nothing to answer.
+    assert!(update(&mut s, key(KeyCode::Enter))
+        .iter()
+        .all(|e| !matches!(e, Effect::SshAnswer { .. })));
+}
+
+#[test]
+fn an_ssh_notice_is_a_status_line_not_a_question() {
+    let mut s = state_with(&["prod"]);
+    let text = "Confirm user presence for key ED25519-SK SHA256:abc\n".to_string();
+    assert!(update(&mut s, Action::SshNotice { text }).is_empty());
+    assert!(s.ssh_prompts.is_empty());
+    assert_eq!(s.layer(), Layer::List);
+    assert_eq!(
+        s.status.as_ref().unwrap().text,
+        "ssh: Confirm user presence for key ED25519-SK SHA256:abc"
     );
 }

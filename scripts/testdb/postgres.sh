@@ -51,6 +51,8 @@ max_locks_per_transaction = 256
 fsync = off
 synchronous_commit = off
 full_page_writes = off
+# Sessions show timestamptz in UTC whatever the machine's zone (tests/timestamp_form.rs).
+timezone = 'UTC'
 EOF
   # First match wins: varlor_tls is rejected on any unencrypted TCP connection.
   cat >"$state/data/pg_hba.conf" <<EOF

@@ -18,7 +18,11 @@ pub enum Action {
         now: Instant,
         now_unix: i64,
     },
-    Resize,
+    /// The terminal's size in columns and rows (also sent once at start).
+    Resize {
+        width: u16,
+        height: u16,
+    },
     /// The connection list (re)loaded; `select` highlights that name.
     ConnectionsLoaded {
         result: Result<Vec<SavedConnection>, String>,
@@ -112,6 +116,20 @@ pub enum Action {
     LoginWrites {
         conn: String,
         result: Result<crate::connectors::query::LoginWrites, ConnError>,
+    },
+    /// ssh asks something (through `app::ssh_prompt::TuiPrompter`); the
+    /// tunnel waits until `Effect::SshAnswer { id, .. }`.
+    SshQuestion {
+        id: u64,
+        question: crate::ssh::askpass::Question,
+    },
+    /// ssh tells something that needs no answer (touch the hardware key).
+    SshNotice {
+        text: String,
+    },
+    /// Nobody answered question `id` in time: it was refused.
+    SshQuestionExpired {
+        id: u64,
     },
     /// The statements run earlier on `conn`, newest first (from the catalog).
     QueryHistory {

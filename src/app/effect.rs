@@ -139,6 +139,11 @@ pub enum Effect {
         conn: String,
         sql: String,
     },
+    /// The person's answer to ssh's question `id` (`None` refuses).
+    SshAnswer {
+        id: u64,
+        answer: Option<SecretString>,
+    },
 }
 
 impl std::fmt::Debug for Effect {
@@ -169,6 +174,7 @@ impl std::fmt::Debug for Effect {
             Effect::LoginCheck => "LoginCheck",
             Effect::QueryHistoryLoad { .. } => "QueryHistoryLoad",
             Effect::QueryRemember { .. } => "QueryRemember",
+            Effect::SshAnswer { .. } => "SshAnswer",
         };
         f.write_str(name)
     }
@@ -205,6 +211,8 @@ pub struct EffectRunner {
     /// Running imports, awaited by [`EffectRunner::shutdown`] so their
     /// partial files are removed before the process exits.
     imports: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// ssh's questions wait here for the person's answers.
+    prompter: Arc<super::ssh_prompt::TuiPrompter>,
 }
 
 fn register(tasks: &Tasks, task: TaskId, handle: AbortHandle) {
@@ -273,6 +281,7 @@ impl EffectRunner {
     ) -> Self {
         EffectRunner {
             profile,
+            prompter: Arc::new(super::ssh_prompt::TuiPrompter::new(tx.clone())),
             tx,
             tasks: Arc::new(Mutex::new(HashMap::new())),
             open: Arc::new(Mutex::new(None)),
@@ -288,6 +297,8 @@ impl EffectRunner {
     /// them) until each has removed its partial files: quitting the TUI by
     /// any way (q, Ctrl-C, SIGTERM, SIGHUP) must not leave one behind.
     pub async fn shutdown(&self, grace: std::time::Duration) {
+        // A tunnel waiting for the person gets a refusal and ends.
+        self.prompter.close();
         for (_, token) in lock(&self.tokens).drain() {
             token.cancel();
         }
@@ -300,6 +311,12 @@ impl EffectRunner {
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(2), h).await;
             }
         }
+    }
+
+    /// The prompter that brings ssh's questions to this app (registered
+    /// with `askpass::set_prompter` for the run).
+    pub fn prompter(&self) -> Arc<super::ssh_prompt::TuiPrompter> {
+        self.prompter.clone()
     }
 
     /// The connector of the open browser, if any.
@@ -442,6 +459,7 @@ impl EffectRunner {
                     tracing::warn!(error = %e, "could not record the query in the history");
                 }
             }),
+            Effect::SshAnswer { id, answer } => self.prompter.answer(id, answer),
         }
     }
 

@@ -215,11 +215,24 @@ pub enum UnlockCmd {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SshPromptCmd {
+    Answer,
+    Refuse,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OverlayCmd {
     Close,
     Quit,
     Yes,
     No,
+    /// Scrolling a help that does not fit.
+    Down,
+    Up,
+    PageDown,
+    PageUp,
+    Top,
+    Bottom,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -613,6 +626,35 @@ pub const UNLOCK: &[Binding<UnlockCmd>] = &[
     .when(creating_vault),
 ];
 
+fn ssh_asks_secret(s: &State) -> bool {
+    s.ssh_prompts.front().is_some_and(|p| p.secret())
+}
+fn ssh_asks_yes_no(s: &State) -> bool {
+    !ssh_asks_secret(s)
+}
+
+/// ssh's question (host key, passphrase, password); other keys edit the answer.
+pub const SSH_PROMPT: &[Binding<SshPromptCmd>] = &[
+    Binding::new(
+        &[ENTER],
+        SshPromptCmd::Answer,
+        "Enter",
+        "send the answer to ssh (a host key needs yes or no typed first)",
+    )
+    .hint_as("Enter", "send")
+    .hint_when(ssh_asks_secret),
+    Binding::new(&[ENTER], SshPromptCmd::Answer, "", "")
+        .hint_as("yes/no Enter", "answer")
+        .hint_when(ssh_asks_yes_no),
+    Binding::new(
+        &[ESC],
+        SshPromptCmd::Refuse,
+        "Esc",
+        "refuse: ssh stops and the connection fails",
+    )
+    .hint("refuse"),
+];
+
 pub const POPUP: &[Binding<OverlayCmd>] = &[Binding::new(
     &[ESC, ENTER, Char('q'), Char(' ')],
     OverlayCmd::Close,
@@ -621,12 +663,35 @@ pub const POPUP: &[Binding<OverlayCmd>] = &[Binding::new(
 )
 .hint_as("Esc", "close")];
 
-pub const HELP: &[Binding<OverlayCmd>] = &[Binding::new(
-    &[ESC, Char('?'), Char('q'), ENTER],
-    OverlayCmd::Close,
-    "Esc ? q Enter",
-    "close the help",
-)];
+pub const HELP: &[Binding<OverlayCmd>] = &[
+    Binding::new(
+        &[ESC, Char('?'), Char('q'), ENTER],
+        OverlayCmd::Close,
+        "Esc ? q Enter",
+        "close the help",
+    ),
+    Binding::new(
+        &[Char('j'), DOWN],
+        OverlayCmd::Down,
+        "j/k ↓↑",
+        "scroll a help taller than the terminal",
+    ),
+    Binding::new(&[Char('k'), UP], OverlayCmd::Up, "", ""),
+    Binding::new(
+        &[PGDN],
+        OverlayCmd::PageDown,
+        "PgDn/PgUp",
+        "a page down / up",
+    ),
+    Binding::new(&[PGUP], OverlayCmd::PageUp, "", ""),
+    Binding::new(
+        &[HOME, Char('g')],
+        OverlayCmd::Top,
+        "Home/End g/G",
+        "top / bottom",
+    ),
+    Binding::new(&[END, Char('G')], OverlayCmd::Bottom, "", ""),
+];
 
 pub const CONFIRM: &[Binding<OverlayCmd>] = &[
     Binding::new(&[Char('y'), Char('Y')], OverlayCmd::Yes, "y", "yes").hint("yes"),
@@ -1075,6 +1140,7 @@ fn focus_of(s: &State) -> BrowserFocus {
 /// The bindings of a layer, documented (browser: the focused pane's first).
 fn layer_docs(layer: Layer, state: &State) -> Vec<(Doc, Option<Pred>, Option<Pred>)> {
     match layer {
+        Layer::SshPrompt => docs(SSH_PROMPT),
         Layer::Unlock => docs(UNLOCK),
         Layer::Popup => docs(POPUP),
         Layer::Help => docs(HELP),
@@ -1132,6 +1198,20 @@ pub fn help_layer(state: &State) -> Layer {
         .unwrap_or_else(|| state.screen_layer())
 }
 
+/// Lines of help that fit on a terminal `height` rows high when there are
+/// `lines` of them: the box leaves 3 rows to the status bar, 2 to its border.
+pub fn help_visible(height: u16, lines: usize) -> usize {
+    (lines + 2)
+        .min(usize::from(height.saturating_sub(3)))
+        .saturating_sub(2)
+}
+
+/// The furthest the help can scroll on the terminal the app last drew on.
+pub fn help_max_scroll(state: &State) -> usize {
+    let lines = help(state).len();
+    lines.saturating_sub(help_visible(state.screen_size.1, lines))
+}
+
 /// Every key of the layer under the help overlay, for `?` and F1.
 pub fn help(state: &State) -> Vec<(&'static str, &'static str)> {
     let mut out: Vec<(&str, &str)> = layer_docs(help_layer(state), state)
@@ -1178,6 +1258,7 @@ pub fn markdown() -> String {
     row(&mut out, "import progress", &plain(docs(IMPORT_PROGRESS)));
     row(&mut out, "found connections", &plain(docs(DISCOVER)));
     row(&mut out, "passphrase prompt", &plain(docs(UNLOCK)));
+    row(&mut out, "ssh asks", &plain(docs(SSH_PROMPT)));
     row(&mut out, "question", &plain(docs(CONFIRM)));
     row(&mut out, "details popup", &plain(docs(POPUP)));
     row(&mut out, "help", &plain(docs(HELP)));

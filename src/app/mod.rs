@@ -6,6 +6,7 @@ pub mod discover;
 pub mod effect;
 pub mod keys;
 pub mod query_complete;
+pub mod ssh_prompt;
 pub mod state;
 pub mod update;
 
@@ -123,6 +124,11 @@ pub async fn run(
     forward_termination(tx.clone());
     let env = crate::ops::EnvUnlock::new(identity);
     let runner = EffectRunner::new(Arc::new(Mutex::new(profile)), tx, session, env);
+    // ssh's questions (host key, passphrase, password) come to the overlay;
+    // with a prompter registered, tunnels no longer run ssh in BatchMode.
+    crate::ssh::askpass::set_prompter(Some(
+        runner.prompter() as Arc<dyn crate::ssh::askpass::Prompter>
+    ));
 
     // Chain a hook that restores the terminal before the panic message prints.
     let previous = std::panic::take_hook();
@@ -148,6 +154,15 @@ pub async fn run(
         }
     }
 
+    if let Ok(size) = terminal.size() {
+        update(
+            &mut state,
+            Action::Resize {
+                width: size.width,
+                height: size.height,
+            },
+        );
+    }
     let result = loop {
         if let Err(e) = terminal.draw(|f| crate::ui::draw(f, &state)) {
             break Err(e);
@@ -165,7 +180,7 @@ pub async fn run(
             ev = events.next() => match ev {
                 Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => Action::Key(k),
                 Some(Ok(Event::Paste(s))) => Action::Paste(s),
-                Some(Ok(Event::Resize(..))) => Action::Resize,
+                Some(Ok(Event::Resize(width, height))) => Action::Resize { width, height },
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => break Err(e),
                 None => break Ok(state.exit_code),
@@ -180,7 +195,9 @@ pub async fn run(
             break Ok(state.exit_code);
         }
     };
-    // Imports remove their partial files before the process exits.
+    crate::ssh::askpass::set_prompter(None);
+    // Imports remove their partial files before the process exits; ssh's
+    // waiting questions are refused.
     runner.shutdown(IMPORT_GRACE).await;
     result
 }

@@ -310,10 +310,37 @@ impl Drop for UnlockPrompt {
     }
 }
 
+/// One of ssh's questions waiting for the person (unknown host key, key
+/// passphrase, password), answered through `Effect::SshAnswer`.
+pub struct SshPrompt {
+    /// The prompter's id for this question.
+    pub id: u64,
+    /// ssh's own text (outside text: drawn through `display.rs`) and its kind.
+    pub question: crate::ssh::askpass::Question,
+    /// The answer being typed: masked for a secret, in the clear for yes/no.
+    pub input: TextArea<'static>,
+    pub error: Option<String>,
+}
+
+impl SshPrompt {
+    pub fn secret(&self) -> bool {
+        matches!(self.question, crate::ssh::askpass::Question::Secret(_))
+    }
+}
+
+impl Drop for SshPrompt {
+    // Answered, refused or expired: what was typed does not linger.
+    fn drop(&mut self) {
+        wipe_input(&mut self.input);
+    }
+}
+
 /// Who gets a key, and what the status bar describes: the topmost overlay,
 /// else the screen (with its filter, when one is being typed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layer {
+    /// ssh asks (above everything: a tunnel waits for the answer).
+    SshPrompt,
     Unlock,
     Popup,
     Help,
@@ -662,8 +689,14 @@ pub struct State {
     /// Answers of tests started from the list this run, by connection name.
     pub answers: HashMap<String, TestAnswer>,
     pub unlock: Option<UnlockPrompt>,
+    /// ssh's questions, oldest first; the first one is on screen.
+    pub ssh_prompts: std::collections::VecDeque<SshPrompt>,
     pub confirm: Option<Confirm>,
     pub help: bool,
+    /// The first help line shown when the help does not fit.
+    pub help_scroll: usize,
+    /// The terminal's columns and rows (`Action::Resize`).
+    pub screen_size: (u16, u16),
     pub popup: Option<Popup>,
     pub status: Option<Status>,
     pub browser: Option<BrowserState>,
@@ -695,6 +728,9 @@ impl State {
     /// goes the other way).
     pub fn overlays(&self) -> Vec<Layer> {
         let mut out = Vec::new();
+        if !self.ssh_prompts.is_empty() {
+            out.push(Layer::SshPrompt);
+        }
         if self.unlock.is_some() {
             out.push(Layer::Unlock);
         }
@@ -762,10 +798,13 @@ impl State {
             tests: HashMap::new(),
             answers: HashMap::new(),
             unlock: None,
+            ssh_prompts: std::collections::VecDeque::new(),
             exit_code: 0,
             unlocking: false,
             confirm: None,
             help: false,
+            help_scroll: 0,
+            screen_size: (80, 24),
             popup: None,
             status: None,
             browser: None,

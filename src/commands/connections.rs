@@ -559,22 +559,15 @@ fn engine_change_note(old: &ConnSpec, new: &ConnSpec) -> Option<String> {
 }
 
 /// A file-based engine (SQLite) opens existing files only: say so at `add`
-/// or `edit`, not at the first test.
+/// or `edit`, not at the first test (the check the TUI form makes too).
 fn check_file_exists(spec: &ConnSpec) -> Result<(), CliError> {
-    if !spec.kind.engine().file_based || spec.database.is_empty() {
-        return Ok(());
-    }
-    let path = std::path::Path::new(&spec.database);
-    if path.is_file() {
-        return Ok(());
-    }
-    let shown = display_text(&spec.database).into_owned();
-    Err(if path.exists() {
-        CliError::usage(format!("path: '{shown}' is not a file"))
-    } else {
-        CliError::usage(format!("path: no file at '{shown}'")).hint(
-            "Varlor opens existing database files read-only: check the path, or create the file first (sqlite3 FILE 'VACUUM')",
-        )
+    spec.check_database_file().map_err(|e| {
+        let err = CliError::usage(display_text(&e.to_string()).into_owned());
+        if std::path::Path::new(&spec.database).exists() {
+            err
+        } else {
+            err.hint(crate::connectors::spec::MISSING_FILE_HINT)
+        }
     })
 }
 

@@ -137,8 +137,12 @@ impl Ctx {
         })
     }
 
+    /// A command's calls run one after another: one session is enough.
     pub fn session_options(&self, profile: &Profile) -> SessionOptions {
-        crate::ops::session_options(&profile.config)
+        SessionOptions {
+            two_sessions: false,
+            ..crate::ops::session_options(&profile.config)
+        }
     }
 }
 

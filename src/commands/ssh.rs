@@ -48,6 +48,10 @@ impl Prompter for Terminal {
             }
         }
     }
+
+    fn notify(&self, text: &str) {
+        eprintln!("{}", display_text(text.trim_end()));
+    }
 }
 
 /// Prompts go to the person at a terminal; `--json` and scripts (no

@@ -94,8 +94,30 @@ pub struct Engine {
     /// How a typed query asks for the first rows only.
     pub row_limit: RowLimit,
     pub capabilities: Capabilities,
+    /// How the driver reaches an SSH tunnel (network engines).
+    pub tunnel: TunnelEnd,
+    /// The driver runs calls side by side on a pool of its own (MongoDB).
+    /// Otherwise a browsing connection gets two sessions, one for structure
+    /// and one for rows (`connectors::lanes`).
+    pub concurrent: bool,
     /// How to open a connector, or why this build cannot.
     pub open: Result<OpenFn, &'static str>,
+}
+
+/// How an engine's driver reaches the Unix socket of an SSH tunnel
+/// (`ssh::connector`); each way keeps TLS checked for the database's own name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TunnelEnd {
+    /// The connector opens the socket itself (`spec::TUNNEL_SOCKET`) and
+    /// runs TLS over it (PostgreSQL, SQL Server).
+    Socket,
+    /// The driver speaks SOCKS5 to a gate of this process that only lets
+    /// this user through, to the database only (`spec::SOCKS5_PROXY`;
+    /// MongoDB, whose driver takes neither a socket with TLS nor a TLS name).
+    Socks5,
+    /// The driver dials a loopback port: a gate of this process that only
+    /// lets this user through (MySQL/MariaDB, Oracle: TCP only).
+    Loopback,
 }
 
 /// How a query asks for its first `n` rows, in the engine's SQL.

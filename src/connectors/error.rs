@@ -157,7 +157,7 @@ impl ErrorKind {
                 "The bastion's host key is not the one in known_hosts: this may be an attack. Verify the new key out of band before removing the old one (ssh-keygen -R)."
             }
             ErrorKind::SshHostKeyUnknown => {
-                "The bastion's host key is not known: connect once with `ssh HOST` (or test on a terminal) to check and accept its fingerprint."
+                "The bastion's host key is not known and was not accepted: check its fingerprint and answer yes when Varlor asks (the TUI and a terminal ask; scripts do not), or connect once with `ssh HOST`."
             }
             ErrorKind::SshForwardingRefused => {
                 "The bastion does not allow port forwarding (AllowTcpForwarding / PermitOpen): ask its administrator."

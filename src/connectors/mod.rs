@@ -5,6 +5,7 @@ pub mod connect;
 pub mod engine;
 pub mod error;
 pub mod ident;
+pub mod lanes;
 pub mod logical;
 pub mod mongodb;
 pub mod mysql;
@@ -278,6 +279,10 @@ pub struct SessionOptions {
     pub read_only: bool,
     /// Documents sampled for an inferred structure (MongoDB; default 1,000).
     pub sample_size: u32,
+    /// Structure and rows get a session each (`lanes`), so a slow preview
+    /// never holds the structure: the TUI browser. A CLI command makes its
+    /// calls one after another and keeps to one session (one login).
+    pub two_sessions: bool,
 }
 
 /// Documents sampled for an inferred structure unless configured otherwise.
@@ -289,6 +294,7 @@ impl Default for SessionOptions {
             statement_timeout: Duration::from_secs(15),
             read_only: true,
             sample_size: DEFAULT_SAMPLE,
+            two_sessions: true,
         }
     }
 }
@@ -351,7 +357,8 @@ pub trait RowSink: Send {
 pub const DOCUMENT_COLUMN: &str = "$document";
 
 /// One engine, bound to one saved connection (spec + password). Holds at
-/// most one pooled session, opened lazily and reused across calls.
+/// most one pooled session, opened lazily and reused across calls
+/// (`connector_for` pairs two of them, see `lanes`).
 #[async_trait]
 pub trait Connector: Send + Sync {
     /// Opens a fresh connection, round-trips once, closes it.
@@ -399,9 +406,11 @@ pub trait Connector: Send + Sync {
 }
 
 /// Builds the connector of a spec's kind. `password` is `None` for engines or
-/// connections without one. A spec with "SSH via" gets the engine's
-/// connector behind its own tunnel (`crate::ssh`), opened on first use and
-/// closed when the connector is dropped.
+/// connections without one. Structure and rows get a session each
+/// (`lanes::browsing`) unless the engine's driver pools calls itself or
+/// `opts.two_sessions` is off. A spec with "SSH via" gets the engine's
+/// connector behind its own tunnel (`crate::ssh`), opened on first use,
+/// shared by both sessions and closed when the connector is dropped.
 pub fn connector_for(
     spec: &ConnSpec,
     password: Option<SecretString>,
@@ -417,6 +426,6 @@ pub fn connector_for(
         Some(via) => Ok(Box::new(crate::ssh::Tunnelled::new(
             spec, via, password, opts, open,
         ))),
-        None => Ok(open(spec, password, opts)),
+        None => Ok(lanes::browsing(open, spec, password, opts)),
     }
 }

@@ -26,12 +26,12 @@ use futures::{StreamExt, TryStreamExt};
 use mongodb::bson::{self, spec::BinarySubtype, Bson, Document};
 use mongodb::event::sdam::SdamEvent;
 use mongodb::event::EventHandler;
-use mongodb::options::{ClientOptions, Credential, Tls, TlsOptions};
+use mongodb::options::{ClientOptions, Credential, Socks5Proxy, Tls, TlsOptions};
 use mongodb::Client;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
-use super::engine::{Capabilities, Engine, FilterLanguage, RowLimit, StructureSource};
+use super::engine::{Capabilities, Engine, FilterLanguage, RowLimit, StructureSource, TunnelEnd};
 use super::error::classify_io;
 use super::spec::SpecError;
 use super::{
@@ -70,6 +70,8 @@ pub const ENGINE: Engine = Engine {
         exact_count: true,
         read_only: "only read commands are sent",
     },
+    tunnel: TunnelEnd::Socks5,
+    concurrent: true,
     open: Ok(|spec, password, opts| Box::new(MongoConnector::new(spec.clone(), password, opts))),
 };
 
@@ -307,6 +309,23 @@ fn percent_encode(s: &str) -> String {
         .collect()
 }
 
+/// The driver's proxy setting for the SOCKS5 gate at "127.0.0.1:PORT"
+/// (`spec::SOCKS5_PROXY`, set by `ssh::connector`).
+fn socks5_gate(addr: &str) -> Result<Socks5Proxy, ConnError> {
+    let bad = || {
+        ConnError::new(
+            ErrorKind::Config,
+            "the SSH tunnel's gate address is malformed",
+        )
+    };
+    let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    Ok(Socks5Proxy::builder()
+        .host(host.to_string())
+        .port(port)
+        .build())
+}
+
 /// The URI handed to the driver's option parser: hosts, user, database and
 /// the kept options, never the password (it is set on the credential) nor
 /// the TLS settings (set from the spec's fields).
@@ -328,7 +347,9 @@ fn driver_uri(spec: &ConnSpec) -> String {
     let opts: Vec<String> = spec
         .options
         .iter()
-        .filter(|(k, _)| k.as_str() != SRV_OPTION)
+        .filter(|(k, _)| {
+            k.as_str() != SRV_OPTION && !super::spec::RUNTIME_OPTIONS.contains(&k.as_str())
+        })
         .map(|(k, v)| format!("{k}={}", percent_encode(v)))
         .collect();
     if !opts.is_empty() {
@@ -625,6 +646,13 @@ impl MongoConnector {
                 });
             }
             o.credential = Some(cred);
+        }
+        if let Some(gate) = self.spec.options.get(super::spec::SOCKS5_PROXY) {
+            // Through an SSH tunnel: the driver names the database's real
+            // host to the gate (which lets it reach that one only) and checks
+            // the certificate for that name. One server, no discovery.
+            o.socks5_proxy = Some(socks5_gate(gate)?);
+            o.direct_connection = Some(true);
         }
         let srv = self
             .spec
@@ -1556,6 +1584,35 @@ mod tests {
 
     fn parse(s: &str) -> Result<(ConnSpec, Option<SecretString>), SpecError> {
         ConnSpec::from_url(s)
+    }
+
+    #[tokio::test]
+    async fn through_a_tunnel_the_driver_names_the_real_host_to_the_gate() {
+        use crate::connectors::spec::{SOCKS5_PROXY, TLS_SERVER_NAME};
+        let mut spec = ConnSpec::new(Kind::Mongodb);
+        spec.host = "db.internal".into();
+        spec.port = Some(27018);
+        spec.tls = TlsMode::VerifyFull;
+        spec.options
+            .insert(TLS_SERVER_NAME.into(), "db.internal".into());
+        spec.options
+            .insert(SOCKS5_PROXY.into(), "127.0.0.1:40111".into());
+        let uri = driver_uri(&spec);
+        assert!(
+            !uri.contains("tls_server_name") && !uri.contains("socks5"),
+            "run-time options are no driver options: {uri}"
+        );
+        let c = MongoConnector::new(spec.clone(), None, SessionOptions::default());
+        let o = c.client_options().await.unwrap();
+        assert_eq!(o.hosts[0].to_string(), "db.internal:27018");
+        let p = o.socks5_proxy.clone().expect("the gate as proxy");
+        assert_eq!((p.host.as_str(), p.port), ("127.0.0.1", Some(40111)));
+        assert!(p.authentication.is_none());
+        assert_eq!(o.direct_connection, Some(true));
+        // No gate, no proxy.
+        spec.options.remove(SOCKS5_PROXY);
+        let c = MongoConnector::new(spec, None, SessionOptions::default());
+        assert!(c.client_options().await.unwrap().socks5_proxy.is_none());
     }
 
     #[test]

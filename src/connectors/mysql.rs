@@ -15,7 +15,7 @@ use mysql_async::{Column, Conn, DriverError, IoError, Opts, OptsBuilder, Row, Ss
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
-use super::engine::{Capabilities, Engine, RowLimit, SQL_CAPABILITIES};
+use super::engine::{Capabilities, Engine, RowLimit, TunnelEnd, SQL_CAPABILITIES};
 use super::error::classify_io;
 use super::ident::{self, Dialect};
 use super::query::{single_statement, ChannelCursor, QueryCursor, READ_AHEAD};
@@ -50,6 +50,8 @@ pub const ENGINE: Engine = Engine {
     dialect: Some(Dialect::Backtick),
     row_limit: RowLimit::Limit,
     capabilities: SQL_CAPABILITIES,
+    tunnel: TunnelEnd::Loopback,
+    concurrent: false,
     open: Ok(|spec, password, opts| Box::new(MysqlConnector::new(spec.clone(), password, opts))),
 };
 
@@ -566,10 +568,37 @@ fn column_meta(c: &Column) -> ColumnMeta {
 /// A text-protocol value as a cell: the server's own text, bytes for binary
 /// columns, NULL kept apart, BIT as its number.
 fn cell_of(v: Option<&Value>, c: &Column) -> Cell {
+    use ColumnType::*;
+    let timestamp = matches!(
+        c.column_type(),
+        MYSQL_TYPE_TIMESTAMP | MYSQL_TYPE_TIMESTAMP2 | MYSQL_TYPE_DATETIME | MYSQL_TYPE_DATETIME2
+    );
     let bytes = match v {
         None | Some(Value::NULL) => return Cell::Null,
+        Some(Value::Bytes(b)) if timestamp => {
+            return Cell::timestamp(&String::from_utf8_lossy(b));
+        }
         Some(Value::Bytes(b)) => b,
-        Some(other) => return Cell::Text(text_of(Some(other)).unwrap_or_default()),
+        // The binary protocol (typed queries) drops a zero time and the
+        // fraction's zeros: spelled out as the text protocol does, with the
+        // column's declared decimals, so both read the same.
+        Some(&Value::Date(y, mo, d, h, mi, s, us)) if timestamp => {
+            let mut t = format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}");
+            let decimals = usize::from(c.decimals()).min(6);
+            if decimals > 0 {
+                t.push('.');
+                t.push_str(&format!("{us:06}")[..decimals]);
+            }
+            return Cell::timestamp(&t);
+        }
+        Some(other) => {
+            let text = text_of(Some(other)).unwrap_or_default();
+            return if timestamp {
+                Cell::timestamp(&text)
+            } else {
+                Cell::Text(text)
+            };
+        }
     };
     if c.column_type() == ColumnType::MYSQL_TYPE_BIT {
         if bytes.len() <= 8 {
@@ -1148,5 +1177,30 @@ mod tests {
             Cell::Text("12345678901234567890.0123456789".into())
         );
         assert_eq!(cell_of(Some(&Value::NULL), &text), Cell::Null);
+        // Timestamps in the one form, from the text and the binary protocol;
+        // MariaDB's zero date keeps the same shape as the others.
+        let dt = Column::new(ColumnType::MYSQL_TYPE_DATETIME).with_character_set(BINARY_CHARSET);
+        assert_eq!(
+            cell_of(Some(&Value::Bytes(b"2024-01-02 03:04:05".to_vec())), &dt),
+            Cell::Text("2024-01-02T03:04:05".into())
+        );
+        assert_eq!(
+            cell_of(Some(&Value::Bytes(b"0000-00-00 00:00:00".to_vec())), &dt),
+            Cell::Text("0000-00-00T00:00:00".into())
+        );
+        let dt6 = dt.clone().with_decimals(6);
+        assert_eq!(
+            cell_of(Some(&Value::Date(2024, 1, 2, 3, 4, 5, 500_000)), &dt6),
+            Cell::Text("2024-01-02T03:04:05.500000".into())
+        );
+        // A zero time and a zero date keep the text protocol's shape.
+        assert_eq!(
+            cell_of(Some(&Value::Date(1000, 1, 1, 0, 0, 0, 0)), &dt6),
+            Cell::Text("1000-01-01T00:00:00.000000".into())
+        );
+        assert_eq!(
+            cell_of(Some(&Value::Date(0, 0, 0, 0, 0, 0, 0)), &dt),
+            Cell::Text("0000-00-00T00:00:00".into())
+        );
     }
 }

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
-use super::engine::{Capabilities, Engine, RowLimit, SQL_CAPABILITIES};
+use super::engine::{Capabilities, Engine, RowLimit, TunnelEnd, SQL_CAPABILITIES};
 use super::ident::{self, Dialect};
 use super::query::{single_statement, ChannelCursor, QueryCursor, READ_AHEAD};
 use super::statement;
@@ -62,6 +62,8 @@ pub const ENGINE: Engine = Engine {
         read_only: "SET TRANSACTION READ ONLY",
         ..SQL_CAPABILITIES
     },
+    tunnel: TunnelEnd::Loopback,
+    concurrent: false,
     open: Ok(|spec, password, opts| Box::new(OracleConnector::new(spec.clone(), password, opts))),
 };
 

@@ -2,25 +2,30 @@
 //!
 //! `test` opens a fresh connection. Browsing shares one pooled session per
 //! connector, opened lazily, read-only and with a statement timeout, and
-//! re-opened once when the server went away. Values are read with the simple
+//! re-opened once when the server went away (an open connection has two such
+//! connectors, one for structure and one for rows: `lanes`). A dropped
+//! preview or count is cancelled on the server. Values are read with the simple
 //! query protocol, which returns the server's own text for every type, so
 //! nothing is lost in translation (numeric, timestamptz, arrays, json…).
 //! Streaming (import) uses its own connection and a cursor inside a
 //! read-only transaction that is always rolled back.
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
+use tokio::net::UnixStream;
 use tokio::sync::Mutex;
 use tokio_postgres::config::SslMode;
+use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::types::{Kind as PgKind, Type};
 use tokio_postgres::{CancelToken, Client, Config, NoTls, SimpleQueryMessage};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::engine::{Capabilities, Engine, RowLimit, SQL_CAPABILITIES};
+use super::engine::{Capabilities, Engine, RowLimit, TunnelEnd, SQL_CAPABILITIES};
 use super::error::classify_io;
 use super::ident::{qualified, Dialect};
 use super::query::{BufferedCursor, QueryCursor};
@@ -57,6 +62,8 @@ pub const ENGINE: Engine = Engine {
     dialect: Some(Dialect::Ansi),
     row_limit: RowLimit::Limit,
     capabilities: SQL_CAPABILITIES,
+    tunnel: TunnelEnd::Socket,
+    concurrent: false,
     open: Ok(|spec, password, opts| Box::new(PostgresConnector::new(spec.clone(), password, opts))),
 };
 
@@ -84,6 +91,20 @@ struct Session {
     client: Client,
     /// The TLS connector the session used, for out-of-band cancel requests.
     tls: Option<MakeRustlsConnect>,
+    /// Through an SSH tunnel: its socket and the name TLS checks, for the
+    /// cancel request (the driver cannot redial a socket it did not open).
+    tunnel: Option<(PathBuf, String)>,
+}
+
+impl Session {
+    /// A guard that cancels the session's running query when dropped armed.
+    fn cancel_guard(&self) -> CancelOnDrop {
+        CancelOnDrop {
+            token: Some(self.client.cancel_token()),
+            tls: self.tls.clone(),
+            tunnel: self.tunnel.clone(),
+        }
+    }
 }
 
 impl PostgresConnector {
@@ -105,9 +126,21 @@ impl PostgresConnector {
         map_error(&e).scrub(self.secret())
     }
 
+    /// Through an SSH tunnel: its Unix socket and the name the database's
+    /// certificate must carry (the spec's host, which is that name).
+    fn tunnel(&self) -> Option<(PathBuf, String)> {
+        let socket = self.spec.options.get(super::spec::TUNNEL_SOCKET)?;
+        let name = self
+            .spec
+            .options
+            .get(super::spec::TLS_SERVER_NAME)
+            .unwrap_or(&self.spec.host);
+        Some((PathBuf::from(socket), name.clone()))
+    }
+
     fn config(&self) -> Config {
         let mut cfg = Config::new();
-        // Through a tunnel: dial the loopback address, but check the
+        // Dialling a loopback address for another host: check the
         // certificate (and send SNI) for the database's own name.
         let tunnel = self
             .spec
@@ -144,6 +177,15 @@ impl PostgresConnector {
         let cfg = self.config();
         let tls = tls::client_config(self.spec.tls, self.spec.ca_file.as_deref())?
             .map(MakeRustlsConnect::new);
+        let tunnel = self.tunnel();
+        if let Some((socket, name)) = &tunnel {
+            let client = self.connect_socket(&cfg, tls.clone(), socket, name).await?;
+            return Ok(Session {
+                client,
+                tls,
+                tunnel,
+            });
+        }
         let attempt = async {
             match &tls {
                 None => {
@@ -164,7 +206,62 @@ impl PostgresConnector {
         };
         let client =
             super::connect::within_connect_timeout(&self.spec, attempt, |e| self.err(e)).await?;
-        Ok(Session { client, tls })
+        Ok(Session {
+            client,
+            tls,
+            tunnel: None,
+        })
+    }
+
+    /// Connects over an SSH tunnel's Unix socket. The driver would skip TLS
+    /// on a socket it dials itself, so the stream is opened here and TLS
+    /// negotiated on it as on TCP, verified for the database's own `name`:
+    /// the tunnel carries the server's TLS end to end.
+    async fn connect_socket(
+        &self,
+        cfg: &Config,
+        tls: Option<MakeRustlsConnect>,
+        socket: &Path,
+        name: &str,
+    ) -> Result<Client, ConnError> {
+        let attempt = async {
+            let stream = UnixStream::connect(socket).await.map_err(|e| {
+                ConnError::new(
+                    classify_io(&e),
+                    format!("the SSH tunnel's socket {}: {e}", socket.display()),
+                )
+            })?;
+            let client = match tls {
+                None => {
+                    let (client, conn) = cfg
+                        .connect_raw(stream, NoTls)
+                        .await
+                        .map_err(|e| self.err(e))?;
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                    client
+                }
+                Some(mut t) => {
+                    let t = MakeTlsConnect::<UnixStream>::make_tls_connect(&mut t, name).map_err(
+                        |e| {
+                            ConnError::new(
+                                ErrorKind::Config,
+                                format!("TLS name {}: {e}", super::error::sanitize(name, None)),
+                            )
+                        },
+                    )?;
+                    let (client, conn) =
+                        cfg.connect_raw(stream, t).await.map_err(|e| self.err(e))?;
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                    client
+                }
+            };
+            Ok(client)
+        };
+        super::connect::within_connect_timeout(&self.spec, attempt, |e| e).await
     }
 
     /// A new connection set up for browsing: read-only (unless the options
@@ -213,6 +310,10 @@ impl PostgresConnector {
 
     /// Runs a read on the pooled session; when the connection turns out to be
     /// lost, reconnects and tries once more (browsing reads are idempotent).
+    /// A cancel that reaches a caller still waiting was meant for another
+    /// call on the same session (a cancel request names the session, not
+    /// the query: a dropped count or preview whose answer was already on its
+    /// way cancels the query after it), so that read runs once more too.
     async fn with_session<T, F, Fut>(&self, op: F) -> Result<T, ConnError>
     where
         F: Fn(Arc<Session>) -> Fut,
@@ -229,6 +330,7 @@ impl PostgresConnector {
                     }
                     retried = true;
                 }
+                Err(e) if e.kind == ErrorKind::Cancelled && !retried => retried = true,
                 other => return other,
             }
         }
@@ -452,10 +554,7 @@ impl Connector for PostgresConnector {
             async move {
                 // If this future is dropped mid-query, the guard asks the
                 // server to cancel it, so no orphan COUNT(*) keeps running.
-                let mut guard = CancelOnDrop {
-                    token: Some(s.client.cancel_token()),
-                    tls: s.tls.clone(),
-                };
+                let mut guard = s.cancel_guard();
                 let result = s.client.query_one(&sql, &[]).await;
                 guard.token = None;
                 let row = result.map_err(|e| self.err(e))?;
@@ -510,10 +609,16 @@ impl Connector for PostgresConnector {
             let sql = sql.clone();
             async move {
                 let started = Instant::now();
+                // A preview dropped mid-query (moving on, Esc) is cancelled
+                // on the server, so a slow view does not keep the session
+                // busy for the next table's rows.
+                let mut guard = s.cancel_guard();
                 // Both requests are pipelined on the one connection.
-                let (columns, msgs) = tokio::try_join!(self.columns_of(&s.client, &sql), async {
+                let answer = tokio::try_join!(self.columns_of(&s.client, &sql), async {
                     s.client.simple_query(&sql).await.map_err(|e| self.err(e))
-                })?;
+                });
+                guard.token = None;
+                let (columns, msgs) = answer?;
                 let rows = msgs
                     .iter()
                     .filter_map(|m| match m {
@@ -546,10 +651,7 @@ impl Connector for PostgresConnector {
         // asks the server to stop: tokio-postgres reads a COPY to its end
         // even after its stream is dropped, so the server would otherwise
         // go on producing every row for nobody.
-        let mut guard = CancelOnDrop {
-            token: Some(client.cancel_token()),
-            tls: session.tls.clone(),
-        };
+        let mut guard = session.cancel_guard();
         let mut select = format!("SELECT * FROM {}", qualified(Dialect::Ansi, table));
         // The stream always runs in a READ ONLY transaction (below).
         if let Some(filter) = opts.checked_filter(true)? {
@@ -643,10 +745,7 @@ impl Connector for PostgresConnector {
         // transaction's snapshot, after which `SET TRANSACTION READ WRITE`
         // is refused by the server. Numbers only in this text.
         let session = self.connect().await?;
-        let mut guard = CancelOnDrop {
-            token: Some(session.client.cancel_token()),
-            tls: session.tls.clone(),
-        };
+        let mut guard = session.cancel_guard();
         let client = &session.client;
         client
             .batch_execute(&format!(
@@ -750,10 +849,7 @@ impl QueryCursor for PgCursor {
         let max = max.max(1);
         // Marked done first: a page cancelled midway leaves no cursor to read.
         self.done = true;
-        let mut guard = CancelOnDrop {
-            token: Some(self.session.client.cancel_token()),
-            tls: self.session.tls.clone(),
-        };
+        let mut guard = self.session.cancel_guard();
         let msgs = self
             .session
             .client
@@ -786,6 +882,7 @@ impl QueryCursor for PgCursor {
 struct CancelOnDrop {
     token: Option<CancelToken>,
     tls: Option<MakeRustlsConnect>,
+    tunnel: Option<(PathBuf, String)>,
 }
 
 impl Drop for CancelOnDrop {
@@ -794,11 +891,27 @@ impl Drop for CancelOnDrop {
             return;
         };
         let tls = self.tls.take();
+        let tunnel = self.tunnel.take();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
+                let Some((socket, name)) = tunnel else {
+                    let _ = match tls {
+                        Some(tls) => token.cancel_query(tls).await,
+                        None => token.cancel_query(NoTls).await,
+                    };
+                    return;
+                };
+                let Ok(stream) = UnixStream::connect(&socket).await else {
+                    return;
+                };
                 let _ = match tls {
-                    Some(tls) => token.cancel_query(tls).await,
-                    None => token.cancel_query(NoTls).await,
+                    Some(mut tls) => {
+                        match MakeTlsConnect::<UnixStream>::make_tls_connect(&mut tls, &name) {
+                            Ok(t) => token.cancel_query_raw(stream, t).await,
+                            Err(_) => return,
+                        }
+                    }
+                    None => token.cancel_query_raw(stream, NoTls).await,
                 };
             });
         }
@@ -946,6 +1059,7 @@ fn text_cell(type_name: &str, text: &str) -> Cell {
         "bytea" => decode_bytea_hex(text)
             .map(Cell::Bytes)
             .unwrap_or_else(|| Cell::Text(text.to_string())),
+        "timestamp" | "timestamptz" => Cell::timestamp(text),
         _ => Cell::Text(text.to_string()),
     }
 }
@@ -1133,6 +1247,14 @@ mod tests {
             Cell::Text("12345678901234567890.0123456789".into())
         );
         assert_eq!(text_cell("float8", "NaN"), Cell::Text("NaN".into()));
+        assert_eq!(
+            text_cell("timestamptz", "2024-01-02 03:04:05+01"),
+            Cell::Text("2024-01-02T03:04:05+01:00".into())
+        );
+        assert_eq!(
+            text_cell("timestamp", "0044-03-15 12:00:00 BC"),
+            Cell::Text("0044-03-15 12:00:00 BC".into())
+        );
     }
 
     #[test]

@@ -18,6 +18,20 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// at run time on the dialled spec, never stored.
 pub const TLS_SERVER_NAME: &str = "tls_server_name";
 
+/// `options` key: the Unix socket of an SSH tunnel that the engine's driver
+/// dials instead of `host:port` (engines whose `tunnel` is `Socket`). Set at
+/// run time on the dialled spec, never stored.
+pub const TUNNEL_SOCKET: &str = "tunnel_socket";
+
+/// `options` key: "127.0.0.1:PORT" of the SOCKS5 gate in front of an SSH
+/// tunnel (engines whose `tunnel` is `Socks5`: the driver names the real
+/// host and port to it). Set at run time on the dialled spec, never stored.
+pub const SOCKS5_PROXY: &str = "socks5_proxy";
+
+/// The option keys set at run time on a dialled spec, never a driver's own
+/// option nor stored.
+pub const RUNTIME_OPTIONS: [&str; 3] = [TLS_SERVER_NAME, TUNNEL_SOCKET, SOCKS5_PROXY];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TlsMode {
@@ -228,6 +242,9 @@ pub struct SpecError {
     pub message: String,
 }
 
+/// What to do about a database file that is not there ([`ConnSpec::check_database_file`]).
+pub const MISSING_FILE_HINT: &str = "Varlor opens existing database files read-only: check the path, or create the file first (sqlite3 FILE 'VACUUM')";
+
 impl SpecError {
     pub fn new(field: &'static str, message: impl Into<String>) -> Self {
         SpecError {
@@ -300,6 +317,28 @@ impl ConnSpec {
             self.ca_file = Some(std::path::absolute(ca).unwrap_or_else(|_| ca.clone()));
         }
         Ok(())
+    }
+
+    /// A file-based engine (SQLite) opens existing files only, read-only:
+    /// whether the database path names one. The CLI's `add`/`edit` and the
+    /// TUI form's Test and Save ask this first, so a typo says so in words
+    /// instead of reaching a test as "database not found" or being saved.
+    pub fn check_database_file(&self) -> Result<(), SpecError> {
+        if !self.kind.engine().file_based || self.database.is_empty() {
+            return Ok(());
+        }
+        let path = std::path::Path::new(&self.database);
+        if path.is_file() {
+            return Ok(());
+        }
+        Err(SpecError::new(
+            "path",
+            if path.exists() {
+                format!("'{}' is not a file", self.database)
+            } else {
+                format!("no file at '{}'", self.database)
+            },
+        ))
     }
 
     /// Checks required fields per kind.

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, InterruptHandle, OpenFlags};
 
-use super::engine::{Capabilities, Engine, RowLimit, SQL_CAPABILITIES};
+use super::engine::{Capabilities, Engine, RowLimit, TunnelEnd, SQL_CAPABILITIES};
 use super::ident::{self, Dialect};
 use super::query::{single_statement, ChannelCursor, QueryCursor, READ_AHEAD};
 use super::spec::SpecError;
@@ -47,6 +47,8 @@ pub const ENGINE: Engine = Engine {
         read_only: "file opened read-only",
         ..SQL_CAPABILITIES
     },
+    tunnel: TunnelEnd::Loopback,
+    concurrent: false,
     open: Ok(|spec, _password, opts| Box::new(SqliteConnector::new(spec.clone(), opts))),
 };
 

@@ -17,11 +17,12 @@ use async_trait::async_trait;
 use futures::TryStreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use tiberius::{AuthMethod, Client, ColumnData, ColumnType, Config, EncryptionLevel, QueryItem};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::Mutex;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
+use tokio_util::either::Either;
 
-use super::engine::{Capabilities, Engine, RowLimit, SQL_CAPABILITIES};
+use super::engine::{Capabilities, Engine, RowLimit, TunnelEnd, SQL_CAPABILITIES};
 use super::error::classify_io;
 use super::ident::{self, Dialect};
 use super::query::{single_statement, ChannelCursor, QueryCursor, READ_AHEAD};
@@ -59,6 +60,8 @@ pub const ENGINE: Engine = Engine {
         read_only: "reads only; filters and typed queries run in a transaction that is rolled back",
         ..SQL_CAPABILITIES
     },
+    tunnel: TunnelEnd::Socket,
+    concurrent: false,
     open: Ok(|spec, password, opts| {
         Box::new(SqlServerConnector::new(spec.clone(), password, opts))
     }),
@@ -76,7 +79,9 @@ const MODE_STATED: &str = "\u{0}mode-stated";
 /// Schemas that belong to the server itself; hidden by default.
 const SYSTEM_SCHEMAS: [&str; 3] = ["sys", "INFORMATION_SCHEMA", "guest"];
 
-type MsClient = Client<Compat<TcpStream>>;
+/// TCP, or an SSH tunnel's Unix socket (`spec::TUNNEL_SOCKET`).
+type Wire = Either<TcpStream, UnixStream>;
+type MsClient = Client<Compat<Wire>>;
 
 // ---------------------------------------------------------------------------
 // Parsing: `sqlserver://` URLs and ADO.NET connection strings
@@ -945,7 +950,10 @@ impl SqlServerConnector {
                 }
             }
         }
-        if let Some(h) = self.spec.options.get(OPT_HOST_IN_CERTIFICATE) {
+        // Dialled for another name (an SSH tunnel): the certificate is
+        // checked (and SNI sent) for the database's own, unless stated.
+        let stated = self.spec.options.get(OPT_HOST_IN_CERTIFICATE);
+        if let Some(h) = stated.or(self.spec.options.get(super::spec::TLS_SERVER_NAME)) {
             c.hostname_in_certificate(h);
         }
         if self
@@ -967,16 +975,23 @@ impl SqlServerConnector {
     async fn connect(&self, command_timeout: Option<Duration>) -> Result<MsClient, ConnError> {
         let config = self.config(command_timeout)?;
         let timeout = self.spec.connect_timeout();
-        let by_browser = self.instance().is_some() && self.spec.port.is_none();
+        let socket = self.spec.options.get(super::spec::TUNNEL_SOCKET);
+        let by_browser = socket.is_none() && self.instance().is_some() && self.spec.port.is_none();
         let fut = async {
-            let tcp = if by_browser {
-                use tiberius::SqlBrowser;
-                TcpStream::connect_named(&config).await?
+            let wire = if let Some(path) = socket {
+                // The tunnel's socket; TLS (TDS) runs over it as over TCP.
+                Either::Right(UnixStream::connect(path).await?)
             } else {
-                TcpStream::connect(config.get_addr()).await?
+                let tcp = if by_browser {
+                    use tiberius::SqlBrowser;
+                    TcpStream::connect_named(&config).await?
+                } else {
+                    TcpStream::connect(config.get_addr()).await?
+                };
+                let _ = tcp.set_nodelay(true);
+                Either::Left(tcp)
             };
-            let _ = tcp.set_nodelay(true);
-            Client::connect(config, tcp.compat_write()).await
+            Client::connect(config, wire.compat_write()).await
         };
         match tokio::time::timeout(timeout, fut).await {
             Ok(Ok(c)) => Ok(c),

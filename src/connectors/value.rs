@@ -2,6 +2,7 @@
 //! precision lost), NULL kept distinct from empty text, binary kept as bytes.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +47,14 @@ impl Cell {
 }
 
 impl Cell {
+    /// A timestamp cell from the engine's text, in the one form ([`iso8601`]).
+    /// Values outside its shape (`infinity`, BC dates, years past 9999) keep
+    /// the engine's words; the in-range values of the same column are ISO
+    /// 8601 whatever else the column holds.
+    pub fn timestamp(text: &str) -> Cell {
+        Cell::Text(iso8601(text).into_owned())
+    }
+
     /// The text of a cell in a grid a person reads (the TUI and the CLI's
     /// tables): like [`Cell::display`], but text that reads like NULL is
     /// quoted, so without colour the string 'NULL' still differs from NULL.
@@ -68,6 +77,99 @@ pub fn format_float(f: f64) -> String {
     } else {
         format!("{f}")
     }
+}
+
+/// The one form of a timestamp a person sees or exports, from every engine:
+/// ISO 8601 (`T` between date and time, the offset as `+HH:MM`, which
+/// SQLite's date functions need). Connectors build timestamp cells with
+/// [`Cell::timestamp`], so the preview, query results, `--csv`/`--json` and
+/// every dataset format show the same text.
+///
+/// `2024-01-02 03:04:05.5+01` → `2024-01-02T03:04:05.5+01:00`. Only text of
+/// exactly that shape is touched; anything else (BC dates, `infinity`,
+/// years past 9999) is returned unchanged.
+pub fn iso8601(s: &str) -> Cow<'_, str> {
+    match iso8601_shape(s) {
+        None => Cow::Borrowed(s),
+        Some(false) if s.as_bytes()[10] == b'T' => Cow::Borrowed(s),
+        Some(hours_only) => Cow::Owned(format!(
+            "{}T{}{}",
+            &s[..10],
+            &s[11..],
+            if hours_only { ":00" } else { "" }
+        )),
+    }
+}
+
+/// What [`iso8601`] returns, appended to `out` (no allocation): for the
+/// CSV rewritten in a byte stream.
+pub(crate) fn iso8601_into(s: &str, out: &mut Vec<u8>) {
+    match iso8601_shape(s) {
+        None => out.extend_from_slice(s.as_bytes()),
+        Some(hours_only) => {
+            out.extend_from_slice(&s.as_bytes()[..10]);
+            out.push(b'T');
+            out.extend_from_slice(&s.as_bytes()[11..]);
+            if hours_only {
+                out.extend_from_slice(b":00");
+            }
+        }
+    }
+}
+
+/// Whether [`iso8601`] rewrites `s`: `Some(hours_only)` when `s` is a
+/// plain timestamp (`hours_only`: its zone is `+HH`, which gains `:00`).
+fn iso8601_shape(s: &str) -> Option<bool> {
+    let b = s.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
+    let date_ok = b.len() >= 16
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && (b[10] == b' ' || b[10] == b'T')
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16);
+    if !date_ok {
+        return None;
+    }
+    let mut i = 16;
+    if b.get(i) == Some(&b':') {
+        if !digits(i + 1..i + 3) {
+            return None;
+        }
+        i += 3;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let start = i;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            if i == start {
+                return None;
+            }
+        }
+    }
+    let rest = &s[i..];
+    let hours_only = match rest.as_bytes() {
+        [] | [b'Z'] => false,
+        [b'+' | b'-', h1, h2] if h1.is_ascii_digit() && h2.is_ascii_digit() => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2]
+            if [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()) =>
+        {
+            false
+        }
+        [b'+' | b'-', h1, h2, b':', m1, m2, b':', s1, s2]
+            if [h1, h2, m1, m2, s1, s2].iter().all(|c| c.is_ascii_digit()) =>
+        {
+            false
+        }
+        _ => return None,
+    };
+    Some(hours_only)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +246,38 @@ mod bytes_hex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iso8601_normalises_only_plain_timestamps() {
+        assert_eq!(
+            iso8601("2024-01-02 03:04:05+01"),
+            "2024-01-02T03:04:05+01:00"
+        );
+        assert_eq!(
+            iso8601("2024-01-02 03:04:05.123456+05:30"),
+            "2024-01-02T03:04:05.123456+05:30"
+        );
+        assert_eq!(iso8601("2024-01-02 03:04:05"), "2024-01-02T03:04:05");
+        assert_eq!(iso8601("2024-01-02T03:04:05Z"), "2024-01-02T03:04:05Z");
+        assert_eq!(
+            iso8601("1850-01-01 00:00:00+00:09:21"),
+            "1850-01-01T00:00:00+00:09:21"
+        );
+        assert_eq!(iso8601("infinity"), "infinity");
+        assert_eq!(iso8601("2024-01-02 03:04:05 BC"), "2024-01-02 03:04:05 BC");
+        assert_eq!(iso8601("0000-00-00 00:00:00"), "0000-00-00T00:00:00");
+        assert_eq!(iso8601("12024-01-02 03:04:05"), "12024-01-02 03:04:05");
+        assert_eq!(iso8601("2024-01-02"), "2024-01-02");
+        // Its own output passes through untouched (sinks apply it again).
+        for s in [
+            "2024-01-02 03:04:05+01",
+            "2024-01-02 03:04:05.5",
+            "0000-00-00 00:00:00",
+        ] {
+            let once = iso8601(s).into_owned();
+            assert!(matches!(iso8601(&once), Cow::Borrowed(_)), "{s}");
+        }
+    }
 
     #[test]
     fn a_row_as_json_keeps_column_order_and_prefers_the_document() {

@@ -2,7 +2,9 @@
 //! type, and the few value normalisations (timestamps to ISO 8601, boolean
 //! text to 0/1, non-finite floats) shared by every format.
 
-use std::borrow::Cow;
+/// The one timestamp form (connectors build cells with it; sinks apply it
+/// again, a no-op on its own output).
+pub(crate) use crate::connectors::value::{iso8601, iso8601_into};
 
 /// How a column is stored in a dataset: the connector's logical type.
 pub(crate) use crate::connectors::Logical as ColKind;
@@ -213,93 +215,6 @@ pub(crate) fn parse_timestamp_micros(s: &str) -> Option<(i64, Option<i32>)> {
     Some((local - i64::from(offset.unwrap_or(0)) * 1_000_000, offset))
 }
 
-/// `2024-01-02 03:04:05.5+01` → `2024-01-02T03:04:05.5+01:00`. Only text of
-/// exactly that shape is touched; anything else (BC dates, `infinity`,
-/// years past 9999) is returned unchanged.
-pub(crate) fn iso8601(s: &str) -> Cow<'_, str> {
-    match iso8601_shape(s) {
-        None => Cow::Borrowed(s),
-        Some(false) if s.as_bytes()[10] == b'T' => Cow::Borrowed(s),
-        Some(hours_only) => Cow::Owned(format!(
-            "{}T{}{}",
-            &s[..10],
-            &s[11..],
-            if hours_only { ":00" } else { "" }
-        )),
-    }
-}
-
-/// What [`iso8601`] returns, appended to `out` (no allocation): for the
-/// CSV rewritten in a byte stream.
-pub(crate) fn iso8601_into(s: &str, out: &mut Vec<u8>) {
-    match iso8601_shape(s) {
-        None => out.extend_from_slice(s.as_bytes()),
-        Some(hours_only) => {
-            out.extend_from_slice(&s.as_bytes()[..10]);
-            out.push(b'T');
-            out.extend_from_slice(&s.as_bytes()[11..]);
-            if hours_only {
-                out.extend_from_slice(b":00");
-            }
-        }
-    }
-}
-
-/// Whether [`iso8601`] rewrites `s`: `Some(hours_only)` when `s` is a
-/// plain timestamp (`hours_only`: its zone is `+HH`, which gains `:00`).
-fn iso8601_shape(s: &str) -> Option<bool> {
-    let b = s.as_bytes();
-    let digits =
-        |r: std::ops::Range<usize>| b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
-    let date_ok = b.len() >= 16
-        && digits(0..4)
-        && b[4] == b'-'
-        && digits(5..7)
-        && b[7] == b'-'
-        && digits(8..10)
-        && (b[10] == b' ' || b[10] == b'T')
-        && digits(11..13)
-        && b[13] == b':'
-        && digits(14..16);
-    if !date_ok {
-        return None;
-    }
-    let mut i = 16;
-    if b.get(i) == Some(&b':') {
-        if !digits(i + 1..i + 3) {
-            return None;
-        }
-        i += 3;
-        if b.get(i) == Some(&b'.') {
-            i += 1;
-            let start = i;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-            if i == start {
-                return None;
-            }
-        }
-    }
-    let rest = &s[i..];
-    let hours_only = match rest.as_bytes() {
-        [] | [b'Z'] => false,
-        [b'+' | b'-', h1, h2] if h1.is_ascii_digit() && h2.is_ascii_digit() => true,
-        [b'+' | b'-', h1, h2, b':', m1, m2]
-            if [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()) =>
-        {
-            false
-        }
-        [b'+' | b'-', h1, h2, b':', m1, m2, b':', s1, s2]
-            if [h1, h2, m1, m2, s1, s2].iter().all(|c| c.is_ascii_digit()) =>
-        {
-            false
-        }
-        _ => return None,
-    };
-    Some(hours_only)
-}
-
 /// Whether `s` is a JSON number as written (so it can be copied verbatim,
 /// digits and all): `-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?`.
 pub(crate) fn is_json_number(s: &str) -> bool {
@@ -362,29 +277,6 @@ pub(crate) fn float_text(f: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn iso8601_normalises_only_plain_timestamps() {
-        assert_eq!(
-            iso8601("2024-01-02 03:04:05+01"),
-            "2024-01-02T03:04:05+01:00"
-        );
-        assert_eq!(
-            iso8601("2024-01-02 03:04:05.123456+05:30"),
-            "2024-01-02T03:04:05.123456+05:30"
-        );
-        assert_eq!(iso8601("2024-01-02 03:04:05"), "2024-01-02T03:04:05");
-        assert_eq!(iso8601("2024-01-02T03:04:05Z"), "2024-01-02T03:04:05Z");
-        assert_eq!(
-            iso8601("1850-01-01 00:00:00+00:09:21"),
-            "1850-01-01T00:00:00+00:09:21"
-        );
-        assert_eq!(iso8601("infinity"), "infinity");
-        assert_eq!(iso8601("2024-01-02 03:04:05 BC"), "2024-01-02 03:04:05 BC");
-        assert_eq!(iso8601("0000-00-00 00:00:00"), "0000-00-00T00:00:00");
-        assert_eq!(iso8601("12024-01-02 03:04:05"), "12024-01-02 03:04:05");
-        assert_eq!(iso8601("2024-01-02"), "2024-01-02");
-    }
 
     #[test]
     fn exact_numbers() {

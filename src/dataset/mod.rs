@@ -59,8 +59,11 @@
 //!   text (timestamps, json…) → strings; bytes → base64 strings. Decimals
 //!   (numeric, money, bigint unsigned) → JSON numbers when a double reader
 //!   gets every digit back (an i64, or ≤ 15 significant digits; the digits
-//!   are copied verbatim), else strings, and such columns are listed in the
-//!   provenance's `kept_as_text`.
+//!   are copied verbatim), else strings. **One JSON type per column:** a
+//!   column whose values came out as more than one JSON type (a NaN among
+//!   floats, one decimal past 15 digits, text and numbers in a SQLite
+//!   column) is rewritten when its table ends with every value a string —
+//!   the text the CSV has — and listed in the provenance's `kept_as_text`.
 //! - **parquet** (`Format::Parquet`): one `<name>.parquet` per table, typed
 //!   nullable columns, zstd, row groups of 65,536 rows written as rows
 //!   arrive; decimals as DECIMAL(p,s) when declared with p ≤ 38, else text

@@ -34,6 +34,15 @@ pub(crate) trait Encoder: Send {
     fn kept_as_text(&self) -> Vec<KeptAsText> {
         Vec::new()
     }
+    /// Whether the lines written need [`Encoder::rewrite`] when the table
+    /// ends (a JSONL column that got more than one JSON type).
+    fn needs_rewrite(&self) -> bool {
+        false
+    }
+    /// One written line (without its newline) as it must finally read.
+    fn rewrite(&self, line: &[u8], out: &mut Vec<u8>) {
+        out.extend_from_slice(line);
+    }
 }
 
 pub(crate) struct FilesDestination {
@@ -148,6 +157,39 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> ImportError {
     ImportError::write(format!("{}: {e}", path.display()))
 }
 
+impl FileTable {
+    /// The lines of `written` passed through the encoder's `rewrite` into a
+    /// new partial file beside it (the old one is removed when dropped).
+    fn rewritten(&self, written: NamedTempFile) -> Result<NamedTempFile, ImportError> {
+        use std::io::BufRead;
+        let err = |e: std::io::Error| io_err(&self.final_path, e);
+        let dir = self.final_path.parent().unwrap_or(Path::new("."));
+        let name = self
+            .final_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let fresh = super::partial::create(dir, &name).map_err(err)?;
+        let mut out = BufWriter::with_capacity(BUFFER, fresh);
+        let mut input = std::io::BufReader::with_capacity(BUFFER, written.reopen().map_err(err)?);
+        let (mut line, mut done) = (Vec::new(), Vec::new());
+        loop {
+            line.clear();
+            if input.read_until(b'\n', &mut line).map_err(err)? == 0 {
+                break;
+            }
+            let body = line.strip_suffix(b"\n").unwrap_or(&line);
+            done.clear();
+            self.encoder.rewrite(body, &mut done);
+            if body.len() < line.len() {
+                done.push(b'\n');
+            }
+            out.write_all(&done).map_err(err)?;
+        }
+        out.into_inner().map_err(|e| err(e.into_error()))
+    }
+}
+
 impl TableWriter for FileTable {
     fn columns(&mut self, columns: &[ColumnMeta]) -> Result<(), ImportError> {
         let names = unique_columns(columns.iter().map(|c| c.name.as_str()));
@@ -197,9 +239,12 @@ impl TableWriter for FileTable {
             return Err(ImportError::write("the source sent no column list"));
         }
         let out = self.out.take().ok_or_else(closed)?;
-        let temp = out
+        let mut temp = out
             .into_inner()
             .map_err(|e| io_err(&self.final_path, e.error()))?;
+        if self.encoder.needs_rewrite() {
+            temp = self.rewritten(temp)?;
+        }
         temp.as_file()
             .sync_all()
             .map_err(|e| io_err(&self.final_path, e))?;

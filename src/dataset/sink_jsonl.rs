@@ -1,6 +1,13 @@
 //! JSON Lines per table: one object per row, columns in source order.
 //! NULL → null; integers, floats and booleans → JSON scalars (NaN and the
 //! infinities, which JSON lacks, → strings); text → strings; bytes → base64.
+//!
+//! One JSON type per column: the encoder notes which JSON types each column
+//! was written as; a column that got more than one (numbers and strings, say:
+//! a NaN among floats, a decimal with too many digits, text in a SQLite
+//! INTEGER column) is rewritten when the table ends with every value as a
+//! string — the very text written before (numbers digit for digit) — and is
+//! listed in the provenance's `kept_as_text`.
 
 use std::io::Write;
 
@@ -24,6 +31,65 @@ pub(crate) struct JsonlEncoder {
     names: Vec<String>,
     /// Per column: why some numeric value was written as a string.
     as_text: Vec<Option<NotExact>>,
+    /// Per column: the JSON types written so far (`JSON_*` bits).
+    written: Vec<u8>,
+}
+
+const JSON_NUMBER: u8 = 1;
+const JSON_STRING: u8 = 2;
+const JSON_BOOL: u8 = 4;
+const JSON_OBJECT: u8 = 8;
+const JSON_ARRAY: u8 = 16;
+
+/// The JSON type bit of a value written as `raw` (`None` for null).
+fn json_type(raw: &[u8]) -> Option<u8> {
+    match raw.first()? {
+        b'"' => Some(JSON_STRING),
+        b'n' => None,
+        b't' | b'f' => Some(JSON_BOOL),
+        b'{' => Some(JSON_OBJECT),
+        b'[' => Some(JSON_ARRAY),
+        _ => Some(JSON_NUMBER),
+    }
+}
+
+/// The byte ranges of the values of one line this encoder wrote
+/// (`{"k":v,"k2":v2}`), in order.
+fn value_ranges(line: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    let (mut depth, mut in_str, mut esc) = (0u32, false, false);
+    let mut start = None;
+    for (i, &b) in line.iter().enumerate() {
+        if in_str {
+            match (esc, b) {
+                (true, _) => esc = false,
+                (false, b'\\') => esc = true,
+                (false, b'"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                if depth == 1 {
+                    if let Some(st) = start.take() {
+                        ranges.push(st..i);
+                    }
+                }
+                depth = depth.saturating_sub(1);
+            }
+            b':' if depth == 1 && start.is_none() => start = Some(i + 1),
+            b',' if depth == 1 => {
+                if let Some(st) = start.take() {
+                    ranges.push(st..i);
+                }
+            }
+            _ => {}
+        }
+    }
+    ranges
 }
 
 fn json_str(out: &mut Vec<u8>, s: &str) {
@@ -36,6 +102,7 @@ impl Encoder for JsonlEncoder {
         self.kinds = kinds.to_vec();
         self.names = names.to_vec();
         self.as_text = vec![None; names.len()];
+        self.written = vec![0; names.len()];
         self.documents = names.len() == 1
             && names[0] == crate::connectors::DOCUMENT_COLUMN
             && kinds == [ColKind::Json];
@@ -57,14 +124,36 @@ impl Encoder for JsonlEncoder {
     fn kept_as_text(&self) -> Vec<KeptAsText> {
         self.names
             .iter()
-            .zip(&self.as_text)
-            .filter_map(|(name, why)| {
-                why.map(|w| KeptAsText {
-                    column: name.clone(),
-                    reason: format!("{} are JSON strings", w.reason()),
-                })
+            .enumerate()
+            .filter(|(i, _)| self.mixed(*i) || self.as_text.get(*i).is_some_and(Option::is_some))
+            .map(|(i, name)| KeptAsText {
+                column: name.clone(),
+                reason: match self.as_text.get(i).copied().flatten() {
+                    Some(w) => format!("{}: the whole column is JSON strings", w.reason()),
+                    None => "values of more than one JSON type (numbers or booleans next to \
+                             text such as NaN): the whole column is JSON strings"
+                        .into(),
+                },
             })
             .collect()
+    }
+
+    fn needs_rewrite(&self) -> bool {
+        (0..self.written.len()).any(|i| self.mixed(i))
+    }
+
+    fn rewrite(&self, line: &[u8], out: &mut Vec<u8>) {
+        let mut at = 0;
+        for (i, r) in value_ranges(line).into_iter().enumerate() {
+            let raw = &line[r.clone()];
+            if self.mixed(i) && !matches!(json_type(raw), None | Some(JSON_STRING)) {
+                out.extend_from_slice(&line[at..r.start]);
+                // Numbers, booleans and nested values: their written text.
+                json_str(out, &String::from_utf8_lossy(raw));
+                at = r.end;
+            }
+        }
+        out.extend_from_slice(&line[at..]);
     }
 
     fn row(&mut self, out: &mut Vec<u8>, row: &[Cell]) {
@@ -87,14 +176,16 @@ impl Encoder for JsonlEncoder {
                 }
             }
             let kind = self.kinds.get(i).copied().unwrap_or(ColKind::Any);
+            let value_start = out.len();
             match cell {
                 Cell::Null => out.extend_from_slice(b"null"),
                 Cell::Int(v) => {
                     let _ = write!(out, "{v}");
                 }
-                Cell::Float(f) if f.is_finite() => {
-                    let _ = serde_json::to_writer(&mut *out, f);
-                }
+                // The CSV's text (shortest round trip, `1e300`): a valid
+                // JSON number, and the same string if the column ends up
+                // rewritten as strings.
+                Cell::Float(f) if f.is_finite() => out.extend_from_slice(float_text(*f).as_bytes()),
                 Cell::Float(f) => json_str(out, &float_text(*f)),
                 Cell::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
                 Cell::Text(s) if kind == ColKind::Timestamp => json_str(out, &iso8601(s)),
@@ -112,9 +203,7 @@ impl Encoder for JsonlEncoder {
                     Ok(Exact::Int(v)) => {
                         let _ = write!(out, "{v}");
                     }
-                    Ok(Exact::Real(f)) => {
-                        let _ = serde_json::to_writer(&mut *out, &f);
-                    }
+                    Ok(Exact::Real(f)) => out.extend_from_slice(float_text(f).as_bytes()),
                     Err(why) => {
                         if let Some(slot) = self.as_text.get_mut(i) {
                             slot.get_or_insert(why);
@@ -138,8 +227,18 @@ impl Encoder for JsonlEncoder {
                     out.push(b'"');
                 }
             }
+            if let (Some(t), Some(w)) = (json_type(&out[value_start..]), self.written.get_mut(i)) {
+                *w |= t;
+            }
         }
         out.extend_from_slice(b"}\n");
+    }
+}
+
+impl JsonlEncoder {
+    /// Whether column `i` was written as more than one JSON type.
+    fn mixed(&self, i: usize) -> bool {
+        self.written.get(i).is_some_and(|w| w.count_ones() > 1)
     }
 }
 
@@ -168,5 +267,89 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "{\"n\":null,\"f\":\"NaN\",\"t\":\"é\\n\",\"b\":false,\"x\":\"AQID\",\"\\\"q\\\"\":0.5}\n"
         );
+    }
+
+    #[test]
+    fn a_column_of_two_json_types_is_rewritten_as_strings() {
+        let mut e = JsonlEncoder::default();
+        let mut out = Vec::new();
+        let names = ["id", "f", "d", "any", "j"].map(String::from);
+        e.header(
+            &mut out,
+            &names,
+            &[
+                ColKind::Integer,
+                ColKind::Real,
+                ColKind::Numeric,
+                ColKind::Any,
+                ColKind::Json,
+            ],
+        );
+        let rows = [
+            [
+                Cell::Int(1),
+                Cell::Text("2.5e-3".into()),
+                Cell::Text("1.50".into()),
+                Cell::Int(42),
+                Cell::Json(serde_json::json!({"a,b": "x\"}"})),
+            ],
+            [
+                Cell::Int(2),
+                Cell::Text("NaN".into()),
+                Cell::Text("12345678901234567890.5".into()),
+                Cell::Bytes(vec![1, 2]),
+                Cell::Null,
+            ],
+            [
+                Cell::Int(3),
+                Cell::Float(f64::NEG_INFINITY),
+                Cell::Null,
+                Cell::Bool(true),
+                Cell::Json(serde_json::json!([1, {"k": [2]}])),
+            ],
+        ];
+        for r in &rows {
+            e.row(&mut out, r);
+        }
+        assert!(e.needs_rewrite());
+        let text = String::from_utf8(out).unwrap();
+        let mut done = Vec::new();
+        for line in text.lines() {
+            e.rewrite(line.as_bytes(), &mut done);
+            done.push(b'\n');
+        }
+        let done = String::from_utf8(done).unwrap();
+        assert_eq!(
+            done,
+            "{\"id\":1,\"f\":\"2.5e-3\",\"d\":\"1.50\",\"any\":\"42\",\"j\":\"{\\\"a,b\\\":\\\"x\\\\\\\"}\\\"}\"}\n\
+             {\"id\":2,\"f\":\"NaN\",\"d\":\"12345678901234567890.5\",\"any\":\"AQI=\",\"j\":null}\n\
+             {\"id\":3,\"f\":\"-Infinity\",\"d\":null,\"any\":\"true\",\"j\":\"[1,{\\\"k\\\":[2]}]\"}\n"
+        );
+        // Every line is JSON, and each key has one type.
+        let kinds: Vec<Vec<&str>> = done
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                names
+                    .iter()
+                    .map(|n| match &v[n] {
+                        serde_json::Value::Null => "null",
+                        serde_json::Value::Number(_) => "number",
+                        serde_json::Value::String(_) => "string",
+                        _ => "other",
+                    })
+                    .collect()
+            })
+            .collect();
+        assert_eq!(kinds[0], ["number", "string", "string", "string", "string"]);
+        let kept: Vec<String> = e.kept_as_text().into_iter().map(|k| k.column).collect();
+        assert_eq!(kept, ["f", "d", "any", "j"]);
+        // A column of one type is left alone.
+        let mut one = JsonlEncoder::default();
+        let mut out = Vec::new();
+        one.header(&mut out, &names[..1], &[ColKind::Integer]);
+        one.row(&mut out, &[Cell::Int(7)]);
+        assert!(!one.needs_rewrite());
+        assert!(one.kept_as_text().is_empty());
     }
 }

@@ -9,8 +9,12 @@
 //! CLI's terminal prompt, the TUI's masked overlay. With no prompter ssh runs
 //! in BatchMode and fails with words instead of asking.
 //!
-//! Frames: u32 big-endian length + bytes. Request: the prompt. Reply: one
-//! status byte (1 answer, 0 refused) + the answer.
+//! Frames: u32 big-endian length + bytes. Request: one kind byte (from the
+//! `SSH_ASKPASS_PROMPT` ssh sets: [`ASK`], [`CONFIRM`] for "confirm",
+//! [`NOTICE`] for "none") + the prompt. Reply: one status byte (1 answer,
+//! 0 refused) + the answer. A notice ("Confirm user presence for key …",
+//! a hardware key waiting for a touch) is shown, never answered: ssh kills
+//! that askpass when it is done, so the reply comes at once.
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -26,6 +30,13 @@ pub const SOCKET_ENV: &str = "VARLOR_ASKPASS_SOCKET";
 
 /// Longest prompt or answer accepted on the socket.
 const MAX_FRAME: usize = 64 * 1024;
+
+/// Request kinds: ssh asks (the prompt's text tells a yes/no from a secret),
+/// asks permission (`SSH_ASKPASS_PROMPT=confirm`: yes/no), or only informs
+/// (`SSH_ASKPASS_PROMPT=none`).
+const ASK: u8 = b'?';
+const CONFIRM: u8 = b'y';
+const NOTICE: u8 = b'!';
 
 /// What ssh asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +69,9 @@ impl Question {
 /// Answers ssh's questions for a front-end. `None` refuses (ssh then fails).
 pub trait Prompter: Send + Sync {
     fn ask(&self, question: &Question) -> Option<SecretString>;
+    /// Something to show that needs no answer (a hardware key waiting for
+    /// a touch). Must not block.
+    fn notify(&self, _text: &str) {}
 }
 
 static PROMPTER: RwLock<Option<Arc<dyn Prompter>>> = RwLock::new(None);
@@ -157,9 +171,18 @@ impl Server {
 }
 
 fn answer(conn: &mut UnixStream, prompter: &dyn Prompter) -> std::io::Result<()> {
-    let prompt = read_frame(conn)?;
-    let prompt = String::from_utf8_lossy(&prompt).into_owned();
-    match prompter.ask(&Question::from_prompt(&prompt)) {
+    let request = read_frame(conn)?;
+    let (kind, prompt) = request.split_first().unwrap_or((&ASK, &[]));
+    let prompt = String::from_utf8_lossy(prompt).into_owned();
+    let question = match *kind {
+        NOTICE => {
+            prompter.notify(&prompt);
+            return conn.write_all(&[0]);
+        }
+        CONFIRM => Question::Confirm(prompt),
+        _ => Question::from_prompt(&prompt),
+    };
+    match prompter.ask(&question) {
         Some(secret) => {
             conn.write_all(&[1])?;
             write_frame(conn, secret.expose_secret().as_bytes())
@@ -193,7 +216,12 @@ pub fn main_if_askpass() -> Option<i32> {
         .first()
         .map(|a| a.to_string_lossy().into_owned())
         .unwrap_or_default();
-    Some(match ask_parent(Path::new(&socket), &prompt) {
+    let kind = match std::env::var("SSH_ASKPASS_PROMPT").as_deref() {
+        Ok("none") => NOTICE,
+        Ok("confirm") => CONFIRM,
+        _ => ASK,
+    };
+    Some(match ask_parent(Path::new(&socket), kind, &prompt) {
         Ok(Some(answer)) => {
             let mut out = std::io::stdout().lock();
             let ok = out
@@ -206,9 +234,16 @@ pub fn main_if_askpass() -> Option<i32> {
     })
 }
 
-fn ask_parent(socket: &Path, prompt: &str) -> std::io::Result<Option<Zeroizing<Vec<u8>>>> {
+fn ask_parent(
+    socket: &Path,
+    kind: u8,
+    prompt: &str,
+) -> std::io::Result<Option<Zeroizing<Vec<u8>>>> {
     let mut conn = UnixStream::connect(socket)?;
-    write_frame(&mut conn, prompt.as_bytes())?;
+    let mut request = Vec::with_capacity(prompt.len() + 1);
+    request.push(kind);
+    request.extend_from_slice(prompt.as_bytes());
+    write_frame(&mut conn, &request)?;
     let mut status = [0u8; 1];
     conn.read_exact(&mut status)?;
     if status[0] != 1 {
@@ -228,13 +263,39 @@ mod tests {
             self.0.lock().unwrap().push(q.clone());
             self.1.map(|a| SecretString::from(a.to_string()))
         }
+        fn notify(&self, text: &str) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(Question::Secret(format!("notice: {text}")));
+        }
+    }
+
+    #[test]
+    fn a_notice_is_shown_not_asked_and_a_permission_is_a_yes_no() {
+        let p = Arc::new(Canned(Mutex::new(Vec::new()), Some("yes")));
+        let server = Server::start(p.clone()).unwrap();
+        let touch = "Confirm user presence for key ED25519-SK SHA256:x";
+        assert!(ask_parent(server.socket(), NOTICE, touch)
+            .unwrap()
+            .is_none());
+        let got = ask_parent(server.socket(), CONFIRM, "Allow shared connection to x? ").unwrap();
+        assert_eq!(got.unwrap().as_slice(), b"yes");
+        let asked = p.0.lock().unwrap().clone();
+        assert_eq!(
+            asked,
+            [
+                Question::Secret(format!("notice: {touch}")),
+                Question::Confirm("Allow shared connection to x? ".into())
+            ]
+        );
     }
 
     #[test]
     fn a_prompt_goes_to_the_parent_and_its_answer_back() {
         let p = Arc::new(Canned(Mutex::new(Vec::new()), Some("s3cret")));
         let server = Server::start(p.clone()).unwrap();
-        let got = ask_parent(server.socket(), "Enter passphrase for key '/k': ").unwrap();
+        let got = ask_parent(server.socket(), ASK, "Enter passphrase for key '/k': ").unwrap();
         assert_eq!(got.unwrap().as_slice(), b"s3cret");
         let q = p.0.lock().unwrap().pop().unwrap();
         assert!(matches!(q, Question::Secret(t) if t.contains("passphrase")));
@@ -251,7 +312,7 @@ mod tests {
         let p = Arc::new(Canned(Mutex::new(Vec::new()), None));
         let server = Server::start(p.clone()).unwrap();
         let text = "The authenticity of host 'x' can't be established.\nED25519 key fingerprint is SHA256:abc.\nAre you sure you want to continue connecting (yes/no/[fingerprint])? ";
-        assert!(ask_parent(server.socket(), text).unwrap().is_none());
+        assert!(ask_parent(server.socket(), ASK, text).unwrap().is_none());
         assert!(matches!(p.0.lock().unwrap()[0], Question::Confirm(_)));
     }
 }

@@ -1,7 +1,8 @@
 //! The connector of a connection with "SSH via": it opens its tunnel on
 //! first use (one per open connection, shared by every call), builds the
-//! engine's own connector against the tunnel's loopback port, and turns a
-//! failure that ssh explains (channel refused behind the bastion, forwarding
+//! engine's own connector against the tunnel's end as the engine's
+//! `TunnelEnd` says (the Unix socket itself, or a gate of this process in
+//! front of it: see `through`), and turns a failure that ssh explains (channel refused behind the bastion, forwarding
 //! prohibited, tunnel gone) into those words. Dropping it drops the tunnel:
 //! ssh is killed and reaped.
 //!
@@ -17,8 +18,9 @@ use futures::future::BoxFuture;
 use secrecy::SecretString;
 use serde::Serialize;
 
+use super::gate::{self, Gate};
 use super::{Tunnel, Via};
-use crate::connectors::engine::OpenFn;
+use crate::connectors::engine::{OpenFn, TunnelEnd};
 use crate::connectors::{
     connector_for, error::classify_io, Capabilities, ConnError, ConnSpec, Connector, ErrorKind,
     QueryCursor, RowSet, RowSink, ServerInfo, SessionOptions, StreamOptions, TableInfo, TableRef,
@@ -27,6 +29,8 @@ use crate::connectors::{
 struct Live {
     inner: Arc<dyn Connector>,
     tunnel: Arc<Tunnel>,
+    /// The loopback gate of engines that cannot dial the socket.
+    gate: Option<Gate>,
 }
 
 /// An engine's connector behind an SSH tunnel.
@@ -62,6 +66,19 @@ impl Tunnelled {
         self.live.lock().await.as_ref().map(|l| l.tunnel.pid())
     }
 
+    /// The running tunnel's Unix socket, if one is open (tests watch it).
+    pub async fn tunnel_socket(&self) -> Option<std::path::PathBuf> {
+        let live = self.live.lock().await;
+        live.as_ref().map(|l| l.tunnel.socket().to_path_buf())
+    }
+
+    /// The loopback port of the gate in front of the socket, for engines
+    /// that have one (tests knock on it as another user).
+    pub async fn gate_port(&self) -> Option<u16> {
+        let live = self.live.lock().await;
+        live.as_ref().and_then(|l| l.gate.as_ref().map(Gate::port))
+    }
+
     /// The live inner connector, opening (or reopening) the tunnel.
     async fn connector(&self) -> Result<(Arc<dyn Connector>, Arc<Tunnel>), ConnError> {
         let mut live = self.live.lock().await;
@@ -72,8 +89,25 @@ impl Tunnelled {
         }
         *live = None;
         let tunnel = Arc::new(open_tunnel(&self.via, &self.spec).await?);
-        let local = through(&self.spec, tunnel.local_port());
-        let inner: Arc<dyn Connector> = Arc::from((self.open)(
+        let (end, gate) = match self.spec.kind.engine().tunnel {
+            TunnelEnd::Socket => (End::Socket(tunnel.socket().to_path_buf()), None),
+            TunnelEnd::Loopback => {
+                let g = start_gate(&tunnel, gate::Mode::Relay).await?;
+                (End::Port(g.port()), Some(g))
+            }
+            TunnelEnd::Socks5 => {
+                let mode = gate::Mode::Socks5 {
+                    host: self.spec.host.clone(),
+                    port: self.spec.effective_port(),
+                };
+                let g = start_gate(&tunnel, mode).await?;
+                (End::Socks5(g.port()), Some(g))
+            }
+        };
+        let local = through(&self.spec, &end);
+        // Both lanes (structure, rows) dial this one tunnel.
+        let inner: Arc<dyn Connector> = Arc::from(crate::connectors::lanes::browsing(
+            self.open,
             &local,
             self.password.clone(),
             self.opts.clone(),
@@ -81,6 +115,7 @@ impl Tunnelled {
         *live = Some(Live {
             inner: inner.clone(),
             tunnel: tunnel.clone(),
+            gate,
         });
         Ok((inner, tunnel))
     }
@@ -112,17 +147,47 @@ async fn open_tunnel(via: &Via, spec: &ConnSpec) -> Result<Tunnel, ConnError> {
         .map_err(|e| ConnError::new(ErrorKind::SshFailed, format!("tunnel task failed: {e}")))?
 }
 
-/// The spec the engine's connector dials: the tunnel's loopback end.
-fn through(spec: &ConnSpec, local_port: u16) -> ConnSpec {
+/// Starts the loopback gate in front of the tunnel's socket.
+async fn start_gate(tunnel: &Tunnel, mode: gate::Mode) -> Result<Gate, ConnError> {
+    Gate::start(tunnel.socket().to_path_buf(), mode)
+        .await
+        .map_err(|e| ConnError::new(ErrorKind::SshFailed, format!("no local gate: {e}")))
+}
+
+/// What the engine's driver dials to reach the tunnel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum End {
+    /// The tunnel's Unix socket itself.
+    Socket(std::path::PathBuf),
+    /// The gate's loopback port, relaying.
+    Port(u16),
+    /// The gate's loopback port, speaking SOCKS5.
+    Socks5(u16),
+}
+
+/// The spec the engine's connector dials: the tunnel's end, with TLS still
+/// checked for the database's own name.
+fn through(spec: &ConnSpec, end: &End) -> ConnSpec {
+    use crate::connectors::spec::{SOCKS5_PROXY, TLS_SERVER_NAME, TUNNEL_SOCKET};
     let mut s = spec.clone();
-    // The certificate still names the database host, not the loopback end.
-    s.options.insert(
-        crate::connectors::spec::TLS_SERVER_NAME.into(),
-        spec.host.clone(),
-    );
-    s.host = "127.0.0.1".into();
-    s.port = Some(local_port);
     s.options.remove(super::OPTION);
+    // The certificate still names the database host, not the tunnel's end.
+    s.options.insert(TLS_SERVER_NAME.into(), spec.host.clone());
+    match end {
+        End::Socket(path) => {
+            s.options
+                .insert(TUNNEL_SOCKET.into(), path.to_string_lossy().into_owned());
+        }
+        End::Port(port) => {
+            s.host = "127.0.0.1".into();
+            s.port = Some(*port);
+        }
+        // The driver names the real host and port to the proxy.
+        End::Socks5(port) => {
+            s.options
+                .insert(SOCKS5_PROXY.into(), format!("127.0.0.1:{port}"));
+        }
+    }
     s
 }
 
@@ -508,11 +573,119 @@ mod tests {
 
     #[test]
     fn the_engine_dials_the_tunnel_end_without_the_ssh_option() {
+        use crate::connectors::spec::{SOCKS5_PROXY, TLS_SERVER_NAME, TUNNEL_SOCKET};
         let (spec, _) =
             ConnSpec::from_url("postgres://u@db.internal:6543/app?ssh=bastion").unwrap();
-        let s = through(&spec, 40000);
+        let name = |s: &ConnSpec| s.options.get(TLS_SERVER_NAME).cloned();
+        let s = through(&spec, &End::Port(40000));
         assert_eq!((s.host.as_str(), s.port), ("127.0.0.1", Some(40000)));
         assert!(!s.options.contains_key("ssh"));
         assert_eq!(s.database, "app");
+        assert_eq!(name(&s).as_deref(), Some("db.internal"));
+        let s = through(&spec, &End::Socket("/run/x/db.sock".into()));
+        assert_eq!((s.host.as_str(), s.port), ("db.internal", Some(6543)));
+        assert_eq!(s.options[TUNNEL_SOCKET], "/run/x/db.sock");
+        assert!(!s.options.contains_key("ssh"));
+        let s = through(&spec, &End::Socks5(40001));
+        assert_eq!((s.host.as_str(), s.port), ("db.internal", Some(6543)));
+        assert_eq!(s.options[SOCKS5_PROXY], "127.0.0.1:40001");
+    }
+
+    /// Reads what a connector sends first on the tunnel's socket.
+    async fn first_bytes(listener: &tokio::net::UnixListener) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let wait = Duration::from_secs(10);
+        let (mut s, _) = tokio::time::timeout(wait, listener.accept())
+            .await
+            .expect("the connector dialled the socket")
+            .unwrap();
+        let mut buf = vec![0u8; 8192];
+        let n = tokio::time::timeout(wait, s.read(&mut buf))
+            .await
+            .expect("it spoke")
+            .unwrap();
+        buf.truncate(n);
+        buf
+    }
+
+    fn holds(hay: &[u8], needle: &[u8]) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle)
+    }
+
+    /// A protocol fixture, not a server test (no SQL Server here): through
+    /// the tunnel tiberius dials its Unix socket, and TLS names the
+    /// database (SNI in the TDS 8 ClientHello), never the tunnel's end.
+    #[tokio::test]
+    async fn sql_server_fixture_dials_the_socket_and_names_the_database_for_tls() {
+        use crate::connectors::TlsMode;
+        for strict in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("db.sock");
+            let listener = tokio::net::UnixListener::bind(&path).unwrap();
+            let mut spec = ConnSpec::new(Kind::Sqlserver);
+            spec.host = "db.internal".into();
+            spec.port = Some(1433);
+            spec.user = "u".into();
+            spec.database = "app".into();
+            spec.tls = TlsMode::VerifyFull;
+            spec.connect_timeout_secs = 10;
+            if strict {
+                spec.options.insert("encrypt".into(), "strict".into());
+            }
+            spec.options.insert("ssh".into(), "bastion".into());
+            let dialled = through(&spec, &End::Socket(path.clone()));
+            let open = Kind::Sqlserver.engine().open.unwrap();
+            let c = open(&dialled, None, SessionOptions::default());
+            let client = tokio::spawn(async move { c.test().await });
+            let hello = first_bytes(&listener).await;
+            if strict {
+                assert_eq!(hello[0], 0x16, "TDS 8 strict: TLS first");
+                assert!(holds(&hello, b"db.internal"), "SNI names the database");
+            } else {
+                assert_eq!(hello[0], 0x12, "TDS 7: PRELOGIN first");
+            }
+            drop(listener);
+            assert!(client.await.unwrap().is_err());
+        }
+    }
+
+    /// A protocol fixture, not a server test (no Oracle here): the thin
+    /// driver dials the gate's loopback port and its TNS CONNECT reaches
+    /// the tunnel's socket behind it.
+    #[tokio::test]
+    async fn oracle_fixture_reaches_the_socket_through_the_gate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sock");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let g = Gate::start(path.clone(), gate::Mode::Relay).await.unwrap();
+        let mut spec = ConnSpec::new(Kind::Oracle);
+        spec.host = "db.internal".into();
+        spec.port = Some(1521);
+        spec.user = "u".into();
+        spec.database = "SVC".into();
+        spec.connect_timeout_secs = 10;
+        spec.options.insert("ssh".into(), "bastion".into());
+        let dialled = through(&spec, &End::Port(g.port()));
+        assert_eq!(
+            (dialled.host.as_str(), dialled.port),
+            ("127.0.0.1", Some(g.port()))
+        );
+        let open = Kind::Oracle.engine().open.unwrap();
+        let c = open(
+            &dialled,
+            Some(SecretString::from("pw")),
+            SessionOptions::default(),
+        );
+        let client = tokio::spawn(async move { c.test().await });
+        let connect = first_bytes(&listener).await;
+        // TNS header: packet type 1 is CONNECT.
+        assert_eq!(connect.get(4), Some(&1), "{connect:?}");
+        assert!(holds(&connect, b"SERVICE_NAME=SVC"));
+        assert!(holds(
+            &connect,
+            format!("(HOST=127.0.0.1)(PORT={})", g.port()).as_bytes()
+        ));
+        drop(listener);
+        assert!(client.await.unwrap().is_err());
     }
 }

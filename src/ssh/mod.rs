@@ -2,9 +2,13 @@
 //! aliases, ProxyJump, the agent, known_hosts, hardware keys and
 //! certificates behave exactly as in the person's shell.
 //!
-//! - `tunnel` — one `ssh -N -L 127.0.0.1:PORT:db:port` child per open
-//!   connection, in its own session (process group) with a parent-death
+//! - `tunnel` — one `ssh -N -L /DIR/db.sock:db:port` child per open
+//!   connection (a Unix socket in a 0700 directory: only this user can
+//!   reach it), in its own session (process group) with a parent-death
 //!   signal, killed and reaped when the tunnel is dropped.
+//! - `gate` — for drivers that cannot dial that socket: a loopback TCP
+//!   relay (MySQL/MariaDB, Oracle) or SOCKS5 proxy (MongoDB) that lets only
+//!   this user's connections through.
 //! - `askpass` — prompts (host key, passphrase, password) reach the person
 //!   through `SSH_ASKPASS` = this binary, talking to its parent over a
 //!   private Unix socket; without a registered prompter ssh runs in BatchMode.
@@ -17,10 +21,12 @@
 
 pub mod askpass;
 pub mod connector;
+pub mod gate;
 pub mod hosts;
 pub mod tunnel;
 
-use crate::connectors::{ConnError, ConnSpec, ErrorKind, SpecError};
+use crate::connectors::oracle::ADDRESSES as ORACLE_ADDRESSES;
+use crate::connectors::{ConnError, ConnSpec, ErrorKind, Kind, SpecError, TlsMode};
 
 pub use connector::{staged_test, stages_line, Stage, StagedTest, Tunnelled};
 pub use tunnel::Tunnel;
@@ -108,6 +114,42 @@ pub fn via_of(spec: &ConnSpec) -> Result<Option<Via>, SpecError> {
                 return Err(SpecError::new(
                     "ssh",
                     "SSH tunnels reach one database host, not a host list",
+                ));
+            }
+            if spec.kind == Kind::Sqlserver
+                && spec
+                    .options
+                    .contains_key(crate::connectors::sqlserver::OPT_INSTANCE)
+                && spec.port.is_none()
+            {
+                return Err(SpecError::new(
+                    "ssh",
+                    "a named instance without a port is found through SQL Browser (UDP 1434), \
+                     which an SSH tunnel does not carry: give the instance's port",
+                ));
+            }
+            if spec.kind == Kind::Oracle {
+                if spec.options.contains_key(ORACLE_ADDRESSES) {
+                    return Err(SpecError::new(
+                        "ssh",
+                        "SSH tunnels reach one database host, not a list of addresses",
+                    ));
+                }
+                if matches!(spec.tls, TlsMode::Require | TlsMode::VerifyFull) {
+                    return Err(SpecError::new(
+                        "ssh",
+                        "Oracle's driver checks a TCPS certificate for the address it dials, \
+                         which through SSH is this machine's end of the tunnel, not the \
+                         database's name, so TCPS cannot work there: use TCP through the tunnel \
+                         (ssh encrypts it up to the bastion), or no SSH",
+                    ));
+                }
+            }
+            if spec.options.get("srv").is_some_and(|v| v == "true") {
+                return Err(SpecError::new(
+                    "ssh",
+                    "a mongodb+srv address is looked up here, not behind the bastion: \
+                     give the database's host and port (mongodb://host:port) to go through SSH",
                 ));
             }
             Via::parse(v).map(Some)
@@ -255,5 +297,41 @@ mod tests {
         assert!(via_of(&spec).is_err());
         set_via(&mut spec, None);
         assert_eq!(via_of(&spec).unwrap(), None);
+    }
+
+    #[test]
+    fn what_a_tunnel_cannot_carry_is_refused_in_words() {
+        let refused = |url: &str, words: &str| {
+            let (spec, _) = ConnSpec::from_url(url).unwrap();
+            let e = via_of(&spec).unwrap_err();
+            assert!(e.field == "ssh" && e.message.contains(words), "{url}: {e}");
+        };
+        refused(
+            "sqlserver://u@db.internal/app?instance=SQLEXPRESS&ssh=bastion",
+            "SQL Browser",
+        );
+        refused(
+            "oracle://u@db.internal:2484/SVC?tls=verify-full&ssh=bastion",
+            "TCPS",
+        );
+        refused(
+            "oracle://u@db.internal:2484/SVC?tls=require&ssh=bastion",
+            "TCPS",
+        );
+        let mut spec = ConnSpec::new(Kind::Oracle);
+        spec.host = "db1.internal".into();
+        spec.options
+            .insert(ORACLE_ADDRESSES.into(), "db2.internal:1521".into());
+        set_via(&mut spec, Some("bastion"));
+        let e = via_of(&spec).unwrap_err();
+        assert!(e.message.contains("list of addresses"), "{e}");
+        // With the instance's port, and Oracle over TCP: fine.
+        for ok in [
+            "sqlserver://u@db.internal:1434/app?instance=SQLEXPRESS&ssh=bastion",
+            "oracle://u@db.internal:1521/SVC?ssh=bastion",
+        ] {
+            let (spec, _) = ConnSpec::from_url(ok).unwrap();
+            assert!(via_of(&spec).unwrap().is_some(), "{ok}");
+        }
     }
 }

@@ -1,6 +1,13 @@
-//! One `ssh -N -L 127.0.0.1:PORT:HOST:PORT` child: started, watched until
+//! One `ssh -N -L /DIR/db.sock:HOST:PORT` child: started, watched until
 //! its forward listens, killed with its whole process group and reaped when
 //! dropped.
+//!
+//! The forward is a Unix socket, never a TCP port: `DIR` is a fresh
+//! directory made 0700 before ssh starts (and the socket itself 0600,
+//! `StreamLocalBindMask`), so only this user can reach the database through
+//! it; dropping the tunnel removes the directory with the socket. Drivers
+//! that cannot dial a socket get a gate of this process in front of it
+//! (`ssh::gate`).
 //!
 //! The child runs in a session of its own (so a ProxyJump's helper `ssh` is
 //! in its group and dies with it, and no terminal is shared with the TUI),
@@ -10,7 +17,7 @@
 //! thread and so the ssh.
 
 use std::io::Read;
-use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,12 +35,14 @@ const PROMPT_PATIENCE: Duration = Duration::from_secs(300);
 
 /// A running tunnel.
 pub struct Tunnel {
-    local_port: u16,
+    socket: PathBuf,
     pid: i32,
     log: Arc<Mutex<String>>,
     exited: Arc<AtomicBool>,
     waiter: Option<std::thread::JoinHandle<()>>,
     _askpass: Option<askpass::Server>,
+    /// The 0700 directory holding the socket; removed after ssh is gone.
+    dir: Option<tempfile::TempDir>,
     /// How the bastion accepted us ("publickey", "password"…), from ssh's log.
     pub auth: Option<String>,
     /// Time from spawning ssh to the forward listening.
@@ -43,7 +52,7 @@ pub struct Tunnel {
 impl std::fmt::Debug for Tunnel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tunnel")
-            .field("local_port", &self.local_port)
+            .field("socket", &self.socket)
             .field("pid", &self.pid)
             .finish()
     }
@@ -58,12 +67,46 @@ fn forward_target(host: &str) -> String {
     }
 }
 
-/// A loopback port free right now (ssh binds it; [`Tunnel::open`] then
-/// checks that the listener there is ssh's own).
-fn free_port() -> Result<u16, ConnError> {
-    let l = TcpListener::bind(("127.0.0.1", 0))
-        .map_err(|e| ConnError::new(ErrorKind::SshFailed, format!("no local port: {e}")))?;
-    Ok(l.local_addr().map(|a| a.port()).unwrap_or(0))
+/// The socket's name inside its private directory.
+const SOCKET_NAME: &str = "db.sock";
+
+/// A fresh directory only this user may enter (mode 0700, made before ssh
+/// starts), in `$XDG_RUNTIME_DIR` when there is one, else the temp dir.
+fn private_dir() -> Result<tempfile::TempDir, ConnError> {
+    use std::os::unix::fs::PermissionsExt;
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|d| d.is_dir())
+        .unwrap_or_else(std::env::temp_dir);
+    let failed = |e: std::io::Error| {
+        ConnError::new(
+            ErrorKind::SshFailed,
+            format!(
+                "cannot make a private directory for the tunnel's socket in {}: {e}",
+                base.display()
+            ),
+        )
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("varlor-ssh-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir_in(&base)
+        .map_err(failed)?;
+    // Whatever the umask did: 0700.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).map_err(failed)?;
+    let sock = dir.path().join(SOCKET_NAME);
+    let text = sock.to_string_lossy();
+    // `-L` splits on ':'; a Unix socket path holds at most ~104 bytes.
+    if text.contains(':') || text.len() > 100 || sock.to_str().is_none() {
+        return Err(ConnError::new(
+            ErrorKind::SshFailed,
+            format!(
+                "the tunnel's socket path {} is unusable (a ':' or over 100 bytes); set TMPDIR to a short directory",
+                crate::connectors::error::sanitize(&text, None)
+            ),
+        ));
+    }
+    Ok(dir)
 }
 
 /// The ssh arguments (no secret ever: prompts go through askpass).
@@ -71,7 +114,7 @@ pub fn arguments(
     via: &Via,
     host: &str,
     port: u16,
-    local: u16,
+    socket: &Path,
     timeout: Duration,
     batch: bool,
 ) -> Vec<String> {
@@ -79,13 +122,20 @@ pub fn arguments(
         "-N".into(),
         "-T".into(),
         "-L".into(),
-        format!("127.0.0.1:{local}:{}:{port}", forward_target(host)),
+        format!(
+            "{}:{}:{port}",
+            socket.to_string_lossy(),
+            forward_target(host)
+        ),
     ];
     let mut opt = |o: String| {
         a.push("-o".into());
         a.push(o);
     };
     opt("ExitOnForwardFailure=yes".into());
+    // The socket: 0600 (in a 0700 directory), a stale one replaced.
+    opt("StreamLocalBindMask=0177".into());
+    opt("StreamLocalBindUnlink=yes".into());
     opt("ServerAliveInterval=15".into());
     opt("ServerAliveCountMax=3".into());
     opt(format!("ConnectTimeout={}", timeout.as_secs().max(1)));
@@ -125,9 +175,10 @@ impl Tunnel {
             })?),
             None => None,
         };
-        let local = free_port()?;
+        let dir = private_dir()?;
+        let socket = dir.path().join(SOCKET_NAME);
         let mut cmd = Command::new("ssh");
-        cmd.args(arguments(via, host, port, local, timeout, batch))
+        cmd.args(arguments(via, host, port, &socket, timeout, batch))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -203,12 +254,13 @@ impl Tunnel {
             }
         };
         let mut tunnel = Tunnel {
-            local_port: local,
+            socket,
             pid,
             log,
             exited,
             waiter: Some(waiter),
             _askpass: server,
+            dir: Some(dir),
             auth: None,
             setup: Duration::ZERO,
         };
@@ -222,7 +274,7 @@ impl Tunnel {
             if tunnel.exited.load(Ordering::SeqCst) {
                 return Err(super::error_from(&tunnel.log_since(0)));
             }
-            if listens(pid, local) {
+            if listens(pid, &tunnel.socket) {
                 break;
             }
             if Instant::now() > deadline {
@@ -249,9 +301,9 @@ impl Tunnel {
         Ok(tunnel)
     }
 
-    /// The loopback port the database connector dials.
-    pub fn local_port(&self) -> u16 {
-        self.local_port
+    /// The Unix socket ssh listens on (in a 0700 directory of its own).
+    pub fn socket(&self) -> &Path {
+        &self.socket
     }
 
     /// The ssh process id (its process group id too).
@@ -289,6 +341,10 @@ impl Drop for Tunnel {
         // The thread reaps the child.
         if let Some(w) = self.waiter.take() {
             let _ = w.join();
+        }
+        // ssh is gone: the directory goes with the socket in it.
+        if let Some(d) = self.dir.take() {
+            let _ = d.close();
         }
     }
 }
@@ -329,13 +385,14 @@ fn auth_method(log: &str) -> Option<String> {
     Some(m.to_string())
 }
 
-/// Whether `pid` itself listens on 127.0.0.1:`port` (Linux: its socket
-/// inode is the listener's in /proc/net/tcp, so another process that took
-/// the port is never mistaken for the tunnel). Elsewhere: the port is taken.
-fn listens(pid: i32, port: u16) -> bool {
+/// Whether `pid` itself listens on the Unix socket `path` (Linux: the
+/// listener's inode in /proc/net/unix is one of its descriptors, so a socket
+/// someone else bound there is never taken for the tunnel). Elsewhere: the
+/// socket exists.
+fn listens(pid: i32, path: &Path) -> bool {
     #[cfg(target_os = "linux")]
     {
-        let Some(inode) = listener_inode(port) else {
+        let Some(inode) = unix_listener_inode(path) else {
             return false;
         };
         let want = format!("socket:[{inode}]");
@@ -348,17 +405,23 @@ fn listens(pid: i32, port: u16) -> bool {
     #[cfg(not(target_os = "linux"))]
     {
         let _ = pid;
-        TcpListener::bind(("127.0.0.1", port)).is_err()
+        path.exists()
     }
 }
 
+/// The inode of the listening Unix socket bound at `path` (/proc/net/unix:
+/// "Num RefCount Protocol Flags Type St Inode Path"; flag 0x10000 = listening).
 #[cfg(target_os = "linux")]
-fn listener_inode(port: u16) -> Option<String> {
-    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    let local = format!("0100007F:{port:04X}");
+fn unix_listener_inode(path: &Path) -> Option<String> {
+    let table = std::fs::read_to_string("/proc/net/unix").ok()?;
+    let want = path.to_str()?;
     table.lines().skip(1).find_map(|l| {
         let f: Vec<&str> = l.split_whitespace().collect();
-        (f.len() > 9 && f[1] == local && f[3] == "0A").then(|| f[9].to_string())
+        let listening = f
+            .get(3)
+            .and_then(|x| u32::from_str_radix(x, 16).ok())
+            .is_some_and(|flags| flags & 0x10000 != 0);
+        (f.len() > 7 && f[7] == want && listening).then(|| f[6].to_string())
     })
 }
 
@@ -373,12 +436,19 @@ mod tests {
             &via,
             "db.internal",
             5432,
-            40000,
+            Path::new("/run/user/1/varlor-ssh-x/db.sock"),
             Duration::from_secs(9),
             true,
         );
         let s = a.join(" ");
-        assert!(s.contains("-L 127.0.0.1:40000:db.internal:5432"), "{s}");
+        assert!(
+            s.contains("-L /run/user/1/varlor-ssh-x/db.sock:db.internal:5432"),
+            "{s}"
+        );
+        assert!(
+            s.contains("StreamLocalBindMask=0177") && s.contains("StreamLocalBindUnlink=yes"),
+            "{s}"
+        );
         assert!(
             s.contains("ExitOnForwardFailure=yes") && s.contains("BatchMode=yes"),
             "{s}"
@@ -388,8 +458,15 @@ mod tests {
             "{s}"
         );
         assert_eq!(&a[a.len() - 4..], ["-p", "2222", "--", "ops@jump"]);
-        let a = arguments(&via, "::1", 5432, 1, Duration::from_secs(1), false);
-        assert!(a.contains(&"127.0.0.1:1:[::1]:5432".to_string()));
+        let a = arguments(
+            &via,
+            "::1",
+            5432,
+            Path::new("/s"),
+            Duration::from_secs(1),
+            false,
+        );
+        assert!(a.contains(&"/s:[::1]:5432".to_string()));
         assert!(!a.contains(&"BatchMode=yes".to_string()));
     }
 
@@ -403,9 +480,26 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_listener_of_another_process_is_not_the_tunnel() {
-        let l = TcpListener::bind(("127.0.0.1", 0)).unwrap();
-        let port = l.local_addr().unwrap().port();
-        assert!(listens(std::process::id() as i32, port), "our own listener");
-        assert!(!listens(1, port), "pid 1 does not hold it");
+        let dir = private_dir().unwrap();
+        let path = dir.path().join(SOCKET_NAME);
+        assert!(!listens(std::process::id() as i32, &path), "nothing yet");
+        let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        assert!(
+            listens(std::process::id() as i32, &path),
+            "our own listener"
+        );
+        assert!(!listens(1, &path), "pid 1 does not hold it");
+        drop(l);
+    }
+
+    #[test]
+    fn the_private_directory_is_0700_and_goes_away() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = private_dir().unwrap();
+        let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let p = dir.path().to_path_buf();
+        dir.close().unwrap();
+        assert!(!p.exists());
     }
 }

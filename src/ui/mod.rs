@@ -10,6 +10,7 @@ pub mod picker;
 pub mod preview;
 pub mod query;
 pub mod query_complete;
+pub mod ssh_prompt;
 pub mod theme;
 pub mod unlock;
 
@@ -104,6 +105,7 @@ pub fn draw(f: &mut Frame, state: &State) {
             Layer::Discover => discover::draw(f, area, state, theme),
             Layer::Help => help::draw(f, area, state, theme),
             Layer::Unlock => unlock::draw(f, area, state, theme),
+            Layer::SshPrompt => ssh_prompt::draw(f, area, state, theme),
             _ => {}
         }
     }

@@ -47,6 +47,7 @@ macro_rules! conformance_tests {
             slow_query_hits_the_statement_timeout,
             a_stream_is_not_cut_off_by_the_browsing_statement_timeout,
             session_is_reused_and_reconnects_after_the_server_drops_it,
+            structure_answers_while_a_slow_preview_runs,
             stream_rows_honours_limit_and_filter,
             lists_ten_thousand_tables,
         );
@@ -924,6 +925,74 @@ pub async fn session_is_reused_and_reconnects_after_the_server_drops_it(h: &impl
     assert_eq!(c.preview(small, 2).await.unwrap().rows.len(), 2);
     let reset = h.session_id(&*c).await;
     assert_ne!(reset, after, "reset drops the session");
+}
+
+/// A slow preview (a count where the engine's slow view previews at once)
+/// must not hold the structure of another table on the same connector:
+/// `describe` and the listing answer while it runs, and cancelling it
+/// leaves both the structure and the rows working.
+pub async fn structure_answers_while_a_slow_preview_runs(h: &impl Harness) {
+    let fx = h.fixture();
+    let (small, n) = fx.small.clone();
+    // No statement timeout to speak of: only the cancel stops the slow call.
+    let c: std::sync::Arc<dyn Connector> =
+        std::sync::Arc::from(with_timeout(h, Duration::from_secs(3600)));
+    // Both sessions open first: what is checked is waiting, not logging in.
+    c.describe(&small)
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.full()));
+    c.preview(&small, 1)
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.full()));
+    let (what, slow_table, previews) = if fx.slow_previews {
+        ("preview", fx.slow.clone(), true)
+    } else {
+        ("count", fx.slow.clone(), false)
+    };
+    let rows = c.clone();
+    let slow = tokio::spawn(async move {
+        if previews {
+            rows.preview(&slow_table, 10).await.map(|_| ())
+        } else {
+            rows.count_rows(&slow_table).await.map(|_| ())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !slow.is_finished(),
+        "the slow {what} should still be running"
+    );
+    let info = tokio::time::timeout(Duration::from_secs(60), c.describe(&small))
+        .await
+        .unwrap_or_else(|_| panic!("the structure waited for the slow {what}"))
+        .unwrap_or_else(|e| panic!("{}", e.full()));
+    assert!(!info.columns.is_empty(), "{}", small.display_name());
+    let listed = tokio::time::timeout(Duration::from_secs(60), c.list_tables())
+        .await
+        .unwrap_or_else(|_| panic!("the listing waited for the slow {what}"))
+        .unwrap_or_else(|e| panic!("{}", e.full()));
+    assert!(listed.iter().any(|t| t.name == small.name));
+    // Still running well after the structure came back: the structure
+    // did not come in behind it (in order on one session, it would have).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !slow.is_finished(),
+        "the slow {what} ended before the structure came back"
+    );
+    // Cancel it (moving on, Esc): the structure session is untouched and
+    // the rows session serves the next table.
+    slow.abort();
+    assert!(slow.await.is_err_and(|e| e.is_cancelled()));
+    let again = tokio::time::timeout(Duration::from_secs(30), c.describe(&small))
+        .await
+        .expect("the structure after the cancel")
+        .unwrap_or_else(|e| panic!("{}", e.full()));
+    assert_eq!(again.columns, info.columns);
+    let rs = tokio::time::timeout(Duration::from_secs(30), c.preview(&small, 10))
+        .await
+        .expect("the cancelled slow call still holds the rows session")
+        .unwrap_or_else(|e| panic!("{}", e.full()));
+    assert_eq!(rs.rows.len() as u64, n);
 }
 
 pub async fn stream_rows_honours_limit_and_filter(h: &impl Harness) {

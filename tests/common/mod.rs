@@ -18,6 +18,7 @@ pub mod tds;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
 use secrecy::SecretString;
 use varlor::connectors::{ConnSpec, Kind, TlsMode};
@@ -209,4 +210,78 @@ impl varlor::connectors::RowSink for Collect {
         self.csv_records += records;
         Ok(())
     }
+}
+
+/// Runs SQL as root over MariaDB's socket (`VARLOR_TEST_MYSQL_SOCKET`, the
+/// `mariadb` client), or says why it could not.
+pub fn mysql_root_sql(env: &ServerEnv, sql: &str) -> Result<String, String> {
+    let sock = env.socket.as_ref().ok_or("no root socket")?;
+    let mut child = Command::new("mariadb")
+        .args([
+            "--no-defaults",
+            "--default-character-set=utf8mb4",
+            "-N",
+            "-B",
+            "-u",
+            "root",
+            "-S",
+        ])
+        .arg(sock)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("mariadb client: {e}"))?;
+    // A client that stops early (an SQL error) breaks the pipe: its own
+    // words say why, so they come first.
+    let wrote = child
+        .stdin
+        .take()
+        .ok_or("no stdin")?
+        .write_all(sql.as_bytes());
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    wrote.map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `varlor add NAME` arguments for this server (`--password-stdin`: the
+/// password goes on stdin), with `database` in place of the server's own.
+pub fn add_server_args(name: &str, kind: &str, s: &ServerEnv, database: &str) -> Vec<String> {
+    [
+        "add",
+        name,
+        "--kind",
+        kind,
+        "--host",
+        &s.host,
+        "--port",
+        &s.port.to_string(),
+        "--database",
+        database,
+        "--user",
+        &s.user,
+        "--password-stdin",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// A plain (not read-only) PostgreSQL client for setting up and checking
+/// from outside.
+pub async fn pg_admin(env: &ServerEnv) -> tokio_postgres::Client {
+    let mut cfg = tokio_postgres::Config::new();
+    cfg.host(&env.host)
+        .port(env.port)
+        .user(&env.user)
+        .password(&env.password)
+        .dbname(&env.db);
+    let (client, conn) = cfg
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("admin connection");
+    tokio::spawn(conn);
+    client
 }

@@ -579,6 +579,14 @@ pub(super) fn start_form_test(state: &mut State) -> Vec<Effect> {
             return vec![];
         }
     };
+    // SQLite opens existing files only, read-only (never creates one).
+    if let Err(e) = spec.check_database_file() {
+        form.answer = Some(TestAnswer::Refused(format!(
+            "cannot test: {} (Varlor never creates one)",
+            e.message
+        )));
+        return vec![];
+    }
     let password = match (typed_password(form), &form.editing) {
         (Some(p), _) => FormPassword::Typed(p),
         (None, Some(_))
@@ -629,6 +637,16 @@ pub(super) fn start_save(state: &mut State) -> Vec<Effect> {
     let (Ok(name), Ok(spec)) = (check_name(form, &state.connections), form_spec(form)) else {
         return vec![];
     };
+    // SQLite opens existing files only: a new path must name one (an edit
+    // that keeps the path saves even if the file is gone for now).
+    let path_changed = form
+        .original
+        .as_ref()
+        .is_none_or(|o| o.database != spec.database || o.kind != spec.kind);
+    if let (true, Err(e)) = (path_changed, spec.check_database_file()) {
+        form.save_error = Some(format!("cannot save: {}", e.message));
+        return vec![];
+    }
     let typed = typed_password(form);
     // A stored password goes only where it was saved for, unless the person says so.
     let moved_secret = form.had_secret

@@ -28,6 +28,7 @@ mod list;
 mod overlays;
 mod picker;
 mod query;
+mod ssh_prompt;
 mod unlock;
 
 use browser::*;
@@ -68,7 +69,10 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             query::tick_query(state, now);
             browser::on_tick(state, now, now_unix)
         }
-        Action::Resize => vec![],
+        Action::Resize { width, height } => {
+            state.screen_size = (width, height);
+            vec![]
+        }
         Action::ConnectionsLoaded { result, select } => {
             list::on_connections_loaded(state, result, select)
         }
@@ -139,6 +143,12 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::QueryPage { task, result } => query::on_query_page(state, task, result),
         Action::QueryHistory { conn, result } => query::on_query_history(state, conn, result),
         Action::LoginWrites { conn, result } => query::on_login_writes(state, conn, result),
+        Action::SshQuestion { id, question } => ssh_prompt::on_question(state, id, question),
+        Action::SshQuestionExpired { id } => ssh_prompt::on_expired(state, id),
+        Action::SshNotice { text } => {
+            set_status(state, StatusKind::Info, format!("ssh: {}", text.trim_end()));
+            vec![]
+        }
     }
 }
 
@@ -167,11 +177,13 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     // A status message lasts until the next key.
     state.status = None;
     // F1: help on every screen and dialog, even where `?` is typed text.
-    if key.code == KeyCode::F(1) && state.unlock.is_none() {
+    if key.code == KeyCode::F(1) && state.unlock.is_none() && state.ssh_prompts.is_empty() {
         state.help = !state.help;
+        state.help_scroll = 0;
         return vec![];
     }
     match state.layer() {
+        Layer::SshPrompt => ssh_prompt::ssh_prompt_key(state, key),
         Layer::Unlock => unlock_key(state, key),
         Layer::Popup => overlays::popup_key(state, key),
         Layer::Help => overlays::help_key(state, key),
@@ -265,7 +277,8 @@ pub(super) fn cycle<T: Copy + PartialEq>(all: &[T], cur: T, delta: isize) -> T {
 }
 
 pub(super) fn on_paste(state: &mut State, text: &str) -> Vec<Effect> {
-    if state.unlock.is_none() && state.screen == Screen::Query {
+    let over_screen = state.unlock.is_none() && state.ssh_prompts.is_empty();
+    if over_screen && state.screen == Screen::Query {
         // The query editor keeps line breaks; other control characters go.
         if let Some(q) = state
             .query
@@ -294,6 +307,10 @@ pub(super) fn on_paste(state: &mut State, text: &str) -> Vec<Effect> {
         .collect();
     // The pasted text may be a secret: wipe our copy whatever happens to it.
     let one_line = zeroize::Zeroizing::new(one_line);
+    if !state.ssh_prompts.is_empty() {
+        ssh_prompt::on_paste(state, &one_line);
+        return vec![];
+    }
     if let Some(p) = &mut state.unlock {
         let t = if p.focus_confirm {
             &mut p.confirm

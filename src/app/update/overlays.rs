@@ -11,11 +11,26 @@ pub(super) fn popup_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
 }
 
 pub(super) fn help_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
-    match lookup(keys::HELP, state, &key) {
-        Some(OverlayCmd::Close) => state.help = false,
-        Some(OverlayCmd::Quit) => state.quit = true,
-        _ => {}
-    }
+    let max = keys::help_max_scroll(state);
+    let page = keys::help_visible(state.screen_size.1, keys::help(state).len()).max(1);
+    let top = state.help_scroll.min(max);
+    state.help_scroll = match lookup(keys::HELP, state, &key) {
+        Some(OverlayCmd::Close) => {
+            state.help = false;
+            0
+        }
+        Some(OverlayCmd::Quit) => {
+            state.quit = true;
+            top
+        }
+        Some(OverlayCmd::Down) => (top + 1).min(max),
+        Some(OverlayCmd::Up) => top.saturating_sub(1),
+        Some(OverlayCmd::PageDown) => (top + page).min(max),
+        Some(OverlayCmd::PageUp) => top.saturating_sub(page),
+        Some(OverlayCmd::Top) => 0,
+        Some(OverlayCmd::Bottom) => max,
+        _ => top,
+    };
     vec![]
 }
 
