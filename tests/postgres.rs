@@ -459,6 +459,305 @@ async fn no_password_at_all_is_password_required() {
     assert_eq!(e.to_string(), "Password required");
 }
 
+// ---- PostgreSQL → CSV: the server's CSV against the row path (issue 19) ----
+
+async fn collect(
+    c: &dyn Connector,
+    t: &TableRef,
+    csv: bool,
+    filter: Option<&str>,
+) -> Result<common::Collect, varlor::connectors::ConnError> {
+    let mut sink = common::Collect {
+        csv,
+        ..Default::default()
+    };
+    let opts = varlor::connectors::StreamOptions {
+        limit: None,
+        filter: filter.map(String::from),
+    };
+    c.stream_rows(t, &opts, &mut sink).await.map(|_| sink)
+}
+
+/// The edge values the fixtures lack, in a schema of this test's own.
+const EDGES: &str = r#"
+CREATE TABLE {s}."edge ""values"", too" (
+  id integer,
+  ts timestamp,
+  tstz timestamptz,
+  "flag, b" boolean,
+  data bytea,
+  note text,
+  doc jsonb,
+  tags text[],
+  day date,
+  amount numeric,
+  score float8);
+INSERT INTO {s}."edge ""values"", too" VALUES
+  (1, 'infinity', '-infinity', true, '\x', E'cr\r lf\n crlf\r\n "quoted", comma', '{"a": "b,c"}',
+   '{"x,y", "q\"z", NULL}', 'infinity', 'NaN', 'Infinity'),
+  (2, '0044-03-15 12:00:00 BC', '0044-03-15 12:00:00+00 BC', false, '\x00', '', '"s"', '{}',
+   '0001-01-01 BC', -0.000001, '-0'),
+  (3, '10000-01-01 00:00:00', '12345-06-07 08:09:10.5+00', NULL, NULL, NULL, NULL, NULL,
+   '10000-12-31', 1e30, 1e-300),
+  (4, '2024-02-29 23:59:59.999999', '1900-01-01 00:00:00+00', true, '\x0d0a22', '\.', 'null',
+   '{""}', '2024-02-29', 0, 2.718281828459045),
+  (5, NULL, NULL, NULL, NULL, 'ünïcödé 🎉 日本語', NULL, NULL, NULL, NULL, NULL),
+  (6, '2024-01-02 03:04:05', '2024-06-30 12:00:00.000001+02', false, '\xdeadbeef00ff', '"', '[]',
+   '{a}', '2024-01-02', 12345678901234567890.0123456789, 'NaN'),
+  (7, NULL, NULL, NULL, '\x', '', NULL, NULL, NULL, NULL, NULL);
+"#;
+
+/// Every table of the test database (and a table of edge values) exported
+/// to CSV both ways: the server's CSV rewritten as it streams must be byte
+/// for byte what the row path writes, and the import file must be exactly
+/// the row path's header and rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_csv_is_byte_identical_to_the_row_path() {
+    let Some(env) = pg() else { return };
+    let admin = admin(&env).await;
+    with_own_schema(&admin, "csv_edges", EDGES, |schema| async move {
+        compare_csv_paths(&env, &schema).await
+    })
+    .await;
+}
+
+/// Runs `body` with a schema of its own (`{prefix}_{pid}`, filled by `setup`,
+/// in which `{s}` is the quoted schema name), dropped afterwards even when
+/// `body` panics.
+async fn with_own_schema<F: std::future::Future<Output = ()>>(
+    admin: &tokio_postgres::Client,
+    prefix: &str,
+    setup: &str,
+    body: impl FnOnce(String) -> F,
+) {
+    use futures::FutureExt;
+    let schema = format!("{prefix}_{}", std::process::id());
+    let s = format!("\"{schema}\"");
+    admin
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {s} CASCADE; CREATE SCHEMA {s}; {}",
+            setup.replace("{s}", &s)
+        ))
+        .await
+        .expect("the test's schema");
+    let result = std::panic::AssertUnwindSafe(body(schema))
+        .catch_unwind()
+        .await;
+    let _ = admin
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {s} CASCADE"))
+        .await;
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
+}
+
+async fn compare_csv_paths(env: &ServerEnv, schema: &str) {
+    use varlor::dataset::{run_import, Format, ImportOutcome, ImportPlan, TablePlan};
+    let c = browser(env);
+    let tables: Vec<TableRef> = c
+        .list_tables()
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.full()))
+        .into_iter()
+        .filter(|t| !t.system && matches!(t.kind, TableKind::Table | TableKind::MaterializedView))
+        // Other tests' throwaway tables come and go.
+        .filter(|t| {
+            t.schema.as_deref() == Some(schema)
+                || !t.schema.as_deref().unwrap_or("").starts_with("csv_edges_")
+        })
+        .filter(|t| !t.name.starts_with("bench_") && !t.name.starts_with("many_"))
+        .collect();
+    assert!(
+        tables.iter().any(|t| t.schema.as_deref() == Some(schema)),
+        "the edge table is listed"
+    );
+    assert!(tables.len() >= 12, "{tables:?}");
+
+    // The import itself (the server path wherever it applies).
+    let dir = tempfile::tempdir().unwrap();
+    let plan = ImportPlan {
+        connection: "csv-paths".into(),
+        kind: Kind::Postgres,
+        tables: tables.iter().cloned().map(TablePlan::new).collect(),
+        destination: dir.path().to_path_buf(),
+        format: Format::Csv,
+    };
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let summary = run_import(
+        std::sync::Arc::new(browser(env)),
+        plan,
+        tx,
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(summary.outcome(), ImportOutcome::Ok, "{summary:?}");
+
+    let mut server_path_tables = 0;
+    for (t, ts) in tables.iter().zip(&summary.tables) {
+        let name = t.display_name();
+        let rows = collect(&c, t, false, None)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {}", e.full()));
+        assert!(rows.csv_bytes.is_empty());
+        let mut want = Vec::new();
+        let mut enc = varlor::dataset::CsvRows::new(&rows.cols, &mut want);
+        let header_len = want.len();
+        for r in &rows.rows {
+            enc.row(&mut want, r);
+        }
+        let file = std::fs::read(dir.path().join(&ts.target)).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&file),
+            String::from_utf8_lossy(&want),
+            "{name}: the import file differs from the row path"
+        );
+        if rows.cols.len() > 1 {
+            let csv = collect(&c, t, true, None)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {}", e.full()));
+            assert!(csv.rows.is_empty(), "{name}: the server path built rows");
+            assert_eq!(csv.csv_records, rows.rows.len() as u64, "{name}");
+            assert_eq!(
+                String::from_utf8_lossy(&csv.csv_bytes),
+                String::from_utf8_lossy(&want[header_len..]),
+                "{name}: the server's CSV differs from the row path"
+            );
+            server_path_tables += 1;
+        }
+        println!("{name:?}: {} rows, same bytes", rows.rows.len());
+    }
+    assert!(server_path_tables >= 10, "{server_path_tables}");
+
+    // The edge table holds what it should: ISO 8601, infinity, BC, year > 9999.
+    let edge = tables
+        .iter()
+        .zip(&summary.tables)
+        .find(|(t, _)| t.schema.as_deref() == Some(schema))
+        .map(|(_, ts)| std::fs::read_to_string(dir.path().join(&ts.target)).unwrap())
+        .unwrap();
+    for piece in [
+        "1,infinity,-infinity,true,\"\",\"cr\r lf\n crlf\r\n \"\"quoted\"\", comma\"",
+        "0044-03-15 12:00:00 BC",
+        "10000-01-01 00:00:00",
+        "2024-02-29T23:59:59.999999,1900-01-01T00:00:00+00:00,true,DQoi,\\.,",
+        "\r\n7,,,,\"\",\"\",,,,,\r\n",
+        "3q2+7wD/",
+    ] {
+        assert!(edge.contains(piece), "{piece:?} not in {edge:?}");
+    }
+
+    // A filter stays inside the query: closing COPY's parenthesis to send
+    // the rows elsewhere or add a statement does not parse.
+    let weird = table("public", "Weird Name");
+    for filter in [
+        "true\n)) TO STDOUT (FORMAT text) --",
+        "true)) TO '/tmp/varlor-smuggled.csv' (FORMAT csv); SELECT (1",
+        "true); SELECT 1; --",
+    ] {
+        let err = match collect(&c, &weird, true, Some(filter)).await {
+            Ok(got) => panic!(
+                "{filter:?} ran: {:?}",
+                String::from_utf8_lossy(&got.csv_bytes)
+            ),
+            Err(e) => e,
+        };
+        assert_ne!(
+            err.kind,
+            varlor::connectors::ErrorKind::ConnectionLost,
+            "{}",
+            err.full()
+        );
+    }
+    assert!(!std::path::Path::new("/tmp/varlor-smuggled.csv").exists());
+
+    // The server's CSV runs in the READ ONLY transaction too: a filter
+    // calling a function that inserts is refused, and nothing is written.
+    let writes = "SELECT count(*) FROM public.write_log";
+    let probe = admin(env).await;
+    let before: i64 = probe.query_one(writes, &[]).await.unwrap().get(0);
+    let err = match collect(&c, &weird, true, Some("public.try_write() > 0")).await {
+        Ok(_) => panic!("a writing filter ran"),
+        Err(e) => e,
+    };
+    assert!(err.full().contains("read-only"), "{}", err.full());
+    let after: i64 = probe.query_one(writes, &[]).await.unwrap().get(0);
+    assert_eq!(after, before, "the CSV export wrote");
+}
+
+/// Cancelling a CSV export (the server's CSV path) stops it on the server
+/// too, and leaves no file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_csv_export_stops_on_the_server() {
+    use varlor::dataset::{run_import, Format, ImportEvent, ImportPlan, TablePlan};
+    let Some(env) = pg() else { return };
+    let admin = admin(&env).await;
+    let setup = "CREATE TABLE {s}.big AS SELECT i AS id, md5(i::text) AS name
+                 FROM generate_series(1, 200000) AS i";
+    let probe = &admin;
+    with_own_schema(&admin, "csv_cancel", setup, |schema| async move {
+        let mut plan = TablePlan::new(table(&schema, "big"));
+        // 50 ms every 1,000 rows: 10 s for the whole table.
+        plan.filter = Some("id % 1000 <> 0 OR pg_sleep(0.05)::text = ''".into());
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let job = tokio::spawn(run_import(
+            std::sync::Arc::new(browser(&env)),
+            ImportPlan {
+                connection: "csv-cancel".into(),
+                kind: Kind::Postgres,
+                tables: vec![plan],
+                destination: dir.path().to_path_buf(),
+                format: Format::Csv,
+            },
+            tx,
+            cancel.clone(),
+        ));
+        // Rows are arriving (CSV records counted) before the cancel.
+        let rows = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(ev) = rx.recv().await {
+                if let ImportEvent::Progress { rows, .. } = ev {
+                    if rows > 0 {
+                        return rows;
+                    }
+                }
+            }
+            0
+        })
+        .await
+        .expect("progress within 10 s");
+        assert!(rows > 0 && rows < 200_000, "{rows}");
+        cancel.cancel();
+        let cancelled = std::time::Instant::now();
+        let summary = tokio::time::timeout(Duration::from_secs(3), job)
+            .await
+            .expect("the export ends promptly on cancel")
+            .unwrap();
+        assert_eq!(summary.outcome().id(), "cancelled");
+        let running = format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' \
+             AND query LIKE '%{schema}%' AND pid <> pg_backend_pid()"
+        );
+        loop {
+            let n: i64 = probe.query_one(&running, &[]).await.unwrap().get(0);
+            if n == 0 {
+                break;
+            }
+            assert!(
+                cancelled.elapsed() < Duration::from_secs(2),
+                "the COPY still runs on the server 2 s after the cancel"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "files left behind: {left:?}");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn dropping_a_preview_cancels_it_on_the_server() {
     let Some(env) = pg() else { return };

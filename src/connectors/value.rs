@@ -89,6 +89,37 @@ pub fn format_float(f: f64) -> String {
 /// exactly that shape is touched; anything else (BC dates, `infinity`,
 /// years past 9999) is returned unchanged.
 pub fn iso8601(s: &str) -> Cow<'_, str> {
+    match iso8601_shape(s) {
+        None => Cow::Borrowed(s),
+        Some(false) if s.as_bytes()[10] == b'T' => Cow::Borrowed(s),
+        Some(hours_only) => Cow::Owned(format!(
+            "{}T{}{}",
+            &s[..10],
+            &s[11..],
+            if hours_only { ":00" } else { "" }
+        )),
+    }
+}
+
+/// What [`iso8601`] returns, appended to `out` (no allocation): for the
+/// CSV rewritten in a byte stream.
+pub(crate) fn iso8601_into(s: &str, out: &mut Vec<u8>) {
+    match iso8601_shape(s) {
+        None => out.extend_from_slice(s.as_bytes()),
+        Some(hours_only) => {
+            out.extend_from_slice(&s.as_bytes()[..10]);
+            out.push(b'T');
+            out.extend_from_slice(&s.as_bytes()[11..]);
+            if hours_only {
+                out.extend_from_slice(b":00");
+            }
+        }
+    }
+}
+
+/// Whether [`iso8601`] rewrites `s`: `Some(hours_only)` when `s` is a
+/// plain timestamp (`hours_only`: its zone is `+HH`, which gains `:00`).
+fn iso8601_shape(s: &str) -> Option<bool> {
     let b = s.as_bytes();
     let digits =
         |r: std::ops::Range<usize>| b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
@@ -103,12 +134,12 @@ pub fn iso8601(s: &str) -> Cow<'_, str> {
         && b[13] == b':'
         && digits(14..16);
     if !date_ok {
-        return Cow::Borrowed(s);
+        return None;
     }
     let mut i = 16;
     if b.get(i) == Some(&b':') {
         if !digits(i + 1..i + 3) {
-            return Cow::Borrowed(s);
+            return None;
         }
         i += 3;
         if b.get(i) == Some(&b'.') {
@@ -118,32 +149,27 @@ pub fn iso8601(s: &str) -> Cow<'_, str> {
                 i += 1;
             }
             if i == start {
-                return Cow::Borrowed(s);
+                return None;
             }
         }
     }
     let rest = &s[i..];
-    let zone = match rest.as_bytes() {
-        [] | [b'Z'] => rest.to_string(),
-        [sign @ (b'+' | b'-'), h1, h2] if h1.is_ascii_digit() && h2.is_ascii_digit() => {
-            format!("{}{}{}:00", *sign as char, *h1 as char, *h2 as char)
-        }
+    let hours_only = match rest.as_bytes() {
+        [] | [b'Z'] => false,
+        [b'+' | b'-', h1, h2] if h1.is_ascii_digit() && h2.is_ascii_digit() => true,
         [b'+' | b'-', h1, h2, b':', m1, m2]
             if [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()) =>
         {
-            rest.to_string()
+            false
         }
         [b'+' | b'-', h1, h2, b':', m1, m2, b':', s1, s2]
             if [h1, h2, m1, m2, s1, s2].iter().all(|c| c.is_ascii_digit()) =>
         {
-            rest.to_string()
+            false
         }
-        _ => return Cow::Borrowed(s),
+        _ => return None,
     };
-    if b[10] == b'T' && zone == rest {
-        return Cow::Borrowed(s);
-    }
-    Cow::Owned(format!("{}T{}{}", &s[..10], &s[11..i], zone))
+    Some(hours_only)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,7 +4,7 @@
 
 /// The one timestamp form (connectors build cells with it; sinks apply it
 /// again, a no-op on its own output).
-pub(crate) use crate::connectors::value::iso8601;
+pub(crate) use crate::connectors::value::{iso8601, iso8601_into};
 
 /// How a column is stored in a dataset: the connector's logical type.
 pub(crate) use crate::connectors::Logical as ColKind;

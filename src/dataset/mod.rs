@@ -105,6 +105,7 @@
 //! batches of multi-row inserts), never collected.
 
 mod convert;
+mod csv_rewrite;
 mod import;
 mod names;
 mod partial;
@@ -150,6 +151,7 @@ use serde::{Serialize, Serializer};
 
 use crate::connectors::{ConnError, Kind, TableRef};
 
+pub(crate) use csv_rewrite::{CsvRewriter, FieldRule};
 pub use import::run_import;
 pub use partial::mark_process_start;
 pub use provenance::{

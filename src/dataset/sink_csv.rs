@@ -23,7 +23,7 @@ pub(crate) struct CsvEncoder {
 }
 
 /// Appends one field; `quote_empty` tells an empty string from NULL.
-fn field(out: &mut Vec<u8>, bytes: &[u8], quote_empty: bool) {
+pub(crate) fn field(out: &mut Vec<u8>, bytes: &[u8], quote_empty: bool) {
     if bytes.is_empty() {
         if quote_empty {
             out.extend_from_slice(b"\"\"");

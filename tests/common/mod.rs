@@ -163,11 +163,16 @@ pub fn temp_home() -> tempfile::TempDir {
 
 /// A row sink that keeps what it receives; `fail_after: Some(n)` makes it
 /// refuse the (n+1)-th row, to test that a failing sink aborts a stream.
+/// `csv: true` makes it take the dataset's CSV (`RowSink::takes_csv`), kept
+/// in `csv_bytes` / `csv_records`.
 #[derive(Default)]
 pub struct Collect {
     pub cols: Vec<varlor::connectors::ColumnMeta>,
     pub rows: Vec<Vec<varlor::connectors::Cell>>,
     pub fail_after: Option<usize>,
+    pub csv: bool,
+    pub csv_bytes: Vec<u8>,
+    pub csv_records: u64,
 }
 
 impl varlor::connectors::RowSink for Collect {
@@ -189,6 +194,20 @@ impl varlor::connectors::RowSink for Collect {
             ));
         }
         self.rows.push(row);
+        Ok(())
+    }
+    fn takes_csv(&self) -> bool {
+        self.csv
+    }
+    fn csv_records(
+        &mut self,
+        bytes: &[u8],
+        records: u64,
+    ) -> Result<(), varlor::connectors::ConnError> {
+        assert!(self.csv, "CSV records sent to a sink that takes rows");
+        assert!(bytes.ends_with(b"\r\n"), "a batch of whole records");
+        self.csv_bytes.extend_from_slice(bytes);
+        self.csv_records += records;
         Ok(())
     }
 }
