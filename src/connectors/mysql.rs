@@ -567,7 +567,14 @@ fn column_meta(c: &Column) -> ColumnMeta {
 
 /// A text-protocol value as a cell: the server's own text, bytes for binary
 /// columns, NULL kept apart, BIT as its number.
+#[cfg(test)]
 fn cell_of(v: Option<&Value>, c: &Column) -> Cell {
+    cell_from(v.cloned(), c)
+}
+
+/// [`cell_of`] of a value the row gave up: its bytes become the cell's
+/// text or bytes without a copy.
+fn cell_from(v: Option<Value>, c: &Column) -> Cell {
     use ColumnType::*;
     let timestamp = matches!(
         c.column_type(),
@@ -576,25 +583,28 @@ fn cell_of(v: Option<&Value>, c: &Column) -> Cell {
     let bytes = match v {
         None | Some(Value::NULL) => return Cell::Null,
         Some(Value::Bytes(b)) if timestamp => {
-            return Cell::timestamp(&String::from_utf8_lossy(b));
+            return Cell::timestamp_owned(
+                String::from_utf8(b)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            );
         }
         Some(Value::Bytes(b)) => b,
         // The binary protocol (typed queries) drops a zero time and the
         // fraction's zeros: spelled out as the text protocol does, with the
         // column's declared decimals, so both read the same.
-        Some(&Value::Date(y, mo, d, h, mi, s, us)) if timestamp => {
+        Some(Value::Date(y, mo, d, h, mi, s, us)) if timestamp => {
             let mut t = format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}");
             let decimals = usize::from(c.decimals()).min(6);
             if decimals > 0 {
                 t.push('.');
                 t.push_str(&format!("{us:06}")[..decimals]);
             }
-            return Cell::timestamp(&t);
+            return Cell::timestamp_owned(t);
         }
         Some(other) => {
-            let text = text_of(Some(other)).unwrap_or_default();
+            let text = text_of(Some(&other)).unwrap_or_default();
             return if timestamp {
-                Cell::timestamp(&text)
+                Cell::timestamp_owned(text)
             } else {
                 Cell::Text(text)
             };
@@ -608,21 +618,27 @@ fn cell_of(v: Option<&Value>, c: &Column) -> Cell {
                 Err(_) => Cell::Text(n.to_string()),
             };
         }
-        return Cell::Bytes(bytes.clone());
+        return Cell::Bytes(bytes);
     }
     if is_binary(c) {
-        return Cell::Bytes(bytes.clone());
+        return Cell::Bytes(bytes);
     }
-    match String::from_utf8(bytes.clone()) {
+    match String::from_utf8(bytes) {
         Ok(s) => Cell::Text(s),
         Err(e) => Cell::Bytes(e.into_bytes()),
     }
 }
 
-fn row_cells(row: &Row, cols: &[Column]) -> Vec<Cell> {
+/// The cells of a row, its values moved (not copied) into them.
+fn row_cells(row: Row, cols: &[Column]) -> Vec<Cell> {
+    cells_from(row.unwrap_raw(), cols)
+}
+
+/// One cell per column; a value missing or taken is NULL.
+fn cells_from(values: Vec<Option<Value>>, cols: &[Column]) -> Vec<Cell> {
+    let mut values = values.into_iter();
     cols.iter()
-        .enumerate()
-        .map(|(i, c)| cell_of(row.as_ref(i), c))
+        .map(|c| cell_from(values.next().flatten(), c))
         .collect()
 }
 
@@ -896,7 +912,7 @@ impl Connector for MysqlConnector {
             let cols = result.columns().unwrap_or_else(|| Vec::new().into());
             let mut rows = Vec::new();
             while let Some(row) = result.next().await? {
-                rows.push(row_cells(&row, &cols));
+                rows.push(row_cells(row, &cols));
             }
             Ok::<_, mysql_async::Error>(RowSet {
                 columns: cols.iter().map(column_meta).collect(),
@@ -951,7 +967,7 @@ impl Connector for MysqlConnector {
             let mut n = 0u64;
             // Row by row off the socket: memory stays flat however big the table.
             while let Some(row) = result.next().await? {
-                sink.row(row_cells(&row, &cols)).map_err(Fail::Sink)?;
+                sink.row(row_cells(row, &cols)).map_err(Fail::Sink)?;
                 n += 1;
             }
             Ok::<_, Fail>(n)
@@ -1011,7 +1027,7 @@ impl Connector for MysqlConnector {
                 }
                 // Row by row off the socket; a full channel stops the reading.
                 while let Some(row) = result.next().await? {
-                    if tx.send(Ok(row_cells(&row, &cols))).await.is_err() {
+                    if tx.send(Ok(row_cells(row, &cols))).await.is_err() {
                         return Ok(());
                     }
                 }
@@ -1201,6 +1217,53 @@ mod tests {
         assert_eq!(
             cell_of(Some(&Value::Date(0, 0, 0, 0, 0, 0, 0)), &dt),
             Cell::Text("0000-00-00T00:00:00".into())
+        );
+    }
+    /// A streamed row's values are moved into its cells: the same cells as
+    /// converting each value on its own (and a missing value is NULL).
+    #[test]
+    fn row_cells_move_the_values_into_the_same_cells() {
+        let text = Column::new(ColumnType::MYSQL_TYPE_VAR_STRING).with_character_set(45);
+        let dt = Column::new(ColumnType::MYSQL_TYPE_DATETIME).with_character_set(BINARY_CHARSET);
+        let blob = Column::new(ColumnType::MYSQL_TYPE_BLOB).with_character_set(BINARY_CHARSET);
+        let bit = Column::new(ColumnType::MYSQL_TYPE_BIT).with_character_set(BINARY_CHARSET);
+        let cols = vec![
+            text.clone(),
+            dt.clone(),
+            dt.clone(),
+            blob,
+            bit,
+            text.clone(),
+            text,
+        ];
+        let values = vec![
+            Value::Bytes(b"note, \"quoted\" 1".to_vec()),
+            Value::Bytes(b"2024-01-02 03:04:05".to_vec()),
+            // Not UTF-8: replaced as the borrowed conversion does.
+            Value::Bytes(b"2024-01-02 03:04:0\xff".to_vec()),
+            Value::Bytes(vec![0, 255]),
+            Value::Bytes(vec![0x01, 0x02]),
+            Value::NULL,
+            Value::Bytes(vec![b'a', 0xff]),
+        ];
+        let one_by_one: Vec<Cell> = values
+            .iter()
+            .zip(&cols)
+            .map(|(v, c)| cell_of(Some(v), c))
+            .collect();
+        assert_eq!(
+            cells_from(values.into_iter().map(Some).collect(), &cols),
+            one_by_one
+        );
+        assert_eq!(one_by_one[1], Cell::Text("2024-01-02T03:04:05".into()));
+        assert_eq!(
+            one_by_one[2],
+            Cell::Text("2024-01-02 03:04:0\u{fffd}".into())
+        );
+        // Fewer values than columns: the rest are NULL.
+        assert_eq!(
+            cells_from(vec![Some(Value::Bytes(b"x".to_vec())), None], &cols[..3]),
+            vec![Cell::Text("x".into()), Cell::Null, Cell::Null]
         );
     }
 }
