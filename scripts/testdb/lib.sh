@@ -84,7 +84,7 @@ wait_until() {
 }
 
 # alive PID — true while PID runs (a zombie left for an absent reaper counts as gone).
-alive() { [[ -r /proc/$1/stat ]] && [[ $(sed 's/.*) //' "/proc/$1/stat" | cut -c1) != Z ]]; }
+alive() { [[ -r /proc/$1/stat ]] && [[ $(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) != Z ]]; }
 
 # stop_state STATE SIGNAL — stop the server whose PID `start` saved in STATE/pid
 # (only if its command line still names STATE, so a recycled PID is never hit),
