@@ -566,14 +566,8 @@ fn column_meta(c: &Column) -> ColumnMeta {
 }
 
 /// A text-protocol value as a cell: the server's own text, bytes for binary
-/// columns, NULL kept apart, BIT as its number.
-#[cfg(test)]
-fn cell_of(v: Option<&Value>, c: &Column) -> Cell {
-    cell_from(v.cloned(), c)
-}
-
-/// [`cell_of`] of a value the row gave up: its bytes become the cell's
-/// text or bytes without a copy.
+/// columns, NULL kept apart, BIT as its number. The value is the row's,
+/// given up: its bytes become the cell's text or bytes without a copy.
 fn cell_from(v: Option<Value>, c: &Column) -> Cell {
     use ColumnType::*;
     let timestamp = matches!(
@@ -1086,6 +1080,11 @@ impl Connector for MysqlConnector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`cell_from`] of a borrowed value (the tests keep theirs).
+    fn cell_of(v: Option<&Value>, c: &Column) -> Cell {
+        cell_from(v.cloned(), c)
+    }
 
     #[test]
     fn through_a_tunnel_the_certificate_is_checked_for_the_database_name() {
